@@ -1,0 +1,98 @@
+"""Timing and statistics shared by every benchmark.
+
+Rules (the project's "honest statistics"): warm-up calls first, then several
+timed samples; figures are medians with p90; comparisons are ratios against a
+baseline measured in the same run. No benchmark asserts a timing.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+
+@dataclass
+class Stats:
+    """Per-call wall times in milliseconds."""
+
+    samples_ms: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.samples_ms))
+
+    @property
+    def p90(self) -> float:
+        return percentile(self.samples_ms, 90)
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.samples_ms, 99)
+
+    def to_dict(self) -> dict[str, float]:
+        return {"median_ms": self.median, "p90_ms": self.p90, "p99_ms": self.p99, "n": len(self.samples_ms)}
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default), q in [0, 100]."""
+    if not samples:
+        raise ValueError("samples: expected at least one sample")
+    return float(np.percentile(np.asarray(samples, dtype=np.float64), q))
+
+
+def measure(fn: Callable[[], Any], *, warmup: int = 3, min_samples: int = 15, min_time_s: float = 0.4,
+            max_samples: int = 2000) -> Stats:
+    """Calls ``fn`` ``warmup`` times, then times single calls until both
+    ``min_samples`` and ``min_time_s`` are reached (or ``max_samples``)."""
+    for _ in range(warmup):
+        fn()
+    out: list[float] = []
+    start = time.perf_counter()
+    while len(out) < max_samples and (len(out) < min_samples or time.perf_counter() - start < min_time_s):
+        t0 = time.perf_counter_ns()
+        fn()
+        out.append((time.perf_counter_ns() - t0) / 1e6)
+    return Stats(out)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment() -> dict[str, Any]:
+    """The header every benchmark prints: machine, versions, kernel SIMD level."""
+    import cv2
+
+    import edgevision
+
+    env: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+        "edgevision": edgevision.__version__,
+        "kernel": edgevision.kernel_info(),
+    }
+    try:
+        import onnxruntime as ort
+
+        env["onnxruntime"] = ort.__version__
+        env["ort_providers"] = ort.get_available_providers()
+    except ImportError:
+        env["onnxruntime"] = None
+    return env

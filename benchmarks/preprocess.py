@@ -1,0 +1,272 @@
+"""Preprocessing benchmark: edgevision's kernel against the OpenCV chain, OpenCV's
+one-call blob API, a numpy version, and memcpy, measured in the same run.
+
+    python -m benchmarks.preprocess [--quick] [--json PATH] [--markdown PATH]
+
+Each case is timed for:
+
+* ``edgevision 1T`` / ``edgevision NT``: the compiled kernel at 1 thread and at all threads;
+* ``opencv chain``: cv2.resize -> cv2.copyMakeBorder -> cv2.dnn.blobFromImage(s) -> numpy mean/std
+  (in place, so the baseline is as cheap as it can be), OpenCV at 1 thread;
+* ``cv2 blobWithParams``: cv2.dnn.blobFromImageWithParams with DNN_PMODE_LETTERBOX
+  (or stretch), OpenCV at 1 thread;
+* ``numpy``: a vectorized float32 bilinear resize + pad + normalize;
+* ``memcpy``: np.copyto of the input bytes.
+
+Figures are medians and p90 in ms; ``x chain`` is the OpenCV chain's median
+divided by the method's (higher is faster); GB/s counts the input bytes read
+plus the output bytes written, and ``% memcpy`` compares it with memcpy's
+(2 x input bytes) / time. Targets (issue 2, printed, never asserted): >= 5x the
+chain at 1080p->640 single-threaded, >= 2x at 720p->224, >= 40% of memcpy
+bandwidth at 1080p->640.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+import edgevision
+from edgevision.preprocess import placement
+
+from ._timing import Stats, environment, measure
+
+MEAN = (0.485, 0.456, 0.406)  # ImageNet, RGB
+STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class Case:
+    name: str
+    src_hw: tuple[int, int]
+    dst_hw: tuple[int, int]
+    mode: str
+    batch: int = 1
+
+
+CASES = [
+    Case("1080p->640 letterbox", (1080, 1920), (640, 640), "letterbox"),
+    Case("720p->224 letterbox", (720, 1280), (224, 224), "letterbox"),
+    Case("plate 300x100->64x224 stretch", (100, 300), (64, 224), "stretch"),
+    Case("8 x 1080p->640 letterbox", (1080, 1920), (640, 640), "letterbox", batch=8),
+]
+
+
+def synthetic_frame(hw: tuple[int, int], seed: int) -> np.ndarray:
+    """A deterministic BGR frame: gradients plus noise (resampling cost does not depend on content)."""
+    rng = np.random.default_rng(seed)
+    h, w = hw
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([(xx * 255 // max(w - 1, 1)), (yy * 255 // max(h - 1, 1)), ((xx + yy) % 256)], axis=-1)
+    noise = rng.integers(-20, 21, size=(h, w, 3))
+    return np.clip(base + noise, 0, 255).astype(np.uint8)
+
+
+# --- methods -----------------------------------------------------------------
+
+
+def ev_method(images: list[np.ndarray], case: Case, threads: int) -> Callable[[], Any]:
+    H, W = case.dst_hw
+    out = np.empty((len(images), 3, H, W), np.float32)
+    opts = dict(mode=case.mode, mean=MEAN, std=STD, swap_rb=True, threads=threads, out=out)
+    if len(images) == 1:
+        return lambda: edgevision.letterbox(images[0], case.dst_hw, **opts)
+    return lambda: edgevision.letterbox_batch(images, case.dst_hw, **opts)
+
+
+def chain_method(images: list[np.ndarray], case: Case) -> Callable[[], Any]:
+    H, W = case.dst_hw
+    mean = np.asarray(MEAN, np.float32).reshape(1, 3, 1, 1)
+    inv_std = (1.0 / np.asarray(STD, np.float32)).reshape(1, 3, 1, 1)
+
+    def run() -> np.ndarray:
+        padded = []
+        for img in images:
+            x0, y0, cw, ch = placement(img.shape[:2], (H, W), case.mode, "center", True)
+            r = cv2.resize(img, (cw, ch), interpolation=cv2.INTER_LINEAR)
+            if (cw, ch) != (W, H):
+                r = cv2.copyMakeBorder(r, y0, H - ch - y0, x0, W - cw - x0, cv2.BORDER_CONSTANT, value=(114, 114, 114))
+            padded.append(r)
+        blob = cv2.dnn.blobFromImages(padded, 1.0 / 255.0, swapRB=True)
+        blob -= mean
+        blob *= inv_std
+        return blob
+
+    return run
+
+
+def blob_params_method(images: list[np.ndarray], case: Case) -> Callable[[], Any]:
+    H, W = case.dst_hw
+    p = cv2.dnn.Image2BlobParams()
+    p.scalefactor = tuple(1.0 / (255.0 * s) for s in STD) + (0.0,)
+    p.mean = tuple(255.0 * m for m in MEAN) + (0.0,)
+    p.size = (W, H)
+    p.swapRB = True
+    p.ddepth = cv2.CV_32F
+    p.datalayout = getattr(cv2, "DNN_LAYOUT_NCHW", None) or cv2.dnn.DNN_LAYOUT_NCHW  # OpenCV 5 moved it to cv2
+    p.paddingmode = cv2.dnn.DNN_PMODE_LETTERBOX if case.mode == "letterbox" else cv2.dnn.DNN_PMODE_NULL
+    p.borderValue = (114.0, 114.0, 114.0, 0.0)
+    if len(images) == 1:
+        return lambda: cv2.dnn.blobFromImageWithParams(images[0], p)
+    return lambda: cv2.dnn.blobFromImagesWithParams(images, p)
+
+
+def numpy_method(images: list[np.ndarray], case: Case) -> Callable[[], Any]:
+    H, W = case.dst_hw
+    mean = np.asarray(MEAN, np.float32)
+    std = np.asarray(STD, np.float32)
+
+    def taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        f = (np.arange(dst, dtype=np.float32) + 0.5) * (src / dst) - 0.5
+        f = np.clip(f, 0, src - 1)
+        i0 = np.floor(f).astype(np.intp)
+        i1 = np.minimum(i0 + 1, src - 1)
+        return i0, i1, (f - i0).astype(np.float32)
+
+    def run() -> np.ndarray:
+        out = np.empty((len(images), 3, H, W), np.float32)
+        for n, img in enumerate(images):
+            x0, y0, cw, ch = placement(img.shape[:2], (H, W), case.mode, "center", True)
+            xi0, xi1, fx = taps(img.shape[1], cw)
+            yi0, yi1, fy = taps(img.shape[0], ch)
+            r0 = img[yi0].astype(np.float32)
+            r1 = img[yi1].astype(np.float32)
+            fx3 = fx[None, :, None]
+            top = r0[:, xi0] * (1 - fx3) + r0[:, xi1] * fx3
+            bot = r1[:, xi0] * (1 - fx3) + r1[:, xi1] * fx3
+            res = top * (1 - fy[:, None, None]) + bot * fy[:, None, None]
+            canvas = np.full((H, W, 3), 114.0, np.float32)
+            canvas[y0:y0 + ch, x0:x0 + cw] = res
+            out[n] = ((canvas[:, :, ::-1] / 255.0 - mean) / std).transpose(2, 0, 1)
+        return out
+
+    return run
+
+
+def memcpy_method(images: list[np.ndarray]) -> Callable[[], Any]:
+    src = np.concatenate([im.reshape(-1) for im in images])
+    dst = np.empty_like(src)
+    return lambda: np.copyto(dst, src)
+
+
+# --- running -----------------------------------------------------------------
+
+
+def run_case(case: Case, quick: bool) -> dict[str, Any]:
+    images = [synthetic_frame(case.src_hw, seed=i) for i in range(case.batch)]
+    H, W = case.dst_hw
+    in_bytes = sum(im.nbytes for im in images)
+    out_bytes = case.batch * 3 * H * W * 4
+    threads = edgevision.kernel_info()["threads"]
+    kw = dict(min_samples=7 if quick else 25, min_time_s=0.15 if quick else 0.6)
+
+    methods: dict[str, tuple[Callable[[], Any], int]] = {
+        "opencv chain": (chain_method(images, case), 1),
+        "edgevision 1T": (ev_method(images, case, 1), 0),
+        f"edgevision {threads}T": (ev_method(images, case, threads), 0),
+        "cv2 blobWithParams": (blob_params_method(images, case), 1),
+        "numpy": (numpy_method(images, case), 0),
+        "memcpy": (memcpy_method(images), 0),
+    }
+    default_cv_threads = cv2.getNumThreads()
+    stats: dict[str, Stats] = {}
+    for name, (fn, cv_threads) in methods.items():
+        cv2.setNumThreads(cv_threads if cv_threads else default_cv_threads)
+        try:
+            stats[name] = measure(fn, **kw)
+        finally:
+            cv2.setNumThreads(default_cv_threads)
+
+    base = stats["opencv chain"].median
+    memcpy_gbs = 2 * in_bytes / (stats["memcpy"].median * 1e6)
+    rows = []
+    for name, st in stats.items():
+        moved = 2 * in_bytes if name == "memcpy" else in_bytes + out_bytes
+        gbs = moved / (st.median * 1e6)
+        rows.append({
+            "method": name,
+            **st.to_dict(),
+            "x_chain": base / st.median,
+            "gb_s": gbs,
+            "pct_memcpy": 100.0 * gbs / memcpy_gbs,
+        })
+    return {"case": case.name, "src_hw": case.src_hw, "dst_hw": case.dst_hw, "batch": case.batch,
+            "in_bytes": in_bytes, "out_bytes": out_bytes, "rows": rows}
+
+
+def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def row(case: str, method_prefix: str) -> dict[str, Any]:
+        res = next(r for r in results if r["case"] == case)
+        return next(r for r in res["rows"] if r["method"].startswith(method_prefix))
+
+    threads = edgevision.kernel_info()["threads"]
+    return [
+        {"target": "1080p->640, 1 thread, x OpenCV chain >= 5", "value": row(CASES[0].name, "edgevision 1T")["x_chain"], "goal": 5.0},
+        {"target": "720p->224, 1 thread, x OpenCV chain >= 2", "value": row(CASES[1].name, "edgevision 1T")["x_chain"], "goal": 2.0},
+        {"target": f"1080p->640, {threads} threads, % of memcpy GB/s >= 40",
+         "value": row(CASES[0].name, f"edgevision {threads}T")["pct_memcpy"], "goal": 40.0},
+    ]
+
+
+def to_markdown(env: dict[str, Any], results: list[dict[str, Any]], tg: list[dict[str, Any]]) -> str:
+    lines = [
+        f"Measured {env['date']} on {env['cpu']} ({env['cores']} cores), kernel SIMD {env['kernel']['simd']}, "
+        f"OpenCV {env['opencv']}, numpy {env['numpy']}, edgevision {env['edgevision']}.",
+        "",
+    ]
+    for res in results:
+        lines += [f"**{res['case']}**", "", "| method | median ms | p90 ms | x chain | GB/s | % memcpy |", "|---|---|---|---|---|---|"]
+        for r in res["rows"]:
+            lines.append(f"| {r['method']} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | {r['x_chain']:.2f} | "
+                         f"{r['gb_s']:.2f} | {r['pct_memcpy']:.0f} |")
+        lines.append("")
+    lines += ["| target | measured | met |", "|---|---|---|"]
+    for t in tg:
+        lines.append(f"| {t['target']} | {t['value']:.2f} | {'yes' if t['value'] >= t['goal'] else 'NO'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.preprocess", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer samples (smoke runs, CI)")
+    ap.add_argument("--json", metavar="PATH", help="write results as JSON")
+    ap.add_argument("--markdown", metavar="PATH", help="write results as a Markdown table")
+    ap.add_argument("--case", action="append", help="run only cases whose name contains this text")
+    args = ap.parse_args(argv)
+
+    env = environment()
+    print(f"edgevision {env['edgevision']} | {env['cpu']} | {env['cores']} cores | SIMD {env['kernel']['simd']} "
+          f"(supported: {', '.join(env['kernel']['supported'])}) | OpenCV {env['opencv']} | numpy {env['numpy']}")
+    cases = [c for c in CASES if not args.case or any(s in c.name for s in args.case)]
+    results = []
+    for case in cases:
+        res = run_case(case, args.quick)
+        results.append(res)
+        print(f"\n{res['case']}  ({res['in_bytes'] / 1e6:.1f} MB in, {res['out_bytes'] / 1e6:.1f} MB out)")
+        print(f"  {'method':<22}{'median ms':>10}{'p90 ms':>9}{'x chain':>9}{'GB/s':>8}{'% memcpy':>10}")
+        for r in res["rows"]:
+            print(f"  {r['method']:<22}{r['median_ms']:>10.3f}{r['p90_ms']:>9.3f}{r['x_chain']:>9.2f}"
+                  f"{r['gb_s']:>8.2f}{r['pct_memcpy']:>10.0f}")
+    tg = targets(results) if len(cases) == len(CASES) else []
+    if tg:
+        print("\nTargets (ratios from this run):")
+        for t in tg:
+            print(f"  {t['target']:<50} {t['value']:>7.2f}  {'met' if t['value'] >= t['goal'] else 'NOT MET'}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"environment": env, "results": results, "targets": tg}, f, indent=2, default=str)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(to_markdown(env, results, tg))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,284 @@
+// Drives the row functions over whole images: padding, the two-row cache of
+// horizontal passes, strided sources, threads, and the perspective warp.
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernel.hpp"
+#include "thread_pool.hpp"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace ev {
+namespace {
+
+size_t esize(DType dt) { return dt == DType::F32 ? 4 : (dt == DType::F16 ? 2 : 1); }
+
+// Pad values converted once to the output dtype.
+struct PadValues {
+    float f32[4];
+    uint16_t f16[4];
+    uint8_t u8[4];
+    explicit PadValues(const OutSpec& s) {
+        for (int c = 0; c < 4; ++c) {
+            f32[c] = s.pad[c];
+            f16[c] = float_to_half(s.pad[c]);
+            float r = std::nearbyint(s.pad[c]);
+            u8[c] = uint8_t(r < 0.f ? 0.f : (r > 255.f ? 255.f : r));
+        }
+    }
+};
+
+// n copies of v at p; streaming 16-byte stores for the aligned middle when asked.
+template <typename T>
+void fill_run(T* p, ptrdiff_t n, T v, bool stream) {
+#if defined(__SSE2__)
+    if (stream && n * ptrdiff_t(sizeof(T)) >= 64) {
+        while (reinterpret_cast<uintptr_t>(p) & 15) {
+            *p++ = v;
+            --n;
+        }
+        alignas(16) T pattern[16 / sizeof(T)];
+        std::fill_n(pattern, 16 / sizeof(T), v);
+        const __m128i pv = _mm_load_si128(reinterpret_cast<const __m128i*>(pattern));
+        const ptrdiff_t per = 16 / sizeof(T);
+        for (; n >= per; n -= per, p += per) _mm_stream_si128(reinterpret_cast<__m128i*>(p), pv);
+    }
+#else
+    (void)stream;
+#endif
+    std::fill_n(p, n, v);
+}
+
+template <typename T>
+void fill_typed(T* row, ptrdiff_t plane, int xa, int xb, const OutSpec& s, const T* v) {
+    if (xb <= xa) return;
+    if (s.nhwc) {
+        T* p = row + ptrdiff_t(xa) * s.C;
+        for (int x = xa; x < xb; ++x, p += s.C)
+            for (int c = 0; c < s.C; ++c) p[c] = v[c];
+    } else {
+        for (int c = 0; c < s.C; ++c) fill_run(row + c * plane + xa, xb - xa, v[c], s.stream);
+    }
+}
+
+// Streaming stores are weakly ordered: fence before the task reports completion.
+inline void stream_fence(const OutSpec& s) {
+#if defined(__SSE2__)
+    if (s.stream) _mm_sfence();
+#else
+    (void)s;
+#endif
+}
+
+// Output pixels [xa, xb) of one row get the pad value.
+void fill_pad(void* row, ptrdiff_t plane, int xa, int xb, const OutSpec& s, const PadValues& pv) {
+    switch (s.dtype) {
+        case DType::F32: fill_typed(static_cast<float*>(row), plane, xa, xb, s, pv.f32); break;
+        case DType::F16: fill_typed(static_cast<uint16_t*>(row), plane, xa, xb, s, pv.f16); break;
+        case DType::U8: fill_typed(static_cast<uint8_t*>(row), plane, xa, xb, s, pv.u8); break;
+    }
+}
+
+// Pointer to the start of output row y (plane 0 for NCHW).
+void* row_ptr(void* out, int y, const OutSpec& s) {
+    const ptrdiff_t elems = s.nhwc ? ptrdiff_t(y) * s.W * s.C : ptrdiff_t(y) * s.W;
+    return static_cast<char*>(out) + elems * ptrdiff_t(esize(s.dtype));
+}
+
+// Copies source row y of a strided image into a packed buffer (w*cn bytes + zeroed slack).
+void gather_row(const SrcImage& src, int y, uint8_t* dst) {
+    const uint8_t* p = src.data + ptrdiff_t(y) * src.rs;
+    for (int x = 0; x < src.w; ++x)
+        for (int c = 0; c < src.cn; ++c) dst[x * src.cn + c] = p[ptrdiff_t(x) * src.ps + ptrdiff_t(c) * src.cs];
+}
+
+constexpr int kSlack = 16;  // bytes / elements of slack after every scratch row
+
+struct PreparedJob {
+    const ResizeJob* job;
+    HTable ht;
+    VTable vt;
+};
+
+void resize_rows(const PreparedJob& pj, const OutSpec& s, const RowFns& fn, int r0, int r1) {
+    const ResizeJob& job = *pj.job;
+    const SrcImage& src = job.src;
+    const Placement& pl = job.place;
+    const PadValues pv(s);
+    const ptrdiff_t plane = ptrdiff_t(s.H) * s.W;
+    const int n = pl.cw * s.L;
+
+    std::vector<int16_t> buf(size_t(3) * (n + kSlack), 0);
+    int16_t* hrow[2] = {buf.data(), buf.data() + n + kSlack};
+    int16_t* R = buf.data() + 2 * (n + kSlack);
+    int cached[2] = {-1, -1};
+    std::vector<uint8_t> scratch;
+    if (!src.packed_row()) scratch.assign(size_t(src.w) * src.cn + kSlack, 0);
+
+    auto fetch = [&](int sy, int keep) -> const int16_t* {
+        for (int k = 0; k < 2; ++k)
+            if (cached[k] == sy) return hrow[k];
+        const int k = cached[0] == keep ? 1 : 0;
+        const uint8_t* row;
+        if (scratch.empty()) {
+            row = src.data + ptrdiff_t(sy) * src.rs;
+        } else {
+            gather_row(src, sy, scratch.data());
+            row = scratch.data();
+        }
+        fn.hpass(row, pj.ht, s.lane_src, s.L, hrow[k], 0, pl.cw);
+        cached[k] = sy;
+        return hrow[k];
+    };
+
+    for (int y = r0; y < r1; ++y) {
+        void* drow = row_ptr(job.out, y, s);
+        const int cy = y - pl.y0;
+        if (cy < 0 || cy >= pl.ch) {
+            fill_pad(drow, plane, 0, s.W, s, pv);
+            continue;
+        }
+        const int ya = pj.vt.y0[cy], yb = pj.vt.y1[cy];
+        if (ya != yb && cached[0] != ya && cached[1] != ya && cached[0] != yb && cached[1] != yb) {
+            // Both rows are new (typical when downscaling): one pass over the tap table.
+            const uint8_t *ra, *rb;
+            if (scratch.empty()) {
+                ra = src.data + ptrdiff_t(ya) * src.rs;
+                rb = src.data + ptrdiff_t(yb) * src.rs;
+                fn.hpass2(ra, rb, pj.ht, s.lane_src, s.L, hrow[0], hrow[1], 0, pl.cw);
+            } else {
+                gather_row(src, ya, scratch.data());
+                fn.hpass(scratch.data(), pj.ht, s.lane_src, s.L, hrow[0], 0, pl.cw);
+                gather_row(src, yb, scratch.data());
+                fn.hpass(scratch.data(), pj.ht, s.lane_src, s.L, hrow[1], 0, pl.cw);
+            }
+            cached[0] = ya;
+            cached[1] = yb;
+        }
+        const int16_t* h0 = fetch(ya, -1);
+        const int16_t* h1 = fetch(yb, ya);
+        fn.vpass(h0, h1, pj.vt.b0[cy], pj.vt.b1[cy], R, n);
+        fill_pad(drow, plane, 0, pl.x0, s, pv);
+        fn.store(R, pl.cw, s, drow, plane, pl.x0);
+        fill_pad(drow, plane, pl.x0 + pl.cw, s.W, s, pv);
+    }
+    stream_fence(s);
+}
+
+}  // namespace
+
+void run_resize(const std::vector<ResizeJob>& jobs, const OutSpec& spec_in, Interp interp, int threads) {
+    if (jobs.empty()) return;
+    OutSpec spec = spec_in;
+    spec.stream = size_t(spec.H) * spec.W * spec.C * esize(spec.dtype) >= kStreamBytes;
+    const RowFns& fn = row_fns(active_simd());
+    std::vector<PreparedJob> prepared;
+    prepared.reserve(jobs.size());
+    for (const ResizeJob& j : jobs) {
+        const ptrdiff_t row_bytes = j.src.packed_row() ? ptrdiff_t(j.src.w) * j.src.cn
+                                                       : ptrdiff_t(j.src.w) * j.src.cn + kSlack;
+        prepared.push_back({&j, make_htable(j.src.w, j.place.cw, j.src.cn, interp, row_bytes),
+                            make_vtable(j.src.h, j.place.ch, interp)});
+    }
+    threads = std::max(1, std::min(threads, hardware_threads()));
+    const int njobs = int(jobs.size());
+    // Enough chunks to keep every thread busy; contiguous rows keep the row cache warm.
+    const int per_job = std::max(1, std::min(spec.H, (threads + njobs - 1) / njobs));
+    parallel_for(njobs * per_job, threads, [&](int task) {
+        const int j = task / per_job, k = task % per_job;
+        const int r0 = int(int64_t(spec.H) * k / per_job), r1 = int(int64_t(spec.H) * (k + 1) / per_job);
+        resize_rows(prepared[j], spec, fn, r0, r1);
+    });
+}
+
+// ---- perspective warp -----------------------------------------------------
+
+namespace {
+
+constexpr int kInterBits = 5;
+constexpr int kTab = 1 << kInterBits;  // 1/32 pixel
+
+void warp_rows(const SrcImage& src, const double* M, void* out, const OutSpec& s, const RowFns& fn, int r0,
+               int r1) {
+    const PadValues pv(s);
+    const ptrdiff_t plane = ptrdiff_t(s.H) * s.W;
+    std::vector<int16_t> R(size_t(s.W) * s.L + kSlack, 0);
+    std::vector<uint8_t> outside(s.W);
+    for (int y = r0; y < r1; ++y) {
+        for (int x = 0; x < s.W; ++x) {
+            // Same arithmetic as OpenCV's warpPerspective: coordinates in 1/32 pixel.
+            const double X0 = M[0] * x + M[1] * y + M[2];
+            const double Y0 = M[3] * x + M[4] * y + M[5];
+            double W = M[6] * x + M[7] * y + M[8];
+            W = W != 0.0 ? kTab / W : 0.0;
+            const double fX = std::max(double(INT_MIN), std::min(double(INT_MAX), X0 * W));
+            const double fY = std::max(double(INT_MIN), std::min(double(INT_MAX), Y0 * W));
+            const int X = int(std::lrint(fX)), Y = int(std::lrint(fY));
+            const int sx = X >> kInterBits, sy = Y >> kInterBits;
+            const int tx = X & (kTab - 1), ty = Y & (kTab - 1);
+            int16_t* r = R.data() + ptrdiff_t(x) * s.L;
+            if (sx >= src.w || sx + 1 < 0 || sy >= src.h || sy + 1 < 0) {
+                outside[x] = 1;
+                for (int l = 0; l < s.L; ++l) r[l] = 0;
+                continue;
+            }
+            outside[x] = 0;
+            const int w00 = (kTab - tx) * (kTab - ty) * kTab, w01 = tx * (kTab - ty) * kTab;
+            const int w10 = (kTab - tx) * ty * kTab, w11 = tx * ty * kTab;
+            const bool in_x0 = sx >= 0 && sx < src.w, in_x1 = sx + 1 >= 0 && sx + 1 < src.w;
+            const bool in_y0 = sy >= 0 && sy < src.h, in_y1 = sy + 1 >= 0 && sy + 1 < src.h;
+            // Offsets, not pointers: taps outside the image are never formed or read.
+            const ptrdiff_t o00 = ptrdiff_t(sy) * src.rs + ptrdiff_t(sx) * src.ps;
+            for (int l = 0; l < s.L; ++l) {
+                const int c = s.lane_src[l];
+                if (c < 0) {
+                    r[l] = 0;
+                    continue;
+                }
+                const ptrdiff_t co = ptrdiff_t(c) * src.cs;
+                const int cval = s.pad_u8[l];
+                const uint8_t* d = src.data;
+                const int v00 = in_y0 && in_x0 ? d[o00 + co] : cval;
+                const int v01 = in_y0 && in_x1 ? d[o00 + src.ps + co] : cval;
+                const int v10 = in_y1 && in_x0 ? d[o00 + src.rs + co] : cval;
+                const int v11 = in_y1 && in_x1 ? d[o00 + src.rs + src.ps + co] : cval;
+                r[l] = int16_t((v00 * w00 + v01 * w01 + v10 * w10 + v11 * w11 + (1 << 14)) >> 15);
+            }
+        }
+        void* drow = row_ptr(out, y, s);
+        fn.store(R.data(), s.W, s, drow, plane, 0);
+        // Pixels that sample nothing of the image get the exact (fractional) pad value.
+        for (int x = 0; x < s.W;) {
+            if (!outside[x]) {
+                ++x;
+                continue;
+            }
+            int e = x;
+            while (e < s.W && outside[e]) ++e;
+            fill_pad(drow, plane, x, e, s, pv);
+            x = e;
+        }
+    }
+    stream_fence(s);
+}
+
+}  // namespace
+
+void run_warp(const SrcImage& src, const double M[9], void* out, const OutSpec& spec_in, int threads) {
+    OutSpec spec = spec_in;
+    spec.stream = size_t(spec.H) * spec.W * spec.C * esize(spec.dtype) >= kStreamBytes;
+    const RowFns& fn = row_fns(active_simd());
+    threads = std::max(1, std::min(threads, hardware_threads()));
+    const int chunks = std::min(threads, spec.H);
+    parallel_for(chunks, threads, [&](int k) {
+        const int r0 = int(int64_t(spec.H) * k / chunks), r1 = int(int64_t(spec.H) * (k + 1) / chunks);
+        warp_rows(src, M, out, spec, fn, r0, r1);
+    });
+}
+
+}  // namespace ev

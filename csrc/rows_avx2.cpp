@@ -1,0 +1,270 @@
+// AVX2 row functions (compiled with -mavx2 -mfma -mf16c). Identical results to
+// rows_scalar.cpp, bit for bit; ragged tails fall back to the scalar code.
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "kernel.hpp"
+
+namespace ev {
+namespace {
+
+const RowFns& S() { return scalar_row_fns(); }
+
+// pshufb mask turning 8 loaded bytes (pixel sx and sx+1) into 4 int16 pairs
+// (tap0, tap1) per lane, replicated in both 128-bit halves.
+inline __m256i tap_mask(const int8_t* lane_src, int cn) {
+    alignas(32) int8_t m[32];
+    for (int half = 0; half < 2; ++half)
+        for (int l = 0; l < 4; ++l) {
+            const int c = lane_src[l];
+            int8_t* q = m + half * 16 + l * 4;
+            if (c < 0) {
+                q[0] = q[1] = q[2] = q[3] = int8_t(0x80);
+            } else {
+                q[0] = int8_t(c);
+                q[1] = int8_t(0x80);
+                q[2] = int8_t(cn + c);
+                q[3] = int8_t(0x80);
+            }
+        }
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(m));
+}
+
+inline __m128i load16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+
+void hpass4(const uint8_t* src, const HTable& t, const int8_t* lane_src, int16_t* D, int x0, int x1) {
+    const __m256i mask = tap_mask(lane_src, t.cn);
+    const int32_t* ofs = t.ofs0.data();
+    int x = x0 & ~3;
+    if (x != x0) {  // groups of 4 start at multiples of 4 (the weight table's layout)
+        const int e = x + 4 < x1 ? x + 4 : x1;
+        S().hpass(src, t, lane_src, 4, D, x0, e);
+        x = e;
+    }
+    const int xs = x1 < t.simd_safe ? x1 : t.simd_safe;
+    for (; x + 4 <= xs; x += 4) {
+        // Halves hold pixels (x, x+2) and (x+1, x+3) so that packs_epi32 yields x..x+3 in order.
+        const __m256i* w = reinterpret_cast<const __m256i*>(t.wts4.data() + size_t(x) * 4);
+        __m256i v02 = _mm256_inserti128_si256(_mm256_castsi128_si256(load16(src + ofs[x])), load16(src + ofs[x + 2]), 1);
+        __m256i v13 = _mm256_inserti128_si256(_mm256_castsi128_si256(load16(src + ofs[x + 1])), load16(src + ofs[x + 3]), 1);
+        v02 = _mm256_shuffle_epi8(v02, mask);
+        v13 = _mm256_shuffle_epi8(v13, mask);
+        const __m256i r02 = _mm256_srai_epi32(_mm256_madd_epi16(v02, _mm256_loadu_si256(w)), 4);
+        const __m256i r13 = _mm256_srai_epi32(_mm256_madd_epi16(v13, _mm256_loadu_si256(w + 1)), 4);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(D + x * 4), _mm256_packs_epi32(r02, r13));
+    }
+    if (x < x1) S().hpass(src, t, lane_src, 4, D, x, x1);
+}
+
+void hpass4x2(const uint8_t* s0, const uint8_t* s1, const HTable& t, const int8_t* lane_src, int16_t* D0,
+              int16_t* D1, int x0, int x1) {
+    const __m256i mask = tap_mask(lane_src, t.cn);
+    const int32_t* ofs = t.ofs0.data();
+    int x = x0 & ~3;
+    if (x != x0) {
+        const int e = x + 4 < x1 ? x + 4 : x1;
+        S().hpass2(s0, s1, t, lane_src, 4, D0, D1, x0, e);
+        x = e;
+    }
+    const int xs = x1 < t.simd_safe ? x1 : t.simd_safe;
+    for (; x + 4 <= xs; x += 4) {
+        const __m256i* w = reinterpret_cast<const __m256i*>(t.wts4.data() + size_t(x) * 4);
+        const __m256i w02 = _mm256_loadu_si256(w), w13 = _mm256_loadu_si256(w + 1);
+        const ptrdiff_t o0 = ofs[x], o1 = ofs[x + 1], o2 = ofs[x + 2], o3 = ofs[x + 3];
+        __m256i a02 = _mm256_inserti128_si256(_mm256_castsi128_si256(load16(s0 + o0)), load16(s0 + o2), 1);
+        __m256i a13 = _mm256_inserti128_si256(_mm256_castsi128_si256(load16(s0 + o1)), load16(s0 + o3), 1);
+        __m256i b02 = _mm256_inserti128_si256(_mm256_castsi128_si256(load16(s1 + o0)), load16(s1 + o2), 1);
+        __m256i b13 = _mm256_inserti128_si256(_mm256_castsi128_si256(load16(s1 + o1)), load16(s1 + o3), 1);
+        a02 = _mm256_srai_epi32(_mm256_madd_epi16(_mm256_shuffle_epi8(a02, mask), w02), 4);
+        a13 = _mm256_srai_epi32(_mm256_madd_epi16(_mm256_shuffle_epi8(a13, mask), w13), 4);
+        b02 = _mm256_srai_epi32(_mm256_madd_epi16(_mm256_shuffle_epi8(b02, mask), w02), 4);
+        b13 = _mm256_srai_epi32(_mm256_madd_epi16(_mm256_shuffle_epi8(b13, mask), w13), 4);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(D0 + x * 4), _mm256_packs_epi32(a02, a13));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(D1 + x * 4), _mm256_packs_epi32(b02, b13));
+    }
+    if (x < x1) S().hpass2(s0, s1, t, lane_src, 4, D0, D1, x, x1);
+}
+
+void hpass1(const uint8_t* src, const HTable& t, const int8_t* lane_src, int16_t* D, int x0, int x1) {
+    // Single channel: gather 4 bytes at each tap-0 offset, keep bytes 0 and 1 as an int16 pair.
+    const __m256i mask = _mm256_setr_epi8(0, -128, 1, -128, 4, -128, 5, -128, 8, -128, 9, -128, 12, -128, 13, -128,
+                                          0, -128, 1, -128, 4, -128, 5, -128, 8, -128, 9, -128, 12, -128, 13, -128);
+    int x = x0;
+    const int xs = x1 < t.simd_safe ? x1 : t.simd_safe;
+    if (t.cn == 1 && lane_src[0] == 0) {
+        for (; x + 16 <= xs; x += 16) {
+            __m256i i0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.ofs0.data() + x));
+            __m256i i1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.ofs0.data() + x + 8));
+            __m256i g0 = _mm256_i32gather_epi32(reinterpret_cast<const int*>(src), i0, 1);
+            __m256i g1 = _mm256_i32gather_epi32(reinterpret_cast<const int*>(src), i1, 1);
+            g0 = _mm256_shuffle_epi8(g0, mask);
+            g1 = _mm256_shuffle_epi8(g1, mask);
+            __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.wts.data() + x));
+            __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.wts.data() + x + 8));
+            __m256i r0 = _mm256_srai_epi32(_mm256_madd_epi16(g0, w0), 4);
+            __m256i r1 = _mm256_srai_epi32(_mm256_madd_epi16(g1, w1), 4);
+            __m256i p = _mm256_permute4x64_epi64(_mm256_packs_epi32(r0, r1), 0xD8);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(D + x), p);
+        }
+    }
+    if (x < x1) S().hpass(src, t, lane_src, 1, D, x, x1);
+}
+
+void hpass_avx2(const uint8_t* src, const HTable& t, const int8_t* lane_src, int L, int16_t* D, int x0, int x1) {
+    if (L == 4)
+        hpass4(src, t, lane_src, D, x0, x1);
+    else
+        hpass1(src, t, lane_src, D, x0, x1);
+}
+
+void hpass2_avx2(const uint8_t* S0, const uint8_t* S1, const HTable& t, const int8_t* lane_src, int L,
+                 int16_t* D0, int16_t* D1, int x0, int x1) {
+    if (L == 4) return hpass4x2(S0, S1, t, lane_src, D0, D1, x0, x1);
+    hpass1(S0, t, lane_src, D0, x0, x1);
+    hpass1(S1, t, lane_src, D1, x0, x1);
+}
+
+void vpass_avx2(const int16_t* H0, const int16_t* H1, int16_t b0, int16_t b1, int16_t* R, int n) {
+    const __m256i vb0 = _mm256_set1_epi16(b0), vb1 = _mm256_set1_epi16(b1), two = _mm256_set1_epi16(2);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i h0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(H0 + i));
+        __m256i h1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(H1 + i));
+        __m256i r = _mm256_add_epi16(_mm256_mulhi_epi16(h0, vb0), _mm256_mulhi_epi16(h1, vb1));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(R + i), _mm256_srai_epi16(_mm256_add_epi16(r, two), 2));
+    }
+    for (; i < n; ++i) R[i] = vblend(H0[i], H1[i], b0, b1);
+}
+
+// ---- store ----------------------------------------------------------------
+
+inline __m256 cvt8(__m128i v16) { return _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(v16)); }
+
+// 8 values of one plane, pixels in order, to dtype DT.
+// STREAM: non-temporal store; the caller guarantees 32-byte (f32) / 16-byte (f16) alignment.
+template <DType DT, bool STREAM = false>
+inline void put8(void* dst, ptrdiff_t idx, __m256 v) {
+    if (DT == DType::F32) {
+        float* d = static_cast<float*>(dst) + idx;
+        if (STREAM) _mm256_stream_ps(d, v);
+        else _mm256_storeu_ps(d, v);
+    } else if (DT == DType::F16) {
+        __m128i* d = reinterpret_cast<__m128i*>(static_cast<uint16_t*>(dst) + idx);
+        const __m128i h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        if (STREAM) _mm_stream_si128(d, h);
+        else _mm_storeu_si128(d, h);
+    } else {
+        __m256i i = _mm256_cvtps_epi32(v);
+        __m128i p = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(static_cast<uint8_t*>(dst) + idx), _mm_packus_epi16(p, p));
+    }
+}
+
+// Two pixels (4 lanes each, one per 128-bit half) to interleaved output at pixel index px.
+// Writes 4 elements per pixel; with C == 3 the 4th spills into the next pixel,
+// which the caller guarantees is written afterwards.
+template <DType DT, int C>
+inline void put2_interleaved(void* dst, ptrdiff_t px, __m256 v) {
+    if (DT == DType::F32) {
+        float* d = static_cast<float*>(dst) + px * C;
+        _mm_storeu_ps(d, _mm256_castps256_ps128(v));
+        _mm_storeu_ps(d + C, _mm256_extractf128_ps(v, 1));
+    } else if (DT == DType::F16) {
+        __m128i h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        uint16_t* d = static_cast<uint16_t*>(dst) + px * C;
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(d), h);
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(d + C), _mm_unpackhi_epi64(h, h));
+    } else {
+        __m256i i = _mm256_cvtps_epi32(v);
+        __m128i p = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+        p = _mm_packus_epi16(p, p);
+        uint8_t* d = static_cast<uint8_t*>(dst) + px * C;
+        const int lo = _mm_cvtsi128_si32(p), hi = _mm_extract_epi32(p, 1);
+        std::memcpy(d, &lo, 4);
+        std::memcpy(d + C, &hi, 4);
+    }
+}
+
+template <DType DT, bool NHWC, int C, bool STREAM = false>
+void store4(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t plane, int x) {
+    const __m256 A = _mm256_setr_ps(s.a[0], s.a[1], s.a[2], s.a[3], s.a[0], s.a[1], s.a[2], s.a[3]);
+    const __m256 B = _mm256_setr_ps(s.b[0], s.b[1], s.b[2], s.b[3], s.b[0], s.b[1], s.b[2], s.b[3]);
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    // Interleaved 3-channel stores spill one element into the following pixel.
+    const int limit = (NHWC && C == 3) ? n - 1 : n;
+    int i = 0;
+    for (; i + 8 <= limit; i += 8) {
+        const __m256i r0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(R + 4 * i));
+        const __m256i r1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(R + 4 * i + 16));
+        __m256 f0 = _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_castsi256_si128(r0)), A), B);       // px 0,1
+        __m256 f1 = _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_extracti128_si256(r0, 1)), A), B);  // px 2,3
+        __m256 f2 = _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_castsi256_si128(r1)), A), B);       // px 4,5
+        __m256 f3 = _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_extracti128_si256(r1, 1)), A), B);  // px 6,7
+        const ptrdiff_t px = x + i;
+        if (NHWC) {
+            put2_interleaved<DT, C>(dst, px + 0, f0);
+            put2_interleaved<DT, C>(dst, px + 2, f1);
+            put2_interleaved<DT, C>(dst, px + 4, f2);
+            put2_interleaved<DT, C>(dst, px + 6, f3);
+        } else {
+            const __m256 t0 = _mm256_unpacklo_ps(f0, f1), t1 = _mm256_unpackhi_ps(f0, f1);
+            const __m256 t2 = _mm256_unpacklo_ps(f2, f3), t3 = _mm256_unpackhi_ps(f2, f3);
+            put8<DT, STREAM>(dst, px, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t0, t2, 0x44), perm));
+            put8<DT, STREAM>(dst, plane + px, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t0, t2, 0xEE), perm));
+            put8<DT, STREAM>(dst, 2 * plane + px, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t1, t3, 0x44), perm));
+            if (C == 4)
+                put8<DT, STREAM>(dst, 3 * plane + px, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t1, t3, 0xEE), perm));
+        }
+    }
+    if (i < n) S().store(R + 4 * i, n - i, s, dst, plane, x + i);
+}
+
+template <DType DT>
+void store1(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t plane, int x) {
+    const __m256 A = _mm256_set1_ps(s.a[0]), B = _mm256_set1_ps(s.b[0]);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 f = cvt8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(R + i)));
+        put8<DT>(dst, x + i, _mm256_add_ps(_mm256_mul_ps(f, A), B));
+    }
+    if (i < n) S().store(R + i, n - i, s, dst, plane, x + i);
+}
+
+template <DType DT>
+void store_dt(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t plane, int x) {
+    if (s.L == 1) return store1<DT>(R, n, s, dst, plane, x);
+    if (s.nhwc) {
+        if (s.C == 3) return store4<DT, true, 3>(R, n, s, dst, plane, x);
+        return store4<DT, true, 4>(R, n, s, dst, plane, x);
+    }
+    // Planar rows: stream when every plane's group start is aligned for the vector store.
+    constexpr size_t kAlign = DT == DType::F32 ? 32 : 16;
+    const bool aligned = DT != DType::U8 &&
+                         (reinterpret_cast<uintptr_t>(static_cast<char*>(dst) + size_t(x) * sizeof(float) / (DT == DType::F32 ? 1 : 2)) % kAlign) == 0 &&
+                         (size_t(plane) * (DT == DType::F32 ? 4 : 2)) % kAlign == 0;
+    if (s.stream && aligned) {
+        if (s.C == 3) return store4<DT, false, 3, true>(R, n, s, dst, plane, x);
+        return store4<DT, false, 4, true>(R, n, s, dst, plane, x);
+    }
+    if (s.C == 3) return store4<DT, false, 3>(R, n, s, dst, plane, x);
+    return store4<DT, false, 4>(R, n, s, dst, plane, x);
+}
+
+void store_avx2(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t plane, int x) {
+    switch (s.dtype) {
+        case DType::F32: return store_dt<DType::F32>(R, n, s, dst, plane, x);
+        case DType::F16: return store_dt<DType::F16>(R, n, s, dst, plane, x);
+        case DType::U8: return store_dt<DType::U8>(R, n, s, dst, plane, x);
+    }
+}
+
+}  // namespace
+
+const RowFns& avx2_row_fns() {
+    static const RowFns fns{hpass_avx2, hpass2_avx2, vpass_avx2, store_avx2};
+    return fns;
+}
+
+}  // namespace ev
