@@ -6,6 +6,8 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <chrono>
+#include <thread>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -20,6 +22,33 @@ using namespace ev;
 namespace {
 
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+
+bool finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+    return Py_IsFinalizing();
+#else
+    return _Py_IsFinalizing();
+#endif
+}
+
+// Runs fn without the GIL. Unlike py::gil_scoped_release, the GIL is retaken
+// outside a destructor: if the interpreter is shutting down meanwhile (a
+// daemon thread inside the kernel at exit), CPython ends this thread while it
+// retakes the GIL, and that must not happen inside a noexcept destructor
+// (std::terminate). If finalization has already begun we never retake it: the
+// thread parks until the process exits, as CPython 3.14 does itself.
+template <typename F>
+void without_gil(F&& fn) {
+    PyThreadState* state = PyEval_SaveThread();
+    try {
+        fn();
+    } catch (...) {
+        PyEval_RestoreThread(state);
+        throw;
+    }
+    while (finalizing()) std::this_thread::sleep_for(std::chrono::seconds(1));
+    PyEval_RestoreThread(state);
+}
 
 SrcImage as_image(const py::handle& obj, const std::string& name) {
     if (!py::isinstance<py::array>(obj)) throw py::type_error(name + ": expected a numpy.ndarray");
@@ -117,8 +146,7 @@ void resize(const py::list& images, const std::vector<std::array<int, 4>>& place
         jobs[i].place = {p[0], p[1], p[2], p[3]};
         jobs[i].out = static_cast<char*>(out.mutable_data()) + stride * size_t(i);
     }
-    py::gil_scoped_release release;
-    run_resize(jobs, spec, interp, threads < 1 ? 1 : threads);
+    without_gil([&] { run_resize(jobs, spec, interp, threads < 1 ? 1 : threads); });
 }
 
 void warp(const py::handle& image, std::array<double, 9> M, py::array out, bool nhwc, int channels,
@@ -129,8 +157,7 @@ void warp(const py::handle& image, std::array<double, 9> M, py::array out, bool 
     check_lanes(spec, src, "image");
     for (double m : M)
         if (!std::isfinite(m)) fail("quad: the perspective transform is not finite");
-    py::gil_scoped_release release;
-    run_warp(src, M.data(), out.mutable_data(), spec, threads < 1 ? 1 : threads);
+    without_gil([&] { run_warp(src, M.data(), out.mutable_data(), spec, threads < 1 ? 1 : threads); });
 }
 
 std::string simd_level() { return simd_name(active_simd()); }

@@ -94,6 +94,8 @@ struct RowFns {
     void (*hpass2)(const uint8_t* S0, const uint8_t* S1, const HTable& t, const int8_t* lane_src, int L,
                    int16_t* D0, int16_t* D1, int x0, int x1);
     // R[i] = ((H0[i]*b0 >> 16) + (H1[i]*b1 >> 16) + 2) >> 2 for i in [0, n) (n in int16 elements).
+    // Domain: H in [0, 32640], b0, b1 in [0, 2048] with b0 + b1 == 2048 (all the tables produce);
+    // outside it 16-bit SIMD arithmetic may wrap and levels may differ.
     void (*vpass)(const int16_t* H0, const int16_t* H1, int16_t b0, int16_t b1, int16_t* R, int n);
     // Writes pixels [0, n) of R (L lanes each) to output pixels [x, x+n) of row `dst`.
     // dst points at the row start of plane 0 (NCHW) or at the row start (NHWC);

@@ -140,6 +140,11 @@ void vpass_avx2(const int16_t* H0, const int16_t* H1, int16_t b0, int16_t b1, in
 
 // ---- store ----------------------------------------------------------------
 
+// [0, 255] before float->int conversion (which overflows to INT_MIN); max returns 0 for NaN.
+inline __m256 clamp255(__m256 v) {
+    return _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(255.f));
+}
+
 inline __m256 cvt8(__m128i v16) { return _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(v16)); }
 
 // 8 values of one plane, pixels in order, to dtype DT.
@@ -156,7 +161,7 @@ inline void put8(void* dst, ptrdiff_t idx, __m256 v) {
         if (STREAM) _mm_stream_si128(d, h);
         else _mm_storeu_si128(d, h);
     } else {
-        __m256i i = _mm256_cvtps_epi32(v);
+        __m256i i = _mm256_cvtps_epi32(clamp255(v));
         __m128i p = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
         _mm_storel_epi64(reinterpret_cast<__m128i*>(static_cast<uint8_t*>(dst) + idx), _mm_packus_epi16(p, p));
     }
@@ -177,7 +182,7 @@ inline void put2_interleaved(void* dst, ptrdiff_t px, __m256 v) {
         _mm_storel_epi64(reinterpret_cast<__m128i*>(d), h);
         _mm_storel_epi64(reinterpret_cast<__m128i*>(d + C), _mm_unpackhi_epi64(h, h));
     } else {
-        __m256i i = _mm256_cvtps_epi32(v);
+        __m256i i = _mm256_cvtps_epi32(clamp255(v));
         __m128i p = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
         p = _mm_packus_epi16(p, p);
         uint8_t* d = static_cast<uint8_t*>(dst) + px * C;

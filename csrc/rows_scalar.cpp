@@ -13,7 +13,8 @@ uint16_t float_to_half(float f) {
     std::memcpy(&x, &f, 4);
     const uint32_t sign = (x >> 16) & 0x8000u;
     const uint32_t ax = x & 0x7fffffffu;
-    if (ax >= 0x7f800000u) return uint16_t(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u : 0u));
+    if (ax > 0x7f800000u) return uint16_t(sign | 0x7e00u | ((ax & 0x7fffffu) >> 13));  // quiet NaN, payload kept (as F16C)
+    if (ax == 0x7f800000u) return uint16_t(sign | 0x7c00u);
     if (ax >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // >= 65520 rounds to inf
     if (ax < 0x38800000u) {                                   // below 2^-14: subnormal or zero
         float af;
@@ -56,9 +57,10 @@ inline void put(void* dst, ptrdiff_t idx, float v, DType dt) {
         case DType::F32: static_cast<float*>(dst)[idx] = v; break;
         case DType::F16: static_cast<uint16_t*>(dst)[idx] = float_to_half(v); break;
         case DType::U8: {
-            float r = std::nearbyint(v);
-            r = r < 0.f ? 0.f : (r > 255.f ? 255.f : r);
-            static_cast<uint8_t*>(dst)[idx] = uint8_t(r);
+            // Clamp first (NaN -> 0, as SIMD max/min do), then round half to even.
+            float r = v > 0.f ? v : 0.f;
+            r = r < 255.f ? r : 255.f;
+            static_cast<uint8_t*>(dst)[idx] = uint8_t(std::nearbyint(r));
             break;
         }
     }

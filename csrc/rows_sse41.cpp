@@ -75,7 +75,8 @@ inline void put4(void* dst, ptrdiff_t idx, __m128 v) {
         uint16_t* d = static_cast<uint16_t*>(dst) + idx;
         for (int k = 0; k < 4; ++k) d[k] = float_to_half(f[k]);
     } else {
-        __m128i i = _mm_cvtps_epi32(v);
+        // Clamp to [0, 255] first: cvtps overflows to INT_MIN; max returns 0 for NaN.
+        __m128i i = _mm_cvtps_epi32(_mm_min_ps(_mm_max_ps(v, _mm_setzero_ps()), _mm_set1_ps(255.f)));
         i = _mm_packus_epi16(_mm_packs_epi32(i, i), _mm_setzero_si128());
         const int w = _mm_cvtsi128_si32(i);
         std::memcpy(static_cast<uint8_t*>(dst) + idx, &w, 4);

@@ -1,6 +1,6 @@
 #include "thread_pool.hpp"
 
-#include <unistd.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <atomic>
@@ -93,18 +93,25 @@ private:
     std::vector<std::thread> threads_;
 };
 
+std::mutex g_pool_mu;
+Pool* g_pool = nullptr;
+
+// fork() copies only the calling thread: the child must not inherit g_pool_mu
+// locked, and the parent's workers do not exist there. The old pool object is
+// abandoned in the child on purpose (its own mutexes may be held).
+void atfork_prepare() { g_pool_mu.lock(); }
+void atfork_parent() { g_pool_mu.unlock(); }
+void atfork_child() {
+    g_pool = nullptr;
+    g_pool_mu.unlock();
+}
+
 Pool* get_pool() {
-    static std::mutex mu;
-    static Pool* pool = nullptr;
-    static pid_t owner = 0;
-    std::lock_guard<std::mutex> lk(mu);
-    if (pool == nullptr || owner != getpid()) {
-        // After fork() the parent's workers do not exist in the child; the old
-        // pool object is abandoned on purpose (its mutexes may be held).
-        pool = new Pool(hardware_threads() - 1);
-        owner = getpid();
-    }
-    return pool;
+    static const int registered = pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    (void)registered;
+    std::lock_guard<std::mutex> lk(g_pool_mu);
+    if (g_pool == nullptr) g_pool = new Pool(hardware_threads() - 1);
+    return g_pool;
 }
 
 }  // namespace
