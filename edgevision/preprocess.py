@@ -19,8 +19,9 @@ Conventions (they hold for every function here and for :mod:`edgevision.referenc
   units (0..255, fractional allowed), per output channel, and goes through the
   same formula.
 * **Resampling** ``bilinear`` reproduces ``cv2.resize(..., INTER_LINEAR)``
-  (same pixel centres and 11-bit fixed point); ``nearest`` reproduces
-  ``cv2.INTER_NEAREST_EXACT`` (pixel-centre nearest, as Pillow).
+  bit for bit (same pixel centres and 11-bit fixed point); ``nearest`` is the
+  exact pixel-centre rule ``floor((x + 0.5) * src / dst)`` (Pillow's). It agrees
+  with ``cv2.INTER_NEAREST_EXACT`` except on exact ties, which OpenCV 5 rounds down.
 
 Resize modes:
 
@@ -59,6 +60,8 @@ MAX_SIDE: int = int(_core.MAX_SIDE)
 #: Largest output tensor, in elements (2**31 - 1 keeps every index in 32 bits on all targets).
 MAX_ELEMENTS = 2**31 - 1
 DEFAULT_PAD_VALUE = 114.0
+#: Largest |coordinate| of a warp_quad corner, pixels: sampling positions are 1/32-pixel fixed point in int32.
+QUAD_LIMIT = 2**26
 
 __all__ = [
     "LetterboxTransform",
@@ -209,10 +212,24 @@ class Options:
         return self._core  # type: ignore[attr-defined]
 
     def __post_init__(self) -> None:
-        a = tuple(float(np.float32(s) / np.float32(d)) for s, d in zip(self.scale, self.std))
-        b = tuple(float(-np.float32(m) / np.float32(d)) for m, d in zip(self.mean, self.std))
-        pad = tuple(float(np.float32(np.float32(p) * np.float32(x)) + np.float32(y))
-                    for p, x, y in zip(self.pad_value, a, b))
+        # The kernel computes in float32: every derived value must be finite there.
+        with np.errstate(all="ignore"):
+            for name in ("scale", "mean", "std", "pad_value"):
+                v = np.asarray(getattr(self, name), dtype=np.float32)
+                if not np.all(np.isfinite(v)) or (name == "std" and np.any(v == 0)):
+                    raise InvalidArgumentError(
+                        f"{name}: {list(getattr(self, name))} is not representable in float32 "
+                        f"(|value| must be below 3.4e38{' and std non-zero in float32' if name == 'std' else ''})"
+                    )
+            a = tuple(float(np.float32(s) / np.float32(d)) for s, d in zip(self.scale, self.std))
+            b = tuple(float(-np.float32(m) / np.float32(d)) for m, d in zip(self.mean, self.std))
+            pad = tuple(float(np.float32(np.float32(p) * np.float32(x)) + np.float32(y))
+                        for p, x, y in zip(self.pad_value, a, b))
+        if not all(math.isfinite(v) for v in a + b + pad):
+            raise InvalidArgumentError(
+                f"scale, mean, std: out = (pixel * scale - mean) / std overflows float32 "
+                f"(scale={list(self.scale)}, mean={list(self.mean)}, std={list(self.std)})"
+            )
         object.__setattr__(self, "a", a)
         object.__setattr__(self, "b", b)
         object.__setattr__(self, "pad_normalized", pad)
@@ -381,8 +398,19 @@ def _freeze(v: Any) -> Any:
     return (type(v).__name__, v)
 
 
+OPTION_NAMES = frozenset(
+    ("mode", "align", "scaleup", "interpolation", "scale", "mean", "std", "swap_rb", "pad_value", "dtype", "layout",
+     "channels", "threads")
+)
+
+
 def options_cached(cn: int, opts: dict[str, Any]) -> Options:
     """parse_options with a small cache keyed by the option values (hot path of every call)."""
+    unknown = set(opts) - OPTION_NAMES
+    if unknown:
+        raise InvalidTypeError(
+            f"{', '.join(sorted(unknown))}: unexpected keyword argument(s); expected some of {sorted(OPTION_NAMES)}"
+        )
     try:
         key = (cn, tuple(sorted((k, _freeze(v)) for k, v in opts.items())))
     except TypeError:  # unhashable option value: parse every time (parse_options reports bad ones)
@@ -536,7 +564,8 @@ def quad_matrix(quad: Any, hw: tuple[int, int]) -> np.ndarray:
 
     ``quad``: 4 points ``(x, y)`` in source pixels (continuous, top-left-corner
     origin), clockwise from top-left: top-left, top-right, bottom-right,
-    bottom-left. It must be finite, convex and clockwise with a non-zero area.
+    bottom-left. It must be finite, within +-QUAD_LIMIT pixels, convex and clockwise, and span at
+    least 1e-6 pixels.
     """
     try:
         q = np.asarray(quad, dtype=np.float64)
@@ -546,11 +575,22 @@ def quad_matrix(quad: Any, hw: tuple[int, int]) -> np.ndarray:
         raise InvalidArgumentError(f"quad: expected shape (4, 2) (top-left, top-right, bottom-right, bottom-left), got {q.shape}")
     if not np.all(np.isfinite(q)):
         raise InvalidArgumentError(f"quad: points must be finite, got {q.tolist()}")
-    edges = np.roll(q, -1, axis=0) - q
-    cross = edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1] - edges[:, 1] * np.roll(edges, -1, axis=0)[:, 0]
-    span = float(np.abs(q).max()) + 1.0
-    if np.any(cross <= 1e-9 * span * span):
-        if np.all(cross < -1e-9 * span * span):
+    if np.abs(q).max() > QUAD_LIMIT:
+        raise InvalidArgumentError(
+            f"quad: coordinates must be within +-{QUAD_LIMIT} pixels (1/32-pixel fixed point in 32 bits), got {q.tolist()}"
+        )
+    # Work relative to the quad's own position and size (no overflow, no dependence on the origin).
+    centred = q - q.mean(axis=0)
+    extent = float(np.abs(centred).max())
+    if not (extent >= 1e-6 and math.isfinite(extent)):
+        raise InvalidArgumentError(f"quad: degenerate quadrilateral (spans less than 1e-6 pixels) {q.tolist()}")
+    unit = centred / extent
+    edges = np.roll(unit, -1, axis=0) - unit
+    nxt = np.roll(edges, -1, axis=0)
+    cross = edges[:, 0] * nxt[:, 1] - edges[:, 1] * nxt[:, 0]
+    eps = 1e-9
+    if np.any(cross <= eps):
+        if np.all(cross < -eps):
             raise InvalidArgumentError(
                 "quad: points are counter-clockwise; expected clockwise from top-left "
                 "(top-left, top-right, bottom-right, bottom-left)"
@@ -565,14 +605,15 @@ def quad_matrix(quad: Any, hw: tuple[int, int]) -> np.ndarray:
         A[2 * i] = [x, y, 1, 0, 0, 0, -u * x, -u * y]
         A[2 * i + 1] = [0, 0, 0, x, y, 1, -v * x, -v * y]
         rhs[2 * i], rhs[2 * i + 1] = u, v
-    try:
-        h = np.linalg.solve(A, rhs)
-    except np.linalg.LinAlgError:
-        raise InvalidArgumentError(f"quad: degenerate quadrilateral {q.tolist()}") from None
-    M = np.append(h, 1.0).reshape(3, 3)
-    shift = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
-    unshift = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]])
-    M = unshift @ M @ shift
+    with np.errstate(all="ignore"):
+        try:
+            h = np.linalg.solve(A, rhs)
+        except np.linalg.LinAlgError:
+            raise InvalidArgumentError(f"quad: degenerate quadrilateral {q.tolist()}") from None
+        M = np.append(h, 1.0).reshape(3, 3)
+        shift = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
+        unshift = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]])
+        M = unshift @ M @ shift
     if not np.all(np.isfinite(M)):
         raise InvalidArgumentError(f"quad: degenerate quadrilateral {q.tolist()}")
     return M
