@@ -412,9 +412,14 @@ def options_cached(cn: int, opts: dict[str, Any]) -> Options:
             f"{', '.join(sorted(unknown))}: unexpected keyword argument(s); expected some of {sorted(OPTION_NAMES)}"
         )
     try:
-        key = (cn, tuple(sorted((k, _freeze(v)) for k, v in opts.items())))
-    except TypeError:  # unhashable option value: parse every time (parse_options reports bad ones)
-        return parse_options(cn, **opts)
+        # Fast path: hashable values keyed with their types (so 1 and True, 1 and 1.0 stay distinct).
+        key: Any = (cn, tuple((k, type(v), v) for k, v in opts.items()))
+        hash(key)
+    except TypeError:
+        try:
+            key = (cn, tuple(sorted((k, _freeze(v)) for k, v in opts.items())))
+        except TypeError:  # unhashable option value: parse every time (parse_options reports bad ones)
+            return parse_options(cn, **opts)
     o = _OPTIONS_CACHE.get(key)
     if o is None:
         o = parse_options(cn, **opts)
