@@ -192,6 +192,39 @@ inline void put2_interleaved(void* dst, ptrdiff_t px, __m256 v) {
     }
 }
 
+// Planar (NCHW) stores: deinterleave 8 pixels x 4 lanes in the int16 domain, then
+// convert one plane (8 values) at a time.
+template <DType DT, int C, bool STREAM>
+void store4_planar(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t plane, int x) {
+    // Within each 128-bit half, [p0c0 p0c1 p0c2 p0c3 p1c0 ...] -> [p0c0 p1c0 | p0c1 p1c1 | p0c2 p1c2 | p0c3 p1c3].
+    const __m256i pairs = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,
+                                           0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    __m256 A[4], B[4];
+    for (int c = 0; c < 4; ++c) {
+        A[c] = _mm256_set1_ps(s.a[c]);
+        B[c] = _mm256_set1_ps(s.b[c]);
+    }
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i r0 = _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(R + 4 * i)), pairs);
+        const __m256i r1 = _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(R + 4 * i + 16)), pairs);
+        // [c0(p0p1) c0(p4p5) c1(p0p1) c1(p4p5) | c0(p2p3) c0(p6p7) c1(p2p3) c1(p6p7)] -> [c0 p0..p7 | c1 p0..p7]
+        const __m256i c01 = _mm256_permutevar8x32_epi32(_mm256_unpacklo_epi32(r0, r1), order);
+        const __m256i c23 = _mm256_permutevar8x32_epi32(_mm256_unpackhi_epi32(r0, r1), order);
+        const ptrdiff_t px = x + i;
+        put8<DT, STREAM>(dst, px, _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_castsi256_si128(c01)), A[0]), B[0]));
+        put8<DT, STREAM>(dst, plane + px,
+                         _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_extracti128_si256(c01, 1)), A[1]), B[1]));
+        put8<DT, STREAM>(dst, 2 * plane + px,
+                         _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_castsi256_si128(c23)), A[2]), B[2]));
+        if (C == 4)
+            put8<DT, STREAM>(dst, 3 * plane + px,
+                             _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_extracti128_si256(c23, 1)), A[3]), B[3]));
+    }
+    if (i < n) S().store(R + 4 * i, n - i, s, dst, plane, x + i);
+}
+
 template <DType DT, bool NHWC, int C, bool STREAM = false>
 void store4(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t plane, int x) {
     const __m256 A = _mm256_setr_ps(s.a[0], s.a[1], s.a[2], s.a[3], s.a[0], s.a[1], s.a[2], s.a[3]);
@@ -250,11 +283,11 @@ void store_dt(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t pl
                          (reinterpret_cast<uintptr_t>(static_cast<char*>(dst) + size_t(x) * sizeof(float) / (DT == DType::F32 ? 1 : 2)) % kAlign) == 0 &&
                          (size_t(plane) * (DT == DType::F32 ? 4 : 2)) % kAlign == 0;
     if (s.stream && aligned) {
-        if (s.C == 3) return store4<DT, false, 3, true>(R, n, s, dst, plane, x);
-        return store4<DT, false, 4, true>(R, n, s, dst, plane, x);
+        if (s.C == 3) return store4_planar<DT, 3, true>(R, n, s, dst, plane, x);
+        return store4_planar<DT, 4, true>(R, n, s, dst, plane, x);
     }
-    if (s.C == 3) return store4<DT, false, 3>(R, n, s, dst, plane, x);
-    return store4<DT, false, 4>(R, n, s, dst, plane, x);
+    if (s.C == 3) return store4_planar<DT, 3, false>(R, n, s, dst, plane, x);
+    return store4_planar<DT, 4, false>(R, n, s, dst, plane, x);
 }
 
 void store_avx2(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t plane, int x) {
