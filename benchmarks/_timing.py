@@ -60,6 +60,29 @@ def measure(fn: Callable[[], Any], *, warmup: int = 3, min_samples: int = 15, mi
     return Stats(out)
 
 
+def measure_interleaved(fns: dict[str, Callable[[], Any]], *, rounds: int = 6, warmup: int = 3,
+                        min_samples: int = 15, min_time_s: float = 0.4) -> dict[str, Stats]:
+    """Times several functions round-robin: each round gives every function an
+    equal slice of samples, so drift in machine load (shared CPUs, turbo,
+    neighbours) affects all of them alike instead of whichever ran last."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    stats = {name: Stats() for name in fns}
+    per_round = max(1, -(-min_samples // rounds))
+    slice_s = min_time_s / rounds
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            n = 0
+            while n < per_round or time.perf_counter() - start < slice_s:
+                t0 = time.perf_counter_ns()
+                fn()
+                stats[name].samples_ms.append((time.perf_counter_ns() - t0) / 1e6)
+                n += 1
+    return stats
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:

@@ -13,6 +13,8 @@ Each case is timed for:
 * ``numpy``: a vectorized float32 bilinear resize + pad + normalize;
 * ``memcpy``: np.copyto of the input bytes.
 
+Methods are timed round-robin (several rounds, each giving every method an
+equal slice), so load drift on a shared machine hits all of them alike.
 Figures are medians and p90 in ms; ``x chain`` is the OpenCV chain's median
 divided by the method's (higher is faster); GB/s counts the input bytes read
 plus the output bytes written, and ``% memcpy`` compares it with memcpy's
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -36,7 +37,7 @@ import numpy as np
 import edgevision
 from edgevision.preprocess import placement
 
-from ._timing import Stats, environment, measure
+from ._timing import Stats, environment, measure_interleaved
 
 MEAN = (0.485, 0.456, 0.406)  # ImageNet, RGB
 STD = (0.229, 0.224, 0.225)
@@ -165,7 +166,7 @@ def run_case(case: Case, quick: bool) -> dict[str, Any]:
     in_bytes = sum(im.nbytes for im in images)
     out_bytes = case.batch * 3 * H * W * 4
     threads = edgevision.kernel_info()["threads"]
-    kw = dict(min_samples=7 if quick else 25, min_time_s=0.15 if quick else 0.6)
+    kw = dict(rounds=3 if quick else 8, min_samples=9 if quick else 40, min_time_s=0.2 if quick else 1.0)
 
     methods: dict[str, tuple[Callable[[], Any], int]] = {
         "opencv chain": (chain_method(images, case), 1),
@@ -176,13 +177,22 @@ def run_case(case: Case, quick: bool) -> dict[str, Any]:
         "memcpy": (memcpy_method(images), 0),
     }
     default_cv_threads = cv2.getNumThreads()
-    stats: dict[str, Stats] = {}
-    for name, (fn, cv_threads) in methods.items():
-        cv2.setNumThreads(cv_threads if cv_threads else default_cv_threads)
-        try:
-            stats[name] = measure(fn, **kw)
-        finally:
-            cv2.setNumThreads(default_cv_threads)
+
+    def with_cv_threads(fn: Callable[[], Any], n: int) -> Callable[[], Any]:
+        if not n:
+            return fn
+
+        def run() -> Any:
+            cv2.setNumThreads(n)
+            try:
+                return fn()
+            finally:
+                cv2.setNumThreads(default_cv_threads)
+
+        return run
+
+    stats: dict[str, Stats] = measure_interleaved(
+        {name: with_cv_threads(fn, cv_threads) for name, (fn, cv_threads) in methods.items()}, **kw)
 
     base = stats["opencv chain"].median
     memcpy_gbs = 2 * in_bytes / (stats["memcpy"].median * 1e6)

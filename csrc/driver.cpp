@@ -9,9 +9,6 @@
 #include "kernel.hpp"
 #include "thread_pool.hpp"
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 namespace ev {
 namespace {
@@ -33,27 +30,6 @@ struct PadValues {
     }
 };
 
-// n copies of v at p; streaming 16-byte stores for the aligned middle when asked.
-template <typename T>
-void fill_run(T* p, ptrdiff_t n, T v, bool stream) {
-#if defined(__SSE2__)
-    if (stream && n * ptrdiff_t(sizeof(T)) >= 64) {
-        while (reinterpret_cast<uintptr_t>(p) & 15) {
-            *p++ = v;
-            --n;
-        }
-        alignas(16) T pattern[16 / sizeof(T)];
-        std::fill_n(pattern, 16 / sizeof(T), v);
-        const __m128i pv = _mm_load_si128(reinterpret_cast<const __m128i*>(pattern));
-        const ptrdiff_t per = 16 / sizeof(T);
-        for (; n >= per; n -= per, p += per) _mm_stream_si128(reinterpret_cast<__m128i*>(p), pv);
-    }
-#else
-    (void)stream;
-#endif
-    std::fill_n(p, n, v);
-}
-
 template <typename T>
 void fill_typed(T* row, ptrdiff_t plane, int xa, int xb, const OutSpec& s, const T* v) {
     if (xb <= xa) return;
@@ -62,17 +38,8 @@ void fill_typed(T* row, ptrdiff_t plane, int xa, int xb, const OutSpec& s, const
         for (int x = xa; x < xb; ++x, p += s.C)
             for (int c = 0; c < s.C; ++c) p[c] = v[c];
     } else {
-        for (int c = 0; c < s.C; ++c) fill_run(row + c * plane + xa, xb - xa, v[c], s.stream);
+        for (int c = 0; c < s.C; ++c) std::fill_n(row + c * plane + xa, xb - xa, v[c]);
     }
-}
-
-// Streaming stores are weakly ordered: fence before the task reports completion.
-inline void stream_fence(const OutSpec& s) {
-#if defined(__SSE2__)
-    if (s.stream) _mm_sfence();
-#else
-    (void)s;
-#endif
 }
 
 // Output pixels [xa, xb) of one row get the pad value.
@@ -98,6 +65,15 @@ void gather_row(const SrcImage& src, int y, uint8_t* dst) {
 }
 
 constexpr int kSlack = 16;  // bytes / elements of slack after every scratch row
+
+// Waking a worker costs about as much as 10-20 us of kernel work, so small
+// outputs use fewer threads: one per kPixelsPerThread output pixels (~50 us).
+constexpr int64_t kPixelsPerThread = 64 * 1024;
+
+int cap_threads(int requested, int64_t out_pixels) {
+    const int64_t by_work = std::max<int64_t>(1, out_pixels / kPixelsPerThread);
+    return int(std::max<int64_t>(1, std::min<int64_t>({int64_t(requested), int64_t(hardware_threads()), by_work})));
+}
 
 struct PreparedJob {
     const ResizeJob* job;
@@ -167,15 +143,12 @@ void resize_rows(const PreparedJob& pj, const OutSpec& s, const RowFns& fn, int 
         fn.store(R, pl.cw, s, drow, plane, pl.x0);
         fill_pad(drow, plane, pl.x0 + pl.cw, s.W, s, pv);
     }
-    stream_fence(s);
 }
 
 }  // namespace
 
-void run_resize(const std::vector<ResizeJob>& jobs, const OutSpec& spec_in, Interp interp, int threads) {
+void run_resize(const std::vector<ResizeJob>& jobs, const OutSpec& spec, Interp interp, int threads) {
     if (jobs.empty()) return;
-    OutSpec spec = spec_in;
-    spec.stream = size_t(spec.H) * spec.W * spec.C * esize(spec.dtype) >= kStreamBytes;
     const RowFns& fn = row_fns(active_simd());
     std::vector<PreparedJob> prepared;
     prepared.reserve(jobs.size());
@@ -185,8 +158,8 @@ void run_resize(const std::vector<ResizeJob>& jobs, const OutSpec& spec_in, Inte
         prepared.push_back({&j, make_htable(j.src.w, j.place.cw, j.src.cn, interp, row_bytes),
                             make_vtable(j.src.h, j.place.ch, interp)});
     }
-    threads = std::max(1, std::min(threads, hardware_threads()));
     const int njobs = int(jobs.size());
+    threads = cap_threads(threads, int64_t(spec.H) * spec.W * njobs);
     // Enough chunks to keep every thread busy; contiguous rows keep the row cache warm.
     const int per_job = std::max(1, std::min(spec.H, (threads + njobs - 1) / njobs));
     parallel_for(njobs * per_job, threads, [&](int task) {
@@ -264,16 +237,13 @@ void warp_rows(const SrcImage& src, const double* M, void* out, const OutSpec& s
             x = e;
         }
     }
-    stream_fence(s);
 }
 
 }  // namespace
 
-void run_warp(const SrcImage& src, const double M[9], void* out, const OutSpec& spec_in, int threads) {
-    OutSpec spec = spec_in;
-    spec.stream = size_t(spec.H) * spec.W * spec.C * esize(spec.dtype) >= kStreamBytes;
+void run_warp(const SrcImage& src, const double M[9], void* out, const OutSpec& spec, int threads) {
     const RowFns& fn = row_fns(active_simd());
-    threads = std::max(1, std::min(threads, hardware_threads()));
+    threads = cap_threads(threads, int64_t(spec.H) * spec.W);
     const int chunks = std::min(threads, spec.H);
     parallel_for(chunks, threads, [&](int k) {
         const int r0 = int(int64_t(spec.H) * k / chunks), r1 = int(int64_t(spec.H) * (k + 1) / chunks);

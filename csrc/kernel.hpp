@@ -53,14 +53,7 @@ struct OutSpec {
     float b[4] = {0, 0, 0, 0};
     float pad[4] = {0, 0, 0, 0};      // pad value, already through the affine map
     uint8_t pad_u8[4] = {0, 0, 0, 0}; // pad value in pixel units (warp taps outside)
-    // Large outputs are written with non-temporal (streaming) stores where the
-    // destination is aligned: they bypass the cache and skip read-for-ownership.
-    // Set by the driver; results are identical either way.
-    bool stream = false;
 };
-
-// Outputs at least this large (bytes per image) use streaming stores.
-constexpr size_t kStreamBytes = size_t(1) << 20;
 
 // Horizontal tap table for one (source width -> content width) pair.
 struct HTable {
@@ -142,7 +135,8 @@ struct ResizeJob {
     void* out = nullptr;    // start of this image's output tensor
 };
 
-// Resize + normalize + pad every job into its output. Threads split rows and images.
+// Resize + normalize + pad every job into its output. Up to `threads` threads
+// split rows and images (fewer for small outputs: one per 64K output pixels).
 void run_resize(const std::vector<ResizeJob>& jobs, const OutSpec& spec, Interp interp, int threads);
 
 // Perspective warp: M maps output pixel index coordinates (x, y, 1) to source

@@ -148,18 +148,13 @@ inline __m256 clamp255(__m256 v) {
 inline __m256 cvt8(__m128i v16) { return _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(v16)); }
 
 // 8 values of one plane, pixels in order, to dtype DT.
-// STREAM: non-temporal store; the caller guarantees 32-byte (f32) / 16-byte (f16) alignment.
-template <DType DT, bool STREAM = false>
+template <DType DT>
 inline void put8(void* dst, ptrdiff_t idx, __m256 v) {
     if (DT == DType::F32) {
-        float* d = static_cast<float*>(dst) + idx;
-        if (STREAM) _mm256_stream_ps(d, v);
-        else _mm256_storeu_ps(d, v);
+        _mm256_storeu_ps(static_cast<float*>(dst) + idx, v);
     } else if (DT == DType::F16) {
-        __m128i* d = reinterpret_cast<__m128i*>(static_cast<uint16_t*>(dst) + idx);
-        const __m128i h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        if (STREAM) _mm_stream_si128(d, h);
-        else _mm_storeu_si128(d, h);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(static_cast<uint16_t*>(dst) + idx),
+                         _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     } else {
         __m256i i = _mm256_cvtps_epi32(clamp255(v));
         __m128i p = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
@@ -194,7 +189,7 @@ inline void put2_interleaved(void* dst, ptrdiff_t px, __m256 v) {
 
 // Planar (NCHW) stores: deinterleave 8 pixels x 4 lanes in the int16 domain, then
 // convert one plane (8 values) at a time.
-template <DType DT, int C, bool STREAM>
+template <DType DT, int C>
 void store4_planar(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t plane, int x) {
     // Within each 128-bit half, [p0c0 p0c1 p0c2 p0c3 p1c0 ...] -> [p0c0 p1c0 | p0c1 p1c1 | p0c2 p1c2 | p0c3 p1c3].
     const __m256i pairs = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,
@@ -213,48 +208,35 @@ void store4_planar(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff
         const __m256i c01 = _mm256_permutevar8x32_epi32(_mm256_unpacklo_epi32(r0, r1), order);
         const __m256i c23 = _mm256_permutevar8x32_epi32(_mm256_unpackhi_epi32(r0, r1), order);
         const ptrdiff_t px = x + i;
-        put8<DT, STREAM>(dst, px, _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_castsi256_si128(c01)), A[0]), B[0]));
-        put8<DT, STREAM>(dst, plane + px,
+        put8<DT>(dst, px, _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_castsi256_si128(c01)), A[0]), B[0]));
+        put8<DT>(dst, plane + px,
                          _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_extracti128_si256(c01, 1)), A[1]), B[1]));
-        put8<DT, STREAM>(dst, 2 * plane + px,
+        put8<DT>(dst, 2 * plane + px,
                          _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_castsi256_si128(c23)), A[2]), B[2]));
         if (C == 4)
-            put8<DT, STREAM>(dst, 3 * plane + px,
+            put8<DT>(dst, 3 * plane + px,
                              _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_extracti128_si256(c23, 1)), A[3]), B[3]));
     }
     if (i < n) S().store(R + 4 * i, n - i, s, dst, plane, x + i);
 }
 
-template <DType DT, bool NHWC, int C, bool STREAM = false>
-void store4(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t plane, int x) {
+// Interleaved (NHWC) stores: pixels stay in their 4-lane form.
+template <DType DT, int C>
+void store4_interleaved(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t plane, int x) {
     const __m256 A = _mm256_setr_ps(s.a[0], s.a[1], s.a[2], s.a[3], s.a[0], s.a[1], s.a[2], s.a[3]);
     const __m256 B = _mm256_setr_ps(s.b[0], s.b[1], s.b[2], s.b[3], s.b[0], s.b[1], s.b[2], s.b[3]);
-    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    // Interleaved 3-channel stores spill one element into the following pixel.
-    const int limit = (NHWC && C == 3) ? n - 1 : n;
+    // 3-channel pixels are written 4 elements at a time; the 4th spills into the
+    // following pixel, which must therefore still be to come.
+    const int limit = C == 3 ? n - 1 : n;
     int i = 0;
     for (; i + 8 <= limit; i += 8) {
         const __m256i r0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(R + 4 * i));
         const __m256i r1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(R + 4 * i + 16));
-        __m256 f0 = _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_castsi256_si128(r0)), A), B);       // px 0,1
-        __m256 f1 = _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_extracti128_si256(r0, 1)), A), B);  // px 2,3
-        __m256 f2 = _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_castsi256_si128(r1)), A), B);       // px 4,5
-        __m256 f3 = _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_extracti128_si256(r1, 1)), A), B);  // px 6,7
         const ptrdiff_t px = x + i;
-        if (NHWC) {
-            put2_interleaved<DT, C>(dst, px + 0, f0);
-            put2_interleaved<DT, C>(dst, px + 2, f1);
-            put2_interleaved<DT, C>(dst, px + 4, f2);
-            put2_interleaved<DT, C>(dst, px + 6, f3);
-        } else {
-            const __m256 t0 = _mm256_unpacklo_ps(f0, f1), t1 = _mm256_unpackhi_ps(f0, f1);
-            const __m256 t2 = _mm256_unpacklo_ps(f2, f3), t3 = _mm256_unpackhi_ps(f2, f3);
-            put8<DT, STREAM>(dst, px, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t0, t2, 0x44), perm));
-            put8<DT, STREAM>(dst, plane + px, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t0, t2, 0xEE), perm));
-            put8<DT, STREAM>(dst, 2 * plane + px, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t1, t3, 0x44), perm));
-            if (C == 4)
-                put8<DT, STREAM>(dst, 3 * plane + px, _mm256_permutevar8x32_ps(_mm256_shuffle_ps(t1, t3, 0xEE), perm));
-        }
+        put2_interleaved<DT, C>(dst, px + 0, _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_castsi256_si128(r0)), A), B));
+        put2_interleaved<DT, C>(dst, px + 2, _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_extracti128_si256(r0, 1)), A), B));
+        put2_interleaved<DT, C>(dst, px + 4, _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_castsi256_si128(r1)), A), B));
+        put2_interleaved<DT, C>(dst, px + 6, _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_extracti128_si256(r1, 1)), A), B));
     }
     if (i < n) S().store(R + 4 * i, n - i, s, dst, plane, x + i);
 }
@@ -274,20 +256,11 @@ template <DType DT>
 void store_dt(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t plane, int x) {
     if (s.L == 1) return store1<DT>(R, n, s, dst, plane, x);
     if (s.nhwc) {
-        if (s.C == 3) return store4<DT, true, 3>(R, n, s, dst, plane, x);
-        return store4<DT, true, 4>(R, n, s, dst, plane, x);
+        if (s.C == 3) return store4_interleaved<DT, 3>(R, n, s, dst, plane, x);
+        return store4_interleaved<DT, 4>(R, n, s, dst, plane, x);
     }
-    // Planar rows: stream when every plane's group start is aligned for the vector store.
-    constexpr size_t kAlign = DT == DType::F32 ? 32 : 16;
-    const bool aligned = DT != DType::U8 &&
-                         (reinterpret_cast<uintptr_t>(static_cast<char*>(dst) + size_t(x) * sizeof(float) / (DT == DType::F32 ? 1 : 2)) % kAlign) == 0 &&
-                         (size_t(plane) * (DT == DType::F32 ? 4 : 2)) % kAlign == 0;
-    if (s.stream && aligned) {
-        if (s.C == 3) return store4_planar<DT, 3, true>(R, n, s, dst, plane, x);
-        return store4_planar<DT, 4, true>(R, n, s, dst, plane, x);
-    }
-    if (s.C == 3) return store4_planar<DT, 3, false>(R, n, s, dst, plane, x);
-    return store4_planar<DT, 4, false>(R, n, s, dst, plane, x);
+    if (s.C == 3) return store4_planar<DT, 3>(R, n, s, dst, plane, x);
+    return store4_planar<DT, 4>(R, n, s, dst, plane, x);
 }
 
 void store_avx2(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t plane, int x) {

@@ -495,6 +495,37 @@ def _prepare_out(out: Any, shape: tuple[int, ...], dtype: np.dtype, sources: Seq
     return out.reshape(shape)
 
 
+def prepare_batch(
+    images: Any, size: Any, opts: dict[str, Any], names: Sequence[str] | None = None
+) -> tuple[list[np.ndarray], Options, tuple[int, int]]:
+    """Validates a batch call: the images (same channel count), the options and the output size.
+
+    Returns ``(images as a list, Options, (height, width))``. ``size=None`` is
+    allowed only for mode ``none`` with images of one size.
+    """
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        images = list(images)
+    if not isinstance(images, (list, tuple)):
+        raise InvalidTypeError(f"images: expected a list of numpy.ndarray images, got {type(images).__name__}")
+    if len(images) == 0:
+        raise InvalidArgumentError("images: expected at least one image")
+    names = names or tuple(f"images[{i}]" for i in range(len(images)))
+    cns = [image_channels(im, nm) for im, nm in zip(images, names)]
+    if len(set(cns)) != 1:
+        raise InvalidArgumentError(f"images: all images must have the same channel count, got {cns}")
+    o = options_cached(cns[0], opts)
+    if size is None:
+        if o.mode != "none":
+            raise InvalidArgumentError(f"size: required for mode '{o.mode}'")
+        if len({im.shape[:2] for im in images}) != 1:
+            raise InvalidArgumentError("size: required for mode 'none' when images differ in size")
+        hw = (int(images[0].shape[0]), int(images[0].shape[1]))
+    else:
+        hw = parse_size(size)
+    output_shape(len(images), o.channels, hw, o.layout)  # validates the element count
+    return list(images), o, hw
+
+
 def _call_core(fn: Any, *args: Any) -> None:
     try:
         fn(*args)
@@ -518,7 +549,9 @@ def letterbox(image: np.ndarray, size: Any = None, *, out: np.ndarray | None = N
             without the leading 1) and dtype, written in place and returned.
         **opts: ``mode``, ``align``, ``scaleup``, ``interpolation``, ``scale``,
             ``mean``, ``std``, ``swap_rb``, ``pad_value``, ``dtype``, ``layout``,
-            ``channels``, ``threads`` (see module docs).
+            ``channels``, ``threads`` (see module docs). ``threads`` is a
+            maximum (default: all hardware threads); small outputs use fewer,
+            one per 64K output pixels, since waking a thread costs more than it saves.
 
     Returns:
         ``(blob, LetterboxTransform)``.
@@ -534,31 +567,12 @@ def letterbox_batch(images: Sequence[np.ndarray], size: Any = None, *, out: np.n
     across ``threads`` threads; the GIL is released while the kernel runs.
     """
     names = opts.pop("_names", None)
-    if isinstance(images, np.ndarray) and images.ndim == 4:
-        images = list(images)
-    if not isinstance(images, (list, tuple)):
-        raise InvalidTypeError(f"images: expected a list of numpy.ndarray images, got {type(images).__name__}")
-    if len(images) == 0:
-        raise InvalidArgumentError("images: expected at least one image")
-    names = names or tuple(f"images[{i}]" for i in range(len(images)))
-    cns = [image_channels(im, nm) for im, nm in zip(images, names)]
-    if len(set(cns)) != 1:
-        raise InvalidArgumentError(f"images: all images must have the same channel count, got {cns}")
-    o = options_cached(cns[0], opts)
-    if size is None:
-        if o.mode != "none":
-            raise InvalidArgumentError(f"size: required for mode '{o.mode}'")
-        shapes = {im.shape[:2] for im in images}
-        if len(shapes) != 1:
-            raise InvalidArgumentError("size: required for mode 'none' when images differ in size")
-        hw = (int(images[0].shape[0]), int(images[0].shape[1]))
-    else:
-        hw = parse_size(size)
+    images, o, hw = prepare_batch(images, size, opts, names)
     rects = [placement(im.shape[:2], hw, o.mode, o.align, o.scaleup) for im in images]
     shape = output_shape(len(images), o.channels, hw, o.layout)
     blob = _prepare_out(out, shape, o.dtype, images)
     lane4, a4, b4, pad4 = o.core_args()
-    _call_core(_core.resize, list(images), rects, blob, o.layout == "NHWC", o.channels, lane4, a4, b4, pad4,
+    _call_core(_core.resize, images, rects, blob, o.layout == "NHWC", o.channels, lane4, a4, b4, pad4,
                o.interpolation, o.threads)
     transforms = [transform_for(im.shape[:2], hw, r) for im, r in zip(images, rects)]
     return (out if out is not None else blob), transforms
@@ -624,6 +638,17 @@ def quad_matrix(quad: Any, hw: tuple[int, int]) -> np.ndarray:
     return M
 
 
+def warp_options(cn: int, opts: dict[str, Any]) -> Options:
+    """Validated options of warp_quad (the letterbox options less mode, align, scaleup; bilinear only)."""
+    for key in ("mode", "align", "scaleup"):
+        if key in opts:
+            raise InvalidArgumentError(f"{key}: not an option of warp_quad")
+    opts = dict(opts)
+    if opts.pop("interpolation", "bilinear") != "bilinear":
+        raise InvalidArgumentError("interpolation: warp_quad supports 'bilinear' only")
+    return options_cached(cn, opts)
+
+
 def warp_quad(image: np.ndarray, quad: Any, size: Any, *, out: np.ndarray | None = None, **opts: Any) -> np.ndarray:
     """Rectify a quadrilateral (e.g. a plate) into a ``size`` crop, normalized, in one pass.
 
@@ -636,14 +661,7 @@ def warp_quad(image: np.ndarray, quad: Any, size: Any, *, out: np.ndarray | None
     Returns:
         blob of shape (1, C, H, W) or (1, H, W, C).
     """
-    cn = image_channels(image)
-    for key in ("mode", "align", "scaleup"):
-        if key in opts:
-            raise InvalidArgumentError(f"{key}: not an option of warp_quad")
-    if opts.get("interpolation", "bilinear") != "bilinear":
-        raise InvalidArgumentError("interpolation: warp_quad supports 'bilinear' only")
-    opts.pop("interpolation", None)
-    o = options_cached(cn, opts)
+    o = warp_options(image_channels(image), opts)
     hw = parse_size(size)
     M = quad_matrix(quad, hw)
     shape = output_shape(1, o.channels, hw, o.layout)

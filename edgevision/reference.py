@@ -57,14 +57,14 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from .errors import InvalidArgumentError, InvalidTypeError
 from .preprocess import (
     LetterboxTransform,
     Options,
     _prepare_out,
     image_channels,
     output_shape,
-    parse_options,
+    prepare_batch,
+    warp_options,
     parse_size,
     placement,
     quad_matrix,
@@ -174,26 +174,8 @@ def letterbox_batch_ref(
     ``threads`` is accepted and ignored. ``out`` (optional) is validated like
     the kernel's and filled by copying.
     """
-    if isinstance(images, np.ndarray) and images.ndim == 4:
-        images = list(images)
-    if not isinstance(images, (list, tuple)):
-        raise InvalidTypeError(f"images: expected a list of numpy.ndarray images, got {type(images).__name__}")
-    if len(images) == 0:
-        raise InvalidArgumentError("images: expected at least one image")
-    names = ("image",) if len(images) == 1 else tuple(f"images[{i}]" for i in range(len(images)))
-    cns = [image_channels(im, nm) for im, nm in zip(images, names)]
-    if len(set(cns)) != 1:
-        raise InvalidArgumentError(f"images: all images must have the same channel count, got {cns}")
-    o = parse_options(cns[0], **opts)
-    if size is None:
-        if o.mode != "none":
-            raise InvalidArgumentError(f"size: required for mode '{o.mode}'")
-        if len({im.shape[:2] for im in images}) != 1:
-            raise InvalidArgumentError("size: required for mode 'none' when images differ in size")
-        hw = (int(images[0].shape[0]), int(images[0].shape[1]))
-    else:
-        hw = parse_size(size)
-    output_shape(len(images), o.channels, hw, o.layout)  # validates the element count
+    names = ("image",) if isinstance(images, (list, tuple)) and len(images) == 1 else None
+    images, o, hw = prepare_batch(images, size, opts, names)
     parts = [_letterbox_one(im, hw, o) for im in images]
     blob = np.concatenate([p[0] for p in parts], axis=0)
     return _finish(blob, out, images), [p[1] for p in parts]
@@ -234,14 +216,7 @@ def warp_quad_ref(image: np.ndarray, quad: Any, size: Any, *, out: np.ndarray | 
     disagree on whether a pixel samples the image at all (then the difference
     is that of the rounded and the exact pad value, at most 0.5 levels).
     """
-    cn = image_channels(image)
-    for key in ("mode", "align", "scaleup"):
-        if key in opts:
-            raise InvalidArgumentError(f"{key}: not an option of warp_quad")
-    if opts.get("interpolation", "bilinear") != "bilinear":
-        raise InvalidArgumentError("interpolation: warp_quad supports 'bilinear' only")
-    opts.pop("interpolation", None)
-    o = parse_options(cn, **opts)
+    o = warp_options(image_channels(image), opts)
     hw = parse_size(size)
     M = quad_matrix(quad, hw)
     shape = output_shape(1, o.channels, hw, o.layout)

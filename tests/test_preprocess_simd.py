@@ -131,8 +131,9 @@ def test_threads_1_and_2_bit_identical():
             two = ev.letterbox_batch(images, 320, threads=2, **kw)[0]
             assert_bit_identical(one, two, f"batch {kw}")
             quad = convex_quad(rng, 720, 1280, inside=False)
-            one = ev.warp_quad(images[0], quad, (97, 301), threads=1, **kw)
-            two = ev.warp_quad(images[0], quad, (97, 301), threads=2, **kw)
+            # >= 128K output pixels, so that threads=2 really uses two threads (one per 64K).
+            one = ev.warp_quad(images[0], quad, (384, 401), threads=1, **kw)
+            two = ev.warp_quad(images[0], quad, (384, 401), threads=2, **kw)
             assert_bit_identical(one, two, f"warp {kw}")
     # More threads than cores is allowed and changes nothing.
     assert_bit_identical(ev.letterbox(images[0], 640, threads=64)[0], ev.letterbox(images[0], 640, threads=1)[0])

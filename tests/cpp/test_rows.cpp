@@ -146,7 +146,7 @@ private:
     size_t n_;
 };
 
-// OutSpec::stream (non-temporal stores, x86) exists in newer kernels: set it when present.
+// OutSpec::stream (non-temporal stores) existed in some kernel versions: set it when present.
 template <typename T>
 auto set_stream(T& s, bool v, int) -> decltype(s.stream = v, bool()) {
     s.stream = v;
@@ -557,7 +557,7 @@ void test_resize(Rng& r, const std::vector<Simd>& levels, bool quick) {
     Group g("run_resize");
     const int cases = quick ? 60 : 500;
     for (int k = 0; k < cases; ++k) {
-        // The first few cases have outputs >= 1 MiB per image (the driver's streaming-store threshold).
+        // The first few cases have outputs >= 1 MiB per image (large outputs).
         const bool big = k < (quick ? 1 : 4);
         const int nimg = big ? 1 : r.uni(1, 3);
         const int H = big ? r.uni(330, 420) : random_side(r, quick), W = big ? r.uni(330, 420) : random_side(r, quick);
