@@ -66,6 +66,12 @@ struct HTable {
     // (the order 4-lane SIMD kernels consume them in); length n rounded up to 4, x 4.
     std::vector<int32_t> wts4;
     int simd_safe = 0;               // pixels [0, simd_safe) may read 16 bytes from ofs0
+    // Paired loads (AVX2): when every group of 4 pixels below simd_safe has the
+    // taps of pixel x+1 (x+3) inside the 16 bytes loaded for pixel x (x+2),
+    // pair_delta holds, per group, 16 copies of ofs[x+1]-ofs[x] then 16 of
+    // ofs[x+3]-ofs[x+2]: added to a tap mask, they select pixel x+1's taps.
+    bool paired = false;
+    std::vector<int8_t> pair_delta;
 };
 
 // Vertical tap table.

@@ -69,6 +69,25 @@ void hpass4x2(const uint8_t* s0, const uint8_t* s1, const HTable& t, const int8_
         x = e;
     }
     const int xs = x1 < t.simd_safe ? x1 : t.simd_safe;
+    if (t.paired) {
+        // One 16-byte window per pixel pair: the mask plus the pair's byte delta
+        // picks the second pixel's taps from the same load.
+        for (; x + 4 <= xs; x += 4) {
+            const __m256i* w = reinterpret_cast<const __m256i*>(t.wts4.data() + size_t(x) * 4);
+            const __m256i w02 = _mm256_loadu_si256(w), w13 = _mm256_loadu_si256(w + 1);
+            const __m256i mask13 = _mm256_add_epi8(
+                mask, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.pair_delta.data() + size_t(x) * 8)));
+            const ptrdiff_t o0 = ofs[x], o2 = ofs[x + 2];
+            const __m256i a = _mm256_inserti128_si256(_mm256_castsi128_si256(load16(s0 + o0)), load16(s0 + o2), 1);
+            const __m256i b = _mm256_inserti128_si256(_mm256_castsi128_si256(load16(s1 + o0)), load16(s1 + o2), 1);
+            const __m256i a02 = _mm256_srai_epi32(_mm256_madd_epi16(_mm256_shuffle_epi8(a, mask), w02), 4);
+            const __m256i a13 = _mm256_srai_epi32(_mm256_madd_epi16(_mm256_shuffle_epi8(a, mask13), w13), 4);
+            const __m256i b02 = _mm256_srai_epi32(_mm256_madd_epi16(_mm256_shuffle_epi8(b, mask), w02), 4);
+            const __m256i b13 = _mm256_srai_epi32(_mm256_madd_epi16(_mm256_shuffle_epi8(b, mask13), w13), 4);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(D0 + x * 4), _mm256_packs_epi32(a02, a13));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(D1 + x * 4), _mm256_packs_epi32(b02, b13));
+        }
+    }
     for (; x + 4 <= xs; x += 4) {
         const __m256i* w = reinterpret_cast<const __m256i*>(t.wts4.data() + size_t(x) * 4);
         const __m256i w02 = _mm256_loadu_si256(w), w13 = _mm256_loadu_si256(w + 1);

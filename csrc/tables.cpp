@@ -77,6 +77,24 @@ HTable make_htable(int src_w, int dst_w, int cn, Interp interp, ptrdiff_t row_by
            (t.ofs1[safe] == t.ofs0[safe] + cn || (t.wts[safe] >> 16) == 0))
         ++safe;
     t.simd_safe = safe;
+    // Taps of the second pixel of a pair span bytes [d, d + 2*cn) of the window.
+    const int groups_safe = safe / 4;
+    bool paired = groups_safe > 0;
+    for (int g = 0; g < groups_safe && paired; ++g) {
+        const int x = g * 4;
+        paired = t.ofs0[x + 1] - t.ofs0[x] + 2 * cn <= 16 && t.ofs0[x + 3] - t.ofs0[x + 2] + 2 * cn <= 16;
+    }
+    t.paired = paired;
+    if (paired) {
+        t.pair_delta.resize(size_t(groups_safe) * 32);
+        for (int g = 0; g < groups_safe; ++g) {
+            const int x = g * 4;
+            for (int k = 0; k < 16; ++k) {
+                t.pair_delta[size_t(g) * 32 + k] = int8_t(t.ofs0[x + 1] - t.ofs0[x]);
+                t.pair_delta[size_t(g) * 32 + 16 + k] = int8_t(t.ofs0[x + 3] - t.ofs0[x + 2]);
+            }
+        }
+    }
     return t;
 }
 
