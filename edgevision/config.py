@@ -1,0 +1,1149 @@
+"""Model configuration: what a model needs around it, stored inside the ONNX file.
+
+:class:`ModelConfig` is the single source of truth for how a model is driven:
+its task, its input tensor (name, layout, dtype), the preprocessing options of
+the compiled kernel (:func:`edgevision.letterbox`), its labels or charset, and
+the decoder options of its task. It lives as JSON in the ONNX model's
+``metadata_props`` entry named ``edgevision`` (see ``docs/model_metadata.md``)::
+
+    {"schema": 1, "task": "detection",
+     "input": {"name": "images", "layout": "NCHW", "dtype": "float32"},
+     "preprocess": {"size": [640, 640], "mode": "letterbox", "swap_rb": true},
+     "labels": ["plate"],
+     "decoder": {"layout": "yolov8", "conf_threshold": 0.25, "iou_threshold": 0.45,
+                 "max_det": 300, "class_agnostic": false}}
+
+Conventions:
+
+* ``preprocess`` keys are the kernel's option names (``mode``, ``align``,
+  ``scaleup``, ``interpolation``, ``scale``, ``mean``, ``std``, ``swap_rb``,
+  ``pad_value``, ``channels``) plus ``size`` = ``[height, width]`` in pixels
+  (an int means a square). They are validated by the kernel's own parser
+  (:func:`edgevision.preprocess.parse_options`), so there is one validator.
+  Keys left out take the kernel's defaults (``scale`` is 1/255 for float
+  outputs and 1 for uint8). The output ``layout``/``dtype`` live in ``input``
+  only; ``threads`` is a run-time setting, not part of a model's config.
+* Per-channel values (``mean``, ``std``, ``scale``, ``pad_value``) are in
+  *output* channel order (after ``swap_rb``); ``pad_value`` is in pixel units
+  (0..255). Images are BGR(A) as ``cv2.imread`` returns them.
+* Keypoint outputs are ``(x, y)``; plate corners are 4 points, clockwise from
+  top-left. ``normalized: true`` means fractions of the model input
+  (x / width, y / height), otherwise model-input pixels.
+* ``ctc_ocr``: ``charset`` lists the symbols of the *non-blank* classes in
+  class order, so the model has ``len(charset) + 1`` classes, and class ``c``
+  is ``charset[c]`` if ``c < blank`` else ``charset[c - 1]``.
+* ``slots_ocr``: head ``i`` predicts, for each of its ``slots`` (character
+  positions 0..L-1 of the text), one class of its own ``charset``.
+
+Runtime-safe: this module imports numpy and the kernel only. ``onnxruntime``
+is imported when a model is read, ``onnx`` only inside :meth:`ModelConfig.write`
+(host side), PyYAML only to read a ``.yaml`` config file.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import numbers
+import os
+import re
+import stat
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from . import preprocess as _pp
+from .errors import (
+    InvalidArgumentError,
+    InvalidMetadataError,
+    InvalidTypeError,
+    MissingConfigError,
+    MissingDependencyError,
+    ModelLoadError,
+    UnsupportedSchemaError,
+)
+
+__all__ = [
+    "deep_merge",
+    "ModelConfig",
+    "resolve_config",
+    "read_metadata",
+    "read_custom_metadata",
+    "load_config_file",
+    "METADATA_KEY",
+    "SCHEMA_VERSION",
+    "TASKS",
+    "PREPROCESS_KEYS",
+    "DECODER_DEFAULTS",
+    "DECODER_REQUIRED",
+]
+
+#: Name of the ONNX ``metadata_props`` entry that holds the JSON config.
+METADATA_KEY = "edgevision"
+#: The schema version this module reads and writes.
+SCHEMA_VERSION = 1
+
+TASKS = ("keypoints", "slots_ocr", "ctc_ocr", "detection", "classification", "embedding", "raw")
+
+#: Kernel options that are not part of ``preprocess``: the output layout/dtype live
+#: in ``input``; ``threads`` is a run-time setting of the machine, not of the model.
+_INPUT_OPTIONS = ("layout", "dtype")
+_RUNTIME_OPTIONS = ("threads",)
+#: ``preprocess`` keys: ``size`` plus the kernel's option names (edgevision.preprocess.OPTION_NAMES).
+_ORDER = ("mode", "align", "scaleup", "interpolation", "scale", "mean", "std", "swap_rb", "pad_value", "channels")
+PREPROCESS_KEYS = ("size",) + tuple(k for k in _ORDER if k in _pp.OPTION_NAMES) + tuple(
+    sorted(_pp.OPTION_NAMES - set(_ORDER) - set(_INPUT_OPTIONS) - set(_RUNTIME_OPTIONS)))
+_KERNEL_KEYS = frozenset(PREPROCESS_KEYS[1:])
+INPUT_KEYS = ("name", "layout", "dtype")
+#: Top-level keys with a meaning; any other key is kept verbatim in ``ModelConfig.extra``.
+TOP_LEVEL_KEYS = ("schema", "task", "name", "input", "preprocess", "labels", "charset", "decoder")
+
+#: Optional decoder keys and their defaults, per task (filled in by validation).
+DECODER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "keypoints": {"normalized": True},
+    "slots_ocr": {},
+    "ctc_ocr": {"blank": 0, "layout": "NTC"},
+    "detection": {"layout": "yolov8", "conf_threshold": 0.25, "iou_threshold": 0.45, "max_det": 300,
+                  "class_agnostic": False},
+    "classification": {"top_k": 5, "softmax": True},
+    "embedding": {"normalize": True},
+    "raw": {},
+}
+#: Decoder keys each task requires (no default).
+DECODER_REQUIRED: dict[str, tuple[str, ...]] = {"keypoints": ("num_keypoints",), "slots_ocr": ("heads",)}
+#: Optional decoder keys without a default (left out when not given).
+_DECODER_OPTIONAL: dict[str, tuple[str, ...]] = {"keypoints": ("names",)}
+_HEAD_KEYS = ("output", "charset", "slots")
+
+#: ONNX TensorProto element types the kernel can produce, and onnxruntime's names for them.
+_ONNX_ELEM_TYPES = {1: "float32", 10: "float16", 2: "uint8"}
+
+
+# ---------------------------------------------------------------------------
+# Small helpers
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+
+def _error(source: str, path: str, detail: str, cls: type = InvalidMetadataError) -> InvalidMetadataError:
+    return cls(f"{source}: {path}: {detail}", source=source, path=path, detail=detail)
+
+
+def _did_you_mean(key: str, choices: Sequence[str]) -> str:
+    key = str(key)
+    close = difflib.get_close_matches(key, list(choices), n=1) or [
+        c for c in choices if len(key) >= 3 and (c.startswith(key) or key.startswith(c))][:1]
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _check_keys(d: Mapping[str, Any], allowed: Sequence[str], source: str, path: str) -> None:
+    for k in d:
+        if not isinstance(k, str):
+            raise _error(source, path, f"keys must be strings, got {k!r}")
+        if k not in allowed:
+            where = f"{path}.{k}" if path else k
+            raise _error(source, where, f"unknown key; expected some of {list(allowed)}{_did_you_mean(k, allowed)}")
+
+
+def _get_path(d: Any, path: str) -> tuple[bool, Any]:
+    """Looks up a key path like ``decoder.heads[1].slots`` in nested dicts/lists: (found, value)."""
+    cur = d
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        if part.startswith("["):
+            i = int(part[1:-1])
+            if not isinstance(cur, (list, tuple)) or i >= len(cur):
+                return False, None
+            cur = cur[i]
+        else:
+            if not isinstance(cur, Mapping) or part not in cur:
+                return False, None
+            cur = cur[part]
+    return True, cur
+
+
+def _fmt(v: Any) -> str:
+    """A short repr for messages (long lists are elided)."""
+    r = repr(v)
+    return r if len(r) <= 120 else r[:117] + "..."
+
+
+# ---------------------------------------------------------------------------
+# JSON, schema, references
+
+
+def _loads_json(text: Any, source: str) -> Any:
+    """Strict JSON: no NaN/Infinity, no duplicate keys."""
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InvalidMetadataError(f"{source}: not valid UTF-8 JSON ({e})", source=source) from None
+    if not isinstance(text, str):
+        raise InvalidTypeError(f"{source}: expected JSON text (str), got {type(text).__name__}")
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in items:
+            if k in out:
+                raise ValueError(f"duplicate key {k!r}")
+            out[k] = v
+        return out
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"{name} is not valid JSON (values must be finite)")
+
+    try:
+        return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
+    except json.JSONDecodeError as e:
+        raise InvalidMetadataError(
+            f"{source}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}", source=source
+        ) from None
+    except ValueError as e:
+        raise InvalidMetadataError(f"{source}: not valid JSON: {e}", source=source) from None
+
+
+def _check_object(d: Any, source: str) -> None:
+    if not isinstance(d, Mapping):
+        raise InvalidMetadataError(
+            f"{source}: expected an object (JSON object / YAML mapping / dict) of config keys, got {type(d).__name__}",
+            source=source,
+        )
+    for k in d:
+        if not isinstance(k, str):
+            raise _error(source, "<top level>", f"keys must be strings, got {k!r}")
+
+
+def _check_schema(d: Mapping[str, Any], source: str) -> None:
+    """``schema`` may be left out (then it is the current version); any other version is refused."""
+    v = d.get("schema", SCHEMA_VERSION)
+    if v is None:
+        return
+    if not _is_int(v):
+        raise _error(source, "schema", f"expected the schema version as an int ({SCHEMA_VERSION}), got {_fmt(v)}")
+    if v != SCHEMA_VERSION:
+        from . import __version__
+
+        raise _error(
+            source, "schema",
+            f"version {v} is not supported by edgevision {__version__}, which reads version {SCHEMA_VERSION}; "
+            "upgrade edgevision, or re-export the model with this version",
+            UnsupportedSchemaError,
+        )
+
+
+def _symbols_from_text(text: str, source: str, path: str) -> list[str]:
+    """One symbol per line (``\\n`` or ``\\r\\n``); a final newline is optional; empty lines are refused.
+
+    A line holding one space is the space symbol. Text that starts with ``[`` is read as a JSON list.
+    """
+    if text.lstrip().startswith("["):
+        return _loads_json(text, f"{source}: {path}")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    out = [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+    for i, s in enumerate(out):
+        if s == "":
+            raise _error(source, path, f"line {i + 1} is empty; expected one symbol per line")
+    return out
+
+
+def _resolve_charset(value: Any, source: str, path: str, base_dir: str | os.PathLike | None,
+                     model_metadata: Mapping[str, str] | None) -> Any:
+    """``{"file": p}`` / ``{"metadata_key": k}`` -> list of symbols; anything else is returned as is."""
+    if not isinstance(value, Mapping):
+        return value
+    keys = set(value)
+    if keys == {"file"}:
+        ref = value["file"]
+        if not isinstance(ref, (str, os.PathLike)) or not os.fspath(ref):
+            raise _error(source, f"{path}.file", f"expected a file path, got {_fmt(ref)}")
+        p = Path(os.path.expanduser(os.fspath(ref)))
+        if not p.is_absolute():
+            p = Path(base_dir if base_dir is not None else os.getcwd()) / p
+        if not p.is_file():
+            raise _error(source, f"{path}.file", f"no such file '{p}' (relative paths are resolved against "
+                         f"{'the config file' if base_dir is not None else 'the working'} directory)")
+        try:
+            text = p.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as e:
+            raise _error(source, f"{path}.file", f"cannot read '{p}' as UTF-8 text ({e})") from None
+        if p.suffix.lower() == ".json":
+            return _loads_json(text, f"{p}")
+        return _symbols_from_text(text, str(p), "charset")
+    if keys == {"metadata_key"}:
+        key = value["metadata_key"]
+        if not isinstance(key, str) or not key:
+            raise _error(source, f"{path}.metadata_key", f"expected a metadata key name (str), got {_fmt(key)}")
+        if model_metadata is None:
+            raise _error(source, f"{path}.metadata_key",
+                         f"{key!r} refers to the model's custom metadata, which is not available here "
+                         "(pass model_metadata=read_custom_metadata(model))")
+        if key not in model_metadata:
+            raise _error(source, f"{path}.metadata_key",
+                         f"the model has no metadata entry {key!r}; it has {sorted(model_metadata)}")
+        text = model_metadata[key]
+        if not isinstance(text, str):
+            raise _error(source, f"{path}.metadata_key", f"metadata entry {key!r} is not text: {_fmt(text)}")
+        return _symbols_from_text(text, source, f"{path} (metadata entry {key!r})")
+    raise _error(source, path, "expected a list of symbols, {\"file\": path} or {\"metadata_key\": name}, "
+                 f"got {_fmt(dict(value))}")
+
+
+def _resolve_refs(d: Mapping[str, Any], source: str, base_dir: str | os.PathLike | None,
+                  model_metadata: Mapping[str, str] | None) -> dict[str, Any]:
+    """A copy of ``d`` with charset references (top-level and per slots head) replaced by lists."""
+    out = dict(d)
+    if "charset" in out:
+        out["charset"] = _resolve_charset(out["charset"], source, "charset", base_dir, model_metadata)
+    dec = out.get("decoder")
+    if isinstance(dec, Mapping) and isinstance(dec.get("heads"), (list, tuple)):
+        heads = []
+        for i, h in enumerate(dec["heads"]):
+            if isinstance(h, Mapping) and "charset" in h:
+                h = dict(h)
+                h["charset"] = _resolve_charset(h["charset"], source, f"decoder.heads[{i}].charset", base_dir,
+                                                model_metadata)
+            heads.append(h)
+        out["decoder"] = dict(dec, heads=heads)
+    return out
+
+
+def _hoist_input_options(d: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Moves ``preprocess.layout``/``preprocess.dtype`` into ``input`` (they must agree with it)."""
+    pre = d.get("preprocess")
+    if not isinstance(pre, Mapping) or not any(k in pre for k in _INPUT_OPTIONS):
+        return dict(d)
+    out = dict(d)
+    pre = dict(pre)
+    inp = d.get("input")
+    if inp is None:
+        inp = {}
+    if not isinstance(inp, Mapping):
+        raise _error(source, "input", f"expected an object with keys {list(INPUT_KEYS)}, got {_fmt(inp)}")
+    inp = dict(inp)
+    for k in _INPUT_OPTIONS:
+        if k not in pre:
+            continue
+        v = pre.pop(k)
+        if v is None:
+            continue
+        if inp.get(k) is not None and not _same_option(k, inp[k], v):
+            raise _error(source, f"preprocess.{k}",
+                         f"{_fmt(v)} contradicts input.{k} = {_fmt(inp[k])}; the {k} lives in input.{k} only")
+        inp[k] = v
+    out["preprocess"] = pre
+    out["input"] = inp
+    return out
+
+
+def _same_option(name: str, a: Any, b: Any) -> bool:
+    try:
+        if name == "dtype":
+            return np.dtype(a) == np.dtype(b)
+        return str(a).upper() == str(b).upper()
+    except TypeError:
+        return False
+
+
+# ---------------------------------------------------------------------------
+# Completeness
+
+
+def _missing_keys(d: Mapping[str, Any]) -> list[str]:
+    """Required key paths absent (or null) in a JSON-shaped config dict."""
+    missing = []
+    task = d.get("task")
+    if task is None:
+        missing.append("task")
+    pre = d.get("preprocess")
+    if pre is None or (isinstance(pre, Mapping) and pre.get("size") is None):
+        missing.append("preprocess.size")
+    if task == "ctc_ocr" and d.get("charset") is None:
+        missing.append("charset")
+    if isinstance(task, str) and task in DECODER_REQUIRED:
+        dec = d.get("decoder")
+        for k in DECODER_REQUIRED[task]:
+            if dec is None or (isinstance(dec, Mapping) and dec.get(k) is None):
+                missing.append(f"decoder.{k}")
+    return missing
+
+
+_EXAMPLES = {
+    "task": 'task="classification"',
+    "preprocess.size": 'preprocess={"size": [224, 224]}',
+    "charset": 'charset=list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")',
+    "decoder.num_keypoints": 'decoder={"num_keypoints": 4}',
+    "decoder.heads": 'decoder={"heads": [{"charset": list("0123456789"), "slots": [0, 1, 2, 3]}]}',
+}
+
+
+def _missing_error(missing: Sequence[str], source: str) -> MissingConfigError:
+    model = os.path.basename(source) if source.lower().endswith(".onnx") else "model.onnx"
+    args = [f'"{model}"'] + [_EXAMPLES[k] for k in missing if k in _EXAMPLES]
+    if len([k for k in missing if k.startswith("decoder.")]) > 1:  # one decoder= argument holds them all
+        args = [a for a in args if not a.startswith("decoder=")] + ['decoder={...}']
+    note = ("" if "task" not in missing
+            else " (a task may require more: charset for ctc_ocr, decoder keys for keypoints/slots_ocr)")
+    return MissingConfigError(
+        f"{source}: the model configuration lacks {', '.join(missing)}{note}; neither the model's 'edgevision' "
+        f"metadata nor the config provides them. Pass them as keyword arguments, e.g.\n"
+        f"    Predictor({', '.join(args)})\n"
+        f"or in a config file (config=\"model.yaml\"), or embed them in the model once with ModelConfig.write().",
+        missing=tuple(missing),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Validation (one function: every ModelConfig goes through it)
+
+
+def _bool(v: Any, source: str, path: str) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise _error(source, path, f"expected true or false, got {_fmt(v)}")
+    return bool(v)
+
+
+def _int(v: Any, source: str, path: str, minimum: int) -> int:
+    if not _is_int(v) or v < minimum:
+        raise _error(source, path, f"expected an int >= {minimum}, got {_fmt(v)}")
+    return int(v)
+
+
+def _fraction(v: Any, source: str, path: str) -> float:
+    if not _is_real(v) or not (0.0 <= float(v) <= 1.0):
+        raise _error(source, path, f"expected a number in [0, 1], got {_fmt(v)}")
+    return float(v)
+
+
+def _choice(v: Any, source: str, path: str, choices: Sequence[str], *, upper: bool = False) -> str:
+    if isinstance(v, str):
+        c = v.upper() if upper else v.lower()
+        if c in choices:
+            return c
+    raise _error(source, path, f"expected one of {list(choices)}, got {_fmt(v)}")
+
+
+def _strings(v: Any, source: str, path: str, *, what: str) -> tuple[str, ...]:
+    if not isinstance(v, (list, tuple)):
+        hint = " (e.g. list(\"0123456789\"))" if what == "symbol" else ""
+        raise _error(source, path, f"expected a list of {what}s (strings){hint}, got {_fmt(v)}")
+    if not v:
+        raise _error(source, path, f"expected at least one {what}, got an empty list")
+    for i, s in enumerate(v):
+        if not isinstance(s, str) or s == "":
+            hint = " (quote it in YAML)" if isinstance(s, (int, float, bool)) else ""
+            raise _error(source, f"{path}[{i}]", f"expected a non-empty string{hint}, got {_fmt(s)}")
+    return tuple(v)
+
+
+def _kernel_error(e: Exception, source: str, section: str) -> InvalidMetadataError:
+    """Re-words a kernel option error (``mean: ...``) with the config key path (``preprocess.mean: ...``)."""
+    msg = str(e)
+    m = re.match(r"^(\w+): (.*)$", msg, re.S)
+    if m and (m.group(1) in _pp.OPTION_NAMES or m.group(1) == "size"):
+        name = m.group(1)
+        path = f"input.{name}" if name in _INPUT_OPTIONS else f"preprocess.{name}"
+        return _error(source, path, m.group(2))
+    return _error(source, section, msg)
+
+
+def _per_channel_json(v: Any) -> Any:
+    """A validated per-channel value as JSON: a float, or a list of floats."""
+    if _is_real(v):
+        return float(v)
+    return [float(x) for x in np.asarray(v, dtype=np.float64).ravel()]
+
+
+def _validate_input(d: Mapping[str, Any], source: str) -> tuple[str | None, str, str]:
+    inp = d.get("input")
+    if inp is None:
+        inp = {}
+    if not isinstance(inp, Mapping):
+        raise _error(source, "input", f"expected an object with keys {list(INPUT_KEYS)}, got {_fmt(inp)}")
+    _check_keys(inp, INPUT_KEYS, source, "input")
+    name = inp.get("name")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise _error(source, "input.name", f"expected the model input's name (a non-empty string), got {_fmt(name)}")
+    layout = inp.get("layout")
+    dtype = inp.get("dtype")
+    layout = "NCHW" if layout is None else layout
+    dtype = "float32" if dtype is None else dtype
+    try:
+        o = _pp.parse_options(3, layout=layout, dtype=dtype)
+    except (InvalidArgumentError, InvalidTypeError) as e:
+        raise _kernel_error(e, source, "input") from None
+    return name, o.layout, o.dtype.name
+
+
+def _validate_preprocess(d: Mapping[str, Any], layout: str, dtype: str, source: str) -> dict[str, Any]:
+    pre = d.get("preprocess")
+    if not isinstance(pre, Mapping):
+        raise _error(source, "preprocess", f"expected an object with some of {list(PREPROCESS_KEYS)}, got {_fmt(pre)}")
+    for k in pre:
+        if k in _RUNTIME_OPTIONS:
+            raise _error(source, f"preprocess.{k}", "a run-time setting, not part of a model's config; "
+                         f"pass {k}= to the Predictor or to edgevision.letterbox")
+        if k in _INPUT_OPTIONS:  # from_dict hoists them; a direct ModelConfig(...) may still hold them
+            raise _error(source, f"preprocess.{k}", f"the {k} lives in input.{k} (ModelConfig.{k})")
+    _check_keys(pre, PREPROCESS_KEYS, source, "preprocess")
+    try:
+        size = _pp.parse_size(pre.get("size"), name="size")
+    except InvalidArgumentError as e:
+        raise _kernel_error(e, source, "preprocess") from None
+    kernel = {k: v for k, v in pre.items() if k in _KERNEL_KEYS and v is not None}
+    channels = kernel.get("channels")
+    guess = channels if _is_int(channels) and channels in (1, 3, 4) else 3
+    try:
+        o = _pp.parse_options(guess, layout=layout, dtype=dtype, **kernel)
+    except (InvalidArgumentError, InvalidTypeError) as e:
+        raise _kernel_error(e, source, "preprocess") from None
+    out: dict[str, Any] = {"size": [size[0], size[1]]}
+    for k in PREPROCESS_KEYS[1:]:
+        if k not in kernel:
+            continue
+        if k in ("mode", "align", "interpolation", "scaleup", "swap_rb", "channels"):
+            out[k] = getattr(o, k)
+        else:  # scale, mean, std, pad_value: keep the given form (one number or one per channel)
+            out[k] = _per_channel_json(kernel[k])
+    return out
+
+
+def _validate_decoder(task: str, d: Mapping[str, Any], charset: tuple[str, ...] | None,
+                      source: str) -> dict[str, Any]:
+    dec = d.get("decoder")
+    if dec is None:
+        dec = {}
+    if not isinstance(dec, Mapping):
+        raise _error(source, "decoder", f"expected an object (the options of the {task!r} decoder), got {_fmt(dec)}")
+    allowed = DECODER_REQUIRED.get(task, ()) + tuple(DECODER_DEFAULTS[task]) + _DECODER_OPTIONAL.get(task, ())
+    if not allowed and dec:
+        raise _error(source, f"decoder.{next(iter(dec))}", f"unknown key; the {task!r} decoder takes no options")
+    _check_keys(dec, allowed, source, "decoder")
+    given = {k: v for k, v in dec.items() if v is not None}
+    out: dict[str, Any] = {}
+    if task == "keypoints":
+        n = out["num_keypoints"] = _int(given["num_keypoints"], source, "decoder.num_keypoints", 1)
+        out["normalized"] = _bool(given.get("normalized", True), source, "decoder.normalized")
+        if "names" in given:
+            names = _strings(given["names"], source, "decoder.names", what="name")
+            if len(names) != n:
+                raise _error(source, "decoder.names",
+                             f"expected {n} names (decoder.num_keypoints), got {len(names)}")
+            out["names"] = list(names)
+    elif task == "slots_ocr":
+        out["heads"] = _validate_heads(given["heads"], source)
+    elif task == "ctc_ocr":
+        out["blank"] = _int(given.get("blank", 0), source, "decoder.blank", 0)
+        if charset is not None and out["blank"] > len(charset):
+            raise _error(source, "decoder.blank",
+                         f"{out['blank']} is out of range: the model has len(charset) + 1 = {len(charset) + 1} "
+                         f"classes, so blank must be in [0, {len(charset)}] (usually 0 or {len(charset)})")
+        out["layout"] = _choice(given.get("layout", "NTC"), source, "decoder.layout", ("NTC", "TNC"), upper=True)
+    elif task == "detection":
+        out["layout"] = _choice(given.get("layout", "yolov8"), source, "decoder.layout", ("yolov8", "yolov5"))
+        out["conf_threshold"] = _fraction(given.get("conf_threshold", 0.25), source, "decoder.conf_threshold")
+        out["iou_threshold"] = _fraction(given.get("iou_threshold", 0.45), source, "decoder.iou_threshold")
+        out["max_det"] = _int(given.get("max_det", 300), source, "decoder.max_det", 1)
+        out["class_agnostic"] = _bool(given.get("class_agnostic", False), source, "decoder.class_agnostic")
+    elif task == "classification":
+        out["top_k"] = _int(given.get("top_k", 5), source, "decoder.top_k", 1)
+        out["softmax"] = _bool(given.get("softmax", True), source, "decoder.softmax")
+    elif task == "embedding":
+        out["normalize"] = _bool(given.get("normalize", True), source, "decoder.normalize")
+    return out
+
+
+def _validate_heads(heads: Any, source: str) -> list[dict[str, Any]]:
+    if not isinstance(heads, (list, tuple)) or not heads:
+        raise _error(source, "decoder.heads",
+                     'expected a non-empty list of heads {"output": name or index, "charset": [...], "slots": [...]}, '
+                     f"got {_fmt(heads)}")
+    out = []
+    seen_outputs: dict[Any, int] = {}
+    owner: dict[int, list[int]] = {}
+    for i, h in enumerate(heads):
+        path = f"decoder.heads[{i}]"
+        if not isinstance(h, Mapping):
+            raise _error(source, path, f'expected an object {{"output", "charset", "slots"}}, got {_fmt(h)}')
+        _check_keys(h, _HEAD_KEYS, source, path)
+        head: dict[str, Any] = {}
+        output = h.get("output")
+        if output is not None:
+            if not ((isinstance(output, str) and output) or (_is_int(output) and output >= 0)):
+                raise _error(source, f"{path}.output",
+                             f"expected a model output name (str) or index (int >= 0), got {_fmt(output)}")
+            if output in seen_outputs:
+                raise _error(source, f"{path}.output",
+                             f"{output!r} is also the output of decoder.heads[{seen_outputs[output]}]")
+            seen_outputs[output] = i
+            head["output"] = output if isinstance(output, str) else int(output)
+        if h.get("charset") is None:
+            raise _error(source, f"{path}.charset", "required: the symbols this head predicts, in class order")
+        head["charset"] = list(_strings(h["charset"], source, f"{path}.charset", what="symbol"))
+        slots = h.get("slots")
+        if not isinstance(slots, (list, tuple)) or not slots:
+            raise _error(source, f"{path}.slots",
+                         f"required: a non-empty list of the character positions (0-based) this head predicts, "
+                         f"got {_fmt(slots)}")
+        for j, s in enumerate(slots):
+            if not _is_int(s) or s < 0:
+                raise _error(source, f"{path}.slots[{j}]", f"expected a position (int >= 0), got {_fmt(s)}")
+            owner.setdefault(int(s), []).append(i)
+        head["slots"] = [int(s) for s in slots]
+        out.append(head)
+    length = max(owner) + 1
+    gaps = [p for p in range(length) if p not in owner]
+    dups = {p: hs for p, hs in sorted(owner.items()) if len(hs) > 1}
+    if gaps or dups:
+        parts = []
+        if gaps:
+            parts.append(f"missing {gaps}")
+        if dups:
+            parts.append("duplicated " + ", ".join(f"{p} (heads {hs})" for p, hs in dups.items()))
+        raise _error(source, "decoder.heads",
+                     f"the slots of all heads must cover the positions 0..{length - 1} exactly once; "
+                     + "; ".join(parts))
+    return out
+
+
+def _validate(d: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """A JSON-shaped config dict (references resolved) -> the validated ModelConfig field values."""
+    _check_object(d, source)
+    _check_schema(d, source)
+    d = _hoist_input_options(d, source)
+    missing = _missing_keys(d)
+    if missing:
+        raise _missing_error(missing, source)
+    task = d["task"]
+    if not isinstance(task, str) or task not in TASKS:
+        raise _error(source, "task", f"expected one of {list(TASKS)}, got {_fmt(task)}"
+                     + (_did_you_mean(task, TASKS) if isinstance(task, str) else ""))
+    name = d.get("name")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise _error(source, "name", f"expected the model's name (a non-empty string), got {_fmt(name)}")
+    input_name, layout, dtype = _validate_input(d, source)
+    pre = _validate_preprocess(d, layout, dtype, source)
+    labels = d.get("labels")
+    labels = None if labels is None else _strings(labels, source, "labels", what="label")
+    charset = d.get("charset")
+    charset = None if charset is None else _strings(charset, source, "charset", what="symbol")
+    decoder = _validate_decoder(task, d, charset, source)
+    extra = {}
+    for k, v in d.items():
+        if k in TOP_LEVEL_KEYS:
+            continue
+        try:
+            extra[k] = json.loads(json.dumps(v, allow_nan=False))
+        except (TypeError, ValueError) as e:
+            raise _error(source, k, f"extra keys are stored as JSON, and this value is not JSON ({e})") from None
+    return dict(task=task, name=name, input_name=input_name, layout=layout, dtype=dtype, preprocess=pre,
+                labels=labels, charset=charset, decoder=decoder, extra=extra)
+
+
+# ---------------------------------------------------------------------------
+# Merging
+
+
+def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """Dicts merge recursively, anything else (lists included) is replaced; ``None`` in ``top`` means "not given"."""
+    out = {k: copy.deepcopy(v) for k, v in base.items()}
+    for k, v in top.items():
+        if v is None:
+            continue
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(dict(v) if isinstance(v, Mapping) else v)
+    return out
+
+
+def _merge_layer(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
+    """Merges one layer; a layer that changes the task drops the decoder options of the layers below."""
+    task = layer.get("task")
+    if task is not None and base.get("task") is not None and task != base.get("task"):
+        base = {k: v for k, v in base.items() if k != "decoder"}
+    return deep_merge(base, layer)
+
+
+def _prepare_layer(d: Any, source: str, base_dir: str | os.PathLike | None,
+                   model_metadata: Mapping[str, str] | None) -> dict[str, Any]:
+    """Checks and normalizes one config layer: an object, a supported schema, references resolved, input hoisted."""
+    _check_object(d, source)
+    _check_schema(d, source)
+    d = {k: v for k, v in d.items() if k != "schema"}
+    d = _resolve_refs(d, source, base_dir, model_metadata)
+    return _hoist_input_options(d, source)
+
+
+# ---------------------------------------------------------------------------
+# The config
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A model's task, input, preprocessing, labels/charset and decoder options (validated).
+
+    Construct it with :meth:`from_dict` / :meth:`from_json` / :meth:`read` (or
+    directly with the fields: they are validated the same way). Every instance
+    is complete and valid; treat the dict fields as read-only.
+
+    Attributes:
+        task: one of :data:`TASKS`.
+        name: the model's name, or None.
+        input_name: the name of the model's image input, or None (the model's only input).
+        layout: ``"NCHW"`` or ``"NHWC"``, the input tensor layout the kernel writes.
+        dtype: ``"float32"``, ``"float16"`` or ``"uint8"``, the input tensor dtype.
+        preprocess: ``{"size": [height, width], ...}`` in pixels, plus the kernel
+            options that differ from the kernel's defaults (see module docs).
+        labels: class names in class-index order, or None.
+        charset: the symbols of a ``ctc_ocr`` model's non-blank classes, in class order, or None.
+        decoder: the task's decoder options with defaults filled in
+            (:data:`DECODER_DEFAULTS`); optional keys without a default are left out.
+        extra: any other top-level keys of the metadata (e.g. ``quantization``), verbatim.
+    """
+
+    task: str
+    name: str | None = None
+    input_name: str | None = None
+    layout: str = "NCHW"
+    dtype: str = "float32"
+    preprocess: dict[str, Any] = field(default_factory=dict)
+    labels: tuple[str, ...] | None = None
+    charset: tuple[str, ...] | None = None
+    decoder: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        fields = _validate(self._as_dict(), "ModelConfig(...)")
+        for k, v in fields.items():
+            object.__setattr__(self, k, v)
+
+    def __hash__(self) -> int:
+        return hash(self.to_json(sort_keys=True))
+
+    # --- construction ---------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "<dict>", base_dir: str | os.PathLike | None = None,
+                  model_metadata: Mapping[str, str] | None = None) -> "ModelConfig":
+        """A validated config from its JSON-shaped dict (the metadata schema).
+
+        Args:
+            d: ``{"schema": 1, "task": ..., "preprocess": {...}, ...}``.
+            source: where ``d`` came from, for error messages (a path, ``"<dict>"``...).
+            base_dir: directory that ``{"file": ...}`` charset references are relative
+                to (default: the working directory).
+            model_metadata: the model's custom metadata map, for
+                ``{"metadata_key": ...}`` charset references.
+
+        Raises:
+            InvalidMetadataError: bad content; the message names ``source`` and the key path.
+            UnsupportedSchemaError: ``schema`` is not :data:`SCHEMA_VERSION`.
+            MissingConfigError: required keys are missing (all of them are listed).
+        """
+        layer = _prepare_layer(d, source, base_dir, model_metadata)
+        return cls(**_validate(layer, source))
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, source: str = "<json>", base_dir: str | os.PathLike | None = None,
+                  model_metadata: Mapping[str, str] | None = None) -> "ModelConfig":
+        """A validated config from JSON text (strict: no NaN, no duplicate keys); see :meth:`from_dict`."""
+        return cls.from_dict(_loads_json(text, source), source=source, base_dir=base_dir,
+                             model_metadata=model_metadata)
+
+    @classmethod
+    def read(cls, model: str | os.PathLike | Any) -> "ModelConfig | None":
+        """The config embedded in a model, or None when it has no ``edgevision`` metadata entry.
+
+        Args:
+            model: an ``.onnx`` path (opened with onnxruntime on CPU, which loads
+                the whole model: pass an existing session where there is one) or an
+                ``onnxruntime.InferenceSession``.
+
+        Raises:
+            ModelLoadError: the file is missing or not a loadable ONNX model.
+            InvalidMetadataError / UnsupportedSchemaError / MissingConfigError: the
+                entry is not valid JSON, not a supported schema, or not a complete
+                config (use :func:`read_metadata` + :func:`resolve_config` to
+                complete partial metadata).
+        """
+        meta, name, base_dir = _custom_metadata(model)
+        if METADATA_KEY not in meta:
+            return None
+        source = f"{name} (metadata_props[{METADATA_KEY!r}])"
+        return cls.from_json(meta[METADATA_KEY], source=source, base_dir=base_dir, model_metadata=meta)
+
+    # --- views ----------------------------------------------------------------
+
+    def _as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"schema": SCHEMA_VERSION, "task": self.task}
+        if self.name is not None:
+            d["name"] = self.name
+        inp: dict[str, Any] = {}
+        if self.input_name is not None:
+            inp["name"] = self.input_name
+        inp["layout"] = self.layout
+        inp["dtype"] = self.dtype
+        d["input"] = inp
+        d["preprocess"] = self.preprocess
+        if self.labels is not None:
+            d["labels"] = list(self.labels) if isinstance(self.labels, (list, tuple)) else self.labels
+        if self.charset is not None:
+            d["charset"] = list(self.charset) if isinstance(self.charset, (list, tuple)) else self.charset
+        d["decoder"] = self.decoder
+        if isinstance(self.extra, Mapping):
+            for k, v in self.extra.items():
+                if k in TOP_LEVEL_KEYS:
+                    raise _error("ModelConfig(...)", f"extra.{k}", f"{k!r} is a schema key; set the field instead")
+                d[k] = v
+        else:
+            raise _error("ModelConfig(...)", "extra", f"expected a dict, got {_fmt(self.extra)}")
+        return d
+
+    def to_dict(self) -> dict[str, Any]:
+        """The metadata schema as a new dict (``schema`` first, then the keys in schema order, then ``extra``)."""
+        return copy.deepcopy(self._as_dict())
+
+    def to_json(self, *, indent: int | None = None, sort_keys: bool = False) -> str:
+        """The metadata JSON (UTF-8 text, non-ASCII symbols kept as is)."""
+        return json.dumps(self._as_dict(), ensure_ascii=False, allow_nan=False, indent=indent, sort_keys=sort_keys,
+                          separators=(",", ": ") if indent is not None else (",", ":"))
+
+    def merged(self, overrides: Mapping[str, Any], *, base_dir: str | os.PathLike | None = None) -> "ModelConfig":
+        """A new validated config: ``overrides`` (same keys as the JSON) merged over this one.
+
+        Dicts merge key by key, recursively; lists and other values replace;
+        ``None`` means "not given". Setting a different ``task`` drops this
+        config's decoder options. Unknown top-level keys go to ``extra``.
+        """
+        layer = _prepare_layer(overrides, "<overrides>", base_dir, None)
+        return _resolve_layers([("<config>", self._as_dict()), ("<overrides>", layer)], "<merged>")
+
+    def preprocess_kwargs(self) -> tuple[tuple[int, int], dict[str, Any]]:
+        """``(size, kwargs)`` ready for ``edgevision.letterbox(image, size, **kwargs)``.
+
+        ``size`` is ``(height, width)`` in pixels; ``kwargs`` holds the
+        preprocess options (per-channel lists as tuples) plus ``layout`` and ``dtype``.
+        """
+        size = (int(self.preprocess["size"][0]), int(self.preprocess["size"][1]))
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in self.preprocess.items() if k != "size"}
+        kwargs["layout"] = self.layout
+        kwargs["dtype"] = self.dtype
+        return size, kwargs
+
+    def preprocess_options(self, image_channels: int = 3) -> "_pp.Options":
+        """The kernel's validated options (every default resolved) for images with ``image_channels`` channels."""
+        _, kwargs = self.preprocess_kwargs()
+        return _pp.parse_options(image_channels, **kwargs)
+
+    # --- writing --------------------------------------------------------------
+
+    def write(self, src_onnx: str | os.PathLike, dst_onnx: str | os.PathLike | None = None) -> Path:
+        """Embeds this config in an ONNX file (host side; needs the ``onnx`` package).
+
+        Sets or replaces the ``edgevision`` entry of ``metadata_props`` and keeps
+        every other entry. ``dst_onnx`` defaults to ``src_onnx``; either way the
+        file is written to a temporary file in the destination directory and
+        moved into place with ``os.replace`` (atomic; the old file's permissions
+        are kept). Weights stored as external data are left where they are, so
+        such a model can only be written into its own directory.
+
+        The config is checked against the graph: ``input.name`` must be an input,
+        the input's dtype must be ``dtype``, static dimensions must match
+        ``layout``, ``preprocess.size`` and ``preprocess.channels`` (default 3),
+        and slots-head outputs must exist.
+
+        Returns:
+            The path written.
+        """
+        try:
+            import onnx
+        except ImportError:
+            raise MissingDependencyError(
+                "ModelConfig.write needs the onnx package (host side): pip install onnx", name="onnx"
+            ) from None
+        src = Path(os.fspath(src_onnx))
+        dst = Path(os.fspath(dst_onnx)) if dst_onnx is not None else src
+        if not src.exists():
+            raise ModelLoadError(f"src_onnx: no such file '{src}'")
+        if not src.is_file():
+            raise ModelLoadError(f"src_onnx: '{src}' is not a file; expected an .onnx model")
+        try:
+            model = onnx.load(os.fspath(src), load_external_data=False)
+        except Exception as e:  # protobuf's DecodeError and friends
+            raise ModelLoadError(f"src_onnx: '{src}' is not an ONNX model ({type(e).__name__}: {e})") from None
+        if not model.HasField("graph"):
+            raise ModelLoadError(f"src_onnx: '{src}' is not an ONNX model (no graph)")
+        if _uses_external_data(model.graph) and dst.resolve().parent != src.resolve().parent:
+            raise InvalidArgumentError(
+                f"dst_onnx: '{src}' keeps weights in external data files next to it; write into the same "
+                f"directory ({src.resolve().parent}), or copy the data files along first"
+            )
+        self._check_graph(model.graph, str(src))
+        value = self.to_json()
+        entries = [e for e in model.metadata_props if e.key == METADATA_KEY]
+        if entries:
+            entries[0].value = value
+            for e in entries[1:]:
+                model.metadata_props.remove(e)
+        else:
+            entry = model.metadata_props.add()
+            entry.key, entry.value = METADATA_KEY, value
+        if not dst.resolve().parent.is_dir():
+            raise InvalidArgumentError(f"dst_onnx: the directory of '{dst}' does not exist")
+        _atomic_save(onnx, model, dst)
+        return dst
+
+    def _check_graph(self, graph: Any, source: str) -> None:
+        inits = {t.name for t in graph.initializer}
+        inputs = [i for i in graph.input if i.name not in inits]
+        names = [i.name for i in inputs]
+        if self.input_name is not None:
+            if self.input_name not in names:
+                raise _error(source, "input.name", f"{self.input_name!r} is not an input of the model; inputs: {names}")
+            vi = inputs[names.index(self.input_name)]
+        elif len(inputs) == 1:
+            vi = inputs[0]
+        else:
+            raise _error(source, "input.name", f"the model has {len(inputs)} inputs {names}; name the image input")
+        tt = vi.type.tensor_type
+        if tt.elem_type:
+            have = _ONNX_ELEM_TYPES.get(tt.elem_type)
+            if have != self.dtype:
+                what = have or f"ONNX element type {tt.elem_type}, which the kernel cannot produce"
+                raise _error(source, "input.dtype", f"{self.dtype!r}, but the model's input {vi.name!r} is {what}")
+        if tt.HasField("shape") and len(tt.shape.dim) == 4:
+            dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+            c, h, w = (dims[1], dims[2], dims[3]) if self.layout == "NCHW" else (dims[3], dims[1], dims[2])
+            want_c = self.preprocess.get("channels", 3)
+            hw = self.preprocess["size"]
+            for what, want, have_ in (("preprocess.size", hw[0], h), ("preprocess.size", hw[1], w),
+                                      ("preprocess.channels", want_c, c)):
+                if have_ is not None and have_ != want:
+                    raise _error(source, what,
+                                 f"size {hw} (height, width) with {want_c} channels in {self.layout} does not fit "
+                                 f"the model's input {vi.name!r} of shape {dims}")
+        if self.task == "slots_ocr":
+            outs = [o.name for o in graph.output]
+            for i, h in enumerate(self.decoder["heads"]):
+                o = h.get("output")
+                if (isinstance(o, str) and o not in outs) or (isinstance(o, int) and o >= len(outs)):
+                    raise _error(source, f"decoder.heads[{i}].output", f"{o!r} is not an output of the model; "
+                                 f"outputs: {outs}")
+
+
+def _uses_external_data(graph: Any) -> bool:
+    tensors = list(graph.initializer) + [s.values for s in graph.sparse_initializer]
+    for node in graph.node:
+        for a in node.attribute:
+            tensors += ([a.t] if a.HasField("t") else []) + list(a.tensors)
+            for g in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                if _uses_external_data(g):
+                    return True
+    return any(t.data_location == 1 for t in tensors)  # TensorProto.EXTERNAL
+
+
+def _atomic_save(onnx: Any, model: Any, dst: Path) -> None:
+    directory = dst.parent if str(dst.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        onnx.save(model, tmp)
+        if dst.exists():
+            os.chmod(tmp, stat.S_IMODE(os.stat(dst).st_mode))
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, dst)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# ---------------------------------------------------------------------------
+# Reading models and config files
+
+
+def _custom_metadata(model: Any) -> tuple[dict[str, str], str, str | None]:
+    """(custom metadata map, a name for messages, the model's directory or None)."""
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        if not os.path.exists(path):
+            raise ModelLoadError(f"model: no such file '{path}'")
+        if not os.path.isfile(path):
+            raise ModelLoadError(f"model: '{path}' is not a file; expected an .onnx model")
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise MissingDependencyError("reading model metadata needs onnxruntime: pip install onnxruntime",
+                                         name="onnxruntime") from None
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        so.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(path, sess_options=so, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own types (InvalidProtobuf, InvalidArgument, Fail...)
+            reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            raise ModelLoadError(f"model: '{path}' is not a loadable ONNX model ({reason})") from None
+        return dict(session.get_modelmeta().custom_metadata_map), path, os.path.dirname(os.path.abspath(path))
+    if hasattr(model, "get_modelmeta"):
+        path = getattr(model, "_model_path", None)  # for messages only
+        name = "<onnxruntime.InferenceSession" + (f" of {path}>" if isinstance(path, str) and path else ">")
+        return dict(model.get_modelmeta().custom_metadata_map), name, None
+    raise InvalidTypeError(
+        f"model: expected an .onnx path or an onnxruntime.InferenceSession, got {type(model).__name__}"
+    )
+
+
+def read_custom_metadata(model: str | os.PathLike | Any) -> dict[str, str]:
+    """A model's whole custom metadata map (``metadata_props``): an .onnx path or an ``InferenceSession``."""
+    return _custom_metadata(model)[0]
+
+
+def read_metadata(model: str | os.PathLike | Any) -> dict[str, Any] | None:
+    """The model's ``edgevision`` entry as a dict, possibly partial, or None when there is none.
+
+    The JSON, its ``schema`` version and its charset references are checked and
+    resolved; completeness is not (feed the result to :func:`resolve_config`
+    as ``metadata`` to complete it with a config file and overrides).
+    """
+    meta, name, base_dir = _custom_metadata(model)
+    if METADATA_KEY not in meta:
+        return None
+    source = f"{name} (metadata_props[{METADATA_KEY!r}])"
+    return _prepare_layer(_loads_json(meta[METADATA_KEY], source), source, base_dir, meta)
+
+
+def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """A config file (``.json``, ``.yaml`` or ``.yml``) as a dict, as written (references not resolved)."""
+    p = Path(os.fspath(path))
+    suffix = p.suffix.lower()
+    if suffix not in (".json", ".yaml", ".yml"):
+        raise InvalidArgumentError(f"config: expected a .json, .yaml or .yml file, got '{p}'")
+    if not p.is_file():
+        raise InvalidArgumentError(f"config: no such file '{p}'")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidArgumentError(f"config: cannot read '{p}' as UTF-8 text ({e})") from None
+    if suffix == ".json":
+        d = _loads_json(text, str(p))
+    else:
+        try:
+            import yaml
+        except ImportError:
+            raise MissingDependencyError(
+                f"config: reading '{p}' needs PyYAML (pip install pyyaml), or write the config as .json", name="yaml"
+            ) from None
+        try:
+            d = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise InvalidMetadataError(f"{p}: not valid YAML: {e}", source=str(p)) from None
+    _check_object(d, str(p))
+    return d
+
+
+def _from_metadata_arg(metadata: Any, source: str, model_metadata: Mapping[str, str] | None) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if isinstance(metadata, ModelConfig):
+        return metadata._as_dict()
+    if isinstance(metadata, Mapping):
+        return _prepare_layer(metadata, source, None, model_metadata)
+    raise InvalidTypeError(f"metadata: expected a ModelConfig, a dict or None, got {type(metadata).__name__}")
+
+
+def resolve_config(metadata: ModelConfig | Mapping[str, Any] | None,
+                   config: Mapping[str, Any] | str | os.PathLike | None,
+                   overrides: Mapping[str, Any] | None, *, source: str,
+                   model_metadata: Mapping[str, str] | None = None) -> ModelConfig:
+    """The model's config: ``metadata``, then ``config``, then ``overrides``, merged and validated.
+
+    Args:
+        metadata: what the model says (a ModelConfig, a possibly partial dict
+            such as :func:`read_metadata` returns, or None).
+        config: a dict or a ``.json``/``.yaml``/``.yml`` file (charset ``{"file": ...}``
+            references relative to the file), merged over ``metadata``.
+        overrides: the same keys as the JSON (``task=``, ``preprocess={...}``,
+            ``charset=[...]``, ``decoder={...}``...), merged last. Unknown keys are refused.
+        source: the model (a path), for messages.
+        model_metadata: the model's custom metadata map, for ``{"metadata_key": ...}``
+            charset references in ``config``/``overrides``.
+
+    Merging: dicts merge key by key, recursively; lists and other values
+    replace; ``None`` means "not given"; a layer that sets a different ``task``
+    drops the decoder options below it.
+
+    Raises:
+        MissingConfigError: required keys are missing after merging (all are listed, with an example call).
+        InvalidMetadataError: a bad value; the message names the layer it came from
+            (``model.onnx (metadata)``, the config file, ``model.onnx (overrides)``) and the key path.
+    """
+    layers: list[tuple[str, dict[str, Any]]] = []
+    meta_source = f"{source} (metadata)"
+    layers.append((meta_source, _from_metadata_arg(metadata, meta_source, model_metadata)))
+    if config is not None:
+        if isinstance(config, (str, os.PathLike)):
+            cfg_source = os.fspath(config)
+            raw = load_config_file(config)
+            base_dir: str | None = os.path.dirname(os.path.abspath(cfg_source))
+        elif isinstance(config, Mapping):
+            cfg_source, raw, base_dir = f"{source} (config)", dict(config), None
+        else:
+            raise InvalidTypeError(
+                f"config: expected a dict or a .json/.yaml file path, got {type(config).__name__}"
+            )
+        layers.append((cfg_source, _prepare_layer(raw, cfg_source, base_dir, model_metadata)))
+    if overrides:
+        ov_source = f"{source} (overrides)"
+        if not isinstance(overrides, Mapping):
+            raise InvalidTypeError(f"overrides: expected a dict of config keys, got {type(overrides).__name__}")
+        for k in overrides:
+            if k not in TOP_LEVEL_KEYS or k == "schema":
+                raise InvalidArgumentError(f"{ov_source}: {k}: {_override_hint(k)}")
+        layers.append((ov_source, _prepare_layer(overrides, ov_source, None, model_metadata)))
+    return _resolve_layers(layers, source)
+
+
+def _resolve_layers(layers: Sequence[tuple[str, dict[str, Any]]], source: str) -> ModelConfig:
+    """Merges prepared layers (lowest first) and validates; a bad value is reported with the layer that set it."""
+    merged: dict[str, Any] = {}
+    for _, layer in layers:
+        merged = _merge_layer(merged, layer)
+    try:
+        return ModelConfig.from_dict(merged, source=source)
+    except InvalidMetadataError as e:
+        if e.path is None or e.detail is None or isinstance(e, UnsupportedSchemaError):
+            raise
+        for layer_source, layer in reversed(layers):  # name the layer that set the offending key
+            if _get_path(layer, e.path)[0]:
+                raise _error(layer_source, e.path, e.detail, type(e)) from None
+        raise
+
+
+def _override_hint(key: Any) -> str:
+    keys = [k for k in TOP_LEVEL_KEYS if k != "schema"]
+    if key in PREPROCESS_KEYS:
+        return f"not a top-level key; preprocessing options go in preprocess={{{key!r}: ...}}"
+    if key in _INPUT_OPTIONS:
+        return f"not a top-level key; use input={{{key!r}: ...}}"
+    if key in _RUNTIME_OPTIONS:
+        return "not a config key; threads is a run-time setting of the Predictor/kernel"
+    if any(key in v for v in DECODER_DEFAULTS.values()) or any(key in v for v in DECODER_REQUIRED.values()):
+        return f"not a top-level key; decoder options go in decoder={{{key!r}: ...}}"
+    return f"unknown key; expected some of {keys}{_did_you_mean(key, keys)}"
