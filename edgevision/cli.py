@@ -1,0 +1,131 @@
+"""``edgevision`` command line: a thin layer over the library.
+
+    edgevision predict MODEL IMAGE... [--save DIR] [--json] [--device D] [--config FILE]
+    edgevision info MODEL [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from .errors import EdgeVisionError
+
+_QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul",
+              "MatMulInteger", "ConvInteger")
+
+
+def model_info(model: str) -> dict[str, Any]:
+    """Inputs, outputs, edgevision metadata, size and quantization of a model file."""
+    from .backends import load_runner
+    from .config import ModelConfig
+    from .predictor import resolve_model
+
+    path = resolve_model(model)
+    runner = load_runner(path, device="cpu")
+    meta = ModelConfig.read(runner.session)
+    info: dict[str, Any] = {
+        "path": path,
+        "size_mb": round(os.path.getsize(path) / 1e6, 3),
+        "providers": runner.providers,
+        "inputs": [{"name": t.name, "shape": list(t.shape), "dtype": str(t.dtype)} for t in runner.inputs],
+        "outputs": [{"name": t.name, "shape": list(t.shape), "dtype": str(t.dtype)} for t in runner.outputs],
+        "metadata": meta.to_dict() if meta is not None else None,
+    }
+    quant: dict[str, Any] = {"from_metadata": (meta.extra.get("quantization") if meta is not None else None)}
+    try:
+        import onnx  # host-side; optional for the runtime
+    except ImportError:
+        quant["graph"] = "not inspected (install onnx to count quantized ops)"
+    else:
+        graph = onnx.load(path, load_external_data=False).graph
+        ops = Counter(n.op_type for n in graph.node)
+        counts = {op: ops[op] for op in _QUANT_OPS if ops[op]}
+        dtypes = Counter(onnx.TensorProto.DataType.Name(t.data_type) for t in graph.initializer)
+        kind = "none"
+        if counts.get("DynamicQuantizeLinear") or counts.get("MatMulInteger") or counts.get("ConvInteger"):
+            kind = "dynamic int8"
+        elif counts.get("QuantizeLinear") or counts.get("QLinearConv") or counts.get("QLinearMatMul"):
+            kind = "static int8 (QDQ)" if counts.get("QuantizeLinear") else "static int8 (QOperator)"
+        elif dtypes.get("FLOAT16"):
+            kind = "fp16"
+        quant["graph"] = {"kind": kind, "quantized_ops": counts, "initializer_dtypes": dict(dtypes)}
+    info["quantization"] = quant
+    return info
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .predictor import Predictor
+
+    config = args.config
+    p = Predictor(args.model, device=args.device, config=config)
+    results = p(list(args.images))
+    records = []
+    for image, r in zip(args.images, results):
+        rec = {"image": image, "task": p.task, **r.to_dict()}
+        records.append(rec)
+        if args.save:
+            import cv2
+
+            out_dir = Path(args.save)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            dst = out_dir / (Path(image).stem + "_pred.jpg")
+            if not cv2.imwrite(str(dst), r.plot()):
+                raise EdgeVisionError(f"--save: could not write {dst}")
+            rec["saved"] = str(dst)
+        if not args.json:
+            print(json.dumps(rec, ensure_ascii=False))
+    if args.json:
+        print(json.dumps(records, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    info = model_info(args.model)
+    if args.json:
+        print(json.dumps(info, ensure_ascii=False, indent=2, default=str))
+        return 0
+    print(f"{info['path']}  ({info['size_mb']} MB, providers {', '.join(info['providers'])})")
+    for kind in ("inputs", "outputs"):
+        for t in info[kind]:
+            print(f"  {kind[:-1]:<6} {t['name']:<20} {str(t['shape']):<24} {t['dtype']}")
+    meta = info["metadata"]
+    print("  metadata: " + (json.dumps(meta, ensure_ascii=False) if meta else "none (pass task= and preprocess= overrides)"))
+    q = info["quantization"]
+    graph = q["graph"]
+    print("  quantization: " + (graph["kind"] + (f" {graph['quantized_ops']}" if graph["quantized_ops"] else "")
+                                if isinstance(graph, dict) else graph)
+          + (f"; metadata: {json.dumps(q['from_metadata'])}" if q["from_metadata"] else ""))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="edgevision", description="edgevision edge inference SDK")
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("predict", help="run a model on images, print JSON, optionally save annotated images")
+    p.add_argument("model", help="an .onnx path or a bundled model name")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--save", metavar="DIR", help="write annotated images to DIR")
+    p.add_argument("--json", action="store_true", help="print one JSON array instead of JSON lines")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or tensorrt[:N]")
+    p.add_argument("--config", metavar="FILE", help="JSON/YAML configuration merged over the model's metadata")
+    p.set_defaults(fn=_predict)
+    i = sub.add_parser("info", help="inputs, outputs, metadata, size and quantization of a model")
+    i.add_argument("model")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(fn=_info)
+    args = ap.parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except EdgeVisionError as e:
+        print(f"edgevision {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,279 @@
+"""The one call every user makes: ``Predictor(model)(image) -> result``.
+
+``Predictor`` loads a model (a path, or the bare name of a model bundled with
+the package), reads its ``edgevision`` metadata (the single source of truth for
+preprocessing and decoding, see :mod:`edgevision.config`), and for each image
+runs the compiled preprocessing kernel straight into the runtime's input
+buffer, runs the model, and decodes the outputs into typed results in
+source-image pixels.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import decoders
+from .backends import Runner, load_runner
+from .config import deep_merge, read_custom_metadata, read_metadata, resolve_config
+from .errors import (
+    ConfigMismatchError,
+    ImageReadError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    ModelNotFoundError,
+)
+from .preprocess import letterbox_batch
+
+#: Where bundled models live (package data).
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+#: Largest batch sent in one call when the model's batch axis is dynamic.
+MAX_BATCH = 32
+
+_NP_TO_NAME = {np.dtype(np.float32): "float32", np.dtype(np.float16): "float16", np.dtype(np.uint8): "uint8"}
+
+
+def bundled_models() -> list[str]:
+    """File names of the models shipped with the package."""
+    if not MODELS_DIR.is_dir():
+        return []
+    return sorted(p.name for p in MODELS_DIR.iterdir() if p.suffix in (".onnx", ".engine", ".plan"))
+
+
+def resolve_model(model: str | os.PathLike) -> str:
+    """A path as given if it exists; a bare file name resolved against the bundled models."""
+    if not isinstance(model, (str, os.PathLike)):
+        raise InvalidTypeError(f"model: expected a path or a bundled model name, got {type(model).__name__}")
+    path = Path(model)
+    if path.exists():
+        return os.fspath(path)
+    if len(path.parts) == 1:
+        bundled = MODELS_DIR / path.name
+        if bundled.exists():
+            return os.fspath(bundled)
+        names = bundled_models()
+        raise ModelNotFoundError(
+            f"model: {os.fspath(model)!r} is neither a file nor a bundled model "
+            f"(bundled: {', '.join(names) if names else 'none in this install'})"
+        )
+    raise ModelNotFoundError(f"model: {os.fspath(model)}: no such file")
+
+
+def _inferred_defaults(runner: Runner) -> dict[str, Any]:
+    """What the model's own input signature says: name, dtype, layout and (static) size."""
+    if len(runner.inputs) != 1:
+        raise InvalidArgumentError(
+            f"model: {runner.path} has {len(runner.inputs)} inputs {[t.name for t in runner.inputs]}; "
+            "the Predictor drives single-image-input models"
+        )
+    t = runner.inputs[0]
+    out: dict[str, Any] = {"input": {"name": t.name}}
+    if t.dtype in _NP_TO_NAME:
+        out["input"]["dtype"] = _NP_TO_NAME[t.dtype]
+    if len(t.shape) == 4:
+        c1, c3 = t.fixed(1), t.fixed(3)
+        layout = "NHWC" if (c3 in (1, 3, 4) and c1 not in (1, 3, 4)) else "NCHW"
+        out["input"]["layout"] = layout
+        h, w = (t.fixed(2), t.fixed(3)) if layout == "NCHW" else (t.fixed(1), t.fixed(2))
+        c = c1 if layout == "NCHW" else c3
+        pre: dict[str, Any] = {}
+        if h and w:
+            pre["size"] = [h, w]
+        if c in (1, 3, 4):
+            pre["channels"] = c
+        if pre:
+            out["preprocess"] = pre
+    return out
+
+
+class Predictor:
+    """Load a model once, then call it on images.
+
+    Args:
+        model: path to an ``.onnx`` model (fp32, fp16 or int8 QDQ), or the bare
+            file name of a bundled model (works offline, from any directory).
+        backend: ``auto`` or ``onnxruntime`` (TensorRT engines: not yet).
+        device: ``auto``, ``cpu``, ``cuda[:N]`` or ``tensorrt[:N]``.
+        threads: inference threads (None: the runtime's default). The
+            preprocessing kernel uses its own pool.
+        config: extra configuration (a dict or a JSON/YAML file) merged over the
+            model's metadata; ``**overrides`` (the same keys) are merged last.
+        warmup: run one inference at load time so the first real call is not slow.
+
+    Calls: ``p(x)`` / ``p.predict(x)`` where ``x`` is an image path, a uint8
+    HxW/HxWxC BGR array (as ``cv2.imread`` returns), or a list of them. One
+    input gives one result; a list gives a list. Results are in source-image
+    pixels. A Predictor may be called from many threads at once.
+    """
+
+    def __init__(self, model: str | os.PathLike, *, backend: str = "auto", device: str = "auto",
+                 threads: int | None = None, config: dict | str | os.PathLike | None = None,
+                 warmup: bool = True, **overrides: Any) -> None:
+        self.path = resolve_model(model)
+        self.runner = load_runner(self.path, backend=backend, device=device, threads=threads)
+        # Layers, lowest first: what the model's input signature says, its (possibly
+        # partial) edgevision metadata, then `config`, then keyword overrides.
+        custom = read_custom_metadata(self.runner.session)
+        base = deep_merge(_inferred_defaults(self.runner), read_metadata(self.runner.session) or {})
+        self.config = resolve_config(base, config, overrides, source=self.path, model_metadata=custom)
+        self._check_against_model()
+        self._size, self._pre = self.config.preprocess_kwargs()
+        self._input = self.runner.inputs[0]
+        batch = self._input.fixed(0)
+        self._batch = batch if batch else MAX_BATCH
+        self._fixed_batch = batch is not None
+        self._decode = self._make_decoder()
+        if warmup:
+            self.warmup()
+
+    # --- properties -----------------------------------------------------------
+
+    @property
+    def backend(self) -> str:
+        """The backend in use (``onnxruntime``)."""
+        return self.runner.name
+
+    @property
+    def providers(self) -> list[str]:
+        """The execution providers in use, best first."""
+        return list(self.runner.providers)
+
+    @property
+    def task(self) -> str:
+        return self.config.task
+
+    def __repr__(self) -> str:
+        return f"Predictor({self.path!r}, task={self.task!r}, backend={self.backend!r}, providers={self.providers})"
+
+    # --- checks ---------------------------------------------------------------
+
+    def _check_against_model(self) -> None:
+        """An override must not contradict the model's actual input signature."""
+        t = self.runner.inputs[0]
+        cfg = self.config
+        if cfg.input_name not in (None, t.name):
+            raise ConfigMismatchError(f"input.name: config says {cfg.input_name!r}, the model's input is {t.name!r}")
+        if t.dtype in _NP_TO_NAME and cfg.dtype != _NP_TO_NAME[t.dtype]:
+            raise ConfigMismatchError(f"input.dtype: config says {cfg.dtype}, the model takes {_NP_TO_NAME[t.dtype]}")
+        if len(t.shape) != 4:
+            raise ConfigMismatchError(f"model: input {t.name!r} has shape {t.shape}; expected a 4-d image batch")
+        size, kw = cfg.preprocess_kwargs()
+        h, w = (size, size) if isinstance(size, int) else tuple(size)
+        layout = kw.get("layout", "NCHW")
+        dims = (t.fixed(2), t.fixed(3), t.fixed(1)) if layout == "NCHW" else (t.fixed(1), t.fixed(2), t.fixed(3))
+        channels = kw.get("channels") or 3
+        for what, want, have in (("height", h, dims[0]), ("width", w, dims[1]), ("channels", channels, dims[2])):
+            if have is not None and want != have:
+                raise ConfigMismatchError(
+                    f"preprocess: {what} {want} ({layout}) contradicts the model's input {t.name!r} of shape {t.shape}"
+                )
+
+    # --- images ---------------------------------------------------------------
+
+    def _load(self, x: Any, name: str) -> np.ndarray:
+        channels = self._pre.get("channels") or 3
+        if isinstance(x, (str, os.PathLike)):
+            import cv2
+
+            path = os.fspath(x)
+            if not os.path.isfile(path):
+                raise ImageReadError(f"{name}: {path}: no such image file")
+            img = cv2.imread(path, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR)
+            if img is None:
+                raise ImageReadError(f"{name}: {path}: OpenCV cannot decode this file as an image")
+            return img
+        if not isinstance(x, np.ndarray):
+            raise InvalidTypeError(f"{name}: expected an image path or a numpy uint8 array, got {type(x).__name__}")
+        if x.dtype != np.uint8:
+            raise InvalidTypeError(f"{name}: expected a uint8 image, got dtype {x.dtype}")
+        if x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[2] not in (1, 3, 4)):
+            raise InvalidArgumentError(f"{name}: expected HxW or HxWxC with C in 1, 3, 4, got shape {x.shape}")
+        if channels == 1 and x.ndim == 3 and x.shape[2] in (3, 4):
+            import cv2
+
+            return cv2.cvtColor(x, cv2.COLOR_BGR2GRAY if x.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
+        return x
+
+    # --- running --------------------------------------------------------------
+
+    def predict(self, x: Any) -> Any:
+        """Results for one image (path or array) or a list of them; see the class docs."""
+        single = not isinstance(x, (list, tuple))
+        items = [x] if single else list(x)
+        if not items:
+            raise InvalidArgumentError("x: expected an image or a non-empty list of images")
+        names = ["x"] if single else [f"x[{i}]" for i in range(len(items))]
+        images = [self._load(item, nm) for item, nm in zip(items, names)]
+        results: list[Any] = []
+        for start in range(0, len(images), self._batch):
+            results.extend(self._run(images[start:start + self._batch]))
+        return results[0] if single else results
+
+    __call__ = predict
+
+    def _run(self, images: Sequence[np.ndarray]) -> list[Any]:
+        n = len(images)
+        batch = list(images)
+        if self._fixed_batch and n < self._batch:  # a fixed batch axis: fill with the last image
+            batch += [batch[-1]] * (self._batch - n)
+        blob, transforms = letterbox_batch(batch, self._size, **self._pre)
+        outputs = self.runner.infer({self._input.name: blob})
+        return self._decode(outputs, transforms[:n], list(images), n)
+
+    def warmup(self) -> None:
+        """One inference on a blank image of the input size (allocations, kernel selection)."""
+        size = self._size if isinstance(self._size, (list, tuple)) else (self._size, self._size)
+        channels = self._pre.get("channels") or 3
+        shape = (size[0], size[1]) if channels == 1 else (size[0], size[1], channels)
+        self._run([np.zeros(shape, np.uint8)])
+
+    # --- decoding -------------------------------------------------------------
+
+    def _make_decoder(self) -> Callable[[list[np.ndarray], list[Any], list[np.ndarray], int], list[Any]]:
+        cfg = self.config
+        d = dict(cfg.decoder)
+        out_names = [t.name for t in self.runner.outputs]
+
+        def first(outputs: list[np.ndarray], n: int) -> np.ndarray:
+            return outputs[0][:n]
+
+        def pick(outputs: list[np.ndarray], ref: Any, n: int) -> np.ndarray:
+            if ref is None:
+                raise InvalidArgumentError("decoder.heads[].output: required when the model has several outputs")
+            idx = out_names.index(ref) if isinstance(ref, str) else int(ref)
+            return outputs[idx][:n]
+
+        task = cfg.task
+        if task == "keypoints":
+            return lambda o, t, im, n: decoders.decode_keypoints(
+                first(o, n), t, num_keypoints=d["num_keypoints"], normalized=d.get("normalized", True),
+                names=d.get("names"), images=im)
+        if task == "slots_ocr":
+            heads = d["heads"]
+
+            def slots(o: list[np.ndarray], t: Any, im: list[np.ndarray], n: int) -> list[Any]:
+                outs = [pick(o, h.get("output", i if len(o) > 1 else 0), n) for i, h in enumerate(heads)]
+                return decoders.decode_slots_ocr(outs, heads, images=im)
+
+            return slots
+        if task == "ctc_ocr":
+            return lambda o, t, im, n: decoders.decode_ctc(
+                first(o, n), list(cfg.charset or ()), blank=d.get("blank", 0), layout=d.get("layout", "NTC"), images=im)
+        if task == "detection":
+            return lambda o, t, im, n: decoders.decode_detection(
+                first(o, n), t, layout=d.get("layout", "yolov8"), conf_threshold=d.get("conf_threshold", 0.25),
+                iou_threshold=d.get("iou_threshold", 0.45), max_det=d.get("max_det", 300),
+                class_agnostic=d.get("class_agnostic", False), labels=cfg.labels, images=im)
+        if task == "classification":
+            return lambda o, t, im, n: decoders.decode_classification(
+                first(o, n), top_k=d.get("top_k", 5), softmax=d.get("softmax", True), labels=cfg.labels, images=im)
+        if task == "embedding":
+            return lambda o, t, im, n: decoders.decode_embedding(first(o, n), normalize=d.get("normalize", True),
+                                                                 images=im)
+        if task == "raw":
+            return lambda o, t, im, n: decoders.decode_raw(
+                {name: arr[:n] for name, arr in zip(out_names, o)}, images=im)
+        raise InvalidArgumentError(f"task: unknown task {task!r}")
