@@ -332,3 +332,21 @@ def test_importing_edgevision_imports_no_heavy_module():
                        env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_bare_name_resolves_against_bundled_models_from_any_directory(kp_path, tmp, monkeypatch):
+    import shutil
+
+    import edgevision.predictor as pred
+
+    bundled = tmp / "bundled"
+    bundled.mkdir(exist_ok=True)
+    shutil.copy(kp_path, bundled / "kp_bundled.onnx")
+    monkeypatch.setattr(pred, "MODELS_DIR", bundled)
+    monkeypatch.chdir(tmp.parent)  # a directory without the model
+    assert pred.bundled_models() == ["kp_bundled.onnx"]
+    p = Predictor("kp_bundled.onnx")
+    assert Path(p.path) == bundled / "kp_bundled.onnx"
+    assert p(image(40, 60)).keypoints.shape == (4, 2)
+    with pytest.raises(ModelNotFoundError, match="kp_bundled.onnx"):
+        Predictor("other.onnx")
