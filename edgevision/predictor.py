@@ -26,7 +26,7 @@ from .errors import (
     InvalidTypeError,
     ModelNotFoundError,
 )
-from .preprocess import letterbox_batch
+from .preprocess import image_channels, letterbox_batch
 
 #: Where bundled models live (package data).
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -187,11 +187,8 @@ class Predictor:
             return img
         if not isinstance(x, np.ndarray):
             raise InvalidTypeError(f"{name}: expected an image path or a numpy uint8 array, got {type(x).__name__}")
-        if x.dtype != np.uint8:
-            raise InvalidTypeError(f"{name}: expected a uint8 image, got dtype {x.dtype}")
-        if x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[2] not in (1, 3, 4)):
-            raise InvalidArgumentError(f"{name}: expected HxW or HxWxC with C in 1, 3, 4, got shape {x.shape}")
-        if channels == 1 and x.ndim == 3 and x.shape[2] in (3, 4):
+        cn = image_channels(x, name)  # the kernel's own image checks
+        if channels == 1 and cn in (3, 4):
             import cv2
 
             return cv2.cvtColor(x, cv2.COLOR_BGR2GRAY if x.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)

@@ -42,6 +42,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .errors import InvalidArgumentError, InvalidTypeError
+from .preprocess import image_channels
 
 __all__ = [
     "KeypointsResult",
@@ -98,12 +99,7 @@ def _shape_or_none(value: Any, name: str) -> tuple[int, int] | None:
 
 
 def _check_image(image: Any, name: str) -> np.ndarray:
-    if not isinstance(image, np.ndarray):
-        raise InvalidTypeError(f"{name}: expected a numpy.ndarray (uint8 HxW or HxWxC image), got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise InvalidTypeError(f"{name}: expected dtype uint8, got {image.dtype}")
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
-        raise InvalidArgumentError(f"{name}: expected an HxW or HxWxC image with C in (1, 3, 4), got shape {image.shape}")
+    image_channels(image, name)  # the kernel's image checks: uint8, HxW or HxWxC with C in (1, 3, 4)
     return image
 
 

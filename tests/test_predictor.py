@@ -273,8 +273,10 @@ def test_bad_images(kp, tmp):
         kp(str(txt))
     with pytest.raises(InvalidTypeError, match="uint8"):
         kp(np.zeros((10, 10, 3), np.float32))
-    with pytest.raises(InvalidArgumentError, match="shape"):
+    with pytest.raises(InvalidArgumentError, match="x: expected 1, 3 or 4 channels, got 2"):
         kp(np.zeros((10, 10, 2), np.uint8))
+    with pytest.raises(InvalidArgumentError, match="empty"):
+        kp(np.zeros((0, 10, 3), np.uint8))
     with pytest.raises(InvalidTypeError, match="x\\[1\\]"):
         kp([image(10, 10), 42])
     with pytest.raises(InvalidArgumentError, match="non-empty"):
