@@ -130,7 +130,7 @@ private:
     uint8_t* data_;
 };
 
-// Byte buffer whose start is 64-byte aligned (so aligned / streaming store paths get exercised).
+// Byte buffer whose start is 64-byte aligned (so aligned store paths get exercised).
 class Aligned {
 public:
     Aligned(size_t n, uint8_t fill) : raw_(n + 64, fill), n_(n) {
@@ -145,17 +145,6 @@ private:
     uint8_t* p_;
     size_t n_;
 };
-
-// OutSpec::stream (non-temporal stores) existed in some kernel versions: set it when present.
-template <typename T>
-auto set_stream(T& s, bool v, int) -> decltype(s.stream = v, bool()) {
-    s.stream = v;
-    return true;
-}
-template <typename T>
-bool set_stream(T&, bool, long) {
-    return false;
-}
 
 void fill_random(Rng& r, uint8_t* p, size_t n) {
     for (size_t i = 0; i < n; ++i) p[i] = uint8_t(r.next());
@@ -454,9 +443,8 @@ void test_store(Rng& r, const std::vector<Simd>& levels, bool quick) {
                         s.L = C == 1 ? 1 : 4;
                         random_affine(r, s);
                         // Sometimes vector-aligned rows and planes (x, plane multiples of 8 on a
-                        // 64-byte aligned buffer), with and without streaming stores.
+                        // 64-byte aligned buffer).
                         const bool aligned = r.coin(0.35);
-                        const bool stream = aligned && r.coin(0.6) && set_stream(s, true, 0);
                         const int x = aligned ? 8 * r.uni(0, 2) : r.uni(0, 9);
                         int W = x + n + r.uni(0, 5);
                         if (aligned) W = (W + 7) / 8 * 8;
@@ -477,9 +465,8 @@ void test_store(Rng& r, const std::vector<Simd>& levels, bool quick) {
                             row_fns(lv).store(R.data(), n, s, got.data(), plane, x);
                             std::string why;
                             const bool ok = same_bytes(got.data(), want.data(), bytes, esize(dt), &why);
-                            record(ok, fmt("store/%s %s n=%d x=%d W=%d%s%s%s%s", simd_name(lv), spec_str(s).c_str(), n,
-                                           x, W, full ? " full-range-R" : "", stream ? " stream" : "", ok ? "" : ": ",
-                                           why.c_str()));
+                            record(ok, fmt("store/%s %s n=%d x=%d W=%d%s%s%s", simd_name(lv), spec_str(s).c_str(), n,
+                                           x, W, full ? " full-range-R" : "", ok ? "" : ": ", why.c_str()));
                         }
                     }
 }
