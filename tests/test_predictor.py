@@ -352,3 +352,17 @@ def test_bare_name_resolves_against_bundled_models_from_any_directory(kp_path, t
     assert p(image(40, 60)).keypoints.shape == (4, 2)
     with pytest.raises(ModelNotFoundError, match="kp_bundled.onnx"):
         Predictor("other.onnx")
+
+
+def test_info_detects_dynamic_int8_quantization(tmp):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from edgevision.cli import model_info
+
+    fp32 = models.save(models.classification_model(), tmp / "q_fp32.onnx")
+    int8 = tmp / "q_int8.onnx"
+    quantize_dynamic(fp32, str(int8), weight_type=QuantType.QInt8)
+    assert model_info(fp32)["quantization"]["graph"]["kind"] == "none"
+    info = model_info(str(int8))
+    assert info["quantization"]["graph"]["kind"] == "dynamic int8"
+    assert info["quantization"]["graph"]["quantized_ops"]
