@@ -45,21 +45,6 @@ def percentile(samples: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(samples, dtype=np.float64), q))
 
 
-def measure(fn: Callable[[], Any], *, warmup: int = 3, min_samples: int = 15, min_time_s: float = 0.4,
-            max_samples: int = 2000) -> Stats:
-    """Calls ``fn`` ``warmup`` times, then times single calls until both
-    ``min_samples`` and ``min_time_s`` are reached (or ``max_samples``)."""
-    for _ in range(warmup):
-        fn()
-    out: list[float] = []
-    start = time.perf_counter()
-    while len(out) < max_samples and (len(out) < min_samples or time.perf_counter() - start < min_time_s):
-        t0 = time.perf_counter_ns()
-        fn()
-        out.append((time.perf_counter_ns() - t0) / 1e6)
-    return Stats(out)
-
-
 def measure_interleaved(fns: dict[str, Callable[[], Any]], *, rounds: int = 6, warmup: int = 3,
                         min_samples: int = 15, min_time_s: float = 0.4) -> dict[str, Stats]:
     """Times several functions round-robin: each round gives every function an
