@@ -9,7 +9,6 @@
 #include "kernel.hpp"
 #include "thread_pool.hpp"
 
-
 namespace ev {
 namespace {
 

@@ -32,7 +32,7 @@
 # What it does (every step is idempotent; a re-run reuses the venv and the CMake build tree):
 #   1. build/asan/venv: a venv WITHOUT system site-packages (so the editable, unsanitized
 #      edgevision installed in the system Python -- a meta-path redirect -- cannot be imported),
-#      with numpy, opencv-python-headless, pytest, hypothesis and the build tools.
+#      with numpy, opencv-python-headless, onnxruntime, onnx, pyyaml, pytest, hypothesis and the build tools.
 #      Re-created only when the interpreter or the package list changes.
 #   2. `pip install --no-build-isolation -Ccmake.define.EV_SANITIZE=ON -e .` into that venv,
 #      with the CMake build tree kept in build/asan/cmake (incremental rebuilds). CMakeLists.txt
@@ -108,7 +108,7 @@ mkdir -p "$ASAN_DIR"
 # 1. The venv
 command -v "$PY_BASE" >/dev/null || die "no Python interpreter '$PY_BASE' (set PYTHON=...)"
 # Packages (pip name = module name for importlib.metadata), pinned to the base interpreter's versions.
-pkgs=(numpy opencv-python-headless pytest hypothesis scikit-build-core pybind11 cmake ninja)
+pkgs=(numpy opencv-python-headless onnxruntime onnx pyyaml pytest hypothesis scikit-build-core pybind11 cmake ninja)
 # shellcheck disable=SC2206
 pkgs+=(${EV_ASAN_EXTRA_PIP:-})
 mapfile -t reqs < <("$PY_BASE" - "${pkgs[@]}" <<'EOF'
