@@ -104,6 +104,16 @@ def plate_type_for_length(n: int) -> str:
         raise InvalidArgumentError(f"plate length {n}: expected 7 (blue) or 8 (green new-energy) characters") from None
 
 
+def as_corners(value: Any, name: str = "corners") -> np.ndarray:
+    """4 plate corners as a read-only (4, 2) float64 array of (x, y) pixels, clockwise from top-left."""
+    corners = np.array(value, dtype=np.float64)
+    if corners.shape != (4, 2):
+        raise InvalidArgumentError(
+            f"{name}: expected 4 (x, y) points clockwise from top-left, shape (4, 2); got shape {corners.shape}")
+    corners.setflags(write=False)
+    return corners
+
+
 @dataclass(frozen=True, eq=False)
 class CCPDLabel:
     """The labels encoded in one CCPD file name.
@@ -133,12 +143,7 @@ class CCPDLabel:
     plate_type: str | None = None
 
     def __post_init__(self) -> None:
-        corners = np.array(self.corners, dtype=np.float64)
-        if corners.shape != (4, 2):
-            raise InvalidArgumentError(
-                f"corners: expected 4 (x, y) points clockwise from top-left, shape (4, 2); got shape {corners.shape}")
-        corners.setflags(write=False)
-        object.__setattr__(self, "corners", corners)
+        object.__setattr__(self, "corners", as_corners(self.corners))
         object.__setattr__(self, "bbox", tuple(self.bbox))
         object.__setattr__(self, "tilt", tuple(self.tilt))
         if len(self.bbox) != 4:

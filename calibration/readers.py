@@ -37,7 +37,7 @@ import numpy as np
 
 from edgevision.errors import InvalidArgumentError
 
-from .ccpd import parse_ccpd_name
+from .ccpd import as_corners, parse_ccpd_name
 from .errors import CCPDNameError, DatasetNotFoundError, EmptyDatasetError
 
 __all__ = [
@@ -107,12 +107,7 @@ class Sample:
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_path", Path(self.image_path))
         if self.corners is not None:
-            corners = np.array(self.corners, dtype=np.float64)
-            if corners.shape != (4, 2):
-                raise InvalidArgumentError(
-                    f"corners: expected shape (4, 2), (x, y) clockwise from top-left; got {corners.shape}")
-            corners.setflags(write=False)
-            object.__setattr__(self, "corners", corners)
+            object.__setattr__(self, "corners", as_corners(self.corners))
         if self.bbox is not None:
             bbox = tuple(float(v) for v in self.bbox)
             if len(bbox) != 4:
