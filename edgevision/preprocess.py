@@ -125,37 +125,36 @@ class LetterboxTransform:
             int(round(self.src_shape[1] * self.scale[0])),
         )
 
-    def _clip(self, p: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        p[..., 0] = np.clip(p[..., 0], 0, shape[1])
-        p[..., 1] = np.clip(p[..., 1], 0, shape[0])
-        return p
+    def _vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(input (W, H), pad, scale, source (W, H)) as float64 (x, y) vectors, computed once."""
+        v = self.__dict__.get("_vec")
+        if v is None:
+            v = (np.array([self.dst_shape[1], self.dst_shape[0]], np.float64), np.array(self.pad, np.float64),
+                 np.array(self.scale, np.float64), np.array([self.src_shape[1], self.src_shape[0]], np.float64))
+            object.__setattr__(self, "_vec", v)
+        return v
 
     def to_source(self, points: Any, *, normalized: bool = False, clip: bool = False) -> np.ndarray:
-        """Model-input ``(x, y)`` points (..., 2) to source-image pixels (float64).
+        """Model-input ``(x, y)`` points (..., 2) to source-image pixels (float64, a new array).
 
         ``normalized=True`` means the points are fractions of the model input
         (x / width, y / height), as keypoint heads usually predict.
         ``clip=True`` clamps the result to the source image.
         """
-        p = _points(points, "points").copy()
+        dst_wh, pad, scale, src_wh = self._vectors()
+        p = _points(points, "points")
         if normalized:
-            p[..., 0] *= self.dst_shape[1]
-            p[..., 1] *= self.dst_shape[0]
-        p[..., 0] = (p[..., 0] - self.pad[0]) / self.scale[0]
-        p[..., 1] = (p[..., 1] - self.pad[1]) / self.scale[1]
-        return self._clip(p, self.src_shape) if clip else p
+            p = p * dst_wh
+        p = (p - pad) / scale
+        return np.clip(p, 0.0, src_wh) if clip else p
 
     def to_input(self, points: Any, *, normalized: bool = False, clip: bool = False) -> np.ndarray:
         """Source-image ``(x, y)`` points (..., 2) to model-input pixels (or fractions if ``normalized``)."""
-        p = _points(points, "points").copy()
-        p[..., 0] = p[..., 0] * self.scale[0] + self.pad[0]
-        p[..., 1] = p[..., 1] * self.scale[1] + self.pad[1]
+        dst_wh, pad, scale, _ = self._vectors()
+        p = _points(points, "points") * scale + pad
         if clip:
-            self._clip(p, self.dst_shape)
-        if normalized:
-            p[..., 0] /= self.dst_shape[1]
-            p[..., 1] /= self.dst_shape[0]
-        return p
+            p = np.clip(p, 0.0, dst_wh)
+        return p / dst_wh if normalized else p
 
     def boxes_to_source(self, boxes: Any, *, clip: bool = False) -> np.ndarray:
         """Model-input boxes ``(x1, y1, x2, y2)`` (..., 4) to source-image pixels."""

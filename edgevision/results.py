@@ -89,6 +89,9 @@ def _array(value: Any, name: str, dtype: Any, shape: tuple[int | None, ...], wha
 def _shape_or_none(value: Any, name: str) -> tuple[int, int] | None:
     if value is None:
         return None
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int \
+            and value[0] >= 0 and value[1] >= 0:  # the common case, without slow ABC checks
+        return value
     if (
         isinstance(value, (tuple, list, np.ndarray))
         and len(value) == 2
