@@ -425,6 +425,22 @@ void random_affine(Rng& r, OutSpec& s) {
     }
 }
 
+// Runs store at every level on the same R and compares the whole output buffer
+// (sentinel margin included) with the scalar result, byte for byte.
+void check_store(const std::vector<Simd>& levels, const OutSpec& s, const std::vector<int16_t>& R, int n,
+                 ptrdiff_t plane, int x, size_t bytes, const std::string& label) {
+    Aligned want(bytes, 0xA5);
+    scalar_row_fns().store(R.data(), n, s, want.data(), plane, x);
+    for (Simd lv : levels) {
+        g_level = simd_name(lv);
+        Aligned got(bytes, 0xA5);
+        row_fns(lv).store(R.data(), n, s, got.data(), plane, x);
+        std::string why;
+        const bool ok = same_bytes(got.data(), want.data(), bytes, esize(s.dtype), &why);
+        record(ok, fmt("%s/%s %s%s%s", label.c_str(), simd_name(lv), spec_str(s).c_str(), ok ? "" : ": ", why.c_str()));
+    }
+}
+
 void test_store(Rng& r, const std::vector<Simd>& levels, bool quick) {
     Group g("store");
     std::vector<int> lens;
@@ -456,18 +472,8 @@ void test_store(Rng& r, const std::vector<Simd>& levels, bool quick) {
                         const bool full = r.coin(0.2);
                         for (auto& v : R) v = int16_t(full ? r.uni(-32768, 32767) : r.uni(0, 255));
                         const size_t elems = nhwc ? size_t(W) * C + 16 : size_t(C) * plane + 16;
-                        const size_t bytes = elems * esize(dt);
-                        Aligned want(bytes, 0xA5);
-                        scalar_row_fns().store(R.data(), n, s, want.data(), plane, x);
-                        for (Simd lv : levels) {
-                            g_level = simd_name(lv);
-                            Aligned got(bytes, 0xA5);
-                            row_fns(lv).store(R.data(), n, s, got.data(), plane, x);
-                            std::string why;
-                            const bool ok = same_bytes(got.data(), want.data(), bytes, esize(dt), &why);
-                            record(ok, fmt("store/%s %s n=%d x=%d W=%d%s%s%s", simd_name(lv), spec_str(s).c_str(), n,
-                                           x, W, full ? " full-range-R" : "", ok ? "" : ": ", why.c_str()));
-                        }
+                        check_store(levels, s, R, n, plane, x, elems * esize(dt),
+                                    fmt("store n=%d x=%d W=%d%s", n, x, W, full ? " full-range-R" : ""));
                     }
 }
 
@@ -711,17 +717,7 @@ void test_edge(Rng& r, const std::vector<Simd>& levels) {
                             std::vector<int16_t> R(size_t(n) * s.L + 8);
                             for (auto& v : R) v = int16_t(r.coin(0.2) ? 0 : r.uni(-32768, 32767));
                             const size_t bytes = (nhwc ? size_t(W) * C + 16 : size_t(C) * W + 16) * esize(dt);
-                            Aligned want(bytes, 0xA5);
-                            scalar_row_fns().store(R.data(), n, s, want.data(), W, x);
-                            for (Simd lv : levels) {
-                                g_level = simd_name(lv);
-                                Aligned got(bytes, 0xA5);
-                                row_fns(lv).store(R.data(), n, s, got.data(), W, x);
-                                std::string why;
-                                const bool ok = same_bytes(got.data(), want.data(), bytes, esize(dt), &why);
-                                record(ok, fmt("edge store/%s %s n=%d x=%d%s%s", simd_name(lv), spec_str(s).c_str(),
-                                               n, x, ok ? "" : ": ", why.c_str()));
-                            }
+                            check_store(levels, s, R, n, W, x, bytes, fmt("edge store n=%d x=%d", n, x));
                         }
     }
     {
