@@ -434,14 +434,14 @@ def _choice(v: Any, source: str, path: str, choices: Sequence[str], *, upper: bo
     raise _error(source, path, f"expected one of {list(choices)}, got {_fmt(v)}")
 
 
-def _strings(v: Any, source: str, path: str, *, what: str) -> tuple[str, ...]:
+def _strings(v: Any, source: str, path: str, *, what: str, allow_empty: bool = False) -> tuple[str, ...]:
     if not isinstance(v, (list, tuple)):
         hint = " (e.g. list(\"0123456789\"))" if what == "symbol" else ""
         raise _error(source, path, f"expected a list of {what}s (strings){hint}, got {_fmt(v)}")
     if not v:
         raise _error(source, path, f"expected at least one {what}, got an empty list")
     for i, s in enumerate(v):
-        if not isinstance(s, str) or s == "":
+        if not isinstance(s, str) or (s == "" and not allow_empty):
             hint = " (quote it in YAML)" if isinstance(s, (int, float, bool)) else ""
             raise _error(source, f"{path}[{i}]", f"expected a non-empty string{hint}, got {_fmt(s)}")
     return tuple(v)
@@ -590,7 +590,7 @@ def _validate_heads(heads: Any, source: str) -> list[dict[str, Any]]:
             head["output"] = output if isinstance(output, str) else int(output)
         if h.get("charset") is None:
             raise _error(source, f"{path}.charset", "required: the symbols this head predicts, in class order")
-        head["charset"] = list(_strings(h["charset"], source, f"{path}.charset", what="symbol"))
+        head["charset"] = list(_strings(h["charset"], source, f"{path}.charset", what="symbol", allow_empty=True))
         slots = h.get("slots")
         if not isinstance(slots, (list, tuple)) or not slots:
             raise _error(source, f"{path}.slots",

@@ -1,0 +1,266 @@
+"""The framework-independent half of an export: config, ONNX finishing, parity inputs.
+
+Both :func:`exporters.export_torch` and :func:`exporters.export_keras` go through
+here, so every exported file gets the same treatment:
+
+1. :func:`build_config` validates the ``edgevision`` metadata *before* the slow
+   export (a typo in ``preprocess`` fails in milliseconds, not after tracing);
+2. :func:`finalize` simplifies the graph with onnxslim, runs ONNX shape
+   inference and ``onnx.checker.check_model(full_check=True)``, checks that the
+   batch axis is still dynamic, and writes the metadata (``ModelConfig.write``);
+3. :func:`parity_inputs` builds the input batches the parity check runs on:
+   random tensors, and representative images through the *deploy*
+   preprocessing (the compiled kernel driven by the same config).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import edgevision
+from edgevision.config import ModelConfig, deep_merge
+from edgevision.errors import InvalidArgumentError
+
+from .errors import ExportError
+from .parity import ParityReport
+
+DEFAULT_OPSET = 18  # ONNX Runtime >= 1.14, TensorRT >= 8.6 parse it; LSTM/GRU/Resize are all there.
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export produced."""
+
+    path: Path
+    config: ModelConfig
+    parity: ParityReport | None
+    info: dict[str, Any] = field(default_factory=dict)  #: finalize()'s figures, exporter, framework versions
+
+    @property
+    def size_mb(self) -> float:
+        return self.path.stat().st_size / 1e6
+
+    def summary(self) -> str:
+        ins = ", ".join(f"{i['name']}{i['shape']}" for i in self.info.get("inputs", []))
+        outs = ", ".join(f"{o['name']}{o['shape']}" for o in self.info.get("outputs", []))
+        lines = [f"{self.path} ({self.size_mb:.2f} MB, opset {self.info.get('opset')}, task {self.config.task})",
+                 f"  inputs: {ins}", f"  outputs: {outs}",
+                 f"  nodes: {self.info.get('nodes_before')} -> {self.info.get('nodes_after')} "
+                 f"({'onnxslim' if self.info.get('simplified') else 'not simplified'})"]
+        if self.parity is not None:
+            lines.append("  " + self.parity.summary().replace("\n", "\n  "))
+        return "\n".join(lines)
+
+
+def build_config(*, task: str, preprocess: Mapping[str, Any], input_name: str, layout: str = "NCHW",
+                 dtype: str = "float32", name: str | None = None, labels: Sequence[str] | None = None,
+                 charset: Sequence[str] | None = None, decoder: Mapping[str, Any] | None = None,
+                 extra: Mapping[str, Any] | None = None) -> ModelConfig:
+    """The validated ``edgevision`` config of a model about to be exported.
+
+    ``preprocess`` holds the kernel options (``size`` [height, width] in pixels,
+    ``mode``, ``scale``, ``mean``, ``std``, ``swap_rb``...; docs/model_metadata.md).
+    ``extra`` adds top-level keys kept verbatim (e.g. ``training``).
+    """
+    if not isinstance(preprocess, Mapping) or "size" not in preprocess:
+        raise InvalidArgumentError(
+            "preprocess: expected a dict with at least 'size' ([height, width] of the model input, pixels), "
+            f"got {preprocess!r}")
+    d: dict[str, Any] = {"schema": 1, "task": task,
+                         "input": {"name": input_name, "layout": layout, "dtype": dtype},
+                         "preprocess": dict(preprocess)}
+    if name is not None:
+        d["name"] = name
+    if labels is not None:
+        d["labels"] = list(labels)
+    if charset is not None:
+        d["charset"] = list(charset)
+    if decoder is not None:
+        d["decoder"] = dict(decoder)
+    if extra:
+        d = deep_merge(d, dict(extra))
+    return ModelConfig.from_dict(d, source="export config")
+
+
+def input_shape(config: ModelConfig) -> tuple[int, int, int]:
+    """The per-image input shape the config implies: (C, H, W) for NCHW, (H, W, C) for NHWC."""
+    size, kw = config.preprocess_kwargs()
+    h, w = (size, size) if isinstance(size, int) else tuple(size)
+    c = kw.get("channels") or 3
+    return (c, h, w) if config.layout == "NCHW" else (h, w, c)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence the exporters' chatter (warnings, progress prints, INFO/WARNING logs) for one block.
+
+    Errors still raise; pytest runs with warnings as errors, and users of a
+    library function should not get a page of tracer notes per export.
+    """
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "torch.fx",
+                                               "onnxscript", "onnx_ir", "torch._export")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, lv in zip(loggers, levels):
+            lg.setLevel(lv)
+
+
+def _dim0(value_info: Any) -> tuple[str, Any]:
+    dims = value_info.type.tensor_type.shape.dim
+    if not dims:
+        return "none", None
+    d = dims[0]
+    if d.HasField("dim_value"):
+        return "value", d.dim_value
+    if d.HasField("dim_param"):
+        return "param", d.dim_param
+    return "unknown", None
+
+
+def finalize(path: str | os.PathLike, config: ModelConfig, *, simplify: bool = True,
+             dynamic_batch: bool = True, producer: str | None = None) -> dict[str, Any]:
+    """Simplify, check and label an exported ONNX file in place.
+
+    Returns a dict of what was done: ``simplified`` (bool), ``nodes_before``,
+    ``nodes_after``, ``opset``, ``inputs``/``outputs`` (name, shape with
+    symbolic dims as strings).
+
+    Raises:
+        ExportError: the checker or shape inference rejects the graph, or the
+            batch axis of an input or output is fixed while ``dynamic_batch``.
+    """
+    import onnx
+
+    path = Path(path)
+    model = onnx.load(str(path))
+    before = len(model.graph.node)
+    simplified = False
+    if simplify:
+        import onnxslim
+
+        with quiet():
+            slim = onnxslim.slim(model)
+        if slim is not None:
+            model, simplified = slim, True
+    try:
+        model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as e:  # onnx raises several unrelated classes here
+        raise ExportError(f"{path}: the exported graph fails the ONNX checker: {e}") from e
+    if dynamic_batch:
+        for kind, vis in (("input", model.graph.input), ("output", model.graph.output)):
+            init_names = {t.name for t in model.graph.initializer}
+            for vi in vis:
+                if vi.name in init_names:
+                    continue
+                k, v = _dim0(vi)
+                if k == "value":
+                    raise ExportError(f"{path}: {kind} {vi.name!r} has a fixed batch axis ({v}) although "
+                                      "dynamic_batch=True; the framework specialised the batch size while tracing")
+    if producer:
+        model.producer_name = "edgevision.exporters"
+        model.producer_version = producer
+    onnx.save(model, str(path))
+    config.write(path)
+
+    def sig(vis: Any) -> list[dict[str, Any]]:
+        out = []
+        for vi in vis:
+            dims = [d.dim_param if d.HasField("dim_param") else (d.dim_value if d.HasField("dim_value") else "?")
+                    for d in vi.type.tensor_type.shape.dim]
+            out.append({"name": vi.name, "shape": dims})
+        return out
+
+    return {"simplified": simplified, "nodes_before": before, "nodes_after": len(model.graph.node),
+            "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None),
+            "inputs": sig(model.graph.input), "outputs": sig(model.graph.output)}
+
+
+def procedural_images(n: int, size: tuple[int, int], seed: int = 0) -> list[np.ndarray]:
+    """``n`` deterministic image-like uint8 BGR scenes of ``size`` (height, width) pixels.
+
+    Smooth gradients, filled shapes, lines and mild noise: inputs whose
+    statistics look like photographs (strong spatial correlation, edges, the
+    full 0..255 range) rather than white noise, for parity checks when no real
+    images are given.
+    """
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    h, w = size
+    out = []
+    for _ in range(n):
+        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+        img = np.empty((h, w, 3), np.float32)
+        for c in range(3):
+            a, b, k = rng.uniform(-1, 1, 3)
+            img[..., c] = 127 + 100 * np.sin(a * x / max(w, 1) * 6 + b * y / max(h, 1) * 6 + k * 3)
+        img = img.clip(0, 255).astype(np.uint8)
+        for _ in range(int(rng.integers(3, 9))):
+            color = tuple(int(v) for v in rng.integers(0, 256, 3))
+            p1 = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+            p2 = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+            if rng.random() < 0.5:
+                cv2.rectangle(img, p1, p2, color, -1)
+            else:
+                cv2.line(img, p1, p2, color, int(rng.integers(1, 4)))
+        noise = rng.normal(0, 4, img.shape)
+        out.append(np.clip(img + noise, 0, 255).astype(np.uint8))
+    return out
+
+
+def parity_inputs(config: ModelConfig, *, batch: int = 2, seed: int = 0,
+                  representative: Sequence[np.ndarray] | np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Named input batches for the parity check, in the model's layout and dtype.
+
+    - ``random``: standard-normal tensors (timm's convention), ``batch`` of them;
+    - ``representative``: images through the deploy preprocessing
+      (``edgevision.letterbox_batch`` with the config's options). ``representative``
+      may be uint8 BGR images (any sizes) or an already preprocessed batch; by
+      default :func:`procedural_images` are used.
+    """
+    shape = input_shape(config)
+    dtype = np.dtype(config.dtype)
+    rng = np.random.default_rng(seed)
+    sets: dict[str, np.ndarray] = {"random": rng.standard_normal((batch, *shape)).astype(dtype)}
+    if isinstance(representative, np.ndarray) and representative.ndim == 4:
+        if tuple(representative.shape[1:]) != shape:
+            raise InvalidArgumentError(f"representative: expected a batch of shape (N, {', '.join(map(str, shape))}) "
+                                       f"(the model input), got {representative.shape}")
+        sets["representative"] = representative.astype(dtype, copy=False)
+        return sets
+    size, kw = config.preprocess_kwargs()
+    hw = (size, size) if isinstance(size, int) else tuple(size)
+    if representative is None:
+        images = procedural_images(batch, (max(hw[0], 48) * 3 // 2, max(hw[1], 48) * 3 // 2), seed)
+    else:
+        images = list(representative)
+        if not images:
+            raise InvalidArgumentError("representative: expected at least one image")
+    channels = kw.get("channels") or 3
+    if channels == 1:
+        import cv2
+
+        images = [cv2.cvtColor(im, cv2.COLOR_BGR2GRAY) if im.ndim == 3 else im for im in images]
+    blob, _ = edgevision.letterbox_batch(images, size, **kw)
+    sets["representative"] = blob
+    return sets
+
+
+__all__ = ["DEFAULT_OPSET", "ExportResult", "build_config", "input_shape", "quiet", "finalize", "procedural_images", "parity_inputs"]
