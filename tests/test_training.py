@@ -1,0 +1,102 @@
+"""training/: the recipes run, lower their loss, checkpoint and resume, and export self-describing models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is a host-side extra (pip install -e '.[test]')")
+
+import edgevision  # noqa: E402
+from edgevision.errors import InvalidArgumentError  # noqa: E402
+from training import lpl, ocr  # noqa: E402
+from training.common import Schedule, build_cache  # noqa: E402
+
+TINY = dict(samples=64, batch=16, workers=1, progress=False, threads=1)
+
+
+def test_lpl_tiny_run_lowers_loss_and_exports(tmp_path: Path) -> None:
+    s = lpl.train(tmp_path, size=64, epochs=4, lr=1e-3, **TINY)
+    assert s["steps"] == 16 and s["stopped_by"] == "epochs"
+    assert s["loss_last"] < 0.7 * s["loss_first"], s
+    assert (tmp_path / "lpl_resnet18.pt").exists() and (tmp_path / "checkpoints" / "last.pt").exists()
+    res = lpl.export(tmp_path / "m.onnx", tmp_path / "lpl_resnet18.pt", size=64, summary=s)
+    cfg = edgevision.ModelConfig.read(res.path)
+    assert cfg.task == "keypoints" and cfg.extra["training"]["steps"] == 16
+    assert cfg.extra["training"]["data"]["seed"] == 0
+    r = edgevision.Predictor(str(res.path))(np.zeros((100, 200, 3), np.uint8))
+    assert r.keypoints.shape == (4, 2)
+
+
+def test_lpl_resume_continues_from_checkpoint(tmp_path: Path) -> None:
+    a = lpl.train(tmp_path, size=64, epochs=1, **TINY)
+    assert a["steps"] == 4
+    b = lpl.train(tmp_path, size=64, epochs=2, resume=True, **TINY)
+    assert b["steps"] == 8  # 4 restored + 4 new
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)
+    assert state["step"] == 8
+
+
+def test_ocr_tiny_run_lowers_loss(tmp_path: Path) -> None:
+    s = ocr.train(tmp_path, num_slots=8, epochs=8, lr=3e-3, **TINY)
+    assert s["steps"] == 32
+    assert s["loss_last"] < 0.95 * s["loss_first"], s  # cross-entropy starts near ln(35) = 3.56
+
+
+def test_samples_are_deploy_preprocessed_and_deterministic() -> None:
+    from calibration.synth import PlateSceneGenerator
+
+    x, y = lpl.LPLSample(0, 64)(3)
+    x2, y2 = lpl.LPLSample(0, 64)(3)
+    np.testing.assert_array_equal(x, x2)
+    np.testing.assert_array_equal(y, y2)
+    s = PlateSceneGenerator(seed=0)[3]
+    blob, t = edgevision.letterbox(s.image, 64, dtype="uint8", layout="NHWC", scale=1.0)
+    np.testing.assert_array_equal(x, blob[0])
+    np.testing.assert_allclose(y.reshape(4, 2) * 64, t.to_input(s.corners), atol=1e-4)
+    assert ((y >= 0) & (y <= 1)).all()
+    crop, label = ocr.OCRSample(0, 8)(3)
+    assert crop.shape == (64, 256, 3) and crop.dtype == np.uint8
+    assert label.shape == (8,)
+
+
+def test_encode_text() -> None:
+    from exporters.zoo.torch_models import PLATE_PROVINCES, PLATE_SYMBOLS
+
+    idx = ocr.encode_text("皖A12345", 8)
+    assert PLATE_PROVINCES[idx[0]] == "皖"
+    assert "".join(PLATE_SYMBOLS[i] for i in idx[1:]) == "A12345"
+    assert PLATE_SYMBOLS[idx[7]] == ""
+    with pytest.raises(InvalidArgumentError, match="position 0"):
+        ocr.encode_text("A123456", 8)
+    with pytest.raises(InvalidArgumentError, match="position 3"):
+        ocr.encode_text("皖A1I345", 8)
+    with pytest.raises(InvalidArgumentError, match="expected 1..7 characters"):
+        ocr.encode_text("皖A123456", 7)
+
+
+def test_cache_is_reused_and_keyed(tmp_path: Path) -> None:
+    calls = []
+
+    def make(i: int):
+        calls.append(i)
+        return np.full((2,), i, np.uint8), np.array([i], np.int64)
+
+    x, y = build_cache(tmp_path, make, 5, key={"v": 1}, workers=1, progress=False)
+    assert x[:, 0].tolist() == [0, 1, 2, 3, 4]
+    n = len(calls)
+    build_cache(tmp_path, make, 5, key={"v": 1}, workers=1, progress=False)
+    assert len(calls) == n  # cache hit: nothing regenerated in this process
+    x3, _ = build_cache(tmp_path, make, 3, key={"v": 2}, workers=1, progress=False)
+    assert x3.shape == (3, 2)
+
+
+def test_schedule_warms_up_then_anneals() -> None:
+    s = Schedule(1.0, total_steps=100, budget_s=None)
+    assert s.lr(0) == pytest.approx(0.1)
+    assert s.lr(5) == pytest.approx(1.0)
+    assert s.lr(50) < s.lr(10)
+    assert s.lr(100) == pytest.approx(0.01)
+    assert s.progress(100) == 1.0

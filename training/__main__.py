@@ -1,0 +1,111 @@
+"""``python -m training``: train, export, evaluate and (optionally) bundle the default plate models.
+
+    python -m training lpl --out runs/lpl [--size 128] [--samples N] [--epochs E] [--time-budget S] [--resume] [--bundle]
+    python -m training ocr --out runs/ocr [--slots 8]  [--samples N] [--epochs E] [--time-budget S] [--resume] [--bundle]
+
+Each run: builds (or reuses) the cached synthetic training set, trains with
+checkpoints (``--resume`` continues from ``OUT/checkpoints/last.pt``), exports
+``OUT/<name>.onnx`` through :mod:`exporters` (metadata + parity), evaluates it on
+the fixed held-out synthetic set through ``edgevision.Predictor`` and writes
+``OUT/summary.json``. ``--bundle`` copies the ONNX into ``edgevision/models/``
+under its default name and writes its model card next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from edgevision.errors import EdgeVisionError
+
+from . import cards
+
+BUNDLE_DIR = Path(__file__).resolve().parent.parent / "edgevision" / "models"
+DEFAULT_NAMES = {"lpl": "lpl_resnet.onnx", "ocr": "plate_ocr.onnx"}
+
+
+def _eval(onnx_path: Path, count: int) -> dict[str, Any]:
+    import edgevision
+    from calibration.metrics import evaluate, heldout_samples
+
+    p = edgevision.Predictor(str(onnx_path))
+    res = evaluate(p, heldout_samples(count), progress=True)
+    return res.to_dict()
+
+
+def run(recipe: str, args: argparse.Namespace) -> dict[str, Any]:
+    from calibration.metrics import heldout_samples
+
+    out = Path(args.out)
+    common = dict(samples=args.samples, epochs=args.epochs, time_budget_s=args.time_budget, resume=args.resume,
+                  device=args.device, threads=args.threads, workers=args.workers, seed=args.seed)
+    common = {k: v for k, v in common.items() if v is not None}
+    reps = [s.image for s in heldout_samples(4)]  # representative parity inputs: real scenes, not in the eval
+    if recipe == "lpl":
+        from . import lpl
+
+        summary = lpl.train(out, size=args.size, **common)
+        name = "lpl_resnet18"
+        res = lpl.export(out / f"{name}.onnx", out / f"{name}.pt", size=args.size, summary=summary,
+                         representative=reps)
+    else:
+        from calibration.synth import plate_crop
+
+        from . import ocr
+
+        summary = ocr.train(out, num_slots=args.slots, **common)
+        name = "plate_ocr_crnn"
+        crops = [plate_crop(s.image, s.corners, size=(64, 32 * args.slots)) for s in heldout_samples(4)]
+        res = ocr.export(out / f"{name}.onnx", out / f"{name}.pt", num_slots=args.slots, summary=summary,
+                         representative=crops)
+    print(res.summary())
+    ev = _eval(res.path, args.eval_count)
+    doc = {"recipe": recipe, "train": summary, "export": {"path": str(res.path), "size_mb": res.size_mb,
+                                                          "parity": res.parity.to_dict() if res.parity else None},
+           "heldout": ev, "command": "python -m training " + " ".join(sys.argv[1:])}
+    (out / "summary.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False))
+    print(json.dumps(ev, indent=2, ensure_ascii=False))
+    if args.bundle:
+        BUNDLE_DIR.mkdir(parents=True, exist_ok=True)
+        dst = BUNDLE_DIR / DEFAULT_NAMES[recipe]
+        shutil.copyfile(res.path, dst)
+        cards.write_card(dst, doc)
+        print(f"bundled {dst} (+ {dst.with_suffix('.md').name})")
+    return doc
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training", description="edgevision training recipes (host side)")
+    sub = ap.add_subparsers(dest="recipe", required=True)
+    for recipe, helptext in (("lpl", "plate corners: lpl_resnet18"), ("ocr", "plate text: plate_ocr_crnn")):
+        p = sub.add_parser(recipe, help=helptext)
+        p.add_argument("--out", required=True, help="run directory (cache, checkpoints, weights, ONNX, summary)")
+        if recipe == "lpl":
+            p.add_argument("--size", type=int, default=128, help="square input size in pixels (default 128)")
+        else:
+            p.add_argument("--slots", type=int, default=8, help="character slots (8 reads 7- and 8-char plates)")
+        p.add_argument("--samples", type=int, help="synthetic training samples (cached)")
+        p.add_argument("--epochs", type=int, help="epochs over the cached samples")
+        p.add_argument("--time-budget", type=float, help="stop after this many seconds (checkpointed)")
+        p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+        p.add_argument("--seed", type=int, help="data and init seed (default calibration.synth.TRAIN_SEED)")
+        p.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
+        p.add_argument("--threads", type=int, help="torch intra-op threads")
+        p.add_argument("--workers", type=int, help="processes generating the training set")
+        p.add_argument("--eval-count", type=int, default=500, help="held-out samples to evaluate (default 500)")
+        p.add_argument("--bundle", action="store_true", help="copy the ONNX into edgevision/models with a model card")
+    args = ap.parse_args(argv)
+    try:
+        run(args.recipe, args)
+    except (EdgeVisionError, OSError) as e:
+        print(f"python -m training {args.recipe}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

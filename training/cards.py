@@ -1,0 +1,92 @@
+"""Model cards (Markdown) for the bundled models, written from a training run's summary.
+
+A card says what the model is, how it was trained (recipe, command, data seed),
+how well it does on the held-out *synthetic* set, and how fast it runs here.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+
+def _latency_ms(onnx_path: Path, runs: int = 30) -> dict[str, float]:
+    """Single-image end-to-end ``Predictor`` latency (p50/p90 ms) on a held-out scene, this machine."""
+    import time
+
+    import numpy as np
+
+    import edgevision
+    from calibration.metrics import heldout_samples
+
+    p = edgevision.Predictor(str(onnx_path))
+    img = heldout_samples(1)[0].image
+    if p.task != "keypoints":
+        from calibration.synth import plate_crop
+
+        s = heldout_samples(1)[0]
+        img = plate_crop(s.image, s.corners, size=tuple(p.config.preprocess_kwargs()[0]))
+    for _ in range(3):
+        p(img)
+    t = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        p(img)
+        t.append((time.perf_counter() - t0) * 1e3)
+    return {"p50": float(np.percentile(t, 50)), "p90": float(np.percentile(t, 90))}
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def write_card(onnx_path: str | Path, doc: dict[str, Any]) -> Path:
+    """Write ``<model>.md`` beside ``onnx_path`` from a ``python -m training`` summary ``doc``."""
+    import edgevision
+
+    onnx_path = Path(onnx_path)
+    cfg = edgevision.ModelConfig.read(onnx_path)
+    tr, ev = doc["train"], doc["heldout"]
+    lat = _latency_ms(onnx_path)
+    size, kw = cfg.preprocess_kwargs()
+    metrics = "\n".join(f"| {k} | {v:.6g} |" if isinstance(v, float) else f"| {k} | {v} |"
+                        for k, v in sorted(ev.get("details", {}).items()) if not isinstance(v, (list, dict)))
+    today = _dt.date.today().isoformat()
+    text = f"""# {onnx_path.name}
+
+**Task:** `{cfg.task}` - {"plate corners TL, TR, BR, BL (x, y), normalized to the letterboxed input; the Predictor returns source pixels" if cfg.task == "keypoints" else "plate text, slot 0 = province, then letters/digits"}.
+**Architecture:** `{cfg.name}` (edgevision `exporters.zoo`), {doc["export"]["size_mb"]:.1f} MB fp32 ONNX, opset 18, dynamic batch.
+**Input:** `{cfg.input_name}` {cfg.layout} {cfg.dtype}, size {list(size) if not isinstance(size, int) else [size, size]}, preprocessing `{json.dumps({k: v for k, v in kw.items() if k not in ("layout", "dtype")}, ensure_ascii=False)}` (all in the model's `edgevision` metadata).
+
+## Training
+
+- Recipe: `{doc["command"]}` (`training/{"lpl" if cfg.task == "keypoints" else "ocr"}.py`).
+- Data: `calibration.synth.PlateSceneGenerator`, seed {tr["data"]["seed"]}, {tr["data"]["samples"]} generated samples (synthetic CCPD-style plates; nothing downloaded).
+- Steps: {tr["steps"]} of {tr["total_steps"]} ({tr["epochs"]:.2f} epochs, stopped by {tr["stopped_by"]}), batch {tr["batch"]}, peak lr {tr["lr"]}, {tr["seconds"] / 60:.1f} min on `{tr["device"]}`.
+
+## Held-out synthetic set
+
+These are **synthetic-data figures**: {ev["count"]} scenes from `calibration.synth` with `HELDOUT_SEED`, never seen in training, run through `edgevision.Predictor` on this ONNX file (deploy preprocessing, ONNX Runtime CPU). Real-camera accuracy will differ.
+
+| metric | value |
+|---|---|
+{metrics}
+
+## Latency (this machine)
+
+Single image, end to end (`Predictor(image)`: kernel + ONNX Runtime + decoder), p50 {lat["p50"]:.2f} ms, p90 {lat["p90"]:.2f} ms; {_cpu()}, {__import__("os").cpu_count()} cores, measured {today}. See `python -m benchmarks.latency` for every variant side by side.
+
+Export parity (ONNX Runtime vs PyTorch): max abs error {doc["export"]["parity"]["max_abs"]:.2e}.
+"""
+    card = onnx_path.with_suffix(".md")
+    card.write_text(text)
+    return card

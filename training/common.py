@@ -1,0 +1,203 @@
+"""Shared pieces of the training recipes: determinism, sample caches, checkpoints, the loop's clock.
+
+Host side only (torch). Conventions: images are uint8 BGR as OpenCV gives them;
+the model input is made by the *deploy* preprocessing (the edgevision kernel
+with the model's own config), never by a training-only resize.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgevision.errors import InvalidArgumentError
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (CPU and CUDA) generators."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def pick_device(device: str | None = None) -> str:
+    """``cuda`` when available (or asked for), else ``cpu``."""
+    import torch
+
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InvalidArgumentError(f"device: {device!r} asked for, but torch sees no CUDA device")
+    return device
+
+
+def _chunk_worker(args: tuple[Callable[[int], tuple[np.ndarray, np.ndarray]], int, int]) -> tuple[int, np.ndarray, np.ndarray]:
+    fn, lo, hi = args
+    xs, ys = zip(*(fn(i) for i in range(lo, hi)))
+    return lo, np.stack(xs), np.stack(ys)
+
+
+def build_cache(path: str | os.PathLike, make: Callable[[int], tuple[np.ndarray, np.ndarray]], count: int, *,
+                key: Mapping[str, Any], workers: int | None = None, desc: str = "samples",
+                progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Samples ``make(0) .. make(count-1)`` (each an (x, y) pair of arrays), cached on disk.
+
+    The cache is ``path`` (``.npz``-like pair of ``.npy`` files plus a JSON key);
+    it is reused when ``key`` (everything the samples depend on) is unchanged,
+    rebuilt otherwise. ``make`` must be a picklable top-level callable: samples
+    are made by a process pool (fork), ``workers`` processes (default: CPU count).
+    Returns (X, Y) as read-only memory maps.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    want = json.dumps({"count": count, **key}, sort_keys=True, default=str)
+    tag = hashlib.sha256(want.encode()).hexdigest()[:16]
+    fx, fy, fk = path / f"{tag}.x.npy", path / f"{tag}.y.npy", path / f"{tag}.json"
+    if fx.exists() and fy.exists() and fk.exists() and fk.read_text() == want:
+        return np.load(fx, mmap_mode="r"), np.load(fy, mmap_mode="r")
+    x0, y0 = make(0)
+    X = np.lib.format.open_memmap(str(fx) + ".tmp", "w+", x0.dtype, (count, *x0.shape))
+    Y = np.lib.format.open_memmap(str(fy) + ".tmp", "w+", y0.dtype, (count, *y0.shape))
+    step = 64
+    jobs = [(make, lo, min(lo + step, count)) for lo in range(0, count, step)]
+    workers = workers or os.cpu_count() or 1
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=count, desc=f"generating {desc}", unit="img", smoothing=0.1)
+    ctx = mp.get_context("fork")
+    with ctx.Pool(workers) as pool:
+        for lo, xs, ys in pool.imap_unordered(_chunk_worker, jobs):
+            X[lo:lo + len(xs)] = xs
+            Y[lo:lo + len(ys)] = ys
+            if bar is not None:
+                bar.update(len(xs))
+    if bar is not None:
+        bar.close()
+    X.flush()
+    Y.flush()
+    del X, Y
+    os.replace(str(fx) + ".tmp", fx)
+    os.replace(str(fy) + ".tmp", fy)
+    fk.write_text(want)
+    return np.load(fx, mmap_mode="r"), np.load(fy, mmap_mode="r")
+
+
+@dataclass
+class Checkpointer:
+    """``last.pt`` in ``directory``: model, optimizer, scheduler, step, RNG states; written atomically."""
+
+    directory: Path
+
+    def __post_init__(self) -> None:
+        self.directory = Path(self.directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def path(self) -> Path:
+        return self.directory / "last.pt"
+
+    def save(self, step: int, model: Any, optimizer: Any, scheduler: Any, extra: Mapping[str, Any]) -> None:
+        import torch
+
+        state = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                 "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(), "extra": dict(extra)}
+        tmp = self.path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.path)
+
+    def load(self, model: Any, optimizer: Any, scheduler: Any) -> tuple[int, dict[str, Any]]:
+        """Restore from ``last.pt``; returns (step, extra). (0, {}) when there is no checkpoint."""
+        import torch
+
+        if not self.path.exists():
+            return 0, {}
+        state = torch.load(self.path, map_location="cpu", weights_only=False)  # our own file: RNG states are numpy
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state.get("scheduler") is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        np.random.set_state(state["numpy_rng"])
+        return int(state["step"]), dict(state.get("extra", {}))
+
+
+class Schedule:
+    """Warm-up then cosine learning rate over the run's *progress*, a fraction in [0, 1].
+
+    Progress is the larger of ``step / total_steps`` and ``elapsed / budget_s``
+    (when a time budget is set), so a run cut short by its wall-clock budget still
+    anneals to the end of its schedule instead of stopping at a high learning rate.
+    ``elapsed`` carries over a resume (``start_elapsed``).
+    """
+
+    def __init__(self, max_lr: float, total_steps: int, budget_s: float | None, *, warmup: float = 0.05,
+                 final: float = 0.01, start_elapsed: float = 0.0) -> None:
+        self.max_lr, self.total, self.budget = max_lr, max(1, total_steps), budget_s
+        self.warmup, self.final = warmup, final
+        self.t0 = time.monotonic() - start_elapsed
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.t0
+
+    def progress(self, step: int) -> float:
+        f = step / self.total
+        if self.budget:
+            f = max(f, self.elapsed / self.budget)
+        return min(1.0, f)
+
+    def lr(self, step: int) -> float:
+        import math
+
+        f = self.progress(step)
+        if f < self.warmup:
+            return self.max_lr * (0.1 + 0.9 * f / self.warmup)
+        g = (f - self.warmup) / (1 - self.warmup)
+        return self.max_lr * (self.final + (1 - self.final) * 0.5 * (1 + math.cos(math.pi * g)))
+
+    def apply(self, optimizer: Any, step: int) -> float:
+        lr = self.lr(step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+
+def _loss_ends(losses: list[float]) -> dict[str, float | None]:
+    """Mean training loss over the first and the last window of the run (window: min(100, n // 2) steps)."""
+    n = len(losses)
+    w = max(1, min(100, n // 2))
+    if not n:
+        return {"loss_first": None, "loss_last": None}
+    return {"loss_first": float(np.mean(losses[:w])), "loss_last": float(np.mean(losses[-w:]))}
+
+
+def imagenet_normalizer(device: str) -> Callable[[Any], Any]:
+    """uint8 NHWC BGR batch -> float NCHW RGB, (x/255 - mean)/std: the configs' preprocessing after the resize."""
+    import torch
+
+    mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1)
+
+    def f(x: Any) -> Any:
+        x = x.to(device).permute(0, 3, 1, 2).flip(1).float().div_(255.0)
+        return (x - mean) / std
+
+    return f
+
+
+__all__ = ["seed_everything", "pick_device", "build_cache", "Checkpointer", "Schedule", "imagenet_normalizer"]

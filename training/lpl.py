@@ -1,0 +1,146 @@
+"""Recipe: ``lpl_resnet18``, plate corners (seed 000), trained on synthetic plate scenes.
+
+    python -m training lpl --out runs/lpl [--samples 24000] [--epochs 12] [--time-budget 2400] [--resume]
+
+Data: :class:`calibration.synth.PlateSceneGenerator` (``TRAIN_SEED``), each scene
+letterboxed by the edgevision kernel exactly as the exported model's config says
+(so training sees the deploy preprocessing), cached once as uint8. Target: the 4
+corners TL, TR, BR, BL in letterboxed-input coordinates divided by the input
+width/height (the seed-000 normalization). Loss: L1 (the seed's MAE). AdamW,
+warm-up + cosine schedule over the run (time-budget aware), batch 32. Evaluation: corner MAE on the fixed held-out set
+(``HELDOUT_SEED``) through ``edgevision.Predictor`` on the exported ONNX: the
+number users get, not a training-loop proxy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .common import Checkpointer, Schedule, _loss_ends, build_cache, imagenet_normalizer, pick_device, seed_everything
+
+
+@dataclass(frozen=True)
+class LPLSample:
+    """Picklable sample maker: index -> (uint8 (S, S, 3) BGR letterboxed input, float32 (8,) normalized corners)."""
+
+    seed: int
+    size: int
+
+    def __call__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        import edgevision
+
+        s = _generator(self.seed)[i]
+        blob, t = edgevision.letterbox(s.image, self.size, dtype="uint8", layout="NHWC", scale=1.0, pad_value=114)
+        pts = t.to_input(np.asarray(s.corners, np.float64)) / np.array([self.size, self.size], np.float64)
+        return blob[0], pts.reshape(8).astype(np.float32)
+
+
+_GENERATORS: dict[int, Any] = {}
+
+
+def _generator(seed: int) -> Any:
+    from calibration.synth import PlateSceneGenerator
+
+    if seed not in _GENERATORS:
+        _GENERATORS[seed] = PlateSceneGenerator(seed=seed)
+    return _GENERATORS[seed]
+
+
+def train(out: str | Path, *, size: int = 128, samples: int = 24000, epochs: int = 12, batch: int = 32,
+          lr: float = 2e-3, weight_decay: float = 1e-4, seed: int | None = None, time_budget_s: float | None = None,
+          resume: bool = False, device: str | None = None, threads: int | None = None, workers: int | None = None,
+          cache_dir: str | Path | None = None, progress: bool = True, log_every: int = 50) -> dict[str, Any]:
+    """Train ``lpl_resnet18``; writes ``out/checkpoints/last.pt`` and ``out/lpl_resnet18.pt`` (weights only).
+
+    Returns a summary dict (steps, epochs, final train loss, seconds, the data seed).
+    The run stops at ``epochs`` or at ``time_budget_s`` seconds, whichever is first;
+    the learning rate anneals by whichever end comes first (:class:`training.common.Schedule`).
+    """
+    import torch
+
+    from calibration.synth import TRAIN_SEED
+    from exporters.zoo import build
+
+    seed = TRAIN_SEED if seed is None else seed
+    out = Path(out)
+    seed_everything(seed)
+    if threads:
+        torch.set_num_threads(threads)
+    dev = pick_device(device)
+    X, Y = build_cache(Path(cache_dir or out / "cache"), LPLSample(seed, size), samples,
+                       key={"recipe": "lpl", "size": size, "seed": seed, "v": 1}, workers=workers,
+                       desc="plate scenes", progress=progress)
+    model = build("lpl_resnet18", size=size).model.to(dev)
+    norm = imagenet_normalizer(dev)
+    steps_per_epoch = samples // batch
+    total = steps_per_epoch * epochs
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    ckpt = Checkpointer(out / "checkpoints")
+    step, extra = ckpt.load(model, opt, None) if resume else (0, {})
+    sched = Schedule(lr, total, time_budget_s, start_elapsed=float(extra.get("elapsed", 0.0)))
+    gen = torch.Generator().manual_seed(seed + 1)
+    losses: list[float] = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=step, desc="lpl_resnet18", unit="step")
+    model.train()
+    stopped = "epochs"
+    while step < total:
+        epoch = step // steps_per_epoch
+        perm = torch.randperm(samples, generator=torch.Generator().manual_seed(seed * 1000 + epoch)).numpy()
+        for b in range(step % steps_per_epoch, steps_per_epoch):
+            idx = np.sort(perm[b * batch:(b + 1) * batch])
+            x = norm(torch.from_numpy(np.ascontiguousarray(X[idx])))
+            y = torch.from_numpy(np.ascontiguousarray(Y[idx])).to(dev)
+            # photometric jitter on the cached scenes: brightness/contrast per image
+            k = torch.empty(len(idx), 1, 1, 1).uniform_(0.8, 1.2, generator=gen).to(dev)
+            o = torch.empty(len(idx), 1, 1, 1).uniform_(-0.2, 0.2, generator=gen).to(dev)
+            x = x * k + o
+            loss = (model(x) - y).abs().mean()
+            cur_lr = sched.apply(opt, step)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            losses.append(float(loss.detach()))
+            if bar is not None:
+                bar.update(1)
+                if step % log_every == 0:
+                    bar.set_postfix(l1=f"{np.mean(losses[-log_every:]):.5f}", lr=f"{cur_lr:.2e}")
+            if step % 200 == 0:
+                ckpt.save(step, model, opt, None, {"elapsed": sched.elapsed})
+            if sched.progress(step) >= 1.0:
+                stopped = "time budget" if step < total else "epochs"
+                break
+        if sched.progress(step) >= 1.0:
+            break
+    if bar is not None:
+        bar.close()
+    ckpt.save(step, model, opt, None, {"elapsed": sched.elapsed})
+    model.eval()
+    torch.save(model.state_dict(), out / "lpl_resnet18.pt")
+    return {"recipe": "lpl", "steps": step, "total_steps": total, "epochs": step / steps_per_epoch,
+            "stopped_by": stopped, **_loss_ends(losses), "seconds": sched.elapsed,
+            "data": {"generator": "calibration.synth.PlateSceneGenerator", "seed": seed, "samples": samples},
+            "size": size, "batch": batch, "lr": lr, "device": dev}
+
+
+def export(out: str | Path, weights: str | Path, *, size: int = 128, summary: dict[str, Any] | None = None,
+           representative: Any = None) -> Any:
+    """Export trained weights to ``out`` (.onnx) with full metadata and a ``training`` section."""
+    import torch
+
+    import exporters
+    from exporters.zoo import build
+
+    built = build("lpl_resnet18", size=size)
+    exporters.load_weights(built.model, weights)
+    extra = {"training": {"recipe": "python -m training lpl", **(summary or {})}}
+    return exporters.export_torch(built.model, torch.zeros(2, *built.input_shape), out, **built.export_kwargs(),
+                                  extra=extra, representative=representative)
