@@ -104,3 +104,26 @@ def environment() -> dict[str, Any]:
     except ImportError:
         env["onnxruntime"] = None
     return env
+
+
+def peak_rss_mb() -> float | None:
+    """The process's peak resident set size so far (high-water mark), in MB (1e6 bytes),
+    from ``resource.getrusage``; None where that module is missing (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return peak / 1e6 if platform.system() == "Darwin" else peak * 1024 / 1e6
+
+
+def current_rss_mb() -> float | None:
+    """The process's resident set size now, in MB (1e6 bytes), from /proc/self/statm
+    (Linux); None elsewhere."""
+    try:
+        with open("/proc/self/statm") as f:
+            resident_pages = int(f.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return resident_pages * os.sysconf("SC_PAGE_SIZE") / 1e6

@@ -2,6 +2,7 @@
 
     edgevision predict MODEL IMAGE... [--save DIR] [--json] [--device D] [--config FILE]
     edgevision info MODEL [--json]
+    edgevision bench [MODEL...] [options]   (= python -m benchmarks.latency; needs the repository checkout)
 """
 
 from __future__ import annotations
@@ -104,7 +105,42 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_bench() -> Any:
+    """``benchmarks.latency`` from the repository root (it is not part of the wheel): importable
+    as is, or from the current directory or the checkout this package was installed from
+    (editable installs). Raises ImportError when there is none."""
+    import importlib
+
+    try:
+        return importlib.import_module("benchmarks.latency")
+    except ModuleNotFoundError as e:
+        if e.name not in ("benchmarks", "benchmarks.latency"):
+            raise
+        first = e
+    for root in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        if (root / "benchmarks" / "latency.py").is_file():
+            sys.path.insert(0, str(root))
+            sys.modules.pop("benchmarks", None)
+            return importlib.import_module("benchmarks.latency")
+    raise first
+
+
+def _bench(argv: list[str]) -> int:
+    try:
+        latency = _import_bench()
+    except ImportError as e:
+        print(f"edgevision bench: error: the benchmark is not importable ({e}). It lives in the repository's "
+              "benchmarks/ folder, which the installed package does not include: run it from a checkout of "
+              "edgevision (pip install -e . there, then edgevision bench or python -m benchmarks.latency)",
+              file=sys.stderr)
+        return 2
+    return int(latency.main(argv, prog="edgevision bench"))
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # every argument belongs to the benchmark's own parser
+        return _bench(argv[1:])
     ap = argparse.ArgumentParser(prog="edgevision", description="edgevision edge inference SDK")
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("predict", help="run a model on images, print JSON, optionally save annotated images")
@@ -119,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("model")
     i.add_argument("--json", action="store_true")
     i.set_defaults(fn=_info)
+    sub.add_parser("bench", add_help=False,
+                   help="latency, accuracy and size of model variants side by side (edgevision bench --help)")
     args = ap.parse_args(argv)
     try:
         return int(args.fn(args))

@@ -145,6 +145,11 @@ class Predictor:
     def task(self) -> str:
         return self.config.task
 
+    @property
+    def batch_size(self) -> int | None:
+        """The model's fixed batch size, or None when its batch axis is dynamic."""
+        return self._batch if self._fixed_batch else None
+
     def __repr__(self) -> str:
         return f"Predictor({self.path!r}, task={self.task!r}, backend={self.backend!r}, providers={self.providers})"
 
@@ -212,13 +217,62 @@ class Predictor:
     __call__ = predict
 
     def _run(self, images: Sequence[np.ndarray]) -> list[Any]:
+        blob, transforms = self.preprocess(images)
+        return self.postprocess(self.infer(blob), transforms, images)
+
+    # --- the three stages of a call (public, so that they can be timed or run apart) ---
+
+    def preprocess(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Any]]:
+        """Stage 1 of a call: the compiled kernel writes the model's input tensor.
+
+        Args:
+            images: a non-empty list of already-loaded images, uint8 HxW (gray) or
+                HxWxC BGR(A) arrays as ``cv2.imread`` returns them, with the channels
+                the model takes (``p.predict`` converts BGR to gray for 1-channel
+                models; this stage does not). At most the model's batch size when its
+                batch axis is fixed (:attr:`batch_size`).
+
+        Returns:
+            ``(blob, transforms)``: the input tensor in the model's layout and dtype
+            (for a fixed batch axis, filled up to the batch size with the last image),
+            and one :class:`~edgevision.LetterboxTransform` per image (model-input
+            pixels <-> source pixels).
+        """
+        if not isinstance(images, (list, tuple)) or not images:
+            raise InvalidArgumentError(
+                f"images: expected a non-empty list of uint8 image arrays, got {type(images).__name__}"
+                + (" of length 0" if isinstance(images, (list, tuple)) else ""))
         n = len(images)
         batch = list(images)
-        if self._fixed_batch and n < self._batch:  # a fixed batch axis: fill with the last image
-            batch += [batch[-1]] * (self._batch - n)
+        if self._fixed_batch:
+            if n > self._batch:
+                raise InvalidArgumentError(
+                    f"images: {n} images, but the model's batch axis is fixed at {self._batch}; "
+                    "pass at most that many (p.predict splits longer lists)")
+            if n < self._batch:  # a fixed batch axis: fill with the last image
+                batch += [batch[-1]] * (self._batch - n)
         blob, transforms = letterbox_batch(batch, self._size, **self._pre)
-        outputs = self.runner.infer({self._input.name: blob})
-        return self._decode(outputs, transforms[:n], list(images), n)
+        return blob, transforms[:n]
+
+    def infer(self, blob: np.ndarray) -> list[np.ndarray]:
+        """Stage 2 of a call: runs the model on an input tensor from :meth:`preprocess`;
+        returns its outputs (numpy arrays, in the model's output order)."""
+        return self.runner.infer({self._input.name: blob})
+
+    def postprocess(self, outputs: Sequence[np.ndarray], transforms: Sequence[Any],
+                    images: Sequence[np.ndarray]) -> list[Any]:
+        """Stage 3 of a call: decodes :meth:`infer`'s outputs into one typed result per
+        image, in source-image pixels (through ``transforms`` from :meth:`preprocess`).
+
+        ``images`` are the images given to :meth:`preprocess` (results keep them for
+        ``plot()``); outputs beyond ``len(images)`` (the fill of a fixed batch) are ignored.
+        """
+        n = len(images)
+        if len(transforms) != n:
+            raise InvalidArgumentError(
+                f"transforms: expected one transform per image ({n}), got {len(transforms)}; "
+                "pass the transforms preprocess() returned for these images")
+        return self._decode(list(outputs), list(transforms), list(images), n)
 
     def warmup(self) -> None:
         """One inference on a blank image of the input size (allocations, kernel selection)."""
