@@ -23,6 +23,8 @@ _LAZY = {
     "EmbeddingResult": "results",
     "RawResult": "results",
     "nearest_match": "results",
+    "PlateReader": "plates",
+    "PlateReading": "plates",
 }
 
 

@@ -3,6 +3,7 @@
     edgevision predict MODEL IMAGE... [--save DIR] [--json] [--device D] [--config FILE]
     edgevision info MODEL [--json]
     edgevision bench [MODEL...] [options]   (= python -m benchmarks.latency; needs the repository checkout)
+    edgevision demo [SOURCE] [--out DIR] [--corners MODEL] [--ocr MODEL]
 """
 
 from __future__ import annotations
@@ -137,6 +138,89 @@ def _bench(argv: list[str]) -> int:
     return int(latency.main(argv, prog="edgevision bench"))
 
 
+_IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def _demo_items(source: str | None) -> tuple[Path, list[tuple[Path, dict[str, Any] | None]]]:
+    """(folder, [(image, label or None)]) for the demo: a folder with ``manifest.jsonl`` (labels),
+    a folder of images, or one image. Default: ``samples/plates`` here or in the checkout."""
+    if source is None:
+        for root in (Path.cwd(), Path(__file__).resolve().parent.parent):
+            if (root / "samples" / "plates").is_dir():
+                source = str(root / "samples" / "plates")
+                break
+        else:
+            raise EdgeVisionError("SOURCE: no samples/plates folder here or in the edgevision checkout; "
+                                  "pass a folder of plate images or a manifest folder")
+    src = Path(source)
+    if src.is_file():
+        return src.parent, [(src, None)]
+    if not src.is_dir():
+        raise EdgeVisionError(f"SOURCE: {src}: no such file or folder")
+    manifest = src / "manifest.jsonl"
+    if manifest.is_file():
+        items = []
+        for n, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    rec = json.loads(line)
+                    items.append((src / rec["image"], rec))
+                except (ValueError, KeyError, TypeError) as e:
+                    raise EdgeVisionError(f"SOURCE: {manifest}:{n}: not a manifest line ({e})") from None
+        return src, items
+    images = sorted(p for p in src.iterdir() if p.suffix.lower() in _IMAGE_EXT)
+    if not images:
+        raise EdgeVisionError(f"SOURCE: {src}: no images ({', '.join(_IMAGE_EXT)})")
+    return src, [(p, None) for p in images]
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import time
+
+    import cv2
+    import numpy as np
+
+    from .plates import PlateReader
+
+    src, items = _demo_items(args.source)
+    reader = PlateReader(args.corners, args.ocr, device=args.device)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    print(f"{reader}\nreading {len(items)} image(s) from {src}; annotated copies go to {out_dir}/")
+    hits = labelled = 0
+    errs: list[float] = []
+    times: list[float] = []
+    for path, label in items:
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None:
+            print(f"  {path.name}: unreadable, skipped")
+            continue
+        t0 = time.perf_counter()
+        r = reader(img)
+        times.append((time.perf_counter() - t0) * 1e3)
+        line = f"  {path.name:<14} {r.text:<10} conf {r.confidence:.2f}" + ("" if r.quad_ok else " (bad quad)")
+        if label is not None and label.get("text"):
+            labelled += 1
+            ok = r.text == label["text"]
+            hits += ok
+            line += f"  truth {label['text']:<10} {'ok' if ok else 'MISMATCH'}"
+            if label.get("corners"):
+                err = float(np.abs(r.corners - np.asarray(label["corners"], np.float64)).mean())
+                errs.append(err)
+                line += f"  corner error {err:.1f} px"
+        print(line)
+        cv2.imwrite(str(out_dir / f"{path.stem}_plate.jpg"), r.plot())
+    if not times:
+        raise EdgeVisionError(f"SOURCE: {src}: no readable image")
+    summary = f"{len(times)} image(s), median {float(np.median(times)):.1f} ms per image (corners + rectify + OCR)"
+    if labelled:
+        summary += f"; exact text {hits}/{labelled}"
+    if errs:
+        summary += f"; mean corner error {float(np.mean(errs)):.1f} px"
+    print(summary)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # every argument belongs to the benchmark's own parser
@@ -155,6 +239,14 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("model")
     i.add_argument("--json", action="store_true")
     i.set_defaults(fn=_info)
+    d = sub.add_parser("demo", help="read the plates of the sample scenes (or SOURCE) with the bundled models")
+    d.add_argument("source", nargs="?", help="folder with manifest.jsonl, folder of images, or an image "
+                                              "(default: samples/plates)")
+    d.add_argument("--out", default="out/demo", help="folder for annotated images (default out/demo)")
+    d.add_argument("--corners", default="lpl_resnet_int8.onnx", help="corner model (default: bundled int8)")
+    d.add_argument("--ocr", default="plate_ocr_int8.onnx", help="OCR model (default: bundled int8)")
+    d.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or tensorrt[:N]")
+    d.set_defaults(fn=_demo)
     sub.add_parser("bench", add_help=False,
                    help="latency, accuracy and size of model variants side by side (edgevision bench --help)")
     args = ap.parse_args(argv)

@@ -1,0 +1,163 @@
+"""Plate reading: corners, then rectification, then text, in one call.
+
+    reader = edgevision.PlateReader()                # bundled int8 defaults, offline
+    r = reader(cv2.imread("car.jpg"))                # -> PlateReading
+    r.text, r.corners, r.confidence; cv2.imwrite("out.jpg", r.plot())
+
+Stage 1 is a ``keypoints`` model that returns the 4 plate corners (TL, TR, BR,
+BL, source pixels). Stage 2 rectifies the quadrilateral with the compiled
+``warp_quad`` kernel to the OCR model's input size (uint8, the same crop
+``calibration.synth.plate_crop`` gives the OCR during training). Stage 3 is a
+``slots_ocr``/``ctc_ocr`` model reading the crop. Both stages are ordinary
+:class:`~edgevision.Predictor` s, so any self-describing models with those tasks
+can stand in for the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .errors import ConfigMismatchError, InvalidArgumentError
+from .preprocess import warp_quad
+from .results import _SHIFT, _Result, _array, _color, _common, _draw_label, _fixed
+
+#: Default models (bundled in ``edgevision/models``).
+DEFAULT_CORNERS = "lpl_resnet_int8.onnx"
+DEFAULT_OCR = "plate_ocr_int8.onnx"
+
+
+@dataclass(eq=False)
+class PlateReading(_Result):
+    """One plate read from one image.
+
+    Attributes:
+        corners: ``(4, 2)`` float64 plate corners in source pixels (x, y), clockwise
+            from top-left (TL, TR, BR, BL).
+        text: the plate text (e.g. ``"皖A12345"``).
+        confidence: the OCR's confidence (product of per-character probabilities), 0..1.
+        char_confidences: per-character probabilities.
+        crop: the rectified plate the OCR read (uint8 BGR, the OCR input size), or ``None``.
+        quad_ok: ``False`` when the predicted corners were not a convex clockwise
+            quadrilateral (a failed corner prediction); the OCR then read the axis-aligned
+            box around them, and ``text`` deserves no trust.
+
+    ``plot`` style: ``color`` (quad and label background, BGR, default green),
+    ``thickness`` (px), ``font_size`` (px).
+    """
+
+    corners: np.ndarray
+    text: str
+    confidence: float
+    char_confidences: tuple[float, ...] = ()
+    crop: np.ndarray | None = field(default=None, repr=False)
+    quad_ok: bool = True
+    orig_shape: tuple[int, int] | None = None
+    orig_img: np.ndarray | None = field(default=None, repr=False)
+
+    _TYPE: ClassVar[str] = "plate"
+    _SPATIAL: ClassVar[bool] = True
+    _STYLE: ClassVar[dict[str, Any]] = {"color": (0, 200, 0), "thickness": None, "font_size": None}
+
+    def __post_init__(self) -> None:
+        self.corners = _array(self.corners, "corners", np.float64, (4, 2), "4 (x, y) corners in source pixels")
+        self.confidence = float(self.confidence)
+        self.char_confidences = tuple(float(c) for c in self.char_confidences)
+        _common(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.pop("crop", None)
+        return d
+
+    def _draw(self, canvas: np.ndarray, s: dict[str, Any]) -> None:
+        import cv2
+
+        color = _color(s["color"], "color")
+        if np.isfinite(self.corners).all():
+            pts = np.array([[_fixed(x), _fixed(y)] for x, y in self.corners], dtype=np.int32)
+            cv2.polylines(canvas, [pts], True, color, s["thickness"], cv2.LINE_AA, _SHIFT)
+            x = int(min(max(self.corners[:, 0].min(), 0), canvas.shape[1] - 1))
+            y = int(min(max(self.corners[:, 1].min() - s["font_size"] * 1.6, 0), canvas.shape[0] - 1))
+        else:
+            x = y = 0
+        _draw_label(canvas, f"{self.text} {self.confidence:.2f}", x, y, s["font_size"], (255, 255, 255), color)
+
+
+class PlateReader:
+    """Two-stage plate reader over a corner model and an OCR model (see the module docs).
+
+    Args:
+        corners: a ``keypoints`` model with 4 points (path or bundled name).
+        ocr: a ``slots_ocr`` or ``ctc_ocr`` model (path or bundled name).
+        device, threads: passed to both :class:`~edgevision.Predictor` s.
+
+    Calls: ``reader(x)`` with an image path, a uint8 BGR array, or a list of them;
+    one :class:`PlateReading` per image (one plate per image: the corner model
+    regresses a single plate).
+    """
+
+    def __init__(self, corners: str | os.PathLike = DEFAULT_CORNERS, ocr: str | os.PathLike = DEFAULT_OCR, *,
+                 device: str = "auto", threads: int | None = None) -> None:
+        from .predictor import Predictor
+
+        self.corners = Predictor(corners, device=device, threads=threads)
+        if self.corners.task != "keypoints" or self.corners.config.decoder.get("num_keypoints") != 4:
+            raise ConfigMismatchError(f"corners: expected a keypoints model with 4 points, {self.corners.path} is "
+                                      f"task {self.corners.task!r}")
+        self.ocr = Predictor(ocr, device=device, threads=threads)
+        if self.ocr.task not in ("slots_ocr", "ctc_ocr"):
+            raise ConfigMismatchError(f"ocr: expected a slots_ocr or ctc_ocr model, {self.ocr.path} is "
+                                      f"task {self.ocr.task!r}")
+        size, kw = self.ocr.config.preprocess_kwargs()
+        self.crop_size = (size, size) if isinstance(size, int) else tuple(size)
+        self._gray = (kw.get("channels") or 3) == 1
+
+    def __repr__(self) -> str:
+        return f"PlateReader(corners={self.corners.path!r}, ocr={self.ocr.path!r})"
+
+    def rectify(self, image: np.ndarray, corners: Any) -> tuple[np.ndarray, bool]:
+        """The plate quadrilateral ``corners`` (TL, TR, BR, BL, source px) warped to the OCR input size.
+
+        Returns ``(crop, quad_ok)``: a uint8 crop, and whether ``corners`` was a usable
+        (convex, clockwise, non-degenerate) quadrilateral. When it was not, the crop is
+        the axis-aligned box around the points (at least 2 px each way), so a bad
+        corner prediction gives a low-trust reading instead of an exception.
+        """
+        q = np.asarray(corners, np.float64)
+        try:
+            crop = warp_quad(image, q, self.crop_size, dtype="uint8", layout="NHWC", scale=1.0)[0]
+            ok = True
+        except InvalidArgumentError:
+            if not np.isfinite(q).all():
+                q = np.zeros((4, 2))
+            x1, y1 = q.min(0)
+            x2, y2 = np.maximum(q.max(0), (x1 + 2, y1 + 2))
+            box = [[x1, y1], [x2, y1], [x2, y2], [x1, y2]]
+            crop = warp_quad(image, box, self.crop_size, dtype="uint8", layout="NHWC", scale=1.0)[0]
+            ok = False
+        return (crop[..., 0] if crop.shape[-1] == 1 else crop), ok
+
+    def __call__(self, x: Any) -> PlateReading | list[PlateReading]:
+        single = not isinstance(x, (list, tuple))
+        items = [x] if single else list(x)
+        if not items:
+            raise InvalidArgumentError("x: expected an image or a non-empty list of images")
+        names = ["x"] if single else [f"x[{i}]" for i in range(len(items))]
+        images = [self.corners._load(item, nm) for item, nm in zip(items, names)]
+        quads = self.corners(images)
+        rect = [self.rectify(im, q.keypoints) for im, q in zip(images, quads)]
+        texts = self.ocr([c for c, _ in rect])
+        out = [PlateReading(corners=q.keypoints, text=t.text, confidence=t.confidence,
+                            char_confidences=t.char_confidences, crop=c, quad_ok=ok, orig_shape=im.shape[:2],
+                            orig_img=im)
+               for im, q, (c, ok), t in zip(images, quads, rect, texts)]
+        return out[0] if single else out
+
+    predict = __call__
+
+
+__all__ = ["PlateReader", "PlateReading", "DEFAULT_CORNERS", "DEFAULT_OCR"]
