@@ -14,7 +14,7 @@ from edgevision.errors import EdgeVisionError
 if TYPE_CHECKING:  # pragma: no cover
     from .readers import ReadReport
 
-__all__ = ["CCPDNameError", "EmptyDatasetError", "DatasetNotFoundError"]
+__all__ = ["CCPDNameError", "DatasetExistsError", "DatasetNotFoundError", "EmptyDatasetError", "FontNotFoundError"]
 
 
 class CCPDNameError(EdgeVisionError, ValueError):
@@ -51,3 +51,36 @@ class DatasetNotFoundError(EdgeVisionError, FileNotFoundError):
     def __init__(self, message: str, *, path: str) -> None:
         super().__init__(message)
         self.path = path
+
+
+class DatasetExistsError(EdgeVisionError, FileExistsError):
+    """A dataset writer was asked to write where a dataset (a ``manifest.jsonl``) already
+    is, without ``overwrite=True``. ``path`` holds the existing manifest."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class FontNotFoundError(EdgeVisionError, FileNotFoundError):
+    """No usable CJK font: none found, or the one named (``font=``, ``$EDGEVISION_CJK_FONT``)
+    is missing, unreadable or lacks glyphs for the characters to draw
+    (:mod:`calibration.fonts`). The message gives the install command
+    (``apt-get install fonts-wqy-microhei``); ``tried`` lists the files looked at."""
+
+    def __init__(self, message: str, *, tried: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.tried = tuple(tried)
+
+
+class QuantizationError(EdgeVisionError, RuntimeError):
+    """onnxruntime.quantization could not quantize or convert a model (:mod:`calibration.quantize`),
+    or the result does not load. The message names the model, the step (``pre-process``,
+    ``quantize_static``, ``load``...) and onnxruntime's reason; ``step`` holds the step."""
+
+    def __init__(self, message: str, *, step: str) -> None:
+        super().__init__(message)
+        self.step = step
+
+
+__all__ += ["QuantizationError"]
