@@ -3,6 +3,10 @@
     python -m calibration inspect SOURCE [--kind K] [--check-images] [--recursive] [--samples N]
     python -m calibration synth OUT --count N [--seed S] [--start K] [--quality Q] [--clean] [--overwrite]
                                 [--size H W] [--width-range MIN MAX] [--no-progress]
+    python -m calibration quantize MODEL --data SRC [--method M] [--format S8S8|U8S8] [--tolerance T] --out X.onnx
+    python -m calibration report MODEL... [--data SRC] [--md F] [--json F]
+
+``quantize`` and ``report`` are :mod:`calibration.quantize_cli` (docs/quantization.md).
 
 ``inspect`` reads SOURCE (a .jsonl manifest, a folder of CCPD-named images or a plain
 image folder; detected unless ``--kind`` is given, a folder with any CCPD-named image
@@ -61,7 +65,7 @@ def _count(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m calibration", description="edgevision host-side dataset tools")
-    sub = ap.add_subparsers(dest="command", required=True)  # later: quantize, report
+    sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("inspect", help="read a dataset source, print a summary and a few samples as JSON")
     p.add_argument("source", help="a .jsonl manifest, a folder of CCPD-named images, or a folder of images")
     p.add_argument("--kind", default="auto", choices=("auto", *SOURCE_KINDS), help="source kind (default: detect)")
@@ -82,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="random image width range in pixels (default 256 640)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(fn=_synth)
+    from .quantize_cli import register
+
+    register(sub)
     args = ap.parse_args(argv)
     try:
         return int(args.fn(args))

@@ -1,0 +1,474 @@
+"""calibration.quantize and its CLI on tiny models: static int8 with every method and
+format, exclusions, float outputs, dynamic int8, fp16, the accuracy-aware loop on a
+model with a planted sensitive node, TensorRT tables and the report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import edgevision
+from calibration import quantize as Q
+from calibration import quantize_cli
+from calibration.data import CalibrationSet
+from calibration.metrics import evaluate
+from edgevision.config import ModelConfig
+from edgevision.errors import InvalidArgumentError, InvalidTypeError, ModelLoadError
+
+OPSET = 18
+
+
+def _model(name: str, nodes: list, inits: list, h: int, w: int) -> onnx.ModelProto:
+    g = helper.make_graph(nodes, name, [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, h, w])],
+                          [helper.make_tensor_value_info("kps", TensorProto.FLOAT, ["N", 8])], initializer=inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="edgevision-tests")
+    m.ir_version = 8
+    onnx.checker.check_model(m, full_check=True)
+    return m
+
+
+def conv_keypoints_model(h: int = 32, w: int = 48) -> onnx.ModelProto:
+    """Conv(3->8) Relu Conv(8->8, stride 2) Relu GlobalAveragePool Flatten Gemm(8->8) Sigmoid:
+    4 corners as fractions of the input."""
+    rng = np.random.default_rng(0)
+    t = lambda a, n: numpy_helper.from_array(np.asarray(a, np.float32), n)
+    inits = [t(rng.standard_normal((8, 3, 3, 3)) * 0.3, "w1"), t(rng.standard_normal(8) * 0.1, "b1"),
+             t(rng.standard_normal((8, 8, 3, 3)) * 0.2, "w2"), t(rng.standard_normal(8) * 0.1, "b2"),
+             t(rng.standard_normal((8, 8)) * 0.5, "wf"), t(np.zeros(8), "bf")]
+    nodes = [helper.make_node("Conv", ["images", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], name="conv2", pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+             helper.make_node("GlobalAveragePool", ["r2"], ["gap"], name="gap"),
+             helper.make_node("Flatten", ["gap"], ["flat"], name="flatten"),
+             helper.make_node("Gemm", ["flat", "wf", "bf"], ["fc"], name="fc"),
+             helper.make_node("Sigmoid", ["fc"], ["kps"], name="sigmoid")]
+    return _model("conv_keypoints", nodes, inits, h, w)
+
+
+def planted_model(h: int = 16, w: int = 16) -> onnx.ModelProto:
+    """pooled (N,3) -> h = pooled @ WA + BA (N,9) -> kps = h @ WB + 0.5.
+
+    Column 8 of ``h`` is a constant 1000 that the output ignores (row 8 of WB is 0), but
+    it sets ``h``'s per-tensor int8 scale to 1000/127, about 7.9: the signal in columns
+    0..7 (|h| of a few units) quantizes to 0. ``h`` is the planted sensitive tensor and
+    ``mm_b`` (its reader) the node that must stay float."""
+    rng = np.random.default_rng(1)
+    wa = np.zeros((3, 9), np.float32)
+    wa[:, :8] = rng.standard_normal((3, 8))
+    ba = np.zeros(9, np.float32)
+    ba[8] = 1000.0
+    wb = np.zeros((9, 8), np.float32)
+    wb[:8] = np.eye(8) * 0.05
+    nodes = [helper.make_node("ReduceMean", ["images", "axes"], ["pooled"], name="pool", keepdims=0),
+             helper.make_node("MatMul", ["pooled", "wa"], ["ha"], name="mm_a"),
+             helper.make_node("Add", ["ha", "ba"], ["h"], name="planted_add"),
+             helper.make_node("MatMul", ["h", "wb"], ["y"], name="mm_b"),
+             helper.make_node("Add", ["y", "bb"], ["kps"], name="out_add")]
+    inits = [numpy_helper.from_array(np.array([2, 3], np.int64), "axes"), numpy_helper.from_array(wa, "wa"),
+             numpy_helper.from_array(ba, "ba"), numpy_helper.from_array(wb, "wb"),
+             numpy_helper.from_array(np.full(8, 0.5, np.float32), "bb")]
+    return _model("planted", nodes, inits, h, w)
+
+
+def _write(model: onnx.ModelProto, path: Path, pre: dict[str, Any]) -> str:
+    onnx.save(model, str(path))
+    ModelConfig.from_dict({"task": "keypoints", "name": path.stem, "preprocess": pre,
+                           "decoder": {"num_keypoints": 4}}).write(path)
+    return str(path)
+
+
+def _images(n: int, h: int, w: int, seed: int) -> list[np.ndarray]:
+    """Images whose brightness differs per image and per channel (so pooled features vary)."""
+    rng = np.random.default_rng(seed)
+    return [np.clip(rng.normal(rng.uniform(20, 235, 3), 12, (h, w, 3)), 0, 255).astype(np.uint8) for _ in range(n)]
+
+
+@dataclass
+class Labelled:
+    image: np.ndarray
+    corners: np.ndarray
+    text: str | None = None
+
+
+def _labelled(model: str, images: list[np.ndarray], noise_px: float, seed: int) -> list[Labelled]:
+    """Labels = the float model's own corners + Gaussian noise (pixels)."""
+    p = edgevision.Predictor(model)
+    rng = np.random.default_rng(seed)
+    return [Labelled(im, r.keypoints + rng.normal(0, noise_px, (4, 2))) for im, r in zip(images, p(images))]
+
+
+@pytest.fixture(scope="module")
+def tmp(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("quantize")
+
+
+@pytest.fixture(scope="module")
+def conv(tmp) -> str:
+    return _write(conv_keypoints_model(), tmp / "conv.onnx", {"size": [32, 48], "mean": 0.5, "std": 0.25})
+
+
+@pytest.fixture(scope="module")
+def conv_data(conv) -> CalibrationSet:
+    return CalibrationSet.from_source(conv, _images(24, 40, 60, 0), count=16)
+
+
+def _graph(path: Any) -> onnx.GraphProto:
+    return onnx.load(str(path)).graph
+
+
+def _producers(g: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
+    return {t: n for n in g.node for t in n.output}
+
+
+def _fed_by_dq(g: onnx.GraphProto, node_name: str) -> list[str]:
+    """The inputs of ``node_name`` that come out of a DequantizeLinear."""
+    prod = _producers(g)
+    node = next(n for n in g.node if n.name == node_name)
+    return [t for t in node.input if t in prod and prod[t].op_type == "DequantizeLinear"]
+
+
+def _initializer(g: onnx.GraphProto, name: str) -> np.ndarray:
+    return numpy_helper.to_array(next(i for i in g.initializer if i.name == name))
+
+
+# --- static int8 -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", Q.METHODS)
+def test_every_method_gives_a_model_the_predictor_runs(conv, conv_data, tmp, method):
+    out = tmp / f"conv_{method}.onnx"
+    r = Q.quantize(conv, conv_data, out, method=method, preprocess=False)
+    assert r.path == out and out.is_file() and r.mode == "static"
+    g = _graph(out)
+    ops = [n.op_type for n in g.node]
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    assert {"conv1", "conv2", "fc"} <= set(r.quantized_nodes)
+    p = edgevision.Predictor(out)
+    res = p(_images(1, 40, 60, 5)[0])
+    assert res.keypoints.shape == (4, 2) and np.all(np.isfinite(res.keypoints))
+    # the metadata: everything of the float model, plus the quantization section
+    cfg = ModelConfig.read(out)
+    assert cfg.to_dict() | {"quantization": None} == ModelConfig.read(conv).to_dict() | {"quantization": None}
+    q = cfg.extra["quantization"]
+    assert (q["mode"], q["representation"], q["method"], q["format"], q["per_channel"]) == (
+        "static", "QDQ", method, "S8S8", True)
+    assert q["calibration"] == {"source": "<list of 24>", "count": 16, "seed": 0, "strategy": "random"}
+    assert q["excluded_nodes"] == [] and set(q["tools"]) == {"onnxruntime", "onnx", "edgevision"}
+    assert ("percentile" in q) == (method == "percentile")
+
+
+def test_s8s8_is_symmetric_int8_with_per_channel_weights(conv, conv_data, tmp):
+    out = tmp / "conv_s8s8.onnx"
+    Q.quantize(conv, conv_data, out, preprocess=False)
+    g = _graph(out)
+    for n in g.node:
+        if n.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            zp = _initializer(g, n.input[2])
+            assert not zp.any(), n.name  # TensorRT: zero points of 0
+            is_bias = n.input[0] in ("b1_quantized", "b2_quantized", "bf_quantized")
+            assert zp.dtype == (np.int32 if is_bias else np.int8), n.name  # biases are int32 (scale_x * scale_w)
+    prod = _producers(g)
+    w2 = prod[next(n for n in g.node if n.name == "conv2").input[1]]  # the weight's DequantizeLinear
+    assert w2.op_type == "DequantizeLinear"
+    assert _initializer(g, w2.input[0]).dtype == np.int8
+    assert _initializer(g, w2.input[1]).shape == (8,)  # one scale per output channel
+
+
+def test_u8s8_and_per_tensor(conv, conv_data, tmp):
+    out = tmp / "conv_u8s8.onnx"
+    r = Q.quantize(conv, conv_data, out, fmt="u8s8", per_channel=False, preprocess=False)
+    assert r.quantization["format"] == "U8S8" and r.quantization["per_channel"] is False
+    g = _graph(out)
+    prod = _producers(g)
+    act = prod[_fed_by_dq(g, "conv2")[0]]
+    assert _initializer(g, act.input[2]).dtype == np.uint8  # activations: uint8, asymmetric
+    w2 = prod[next(n for n in g.node if n.name == "conv2").input[1]]
+    assert _initializer(g, w2.input[1]).shape == ()  # one scale for the whole tensor
+    edgevision.Predictor(out)(_images(1, 40, 60, 1)[0])
+
+
+def test_preprocess_runs_and_is_recorded(conv, conv_data, tmp):
+    r = Q.quantize(conv, conv_data, tmp / "conv_pre.onnx")
+    assert r.quantization["preprocessed"] is True and r.notes == []
+    assert r.path.is_file() and ModelConfig.read(r.path).extra["quantization"]["preprocessed"] is True
+
+
+def test_default_output_path_and_source_argument(conv, tmp):
+    r = Q.quantize(conv, _images(4, 40, 60, 2), calibrate_count=3, preprocess=False)
+    assert r.path == tmp / "conv_int8.onnx"
+    assert r.quantization["calibration"]["count"] == 3
+
+
+def test_exclude_keeps_named_nodes_and_op_types_float(conv, conv_data, tmp):
+    out = tmp / "conv_excl.onnx"
+    r = Q.quantize(conv, conv_data, out, exclude=["conv2", "Gemm"], preprocess=False)
+    assert r.excluded_nodes == ["conv2", "fc"]
+    assert r.quantization["excluded_nodes"] == ["conv2", "fc"] and r.quantization["excluded_op_types"] == ["Gemm"]
+    g = _graph(out)
+    for name in ("conv2", "fc"):
+        assert _fed_by_dq(g, name) == [], name  # no QuantizeLinear/DequantizeLinear in front of them
+    assert _initializer(g, "w2").dtype == np.float32  # the weights stay float too
+    assert "conv1" in r.quantized_nodes and {"conv2", "fc"} <= set(r.float_nodes)
+    edgevision.Predictor(out)(_images(1, 40, 60, 1)[0])
+
+
+def test_exclude_errors(conv, conv_data, tmp):
+    with pytest.raises(InvalidArgumentError, match="did you mean 'conv2'"):
+        Q.quantize(conv, conv_data, tmp / "x.onnx", exclude=["conv_2"], preprocess=False)
+    with pytest.raises(InvalidTypeError, match="exclude: expected a list"):
+        Q.quantize(conv, conv_data, tmp / "x.onnx", exclude="conv2", preprocess=False)
+
+
+def test_graph_outputs_stay_float_unless_asked(conv, conv_data, tmp):
+    g = _graph(Q.quantize(conv, conv_data, tmp / "conv_fo.onnx", preprocess=False).path)
+    assert _producers(g)["kps"].op_type == "Sigmoid"
+    g = _graph(Q.quantize(conv, conv_data, tmp / "conv_qo.onnx", preprocess=False, float_outputs=False).path)
+    assert _producers(g)["kps"].op_type == "DequantizeLinear"
+
+
+def test_calibration_cache_file_is_written_then_reused(conv, conv_data, tmp):
+    cache = tmp / "ranges.json"
+    a = Q.quantize(conv, conv_data, tmp / "c1.onnx", preprocess=False, calibration_cache=cache)
+    assert cache.is_file() and "r1" in json.loads(cache.read_text())["data"]
+    empty = CalibrationSet(conv_data.tensors[:0], "images", conv_data.report)  # nothing to run: the cache is used
+    b = Q.quantize(conv, empty, tmp / "c2.onnx", preprocess=False, calibration_cache=cache)
+    assert a.path.read_bytes() != b"" and _graph(b.path).node  # it quantized from the cached ranges
+    x = conv_data.tensors[:2]
+    import onnxruntime as ort
+
+    run = lambda p: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]
+    np.testing.assert_array_equal(run(a.path), run(b.path))
+
+
+def test_bad_arguments(conv, conv_data, tmp):
+    for kwargs, match in (({"method": "kl"}, "method"), ({"fmt": "S8U8"}, "fmt"), ({"percentile": 0}, "percentile"),
+                          ({"calibrate_count": 0}, "calibrate_count")):
+        with pytest.raises(InvalidArgumentError, match=match):
+            Q.quantize(conv, conv_data, tmp / "x.onnx", **kwargs)
+    with pytest.raises(InvalidTypeError, match="per_channel"):
+        Q.quantize(conv, conv_data, tmp / "x.onnx", per_channel="yes")
+    with pytest.raises(InvalidArgumentError, match="out: .* is the source model"):
+        Q.quantize(conv, conv_data, conv)
+    with pytest.raises(ModelLoadError, match="no such file"):
+        Q.quantize(tmp / "missing.onnx", conv_data)
+    (tmp / "junk.onnx").write_bytes(b"not a model")
+    with pytest.raises(ModelLoadError, match="not an ONNX model"):
+        Q.quantize(tmp / "junk.onnx", conv_data)
+    with pytest.raises(InvalidArgumentError, match="data: expected"):
+        Q.quantize(conv, None, tmp / "x.onnx")
+
+
+# --- dynamic and fp16 ------------------------------------------------------------------------------
+
+
+def test_dynamic_int8_and_fp16_load_and_carry_metadata(conv, tmp):
+    img = _images(1, 40, 60, 3)[0]
+    ref = edgevision.Predictor(conv)(img).keypoints
+    d = Q.quantize_dynamic_int8(conv)
+    assert d.path == tmp / "conv_int8_dynamic.onnx" and d.mode == "dynamic"
+    assert "DynamicQuantizeLinear" in [n.op_type for n in _graph(d.path).node]
+    h = Q.convert_fp16(conv)
+    assert h.path == tmp / "conv_fp16.onnx" and h.size_mb < h.source_size_mb
+    g = _graph(h.path)
+    assert g.input[0].type.tensor_type.elem_type == TensorProto.FLOAT  # keep_io_types: fed float32
+    assert _initializer(g, "w1").dtype == np.float16
+    for r, tol in ((d, 0.05), (h, 0.01)):
+        q = ModelConfig.read(r.path).extra["quantization"]
+        assert q["mode"] == r.mode and "tools" in q
+        p = edgevision.Predictor(r.path)
+        np.testing.assert_allclose(p(img).keypoints / [48, 32], ref / [48, 32], atol=tol)
+
+
+# --- accuracy-aware ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def planted(tmp) -> tuple[str, CalibrationSet, list[Labelled]]:
+    path = _write(planted_model(), tmp / "planted.onnx", {"size": [16, 16], "mean": 0.5, "std": 0.25})
+    images = _images(64, 20, 20, 7)
+    data = CalibrationSet.from_source(path, images[:32], count=32)
+    return path, data, _labelled(path, images[32:], noise_px=0.5, seed=3)
+
+
+def test_plain_int8_destroys_the_planted_signal(planted, tmp):
+    path, data, samples = planted
+    fp32 = evaluate(path, samples).value
+    q = Q.quantize(path, data, tmp / "planted_plain.onnx", preprocess=False)
+    assert evaluate(q.path, samples).value > 2 * fp32
+
+
+def test_accuracy_aware_finds_the_planted_node(planted, tmp):
+    path, data, samples = planted
+    out = tmp / "planted_aa.onnx"
+    r = Q.quantize_accuracy_aware(path, data, samples, tolerance=0.10, out=out, preprocess=False,
+                                  compare_default=True)
+    assert r.ok, r.reason
+    assert r.ranking[0]["node"] == "mm_b" and r.ranking[0]["tensor"] == "h"  # the planted tensor, worst SNR
+    assert r.ranking[0]["snr_db"] < 10 < r.ranking[1]["snr_db"]
+    assert r.float_nodes == ["mm_b"] and len(r.steps) == 2
+    assert [s["within"] for s in r.steps] == [False, True] and r.steps[1]["added"] == ["mm_b"]
+    assert r.value <= r.limit == pytest.approx(r.fp32_value * 1.10)
+    assert r.path == out and evaluate(out, samples).value == pytest.approx(r.value)
+    assert _fed_by_dq(_graph(out), "mm_b") == []
+    q = ModelConfig.read(out).extra["quantization"]
+    assert q["excluded_nodes"] == ["mm_b"] and q["accuracy_aware"]["metric"] == "mae_norm"
+    # it beats plain quantize_static defaults on the same model and data
+    assert r.baseline["value"] > r.value
+    d = r.to_dict()
+    assert d["ok"] is True and d["steps"][1]["float_nodes"] == ["mm_b"] and "_path" not in d["steps"][0]
+
+
+def test_accuracy_aware_stops_at_the_limit_and_says_so(planted, tmp):
+    path, data, samples = planted
+    r = Q.quantize_accuracy_aware(path, data, samples, tolerance=0.10, out=tmp / "planted_0.onnx",
+                                  preprocess=False, max_float_nodes=0)
+    assert not r.ok and "max_float_nodes=0 reached" in r.reason and len(r.steps) == 1
+    assert r.path.is_file() and r.value == r.steps[0]["value"]
+
+
+def test_accuracy_aware_within_tolerance_at_once(conv, conv_data, tmp):
+    samples = _labelled(conv, _images(8, 40, 60, 9), noise_px=2.0, seed=1)
+    r = Q.quantize_accuracy_aware(conv, conv_data, samples, tolerance=1.0, out=tmp / "conv_aa.onnx",
+                                  preprocess=False)
+    assert r.ok and len(r.steps) == 1 and r.float_nodes == [] and r.ranking == []
+    with pytest.raises(InvalidArgumentError, match="tolerance"):
+        Q.quantize_accuracy_aware(conv, conv_data, samples, tolerance=-0.1)
+    with pytest.raises(InvalidArgumentError, match="metric"):
+        Q.quantize_accuracy_aware(conv, conv_data, samples, tolerance=0.1, metric="accuracy")
+
+
+def test_higher_is_better_tolerance_is_absolute():
+    assert Q._limit(0.9, 0.005, True) == pytest.approx(0.895)
+    assert Q._within(0.896, 0.895, True) and not Q._within(0.894, 0.895, True)
+    assert Q._limit(0.004, 0.05, False) == pytest.approx(0.0042)
+
+
+def test_channel_snr_sees_through_an_outlier_channel():
+    x = np.stack([np.linspace(-1, 1, 50), np.full(50, 1000.0)], axis=1)  # (N, 2): signal + constant outlier
+    wiped = x.copy()
+    wiped[:, 0] = 0
+    assert Q._channel_snr_db([x], [wiped], [None, 2]) == pytest.approx(0.0, abs=1e-9)
+    assert Q._channel_snr_db([x], [x], [None, 2]) == float("inf")
+    assert Q._channel_snr_db([x], [wiped]) > 30  # as one channel the outlier hides it
+
+
+# --- TensorRT and report -------------------------------------------------------------------------------
+
+
+def test_write_tensorrt_calibration(conv, conv_data, tmp):
+    files = Q.write_tensorrt_calibration(conv, conv_data, tmp / "trt")
+    assert all(p.is_file() for p in files.values())
+    lines = dict(line.split() for line in files["cache"].read_text().splitlines())
+    assert {"images", "r1", "r2", "kps"} <= set(lines) and all(float(v) > 0 for v in lines.values())
+    assert set(json.loads(files["json"].read_text())["data"]) >= {"r1", "kps"}
+    with pytest.raises(InvalidArgumentError, match="method"):
+        Q.write_tensorrt_calibration(conv, conv_data, tmp / "trt", method="kl")
+
+
+def test_report(conv, conv_data, tmp):
+    q = Q.quantize(conv, conv_data, tmp / "conv_rep_int8.onnx", preprocess=False)
+    samples = _labelled(conv, _images(4, 40, 60, 11), noise_px=1.0, seed=2)
+    md, js = tmp / "report.md", tmp / "report.json"
+    doc = Q.report([q.path, conv], samples, runs=3, out_md=md, out_json=js)
+    assert doc["baseline"] == "conv"  # the float model, although listed second
+    rows = {r["variant"]: r for r in doc["rows"]}
+    assert rows["conv"]["latency_ratio"] == 1.0 and rows["conv"]["size_ratio"] == 1.0
+    assert rows["conv_rep_int8"]["kind"] == "static int8 (QDQ)" and rows["conv"]["kind"] == "none"
+    assert rows["conv"]["metric"] == "mae_norm" and rows["conv"]["count"] == 4
+    assert rows["conv_rep_int8"]["metric_delta"] == pytest.approx(
+        rows["conv_rep_int8"]["value"] / rows["conv"]["value"] - 1)
+    text = md.read_text()
+    assert "| variant | kind | p50 latency ms | task metric | size MB |" in text and "conv_rep_int8" in text
+    assert json.loads(js.read_text())["rows"][0]["variant"] == "conv_rep_int8"
+    no_metric = Q.report({"a": conv}, None, runs=2)
+    assert no_metric["rows"][0]["value"] is None and "n/a" in no_metric["markdown"]
+    with pytest.raises(InvalidArgumentError, match="models"):
+        Q.report([], None)
+    with pytest.raises(InvalidArgumentError, match="out_md"):
+        Q.report([conv], None, out_md=tmp / "no" / "dir.md")
+
+
+# --- CLI ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def folder(tmp) -> Path:
+    d = tmp / "calib_images"
+    d.mkdir()
+    for i, im in enumerate(_images(6, 40, 60, 4)):
+        cv2.imwrite(str(d / f"{i}.png"), im)
+    return d
+
+
+def test_cli_quantize(conv, folder, tmp, capsys):
+    out = tmp / "cli_int8.onnx"
+    code = quantize_cli.main(["quantize", conv, "--data", str(folder), "--count", "4", "--seed", "1",
+                              "--no-preprocess", "--exclude", "fc", "--out", str(out), "--json"])
+    text = capsys.readouterr().out
+    assert code == 0 and out.is_file()
+    assert "4 of 4 images" in text and "kept float: fc" in text
+    doc = json.loads(text[text.index("{"):])
+    assert doc["quantization"]["calibration"]["seed"] == 1 and doc["excluded_nodes"] == ["fc"]
+
+
+def test_cli_dynamic_fp16_and_report(conv, tmp, capsys):
+    assert quantize_cli.main(["quantize", conv, "--method", "fp16", "--out", str(tmp / "cli_fp16.onnx")]) == 0
+    assert quantize_cli.main(["quantize", conv, "--method", "dynamic", "--out", str(tmp / "cli_dyn.onnx")]) == 0
+    capsys.readouterr()
+    md = tmp / "cli_report.md"
+    code = quantize_cli.main(["report", conv, str(tmp / "cli_fp16.onnx"), "--no-metric", "--runs", "2",
+                              "--md", str(md)])
+    assert code == 0 and "cli_fp16" in capsys.readouterr().out and md.is_file()
+
+
+def test_cli_accuracy_aware(planted, tmp, capsys):
+    path = planted[0]
+    d = tmp / "planted_manifest"
+    (d / "imgs").mkdir(parents=True)
+    lines = []
+    for i, s in enumerate(planted[2][:16]):
+        cv2.imwrite(str(d / "imgs" / f"{i}.png"), s.image)
+        lines.append(json.dumps({"image": f"imgs/{i}.png", "corners": s.corners.tolist()}))
+    (d / "m.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp / "cli_planted.onnx"
+    code = quantize_cli.main(["quantize", path, "--data", str(d / "m.jsonl"), "--count", "16", "--no-preprocess",
+                              "--tolerance", "0.10", "--eval-data", str(d / "m.jsonl"), "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0 and "OK: within tolerance" in text and "float: mm_b" in text
+
+
+def test_cli_errors_exit_2_with_the_message(conv, folder, tmp, capsys):
+    assert quantize_cli.main(["quantize", str(tmp / "nope.onnx"), "--data", str(folder)]) == 2
+    assert "calibration quantize: error: " in capsys.readouterr().err
+    assert quantize_cli.main(["quantize", conv]) == 2
+    assert "--data: required" in capsys.readouterr().err
+    assert quantize_cli.main(["quantize", conv, "--data", str(folder), "--exclude", "nonode",
+                              "--no-preprocess", "--out", str(tmp / "e.onnx")]) == 2
+    assert "nonode" in capsys.readouterr().err
+    assert quantize_cli.main(["quantize", conv, "--data", str(folder), "--method", "kl"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+    assert quantize_cli.main(["quantize", conv, "--data", str(folder), "--count", "0"]) == 2
+    assert "expected an integer >= 1" in capsys.readouterr().err
+    assert quantize_cli.main(["quantize", conv, "--method", "fp16", "--tolerance", "0.1"]) == 2
+    assert "static int8 only" in capsys.readouterr().err
+    assert quantize_cli.main(["report", conv, "--no-metric", "--md", str(tmp / "no" / "x.md")]) == 2
+    assert "out_md" in capsys.readouterr().err
+
+
+def test_register_adds_both_subcommands():
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    quantize_cli.register(ap.add_subparsers(dest="command"))
+    args = ap.parse_args(["quantize", "m.onnx", "--data", "synth:3", "--exclude", "a", "b", "--exclude", "Conv"])
+    assert args.exclude == ["a", "b", "Conv"] and args.fn is not None
+    assert ap.parse_args(["report", "a.onnx", "b.onnx"]).models == ["a.onnx", "b.onnx"]
