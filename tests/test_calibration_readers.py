@@ -547,7 +547,7 @@ def test_cli_inspect_subprocess(tmp_path):
 
     r = _run_cli("inspect", str(tmp_path / "missing"))
     assert r.returncode == 2 and "does not exist" in r.stderr and str(tmp_path / "missing") in r.stderr
-    r = _run_cli("quantize")
+    r = _run_cli("frobnicate")
     assert r.returncode == 2 and "invalid choice" in r.stderr
 
 
