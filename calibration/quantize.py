@@ -260,6 +260,9 @@ def _atomic_save(model: Any, dst: Path) -> None:
     os.close(fd)
     try:
         onnx.save(model, tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model file is as readable as any other
         os.replace(tmp, dst)
     except BaseException:
         with contextlib.suppress(OSError):

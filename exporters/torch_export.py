@@ -186,6 +186,9 @@ def export_torch(model: Any, sample_input: Any, out: str | os.PathLike, *, task:
                     return [t.detach().cpu().numpy() for t in _flatten_outputs(model(torch.from_numpy(x)))]
 
             report = check_parity(tmp, reference, sets, atol=atol, rtol=rtol)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):

@@ -297,3 +297,13 @@ def test_importing_exporters_imports_no_framework() -> None:
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)
     assert json.loads(out.stdout) == []
+
+
+def test_exported_file_has_normal_permissions(exported: dict) -> None:
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    _, res = exported["tutorial_mlp"]
+    assert stat.S_IMODE(res.path.stat().st_mode) == 0o666 & ~umask
