@@ -18,13 +18,15 @@ class ExportError(EdgeVisionError, RuntimeError):
 class UnsupportedOperatorError(ExportError):
     """An operator (PyTorch) or layer (Keras) has no ONNX conversion.
 
-    ``operator`` names it (``aten::linalg_eigh``, ``keras.layers.Foo``) when the
-    framework's message says which one; ``None`` otherwise.
+    ``operator`` names it (``aten::linalg_eigh``) when the framework's message says
+    which one, ``None`` otherwise; ``layers`` lists the Keras layers that run it
+    (empty for PyTorch, or when unknown).
     """
 
-    def __init__(self, message: str, *, operator: str | None = None) -> None:
+    def __init__(self, message: str, *, operator: str | None = None, layers: list[str] | tuple = ()) -> None:
         super().__init__(message)
         self.operator = operator
+        self.layers = list(layers)
 
 
 class ParityError(ExportError):

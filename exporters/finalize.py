@@ -137,7 +137,8 @@ def finalize(path: str | os.PathLike, config: ModelConfig, *, simplify: bool = T
              dynamic_batch: bool = True, producer: str | None = None) -> dict[str, Any]:
     """Simplify, check and label an exported ONNX file in place.
 
-    Returns a dict of what was done: ``simplified`` (bool), ``nodes_before``,
+    Returns a dict of what was done: ``simplified`` (bool), ``shared_initializers``
+    (byte-identical weights merged into one), ``nodes_before``,
     ``nodes_after``, ``opset``, ``inputs``/``outputs`` (name, shape with
     symbolic dims as strings).
 
@@ -158,6 +159,8 @@ def finalize(path: str | os.PathLike, config: ModelConfig, *, simplify: bool = T
             slim = onnxslim.slim(model)
         if slim is not None:
             model, simplified = slim, True
+    # a layer applied several times has its (folded) weights stored once per call otherwise
+    shared = dedupe_initializers(model)
     try:
         model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
         onnx.checker.check_model(model, full_check=True)
@@ -187,9 +190,90 @@ def finalize(path: str | os.PathLike, config: ModelConfig, *, simplify: bool = T
             out.append({"name": vi.name, "shape": dims})
         return out
 
-    return {"simplified": simplified, "nodes_before": before, "nodes_after": len(model.graph.node),
+    return {"simplified": simplified, "shared_initializers": shared, "nodes_before": before, "nodes_after": len(model.graph.node),
             "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None),
             "inputs": sig(model.graph.input), "outputs": sig(model.graph.output)}
+
+
+def dedupe_initializers(model: Any) -> int:
+    """Merge byte-identical initializers of an ONNX model in place; returns how many were dropped.
+
+    A Keras layer applied several times (the shared class/box subnets of a
+    RetinaNet head run on every FPN level) transposes its kernel at every call;
+    constant folding (onnxslim's) turns each transpose into its own constant, so
+    the weights would be stored once per call. Metadata and everything else are kept.
+    """
+    import hashlib
+
+    from onnx import numpy_helper
+
+    graph = model.graph
+    protected = {o.name for o in graph.output} | {i.name for i in graph.input}
+    first: dict[tuple, str] = {}
+    rename: dict[str, str] = {}
+    keep = []
+    for t in graph.initializer:
+        data = t.raw_data or numpy_helper.to_array(t).tobytes()
+        key = (t.data_type, tuple(t.dims), hashlib.sha256(data).digest())
+        if key in first and t.name not in protected:
+            rename[t.name] = first[key]
+        else:
+            first.setdefault(key, t.name)
+            keep.append(t)
+    if not rename:
+        return 0
+
+    def fix(g: Any) -> None:
+        for node in g.node:
+            for i, name in enumerate(node.input):
+                if name in rename:
+                    node.input[i] = rename[name]
+            for attr in node.attribute:
+                for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                    fix(sub)
+
+    fix(graph)
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    return len(rename)
+
+
+@contextlib.contextmanager
+def torchscript_log_off() -> Iterator[None]:
+    """Keep the TorchScript exporter from dumping the whole graph to stdout when it fails.
+
+    ``setup_onnx_logging`` in torch's TorchScript exporter tests the *function*
+    ``_C._jit_is_onnx_log_enabled`` instead of calling it, so it always turns the
+    C++ ONNX log on (and never off again); a failed export then prints the full
+    graph ("Torch IR graph at exception") from C++, past ``redirect_stdout``.
+    This swaps in a version that keeps the log off, and restores both.
+    """
+    import torch
+
+    try:
+        from torch.onnx._internal.torchscript_exporter import utils as tsu
+    except ImportError:  # pragma: no cover - depends on the torch version
+        yield
+        return
+    orig = getattr(tsu, "setup_onnx_logging", None)
+    get = getattr(torch._C, "_jit_is_onnx_log_enabled", None)
+    set_ = getattr(torch._C, "_jit_set_onnx_log_enabled", None)
+    if orig is None or get is None or set_ is None:  # pragma: no cover - depends on the torch version
+        yield
+        return
+
+    @contextlib.contextmanager
+    def setup_onnx_logging(verbose: bool) -> Iterator[None]:
+        yield
+
+    was = bool(get())
+    set_(False)
+    tsu.setup_onnx_logging = setup_onnx_logging
+    try:
+        yield
+    finally:
+        tsu.setup_onnx_logging = orig
+        set_(was)
 
 
 def procedural_images(n: int, size: tuple[int, int], seed: int = 0) -> list[np.ndarray]:
@@ -263,4 +347,4 @@ def parity_inputs(config: ModelConfig, *, batch: int = 2, seed: int = 0,
     return sets
 
 
-__all__ = ["DEFAULT_OPSET", "ExportResult", "build_config", "input_shape", "quiet", "finalize", "procedural_images", "parity_inputs"]
+__all__ = ["DEFAULT_OPSET", "ExportResult", "dedupe_initializers", "torchscript_log_off", "build_config", "input_shape", "quiet", "finalize", "procedural_images", "parity_inputs"]

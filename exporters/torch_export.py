@@ -19,7 +19,8 @@ from edgevision.config import ModelConfig
 from edgevision.errors import InvalidArgumentError, InvalidTypeError
 
 from .errors import ExportError, UnsupportedOperatorError, WeightsError
-from .finalize import DEFAULT_OPSET, ExportResult, build_config, finalize, input_shape, parity_inputs, quiet
+from .finalize import (DEFAULT_OPSET, ExportResult, build_config, finalize, input_shape, parity_inputs, quiet,
+                       torchscript_log_off)
 from .parity import DEFAULT_ATOL, DEFAULT_RTOL, check_parity
 
 EXPORTERS = ("dynamo", "torchscript")
@@ -40,7 +41,7 @@ def _operator_in(message: str) -> str | None:
     return None
 
 
-def _unsupported(e: BaseException) -> UnsupportedOperatorError | None:
+def unsupported_error(e: BaseException) -> UnsupportedOperatorError | None:
     text = f"{type(e).__name__}: {e}"
     cause = e.__cause__
     while cause is not None:
@@ -166,11 +167,12 @@ def export_torch(model: Any, sample_input: Any, out: str | os.PathLike, *, task:
                             axes[names[i] if names else f"output_{i}"] = {0: "batch"}
                         if names is None:
                             kwargs["output_names"] = [f"output_{i}" for i in range(len(ref_out))]
-                    torch.onnx.export(model, (sample,), tmp, dynamo=False, dynamic_axes=axes, **kwargs)
+                    with torchscript_log_off():
+                        torch.onnx.export(model, (sample,), tmp, dynamo=False, dynamic_axes=axes, **kwargs)
         except (InvalidArgumentError, InvalidTypeError):
             raise
         except Exception as e:
-            err = _unsupported(e)
+            err = unsupported_error(e)
             if err is not None:
                 raise err from e
             other = "torchscript" if exporter == "dynamo" else "dynamo"

@@ -21,6 +21,9 @@ from typing import Any
 
 from ..errors import UnknownArchitectureError
 
+#: Names of the 4 plate/screen corner keypoints, in the output order (clockwise from top-left).
+CORNER_NAMES = ("top_left", "top_right", "bottom_right", "bottom_left")
+
 
 @dataclass
 class Built:
@@ -97,4 +100,4 @@ def build(name: str, **kwargs: Any) -> Built:
     return entry(name).builder()(**kwargs)
 
 
-__all__ = ["Built", "Entry", "REGISTRY", "names", "entry", "build"]
+__all__ = ["CORNER_NAMES", "Built", "Entry", "REGISTRY", "names", "entry", "build"]

@@ -18,7 +18,7 @@ from torch import nn
 from calibration.ccpd import ADS, PROVINCES
 from edgevision.errors import InvalidArgumentError
 
-from . import Built
+from . import CORNER_NAMES, Built
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB, after scale 1/255
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -28,7 +28,6 @@ PLATE_PROVINCES: tuple[str, ...] = tuple(PROVINCES[:31])
 #: Classes of the other slots: 24 letters (no I, O), 10 digits, and "" = no character (the 8th slot of a
 #: 7-character plate; CCPD writes it as the placeholder "O"). 35 classes, as in seed 003.
 PLATE_SYMBOLS: tuple[str, ...] = tuple(ADS[:34]) + ("",)
-CORNER_NAMES = ("top_left", "top_right", "bottom_right", "bottom_left")
 
 
 def _size(size: Any, name: str = "size") -> tuple[int, int]:

@@ -1,0 +1,359 @@
+"""Keras 3 reference architectures (functional API), run on the torch backend (no TensorFlow).
+
+Every builder returns an :class:`exporters.zoo.Built`: the untrained
+``keras.Model`` plus its ``edgevision`` config, ready for
+:func:`exporters.keras_export.export_keras`. Conventions:
+
+- inputs are NHWC float32 batches (Keras' ``channels_last``) that the edgevision
+  kernel makes from uint8 BGR images (``swap_rb: true`` gives RGB, as Keras
+  image pipelines load them); the graph input is named ``images``;
+- sizes are ``(height, width)`` in pixels; points are ``(x, y)``;
+- corners are 4 points clockwise from top-left: TL, TR, BR, BL;
+- the defaults are small so that tests stay fast; each builder documents the
+  arguments of a full-size model.
+
+Importing this module imports keras (with ``KERAS_BACKEND=torch`` unless keras
+was already imported) and registers the custom layers below for
+``keras.saving.load_model``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from edgevision.errors import InvalidArgumentError
+
+from ..keras_export import import_keras
+from . import CORNER_NAMES, Built
+
+keras = import_keras()
+ops = keras.ops
+layers = keras.layers
+
+#: Corner names of the keypoint models: clockwise from top-left (the same as the plate models).
+#: Screen classes of the meter model (seed 001, stage 1).
+METER_SCREEN_CLASSES = ("analog", "digital", "illegible")
+#: Classes of the digit detector (seed 001, stage 2): ten digits and the area after the decimal point.
+METER_DIGIT_CLASSES = tuple(str(i) for i in range(10)) + ("decimal",)
+#: The smallest input Xception takes (height and width, pixels).
+XCEPTION_MIN_SIZE = 71
+
+
+def _size(size: Any, name: str = "size", *, multiple: int = 1, minimum: int = 1) -> tuple[int, int]:
+    if isinstance(size, int) and not isinstance(size, bool):
+        size = (size, size)
+    if (not isinstance(size, (tuple, list)) or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+        raise InvalidArgumentError(f"{name}: expected an int or (height, width) of positive ints, got {size!r}")
+    h, w = int(size[0]), int(size[1])
+    if h % multiple or w % multiple:
+        raise InvalidArgumentError(f"{name}: height and width must be multiples of {multiple} "
+                                   f"(the network's largest stride), got {(h, w)}")
+    if h < minimum or w < minimum:
+        raise InvalidArgumentError(f"{name}: height and width must be at least {minimum} pixels, got {(h, w)}")
+    return h, w
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidArgumentError(f"{name}: expected a positive int, got {value!r}")
+    return int(value)
+
+
+def _positive_floats(values: Any, name: str) -> tuple[float, ...]:
+    try:
+        out = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        out = ()
+    if not out or not all(math.isfinite(v) and v > 0 for v in out):
+        raise InvalidArgumentError(f"{name}: expected a non-empty sequence of positive numbers, got {values!r}")
+    return out
+
+
+# --- building blocks ------------------------------------------------------------------------
+
+
+def conv_bn(x: Any, filters: int, kernel: int, strides: int, name: str) -> Any:
+    """Conv2D ("same" padding, no bias, He init) -> BatchNormalization -> ReLU."""
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv",
+                      kernel_initializer="he_normal")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def separable_block(x: Any, filters: int, strides: int, name: str) -> Any:
+    """MobileNet's depthwise-separable block: depthwise 3x3 (stride) -> BN -> ReLU -> pointwise 1x1 -> BN -> ReLU.
+
+    Kernels use He initialization with the true fan-in (9 for a depthwise 3x3 filter;
+    Keras' default counts the channels too), so an untrained network keeps its
+    activation scale through the stages instead of shrinking it ~3x per block.
+    """
+    x = layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False, name=f"{name}_dw",
+                               depthwise_initializer=keras.initializers.RandomNormal(stddev=math.sqrt(2 / 9)))(x)
+    x = layers.BatchNormalization(name=f"{name}_dw_bn")(x)
+    x = layers.ReLU(name=f"{name}_dw_relu")(x)
+    return conv_bn(x, filters, 1, 1, f"{name}_pw")
+
+
+def light_backbone(x: Any, width: int, name: str = "backbone") -> list[Any]:
+    """A MobileNet-v1-like backbone; returns the feature maps at strides 8, 16 and 32.
+
+    Channels: ``width`` at stride 2, ``2*width`` at 4, ``4*width`` at 8,
+    ``8*width`` at 16, ``16*width`` at 32.
+    """
+    x = conv_bn(x, width, 3, 2, f"{name}_stem")                     # stride 2
+    x = separable_block(x, 2 * width, 2, f"{name}_s4")               # stride 4
+    x = separable_block(x, 2 * width, 1, f"{name}_s4b")
+    x = separable_block(x, 4 * width, 2, f"{name}_s8")               # stride 8
+    c3 = separable_block(x, 4 * width, 1, f"{name}_s8b")
+    x = separable_block(c3, 8 * width, 2, f"{name}_s16")             # stride 16
+    c4 = separable_block(x, 8 * width, 1, f"{name}_s16b")
+    x = separable_block(c4, 16 * width, 2, f"{name}_s32")            # stride 32
+    c5 = separable_block(x, 16 * width, 1, f"{name}_s32b")
+    return [c3, c4, c5]
+
+
+# --- meter reading, stage 1: screen corners + screen class (seed 001) ----------------------
+
+
+def meter_corners(size: Any = (128, 128), backbone_width: int = 16, hidden: int = 128,
+                  dropout: float = 0.2) -> Built:
+    """Seed 001, stage 1: the meter screen's 4 corners and its class, from a letterboxed photo.
+
+    Outputs, in this order:
+
+    - ``corners`` (N, 8): ``x0, y0, ..., x3, y3`` of the screen corners TL, TR, BR,
+      BL (clockwise from top-left *relative to the screen*, so a rotated meter
+      keeps its reading order), normalized to the letterboxed model input
+      (x / width, y / height; sigmoid, so in [0, 1]);
+    - ``screen_class`` (N, 3): softmax over ``analog``, ``digital``, ``illegible``.
+
+    The edgevision task is ``keypoints`` (it decodes the first output); the class
+    names are the top-level ``labels``. Input: RGB (``swap_rb``), ``scale`` 1/255,
+    letterboxed. Default is small (128x128, width 16: about 0.2 M parameters); a
+    full-size model is e.g. ``size=(256, 256), backbone_width=32, hidden=256``.
+    """
+    h, w = _size(size, minimum=32)
+    width = _positive_int(backbone_width, "backbone_width")
+    hidden = _positive_int(hidden, "hidden")
+    if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout < 1:
+        raise InvalidArgumentError(f"dropout: expected a number in [0, 1), got {dropout!r}")
+    inputs = keras.Input((h, w, 3), name="images")
+    c5 = light_backbone(inputs, width)[-1]
+    x = layers.GlobalAveragePooling2D(name="pool")(c5)
+    x = layers.Dense(hidden, activation="relu", name="fc")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    corners = layers.Dense(8, activation="sigmoid", name="corners")(x)
+    screen = layers.Dense(len(METER_SCREEN_CLASSES), activation="softmax", name="screen_class")(x)
+    model = keras.Model(inputs, [corners, screen], name="meter_corners")
+    cfg = {"task": "keypoints", "name": "meter_corners", "labels": list(METER_SCREEN_CLASSES),
+           "preprocess": {"size": [h, w], "mode": "letterbox", "swap_rb": True, "scale": 1 / 255, "pad_value": 114},
+           "decoder": {"num_keypoints": 4, "normalized": True, "names": list(CORNER_NAMES)},
+           "input_name": "images", "output_names": ["corners", "screen_class"], "layout": "NHWC"}
+    return Built("meter_corners", "keras", model, cfg, (h, w, 3))
+
+
+# --- meter reading, stage 2: RetinaNet-style digit detector (seed 001) ---------------------
+
+#: Box-delta scaling of the keras.io RetinaNet example (and of Faster R-CNN): (x, y, w, h).
+BOX_VARIANCE = (0.1, 0.1, 0.2, 0.2)
+#: exp() clip of the predicted log-size deltas (torchvision's log(1000 / 16)).
+_LOG_SIZE_CLIP = math.log(1000.0 / 16)
+
+
+def retinanet_anchors(size: tuple[int, int], strides: Sequence[int] = (8, 16, 32),
+                      sizes: Sequence[float] | None = None, scales: Sequence[float] = (1.0, 2 ** (1 / 3), 2 ** (2 / 3)),
+                      ratios: Sequence[float] = (1.0, 2.0)) -> np.ndarray:
+    """Anchor boxes ``(K, 4)`` as ``cx, cy, w, h`` in model-input pixels (float32).
+
+    Order: level by level (``strides``), then cells row-major (y, then x), then
+    the ``len(scales) * len(ratios)`` anchors of a cell (scale-major) - the order
+    of a ``(N, H, W, A * k)`` head output reshaped to ``(N, H * W * A, k)``.
+    Anchor ``(s, r)`` at level ``l`` has area ``(sizes[l] * s)**2`` and
+    ``height / width = r``; centres are the cell centres ``((x + 0.5) * stride,
+    (y + 0.5) * stride)``. ``sizes`` default: ``4 * stride`` (RetinaNet's 32 px at stride 8).
+    """
+    h, w = size
+    sizes = [4.0 * s for s in strides] if sizes is None else list(sizes)
+    out = []
+    for stride, base in zip(strides, sizes):
+        fh, fw = -(-h // stride), -(-w // stride)
+        wh = np.array([[base * s / math.sqrt(r), base * s * math.sqrt(r)] for s in scales for r in ratios])
+        gy, gx = np.meshgrid(np.arange(fh), np.arange(fw), indexing="ij")
+        centres = np.stack([(gx.ravel() + 0.5) * stride, (gy.ravel() + 0.5) * stride], 1)      # (H*W, 2)
+        a = np.concatenate([np.repeat(centres, len(wh), 0), np.tile(wh, (len(centres), 1))], 1)
+        out.append(a)
+    return np.concatenate(out, 0).astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="edgevision")
+class AnchorBoxDecoder(layers.Layer):
+    """RetinaNet box deltas + class logits -> the YOLOv8 detection layout, in the graph.
+
+    Inputs: ``box_deltas`` (N, K, 4) as ``(dx, dy, dw, dh)`` relative to the K
+    anchors of :func:`retinanet_anchors` (scaled by :data:`BOX_VARIANCE`), and
+    ``class_logits`` (N, K, C). Output (N, 4 + C, K): ``cx, cy, w, h`` in
+    model-input pixels, then the C sigmoid scores - what
+    ``edgevision.decoders.decode_detection(layout="yolov8")`` reads.
+
+    ``cx = anchor_cx + dx * 0.1 * anchor_w``, ``w = anchor_w * exp(min(dw * 0.2, log(1000/16)))``
+    (the same for y, h). The anchors are recomputed from the config, never stored as weights.
+    """
+
+    def __init__(self, image_size: Sequence[int], strides: Sequence[int] = (8, 16, 32),
+                 sizes: Sequence[float] | None = None, scales: Sequence[float] = (1.0, 2 ** (1 / 3), 2 ** (2 / 3)),
+                 ratios: Sequence[float] = (1.0, 2.0), box_variance: Sequence[float] = BOX_VARIANCE,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.image_size = tuple(int(v) for v in image_size)
+        self.strides = tuple(int(s) for s in strides)
+        self.sizes = None if sizes is None else tuple(float(s) for s in sizes)
+        self.scales = tuple(float(s) for s in scales)
+        self.ratios = tuple(float(r) for r in ratios)
+        self.box_variance = tuple(float(v) for v in box_variance)
+        self.anchors = retinanet_anchors(self.image_size, self.strides, self.sizes, self.scales, self.ratios)
+
+    def call(self, box_deltas: Any, class_logits: Any) -> Any:
+        anchors = ops.convert_to_tensor(self.anchors, dtype=box_deltas.dtype)        # (K, 4)
+        d = box_deltas * ops.convert_to_tensor(np.array(self.box_variance, np.float32), dtype=box_deltas.dtype)
+        cxcy = d[..., :2] * anchors[:, 2:] + anchors[:, :2]
+        wh = ops.exp(ops.minimum(d[..., 2:], _LOG_SIZE_CLIP)) * anchors[:, 2:]
+        out = ops.concatenate([cxcy, wh, ops.sigmoid(class_logits)], axis=-1)       # (N, K, 4 + C)
+        return ops.transpose(out, (0, 2, 1))
+
+    def compute_output_shape(self, box_deltas_shape: Any, class_logits_shape: Any) -> tuple:
+        return (box_deltas_shape[0], 4 + class_logits_shape[-1], box_deltas_shape[1])
+
+    def get_config(self) -> dict[str, Any]:
+        return super().get_config() | {"image_size": list(self.image_size), "strides": list(self.strides),
+                                       "sizes": None if self.sizes is None else list(self.sizes),
+                                       "scales": list(self.scales), "ratios": list(self.ratios),
+                                       "box_variance": list(self.box_variance)}
+
+
+def meter_digits(size: Any = (96, 256), num_classes: int = 11, backbone_width: int = 16, fpn_width: int = 64,
+                 head_depth: int = 2, scales: Sequence[float] = (1.0, 2 ** (1 / 3), 2 ** (2 / 3)),
+                 ratios: Sequence[float] = (1.0, 2.0), prior: float = 0.01,
+                 labels: Sequence[str] | None = None) -> Built:
+    """Seed 001, stage 2: a RetinaNet-style detector of the digits (and the decimal area) on the meter screen.
+
+    - backbone: :func:`light_backbone` (depthwise-separable stages), features at strides 8, 16, 32;
+    - FPN: 1x1 laterals to ``fpn_width`` channels, top-down nearest upsampling + add,
+      3x3 smoothing -> P3, P4, P5 (no P6/P7: digits are large relative to a screen crop);
+    - anchors per cell: ``scales`` x ``ratios`` (height / width; digits are tall),
+      base size 4 x stride (see :func:`retinanet_anchors`);
+    - class and box subnets shared across levels (``head_depth`` 3x3 conv + ReLU, then
+      a 3x3 conv to A*C logits, bias ``-log((1 - prior) / prior)``, and to A*4 deltas);
+    - decoded in the graph by :class:`AnchorBoxDecoder` to ``detections`` (N, 4 + C, K):
+      ``cx, cy, w, h`` in model-input pixels then sigmoid scores (edgevision's
+      ``yolov8`` detection layout), so ``edgevision.Predictor`` decodes it with its stock NMS.
+
+    ``Built.notes`` holds ``training_model`` (the same layers, outputs ``box_deltas``
+    (N, K, 4) and ``class_logits`` (N, K, C) for the focal / smooth-L1 losses),
+    ``anchors`` (K, 4) ``cx, cy, w, h`` pixels and ``box_variance``.
+
+    ``size`` must be a multiple of 32. Labels default to ``0``..``9`` and ``decimal``
+    (``num_classes`` 11). Full size: e.g. ``backbone_width=32, fpn_width=128, head_depth=4``.
+    """
+    h, w = _size(size, multiple=32)
+    num_classes = _positive_int(num_classes, "num_classes")
+    width = _positive_int(backbone_width, "backbone_width")
+    fpn = _positive_int(fpn_width, "fpn_width")
+    depth = _positive_int(head_depth, "head_depth")
+    scales = _positive_floats(scales, "scales")
+    ratios = _positive_floats(ratios, "ratios")
+    if not isinstance(prior, (int, float)) or isinstance(prior, bool) or not 0 < prior < 1:
+        raise InvalidArgumentError(f"prior: expected a probability in (0, 1), got {prior!r}")
+    if labels is None:
+        if num_classes != len(METER_DIGIT_CLASSES):
+            raise InvalidArgumentError(f"labels: required when num_classes ({num_classes}) is not "
+                                       f"{len(METER_DIGIT_CLASSES)} (the default digit classes)")
+        labels = METER_DIGIT_CLASSES
+    labels = list(labels)
+    if len(labels) != num_classes or not all(isinstance(s, str) and s for s in labels):
+        raise InvalidArgumentError(f"labels: expected {num_classes} non-empty class names, got {labels!r}")
+    strides = (8, 16, 32)
+    num_anchors = len(scales) * len(ratios)
+
+    inputs = keras.Input((h, w, 3), name="images")
+    c3, c4, c5 = light_backbone(inputs, width)
+    p5 = layers.Conv2D(fpn, 1, name="fpn_lateral5")(c5)
+    p4 = layers.Add(name="fpn_merge4")([layers.Conv2D(fpn, 1, name="fpn_lateral4")(c4),
+                                        layers.UpSampling2D(2, name="fpn_up5")(p5)])
+    p3 = layers.Add(name="fpn_merge3")([layers.Conv2D(fpn, 1, name="fpn_lateral3")(c3),
+                                        layers.UpSampling2D(2, name="fpn_up4")(p4)])
+    levels = [layers.Conv2D(fpn, 3, padding="same", name=f"fpn_smooth{i}")(p) for i, p in zip((3, 4, 5), (p3, p4, p5))]
+
+    def subnet(kind: str, out_channels: int, bias: float) -> list[Any]:
+        convs = [layers.Conv2D(fpn, 3, padding="same", activation="relu", name=f"{kind}_head_conv{i}",
+                               kernel_initializer=keras.initializers.RandomNormal(stddev=0.01))
+                 for i in range(depth)]
+        final = layers.Conv2D(out_channels, 3, padding="same", name=f"{kind}_head_out",
+                              kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
+                              bias_initializer=keras.initializers.Constant(bias))
+        outs = []
+        for lvl, f in zip((3, 4, 5), levels):      # the same layers (shared weights) on every level
+            for conv in convs:
+                f = conv(f)
+            outs.append(layers.Reshape((-1, out_channels // num_anchors), name=f"{kind}_flat{lvl}")(final(f)))
+        return outs
+
+    deltas = layers.Concatenate(axis=1, name="box_deltas")(subnet("box", num_anchors * 4, 0.0))
+    logits = layers.Concatenate(axis=1, name="class_logits")(
+        subnet("class", num_anchors * num_classes, -math.log((1 - prior) / prior)))
+    decoder = AnchorBoxDecoder((h, w), strides, None, scales, ratios, name="detections")
+    detections = decoder(deltas, logits)
+    model = keras.Model(inputs, detections, name="meter_digits")
+    training_model = keras.Model(inputs, [deltas, logits], name="meter_digits_train")
+    cfg = {"task": "detection", "name": "meter_digits", "labels": labels,
+           "preprocess": {"size": [h, w], "mode": "letterbox", "swap_rb": True, "scale": 1 / 255, "pad_value": 114},
+           "decoder": {"layout": "yolov8", "conf_threshold": 0.25, "iou_threshold": 0.45},
+           "input_name": "images", "output_names": ["detections"], "layout": "NHWC"}
+    notes = {"training_model": training_model, "anchors": decoder.anchors, "box_variance": BOX_VARIANCE}
+    return Built("meter_digits", "keras", model, cfg, (h, w, 3), notes)
+
+
+# --- captcha matching: Xception embedding (seed 004) ----------------------------------------
+
+
+def siamese_xception(size: Any = (XCEPTION_MIN_SIZE, XCEPTION_MIN_SIZE), embedding_dim: int = 128) -> Built:
+    """Seed 004: the embedding branch of the Siamese captcha matcher.
+
+    ``keras.applications.Xception(include_top=False, weights=None, pooling="avg")``
+    (no download: untrained), then a linear ``projection`` to ``embedding_dim`` and
+    L2 normalization: output ``embedding`` (N, embedding_dim), unit length, so the
+    Euclidean distance of two embeddings ranks like their cosine similarity.
+
+    This is the deployable model. The Siamese pair head of seed 004 (the shared
+    encoder on two crops and a Euclidean-distance layer, trained with a KL loss)
+    is training-time only: at inference edgevision embeds the crops and matches
+    them with ``EmbeddingResult.nearest`` / ``edgevision.nearest_match``.
+
+    Input: RGB (``swap_rb``), ``(pixel / 255 - 0.5) / 0.5`` = Xception's own
+    ``preprocess_input`` (x / 127.5 - 1), crops stretched to ``size``. Xception needs
+    at least 71x71 (the default, for speed); the ImageNet size is 299x299.
+    """
+    h, w = _size(size, minimum=XCEPTION_MIN_SIZE)
+    dim = _positive_int(embedding_dim, "embedding_dim")
+    inputs = keras.Input((h, w, 3), name="images")
+    backbone = keras.applications.Xception(include_top=False, weights=None, input_shape=(h, w, 3), pooling="avg")
+    x = backbone(inputs)
+    x = layers.Dense(dim, name="projection")(x)
+    emb = layers.UnitNormalization(name="embedding")(x)
+    model = keras.Model(inputs, emb, name="siamese_xception")
+    cfg = {"task": "embedding", "name": "siamese_xception",
+           "preprocess": {"size": [h, w], "mode": "stretch", "swap_rb": True, "scale": 1 / 255,
+                          "mean": 0.5, "std": 0.5},
+           "decoder": {"normalize": True},
+           "input_name": "images", "output_names": ["embedding"], "layout": "NHWC"}
+    return Built("siamese_xception", "keras", model, cfg, (h, w, 3))
+
+
+__all__ = ["CORNER_NAMES", "METER_SCREEN_CLASSES", "METER_DIGIT_CLASSES", "BOX_VARIANCE", "AnchorBoxDecoder",
+           "retinanet_anchors", "conv_bn", "separable_block", "light_backbone", "meter_corners", "meter_digits",
+           "siamese_xception"]
