@@ -100,3 +100,30 @@ def test_schedule_warms_up_then_anneals() -> None:
     assert s.lr(50) < s.lr(10)
     assert s.lr(100) == pytest.approx(0.01)
     assert s.progress(100) == 1.0
+
+
+def test_bundle_writes_variants_and_card(tmp_path: Path) -> None:
+    """A tiny trained run -> fp32/fp16/int8 + model card with the variant table (the bundling pipeline)."""
+    import json
+
+    from training.bundle import bundle
+
+    run = tmp_path / "run"
+    s = lpl.train(run, size=64, epochs=1, **TINY)
+    res = lpl.export(run / "lpl_resnet18.onnx", run / "lpl_resnet18.pt", size=64, summary=s)
+    doc = {"recipe": "lpl", "train": s, "command": "python -m training lpl (test)",
+           "export": {"path": str(res.path), "size_mb": res.size_mb, "parity": res.parity.to_dict()},
+           "heldout": {"count": 4, "details": {"mae_norm": 0.5}}}
+    (run / "summary.json").write_text(json.dumps(doc))
+    out = tmp_path / "models"
+    r = bundle(run, "tiny_lpl", tolerance=10.0, calib_count=8, val_count=4, eval_count=4, runs=2, out_dir=out)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["tiny_lpl.md", "tiny_lpl.onnx", "tiny_lpl_fp16.onnx", "tiny_lpl_int8.onnx"]
+    variants = [row["variant"] for row in r["report"]["rows"]]
+    assert variants[:3] == ["fp32", "fp16", "static int8 (accuracy-aware)"]
+    assert "dynamic int8" in variants and "quantize_static defaults" in variants
+    card = (out / "tiny_lpl.md").read_text()
+    assert "synthetic-data figures" in card and "| static int8 (accuracy-aware) |" in card
+    q = edgevision.ModelConfig.read(out / "tiny_lpl_int8.onnx").extra["quantization"]
+    assert q["format"] == "U8S8"
+    assert edgevision.Predictor(str(out / "tiny_lpl_int8.onnx"))(np.zeros((50, 80, 3), np.uint8)).keypoints.shape == (4, 2)

@@ -56,8 +56,9 @@ def build_cache(path: str | os.PathLike, make: Callable[[int], tuple[np.ndarray,
 
     The cache is ``path`` (``.npz``-like pair of ``.npy`` files plus a JSON key);
     it is reused when ``key`` (everything the samples depend on) is unchanged,
-    rebuilt otherwise. ``make`` must be a picklable top-level callable: samples
-    are made by a process pool (fork), ``workers`` processes (default: CPU count).
+    rebuilt otherwise. Samples are made by a process pool (fork) of ``workers``
+    processes (default: CPU count; ``make`` must then be picklable), or in this
+    process when ``workers == 1``.
     Returns (X, Y) as read-only memory maps.
     """
     path = Path(path)
@@ -78,18 +79,22 @@ def build_cache(path: str | os.PathLike, make: Callable[[int], tuple[np.ndarray,
         from tqdm import tqdm
 
         bar = tqdm(total=count, desc=f"generating {desc}", unit="img", smoothing=0.1)
-    ctx = mp.get_context("fork")
-    with ctx.Pool(workers) as pool:
-        for lo, xs, ys in pool.imap_unordered(_chunk_worker, jobs):
+    def store(results: Any) -> None:
+        for lo, xs, ys in results:
             X[lo:lo + len(xs)] = xs
             Y[lo:lo + len(ys)] = ys
             if bar is not None:
                 bar.update(len(xs))
+
+    if workers == 1:  # in this process (no pickling)
+        store(map(_chunk_worker, jobs))
+    else:
+        with mp.get_context("fork").Pool(workers) as pool:
+            store(pool.imap_unordered(_chunk_worker, jobs))
     if bar is not None:
         bar.close()
     X.flush()
     Y.flush()
-    del X, Y
     os.replace(str(fx) + ".tmp", fx)
     os.replace(str(fy) + ".tmp", fy)
     fk.write_text(want)
@@ -177,6 +182,78 @@ class Schedule:
         return lr
 
 
+def fit(model: Any, X: np.ndarray, Y: np.ndarray, loss_fn: Any, out: Path, *, name: str, batch: int, epochs: int,
+        lr: float, weight_decay: float, seed: int, time_budget_s: float | None, resume: bool, device: str,
+        jitter: tuple[float, float], progress: bool, log_every: int) -> dict[str, Any]:
+    """The training loop both recipes share; returns the run's summary figures.
+
+    Each step takes a batch of cached uint8 NHWC BGR inputs ``X[idx]`` (epoch order
+    from a seeded permutation, so a resumed run sees the same batches), normalizes
+    them like the deploy config (:func:`imagenet_normalizer`), applies a per-image
+    brightness gain and offset drawn from ``1 +- jitter[0]`` and ``+- jitter[1]``,
+    and minimizes ``loss_fn(model(x), y) -> (loss, {"name": value})`` with AdamW
+    under :class:`Schedule`. Checkpoints every 200 steps and at the end
+    (``out/checkpoints/last.pt``); the weights go to ``out/<name>.pt``.
+    """
+    import torch
+
+    samples = len(X)
+    norm = imagenet_normalizer(device)
+    steps_per_epoch = max(1, samples // batch)
+    total = steps_per_epoch * epochs
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    ckpt = Checkpointer(out / "checkpoints")
+    step, extra = ckpt.load(model, opt, None) if resume else (0, {})
+    sched = Schedule(lr, total, time_budget_s, start_elapsed=float(extra.get("elapsed", 0.0)))
+    gen = torch.Generator().manual_seed(seed + 1)
+    losses: list[float] = []
+    logs: dict[str, list[float]] = {}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=step, desc=name, unit="step")
+    model.train()
+    stopped = "epochs"
+    while step < total and sched.progress(step) < 1.0:
+        epoch = step // steps_per_epoch
+        perm = torch.randperm(samples, generator=torch.Generator().manual_seed(seed * 1000 + epoch)).numpy()
+        for b in range(step % steps_per_epoch, steps_per_epoch):
+            idx = np.sort(perm[b * batch:(b + 1) * batch])
+            x = norm(torch.from_numpy(np.ascontiguousarray(X[idx])))
+            y = torch.from_numpy(np.ascontiguousarray(Y[idx])).to(device)
+            k = torch.empty(len(idx), 1, 1, 1).uniform_(1 - jitter[0], 1 + jitter[0], generator=gen).to(device)
+            o = torch.empty(len(idx), 1, 1, 1).uniform_(-jitter[1], jitter[1], generator=gen).to(device)
+            loss, info = loss_fn(model(x * k + o), y)
+            cur_lr = sched.apply(opt, step)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            losses.append(float(loss.detach()))
+            for key, v in info.items():
+                logs.setdefault(key, []).append(float(v))
+            if bar is not None:
+                bar.update(1)
+                if step % log_every == 0:
+                    shown = {"loss": f"{np.mean(losses[-log_every:]):.5f}", "lr": f"{cur_lr:.2e}"}
+                    shown.update({k: f"{np.mean(v[-log_every:]):.4f}" for k, v in logs.items()})
+                    bar.set_postfix(shown)
+            if step % 200 == 0:
+                ckpt.save(step, model, opt, None, {"elapsed": sched.elapsed})
+            if sched.progress(step) >= 1.0:
+                stopped = "time budget" if step < total else "epochs"
+                break
+    if bar is not None:
+        bar.close()
+    ckpt.save(step, model, opt, None, {"elapsed": sched.elapsed})
+    model.eval()
+    torch.save(model.state_dict(), out / f"{name}.pt")
+    return {"steps": step, "total_steps": total, "epochs": step / steps_per_epoch, "stopped_by": stopped,
+            **_loss_ends(losses), **{f"train_{k}_last100": float(np.mean(v[-100:])) for k, v in logs.items()},
+            "seconds": sched.elapsed}
+
+
 def _loss_ends(losses: list[float]) -> dict[str, float | None]:
     """Mean training loss over the first and the last window of the run (window: min(100, n // 2) steps)."""
     n = len(losses)
@@ -200,4 +277,4 @@ def imagenet_normalizer(device: str) -> Callable[[Any], Any]:
     return f
 
 
-__all__ = ["seed_everything", "pick_device", "build_cache", "Checkpointer", "Schedule", "imagenet_normalizer"]
+__all__ = ["seed_everything", "pick_device", "build_cache", "Checkpointer", "Schedule", "fit", "imagenet_normalizer"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import Checkpointer, Schedule, _loss_ends, build_cache, imagenet_normalizer, pick_device, seed_everything
+from .common import build_cache, fit, pick_device, seed_everything
 
 
 @dataclass(frozen=True)
@@ -75,61 +75,16 @@ def train(out: str | Path, *, size: int = 128, samples: int = 24000, epochs: int
                        key={"recipe": "lpl", "size": size, "seed": seed, "v": 1}, workers=workers,
                        desc="plate scenes", progress=progress)
     model = build("lpl_resnet18", size=size).model.to(dev)
-    norm = imagenet_normalizer(dev)
-    steps_per_epoch = samples // batch
-    total = steps_per_epoch * epochs
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    ckpt = Checkpointer(out / "checkpoints")
-    step, extra = ckpt.load(model, opt, None) if resume else (0, {})
-    sched = Schedule(lr, total, time_budget_s, start_elapsed=float(extra.get("elapsed", 0.0)))
-    gen = torch.Generator().manual_seed(seed + 1)
-    losses: list[float] = []
-    bar = None
-    if progress:
-        from tqdm import tqdm
 
-        bar = tqdm(total=total, initial=step, desc="lpl_resnet18", unit="step")
-    model.train()
-    stopped = "epochs"
-    while step < total:
-        epoch = step // steps_per_epoch
-        perm = torch.randperm(samples, generator=torch.Generator().manual_seed(seed * 1000 + epoch)).numpy()
-        for b in range(step % steps_per_epoch, steps_per_epoch):
-            idx = np.sort(perm[b * batch:(b + 1) * batch])
-            x = norm(torch.from_numpy(np.ascontiguousarray(X[idx])))
-            y = torch.from_numpy(np.ascontiguousarray(Y[idx])).to(dev)
-            # photometric jitter on the cached scenes: brightness/contrast per image
-            k = torch.empty(len(idx), 1, 1, 1).uniform_(0.8, 1.2, generator=gen).to(dev)
-            o = torch.empty(len(idx), 1, 1, 1).uniform_(-0.2, 0.2, generator=gen).to(dev)
-            x = x * k + o
-            loss = (model(x) - y).abs().mean()
-            cur_lr = sched.apply(opt, step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            losses.append(float(loss.detach()))
-            if bar is not None:
-                bar.update(1)
-                if step % log_every == 0:
-                    bar.set_postfix(l1=f"{np.mean(losses[-log_every:]):.5f}", lr=f"{cur_lr:.2e}")
-            if step % 200 == 0:
-                ckpt.save(step, model, opt, None, {"elapsed": sched.elapsed})
-            if sched.progress(step) >= 1.0:
-                stopped = "time budget" if step < total else "epochs"
-                break
-        if sched.progress(step) >= 1.0:
-            break
-    if bar is not None:
-        bar.close()
-    ckpt.save(step, model, opt, None, {"elapsed": sched.elapsed})
-    model.eval()
-    torch.save(model.state_dict(), out / "lpl_resnet18.pt")
-    return {"recipe": "lpl", "steps": step, "total_steps": total, "epochs": step / steps_per_epoch,
-            "stopped_by": stopped, **_loss_ends(losses), "seconds": sched.elapsed,
+    def l1(pred: Any, y: Any) -> tuple[Any, dict[str, float]]:
+        return (pred - y).abs().mean(), {}
+
+    run = fit(model, X, Y, l1, out, name="lpl_resnet18", batch=batch, epochs=epochs, lr=lr,
+              weight_decay=weight_decay, seed=seed, time_budget_s=time_budget_s, resume=resume, device=dev,
+              jitter=(0.2, 0.2), progress=progress, log_every=log_every)
+    return {"recipe": "lpl", **run,
             "data": {"generator": "calibration.synth.PlateSceneGenerator", "seed": seed, "samples": samples},
             "size": size, "batch": batch, "lr": lr, "device": dev}
-
 
 def export(out: str | Path, weights: str | Path, *, size: int = 128, summary: dict[str, Any] | None = None,
            representative: Any = None) -> Any:

@@ -23,7 +23,7 @@ import numpy as np
 
 from edgevision.errors import InvalidArgumentError
 
-from .common import Checkpointer, Schedule, _loss_ends, build_cache, imagenet_normalizer, pick_device, seed_everything
+from .common import build_cache, fit, pick_device, seed_everything
 from .lpl import _generator
 
 JITTER = 0.04
@@ -84,71 +84,23 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
                        key={"recipe": "ocr", "slots": num_slots, "seed": seed, "jitter": JITTER, "v": 1},
                        workers=workers, desc="plate crops", progress=progress)
     model = build("plate_ocr_crnn", num_slots=num_slots).model.to(dev)
-    norm = imagenet_normalizer(dev)
-    steps_per_epoch = samples // batch
-    total = steps_per_epoch * epochs
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    ckpt = Checkpointer(out / "checkpoints")
-    step, extra = ckpt.load(model, opt, None) if resume else (0, {})
-    sched = Schedule(lr, total, time_budget_s, start_elapsed=float(extra.get("elapsed", 0.0)))
-    gen = torch.Generator().manual_seed(seed + 1)
-    losses: list[float] = []
-    accs: list[float] = []
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, initial=step, desc="plate_ocr_crnn", unit="step")
-    model.train()
-    stopped = "epochs"
     tail_w = num_slots - 1
-    while step < total:
-        epoch = step // steps_per_epoch
-        perm = torch.randperm(samples, generator=torch.Generator().manual_seed(seed * 1000 + epoch)).numpy()
-        for b in range(step % steps_per_epoch, steps_per_epoch):
-            idx = np.sort(perm[b * batch:(b + 1) * batch])
-            x = norm(torch.from_numpy(np.ascontiguousarray(X[idx])))
-            y = torch.from_numpy(np.ascontiguousarray(Y[idx])).to(dev)
-            k = torch.empty(len(idx), 1, 1, 1).uniform_(0.75, 1.25, generator=gen).to(dev)
-            o = torch.empty(len(idx), 1, 1, 1).uniform_(-0.25, 0.25, generator=gen).to(dev)
-            x = x * k + o
-            first, tail = model(x)
-            l0 = F.cross_entropy(first.reshape(-1, first.shape[-1]), y[:, 0])
-            l1 = F.cross_entropy(tail.reshape(-1, tail.shape[-1]), y[:, 1:].reshape(-1))
-            loss = (l0 + tail_w * l1) / num_slots
-            cur_lr = sched.apply(opt, step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            losses.append(float(loss.detach()))
-            with torch.no_grad():
-                pred = torch.cat([first.argmax(-1), tail.argmax(-1)], 1)
-                accs.append(float((pred == y).all(1).float().mean()))
-            if bar is not None:
-                bar.update(1)
-                if step % log_every == 0:
-                    bar.set_postfix(ce=f"{np.mean(losses[-log_every:]):.4f}",
-                                    exact=f"{np.mean(accs[-log_every:]):.3f}", lr=f"{cur_lr:.2e}")
-            if step % 200 == 0:
-                ckpt.save(step, model, opt, None, {"elapsed": sched.elapsed})
-            if sched.progress(step) >= 1.0:
-                stopped = "time budget" if step < total else "epochs"
-                break
-        if sched.progress(step) >= 1.0:
-            break
-    if bar is not None:
-        bar.close()
-    ckpt.save(step, model, opt, None, {"elapsed": sched.elapsed})
-    model.eval()
-    torch.save(model.state_dict(), out / "plate_ocr_crnn.pt")
-    return {"recipe": "ocr", "steps": step, "total_steps": total, "epochs": step / steps_per_epoch,
-            "stopped_by": stopped, **_loss_ends(losses),
-            "train_exact_last100": float(np.mean(accs[-100:])) if accs else None, "seconds": sched.elapsed,
+
+    def ce(pred: Any, y: Any) -> tuple[Any, dict[str, float]]:
+        first, tail = pred
+        l0 = F.cross_entropy(first.reshape(-1, first.shape[-1]), y[:, 0])
+        l1 = F.cross_entropy(tail.reshape(-1, tail.shape[-1]), y[:, 1:].reshape(-1))
+        with torch.no_grad():
+            hit = (torch.cat([first.argmax(-1), tail.argmax(-1)], 1) == y).all(1).float().mean()
+        return (l0 + tail_w * l1) / num_slots, {"exact": float(hit)}
+
+    run = fit(model, X, Y, ce, out, name="plate_ocr_crnn", batch=batch, epochs=epochs, lr=lr,
+              weight_decay=weight_decay, seed=seed, time_budget_s=time_budget_s, resume=resume, device=dev,
+              jitter=(0.25, 0.25), progress=progress, log_every=log_every)
+    return {"recipe": "ocr", **run,
             "data": {"generator": "calibration.synth.PlateSceneGenerator", "seed": seed, "samples": samples,
                      "corner_jitter": JITTER},
             "num_slots": num_slots, "batch": batch, "lr": lr, "device": dev}
-
 
 def export(out: str | Path, weights: str | Path, *, num_slots: int = 8, summary: dict[str, Any] | None = None,
            representative: Any = None) -> Any:
