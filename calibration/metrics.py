@@ -359,24 +359,9 @@ def load_image(sample: Any, name: str = "sample", channels: int = 3) -> np.ndarr
         if img is None:
             raise InvalidTypeError(f"{name}: expected an image array or path, or an object with .image or "
                                    f".image_path, got {type(sample).__name__}")
-    if isinstance(img, (str, os.PathLike)):
-        import cv2
+    from edgevision.predictor import load_image as _load
 
-        path = os.fspath(img)
-        if not os.path.isfile(path):
-            raise ImageReadError(f"{name}: {path}: no such image file")
-        arr = cv2.imread(path, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR)
-        if arr is None:
-            raise ImageReadError(f"{name}: {path}: OpenCV cannot decode this file as an image")
-        return arr
-    if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim not in (2, 3) or img.size == 0:
-        desc = f"{img.dtype} array of shape {img.shape}" if isinstance(img, np.ndarray) else type(img).__name__
-        raise InvalidTypeError(f"{name}: expected a uint8 HxW or HxWxC BGR image, got {desc}")
-    if channels == 1 and img.ndim == 3:
-        import cv2
-
-        return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY if img.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
-    return img
+    return _load(img, name, channels)
 
 
 def _plate_crop() -> Any:

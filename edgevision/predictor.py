@@ -89,6 +89,35 @@ def _inferred_defaults(runner: Runner) -> dict[str, Any]:
     return out
 
 
+def load_image(x: Any, name: str = "image", channels: int = 3) -> np.ndarray:
+    """An image path or a uint8 array -> the uint8 array a model with ``channels`` takes.
+
+    Paths are read with OpenCV (BGR, or gray for ``channels == 1``); arrays go
+    through the kernel's image checks (uint8 HxW or HxWxC, C in 1, 3, 4) and
+    BGR(A) is converted to gray for 1-channel models. ``name`` is the argument
+    named in errors (:class:`~edgevision.errors.ImageReadError` for a missing or
+    undecodable file, :class:`~edgevision.errors.InvalidTypeError` otherwise).
+    """
+    if isinstance(x, (str, os.PathLike)):
+        import cv2
+
+        path = os.fspath(x)
+        if not os.path.isfile(path):
+            raise ImageReadError(f"{name}: {path}: no such image file")
+        img = cv2.imread(path, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR)
+        if img is None:
+            raise ImageReadError(f"{name}: {path}: OpenCV cannot decode this file as an image")
+        return img
+    if not isinstance(x, np.ndarray):
+        raise InvalidTypeError(f"{name}: expected an image path or a numpy uint8 array, got {type(x).__name__}")
+    cn = image_channels(x, name)  # the kernel's own image checks
+    if channels == 1 and cn in (3, 4):
+        import cv2
+
+        return cv2.cvtColor(x, cv2.COLOR_BGR2GRAY if x.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
+    return x
+
+
 class Predictor:
     """Load a model once, then call it on images.
 
@@ -179,25 +208,7 @@ class Predictor:
     # --- images ---------------------------------------------------------------
 
     def _load(self, x: Any, name: str) -> np.ndarray:
-        channels = self._pre.get("channels") or 3
-        if isinstance(x, (str, os.PathLike)):
-            import cv2
-
-            path = os.fspath(x)
-            if not os.path.isfile(path):
-                raise ImageReadError(f"{name}: {path}: no such image file")
-            img = cv2.imread(path, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR)
-            if img is None:
-                raise ImageReadError(f"{name}: {path}: OpenCV cannot decode this file as an image")
-            return img
-        if not isinstance(x, np.ndarray):
-            raise InvalidTypeError(f"{name}: expected an image path or a numpy uint8 array, got {type(x).__name__}")
-        cn = image_channels(x, name)  # the kernel's own image checks
-        if channels == 1 and cn in (3, 4):
-            import cv2
-
-            return cv2.cvtColor(x, cv2.COLOR_BGR2GRAY if x.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
-        return x
+        return load_image(x, name, self._pre.get("channels") or 3)
 
     # --- running --------------------------------------------------------------
 

@@ -254,6 +254,21 @@ def fit(model: Any, X: np.ndarray, Y: np.ndarray, loss_fn: Any, out: Path, *, na
             "seconds": sched.elapsed}
 
 
+def export_trained(arch: str, arch_kwargs: Mapping[str, Any], weights: str | Path, out: str | Path, *, recipe: str,
+                   summary: Mapping[str, Any] | None = None, representative: Any = None) -> Any:
+    """Export a recipe's trained weights with full metadata plus a ``training`` section (the run's summary)."""
+    import torch
+
+    import exporters
+    from exporters.zoo import build
+
+    built = build(arch, **arch_kwargs)
+    exporters.load_weights(built.model, weights)
+    extra = {"training": {"recipe": recipe, **(summary or {})}}
+    return exporters.export_torch(built.model, torch.zeros(2, *built.input_shape), out, **built.export_kwargs(),
+                                  extra=extra, representative=representative)
+
+
 def _loss_ends(losses: list[float]) -> dict[str, float | None]:
     """Mean training loss over the first and the last window of the run (window: min(100, n // 2) steps)."""
     n = len(losses)
@@ -277,4 +292,4 @@ def imagenet_normalizer(device: str) -> Callable[[Any], Any]:
     return f
 
 
-__all__ = ["seed_everything", "pick_device", "build_cache", "Checkpointer", "Schedule", "fit", "imagenet_normalizer"]
+__all__ = ["seed_everything", "pick_device", "build_cache", "Checkpointer", "Schedule", "fit", "export_trained", "imagenet_normalizer"]

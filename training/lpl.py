@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import build_cache, fit, pick_device, seed_everything
+from .common import build_cache, export_trained, fit, pick_device, seed_everything
 
 
 @dataclass(frozen=True)
@@ -89,13 +89,5 @@ def train(out: str | Path, *, size: int = 128, samples: int = 24000, epochs: int
 def export(out: str | Path, weights: str | Path, *, size: int = 128, summary: dict[str, Any] | None = None,
            representative: Any = None) -> Any:
     """Export trained weights to ``out`` (.onnx) with full metadata and a ``training`` section."""
-    import torch
-
-    import exporters
-    from exporters.zoo import build
-
-    built = build("lpl_resnet18", size=size)
-    exporters.load_weights(built.model, weights)
-    extra = {"training": {"recipe": "python -m training lpl", **(summary or {})}}
-    return exporters.export_torch(built.model, torch.zeros(2, *built.input_shape), out, **built.export_kwargs(),
-                                  extra=extra, representative=representative)
+    return export_trained("lpl_resnet18", {"size": size}, weights, out, recipe="python -m training lpl", summary=summary,
+                          representative=representative)

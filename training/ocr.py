@@ -23,7 +23,7 @@ import numpy as np
 
 from edgevision.errors import InvalidArgumentError
 
-from .common import build_cache, fit, pick_device, seed_everything
+from .common import build_cache, export_trained, fit, pick_device, seed_everything
 from .lpl import _generator
 
 JITTER = 0.04
@@ -105,13 +105,5 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
 def export(out: str | Path, weights: str | Path, *, num_slots: int = 8, summary: dict[str, Any] | None = None,
            representative: Any = None) -> Any:
     """Export trained weights to ``out`` (.onnx) with full metadata and a ``training`` section."""
-    import torch
-
-    import exporters
-    from exporters.zoo import build
-
-    built = build("plate_ocr_crnn", num_slots=num_slots)
-    exporters.load_weights(built.model, weights)
-    extra = {"training": {"recipe": "python -m training ocr", **(summary or {})}}
-    return exporters.export_torch(built.model, torch.zeros(2, *built.input_shape), out, **built.export_kwargs(),
-                                  extra=extra, representative=representative)
+    return export_trained("plate_ocr_crnn", {"num_slots": num_slots}, weights, out, recipe="python -m training ocr", summary=summary,
+                          representative=representative)
