@@ -478,3 +478,25 @@ def test_zoo_builders_validate_arguments():
     with pytest.raises(InvalidArgumentError, match="backbone_width: expected a positive int"):
         zoo.build("meter_corners", backbone_width=0)
     assert set(zoo.names("keras")) == {"meter_corners", "meter_digits", "siamese_xception"}
+
+
+def test_cli_exports_a_keras_file(tmp_path, capsys):
+    from exporters.__main__ import main as cli
+
+    inp = keras.Input((32, 32, 3))
+    x = layers.Conv2D(4, 3, strides=2, activation="relu")(inp)
+    x = layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inp, layers.Dense(3)(x))
+    with keras_numpy2():
+        model.save(tmp_path / "m.keras")
+    out = tmp_path / "m.onnx"
+    assert cli(["keras", str(tmp_path / "m.keras"), "--task", "classification", "--size", "32", "32",
+                "--labels", "a", "b", "c", "--out", str(out)]) == 0
+    assert "parity" in capsys.readouterr().out
+    cfg = ModelConfig.read(out)
+    assert cfg.task == "classification" and cfg.layout == "NHWC" and cfg.labels == ("a", "b", "c")
+    r = edgevision.Predictor(str(out))(np.zeros((40, 50, 3), np.uint8))
+    assert r.labels[0] in ("a", "b", "c")
+    # a .keras file without the task/size it needs
+    assert cli(["keras", str(tmp_path / "m.keras"), "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "--task and --size" in capsys.readouterr().err
