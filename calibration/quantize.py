@@ -254,15 +254,20 @@ def _size_mb(path: Path) -> float:
     return round(path.stat().st_size / 1e6, 6)
 
 
+def _normal_mode(path: str) -> None:
+    """mkstemp makes files 0600; a model file gets the permissions of any new file (0666 & ~umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def _atomic_save(model: Any, dst: Path) -> None:
     onnx = _onnx()
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.resolve().parent)
     os.close(fd)
     try:
         onnx.save(model, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model file is as readable as any other
+        _normal_mode(tmp)
         os.replace(tmp, dst)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -294,6 +299,25 @@ def _with_metadata(model: Any, source: Any, section: dict[str, Any], notes: list
     for k, v in entries.items():
         e = model.metadata_props.add()
         e.key, e.value = k, v
+
+
+def _check_loads_isolated(path: Path, step: str) -> None:
+    """Like :func:`_check_loads`, in a child process: some graphs crash onnxruntime's session
+    creation outright (a segfault, seen with an fp16 CRNN on 1.31), which must become an
+    error here, not the end of the caller's process."""
+    import subprocess
+    import sys
+
+    code = ("import sys, onnxruntime as ort; so = ort.SessionOptions(); so.log_severity_level = 3; "
+            "ort.InferenceSession(sys.argv[1], sess_options=so, providers=['CPUExecutionProvider'])")
+    r = subprocess.run([sys.executable, "-c", code, os.fspath(path)], capture_output=True, text=True)
+    if r.returncode < 0:
+        raise QuantizationError(f"{step}: onnxruntime crashed (signal {-r.returncode}) creating a session for the "
+                                f"model written to '{path}'", step="load")
+    if r.returncode != 0:
+        last = (r.stderr.strip().splitlines() or ["?"])[-1]
+        raise QuantizationError(f"{step}: the model written to '{path}' does not load in onnxruntime ({last})",
+                                step="load")
 
 
 def _check_loads(path: Path, step: str) -> None:
@@ -677,10 +701,16 @@ def quantize_dynamic_int8(model: str | os.PathLike, out: str | os.PathLike | Non
                           seconds=time.perf_counter() - t0, notes=notes)
 
 
+#: Ops kept in float32 by :func:`convert_fp16` beyond onnxruntime's own block list: ONNX
+#: Runtime's CPU provider has no float16 recurrent kernels (an fp16 LSTM crashed the
+#: session, onnxruntime 1.31), and a float32 LSTM costs little against the convs.
+FP16_BLOCKED_OPS = ("LSTM", "GRU", "RNN")
+
+
 def convert_fp16(model: str | os.PathLike, out: str | os.PathLike | None = None) -> QuantizeResult:
     """Float16 weights and compute (``onnxruntime.transformers.float16``), with float32
     inputs and outputs (``keep_io_types=True``) so that the Predictor feeds it the same
-    float32 tensor. Pays off on GPUs (TensorRT, CUDA); on CPU, ONNX Runtime runs most fp16
+    float32 tensor. Recurrent ops (:data:`FP16_BLOCKED_OPS`) stay float32. Pays off on GPUs (TensorRT, CUDA); on CPU, ONNX Runtime runs most fp16
     ops by casting, so expect it slower there. Writes ``<stem>_fp16.onnx`` by default."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
@@ -691,13 +721,37 @@ def convert_fp16(model: str | os.PathLike, out: str | os.PathLike | None = None)
     notes: list[str] = []
     try:
         with _quiet():
-            m = convert_float_to_float16(source, keep_io_types=True)
+            from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST
+
+            m = convert_float_to_float16(source, keep_io_types=True,
+                                         op_block_list=list(DEFAULT_OP_BLOCK_LIST) + list(FP16_BLOCKED_OPS))
     except Exception as e:
         raise QuantizationError(f"convert_float_to_float16: {src}: {_reason(e)}", step="fp16") from None
+    # convert_float_to_float16 inserts one Cast per (tensor, blocked consumer), all with the same
+    # node and output names when a tensor feeds several blocked nodes: keep the first of
+    # identical Casts (same input, same output, same attributes), which ONNX requires.
+    first: dict[str, Any] = {}
+    keep = []
+    for node in m.graph.node:
+        out0 = node.output[0] if node.output else None
+        prev = first.get(out0) if out0 else None
+        if prev is not None and node.op_type == "Cast" and prev.op_type == "Cast" \
+                and list(prev.input) == list(node.input) and prev.attribute == node.attribute:
+            continue
+        if out0:
+            first.setdefault(out0, node)
+        keep.append(node)
+    if len(keep) != len(m.graph.node):
+        del m.graph.node[:]
+        m.graph.node.extend(keep)
     section = _section("fp16", method="fp16", format="F16", per_channel=False, keep_io_types=True)
     _with_metadata(m, source, section, notes)
     _atomic_save(m, dst)
-    _check_loads(dst, "convert_fp16")
+    try:
+        _check_loads_isolated(dst, "convert_fp16")
+    except QuantizationError:
+        dst.unlink()
+        raise
     return QuantizeResult(dst, src, "fp16", section, size_mb=_size_mb(dst), source_size_mb=_size_mb(src),
                           seconds=time.perf_counter() - t0, notes=notes)
 
@@ -1000,6 +1054,7 @@ def _copy_atomic(src: Path, dst: Path) -> None:
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)
+        _normal_mode(tmp)
         os.replace(tmp, dst)
     except BaseException:
         with contextlib.suppress(OSError):

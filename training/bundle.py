@@ -47,6 +47,7 @@ def bundle(run_dir: str | Path, family: str, *, tolerance: float, fmt: str = "U8
            calib_count: int = 256, val_count: int = 200, eval_count: int = 500, runs: int = 30,
            out_dir: str | Path = BUNDLE_DIR) -> dict[str, Any]:
     from calibration.data import CalibrationSet
+    from calibration.errors import QuantizationError
     from calibration.metrics import heldout_samples
     from calibration.quantize import convert_fp16, quantize_accuracy_aware, quantize_dynamic_int8, report
     from calibration.synth import TRAIN_SEED
@@ -57,7 +58,10 @@ def bundle(run_dir: str | Path, family: str, *, tolerance: float, fmt: str = "U8
     out_dir.mkdir(parents=True, exist_ok=True)
     fp32 = out_dir / f"{family}.onnx"
     shutil.copyfile(src, fp32)
-    fp16 = convert_fp16(fp32, out_dir / f"{family}_fp16.onnx")
+    try:
+        fp16_path, fp16_note = convert_fp16(fp32, out_dir / f"{family}_fp16.onnx").path, None
+    except QuantizationError as e:  # reported in the card; the other variants go on
+        fp16_path, fp16_note = None, str(e)
     calib = CalibrationSet.from_source(fp32, f"synth:{TRAIN_SEED}", count=calib_count, seed=0, progress=True)
     val = _samples(VALIDATION_SEED, val_count)
     aa = quantize_accuracy_aware(fp32, calib, val, tolerance=tolerance, method=method, fmt=fmt,
@@ -65,8 +69,10 @@ def bundle(run_dir: str | Path, family: str, *, tolerance: float, fmt: str = "U8
     heldout = heldout_samples(eval_count)
     with tempfile.TemporaryDirectory() as tmp:
         dyn = quantize_dynamic_int8(fp32, Path(tmp) / f"{family}_int8_dynamic.onnx")
-        variants = {"fp32": fp32, "fp16": fp16.path, "static int8 (accuracy-aware)": aa.path,
+        variants = {"fp32": fp32, "fp16": fp16_path, "static int8 (accuracy-aware)": aa.path,
                     "dynamic int8": dyn.path}
+        if fp16_path is None:
+            del variants["fp16"]
         # plain onnxruntime.quantization.quantize_static with its defaults, same model and data
         import warnings
 
@@ -92,11 +98,13 @@ def bundle(run_dir: str | Path, family: str, *, tolerance: float, fmt: str = "U8
 Result: {"within tolerance" if q["ok"] else "NOT within tolerance"} ({q["reason"]}); nodes kept in float: {q["float_nodes"] or "none"}.
 Plain `quantize_static` defaults on the same data scored {_fmt((q.get("baseline") or {}).get("value"))} on the validation set, against {_fmt(q["value"])} for this loop and {_fmt(q["fp32_value"])} for fp32.
 
+{f"fp16: not bundled: {fp16_note}" if fp16_note else ""}
+
 Held-out synthetic set ({len(heldout)} scenes), ONNX Runtime CPU, 1 thread, batch 1, variants timed round-robin:
 
 {rep["markdown"]}
 """
-    card.write_text(text)
+    card.write_text(text.replace(str(Path(__file__).resolve().parent.parent) + "/", ""))
     return {"card": str(card), "report": rep, "accuracy_aware": q}
 
 
