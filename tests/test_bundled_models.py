@@ -1,0 +1,80 @@
+"""The bundled default models: present, self-describing, offline from any directory, above an accuracy floor.
+
+The floors are loose on purpose (the models' measured figures are in their cards,
+edgevision/models/*.md): they catch a broken model, a wrong preprocessing or a
+corrupt file, not a small regression.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import edgevision
+from edgevision.predictor import bundled_models
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "edgevision" / "models"
+FAMILIES = {"lpl_resnet": "keypoints", "plate_ocr": "slots_ocr"}
+VARIANTS = ("", "_fp16", "_int8")
+#: fp16 variants that are not bundled, with the reason (also in the model card)
+NO_FP16 = {"plate_ocr": "onnxruntime 1.31's CPU provider crashes creating a session for the fp16 CRNN"}
+SAMPLES = ROOT / "samples" / "plates"
+
+# Loose floors on the 8 committed sample scenes (see the module docs).
+MAX_CORNER_ERROR_PX = 12.0  # measured 3.9 px (fp32, fp16, int8), 2026-11-22
+MIN_OCR_EXACT = 0.5  # measured 6/8 on crops from the true corners, 2026-11-22
+
+
+def _samples() -> list[dict]:
+    return [json.loads(line) for line in (SAMPLES / "manifest.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def test_every_default_is_bundled_with_a_card() -> None:
+    names = set(bundled_models())
+    for family in FAMILIES:
+        for v in VARIANTS:
+            assert (f"{family}{v}.onnx" in names) != (v == "_fp16" and family in NO_FP16)
+        assert (MODELS / f"{family}.md").is_file()
+
+
+@pytest.mark.parametrize(("family", "variant"),
+                         [(f, v) for f in FAMILIES for v in VARIANTS if not (v == "_fp16" and f in NO_FP16)])
+def test_metadata(family: str, variant: str) -> None:
+    cfg = edgevision.ModelConfig.read(MODELS / f"{family}{variant}.onnx")
+    assert cfg.task == FAMILIES[family]
+    assert cfg.extra["training"]["data"]["generator"] == "calibration.synth.PlateSceneGenerator"
+    if variant:
+        assert cfg.extra["quantization"]["mode"] == ("fp16" if variant == "_fp16" else "static")
+
+
+def test_bare_name_works_offline_from_any_directory(tmp_path: Path) -> None:
+    code = ("import numpy as np, edgevision\n"
+            "p = edgevision.Predictor('lpl_resnet_int8.onnx')\n"
+            "r = p(np.full((120, 200, 3), 128, np.uint8))\n"
+            "print(r.keypoints.shape)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "(4, 2)"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_plate_reader_on_the_sample_scenes(variant: str) -> None:
+    import cv2
+
+    ocr = "plate_ocr.onnx" if variant == "_fp16" else f"plate_ocr{variant}.onnx"  # see NO_FP16
+    reader = edgevision.PlateReader(f"lpl_resnet{variant}.onnx", ocr)
+    recs = _samples()
+    images = [cv2.imread(str(SAMPLES / r["image"])) for r in recs]
+    readings = reader(images)
+    err = np.mean([np.abs(x.corners - np.asarray(r["corners"])).mean() for x, r in zip(readings, recs)])
+    assert err <= MAX_CORNER_ERROR_PX, err
+    # The OCR alone, on crops from the true corners (the corner model's error is measured above).
+    crops = [reader.rectify(im, r["corners"])[0] for im, r in zip(images, recs)]
+    texts = [t.text for t in reader.ocr(crops)]
+    exact = np.mean([t == r["text"] for t, r in zip(texts, recs)])
+    assert exact >= MIN_OCR_EXACT, list(zip(texts, [r["text"] for r in recs]))
