@@ -68,6 +68,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from edgevision._argtypes import non_negative_int as _non_negative
+from edgevision._argtypes import positive_int as _positive
 from edgevision.errors import EdgeVisionError, InvalidArgumentError
 
 from ._timing import Stats, current_rss_mb, environment, measure_interleaved, peak_rss_mb
@@ -1027,26 +1029,6 @@ def write_outputs(result: BenchResult, out_dir: str | os.PathLike) -> dict[str, 
 
 # ---------------------------------------------------------------------------
 # Command line
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
-
-
-def _non_negative(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
-    return v
 
 
 def _threads(text: str) -> int | None:

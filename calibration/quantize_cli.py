@@ -25,31 +25,13 @@ import json
 import sys
 from typing import Any
 
+from edgevision._argtypes import non_negative_int as _non_negative
+from edgevision._argtypes import positive_int as _positive
 from edgevision.errors import EdgeVisionError, InvalidArgumentError
 
 __all__ = ["main", "register"]
 
 _STATIC = ("minmax", "entropy", "percentile", "distribution")
-
-
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {n}")
-    return n
-
-
-def _non_negative(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {n}")
-    return n
 
 
 def _tolerance(text: str) -> float:

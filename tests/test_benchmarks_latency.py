@@ -323,9 +323,9 @@ def test_main_exit_1_when_every_row_fails(family, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--batch", "0"], "--batch: expected a positive integer"),
-    (["--threads", "x"], "--threads: expected a positive integer"),
-    (["--iters", "-1"], "--iters: expected a positive integer"),
+    (["--batch", "0"], "--batch: expected an integer >= 1"),
+    (["--threads", "x"], "--threads: expected an integer >= 1"),
+    (["--iters", "-1"], "--iters: expected an integer >= 1"),
     (["--warmup", "-1"], "--warmup: expected an integer >= 0"),
     (["--min-time", "nan"], "--min-time: expected seconds"),
     (["--backend", "tflite"], "--backend: invalid choice"),
