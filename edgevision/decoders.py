@@ -89,7 +89,7 @@ def _numeric(value: Any, name: str, ndims: Sequence[int], expected: str) -> np.n
 
 
 def _no_nan(a: np.ndarray, name: str) -> None:
-    if a.dtype.kind == "f" and (np.isnan(a).any() or np.isposinf(a).any()):
+    if a.dtype.kind == "f" and a.size and not a.max() < np.inf:  # NaN compares False; +inf is not < inf
         raise DecodeError(f"{name}: contains NaN or +inf values")
 
 
@@ -201,6 +201,47 @@ def _as_probabilities(x: np.ndarray) -> np.ndarray:
     if is_prob.all():
         return a
     return np.where(is_prob, a, softmax(a))
+
+
+# Heads (charset, slots) already checked, by identity: a Predictor decodes with the same
+# validated lists on every call, and checking 66 symbols each time was a third of the
+# decoder's cost. Holding the objects keeps their ids from being reused.
+_VALID_HEADS: dict[tuple[int, int], tuple[Any, Any]] = {}
+
+
+def _seen_valid(charset: Any, slots: Any) -> bool:
+    hit = _VALID_HEADS.get((id(charset), id(slots)))
+    return hit is not None and hit[0] is charset and hit[1] is slots
+
+
+def _remember_valid(charset: Any, slots: Any) -> None:
+    if isinstance(charset, tuple) and isinstance(slots, tuple) or len(_VALID_HEADS) < 256:
+        _VALID_HEADS[(id(charset), id(slots))] = (charset, slots)
+
+
+def _argmax_probability(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Argmax over the last axis and its probability, as :func:`_as_probabilities` would give it.
+
+    The same rule (rows that already are probabilities are kept, others get a
+    softmax) without building the full probability array: for a softmax row the
+    argmax's probability is ``exp(max - m) / sum(exp(row - m))``.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    idx = a.argmax(axis=-1)
+    mx = a.max(axis=-1)
+    if a.min() < 0 or mx.max() > 1:  # logits: no row can be a probability vector
+        is_prob = None
+    else:
+        is_prob = np.abs(a.sum(axis=-1) - 1.0) <= PROB_ATOL
+        if is_prob.all():
+            return idx, mx
+    if np.isfinite(mx).all():
+        soft = 1.0 / np.exp(a - mx[..., None]).sum(axis=-1)
+    else:
+        m = np.where(np.isfinite(mx), mx, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a row of only -inf gives NaN, as softmax does
+            soft = np.exp(mx - m) / np.exp(a - m[..., None]).sum(axis=-1)
+    return idx, (soft if is_prob is None else np.where(is_prob, mx, soft))
 
 
 def _iou(b1: np.ndarray, a1: np.ndarray, b2: np.ndarray, a2: np.ndarray) -> np.ndarray:
@@ -395,7 +436,8 @@ def decode_slots_ocr(head_outputs: Any, heads: Any, *, images: Any = None) -> li
         )
     n = None
     slot_owner: dict[int, tuple[int, int]] = {}
-    probs: list[np.ndarray] = []
+    best: list[np.ndarray] = []    # per head (N, S_h): the argmax class of each slot
+    best_p: list[np.ndarray] = []  # per head (N, S_h): its probability
     charsets: list[list[str]] = []
     for h, (raw, head) in enumerate(zip(head_outputs, heads)):
         if not isinstance(head, Mapping) or "charset" not in head or "slots" not in head:
@@ -403,11 +445,13 @@ def decode_slots_ocr(head_outputs: Any, heads: Any, *, images: Any = None) -> li
         charset, slots = head["charset"], head["slots"]
         if isinstance(charset, str):
             charset = list(charset)  # "0123..." -> one class per character
-        if not isinstance(charset, (Sequence, np.ndarray)) or not all(isinstance(c, str) for c in charset):
-            raise DecodeError(f"heads[{h}]['charset']: expected a sequence of strings, got {charset!r}")
-        if (isinstance(slots, (str, bytes)) or not isinstance(slots, (Sequence, np.ndarray))
-                or not all(_is_int(v) and v >= 0 for v in slots)):
-            raise DecodeError(f"heads[{h}]['slots']: expected a sequence of non-negative ints, got {slots!r}")
+        if not _seen_valid(charset, slots):
+            if not isinstance(charset, (Sequence, np.ndarray)) or not all(isinstance(c, str) for c in charset):
+                raise DecodeError(f"heads[{h}]['charset']: expected a sequence of strings, got {charset!r}")
+            if (isinstance(slots, (str, bytes)) or not isinstance(slots, (Sequence, np.ndarray))
+                    or not all(_is_int(v) and v >= 0 for v in slots)):
+                raise DecodeError(f"heads[{h}]['slots']: expected a sequence of non-negative ints, got {slots!r}")
+            _remember_valid(charset, slots)
         name = f"head_outputs[{h}]"
         a = _numeric(raw, name, (2, 3), f"(N, {len(slots)}, {len(charset)})")
         if a.ndim == 2:
@@ -426,13 +470,13 @@ def decode_slots_ocr(head_outputs: Any, heads: Any, *, images: Any = None) -> li
             if pos in slot_owner:
                 raise DecodeError(f"heads[{h}]['slots']: slot {pos} is also filled by heads[{slot_owner[pos][0]}]")
             slot_owner[pos] = (h, j)
-        probs.append(_as_probabilities(a))
+        i, p = _argmax_probability(a)
+        best.append(i)
+        best_p.append(p)
         charsets.append(list(charset))
     length = len(slot_owner)
     if sorted(slot_owner) != list(range(length)):
         raise DecodeError(f"heads: the slots of all heads must be exactly 0..{length - 1}, got {sorted(slot_owner)}")
-    best = [p.argmax(axis=-1) for p in probs]  # (N, S_h)
-    best_p = [np.take_along_axis(p, i[..., None], axis=-1)[..., 0] for p, i in zip(probs, best)]
     order = [slot_owner[pos] for pos in range(length)]
     ims = _images(images, n)
     results = []
