@@ -26,7 +26,7 @@ from .errors import (
     InvalidTypeError,
     ModelNotFoundError,
 )
-from .preprocess import image_channels, letterbox, letterbox_batch
+from .preprocess import image_channels, letterbox_batch
 
 #: Where bundled models live (package data).
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -262,11 +262,7 @@ class Predictor:
                     "pass at most that many (p.predict splits longer lists)")
             if n < self._batch:  # a fixed batch axis: fill with the last image
                 batch += [batch[-1]] * (self._batch - n)
-        if len(batch) == 1:  # the single-image entry skips the batch scheduling (same kernel, same bytes)
-            blob, t = letterbox(batch[0], self._size, **self._pre)
-            transforms = [t]
-        else:
-            blob, transforms = letterbox_batch(batch, self._size, **self._pre)
+        blob, transforms = letterbox_batch(batch, self._size, **self._pre)
         return blob, transforms[:n]
 
     def infer(self, blob: np.ndarray) -> list[np.ndarray]:
