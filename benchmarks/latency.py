@@ -60,6 +60,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -672,15 +673,49 @@ def run_benchmark(config: BenchConfig, *, progress: bool = True) -> BenchResult:
     from edgevision.predictor import MODELS_DIR, bundled_models
 
     config.validate()
+    models = list(config.models)
+    if models:
+        return _run(config, models, [], progress)
+    models = [str(MODELS_DIR / name) for name in bundled_models()]
+    if not models:
+        raise InvalidArgumentError(
+            f"models: none given, and no model is bundled in {MODELS_DIR}; "
+            "pass model paths, e.g. python -m benchmarks.latency model.onnx model_int8.onnx")
+    with tempfile.TemporaryDirectory(prefix="edgevision-bench-") as tmp:
+        derived, notes = derive_fp16(models, Path(tmp))
+        return _run(config, models + derived, notes, progress)
+
+
+def derive_fp16(models: Sequence[str], directory: Path) -> tuple[list[str], list[str]]:
+    """fp16 variants of the fp32 models of ``models`` that have none among them, written to ``directory``.
+
+    The package ships fp32 and int8 only: an fp16 ONNX is derived from the fp32 one in
+    seconds (``calibration.quantize.convert_fp16``), is slower than fp32 on CPUs without
+    fp16 arithmetic, and TensorRT builds fp16 engines from the fp32 file. The default run
+    still puts it beside the others. Returns (paths, notes); a conversion that fails is
+    a note, not an error.
+    """
+    from calibration.errors import QuantizationError
+    from calibration.quantize import convert_fp16
+
+    present = {Path(m).name for m in models}
+    derived, notes = [], []
+    for m in models:
+        v = parse_variant(m)
+        if not v.is_fp32 or f"{v.family}_fp16.onnx" in present:
+            continue
+        try:
+            derived.append(str(convert_fp16(m, directory / f"{v.family}_fp16.onnx").path))
+            notes.append(f"{v.family}_fp16.onnx: derived from {Path(m).name} for this run "
+                         "(calibration.quantize.convert_fp16; not bundled)")
+        except QuantizationError as e:
+            notes.append(f"{v.family}_fp16.onnx: not measured: {e}")
+    return derived, notes
+
+
+def _run(config: BenchConfig, models: list[str], extra_notes: list[str], progress: bool) -> BenchResult:
     started = time.perf_counter()
     env = environment()
-    models = list(config.models)
-    if not models:
-        models = [str(MODELS_DIR / name) for name in bundled_models()]
-        if not models:
-            raise InvalidArgumentError(
-                f"models: none given, and no model is bundled in {MODELS_DIR} (the trained models are not shipped "
-                "yet); pass model paths, e.g. python -m benchmarks.latency model.onnx model_int8.onnx")
     devices = list(config.devices) if config.devices is not None else default_devices()
     for d in devices:
         check_device(d)
@@ -688,7 +723,7 @@ def run_benchmark(config: BenchConfig, *, progress: bool = True) -> BenchResult:
     # Without the metric, only the few timing images are needed from the data.
     samples = load_samples(config.data, config.eval_count if config.metric else config.timing_images)
     rows = _specs(config, families, devices)
-    notes = [samples.note] if samples.note else []
+    notes = ([samples.note] if samples.note else []) + list(extra_notes)
 
     prog = _progress(progress)
     prepared: list[_Prepared] = []

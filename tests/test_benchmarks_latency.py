@@ -375,7 +375,10 @@ def test_bundled_models_are_the_default(tmp, family, monkeypatch):
     shutil.copy(family["fp32"], bundled / "kp.onnx")
     monkeypatch.setattr(pred, "MODELS_DIR", bundled)
     res = lat.run_benchmark(lat.BenchConfig(metric=False, **FAST), progress=False)
-    assert [r.model for r in res.rows] == ["kp.onnx"] and res.rows[0].status == "ok"
+    # the bundled fp32, and the fp16 derived from it for the run (the package ships no fp16)
+    assert [r.model for r in res.rows] == ["kp.onnx", "kp_fp16.onnx"]
+    assert [r.status for r in res.rows] == ["ok", "ok"]
+    assert any("kp_fp16.onnx: derived from kp.onnx" in n for n in res.notes)
     assert res.rows[0].metric is None and res.rows[0].metric_note == "--no-metric"
 
 
@@ -463,3 +466,16 @@ def test_stage_errors(family):
     blob, transforms = p.preprocess([img])
     with pytest.raises(InvalidArgumentError, match="transforms: expected one transform per image"):
         p.postprocess(p.infer(blob), transforms * 2, [img])
+
+
+def test_default_run_derives_the_fp16_variant(family, tmp_path):
+    """The package ships fp32 and int8; derive_fp16 adds an fp16 beside each fp32 that lacks one."""
+    paths, notes = lat.derive_fp16([family["fp32"], family["int8"]], tmp_path)
+    assert [Path(p).name for p in paths] == ["kp_fp16.onnx"]
+    assert ModelConfig.read(paths[0]).extra["quantization"]["mode"] == "fp16"
+    assert "derived from kp.onnx" in notes[0]
+    # an fp16 already among the models is used as it is
+    assert lat.derive_fp16([family["fp32"], family["bad"]], tmp_path) == ([], [])
+    grouped = lat.group_variants([family["fp32"], family["int8"], *paths])
+    assert [v.precision for v in grouped["kp"]][0] == "fp32"
+    assert sorted(v.precision for v in grouped["kp"]) == ["fp16", "fp32", "int8"]
