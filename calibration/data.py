@@ -36,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from edgevision._io import atomic_output
 from edgevision.errors import (
     ImageReadError,
     InvalidArgumentError,
@@ -51,6 +51,7 @@ from edgevision.errors import (
     MissingDependencyError,
 )
 
+from .metrics import plate_crop_fn
 from .errors import EmptyDatasetError
 from .readers import ReadReport
 
@@ -493,7 +494,7 @@ class CalibrationSet:
 
         # Walk the selection order until `count` readable images.
         order = select_indices([c.plate_type for c in cands], seed, strategy)
-        crop = _plate_crop() if ocr and any(c.corners is not None for c in cands) else None
+        crop = plate_crop_fn() if ocr and any(c.corners is not None for c in cands) else None
         picked: list[tuple[int, np.ndarray]] = []
         bar = _bar(count, progress, f"calibration {label}")
         try:
@@ -550,16 +551,6 @@ def _letterbox(images: list[np.ndarray], size: Any, kwargs: dict[str, Any]) -> A
     return letterbox_batch(images, size, **kwargs)
 
 
-def _plate_crop() -> Any:
-    try:
-        from .synth import plate_crop
-    except ImportError as e:
-        raise MissingDependencyError(
-            f"calibrating an OCR model on samples with corners needs calibration.synth.plate_crop: {e}",
-            name="calibration.synth") from None
-    return plate_crop
-
-
 def _fit(img: np.ndarray, c: _Candidate, crop: Any, size: tuple[int, int], channels: int) -> np.ndarray:
     """The image the kernel gets: the plate crop for OCR models (when there are corners),
     converted to gray for 1-channel models, as the Predictor does."""
@@ -599,15 +590,6 @@ def _load_cache(path: Path) -> tuple[np.ndarray, dict[str, Any]] | None:
 
 def _save_cache(path: Path, tensors: np.ndarray, report: CalibrationReport) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path, suffix=".npz") as tmp:
         np.savez(tmp, tensors=tensors, report=np.array(json.dumps(report.to_dict())))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 

@@ -364,12 +364,12 @@ def load_image(sample: Any, name: str = "sample", channels: int = 3) -> np.ndarr
     return _load(img, name, channels)
 
 
-def _plate_crop() -> Any:
+def plate_crop_fn() -> Any:
     try:
         from .synth import plate_crop
     except ImportError as e:
         raise MissingDependencyError(
-            f"evaluating an OCR model needs calibration.synth.plate_crop (the crop the OCR models are trained on): {e}",
+            f"an OCR model's input needs calibration.synth.plate_crop (the crop the OCR models are trained on): {e}",
             name="calibration.synth") from None
     return plate_crop
 
@@ -445,7 +445,7 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
     channels = p.config.preprocess.get("channels", 3)
     size = tuple(p.config.preprocess["size"])
     ocr = task in ("slots_ocr", "ctc_ocr")
-    crop = _plate_crop() if ocr else None
+    crop = plate_crop_fn() if ocr else None
 
     skipped: dict[str, int] = {}
     examples: list[str] = []

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from edgevision._io import atomic_output
 from edgevision.errors import InvalidArgumentError, InvalidTypeError, ModelLoadError
 
 from .errors import QuantizationError
@@ -254,25 +255,10 @@ def _size_mb(path: Path) -> float:
     return round(path.stat().st_size / 1e6, 6)
 
 
-def _normal_mode(path: str) -> None:
-    """mkstemp makes files 0600; a model file gets the permissions of any new file (0666 & ~umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def _atomic_save(model: Any, dst: Path) -> None:
     onnx = _onnx()
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.resolve().parent)
-    os.close(fd)
-    try:
+    with atomic_output(dst) as tmp:
         onnx.save(model, tmp)
-        _normal_mode(tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _with_metadata(model: Any, source: Any, section: dict[str, Any], notes: list[str]) -> None:
@@ -1050,16 +1036,8 @@ def quantize_accuracy_aware(model: str | os.PathLike, data: Any, eval_samples: S
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.resolve().parent)
-    os.close(fd)
-    try:
+    with atomic_output(dst) as tmp:
         shutil.copyfile(src, tmp)
-        _normal_mode(tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _baseline(src: Path, cs: Any, work: Path, eval_samples: Sequence[Any], metric: str, progress: bool) -> dict[str, Any]:

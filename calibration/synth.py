@@ -40,6 +40,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edgevision.preprocess import homography
 from edgevision.errors import InvalidArgumentError, InvalidTypeError
 
 from .ccpd import ADS, ALPHABETS, PROVINCES
@@ -406,17 +407,6 @@ def render_plate(text: str, plate_type: str, rng: np.random.Generator | None = N
 # Geometry helpers
 
 
-def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """3x3 float64 map of 4 points ``src`` onto ``dst`` (continuous coordinates)."""
-    A = np.zeros((8, 8))
-    b = np.zeros(8)
-    for i, ((x, y), (u, v)) in enumerate(zip(src, dst)):
-        A[2 * i] = [x, y, 1, 0, 0, 0, -u * x, -u * y]
-        A[2 * i + 1] = [0, 0, 0, x, y, 1, -v * x, -v * y]
-        b[2 * i], b[2 * i + 1] = u, v
-    return np.append(np.linalg.solve(A, b), 1.0).reshape(3, 3)
-
-
 def _apply(H: np.ndarray, pts: np.ndarray) -> np.ndarray:
     p = np.c_[pts, np.ones(len(pts))] @ H.T
     return p[:, :2] / p[:, 2:3]
@@ -776,7 +766,7 @@ class PlateSceneGenerator:
         canvas[:, :, 3] = alpha
 
         src = np.array([[mx, mt], [mx + pw, mt], [mx + pw, mt + ph], [mx, mt + ph]], np.float64)
-        Hc = _homography(src, c)
+        Hc = homography(src, c)
         ch_, cw_ = canvas.shape[:2]
         outer = _apply(Hc, np.array([[0, 0], [cw_, 0], [cw_, ch_], [0, ch_]], np.float64))
         x0 = max(0, int(math.floor(outer[:, 0].min())) - 1)

@@ -48,14 +48,13 @@ import json
 import numbers
 import os
 import re
-import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ._io import atomic_output
 from . import preprocess as _pp
 from .errors import (
     InvalidArgumentError,
@@ -955,24 +954,8 @@ def _uses_external_data(graph: Any) -> bool:
 
 
 def _atomic_save(onnx: Any, model: Any, dst: Path) -> None:
-    directory = dst.parent if str(dst.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
+    with atomic_output(dst) as tmp:
         onnx.save(model, tmp)
-        if dst.exists():
-            os.chmod(tmp, stat.S_IMODE(os.stat(dst).st_mode))
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, dst)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 # ---------------------------------------------------------------------------

@@ -577,6 +577,18 @@ def letterbox_batch(images: Sequence[np.ndarray], size: Any = None, *, out: np.n
     return (out if out is not None else blob), transforms
 
 
+def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The 3x3 float64 projective map taking the 4 points ``src`` onto ``dst`` ((4, 2) arrays, (x, y)),
+    normalized so that ``M[2, 2] == 1``. Raises ``numpy.linalg.LinAlgError`` when the points are degenerate."""
+    A = np.zeros((8, 8))
+    rhs = np.zeros(8)
+    for i, ((x, y), (u, v)) in enumerate(zip(src, dst)):
+        A[2 * i] = [x, y, 1, 0, 0, 0, -u * x, -u * y]
+        A[2 * i + 1] = [0, 0, 0, x, y, 1, -v * x, -v * y]
+        rhs[2 * i], rhs[2 * i + 1] = u, v
+    return np.append(np.linalg.solve(A, rhs), 1.0).reshape(3, 3)
+
+
 def quad_matrix(quad: Any, hw: tuple[int, int]) -> np.ndarray:
     """Validates a quad and returns the 3x3 map from output pixel *index* coordinates to source index coordinates.
 
@@ -616,19 +628,12 @@ def quad_matrix(quad: Any, hw: tuple[int, int]) -> np.ndarray:
         raise InvalidArgumentError(f"quad: degenerate or non-convex quadrilateral {q.tolist()}")
     H, W = hw
     dst = np.array([[0, 0], [W, 0], [W, H], [0, H]], dtype=np.float64)
-    # Solve for the homography dst (edge coords) -> quad (edge coords).
-    A = np.zeros((8, 8))
-    rhs = np.zeros(8)
-    for i, ((x, y), (u, v)) in enumerate(zip(dst, q)):
-        A[2 * i] = [x, y, 1, 0, 0, 0, -u * x, -u * y]
-        A[2 * i + 1] = [0, 0, 0, x, y, 1, -v * x, -v * y]
-        rhs[2 * i], rhs[2 * i + 1] = u, v
+    # The homography dst (edge coords) -> quad (edge coords).
     with np.errstate(all="ignore"):
         try:
-            h = np.linalg.solve(A, rhs)
+            M = homography(dst, q)
         except np.linalg.LinAlgError:
             raise InvalidArgumentError(f"quad: degenerate quadrilateral {q.tolist()}") from None
-        M = np.append(h, 1.0).reshape(3, 3)
         shift = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
         unshift = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]])
         M = unshift @ M @ shift

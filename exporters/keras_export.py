@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from edgevision._io import atomic_output
 from edgevision.config import ModelConfig
 from edgevision.errors import (
     InvalidArgumentError,
@@ -357,9 +358,7 @@ def export_keras(model: Any, out: str | os.PathLike, *, task: str, preprocess: M
         names = [f"output_{i}" for i in range(len(flat))]
 
     wrapper = _forward_module(model)
-    fd, tmp = tempfile.mkstemp(suffix=".onnx", prefix=f".{out.stem}.", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_output(out, suffix=".onnx") as tmp:
         kwargs: dict[str, Any] = {"input_names": [input_name], "output_names": names, "opset_version": opset}
         try:
             with _EXPORT_LOCK, quiet(), torch.no_grad():
@@ -407,13 +406,6 @@ def export_keras(model: Any, out: str | os.PathLike, *, task: str, preprocess: M
                 report = check_parity(tmp, reference, sets, atol=atol, rtol=rtol)
             except ParityError as e:  # name the requested file, not the temporary one
                 raise ParityError(str(e).replace(tmp, str(out)), report=e.report) from None
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600; give it a normal file's permissions
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     info |= {"exporter": exporter, "framework": f"keras {keras.__version__} (torch backend, torch {torch.__version__})"}
     return ExportResult(out, ModelConfig.read(out), report, info)
 

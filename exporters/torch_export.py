@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgevision._io import atomic_output
 from edgevision.config import ModelConfig
 from edgevision.errors import InvalidArgumentError, InvalidTypeError
 
@@ -144,57 +144,50 @@ def export_torch(model: Any, sample_input: Any, out: str | os.PathLike, *, task:
 
     was_training = model.training
     model.eval()
-    fd, tmp = tempfile.mkstemp(suffix=".onnx", prefix=f".{out.stem}.", dir=out.parent)
-    os.close(fd)
     try:
-        with torch.no_grad():
-            ref_out = _flatten_outputs(model(sample))
-        names = list(output_names) if output_names is not None else None
-        if names is not None and len(names) != len(ref_out):
-            raise InvalidArgumentError(f"output_names: the model returns {len(ref_out)} outputs, got {len(names)} names")
-        kwargs: dict[str, Any] = {"input_names": [input_name], "output_names": names, "opset_version": opset}
-        try:
-            with quiet(), torch.no_grad():
-                if exporter == "dynamo":
-                    dyn = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
-                    torch.onnx.export(model, (sample,), tmp, dynamo=True, verbose=False, external_data=False,
-                                      dynamic_shapes=dyn, **kwargs)
-                else:
-                    axes = None
-                    if dynamic_batch:
-                        axes = {input_name: {0: "batch"}}
-                        for i in range(len(ref_out)):
-                            axes[names[i] if names else f"output_{i}"] = {0: "batch"}
-                        if names is None:
-                            kwargs["output_names"] = [f"output_{i}" for i in range(len(ref_out))]
-                    with torchscript_log_off():
-                        torch.onnx.export(model, (sample,), tmp, dynamo=False, dynamic_axes=axes, **kwargs)
-        except (InvalidArgumentError, InvalidTypeError):
-            raise
-        except Exception as e:
-            err = unsupported_error(e)
-            if err is not None:
-                raise err from e
-            other = "torchscript" if exporter == "dynamo" else "dynamo"
-            raise ExportError(f"torch.onnx.export ({exporter}) failed: {type(e).__name__}: {e}\n"
-                              f"(try exporter={other!r})") from e
-        info = finalize(tmp, config, simplify=simplify, dynamic_batch=dynamic_batch, producer=torch.__version__)
-        report = None
-        if parity:
-            sets = parity_inputs(config, batch=min(max(int(sample.shape[0]), 2), 4), representative=representative)
+        with atomic_output(out, suffix=".onnx") as tmp:
+            with torch.no_grad():
+                ref_out = _flatten_outputs(model(sample))
+            names = list(output_names) if output_names is not None else None
+            if names is not None and len(names) != len(ref_out):
+                raise InvalidArgumentError(f"output_names: the model returns {len(ref_out)} outputs, got {len(names)} names")
+            kwargs: dict[str, Any] = {"input_names": [input_name], "output_names": names, "opset_version": opset}
+            try:
+                with quiet(), torch.no_grad():
+                    if exporter == "dynamo":
+                        dyn = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
+                        torch.onnx.export(model, (sample,), tmp, dynamo=True, verbose=False, external_data=False,
+                                          dynamic_shapes=dyn, **kwargs)
+                    else:
+                        axes = None
+                        if dynamic_batch:
+                            axes = {input_name: {0: "batch"}}
+                            for i in range(len(ref_out)):
+                                axes[names[i] if names else f"output_{i}"] = {0: "batch"}
+                            if names is None:
+                                kwargs["output_names"] = [f"output_{i}" for i in range(len(ref_out))]
+                        with torchscript_log_off():
+                            torch.onnx.export(model, (sample,), tmp, dynamo=False, dynamic_axes=axes, **kwargs)
+            except (InvalidArgumentError, InvalidTypeError):
+                raise
+            except Exception as e:
+                err = unsupported_error(e)
+                if err is not None:
+                    raise err from e
+                other = "torchscript" if exporter == "dynamo" else "dynamo"
+                raise ExportError(f"torch.onnx.export ({exporter}) failed: {type(e).__name__}: {e}\n"
+                                  f"(try exporter={other!r})") from e
+            info = finalize(tmp, config, simplify=simplify, dynamic_batch=dynamic_batch, producer=torch.__version__)
+            report = None
+            if parity:
+                sets = parity_inputs(config, batch=min(max(int(sample.shape[0]), 2), 4), representative=representative)
 
-            def reference(x: np.ndarray) -> list[np.ndarray]:
-                with torch.no_grad():
-                    return [t.detach().cpu().numpy() for t in _flatten_outputs(model(torch.from_numpy(x)))]
+                def reference(x: np.ndarray) -> list[np.ndarray]:
+                    with torch.no_grad():
+                        return [t.detach().cpu().numpy() for t in _flatten_outputs(model(torch.from_numpy(x)))]
 
-            report = check_parity(tmp, reference, sets, atol=atol, rtol=rtol)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600
-        os.replace(tmp, out)
+                report = check_parity(tmp, reference, sets, atol=atol, rtol=rtol)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         model.train(was_training)
     info |= {"exporter": exporter, "framework": f"torch {torch.__version__}"}
     return ExportResult(out, ModelConfig.read(out), report, info)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from edgevision._io import atomic_output
 from edgevision.errors import InvalidArgumentError
 
 
@@ -30,6 +31,20 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def start_run(seed: int | None, threads: int | None, device: str | None) -> tuple[int, str]:
+    """A recipe's common start: the data/init seed (default ``calibration.synth.TRAIN_SEED``)
+    seeded everywhere, torch's intra-op threads, and the device. Returns (seed, device)."""
+    import torch
+
+    from calibration.synth import TRAIN_SEED
+
+    seed = TRAIN_SEED if seed is None else seed
+    seed_everything(seed)
+    if threads:
+        torch.set_num_threads(threads)
+    return seed, pick_device(device)
 
 
 def pick_device(device: str | None = None) -> str:
@@ -121,9 +136,8 @@ class Checkpointer:
         state = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict() if scheduler is not None else None,
                  "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(), "extra": dict(extra)}
-        tmp = self.path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, self.path)
+        with atomic_output(self.path) as tmp:
+            torch.save(state, tmp)
 
     def load(self, model: Any, optimizer: Any, scheduler: Any) -> tuple[int, dict[str, Any]]:
         """Restore from ``last.pt``; returns (step, extra). (0, {}) when there is no checkpoint."""
@@ -292,4 +306,4 @@ def imagenet_normalizer(device: str) -> Callable[[Any], Any]:
     return f
 
 
-__all__ = ["seed_everything", "pick_device", "build_cache", "Checkpointer", "Schedule", "fit", "export_trained", "imagenet_normalizer"]
+__all__ = ["seed_everything", "start_run", "pick_device", "build_cache", "Checkpointer", "Schedule", "fit", "export_trained", "imagenet_normalizer"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import build_cache, export_trained, fit, pick_device, seed_everything
+from .common import build_cache, export_trained, fit, start_run
 
 
 @dataclass(frozen=True)
@@ -60,17 +60,11 @@ def train(out: str | Path, *, size: int = 128, samples: int = 24000, epochs: int
     The run stops at ``epochs`` or at ``time_budget_s`` seconds, whichever is first;
     the learning rate anneals by whichever end comes first (:class:`training.common.Schedule`).
     """
-    import torch
 
-    from calibration.synth import TRAIN_SEED
     from exporters.zoo import build
 
-    seed = TRAIN_SEED if seed is None else seed
+    seed, dev = start_run(seed, threads, device)
     out = Path(out)
-    seed_everything(seed)
-    if threads:
-        torch.set_num_threads(threads)
-    dev = pick_device(device)
     X, Y = build_cache(Path(cache_dir or out / "cache"), LPLSample(seed, size), samples,
                        key={"recipe": "lpl", "size": size, "seed": seed, "v": 1}, workers=workers,
                        desc="plate scenes", progress=progress)

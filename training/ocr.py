@@ -23,7 +23,7 @@ import numpy as np
 
 from edgevision.errors import InvalidArgumentError
 
-from .common import build_cache, export_trained, fit, pick_device, seed_everything
+from .common import build_cache, export_trained, fit, start_run
 from .lpl import _generator
 
 JITTER = 0.04
@@ -71,15 +71,10 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
     import torch
     import torch.nn.functional as F
 
-    from calibration.synth import TRAIN_SEED
     from exporters.zoo import build
 
-    seed = TRAIN_SEED if seed is None else seed
+    seed, dev = start_run(seed, threads, device)
     out = Path(out)
-    seed_everything(seed)
-    if threads:
-        torch.set_num_threads(threads)
-    dev = pick_device(device)
     X, Y = build_cache(Path(cache_dir or out / "cache"), OCRSample(seed, num_slots), samples,
                        key={"recipe": "ocr", "slots": num_slots, "seed": seed, "jitter": JITTER, "v": 1},
                        workers=workers, desc="plate crops", progress=progress)
