@@ -203,22 +203,6 @@ def _as_probabilities(x: np.ndarray) -> np.ndarray:
     return np.where(is_prob, a, softmax(a))
 
 
-# Heads (charset, slots) already checked, by identity: a Predictor decodes with the same
-# validated lists on every call, and checking 66 symbols each time was a third of the
-# decoder's cost. Holding the objects keeps their ids from being reused.
-_VALID_HEADS: dict[tuple[int, int], tuple[Any, Any]] = {}
-
-
-def _seen_valid(charset: Any, slots: Any) -> bool:
-    hit = _VALID_HEADS.get((id(charset), id(slots)))
-    return hit is not None and hit[0] is charset and hit[1] is slots
-
-
-def _remember_valid(charset: Any, slots: Any) -> None:
-    if isinstance(charset, tuple) and isinstance(slots, tuple) or len(_VALID_HEADS) < 256:
-        _VALID_HEADS[(id(charset), id(slots))] = (charset, slots)
-
-
 def _argmax_probability(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Argmax over the last axis and its probability, as :func:`_as_probabilities` would give it.
 
@@ -445,13 +429,11 @@ def decode_slots_ocr(head_outputs: Any, heads: Any, *, images: Any = None) -> li
         charset, slots = head["charset"], head["slots"]
         if isinstance(charset, str):
             charset = list(charset)  # "0123..." -> one class per character
-        if not _seen_valid(charset, slots):
-            if not isinstance(charset, (Sequence, np.ndarray)) or not all(isinstance(c, str) for c in charset):
-                raise DecodeError(f"heads[{h}]['charset']: expected a sequence of strings, got {charset!r}")
-            if (isinstance(slots, (str, bytes)) or not isinstance(slots, (Sequence, np.ndarray))
-                    or not all(_is_int(v) and v >= 0 for v in slots)):
-                raise DecodeError(f"heads[{h}]['slots']: expected a sequence of non-negative ints, got {slots!r}")
-            _remember_valid(charset, slots)
+        if not isinstance(charset, (Sequence, np.ndarray)) or not all(isinstance(c, str) for c in charset):
+            raise DecodeError(f"heads[{h}]['charset']: expected a sequence of strings, got {charset!r}")
+        if (isinstance(slots, (str, bytes)) or not isinstance(slots, (Sequence, np.ndarray))
+                or not all(_is_int(v) and v >= 0 for v in slots)):
+            raise DecodeError(f"heads[{h}]['slots']: expected a sequence of non-negative ints, got {slots!r}")
         name = f"head_outputs[{h}]"
         a = _numeric(raw, name, (2, 3), f"(N, {len(slots)}, {len(charset)})")
         if a.ndim == 2:
