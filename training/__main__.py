@@ -1,31 +1,27 @@
-"""``python -m training``: train, export, evaluate and (optionally) bundle the default plate models.
+"""``python -m training``: train, export and evaluate the default plate models (bundling: :mod:`training.bundle`).
 
-    python -m training lpl --out runs/lpl [--size 128] [--samples N] [--epochs E] [--time-budget S] [--resume] [--bundle]
-    python -m training ocr --out runs/ocr [--slots 8]  [--samples N] [--epochs E] [--time-budget S] [--resume] [--bundle]
+    python -m training lpl --out runs/lpl [--size 128] [--samples N] [--epochs E] [--time-budget S] [--resume]
+    python -m training ocr --out runs/ocr [--slots 8]  [--samples N] [--epochs E] [--time-budget S] [--resume]
 
 Each run: builds (or reuses) the cached synthetic training set, trains with
 checkpoints (``--resume`` continues from ``OUT/checkpoints/last.pt``), exports
 ``OUT/<name>.onnx`` through :mod:`exporters` (metadata + parity), evaluates it on
 the fixed held-out synthetic set through ``edgevision.Predictor`` and writes
-``OUT/summary.json``. ``--bundle`` copies the ONNX into ``edgevision/models/``
-under its default name and writes its model card next to it.
+``OUT/summary.json``. ``python -m training.bundle OUT --family NAME`` then puts the
+model, its int8 variant and its model card into ``edgevision/models/``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 from edgevision.errors import EdgeVisionError
 
-from . import cards
 
-BUNDLE_DIR = Path(__file__).resolve().parent.parent / "edgevision" / "models"
-DEFAULT_NAMES = {"lpl": "lpl_resnet.onnx", "ocr": "plate_ocr.onnx"}
 
 
 def _eval(onnx_path: Path, count: int) -> dict[str, Any]:
@@ -44,14 +40,14 @@ def run(recipe: str, args: argparse.Namespace) -> dict[str, Any]:
     common = dict(samples=args.samples, epochs=args.epochs, time_budget_s=args.time_budget, resume=args.resume,
                   device=args.device, threads=args.threads, workers=args.workers, seed=args.seed)
     common = {k: v for k, v in common.items() if v is not None}
-    reps = [s.image for s in heldout_samples(4)]  # representative parity inputs: real scenes, not in the eval
+    scenes = heldout_samples(4)  # representative inputs of the export's parity check (no training signal)
     if recipe == "lpl":
         from . import lpl
 
         summary = lpl.train(out, size=args.size, **common)
         name = "lpl_resnet18"
         res = lpl.export(out / f"{name}.onnx", out / f"{name}.pt", size=args.size, summary=summary,
-                         representative=reps)
+                         representative=[s.image for s in scenes])
     else:
         from calibration.synth import plate_crop
 
@@ -59,7 +55,7 @@ def run(recipe: str, args: argparse.Namespace) -> dict[str, Any]:
 
         summary = ocr.train(out, num_slots=args.slots, **common)
         name = "plate_ocr_crnn"
-        crops = [plate_crop(s.image, s.corners, size=(64, 32 * args.slots)) for s in heldout_samples(4)]
+        crops = [plate_crop(s.image, s.corners, size=(64, 32 * args.slots)) for s in scenes]
         res = ocr.export(out / f"{name}.onnx", out / f"{name}.pt", num_slots=args.slots, summary=summary,
                          representative=crops)
     print(res.summary())
@@ -69,12 +65,6 @@ def run(recipe: str, args: argparse.Namespace) -> dict[str, Any]:
            "heldout": ev, "command": "python -m training " + " ".join(sys.argv[1:])}
     (out / "summary.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False))
     print(json.dumps(ev, indent=2, ensure_ascii=False))
-    if args.bundle:
-        BUNDLE_DIR.mkdir(parents=True, exist_ok=True)
-        dst = BUNDLE_DIR / DEFAULT_NAMES[recipe]
-        shutil.copyfile(res.path, dst)
-        cards.write_card(dst, doc)
-        print(f"bundled {dst} (+ {dst.with_suffix('.md').name})")
     return doc
 
 
@@ -97,7 +87,6 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--threads", type=int, help="torch intra-op threads")
         p.add_argument("--workers", type=int, help="processes generating the training set")
         p.add_argument("--eval-count", type=int, default=500, help="held-out samples to evaluate (default 500)")
-        p.add_argument("--bundle", action="store_true", help="copy the ONNX into edgevision/models with a model card")
     args = ap.parse_args(argv)
     try:
         run(args.recipe, args)

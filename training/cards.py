@@ -23,11 +23,11 @@ def _latency_ms(onnx_path: Path, runs: int = 30) -> dict[str, float]:
     from calibration.metrics import heldout_samples
 
     p = edgevision.Predictor(str(onnx_path))
-    img = heldout_samples(1)[0].image
+    s = heldout_samples(1)[0]
+    img = s.image
     if p.task != "keypoints":
         from calibration.synth import plate_crop
 
-        s = heldout_samples(1)[0]
         img = plate_crop(s.image, s.corners, size=tuple(p.config.preprocess_kwargs()[0]))
     for _ in range(3):
         p(img)
