@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .errors import ConfigMismatchError, InvalidArgumentError
+from .predictor import load_image
 from .preprocess import warp_quad
 from .results import _SHIFT, _Result, _array, _color, _common, _draw_label, _fixed
 
@@ -147,7 +148,7 @@ class PlateReader:
         if not items:
             raise InvalidArgumentError("x: expected an image or a non-empty list of images")
         names = ["x"] if single else [f"x[{i}]" for i in range(len(items))]
-        images = [self.corners._load(item, nm) for item, nm in zip(items, names)]
+        images = [load_image(item, nm) for item, nm in zip(items, names)]
         quads = self.corners(images)
         rect = [self.rectify(im, q.keypoints) for im, q in zip(images, quads)]
         texts = self.ocr([c for c, _ in rect])
