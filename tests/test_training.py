@@ -12,14 +12,14 @@ torch = pytest.importorskip("torch", reason="torch is a host-side extra (pip ins
 import edgevision  # noqa: E402
 from edgevision.errors import InvalidArgumentError  # noqa: E402
 from training import lpl, ocr  # noqa: E402
-from training.common import Schedule, build_cache  # noqa: E402
+from training.common import Schedule, build_cache, pick_precision  # noqa: E402
 
 TINY = dict(samples=64, batch=16, workers=1, progress=False, threads=1)
 
 
 def test_lpl_tiny_run_lowers_loss_and_exports(tmp_path: Path) -> None:
-    s = lpl.train(tmp_path, size=64, epochs=4, lr=1e-3, **TINY)
-    assert s["steps"] == 16 and s["stopped_by"] == "epochs"
+    s = lpl.train(tmp_path, size=64, epochs=4, lr=1e-3, precision="fp32", **TINY)
+    assert s["steps"] == 16 and s["stopped_by"] == "epochs" and s["precision"] == "fp32"
     assert s["loss_last"] < 0.7 * s["loss_first"], s
     assert (tmp_path / "lpl_resnet18.pt").exists() and (tmp_path / "checkpoints" / "last.pt").exists()
     res = lpl.export(tmp_path / "m.onnx", tmp_path / "lpl_resnet18.pt", size=64, summary=s)
@@ -28,6 +28,27 @@ def test_lpl_tiny_run_lowers_loss_and_exports(tmp_path: Path) -> None:
     assert cfg.extra["training"]["data"]["seed"] == 0
     r = edgevision.Predictor(str(res.path))(np.zeros((100, 200, 3), np.uint8))
     assert r.keypoints.shape == (4, 2)
+
+
+def test_lpl_bf16_mixed_precision_lowers_loss_and_saves_float32_weights(tmp_path: Path) -> None:
+    """bf16 autocast (the default where the CPU has AVX-512 BF16/AMX): same loop, float32 weights out."""
+    s = lpl.train(tmp_path, size=64, epochs=4, lr=1e-3, precision="bf16", **TINY)
+    assert s["precision"] == "bf16" and s["steps"] == 16
+    assert s["loss_last"] < 0.7 * s["loss_first"], s
+    state = torch.load(tmp_path / "lpl_resnet18.pt", weights_only=True)
+    assert all(v.dtype == torch.float32 for k, v in state.items() if v.is_floating_point())
+    assert all(v.is_contiguous() for v in state.values())  # channels-last training, plain layout saved
+    res = lpl.export(tmp_path / "m.onnx", tmp_path / "lpl_resnet18.pt", size=64, summary=s)
+    assert edgevision.ModelConfig.read(res.path).extra["training"]["precision"] == "bf16"
+
+
+def test_pick_precision() -> None:
+    assert pick_precision("fp32", "cpu") == "fp32"
+    assert pick_precision("bf16", "cpu") == "bf16"
+    assert pick_precision("auto", "cpu") in ("fp32", "bf16")
+    assert pick_precision(None, "cpu") == pick_precision("auto", "cpu")
+    with pytest.raises(InvalidArgumentError, match="precision: expected 'fp32', 'bf16' or 'auto', got 'fp16'"):
+        pick_precision("fp16", "cpu")
 
 
 def test_lpl_resume_continues_from_checkpoint(tmp_path: Path) -> None:

@@ -38,7 +38,8 @@ def run(recipe: str, args: argparse.Namespace) -> dict[str, Any]:
 
     out = Path(args.out)
     common = dict(samples=args.samples, epochs=args.epochs, time_budget_s=args.time_budget, resume=args.resume,
-                  device=args.device, threads=args.threads, workers=args.workers, seed=args.seed)
+                  device=args.device, threads=args.threads, workers=args.workers, seed=args.seed,
+                  precision=args.precision)
     common = {k: v for k, v in common.items() if v is not None}
     scenes = heldout_samples(4)  # representative inputs of the export's parity check (no training signal)
     if recipe == "lpl":
@@ -85,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=int, help="data and init seed (default calibration.synth.TRAIN_SEED)")
         p.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
         p.add_argument("--threads", type=int, help="torch intra-op threads")
+        p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                       help="bf16: mixed precision (autocast); auto (default): bf16 where the CPU (AVX-512 BF16/AMX) "
+                            "or GPU computes it natively, else fp32")
         p.add_argument("--workers", type=int, help="processes generating the training set")
         p.add_argument("--eval-count", type=int, default=500, help="held-out samples to evaluate (default 500)")
     args = ap.parse_args(argv)

@@ -39,6 +39,9 @@ def _latency_ms(onnx_path: Path, runs: int = 30) -> dict[str, float]:
     return {"p50": float(np.percentile(t, 50)), "p90": float(np.percentile(t, 90))}
 
 
+_CPU_PRECISION = {"fp32": "float32", "bf16": "bf16 mixed precision: bfloat16 autocast, float32 weights and optimizer state"}
+
+
 def _cpu() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -71,7 +74,7 @@ def write_card(onnx_path: str | Path, doc: dict[str, Any]) -> Path:
 
 - Recipe: `{doc["command"]}` (`training/{"lpl" if cfg.task == "keypoints" else "ocr"}.py`).
 - Data: `calibration.synth.PlateSceneGenerator`, seed {tr["data"]["seed"]}, {tr["data"]["samples"]} generated samples (synthetic CCPD-style plates; nothing downloaded).
-- Steps: {tr["steps"]} of {tr["total_steps"]} ({tr["epochs"]:.2f} epochs, stopped by {tr["stopped_by"]}), batch {tr["batch"]}, peak lr {tr["lr"]}, {tr["seconds"] / 60:.1f} min on `{tr["device"]}`.
+- Steps: {tr["steps"]} of {tr["total_steps"]} ({tr["epochs"]:.2f} epochs, stopped by {tr["stopped_by"]}), batch {tr["batch"]}, peak lr {tr["lr"]}, {tr["seconds"] / 60:.1f} min on `{tr["device"]}` ({_CPU_PRECISION.get(tr.get("precision", "fp32"), tr.get("precision"))}).
 
 ## Held-out synthetic set
 

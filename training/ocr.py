@@ -66,7 +66,8 @@ class OCRSample:
 def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: int = 8, batch: int = 64,
           lr: float = 2e-3, weight_decay: float = 1e-4, seed: int | None = None, time_budget_s: float | None = None,
           resume: bool = False, device: str | None = None, threads: int | None = None, workers: int | None = None,
-          cache_dir: str | Path | None = None, progress: bool = True, log_every: int = 50) -> dict[str, Any]:
+          cache_dir: str | Path | None = None, progress: bool = True, log_every: int = 50,
+          precision: str | None = "auto") -> dict[str, Any]:
     """Train ``plate_ocr_crnn``; writes ``out/checkpoints/last.pt`` and ``out/plate_ocr_crnn.pt``."""
     import torch
     import torch.nn.functional as F
@@ -89,9 +90,11 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
             hit = (torch.cat([first.argmax(-1), tail.argmax(-1)], 1) == y).all(1).float().mean()
         return (l0 + tail_w * l1) / num_slots, {"exact": float(hit)}
 
+    fit_extra: dict[str, Any] = {}
+
     run = fit(model, X, Y, ce, out, name="plate_ocr_crnn", batch=batch, epochs=epochs, lr=lr,
               weight_decay=weight_decay, seed=seed, time_budget_s=time_budget_s, resume=resume, device=dev,
-              jitter=(0.25, 0.25), progress=progress, log_every=log_every)
+              jitter=(0.25, 0.25), progress=progress, log_every=log_every, precision=precision, **fit_extra)
     return {"recipe": "ocr", **run,
             "data": {"generator": "calibration.synth.PlateSceneGenerator", "seed": seed, "samples": samples,
                      "corner_jitter": JITTER},
