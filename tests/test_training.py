@@ -143,6 +143,8 @@ def test_bundle_writes_variants_and_card(tmp_path: Path) -> None:
     variants = [row["variant"] for row in r["report"]["rows"]]
     assert variants[:3] == ["fp32", "fp16", "static int8 (accuracy-aware)"]
     assert "dynamic int8" in variants and "quantize_static defaults" in variants
+    assert [v for v in variants if v.startswith("static int8 (") and "aware" not in v] == [
+        "static int8 (minmax)", "static int8 (entropy)", "static int8 (percentile)", "static int8 (distribution)"]
     card = (out / "tiny_lpl.md").read_text()
     assert "synthetic-data figures" in card and "| static int8 (accuracy-aware) |" in card
     q = edgevision.ModelConfig.read(out / "tiny_lpl_int8.onnx").extra["quantization"]

@@ -8,9 +8,11 @@ Writes into ``edgevision/models/``: ``<family>.onnx`` (the run's fp32 export) an
 accuracy-aware loop of :func:`calibration.quantize.quantize_accuracy_aware`,
 calibrated on training-seed scenes, steered on a separate validation seed, never
 on the held-out set), plus ``<family>.md``, the model card with the seed-000-style
-table of every variant (fp16, dynamic int8 and plain ``quantize_static`` defaults
-included for comparison, not bundled: each derives from the fp32 file in seconds, and
-none beats it on the CPUs here) measured on the held-out synthetic set.
+table of every variant measured on the held-out synthetic set: fp16, dynamic int8,
+plain static int8 with each calibration method (:data:`calibration.quantize.METHODS`,
+same format and per-channel weights, no accuracy loop) and plain ``quantize_static``
+defaults are included for comparison, not bundled (each derives from the fp32 file in
+seconds, and none beats the bundled int8 on the CPUs here).
 """
 
 from __future__ import annotations
@@ -46,13 +48,16 @@ def _samples(seed: int, count: int) -> list[Any]:
 
 def bundle(run_dir: str | Path, family: str, *, tolerance: float, fmt: str = "U8S8", method: str = "minmax",
            calib_count: int = 256, val_count: int = 200, eval_count: int = 500, runs: int = 30,
-           out_dir: str | Path = BUNDLE_DIR) -> dict[str, Any]:
+           out_dir: str | Path = BUNDLE_DIR, methods: Any = None) -> dict[str, Any]:
+    """Bundle a run (module docs). ``methods``: the calibration methods of the plain static
+    int8 rows of the report (default: all of :data:`calibration.quantize.METHODS`)."""
     from calibration.data import CalibrationSet
     from calibration.errors import QuantizationError
     from calibration.metrics import heldout_samples
-    from calibration.quantize import convert_fp16, quantize_accuracy_aware, quantize_dynamic_int8, report
+    from calibration.quantize import METHODS, convert_fp16, quantize, quantize_accuracy_aware, quantize_dynamic_int8, report
     from calibration.synth import TRAIN_SEED
 
+    methods = METHODS if methods is None else tuple(methods)
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     doc = json.loads((run_dir / "summary.json").read_text())
     src = Path(doc["export"]["path"])
@@ -74,6 +79,9 @@ def bundle(run_dir: str | Path, family: str, *, tolerance: float, fmt: str = "U8
                     "dynamic int8": dyn.path}
         if fp16_path is None:
             del variants["fp16"]
+        for m in methods:  # plain static int8 per calibration method (the seed-000 table's rows)
+            variants[f"static int8 ({m})"] = quantize(fp32, calib, Path(tmp) / f"{family}_int8_{m}.onnx",
+                                                      method=m, fmt=fmt).path
         # plain onnxruntime.quantization.quantize_static with its defaults, same model and data
         import warnings
 
