@@ -421,6 +421,9 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
     Samples without the task's label, or whose image is missing or unreadable, are
     skipped and counted in ``details['skipped']``; no usable sample raises
     :class:`~calibration.errors.EmptyDatasetError`.
+
+    When samples carry a ``plate_type`` (synthetic samples, manifests), ``details['by_plate_type']``
+    holds the same metric figures per type: ``{type: {"count": n, <metric>: value, ...}}``.
     """
     p = _predictor(predictor)
     task = p.task
@@ -457,6 +460,7 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
 
     # Load, label-check and (for OCR) crop every sample first.
     items: list[tuple[np.ndarray, Any]] = []
+    groups: list[Any] = []
     for i, s in enumerate(samples):
         where = f"samples[{i}]"
         label: Any
@@ -482,6 +486,7 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
                 if channels == 1:
                     img = load_image(img, where, 1)
         items.append((img, label))
+        groups.append(getattr(s, "plate_type", None))
     if not items:
         from .readers import ReadReport
 
@@ -508,15 +513,24 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
         if pred_pts.shape != gt_pts.shape:
             raise InvalidArgumentError(
                 f"samples: corners have shape {gt_pts.shape[1:]} but the model predicts {pred_pts.shape[1:]} points")
-        details = corner_mae(pred_pts, gt_pts, transforms)
-    elif ocr:
-        details = ocr_scores([r.text for r in preds], [str(t) for t in labels])
-    else:
-        details = {"map50": detection_map50(
-            [r.boxes for r in preds], [r.scores for r in preds], [r.classes for r in preds],
-            [np.asarray(b, np.float64).reshape(1, 4) for b in labels], [np.zeros(1, np.int64) for _ in labels])}
-    details = dict(details)
+
+    def score(idx: Sequence[int]) -> dict[str, Any]:
+        if task == "keypoints":
+            return dict(corner_mae(pred_pts[list(idx)], gt_pts[list(idx)], [transforms[i] for i in idx]))
+        if ocr:
+            return dict(ocr_scores([preds[i].text for i in idx], [str(labels[i]) for i in idx]))
+        return {"map50": detection_map50(
+            [preds[i].boxes for i in idx], [preds[i].scores for i in idx], [preds[i].classes for i in idx],
+            [np.asarray(labels[i], np.float64).reshape(1, 4) for i in idx], [np.zeros(1, np.int64) for _ in idx])}
+
+    details = score(range(len(items)))
     details.pop("count", None)
+    if any(g is not None for g in groups):
+        by: dict[str, list[int]] = {}
+        for i, g in enumerate(groups):
+            by.setdefault(str(g), []).append(i)
+        details["by_plate_type"] = {g: {**{k: v for k, v in score(idx).items() if k != "count"}, "count": len(idx)}
+                                    for g, idx in sorted(by.items())}
     details["skipped"] = skipped
     details["skipped_examples"] = examples
     value = details[metric]

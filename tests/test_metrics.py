@@ -235,6 +235,26 @@ def test_evaluate_ctc_ocr_reads_the_plate_crop(tmp_path):
     assert (r.metric, r.higher_is_better, r.count) == ("exact_match", True, 3)
     assert r.value == pytest.approx(1 / 3)
     assert r.details["cer"] == pytest.approx(2 / 11)
+    assert "by_plate_type" not in r.details  # these samples carry no plate type
+
+
+def test_evaluate_breaks_the_metric_down_by_plate_type(tmp_path):
+    charset = list("AB1")
+    logits = np.full((1, 3, 4), -5.0, np.float32)
+    for t, k in enumerate([1, 3, 2]):  # always reads "A1B"
+        logits[0, t, k] = 5.0
+    path = models.save(models.constant_output_model("ctc", logits, h=16, w=48), tmp_path / "ctc.onnx")
+    ModelConfig.from_dict({"task": "ctc_ocr", "charset": charset, "preprocess": {"size": [16, 48],
+                                                                                "mode": "stretch"}}).write(path)
+    texts_types = [("A1B", "blue"), ("A1B", "green"), ("AB", "green"), ("A1BB", "green"), ("A1B", "blue")]
+    samples = [Labelled(_image(16, 48, i), text=t, plate_type=k) for i, (t, k) in enumerate(texts_types)]
+    r = M.evaluate(path, samples)
+    by = r.details["by_plate_type"]
+    assert sorted(by) == ["blue", "green"]
+    assert by["blue"]["count"] == 2 and by["blue"]["exact_match"] == 1.0 and by["blue"]["cer"] == 0.0
+    assert by["green"]["count"] == 3 and by["green"]["exact_match"] == pytest.approx(1 / 3)
+    assert by["green"]["cer"] == pytest.approx(2 / 9)  # one insertion over "AB" (2), one deletion over "A1BB" (4)
+    assert r.value == pytest.approx(3 / 5)
 
 
 # --- the held-out set and sources -----------------------------------------------------------

@@ -147,6 +147,7 @@ def test_bundle_writes_variants_and_card(tmp_path: Path) -> None:
         "static int8 (minmax)", "static int8 (entropy)", "static int8 (percentile)", "static int8 (distribution)"]
     card = (out / "tiny_lpl.md").read_text()
     assert "synthetic-data figures" in card and "| static int8 (accuracy-aware) |" in card
+    assert "| plate type | scenes | mae_norm | mae_px | max_norm |" in card
     q = edgevision.ModelConfig.read(out / "tiny_lpl_int8.onnx").extra["quantization"]
     assert q["format"] == "U8S8"
     assert edgevision.Predictor(str(out / "tiny_lpl_int8.onnx"))(np.zeros((50, 80, 3), np.uint8)).keypoints.shape == (4, 2)

@@ -42,6 +42,17 @@ def _latency_ms(onnx_path: Path, runs: int = 30) -> dict[str, float]:
 _CPU_PRECISION = {"fp32": "float32", "bf16": "bf16 mixed precision: bfloat16 autocast, float32 weights and optimizer state"}
 
 
+def _by_type_table(by_type: dict[str, dict[str, Any]] | None, task: str) -> str:
+    """The held-out figures per plate type (``EvalResult.details['by_plate_type']``) as Markdown, or ''."""
+    if not by_type:
+        return ""
+    keys = ("mae_norm", "mae_px", "max_norm") if task == "keypoints" else ("exact_match", "cer")
+    rows = [f"| {t} | {d['count']} | " + " | ".join(f"{d[k]:.4g}" if isinstance(d.get(k), float) else str(d.get(k))
+                                                    for k in keys) + " |" for t, d in by_type.items()]
+    return ("\nBy plate type:\n\n| plate type | scenes | " + " | ".join(keys) + " |\n|---|---|"
+            + "---|" * len(keys) + "\n" + "\n".join(rows) + "\n")
+
+
 def _cpu() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -63,6 +74,7 @@ def write_card(onnx_path: str | Path, doc: dict[str, Any]) -> Path:
     size, kw = cfg.preprocess_kwargs()
     metrics = "\n".join(f"| {k} | {v:.6g} |" if isinstance(v, float) else f"| {k} | {v} |"
                         for k, v in sorted(ev.get("details", {}).items()) if not isinstance(v, (list, dict)))
+    by_type = _by_type_table(ev.get("details", {}).get("by_plate_type"), cfg.task)
     today = _dt.date.today().isoformat()
     text = f"""# {onnx_path.name}
 
@@ -83,7 +95,7 @@ These are **synthetic-data figures**: {ev["count"]} scenes from `calibration.syn
 | metric | value |
 |---|---|
 {metrics}
-
+{by_type}
 ## Latency (this machine)
 
 Single image, end to end (`Predictor(image)`: kernel + ONNX Runtime + decoder), p50 {lat["p50"]:.2f} ms, p90 {lat["p90"]:.2f} ms; {_cpu()}, {__import__("os").cpu_count()} cores, measured {today}. See `python -m benchmarks.latency` for every variant side by side.
