@@ -350,8 +350,26 @@ def _float_inputs(model: Any, float_nodes: Sequence[str]) -> None:
             if dq is None or dq.op_type != "DequantizeLinear":
                 continue
             q = prod.get(dq.input[0])
-            if q is not None and q.op_type == "QuantizeLinear":
+            if q is not None and q.op_type == "QuantizeLinear" and not _may_clip(g, q):
                 n.input[i] = q.input[0]
+
+
+def _may_clip(graph: Any, q: Any) -> bool:
+    """True when a QuantizeLinear's zero point is its type's minimum (uint8 0, int8 -128).
+
+    With asymmetric activations onnxruntime folds a Relu (or Clip at 0) into the
+    QuantizeLinear that follows it: the range then starts at 0 and the quantization does
+    the clipping. Bypassing such a pair would drop the activation, so it is kept."""
+    from onnx import numpy_helper
+
+    if len(q.input) < 3 or not q.input[2]:
+        return True  # default zero point: uint8 0
+    init = next((t for t in graph.initializer if t.name == q.input[2]), None)
+    if init is None:
+        return True
+    zp = numpy_helper.to_array(init)
+    lo = np.iinfo(zp.dtype).min if np.issubdtype(zp.dtype, np.integer) else None
+    return lo is not None and bool(np.any(zp == lo))
 
 
 def _float_outputs(model: Any) -> list[str]:

@@ -221,6 +221,24 @@ def test_exclude_keeps_named_nodes_and_op_types_float(conv, conv_data, tmp):
     edgevision.Predictor(out)(_images(1, 40, 60, 1)[0])
 
 
+def test_excluded_node_after_a_folded_relu_keeps_the_relu(conv, conv_data, tmp):
+    """U8S8: onnxruntime folds relu1 into the QuantizeLinear after it (the uint8 range clips
+    at 0). Feeding the excluded conv2 in float must not bypass that pair to the pre-ReLU c1."""
+    out = tmp / "conv_u8_excl.onnx"
+    Q.quantize(conv, conv_data, out, fmt="U8S8", exclude=["conv2"], preprocess=False)
+    g = _graph(out)
+    prod = _producers(g)
+    conv2 = next(n for n in g.node if n.name == "conv2")
+    src = prod[conv2.input[0]]
+    assert conv2.input[0] != "c1" and src.op_type in ("Relu", "DequantizeLinear"), src
+    import onnxruntime as ort
+
+    x = np.random.default_rng(0).normal(0, 1, (4, 3, 32, 48)).astype(np.float32)
+    f = ort.InferenceSession(conv, providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]
+    q = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]
+    assert np.abs(f - q).max() < 0.05
+
+
 def test_exclude_errors(conv, conv_data, tmp):
     with pytest.raises(InvalidArgumentError, match="did you mean 'conv2'"):
         Q.quantize(conv, conv_data, tmp / "x.onnx", exclude=["conv_2"], preprocess=False)
