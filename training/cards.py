@@ -39,7 +39,7 @@ def _latency_ms(onnx_path: Path, runs: int = 30) -> dict[str, float]:
     return {"p50": float(np.percentile(t, 50)), "p90": float(np.percentile(t, 90))}
 
 
-_CPU_PRECISION = {"fp32": "float32", "bf16": "bf16 mixed precision: bfloat16 autocast, float32 weights and optimizer state"}
+_PRECISION = {"fp32": "float32", "bf16": "bf16 mixed precision: bfloat16 autocast, float32 weights and optimizer state"}
 
 
 def _by_type_table(by_type: dict[str, dict[str, Any]] | None, task: str) -> str:
@@ -86,7 +86,7 @@ def write_card(onnx_path: str | Path, doc: dict[str, Any]) -> Path:
 
 - Recipe: `{doc["command"]}` (`training/{"lpl" if cfg.task == "keypoints" else "ocr"}.py`).
 - Data: `calibration.synth.PlateSceneGenerator`, seed {tr["data"]["seed"]}, {tr["data"]["samples"]} generated samples (synthetic CCPD-style plates; nothing downloaded).
-- Steps: {tr["steps"]} of {tr["total_steps"]} ({tr["epochs"]:.2f} epochs, stopped by {tr["stopped_by"]}), batch {tr["batch"]}, peak lr {tr["lr"]}, {tr["seconds"] / 60:.1f} min on `{tr["device"]}` ({_CPU_PRECISION.get(tr.get("precision", "fp32"), tr.get("precision"))}).
+- Steps: {tr["steps"]} of {tr["total_steps"]} ({tr["epochs"]:.2f} epochs, stopped by {tr["stopped_by"]}), batch {tr["batch"]}, peak lr {tr["lr"]}, {tr["seconds"] / 60:.1f} min on `{tr["device"]}` ({_PRECISION.get(tr.get("precision", "fp32"), tr.get("precision"))}).
 
 ## Held-out synthetic set
 

@@ -84,11 +84,9 @@ def train(out: str | Path, *, size: int = 128, samples: int = 24000, epochs: int
         with torch.autocast(dev.split(":")[0], enabled=False):
             return m.head(f.float())
 
-    fit_extra = {"forward": forward}
-
     run = fit(model, X, Y, l1, out, name="lpl_resnet18", batch=batch, epochs=epochs, lr=lr,
               weight_decay=weight_decay, seed=seed, time_budget_s=time_budget_s, resume=resume, device=dev,
-              jitter=(0.2, 0.2), progress=progress, log_every=log_every, precision=precision, **fit_extra)
+              jitter=(0.2, 0.2), progress=progress, log_every=log_every, precision=precision, forward=forward)
     return {"recipe": "lpl", **run,
             "data": {"generator": "calibration.synth.PlateSceneGenerator", "seed": seed, "samples": samples},
             "size": size, "batch": batch, "lr": lr, "device": dev}

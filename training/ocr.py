@@ -90,11 +90,9 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
             hit = (torch.cat([first.argmax(-1), tail.argmax(-1)], 1) == y).all(1).float().mean()
         return (l0 + tail_w * l1) / num_slots, {"exact": float(hit)}
 
-    fit_extra: dict[str, Any] = {}
-
     run = fit(model, X, Y, ce, out, name="plate_ocr_crnn", batch=batch, epochs=epochs, lr=lr,
               weight_decay=weight_decay, seed=seed, time_budget_s=time_budget_s, resume=resume, device=dev,
-              jitter=(0.25, 0.25), progress=progress, log_every=log_every, precision=precision, **fit_extra)
+              jitter=(0.25, 0.25), progress=progress, log_every=log_every, precision=precision)
     return {"recipe": "ocr", **run,
             "data": {"generator": "calibration.synth.PlateSceneGenerator", "seed": seed, "samples": samples,
                      "corner_jitter": JITTER},
