@@ -413,8 +413,10 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
       better), measured in each image's letterboxed model input.
     * ``slots_ocr`` / ``ctc_ocr``: the model reads ``plate_crop(image, corners, size)``
       (``calibration.synth.plate_crop`` at the model's input size; an image is taken
-      whole when its sample has no corners); :func:`ocr_scores` against ``text``;
-      primary ``exact_match`` (higher is better), plus ``cer``.
+      whole when its sample has no corners); a model with a rows head
+      (``decoder.rows``) re-reads the plates it calls two-row with their rows side by
+      side (:func:`edgevision.plates.reread_two_rows`, as ``PlateReader`` does);
+      :func:`ocr_scores` against ``text``; primary ``exact_match`` (higher is better), plus ``cer``.
     * ``detection``: every sample's ``bbox`` is one ground-truth box of class 0;
       :func:`detection_map50`; primary ``map50``.
 
@@ -461,6 +463,7 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
     # Load, label-check and (for OCR) crop every sample first.
     items: list[tuple[np.ndarray, Any]] = []
     groups: list[Any] = []
+    sources: list[tuple[np.ndarray, np.ndarray] | None] = []  # OCR: (image, corners) for the two-row re-read
     for i, s in enumerate(samples):
         where = f"samples[{i}]"
         label: Any
@@ -478,14 +481,18 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
         except ImageReadError as e:
             skip("unreadable image", str(e))
             continue
+        src = None
         if ocr:
             corners = getattr(s, "corners", None)
             if corners is not None:
-                img = crop(img if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2),
-                           np.asarray(corners, np.float64), size=size)
+                full = img if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
+                q = np.asarray(corners, np.float64)
+                img = crop(full, q, size=size)
+                src = (full, q)
                 if channels == 1:
                     img = load_image(img, where, 1)
         items.append((img, label))
+        sources.append(src)
         groups.append(getattr(s, "plate_type", None))
     if not items:
         from .readers import ReadReport
@@ -504,6 +511,14 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
         blob, ts = p.preprocess(imgs)
         preds.extend(p.postprocess(p.infer(blob), ts, imgs))
         transforms.extend(ts)
+    if ocr and (p.config.decoder.get("rows") or {}).get("split") is not None:
+        # A two-row-aware OCR: plates its rows head calls two-row are re-read with the rows side by
+        # side, as edgevision.PlateReader does at deploy time.
+        from edgevision.plates import reread_two_rows
+
+        again = reread_two_rows(p, [s[0] if s else None for s in sources], [s[1] if s else None for s in sources],
+                                preds)
+        preds = [a[0] if a is not None else r for r, a in zip(preds, again)]
 
     labels = [lab for _, lab in items]
     metric, higher = PRIMARY_METRICS[task]

@@ -60,6 +60,7 @@ __all__ = [
     "RenderedPlate",
     "SynthSample",
     "check_plate_text",
+    "jitter_corners",
     "plate_crop",
     "random_plate_text",
     "render_plate",
@@ -1085,6 +1086,16 @@ def plate_crop(image: np.ndarray, corners: Any, size: Sequence[int] = (64, 224),
     if q.shape != (4, 2) or not np.all(np.isfinite(q)):
         raise InvalidArgumentError(f"corners: expected 4 finite (x, y) points clockwise from top-left, shape (4, 2); "
                                    f"got {q.tolist() if q.size <= 16 else q.shape}")
+    q = jitter_corners(q, jitter, rng)
+    return edgevision.warp_quad(image, q, tuple(size), dtype="uint8", layout="NHWC")[0]
+
+
+def jitter_corners(corners: Any, jitter: float, rng: np.random.Generator | None = None) -> np.ndarray:
+    """``(4, 2)`` corners each moved by up to ``jitter`` times the plate height (see :func:`plate_crop`).
+
+    ``jitter`` in ``[0, 0.5]``; a jittered quad that is not convex and clockwise is
+    drawn again (up to 20 times, then the corners are returned as given)."""
+    q = np.array(corners, dtype=np.float64)
     jitter = _number(jitter, "jitter", 0.0, 0.5, " (a fraction of the plate height)")
     if jitter > 0:
         if rng is None:
@@ -1093,9 +1104,8 @@ def plate_crop(image: np.ndarray, corners: Any, size: Sequence[int] = (64, 224),
         for _ in range(20):
             cand = q + rng.uniform(-jitter * h, jitter * h, q.shape)
             if _convex_clockwise(cand):
-                q = cand
-                break
-    return edgevision.warp_quad(image, q, tuple(size), dtype="uint8", layout="NHWC")[0]
+                return cand
+    return q
 
 
 # ---------------------------------------------------------------------------

@@ -115,8 +115,10 @@ DECODER_DEFAULTS: dict[str, dict[str, Any]] = {
 #: Decoder keys each task requires (no default).
 DECODER_REQUIRED: dict[str, tuple[str, ...]] = {"keypoints": ("num_keypoints",), "slots_ocr": ("heads",)}
 #: Optional decoder keys without a default (left out when not given).
-_DECODER_OPTIONAL: dict[str, tuple[str, ...]] = {"keypoints": ("names",)}
+_DECODER_OPTIONAL: dict[str, tuple[str, ...]] = {"keypoints": ("names",), "slots_ocr": ("rows",)}
 _HEAD_KEYS = ("output", "charset", "slots")
+_ROWS_KEYS = ("output", "split")
+_SPLIT_KEYS = ("top", "bottom", "top_width")
 
 #: ONNX TensorProto element types the kernel can produce, and onnxruntime's names for them.
 _ONNX_ELEM_TYPES = {1: "float32", 10: "float16", 2: "uint8"}
@@ -542,6 +544,8 @@ def _validate_decoder(task: str, d: Mapping[str, Any], charset: tuple[str, ...] 
             out["names"] = list(names)
     elif task == "slots_ocr":
         out["heads"] = _validate_heads(given["heads"], source)
+        if "rows" in given:
+            out["rows"] = _validate_rows(given["rows"], out["heads"], source)
     elif task == "ctc_ocr":
         out["blank"] = _int(given.get("blank", 0), source, "decoder.blank", 0)
         if charset is not None and out["blank"] > len(charset):
@@ -560,6 +564,66 @@ def _validate_decoder(task: str, d: Mapping[str, Any], charset: tuple[str, ...] 
         out["softmax"] = _bool(given.get("softmax", True), source, "decoder.softmax")
     elif task == "embedding":
         out["normalize"] = _bool(given.get("normalize", True), source, "decoder.normalize")
+    return out
+
+
+def _validate_rows(rows: Any, heads: list[dict[str, Any]], source: str) -> dict[str, Any]:
+    """``decoder.rows`` of a slots_ocr model: ``{"output": name or index, "split": {...}}``.
+
+    ``output`` is an ``(N, 2)`` output of logits or probabilities for "the crop shows
+    one row" / "two rows"; ``split`` (:func:`validate_row_split`) says where the rows
+    lie in the rectified plate and how they were laid side by side in training.
+    """
+    path = "decoder.rows"
+    if not isinstance(rows, Mapping):
+        raise _error(source, path, f'expected an object {{"output": name or index, "split": {{...}}}}, got {_fmt(rows)}')
+    _check_keys(rows, _ROWS_KEYS, source, path)
+    output = rows.get("output")
+    if not ((isinstance(output, str) and output) or (_is_int(output) and output >= 0)):
+        raise _error(source, f"{path}.output",
+                     f"required: the model output (name, or index >= 0) with the (N, 2) one-row/two-row scores, "
+                     f"got {_fmt(output)}")
+    for i, h in enumerate(heads):
+        if h.get("output") == output:
+            raise _error(source, f"{path}.output", f"{output!r} is also the output of decoder.heads[{i}]")
+    try:
+        split = validate_row_split(rows.get("split"), f"{path}.split")
+    except InvalidArgumentError as e:
+        raise _error(source, f"{path}.split", str(e).split(": ", 1)[-1]) from None
+    return {"output": output if isinstance(output, str) else int(output), "split": split}
+
+
+def validate_row_split(split: Any, name: str = "split") -> dict[str, Any]:
+    """A two-row split (see :data:`edgevision.plates.TWO_ROW_SPLIT`) checked and copied.
+
+    ``{"top": [x0, y0, x1, y1], "bottom": [x0, y0, x1, y1], "top_width": f}``: boxes in
+    fractions of the rectified plate with ``0 <= x0 < x1 <= 1`` and ``0 <= y0 < y1 <= 1``,
+    and ``0 < top_width < 1``. Raises :class:`InvalidArgumentError` naming ``name``.
+    """
+    if not isinstance(split, Mapping):
+        raise InvalidArgumentError(f'{name}: expected {{"top": [x0, y0, x1, y1], "bottom": [x0, y0, x1, y1], '
+                                   f'"top_width": fraction}}, got {_fmt(split)}')
+    bad = [k for k in split if k not in _SPLIT_KEYS]
+    missing = [k for k in _SPLIT_KEYS if k not in split]
+    if bad or missing:
+        raise InvalidArgumentError(f"{name}: {'unknown key ' + repr(bad[0]) if bad else 'missing ' + repr(missing[0])}; "
+                                   f"expected exactly the keys {list(_SPLIT_KEYS)}")
+    out: dict[str, Any] = {}
+    for k in ("top", "bottom"):
+        box = split[k]
+        ok = isinstance(box, (list, tuple)) and len(box) == 4 and all(_is_real(v) for v in box)
+        if ok:
+            x0, y0, x1, y1 = (float(v) for v in box)
+            ok = 0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0
+        if not ok:
+            raise InvalidArgumentError(f"{name}.{k}: expected [x0, y0, x1, y1] fractions of the plate with "
+                                       f"0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, got {_fmt(box)}")
+        out[k] = [x0, y0, x1, y1]
+    tw = split["top_width"]
+    if not _is_real(tw) or not 0.0 < float(tw) < 1.0:
+        raise InvalidArgumentError(f"{name}.top_width: expected the top row's share of the crop width, "
+                                   f"0 < top_width < 1, got {_fmt(tw)}")
+    out["top_width"] = float(tw)
     return out
 
 
@@ -940,6 +1004,9 @@ class ModelConfig:
                 if (isinstance(o, str) and o not in outs) or (isinstance(o, int) and o >= len(outs)):
                     raise _error(source, f"decoder.heads[{i}].output", f"{o!r} is not an output of the model; "
                                  f"outputs: {outs}")
+            o = (self.decoder.get("rows") or {}).get("output")
+            if o is not None and ((isinstance(o, str) and o not in outs) or (isinstance(o, int) and o >= len(outs))):
+                raise _error(source, "decoder.rows.output", f"{o!r} is not an output of the model; outputs: {outs}")
 
 
 def _uses_external_data(graph: Any) -> bool:

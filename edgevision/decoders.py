@@ -27,6 +27,7 @@ results, one per image. Conventions:
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -47,6 +48,7 @@ from .results import (
 __all__ = [
     "decode_keypoints",
     "decode_slots_ocr",
+    "SlotsDecoder",
     "decode_ctc",
     "decode_detection",
     "decode_classification",
@@ -385,7 +387,7 @@ def decode_keypoints(
     ]
 
 
-def decode_slots_ocr(head_outputs: Any, heads: Any, *, images: Any = None) -> list[TextResult]:
+def decode_slots_ocr(head_outputs: Any, heads: Any, *, images: Any = None, rows: Any = None) -> list[TextResult]:
     """Fixed-slot text recognizers (one classifier per character position) -> :class:`TextResult` per image.
 
     A CCPD-style plate reader has two heads: provinces (31 classes, slot 0) and
@@ -401,75 +403,107 @@ def decode_slots_ocr(head_outputs: Any, heads: Any, *, images: Any = None) -> li
             slots fill, in the order of its output's slot axis. Over all heads
             the slots must be exactly ``0 .. L-1``.
         images: optional N source images (the crops the text was read from).
+        rows: optional ``(N, 2)`` output of a rows head: logits or probabilities of
+            "one row" and "two rows" of text (``decoder.rows``); sets ``rows``.
 
     Returns:
         One :class:`TextResult` per image: the argmax character of every slot in
         slot order; ``char_confidences`` holds each slot's maximum probability
-        (one per slot, in slot order); ``confidence`` is their product.
+        (one per slot, in slot order); ``confidence`` is their product; ``rows`` is
+        1 or 2 (the rows head's argmax) or ``None`` without ``rows``.
     """
-    if isinstance(head_outputs, np.ndarray) or not isinstance(head_outputs, Sequence):
-        raise DecodeError(f"head_outputs: expected a list of arrays (one per head), got {type(head_outputs).__name__}")
-    if isinstance(heads, Mapping) or not isinstance(heads, Sequence):
-        raise DecodeError(
-            f"heads: expected a list of {{'charset': [...], 'slots': [...]}} dicts, got {type(heads).__name__}"
-        )
-    if len(head_outputs) != len(heads) or not heads:
-        raise DecodeError(
-            f"head_outputs, heads: expected one output per head and at least one head, "
-            f"got {len(head_outputs)} outputs and {len(heads)} heads"
-        )
-    n = None
-    slot_owner: dict[int, tuple[int, int]] = {}
-    best: list[np.ndarray] = []    # per head (N, S_h): the argmax class of each slot
-    best_p: list[np.ndarray] = []  # per head (N, S_h): its probability
-    charsets: list[list[str]] = []
-    for h, (raw, head) in enumerate(zip(head_outputs, heads)):
-        if not isinstance(head, Mapping) or "charset" not in head or "slots" not in head:
-            raise DecodeError(f"heads[{h}]: expected a dict with keys 'charset' and 'slots', got {head!r}")
-        charset, slots = head["charset"], head["slots"]
-        if isinstance(charset, str):
-            charset = list(charset)  # "0123..." -> one class per character
-        if not isinstance(charset, (Sequence, np.ndarray)) or not all(isinstance(c, str) for c in charset):
-            raise DecodeError(f"heads[{h}]['charset']: expected a sequence of strings, got {charset!r}")
-        if (isinstance(slots, (str, bytes)) or not isinstance(slots, (Sequence, np.ndarray))
-                or not all(_is_int(v) and v >= 0 for v in slots)):
-            raise DecodeError(f"heads[{h}]['slots']: expected a sequence of non-negative ints, got {slots!r}")
-        name = f"head_outputs[{h}]"
-        a = _numeric(raw, name, (2, 3), f"(N, {len(slots)}, {len(charset)})")
-        if a.ndim == 2:
-            a = a[:, None, :]
-        if a.shape[1:] != (len(slots), len(charset)):
+    return SlotsDecoder(heads)(head_outputs, images=images, rows=rows)
+
+
+class SlotsDecoder:
+    """:func:`decode_slots_ocr` with the ``heads`` checked once (a Predictor builds one per model).
+
+    ``SlotsDecoder(heads)(head_outputs, images=None, rows=None)`` gives exactly what
+    ``decode_slots_ocr(head_outputs, heads, ...)`` gives; per call it only checks the
+    outputs (count, shapes, NaN) and decodes.
+    """
+
+    def __init__(self, heads: Any) -> None:
+        if isinstance(heads, Mapping) or not isinstance(heads, Sequence) or isinstance(heads, str):
             raise DecodeError(
-                f"{name}: expected shape (N, {len(slots)}, {len(charset)}) (N, slots, charset size of heads[{h}])"
-                f"{f' or (N, {len(charset)})' if len(slots) == 1 else ''}, got {np.shape(raw)}"
+                f"heads: expected a list of {{'charset': [...], 'slots': [...]}} dicts, got {type(heads).__name__}"
             )
-        if n is None:
-            n = a.shape[0]
-        elif a.shape[0] != n:
-            raise DecodeError(f"{name}: batch size {a.shape[0]} differs from head_outputs[0]'s {n}")
-        _no_nan(a, name)
-        for j, pos in enumerate(slots):
-            if pos in slot_owner:
-                raise DecodeError(f"heads[{h}]['slots']: slot {pos} is also filled by heads[{slot_owner[pos][0]}]")
-            slot_owner[pos] = (h, j)
-        i, p = _argmax_probability(a)
-        best.append(i)
-        best_p.append(p)
-        charsets.append(list(charset))
-    length = len(slot_owner)
-    if sorted(slot_owner) != list(range(length)):
-        raise DecodeError(f"heads: the slots of all heads must be exactly 0..{length - 1}, got {sorted(slot_owner)}")
-    order = [slot_owner[pos] for pos in range(length)]
-    ims = _images(images, n)
-    results = []
-    for b in range(n):
-        chars = [charsets[h][int(best[h][b, j])] for h, j in order]
-        conf = tuple(float(best_p[h][b, j]) for h, j in order)
-        results.append(
-            TextResult(text="".join(chars), confidence=float(np.prod(conf)), char_confidences=conf,
-                       orig_shape=_orig_shape(ims[b]), orig_img=ims[b])
-        )
-    return results
+        if not heads:
+            raise DecodeError("heads: expected at least one head")
+        slot_owner: dict[int, tuple[int, int]] = {}
+        self.charsets: list[list[str]] = []
+        self.slot_counts: list[int] = []
+        for h, head in enumerate(heads):
+            if not isinstance(head, Mapping) or "charset" not in head or "slots" not in head:
+                raise DecodeError(f"heads[{h}]: expected a dict with keys 'charset' and 'slots', got {head!r}")
+            charset, slots = head["charset"], head["slots"]
+            if isinstance(charset, str):
+                charset = list(charset)  # "0123..." -> one class per character
+            if not isinstance(charset, (Sequence, np.ndarray)) or not all(isinstance(c, str) for c in charset):
+                raise DecodeError(f"heads[{h}]['charset']: expected a sequence of strings, got {charset!r}")
+            if (isinstance(slots, (str, bytes)) or not isinstance(slots, (Sequence, np.ndarray))
+                    or not all(_is_int(v) and v >= 0 for v in slots)):
+                raise DecodeError(f"heads[{h}]['slots']: expected a sequence of non-negative ints, got {slots!r}")
+            for j, pos in enumerate(slots):
+                if pos in slot_owner:
+                    raise DecodeError(f"heads[{h}]['slots']: slot {pos} is also filled by heads[{slot_owner[pos][0]}]")
+                slot_owner[int(pos)] = (h, j)
+            self.charsets.append(list(charset))
+            self.slot_counts.append(len(slots))
+        length = len(slot_owner)
+        if sorted(slot_owner) != list(range(length)):
+            raise DecodeError(f"heads: the slots of all heads must be exactly 0..{length - 1}, got {sorted(slot_owner)}")
+        self.order = [slot_owner[pos] for pos in range(length)]
+
+    def __call__(self, head_outputs: Any, *, images: Any = None, rows: Any = None) -> list[TextResult]:
+        if isinstance(head_outputs, np.ndarray) or not isinstance(head_outputs, Sequence):
+            raise DecodeError(
+                f"head_outputs: expected a list of arrays (one per head), got {type(head_outputs).__name__}")
+        if len(head_outputs) != len(self.charsets):
+            raise DecodeError(
+                f"head_outputs, heads: expected one output per head and at least one head, "
+                f"got {len(head_outputs)} outputs and {len(self.charsets)} heads"
+            )
+        n = None
+        best: list[np.ndarray] = []    # per head (N, S_h): the argmax class of each slot
+        best_p: list[np.ndarray] = []  # per head (N, S_h): its probability
+        for h, (raw, charset, count) in enumerate(zip(head_outputs, self.charsets, self.slot_counts)):
+            name = f"head_outputs[{h}]"
+            a = _numeric(raw, name, (2, 3), f"(N, {count}, {len(charset)})")
+            if a.ndim == 2:
+                a = a[:, None, :]
+            if a.shape[1:] != (count, len(charset)):
+                raise DecodeError(
+                    f"{name}: expected shape (N, {count}, {len(charset)}) (N, slots, charset size of heads[{h}])"
+                    f"{f' or (N, {len(charset)})' if count == 1 else ''}, got {np.shape(raw)}"
+                )
+            if n is None:
+                n = a.shape[0]
+            elif a.shape[0] != n:
+                raise DecodeError(f"{name}: batch size {a.shape[0]} differs from head_outputs[0]'s {n}")
+            _no_nan(a, name)
+            i, p = _argmax_probability(a)
+            best.append(i.tolist())
+            best_p.append(p.tolist())
+        assert n is not None
+        n_rows: list[int | None] = [None] * n
+        if rows is not None:
+            r = _numeric(rows, "rows", (2,), "(N, 2)")
+            if r.shape != (n, 2):
+                raise DecodeError(f"rows: expected shape ({n}, 2) (one-row and two-row scores per image), "
+                                  f"got {np.shape(rows)}")
+            _no_nan(r, "rows")
+            n_rows = [int(v) + 1 for v in r.argmax(axis=1)]
+        ims = _images(images, n)
+        results = []
+        for b in range(n):
+            chars = [self.charsets[h][best[h][b][j]] for h, j in self.order]
+            conf = tuple(best_p[h][b][j] for h, j in self.order)
+            results.append(
+                TextResult(text="".join(chars), confidence=math.prod(conf), char_confidences=conf,
+                           rows=n_rows[b], orig_shape=_orig_shape(ims[b]), orig_img=ims[b])
+            )
+        return results
 
 
 def decode_ctc(

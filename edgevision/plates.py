@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
@@ -29,6 +29,16 @@ from .results import _SHIFT, _Result, _array, _color, _common, _draw_label, _fix
 #: Default models (bundled in ``edgevision/models``).
 DEFAULT_CORNERS = "lpl_resnet_int8.onnx"
 DEFAULT_OCR = "plate_ocr_int8.onnx"
+
+#: Where the two rows of a two-row plate (the Chinese double-row yellow plate, GA 36:
+#: 2 characters over 5) lie in the rectified plate, and how they are laid side by side
+#: for a one-row reader. ``top`` and ``bottom`` are ``(x0, y0, x1, y1)`` boxes in
+#: fractions of the plate (0..1, from its top-left corner, x right, y down);
+#: ``top_width`` is the fraction of the crop width the top row gets (the bottom row
+#: takes the rest). The boxes overlap and pad the rows so that a corner error of a
+#: few percent of the plate height still keeps every character whole. A model's
+#: ``decoder.rows.split`` (written from this at export) is the one that applies to it.
+TWO_ROW_SPLIT: dict[str, Any] = {"top": [0.16, 0.0, 0.84, 0.40], "bottom": [0.0, 0.34, 1.0, 1.0], "top_width": 0.3}
 
 
 @dataclass(eq=False)
@@ -45,6 +55,9 @@ class PlateReading(_Result):
         quad_ok: ``False`` when the predicted corners were not a convex clockwise
             quadrilateral (a failed corner prediction); the OCR then read the axis-aligned
             box around them, and ``text`` deserves no trust.
+        rows: ``2`` when the OCR's rows head called the plate a two-row plate and the
+            text was re-read from its rows side by side (:func:`rectify_rows`; ``crop``
+            is then that crop), else ``1``.
 
     ``plot`` style: ``color`` (quad and label background, BGR, default green),
     ``thickness`` (px), ``font_size`` (px).
@@ -56,6 +69,7 @@ class PlateReading(_Result):
     char_confidences: tuple[float, ...] = ()
     crop: np.ndarray | None = field(default=None, repr=False)
     quad_ok: bool = True
+    rows: int = 1
     orig_shape: tuple[int, int] | None = None
     orig_img: np.ndarray | None = field(default=None, repr=False)
 
@@ -86,6 +100,101 @@ class PlateReading(_Result):
         else:
             x = y = 0
         _draw_label(canvas, f"{self.text} {self.confidence:.2f}", x, y, s["font_size"], (255, 255, 255), color)
+
+
+def _unit_square_homography(q: np.ndarray) -> np.ndarray:
+    """3x3 ``H`` mapping the unit square's (0,0), (1,0), (1,1), (0,1) to the quad's TL, TR, BR, BL."""
+    import cv2
+
+    src = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64)
+    return cv2.getPerspectiveTransform(src.astype(np.float32), q.astype(np.float32)).astype(np.float64)
+
+
+def rectify_rows(image: np.ndarray, corners: Any, size: Any, split: Any = None, *,
+                 channels: int | None = None) -> np.ndarray:
+    """A two-row plate at ``corners`` rectified with its rows side by side, as one row.
+
+    The plate's top row (``split["top"]``) is warped into the left ``top_width`` of a
+    ``size`` crop and its bottom row (``split["bottom"]``) into the rest, each through
+    the plate's own perspective (the sub-quadrilaterals are mapped exactly with the
+    plate's homography, not interpolated), so a reader trained on one-row plates sees
+    a two-row plate's 2 + 5 characters left to right. This is what
+    :class:`PlateReader` feeds its OCR when the OCR says a plate has two rows.
+
+    Args:
+        image: uint8 HWC source image (gray, BGR or BGRA).
+        corners: ``(4, 2)`` plate corners in source pixels (TL, TR, BR, BL).
+        size: the crop's ``(height, width)`` (or an int, square), pixels.
+        split: a :data:`TWO_ROW_SPLIT`-shaped dict (default :data:`TWO_ROW_SPLIT`).
+        channels: output channels (default: the image's).
+
+    Returns:
+        uint8 ``(height, width, channels)`` crop (``(height, width)`` for 1 channel).
+
+    Raises:
+        InvalidArgumentError: ``corners`` is not a convex clockwise quadrilateral, or
+            ``size``/``split`` are malformed.
+    """
+    from .config import validate_row_split
+
+    sp = validate_row_split(TWO_ROW_SPLIT if split is None else split, "split")
+    q = np.asarray(corners, np.float64)
+    if q.shape != (4, 2) or not np.isfinite(q).all():
+        raise InvalidArgumentError(f"corners: expected 4 finite (x, y) points, shape (4, 2), got shape {q.shape}")
+    from .preprocess import parse_size
+
+    h, w = parse_size(size)
+    if w < 2:
+        raise InvalidArgumentError(f"size: a two-row crop needs a width of at least 2 pixels, got {size!r}")
+    tw = min(max(1, int(round(w * sp["top_width"]))), w - 1)
+    # Validate the plate quad itself (convex, clockwise) with the kernel's own checks.
+    warp_quad(image, q, (2, 2), dtype="uint8", layout="NHWC", scale=1.0)
+    H = _unit_square_homography(q)
+    opts: dict[str, Any] = {"dtype": "uint8", "layout": "NHWC", "scale": 1.0}
+    if channels is not None:
+        opts["channels"] = channels
+    tiles = []
+    for (x0, y0, x1, y1), tile_w in ((sp["top"], tw), (sp["bottom"], w - tw)):
+        pts = np.array([[x0, y0, 1], [x1, y0, 1], [x1, y1, 1], [x0, y1, 1]], np.float64) @ H.T
+        tiles.append(warp_quad(image, pts[:, :2] / pts[:, 2:], (h, tile_w), **opts)[0])
+    crop = np.concatenate(tiles, axis=1)
+    return crop[..., 0] if crop.shape[-1] == 1 else crop
+
+
+def reread_two_rows(ocr: Any, images: Sequence[np.ndarray], quads: Sequence[Any],
+                    readings: Sequence[Any]) -> list[tuple[Any, np.ndarray] | None]:
+    """Second pass of a two-row-aware plate OCR: re-reads the plates its rows head called two-row.
+
+    Args:
+        ocr: a ``slots_ocr`` :class:`~edgevision.Predictor`; without ``decoder.rows``
+            nothing is re-read.
+        images: the source images (uint8 HWC).
+        quads: per image, the plate corners (``(4, 2)`` source px, TL, TR, BR, BL), or
+            ``None`` where there is no usable quadrilateral (nothing to re-read).
+        readings: the first-pass :class:`~edgevision.TextResult` s (``rows`` set by the head).
+
+    Returns:
+        Per image, ``(text_result, crop)`` of the re-read from :func:`rectify_rows` (with
+        the model's ``decoder.rows.split``, at its input size), or ``None`` where the
+        first reading stands (one row, no quad, a quad the split cannot use, no rows head).
+    """
+    out: list[tuple[Any, np.ndarray] | None] = [None] * len(readings)
+    split = (ocr.config.decoder.get("rows") or {}).get("split")
+    if split is None:
+        return out
+    size = ocr.config.preprocess["size"]
+    idx, crops = [], []
+    for i, r in enumerate(readings):
+        if getattr(r, "rows", None) == 2 and quads[i] is not None:
+            try:
+                crops.append(rectify_rows(images[i], quads[i], size, split))
+            except InvalidArgumentError:  # a degenerate quad: keep the first reading
+                continue
+            idx.append(i)
+    if crops:
+        for i, t, c in zip(idx, ocr(crops), crops):
+            out[i] = (t, c)
+    return out
 
 
 class PlateReader:
@@ -152,13 +261,21 @@ class PlateReader:
         quads = self.corners(images)
         rect = [self.rectify(im, q.keypoints) for im, q in zip(images, quads)]
         texts = self.ocr([c for c, _ in rect])
-        out = [PlateReading(corners=q.keypoints, text=t.text, confidence=t.confidence,
-                            char_confidences=t.char_confidences, crop=c, quad_ok=ok, orig_shape=im.shape[:2],
-                            orig_img=im)
-               for im, q, (c, ok), t in zip(images, quads, rect, texts)]
+        again = reread_two_rows(self.ocr, images, [q.keypoints if ok else None for q, (_, ok) in zip(quads, rect)],
+                                texts)
+        out = []
+        for im, q, (c, ok), t, a in zip(images, quads, rect, texts, again):
+            rows = 1
+            if a is not None:
+                t, c = a
+                rows = 2
+            out.append(PlateReading(corners=q.keypoints, text=t.text, confidence=t.confidence,
+                                    char_confidences=t.char_confidences, crop=c, quad_ok=ok, rows=rows,
+                                    orig_shape=im.shape[:2], orig_img=im))
         return out[0] if single else out
 
     predict = __call__
 
 
-__all__ = ["PlateReader", "PlateReading", "DEFAULT_CORNERS", "DEFAULT_OCR"]
+__all__ = ["PlateReader", "PlateReading", "DEFAULT_CORNERS", "DEFAULT_OCR", "TWO_ROW_SPLIT", "rectify_rows",
+           "reread_two_rows"]

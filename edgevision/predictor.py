@@ -315,10 +315,14 @@ class Predictor:
                 names=d.get("names"), images=im)
         if task == "slots_ocr":
             heads = d["heads"]
+            decode = decoders.SlotsDecoder(heads)  # the heads are checked once, here
+            refs = [h.get("output", i if len(out_names) > 1 else 0) for i, h in enumerate(heads)]
+            rows_out = (d.get("rows") or {}).get("output")
 
             def slots(o: list[np.ndarray], t: Any, im: list[np.ndarray], n: int) -> list[Any]:
-                outs = [pick(o, h.get("output", i if len(o) > 1 else 0), n) for i, h in enumerate(heads)]
-                return decoders.decode_slots_ocr(outs, heads, images=im)
+                outs = [pick(o, ref, n) for ref in refs]
+                rows = None if rows_out is None else pick(o, rows_out, n)
+                return decode(outs, images=im, rows=rows)
 
             return slots
         if task == "ctc_ocr":

@@ -378,6 +378,10 @@ class TextResult(_Result):
         text: the decoded string (may be empty, may hold non-ASCII such as ``"皖A12345"``).
         confidence: product of ``char_confidences`` (1.0 for an empty product), in [0, 1].
         char_confidences: per-character (CTC) or per-slot (slot OCR) probability.
+        rows: ``1`` or ``2``, how many rows of text the model says the crop shows, for
+            a slot OCR with a rows head (``decoder.rows``); ``None`` when the model
+            does not say. :class:`~edgevision.PlateReader` re-reads a two-row plate
+            with its rows side by side.
 
     ``plot`` writes ``text`` and ``confidence`` in a banner over the top-left of the
     image. Non-ASCII text never raises: OpenCV 5's Unicode font draws it
@@ -390,6 +394,7 @@ class TextResult(_Result):
     text: str
     confidence: float
     char_confidences: tuple[float, ...] = ()
+    rows: int | None = None
     orig_shape: tuple[int, int] | None = None
     orig_img: np.ndarray | None = field(default=None, repr=False)
 
@@ -406,6 +411,11 @@ class TextResult(_Result):
             self.char_confidences = tuple(float(v) for v in self.char_confidences)
         except (TypeError, ValueError):
             raise InvalidTypeError("confidence, char_confidences: expected a float and a sequence of floats") from None
+        if self.rows is not None:
+            if isinstance(self.rows, (bool, np.bool_)) or not isinstance(self.rows, (int, np.integer)) \
+                    or self.rows not in (1, 2):
+                raise InvalidArgumentError(f"rows: expected 1, 2 or None, got {self.rows!r}")
+            self.rows = int(self.rows)
         _common(self)
 
     def _draw(self, canvas: np.ndarray, s: dict[str, Any]) -> None:

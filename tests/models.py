@@ -126,3 +126,40 @@ def constant_output_model(name: str, const: np.ndarray, h: int = 32, w: int = 32
         inits += i2
         outputs.append(helper.make_tensor_value_info(k, TensorProto.FLOAT, ["N", *v.shape[1:]]))
     return _graph(name, nodes, [_image_input(h, w)], outputs, inits)
+
+
+#: Brightness (mean of the [0, 1] input over pixels and channels) above which
+#: :func:`two_row_ocr_model` says "two rows" and reads "B1" instead of "A2".
+TWO_ROW_THRESHOLD = 0.05
+
+
+def two_row_ocr_model(h: int = 32, w: int = 96) -> onnx.ModelProto:
+    """A slots OCR with a rows head, driven by the input's mean brightness ``m`` (0..1).
+
+    Outputs ``province`` (N, 1, 3): class 1 always; ``symbols`` (N, 3, 5): classes
+    ``[0, 3, 4]`` ("A", "2", "") when ``m < TWO_ROW_THRESHOLD``, else ``[1, 2, 4]``
+    ("B", "1", ""); ``rows`` (N, 2) logits ``[t - m, m - t]`` (two rows when bright).
+    """
+    nodes, pooled, axes = _pool()                                      # (N, 3) channel means
+    t = TWO_ROW_THRESHOLD
+    rows_w = np.array([[-1.0, 1.0]] * 3, np.float32) / 3.0
+    rows_b = np.array([t, -t], np.float32)
+    dark = np.zeros((3, 5), np.float32)
+    dark[0, 0] = dark[1, 3] = dark[2, 4] = 1.0
+    bright = np.zeros((3, 5), np.float32)
+    bright[0, 1] = bright[1, 2] = bright[2, 4] = 1.0
+    sym_w = np.repeat(((bright - dark) * 0.5 / (3.0 * t)).reshape(1, 15), 3, axis=0).astype(np.float32)
+    nodes += [
+        helper.make_node("MatMul", [pooled, "rows_w"], ["rows_mm"]), helper.make_node("Add", ["rows_mm", "rows_b"], ["rows"]),
+        helper.make_node("MatMul", [pooled, "sym_w"], ["sym_mm"]), helper.make_node("Add", ["sym_mm", "sym_b"], ["sym_f"]),
+        helper.make_node("Reshape", ["sym_f", "sym_shape"], ["symbols"]),
+    ]
+    bc, binits = _broadcast_const("province", np.array([[[0.1, 0.7, 0.2]]], np.float32))
+    return _graph("two_row_ocr", nodes + bc, [_image_input(h, w)],
+                  [helper.make_tensor_value_info("province", TensorProto.FLOAT, ["N", 1, 3]),
+                   helper.make_tensor_value_info("symbols", TensorProto.FLOAT, ["N", 3, 5]),
+                   helper.make_tensor_value_info("rows", TensorProto.FLOAT, ["N", 2])],
+                  [axes, numpy_helper.from_array(rows_w, "rows_w"), numpy_helper.from_array(rows_b, "rows_b"),
+                   numpy_helper.from_array(sym_w, "sym_w"),
+                   numpy_helper.from_array((dark - 0.5).reshape(15).astype(np.float32), "sym_b"),
+                   numpy_helper.from_array(np.array([-1, 3, 5], np.int64), "sym_shape")] + binits)

@@ -335,6 +335,8 @@ def _with(base: dict, **kw) -> dict:
     return d
 
 
+ROW_SPLIT = {"top": [0.16, 0.0, 0.84, 0.40], "bottom": [0.0, 0.34, 1.0, 1.0], "top_width": 0.3}
+
 BAD = [
     ("task_unknown", _with(R, task="detect"), "task: expected one of .* got 'detect'; did you mean 'detection'"),
     ("task_type", _with(R, task=3), "task: expected one of"),
@@ -406,6 +408,19 @@ BAD = [
     ("slots_dup", _with(VALID["slots_ocr"], decoder={"heads": [{"charset": ["a"], "slots": [0, 1]}, {"charset": ["b"], "slots": [1, 2]}]}),
      r"decoder\.heads: .* duplicated 1 \(heads \[0, 1\]\)"),
     ("slots_no_zero", _with(VALID["slots_ocr"], decoder={"heads": [{"charset": ["a"], "slots": [1, 2]}]}), r"decoder\.heads: .*missing \[0\]"),
+    ("rows_type", _with(VALID["slots_ocr"], decoder={**VALID["slots_ocr"]["decoder"], "rows": "rows"}),
+     r"decoder\.rows: expected an object"),
+    ("rows_key", _with(VALID["slots_ocr"], decoder={**VALID["slots_ocr"]["decoder"], "rows": {"output": "r", "splits": {}}}),
+     r"decoder\.rows\.splits: unknown key"),
+    ("rows_no_output", _with(VALID["slots_ocr"], decoder={**VALID["slots_ocr"]["decoder"], "rows": {"split": ROW_SPLIT}}),
+     r"decoder\.rows\.output: required"),
+    ("rows_head_output", _with(VALID["slots_ocr"], decoder={"heads": [{"charset": ["a"], "slots": [0], "output": "p"}],
+                                                            "rows": {"output": "p", "split": ROW_SPLIT}}),
+     r"decoder\.rows\.output: 'p' is also the output of decoder\.heads\[0\]"),
+    ("rows_split_box", _with(VALID["slots_ocr"], decoder={**VALID["slots_ocr"]["decoder"], "rows": {
+        "output": "r", "split": {**ROW_SPLIT, "top": [0, 0.5, 1, 0.4]}}}), r"decoder\.rows\.split: .*0 <= y0 < y1 <= 1"),
+    ("rows_split_width", _with(VALID["slots_ocr"], decoder={**VALID["slots_ocr"]["decoder"], "rows": {
+        "output": "r", "split": {**ROW_SPLIT, "top_width": 0}}}), r"decoder\.rows\.split: .*0 < top_width < 1"),
 ]
 
 
@@ -715,7 +730,13 @@ def test_write_checks_the_graph(tmp_path):
                                             {"charset": ["b"], "slots": [1], "output": "out7"}]}}).write(src)
     with pytest.raises(InvalidMetadataError, match=r"decoder\.heads\[0\]\.output: 2 is not an output"):
         slots.merged({"decoder": {"heads": [{"charset": ["a"], "slots": [0], "output": 2}]}}).write(src)
+    with pytest.raises(InvalidMetadataError, match=r"decoder\.rows\.output: 'rows' is not an output"):
+        slots.merged({"decoder": {"rows": {"output": "rows", "split": ROW_SPLIT}}}).write(src)
     assert ModelConfig.read(src) == slots  # failed writes changed nothing
+    with_rows = slots.merged({"decoder": {"heads": [{"charset": ["a"], "slots": [0], "output": "out0"}],
+                                          "rows": {"output": 1, "split": ROW_SPLIT}}})
+    with_rows.write(src)
+    assert ModelConfig.read(src).decoder["rows"] == {"output": 1, "split": ROW_SPLIT}
     dyn = make_model(tmp_path / "dyn.onnx", shape=("N", 3, "H", "W"), elem_type=TensorProto.UINT8)
     ModelConfig.from_dict({"task": "raw", "input": {"dtype": "uint8"}, "preprocess": {"size": 99}}).write(dyn)
     with pytest.raises(InvalidMetadataError, match=r"input\.dtype: 'float32', but the model's input 'images' is uint8"):

@@ -450,6 +450,22 @@ def test_slots_ocr_slot_order_and_probability_rule():
     assert r.text == "y" and r.confidence == pytest.approx(math.exp(0.9) / (math.exp(0.5) + math.exp(0.9)))
 
 
+def test_slots_ocr_rows_head():
+    p = np.zeros((3, 2, 2))
+    p[:, :, 0] = 1.0
+    rows = np.array([[2.0, -1.0], [0.1, 0.3], [0.2, 0.8]])  # logits, logits, probabilities
+    res = D.decode_slots_ocr([p], [{"charset": "ab", "slots": [0, 1]}], rows=rows)
+    assert [r.rows for r in res] == [1, 2, 2] and [r.text for r in res] == ["aa"] * 3
+    assert res[1].to_dict()["rows"] == 2
+    assert D.decode_slots_ocr([p], [{"charset": "ab", "slots": [0, 1]}])[0].rows is None
+    with pytest.raises(DecodeError, match=r"rows: expected shape \(3, 2\)"):
+        D.decode_slots_ocr([p], [{"charset": "ab", "slots": [0, 1]}], rows=np.zeros((3, 3)))
+    with pytest.raises(DecodeError, match="rows: contains NaN"):
+        D.decode_slots_ocr([p], [{"charset": "ab", "slots": [0, 1]}], rows=np.full((3, 2), np.nan))
+    with pytest.raises(EdgeVisionError, match="rows: expected 1, 2 or None"):
+        R.TextResult("a", 1.0, rows=3)
+
+
 @pytest.mark.parametrize(
     "outs, heads, word",
     [

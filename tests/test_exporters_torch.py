@@ -113,8 +113,11 @@ def test_predictor_matches_framework_decoding(exported: dict, name: str) -> None
         for g, w in zip(got, want):
             np.testing.assert_allclose(g.keypoints, w.keypoints, atol=1e-3)
     elif cfg.task == "slots_ocr":
-        want = decoders.decode_slots_ocr(outs, d["heads"])
+        rows = outs[len(d["heads"])] if "rows" in d else None
+        want = decoders.decode_slots_ocr(outs[:len(d["heads"])], d["heads"], rows=rows)
         assert [g.text for g in got] == [w.text for w in want]
+        assert [g.rows for g in got] == [w.rows for w in want]
+        assert ("rows" in d) == (name == "plate_ocr_crnn") and (rows is None or all(g.rows in (1, 2) for g in got))
         assert len(got[0].char_confidences) == len(built.config["decoder"]["heads"][1]["slots"]) + 1
     elif cfg.task == "detection":
         want = decoders.decode_detection(outs[0], ts, layout="yolov8", conf_threshold=d["conf_threshold"],

@@ -12,6 +12,7 @@ import pytest
 import edgevision
 from edgevision.cli import main as cli
 from edgevision.errors import ConfigMismatchError
+from edgevision.plates import reread_two_rows
 
 import models
 
@@ -109,3 +110,132 @@ def test_demo_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["0_plate.jpg", "1_plate.jpg"]
     assert cli(["demo", str(tmp_path / "nope"), "--corners", kp, "--ocr", ocr, "--out", str(out)]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+
+
+# --- two-row plates ----------------------------------------------------------------
+
+SPLIT = {"top": [0.16, 0.0, 0.84, 0.40], "bottom": [0.0, 0.34, 1.0, 1.0], "top_width": 0.3}
+
+
+def _two_row_ocr(tmp: Path, rows: bool = True) -> str:
+    meta = {"task": "slots_ocr", "preprocess": {"size": [32, 96], "mode": "stretch"},
+            "decoder": {"heads": [{"output": "province", "charset": PROV, "slots": [0]},
+                                  {"output": "symbols", "charset": SYM, "slots": [1, 2, 3]}]}}
+    if rows:
+        meta["decoder"]["rows"] = {"output": "rows", "split": SPLIT}
+    return models.save(models.with_metadata(models.two_row_ocr_model(), meta), tmp / f"ocr2_{rows}.onnx")
+
+
+def _corner_plate() -> tuple[np.ndarray, np.ndarray]:
+    """A dark plate whose top-left and top-right corners (outside both rows of SPLIT) are white.
+
+    Read whole it is bright enough for the test OCR's "two rows"; its rows side by
+    side are all dark ("one row", text "A2")."""
+    img = np.zeros((200, 400, 3), np.uint8)
+    x0, y0, x1, y1 = 40, 40, 360, 160  # the plate
+    pw, ph = x1 - x0, y1 - y0
+    img[y0:y0 + int(0.3 * ph), x0:x0 + int(0.12 * pw)] = 255
+    img[y0:y0 + int(0.3 * ph), x1 - int(0.12 * pw):x1] = 255
+    return img, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64)
+
+
+def test_rectify_rows_lays_the_rows_side_by_side() -> None:
+    from edgevision.plates import rectify_rows
+
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (120, 200, 3), np.uint8)
+    quad = np.array([[20, 10], [180, 10], [180, 110], [20, 110]], np.float64)  # axis-aligned: 160 x 100 px
+    crop = rectify_rows(img, quad, (32, 100), SPLIT)
+    assert crop.shape == (32, 100, 3) and crop.dtype == np.uint8
+    top = edgevision.warp_quad(img, [[20 + 0.16 * 160, 10], [20 + 0.84 * 160, 10], [20 + 0.84 * 160, 50],
+                                     [20 + 0.16 * 160, 50]], (32, 30), dtype="uint8", layout="NHWC", scale=1.0)[0]
+    bottom = edgevision.warp_quad(img, [[20, 10 + 34], [180, 44], [180, 110], [20, 110]], (32, 70),
+                                  dtype="uint8", layout="NHWC", scale=1.0)[0]
+    np.testing.assert_array_equal(crop[:, :30], top)
+    np.testing.assert_array_equal(crop[:, 30:], bottom)
+    # A perspective plate: the rows are the plate homography's images of the split boxes.
+    persp = np.array([[30, 20], [170, 5], [185, 115], [15, 100]], np.float64)
+    crop = rectify_rows(img, persp, (32, 100), SPLIT)
+    H = cv2.getPerspectiveTransform(np.float32([[0, 0], [1, 0], [1, 1], [0, 1]]), persp.astype(np.float32))
+    pts = cv2.perspectiveTransform(np.float32([[[0.0, 0.34], [1, 0.34], [1, 1], [0, 1]]]), H)[0]
+    np.testing.assert_array_equal(crop[:, 30:], edgevision.warp_quad(img, pts, (32, 70), dtype="uint8",
+                                                                     layout="NHWC", scale=1.0)[0])
+    gray = rectify_rows(img[..., 0], quad, 48, SPLIT)
+    assert gray.shape == (48, 48)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"top": [0.2, 0.0, 0.1, 0.4], "bottom": [0, 0.3, 1, 1], "top_width": 0.3}, r"split\.top: .*x0 < x1"),
+    ({"top": [0, 0, 1, 0.4], "bottom": [0, 0.3, 1, 1.5], "top_width": 0.3}, r"split\.bottom"),
+    ({"top": [0, 0, 1, 0.4], "bottom": [0, 0.3, 1, 1], "top_width": 1.0}, r"split\.top_width: .*0 < top_width < 1"),
+    ({"top": [0, 0, 1, 0.4], "bottom": [0, 0.3, 1, 1]}, r"split: missing 'top_width'"),
+    ({"top": [0, 0, 1, 0.4], "bottom": [0, 0.3, 1, 1], "top_width": 0.3, "gap": 1}, r"split: unknown key 'gap'"),
+    ("rows", r"split: expected"),
+])
+def test_rectify_rows_rejects_a_bad_split(bad: object, match: str) -> None:
+    from edgevision.plates import rectify_rows
+
+    with pytest.raises(edgevision.EdgeVisionError, match=match):
+        rectify_rows(np.zeros((50, 50, 3), np.uint8), [[5, 5], [45, 5], [45, 45], [5, 45]], (32, 96), bad)
+
+
+def test_rectify_rows_rejects_bad_corners_and_size() -> None:
+    from edgevision.plates import rectify_rows
+
+    img = np.zeros((50, 50, 3), np.uint8)
+    with pytest.raises(edgevision.EdgeVisionError, match="corners"):
+        rectify_rows(img, [[5, 5], [45, 5], [45, 45]], (32, 96))
+    with pytest.raises(edgevision.EdgeVisionError):  # counter-clockwise: the kernel's quad check
+        rectify_rows(img, [[5, 5], [5, 45], [45, 45], [45, 5]], (32, 96))
+    with pytest.raises(edgevision.EdgeVisionError, match="size: a two-row crop needs a width"):
+        rectify_rows(img, [[5, 5], [45, 5], [45, 45], [5, 45]], (32, 1))
+
+
+def test_two_row_plate_is_reread_with_its_rows_side_by_side(tmp_path: Path) -> None:
+    img, quad = _corner_plate()
+    ocr = edgevision.Predictor(_two_row_ocr(tmp_path))
+    whole = ocr(edgevision.warp_quad(img, quad, (32, 96), dtype="uint8", layout="NHWC", scale=1.0)[0])
+    assert (whole.rows, whole.text) == (2, "沪B1")  # the whole plate: "two rows"
+    kp = models.save(models.with_metadata(models.keypoints_model(), _kp_meta()), tmp_path / "kp.onnx")
+    reader = edgevision.PlateReader(kp, _two_row_ocr(tmp_path))
+    a, again = reader.rectify(img, quad)[0], reread_two_rows(reader.ocr, [img], [quad], [whole])[0]
+    assert again is not None
+    text, crop = again
+    assert (text.text, text.rows) == ("沪A2", 1)
+    np.testing.assert_array_equal(crop, edgevision.plates.rectify_rows(img, quad, (32, 96), SPLIT))
+    assert not np.array_equal(crop, a)
+    # One-row readings, missing quads and models without a rows head are left alone.
+    assert reread_two_rows(reader.ocr, [img], [None], [whole]) == [None]
+    assert reread_two_rows(reader.ocr, [img], [quad], [text]) == [None]
+    plain = edgevision.Predictor(_two_row_ocr(tmp_path, rows=False))
+    assert plain(img).rows is None
+    assert reread_two_rows(plain, [img], [quad], [whole]) == [None]
+
+
+def test_plate_reader_reports_two_row_plates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    img, quad = _corner_plate()
+    kp = models.save(models.with_metadata(models.keypoints_model(), _kp_meta()), tmp_path / "kp.onnx")
+    reader = edgevision.PlateReader(kp, _two_row_ocr(tmp_path))
+    # Stand the corner model's answer in with the true quad (the tiny keypoints model predicts a fixed shape).
+    monkeypatch.setattr(reader, "corners", lambda xs: [edgevision.KeypointsResult(keypoints=quad, orig_img=x)
+                                                       for x in xs])
+    r = reader(img)
+    assert (r.text, r.rows, r.quad_ok) == ("沪A2", 2, True)
+    assert r.crop.shape == (32, 96, 3) and r.to_dict()["rows"] == 2
+    dark = np.zeros_like(img)
+    r1 = reader(dark)
+    assert (r1.text, r1.rows) == ("沪A2", 1)
+
+
+def test_evaluate_rereads_two_row_plates(tmp_path: Path) -> None:
+    from calibration.metrics import evaluate
+
+    img, quad = _corner_plate()
+
+    class S:
+        def __init__(self, text: str, plate_type: str) -> None:
+            self.image, self.corners, self.text, self.plate_type = img, quad, text, plate_type
+
+    r = evaluate(_two_row_ocr(tmp_path), [S("沪A2", "yellow_double")])
+    assert r.value == 1.0  # read after the split; read whole it would be 沪B1
+    assert evaluate(_two_row_ocr(tmp_path, rows=False), [S("沪A2", "yellow_double")]).value == 0.0

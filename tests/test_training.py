@@ -80,7 +80,36 @@ def test_samples_are_deploy_preprocessed_and_deterministic() -> None:
     assert ((y >= 0) & (y <= 1)).all()
     crop, label = ocr.OCRSample(0, 8)(3)
     assert crop.shape == (64, 256, 3) and crop.dtype == np.uint8
-    assert label.shape == (8,)
+    assert label.shape == (9,)
+
+
+def test_ocr_samples_show_two_row_plates_split_or_whole() -> None:
+    from calibration.synth import jitter_corners, plate_crop
+    from edgevision.plates import rectify_rows
+
+    gen = ocr._ocr_generator(0)
+    doubles = [i for i in range(60) if gen[i].plate_type == "yellow_double"][:8]
+    singles = [i for i in range(60) if gen[i].plate_type != "yellow_double"][:3]
+    assert len(doubles) == 8
+    seen = set()
+    for i in doubles:
+        crop, label = ocr.OCRSample(0, 8)(i)
+        s, rng = gen[i], np.random.default_rng([0, i, 7])
+        if label[8] == 1:  # shown whole: rows "two", no text target
+            assert (label[:8] == ocr.IGNORE).all()
+            rng.random()
+            np.testing.assert_array_equal(crop, plate_crop(s.image, s.corners, size=(64, 256), jitter=ocr.JITTER,
+                                                           rng=rng))
+        else:  # rows side by side: the text is the target
+            np.testing.assert_array_equal(label[:8], ocr.encode_text(s.text, 8))
+            rng.random()
+            q = jitter_corners(s.corners, ocr.JITTER, rng)
+            np.testing.assert_array_equal(crop, rectify_rows(s.image, q, (64, 256)))
+        seen.add(int(label[8]))
+    assert seen == {0, 1}
+    for i in singles:
+        _, label = ocr.OCRSample(0, 8)(i)
+        assert label[8] == 0 and (label[:8] >= 0).all()
 
 
 def test_encode_text() -> None:

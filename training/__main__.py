@@ -1,7 +1,7 @@
 """``python -m training``: train, export and evaluate the default plate models (bundling: :mod:`training.bundle`).
 
     python -m training lpl --out runs/lpl [--size 128] [--samples N] [--epochs E] [--time-budget S] [--resume]
-    python -m training ocr --out runs/ocr [--slots 8]  [--samples N] [--epochs E] [--time-budget S] [--resume]
+    python -m training ocr --out runs/ocr [--slots 8]  [--samples N] [--epochs E] [--time-budget S] [--resume] [--init W.pt]
 
 Each run: builds (or reuses) the cached synthetic training set, trains with
 checkpoints (``--resume`` continues from ``OUT/checkpoints/last.pt``), exports
@@ -39,7 +39,7 @@ def run(recipe: str, args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     common = dict(samples=args.samples, epochs=args.epochs, time_budget_s=args.time_budget, resume=args.resume,
                   device=args.device, threads=args.threads, workers=args.workers, seed=args.seed,
-                  precision=args.precision)
+                  precision=args.precision, lr=args.lr)
     common = {k: v for k, v in common.items() if v is not None}
     scenes = heldout_samples(4)  # representative inputs of the export's parity check (no training signal)
     if recipe == "lpl":
@@ -54,7 +54,7 @@ def run(recipe: str, args: argparse.Namespace) -> dict[str, Any]:
 
         from . import ocr
 
-        summary = ocr.train(out, num_slots=args.slots, **common)
+        summary = ocr.train(out, num_slots=args.slots, init=args.init, **common)
         name = "plate_ocr_crnn"
         crops = [plate_crop(s.image, s.corners, size=(64, 32 * args.slots)) for s in scenes]
         res = ocr.export(out / f"{name}.onnx", out / f"{name}.pt", num_slots=args.slots, summary=summary,
@@ -79,8 +79,11 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--size", type=int, default=128, help="square input size in pixels (default 128)")
         else:
             p.add_argument("--slots", type=int, default=8, help="character slots (8 reads 7- and 8-char plates)")
+            p.add_argument("--init", help="start from these weights (.pt): tensors of matching name and shape; "
+                                          "new heads start fresh")
         p.add_argument("--samples", type=int, help="synthetic training samples (cached)")
         p.add_argument("--epochs", type=int, help="epochs over the cached samples")
+        p.add_argument("--lr", type=float, help="peak learning rate (AdamW, after warm-up; default 2e-3)")
         p.add_argument("--time-budget", type=float, help="stop after this many seconds (checkpointed)")
         p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
         p.add_argument("--seed", type=int, help="data and init seed (default calibration.synth.TRAIN_SEED)")

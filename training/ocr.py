@@ -2,15 +2,23 @@
 
     python -m training ocr --out runs/ocr [--slots 8] [--samples 40000] [--epochs 8] [--time-budget 1500] [--resume]
 
-Data: scenes from :class:`calibration.synth.PlateSceneGenerator` (``TRAIN_SEED``);
+Data: scenes from :class:`calibration.synth.PlateSceneGenerator` (``TRAIN_SEED``,
+plate types weighted by :data:`PLATE_WEIGHTS`: double-row plates are over-sampled);
 each plate is rectified from its labelled corners, jittered by up to 4% of the
 plate height per corner (so the reader tolerates the corner model's error), with
 :func:`calibration.synth.plate_crop` (the edgevision ``warp_quad`` kernel, as at
-deploy time). Labels: slot 0 = province (31 classes), slots 1.. = 34 letters and
-digits plus "" for "no character" (a 7-character plate read by an 8-slot model).
-Loss: cross-entropy over slots, slot 0 weighted like the seed ((first + 6*tail)/7
-generalised to S slots). AdamW, warm-up + cosine (time-budget aware). Evaluation: exact match and CER on the
-held-out set through ``edgevision.Predictor`` on the exported ONNX.
+deploy time). A double-row plate is shown either that way (with probability
+``1 - SPLIT_P``; its text is then not a target, only its ``rows`` label "two rows")
+or with its rows side by side (:func:`edgevision.plates.rectify_rows`, the crop the
+:class:`~edgevision.PlateReader` re-reads it from; text target, "one row").
+Labels: slot 0 = province (31 classes), slots 1.. = 34 letters and
+digits plus "" for "no character" (a 7-character plate read by an 8-slot model),
+then the rows class (0 one row, 1 two rows). Loss: cross-entropy over slots, slot 0
+weighted like the seed ((first + 6*tail)/7 generalised to S slots), plus
+``ROWS_WEIGHT`` times the rows cross-entropy. AdamW, warm-up + cosine (time-budget
+aware). ``init=`` starts from earlier weights (tensors of matching shape; new heads
+start fresh). Evaluation: exact match and CER on the held-out set through
+``edgevision.Predictor`` on the exported ONNX (two-row plates re-read as the reader does).
 """
 
 from __future__ import annotations
@@ -27,6 +35,14 @@ from .common import build_cache, export_trained, fit, start_run
 from .lpl import _generator
 
 JITTER = 0.04
+#: Plate-type weights of the OCR training scenes (the held-out set keeps the generator's defaults).
+PLATE_WEIGHTS: dict[str, float] = {"blue": 0.35, "yellow": 0.15, "green": 0.25, "yellow_double": 0.25}
+#: Probability that a double-row training plate is shown with its rows side by side.
+SPLIT_P = 0.6
+#: Weight of the rows (one/two) cross-entropy in the loss.
+ROWS_WEIGHT = 0.2
+#: Label of a slot that is not a target (torch's cross-entropy ``ignore_index``).
+IGNORE = -100
 
 
 def encode_text(text: str, num_slots: int) -> np.ndarray:
@@ -46,57 +62,121 @@ def encode_text(text: str, num_slots: int) -> np.ndarray:
     return np.asarray(idx, np.int64)
 
 
+_OCR_GENERATORS: dict[int, Any] = {}
+
+
+def _ocr_generator(seed: int) -> Any:
+    from calibration.synth import PlateSceneGenerator
+
+    if seed not in _OCR_GENERATORS:
+        _OCR_GENERATORS[seed] = PlateSceneGenerator(seed=seed, plate_types=PLATE_WEIGHTS)
+    return _OCR_GENERATORS[seed]
+
+
 @dataclass(frozen=True)
 class OCRSample:
-    """Picklable sample maker: index -> (uint8 (64, 32*S, 3) BGR plate crop, int64 (S,) labels)."""
+    """Picklable sample maker: index -> (uint8 (64, 32*S, 3) BGR plate crop, int64 (S + 1,) labels).
+
+    Labels: the S slot classes (:func:`encode_text`, or ``IGNORE`` for a double-row
+    plate shown whole), then the rows class (1 for a double-row plate shown whole, else 0).
+    """
 
     seed: int
     num_slots: int
     jitter: float = JITTER
+    split_p: float = SPLIT_P
 
     def __call__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        from calibration.synth import plate_crop
+        from calibration.synth import jitter_corners, plate_crop
+        from edgevision.plates import rectify_rows
 
-        s = _generator(self.seed)[i]
+        s = _ocr_generator(self.seed)[i]
         rng = np.random.default_rng([self.seed, i, 7])
-        crop = plate_crop(s.image, s.corners, size=(64, 32 * self.num_slots), jitter=self.jitter, rng=rng)
-        return np.ascontiguousarray(crop), encode_text(s.text, self.num_slots)
+        size = (64, 32 * self.num_slots)
+        text = encode_text(s.text, self.num_slots)
+        if s.plate_type == "yellow_double" and rng.random() < self.split_p:
+            crop = rectify_rows(s.image, jitter_corners(s.corners, self.jitter, rng), size)
+            rows = 0
+        else:
+            crop = plate_crop(s.image, s.corners, size=size, jitter=self.jitter, rng=rng)
+            rows = int(s.plate_type == "yellow_double")
+            if rows:
+                text[:] = IGNORE
+        return np.ascontiguousarray(crop), np.append(text, rows).astype(np.int64)
 
 
 def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: int = 8, batch: int = 64,
           lr: float = 2e-3, weight_decay: float = 1e-4, seed: int | None = None, time_budget_s: float | None = None,
           resume: bool = False, device: str | None = None, threads: int | None = None, workers: int | None = None,
           cache_dir: str | Path | None = None, progress: bool = True, log_every: int = 50,
-          precision: str | None = "auto") -> dict[str, Any]:
-    """Train ``plate_ocr_crnn``; writes ``out/checkpoints/last.pt`` and ``out/plate_ocr_crnn.pt``."""
+          precision: str | None = "auto", init: str | Path | None = None) -> dict[str, Any]:
+    """Train ``plate_ocr_crnn``; writes ``out/checkpoints/last.pt`` and ``out/plate_ocr_crnn.pt``.
+
+    ``init``: a weights file (``.pt`` state dict) to start from; its tensors whose
+    names and shapes match are loaded, the rest (a new head) keep their fresh init.
+    """
     import torch
     import torch.nn.functional as F
 
     from exporters.zoo import build
+    from edgevision.plates import TWO_ROW_SPLIT
 
     seed, dev = start_run(seed, threads, device)
     out = Path(out)
     X, Y = build_cache(Path(cache_dir or out / "cache"), OCRSample(seed, num_slots), samples,
-                       key={"recipe": "ocr", "slots": num_slots, "seed": seed, "jitter": JITTER, "v": 1},
+                       key={"recipe": "ocr", "slots": num_slots, "seed": seed, "jitter": JITTER, "v": 2,
+                            "plate_weights": PLATE_WEIGHTS, "split_p": SPLIT_P, "split": TWO_ROW_SPLIT},
                        workers=workers, desc="plate crops", progress=progress)
     model = build("plate_ocr_crnn", num_slots=num_slots).model.to(dev)
+    loaded = _load_matching(model, init) if init is not None and not resume else None
     tail_w = num_slots - 1
 
     def ce(pred: Any, y: Any) -> tuple[Any, dict[str, float]]:
-        first, tail = pred
-        l0 = F.cross_entropy(first.reshape(-1, first.shape[-1]), y[:, 0])
-        l1 = F.cross_entropy(tail.reshape(-1, tail.shape[-1]), y[:, 1:].reshape(-1))
+        first, tail, rows = pred
+        text, rows_y = y[:, :num_slots], y[:, num_slots]
+        valid = text[:, 0] != IGNORE
+        n = valid.sum().clamp(min=1)
+        l0 = F.cross_entropy(first.reshape(-1, first.shape[-1]), text[:, 0], ignore_index=IGNORE,
+                             reduction="sum") / n
+        l1 = F.cross_entropy(tail.reshape(-1, tail.shape[-1]), text[:, 1:].reshape(-1), ignore_index=IGNORE,
+                             reduction="sum") / (n * tail_w)
+        lr_ = F.cross_entropy(rows, rows_y)
         with torch.no_grad():
-            hit = (torch.cat([first.argmax(-1), tail.argmax(-1)], 1) == y).all(1).float().mean()
-        return (l0 + tail_w * l1) / num_slots, {"exact": float(hit)}
+            hit = (torch.cat([first.argmax(-1), tail.argmax(-1)], 1) == text).all(1)
+            exact = hit[valid].float().mean() if bool(valid.any()) else hit.float().mean() * 0
+            rows_acc = (rows.argmax(-1) == rows_y).float().mean()
+        return (l0 + tail_w * l1) / num_slots + ROWS_WEIGHT * lr_, {"exact": float(exact), "rows": float(rows_acc)}
 
     run = fit(model, X, Y, ce, out, name="plate_ocr_crnn", batch=batch, epochs=epochs, lr=lr,
               weight_decay=weight_decay, seed=seed, time_budget_s=time_budget_s, resume=resume, device=dev,
               jitter=(0.25, 0.25), progress=progress, log_every=log_every, precision=precision)
     return {"recipe": "ocr", **run,
             "data": {"generator": "calibration.synth.PlateSceneGenerator", "seed": seed, "samples": samples,
-                     "corner_jitter": JITTER},
-            "num_slots": num_slots, "batch": batch, "lr": lr, "device": dev}
+                     "corner_jitter": JITTER, "plate_weights": PLATE_WEIGHTS, "two_row_split_p": SPLIT_P},
+            "num_slots": num_slots, "batch": batch, "lr": lr, "device": dev,
+            **({"init": loaded} if loaded else {})}
+
+
+def _load_matching(model: Any, weights: str | Path) -> dict[str, Any]:
+    """Loads the tensors of ``weights`` whose name and shape match ``model``'s; returns what was loaded."""
+    import hashlib
+
+    import torch
+
+    path = Path(weights)
+    if not path.is_file():
+        raise InvalidArgumentError(f"init: {path} is not a file (expected a .pt state dict of plate_ocr_crnn)")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]
+    own = model.state_dict()
+    match = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    if not match:
+        raise InvalidArgumentError(f"init: no tensor of {path} matches plate_ocr_crnn's names and shapes")
+    model.load_state_dict(match, strict=False)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return {"weights": path.name, "sha256_16": digest, "tensors": len(match),
+            "fresh": sorted(k for k in own if k not in match)}
 
 def export(out: str | Path, weights: str | Path, *, num_slots: int = 8, summary: dict[str, Any] | None = None,
            representative: Any = None) -> Any:

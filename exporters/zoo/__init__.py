@@ -67,7 +67,7 @@ REGISTRY: dict[str, Entry] = {e.name: e for e in (
     Entry("plate_ocr_cnn", "torch", f"{_T}:plate_ocr_cnn", "003",
           "CCPD plate OCR: CNN, one column per character slot; heads: 31 provinces (slot 0), 35 symbols (slots 1..)"),
     Entry("plate_ocr_crnn", "torch", f"{_T}:plate_ocr_crnn", "003",
-          "CCPD plate OCR: the CNN plus a 2-layer bidirectional LSTM; same two heads"),
+          "CCPD plate OCR: the CNN plus a 2-layer bidirectional LSTM; same two heads, plus a one-row/two-row head"),
     Entry("yolo_tiny", "torch", f"{_T}:yolo_tiny", "002",
           "small anchor-free single-stage detector, YOLOv8 output layout (N, 4+classes, anchors)"),
     Entry("tutorial_mlp", "torch", f"{_T}:tutorial_mlp", "002",

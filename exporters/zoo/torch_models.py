@@ -123,11 +123,15 @@ class PlateOCR(nn.Module):
 
     With ``lstm=True`` a 2-layer bidirectional LSTM (128 per direction) runs over the
     columns first. Outputs: ``province`` (N, 1, 31) logits for slot 0 and ``symbols``
-    (N, S-1, 35) logits for slots 1..S-1.
+    (N, S-1, 35) logits for slots 1..S-1; with ``rows=True`` also ``rows`` (N, 2):
+    logits for "the crop shows one row of text" / "two rows" (a double-row plate,
+    which :class:`edgevision.PlateReader` then re-reads with its rows side by side),
+    from the mean and max of the CNN columns.
     """
 
     def __init__(self, num_slots: int = 7, lstm: bool = False, dropout: float = 0.2,
-                 num_provinces: int = len(PLATE_PROVINCES), num_symbols: int = len(PLATE_SYMBOLS)) -> None:
+                 num_provinces: int = len(PLATE_PROVINCES), num_symbols: int = len(PLATE_SYMBOLS),
+                 rows: bool = False) -> None:
         super().__init__()
         p = dropout
         self.num_slots = num_slots
@@ -142,37 +146,50 @@ class PlateOCR(nn.Module):
         feat = 256
         self.province = nn.Linear(feat, num_provinces)
         self.symbols = nn.Linear(feat, num_symbols)
+        self.rows = nn.Linear(2 * 256, 2) if rows else None
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f = self.cnn(x)                       # (N, 256, 1, S)
-        f = f.flatten(2).transpose(1, 2)      # (N, S, 256)
-        if self.lstm is not None:
-            f, _ = self.lstm(f)
-        return self.province(f[:, :1]), self.symbols(f[:, 1:])
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        c = self.cnn(x)                       # (N, 256, 1, S)
+        c = c.flatten(2).transpose(1, 2)      # (N, S, 256)
+        f = self.lstm(c)[0] if self.lstm is not None else c
+        out = (self.province(f[:, :1]), self.symbols(f[:, 1:]))
+        if self.rows is not None:
+            out += (self.rows(torch.cat([c.mean(1), c.amax(1)], 1)),)
+        return out
 
 
-def _plate_ocr(name: str, lstm: bool, num_slots: int, dropout: float) -> Built:
+def _plate_ocr(name: str, lstm: bool, num_slots: int, dropout: float, rows: bool) -> Built:
+    from edgevision.plates import TWO_ROW_SPLIT
+
     if not isinstance(num_slots, int) or isinstance(num_slots, bool) or not 2 <= num_slots <= 16:
         raise InvalidArgumentError(f"num_slots: expected an int in 2..16 (characters per plate), got {num_slots!r}")
+    if not isinstance(rows, bool):
+        raise InvalidArgumentError(f"rows: expected a bool (add the one-row/two-row head), got {rows!r}")
     h, w = 64, 32 * num_slots
+    decoder: dict[str, Any] = {"heads": [
+        {"output": "province", "charset": list(PLATE_PROVINCES), "slots": [0]},
+        {"output": "symbols", "charset": list(PLATE_SYMBOLS), "slots": list(range(1, num_slots))}]}
+    outputs = ["province", "symbols"]
+    if rows:
+        decoder["rows"] = {"output": "rows", "split": dict(TWO_ROW_SPLIT)}
+        outputs.append("rows")
     cfg = {"task": "slots_ocr", "name": name,
            "preprocess": {"size": [h, w], "mode": "stretch", "swap_rb": True, "mean": list(IMAGENET_MEAN),
                           "std": list(IMAGENET_STD)},
-           "decoder": {"heads": [
-               {"output": "province", "charset": list(PLATE_PROVINCES), "slots": [0]},
-               {"output": "symbols", "charset": list(PLATE_SYMBOLS), "slots": list(range(1, num_slots))}]},
-           "input_name": "images", "output_names": ["province", "symbols"], "layout": "NCHW"}
-    return Built(name, "torch", PlateOCR(num_slots, lstm, dropout), cfg, (3, h, w))
+           "decoder": decoder, "input_name": "images", "output_names": outputs, "layout": "NCHW"}
+    return Built(name, "torch", PlateOCR(num_slots, lstm, dropout, rows=rows), cfg, (3, h, w))
 
 
-def plate_ocr_cnn(num_slots: int = 7, dropout: float = 0.2) -> Built:
-    """Seed 003's CNN plate reader; input 64 x 32*num_slots (64x224 for 7 characters)."""
-    return _plate_ocr("plate_ocr_cnn", False, num_slots, dropout)
+def plate_ocr_cnn(num_slots: int = 7, dropout: float = 0.2, rows: bool = False) -> Built:
+    """Seed 003's CNN plate reader; input 64 x 32*num_slots (64x224 for 7 characters).
+    ``rows=True`` adds the one-row/two-row head (``decoder.rows``)."""
+    return _plate_ocr("plate_ocr_cnn", False, num_slots, dropout, rows)
 
 
-def plate_ocr_crnn(num_slots: int = 7, dropout: float = 0.2) -> Built:
-    """Seed 003's CNN + BiLSTM plate reader; input 64 x 32*num_slots (64x224 for 7 characters)."""
-    return _plate_ocr("plate_ocr_crnn", True, num_slots, dropout)
+def plate_ocr_crnn(num_slots: int = 7, dropout: float = 0.2, rows: bool = True) -> Built:
+    """Seed 003's CNN + BiLSTM plate reader; input 64 x 32*num_slots (64x224 for 7 characters),
+    with the one-row/two-row head (``decoder.rows``) unless ``rows=False``."""
+    return _plate_ocr("plate_ocr_crnn", True, num_slots, dropout, rows)
 
 
 # --- A tiny anchor-free detector with the YOLOv8 output layout (seed 002) -----------------
