@@ -46,6 +46,8 @@ __all__ = [
     "AccuracyAwareResult",
     "QuantizeResult",
     "convert_fp16",
+    "head_nodes",
+    "node_costs",
     "node_sensitivity",
     "quantize",
     "quantize_accuracy_aware",
@@ -134,8 +136,8 @@ class AccuracyAwareResult:
         float_nodes: the nodes kept in float in the written model.
         steps: one dict per quantized candidate: ``step``, ``float_nodes``, ``added``,
             ``value``, ``within``, ``seconds``.
-        ranking: the sensitivity ranking used (``node``, ``op_type``, ``tensor``, ``snr_db``),
-            worst first.
+        ranking: the sensitivity ranking used (``node``, ``op_type``, ``tensor``, ``snr_db``,
+            ``cost``, ``cost_share``), worst first.
         baseline: with ``compare_default=True``, plain ``quantize_static`` defaults on the
             same data: ``{"value": ..., "settings": ...}``.
         result: the :class:`QuantizeResult` of the written model.
@@ -820,6 +822,76 @@ def _shapes(model: Any) -> dict[str, list[int | None]]:
     return out
 
 
+def node_costs(model: str | os.PathLike | Any) -> dict[str, int]:
+    """Per node of a float model, the work it does at batch 1, in multiply-accumulates.
+
+    ``Conv``: output elements x (input channels / group) x kernel area; ``Gemm`` and
+    ``MatMul`` with a constant 2-D weight: output elements x the reduced dimension;
+    every other op: its output elements (an elementwise or pooling op is memory-bound:
+    about one pass over its output). Unknown shapes count as 0. This is the figure
+    :func:`quantize_accuracy_aware` uses to try cheap nodes first: keeping a node in
+    float costs roughly its float compute (a float Conv is several times slower than
+    its int8 one), while a float Add, pool or small Gemm costs a pass over a tensor.
+    """
+    m = model if hasattr(model, "graph") else _load(_model_path(model, "model"))
+    shapes = _shapes(m)
+    inits = {t.name: list(t.dims) for t in m.graph.initializer}
+
+    def elems(name: str) -> int:
+        shape = shapes.get(name)
+        if not shape or any(d is None or d <= 0 for d in shape[1:]):
+            return 0
+        return int(np.prod(shape[1:], dtype=np.int64))  # batch 1
+
+    out: dict[str, int] = {}
+    for n in m.graph.node:
+        key = n.name or n.output[0]
+        o = elems(n.output[0]) if n.output else 0
+        if n.op_type == "Conv" and len(n.input) > 1 and n.input[1] in inits and len(inits[n.input[1]]) >= 3:
+            w = inits[n.input[1]]
+            out[key] = o * int(np.prod(w[1:], dtype=np.int64))
+        elif n.op_type in ("Gemm", "MatMul") and len(n.input) > 1 and len(inits.get(n.input[1], [])) == 2:
+            w = inits[n.input[1]]
+            trans_b = any(a.name == "transB" and a.i for a in n.attribute) if n.op_type == "Gemm" else False
+            out[key] = o * int(w[1] if trans_b else w[0])
+        else:
+            out[key] = o
+    return out
+
+
+def head_nodes(model: str | os.PathLike | Any) -> list[str]:
+    """The nodes of a float model's *head*: those after its last spatial tensor.
+
+    Walking back from every graph output, a node belongs to the head while its
+    outputs are vectors per image (rank <= 2, or spatial dimensions all 1, as after a
+    global pool); the walk stops at a node with a spatial output (the backbone) or
+    an unknown shape. A CNN regressor's head is its global pool, flatten and fully
+    connected layers: cheap to run in float, and where int8 rounding of a few hundred
+    features lands directly on the regressed values. Returns names in graph order
+    (empty for a model without such a head).
+    """
+    m = model if hasattr(model, "graph") else _load(_model_path(model, "model"))
+    shapes = _shapes(m)
+    prod = {o: n for n in m.graph.node for o in n.output}
+    inits = {t.name for t in m.graph.initializer}
+
+    def vector(t: str) -> bool:
+        shape = shapes.get(t)
+        if shape is None:
+            return False
+        return len(shape) <= 2 or all(d == 1 for d in shape[2:])
+
+    head: set[str] = set()
+    todo = [o.name for o in m.graph.output]
+    while todo:
+        n = prod.get(todo.pop())
+        if n is None or (n.name or n.output[0]) in head or not all(vector(o) for o in n.output):
+            continue
+        head.add(n.name or n.output[0])
+        todo += [i for i in n.input if i and i not in inits]
+    return [n.name or n.output[0] for n in m.graph.node if (n.name or n.output[0]) in head]
+
+
 def node_sensitivity(float_model: str | os.PathLike, qdq_model: str | os.PathLike, data: Any, *,
                      count: int = 16) -> list[dict[str, Any]]:
     """Ranks the quantized nodes of ``qdq_model`` by how much quantizing their inputs hurts.
@@ -918,17 +990,22 @@ def quantize_accuracy_aware(model: str | os.PathLike, data: Any, eval_samples: S
                             per_channel: bool = True, percentile: float = 99.999, exclude: Sequence[str] = (),
                             max_float_nodes: int = 8, nodes_per_step: int = 1, out: str | os.PathLike | None = None,
                             calibrate_count: int | None = None, preprocess: bool = True, debug_count: int = 16,
-                            compare_default: bool = False, progress: bool = False) -> AccuracyAwareResult:
+                            cheap_first: float | None = 0.01, compare_default: bool = False,
+                            progress: bool = False) -> AccuracyAwareResult:
     """Static INT8 with a bound on the task-metric loss.
 
     1. Evaluates the float model on ``eval_samples`` with :func:`calibration.metrics.evaluate`.
     2. Quantizes (as :func:`quantize`, ``exclude`` kept float) and evaluates the result.
     3. While the metric is out of tolerance: ranks the quantized nodes by sensitivity
        (:func:`node_sensitivity`, once, on the first QDQ model), keeps the next
-       ``nodes_per_step`` most sensitive nodes in float, re-quantizes (the calibrated
+       ``nodes_per_step`` nodes of the queue in float, re-quantizes (the calibrated
        ranges are cached, so only the first step runs the calibration data) and
        re-evaluates; it stops within tolerance, when more than ``max_float_nodes`` nodes
-       would be float, or when the ranking is exhausted.
+       would be float, or when the ranking is exhausted. The queue is the ranking with
+       the *cheap* nodes first (``cheap_first``): a float node costs latency in
+       proportion to its work (:func:`node_costs`), so a sensitive Gemm or Add is
+       tried before a sensitive Conv; and before them, as one step, the model's head
+       (:func:`head_nodes`: global pool onward) when it is cheap.
 
     Tolerance, in the metric's own units:
 
@@ -950,6 +1027,10 @@ def quantize_accuracy_aware(model: str | os.PathLike, data: Any, eval_samples: S
         out: output path (default ``<stem>_int8.onnx``): the first step within tolerance,
             else the step with the best metric.
         debug_count: calibration tensors used to rank the nodes.
+        cheap_first: nodes whose :func:`node_costs` is at most this fraction of the
+            model's total are queued first (each group in sensitivity order); ``None``
+            or 0: the plain sensitivity order. Each ranking entry records its ``cost``
+            (MACs) and ``cost_share``.
         compare_default: also quantize with plain ``quantize_static`` defaults (MinMax,
             per-tensor weights, asymmetric activations, no pre-processing) and evaluate it,
             for the record (``result.baseline``).
@@ -970,6 +1051,10 @@ def quantize_accuracy_aware(model: str | os.PathLike, data: Any, eval_samples: S
                         ("debug_count", debug_count, 1)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
             raise InvalidArgumentError(f"{name}: expected an int >= {lo}, got {v!r}")
+    if cheap_first is not None and (isinstance(cheap_first, bool) or not isinstance(cheap_first, (int, float))
+                                    or not 0 <= cheap_first <= 1):
+        raise InvalidArgumentError(f"cheap_first: expected a fraction of the model's work in [0, 1] or None, "
+                                   f"got {cheap_first!r}")
     if metric is not None and metric not in METRIC_DIRECTIONS:
         raise InvalidArgumentError(f"metric: expected one of {', '.join(METRIC_DIRECTIONS)} or None, got {metric!r}")
     calibrate_count = _check_count(calibrate_count)
@@ -1021,16 +1106,34 @@ def quantize_accuracy_aware(model: str | os.PathLike, data: Any, eval_samples: S
         reason = "within tolerance with no node kept in float beyond exclude"
         if not steps[0]["within"]:
             ranking = node_sensitivity(pre, steps[0]["_path"], cs, count=debug_count)
-            queue = [r["node"] for r in ranking if r["node"] not in user_nodes]
+            costs = node_costs(pre)
+            total = max(1, sum(costs.values()))
+            for r in ranking:
+                r["cost"] = int(costs.get(r["node"], 0))
+                r["cost_share"] = r["cost"] / total
+            cheap = [r["node"] for r in ranking if cheap_first and r["cost_share"] <= cheap_first]
+            singles = [n for n in cheap + [r["node"] for r in ranking if r["node"] not in cheap] if n not in user_nodes]
+            # The head (global pool onward) goes first, as one step, when it is cheap, partly quantized
+            # and not the whole model (some ranked node with work lies outside it: a backbone).
+            head = [n for n in head_nodes(pre) if n not in user_nodes]
+            ranked = {r["node"] for r in ranking}
+            groups: list[list[str]] = []
+            backbone = any(costs.get(r["node"], 0) and r["node"] not in head for r in ranking)
+            if (cheap_first and head and backbone and any(n in ranked for n in head)
+                    and sum(costs.get(n, 0) for n in head) / total <= cheap_first):
+                groups.append(head)
+            singles = [n for n in singles if n not in head or not groups]
+            groups += [singles[i:i + nodes_per_step] for i in range(0, len(singles), nodes_per_step)]
             float_nodes = list(user_nodes)
             reason = ("the sensitivity ranking is exhausted" if ranking
                       else "no quantized node could be ranked (nothing left to keep in float)")
-            while queue:
-                added = queue[:nodes_per_step]
+            while groups:
+                added = [n for n in groups.pop(0) if n not in float_nodes]
+                if not added:
+                    continue
                 if len(float_nodes) - len(user_nodes) + len(added) > max_float_nodes:
                     reason = f"max_float_nodes={max_float_nodes} reached"
                     break
-                queue = queue[nodes_per_step:]
                 float_nodes += added
                 steps.append(attempt(len(steps), float_nodes, added))
                 if steps[-1]["within"]:

@@ -79,6 +79,32 @@ def planted_model(h: int = 16, w: int = 16) -> onnx.ModelProto:
     return _model("planted", nodes, inits, h, w)
 
 
+def planted_head_model(h: int = 16, w: int = 16) -> onnx.ModelProto:
+    """A conv backbone (Conv 3x3, 3->9, Relu) then the planted model's head on its global pool:
+    GlobalAveragePool Flatten -> MatMul (9 -> 9, column 8 a constant 1000 after the Add)
+    -> MatMul (9 -> 8) -> Add 0.5. The head's int8 step wipes out its signal (as in
+    :func:`planted_model`); the backbone quantizes fine."""
+    rng = np.random.default_rng(2)
+    wc = np.abs(rng.standard_normal((9, 3, 3, 3))).astype(np.float32) / 9  # 3x3: the backbone does most work
+    wa = np.zeros((9, 9), np.float32)
+    wa[:, :8] = rng.standard_normal((9, 8))
+    ba = np.zeros(9, np.float32)
+    ba[8] = 1000.0
+    wb = np.zeros((9, 8), np.float32)
+    wb[:8] = np.eye(8) * 0.05
+    nodes = [helper.make_node("Conv", ["images", "wc"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("GlobalAveragePool", ["r"], ["gap"], name="gap"),
+             helper.make_node("Flatten", ["gap"], ["pooled"], name="flatten"),
+             helper.make_node("MatMul", ["pooled", "wa"], ["ha"], name="mm_a"),
+             helper.make_node("Add", ["ha", "ba"], ["h"], name="planted_add"),
+             helper.make_node("MatMul", ["h", "wb"], ["y"], name="mm_b"),
+             helper.make_node("Add", ["y", "bb"], ["kps"], name="out_add")]
+    inits = [numpy_helper.from_array(wc, "wc"), numpy_helper.from_array(wa, "wa"), numpy_helper.from_array(ba, "ba"),
+             numpy_helper.from_array(wb, "wb"), numpy_helper.from_array(np.full(8, 0.5, np.float32), "bb")]
+    return _model("planted_head", nodes, inits, h, w)
+
+
 def _write(model: onnx.ModelProto, path: Path, pre: dict[str, Any]) -> str:
     onnx.save(model, str(path))
     ModelConfig.from_dict({"task": "keypoints", "name": path.stem, "preprocess": pre,
@@ -362,6 +388,35 @@ def test_accuracy_aware_within_tolerance_at_once(conv, conv_data, tmp):
         Q.quantize_accuracy_aware(conv, conv_data, samples, tolerance=-0.1)
     with pytest.raises(InvalidArgumentError, match="metric"):
         Q.quantize_accuracy_aware(conv, conv_data, samples, tolerance=0.1, metric="accuracy")
+
+
+def test_node_costs_and_head_nodes():
+    m = conv_keypoints_model()  # input 32 x 48
+    c = Q.node_costs(m)
+    assert c["conv1"] == 8 * 32 * 48 * 3 * 3 * 3 and c["conv2"] == 8 * 16 * 24 * 8 * 3 * 3
+    assert c["relu1"] == 8 * 32 * 48 and c["gap"] == 8 and c["fc"] == 8 * 8 and c["sigmoid"] == 8
+    assert Q.head_nodes(m) == ["gap", "flatten", "fc", "sigmoid"]
+    assert Q.head_nodes(planted_model()) == ["pool", "mm_a", "planted_add", "mm_b", "out_add"]  # all vectors
+
+
+def test_accuracy_aware_keeps_a_cheap_sensitive_head_float_in_one_step(tmp):
+    path = _write(planted_head_model(), tmp / "planted_head.onnx", {"size": [16, 16], "mean": 0.5, "std": 0.25})
+    images = _images(64, 20, 20, 11)
+    data = CalibrationSet.from_source(path, images[:32], count=32)
+    samples = _labelled(path, images[32:], noise_px=0.5, seed=4)
+    r = Q.quantize_accuracy_aware(path, data, samples, tolerance=0.10, out=tmp / "head_aa.onnx", preprocess=False)
+    head = ["gap", "flatten", "mm_a", "planted_add", "mm_b", "out_add"]
+    assert r.ok, r.reason
+    assert len(r.steps) == 2 and r.steps[1]["added"] == head and r.float_nodes == head
+    by_node = {x["node"]: x for x in r.ranking}
+    assert by_node["mm_b"]["cost"] == 8 * 9 and by_node["mm_b"]["cost_share"] < 0.01
+    assert _fed_by_dq(_graph(r.path), "conv")  # the backbone stays int8
+    # Without cheap_first: the plain sensitivity order, one node at a time, finds the planted reader.
+    r2 = Q.quantize_accuracy_aware(path, data, samples, tolerance=0.10, out=tmp / "head_aa2.onnx",
+                                   preprocess=False, cheap_first=None)
+    assert r2.ok and r2.float_nodes == ["mm_b"]
+    with pytest.raises(InvalidArgumentError, match="cheap_first"):
+        Q.quantize_accuracy_aware(path, data, samples, tolerance=0.1, cheap_first=2.0)
 
 
 def test_higher_is_better_tolerance_is_absolute():
