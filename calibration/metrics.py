@@ -392,6 +392,19 @@ def _progress(items: Sequence[Any], on: bool, desc: str) -> Any:
     return tqdm(items, desc=desc, unit="batch", leave=False)
 
 
+#: ``details["by_occlusion"]`` groups: the largest fraction of one character cell hidden by an
+#: occluder (:attr:`calibration.synth.SynthSample.char_occlusion`): 0, under 0.3, 0.3 or more.
+OCCLUSION_LEVELS = ("none", "partial", "heavy")
+
+
+def occlusion_level(fraction: Any) -> str | None:
+    """``char_occlusion`` -> ``"none"`` (0), ``"partial"`` (< 0.3) or ``"heavy"`` (>= 0.3); ``None`` for ``None``."""
+    if fraction is None:
+        return None
+    f = float(fraction)
+    return "none" if f <= 0.0 else "partial" if f < 0.3 else "heavy"
+
+
 def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None, progress: bool = False,
              batch_size: int | None = None) -> EvalResult:
     """Runs a model over labelled samples and scores it with the task's metric.
@@ -425,7 +438,9 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
     :class:`~calibration.errors.EmptyDatasetError`.
 
     When samples carry a ``plate_type`` (synthetic samples, manifests), ``details['by_plate_type']``
-    holds the same metric figures per type: ``{type: {"count": n, <metric>: value, ...}}``.
+    holds the same metric figures per type: ``{type: {"count": n, <metric>: value, ...}}``; when
+    they carry ``char_occlusion`` (synthetic samples), ``details['by_occlusion']`` does the same
+    per :data:`OCCLUSION_LEVELS` (how much of the worst-hidden character an occluder covers).
     """
     p = _predictor(predictor)
     task = p.task
@@ -464,6 +479,7 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
     items: list[tuple[np.ndarray, Any]] = []
     groups: list[Any] = []
     sources: list[tuple[np.ndarray, np.ndarray] | None] = []  # OCR: (image, corners) for the two-row re-read
+    occlusion: list[str | None] = []
     for i, s in enumerate(samples):
         where = f"samples[{i}]"
         label: Any
@@ -494,6 +510,7 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
         items.append((img, label))
         sources.append(src)
         groups.append(getattr(s, "plate_type", None))
+        occlusion.append(occlusion_level(getattr(s, "char_occlusion", None)))
     if not items:
         from .readers import ReadReport
 
@@ -540,12 +557,14 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
 
     details = score(range(len(items)))
     details.pop("count", None)
-    if any(g is not None for g in groups):
-        by: dict[str, list[int]] = {}
-        for i, g in enumerate(groups):
-            by.setdefault(str(g), []).append(i)
-        details["by_plate_type"] = {g: {**{k: v for k, v in score(idx).items() if k != "count"}, "count": len(idx)}
-                                    for g, idx in sorted(by.items())}
+    for key, labels_ in (("by_plate_type", groups), ("by_occlusion", occlusion)):
+        if any(g is not None for g in labels_):
+            by: dict[str, list[int]] = {}
+            for i, g in enumerate(labels_):
+                by.setdefault(str(g), []).append(i)
+            order = sorted(by) if key == "by_plate_type" else [o for o in OCCLUSION_LEVELS if o in by]
+            details[key] = {g: {**{k: v for k, v in score(by[g]).items() if k != "count"}, "count": len(by[g])}
+                            for g in order}
     details["skipped"] = skipped
     details["skipped_examples"] = examples
     value = details[metric]

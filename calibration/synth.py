@@ -478,6 +478,10 @@ class SynthSample:
         text: the plate text; plate_type: one of :data:`PLATE_TYPES`.
         bbox: ``(4,)`` float64 ``x1, y1, x2, y2``: bounds of ``corners`` clipped to the image.
         index, seed: where it comes from (``PlateSceneGenerator(seed)[index]``).
+        char_occlusion: the largest fraction (0..1) of any one character's cell that the
+            scene's occluder (mud, a leaf, a bar...) covers; 0 when there is none or it
+            misses every character. A character mostly hidden cannot be read from the
+            image: :func:`calibration.metrics.evaluate` reports accuracy per occlusion level.
     """
 
     image: np.ndarray
@@ -487,6 +491,7 @@ class SynthSample:
     bbox: np.ndarray
     index: int
     seed: int
+    char_occlusion: float = 0.0
 
     def to_manifest(self, image_rel_path: str | os.PathLike[str]) -> dict[str, Any]:
         """One manifest line as a dict (keys :data:`calibration.readers.MANIFEST_KEYS`):
@@ -633,14 +638,14 @@ class PlateSceneGenerator:
         plate_rng, geo_rng, bg_rng, photo_rng = rngs
         plan = self._plan(geo_rng, plate_rng)
         plate = self.renderer.render(plan.text, plan.plate_type, plate_rng, px_per_mm=plan.px_per_mm)
-        image = self._compose(plan, plate, bg_rng, None if self.clean else photo_rng)
+        image, occ = self._compose(plan, plate, bg_rng, None if self.clean else photo_rng)
         c = plan.corners
         bbox = np.array([max(0.0, c[:, 0].min()), max(0.0, c[:, 1].min()),
                          min(float(plan.width), c[:, 0].max()), min(float(plan.height), c[:, 1].max())])
         corners = c.copy()
         corners.setflags(write=False)
         bbox.setflags(write=False)
-        return SynthSample(image, corners, plan.text, plan.plate_type, bbox, index, self.seed)
+        return SynthSample(image, corners, plan.text, plan.plate_type, bbox, index, self.seed, occ)
 
     def samples(self, start: int = 0, stop: int | None = None) -> Iterator[SynthSample]:
         """Samples ``start, start + 1, ...`` up to ``stop`` (exclusive; ``None``: endless)."""
@@ -719,7 +724,8 @@ class PlateSceneGenerator:
         return bank
 
     def _compose(self, plan: _Plan, plate: RenderedPlate, bg: np.random.Generator,
-                 photo: np.random.Generator | None) -> np.ndarray:
+                 photo: np.random.Generator | None) -> tuple[np.ndarray, float]:
+        """The scene image and the largest fraction of a character cell its occluder covers."""
         H, W = plan.height, plan.width
         c = plan.corners
         # The plate's colours along its four edges: the body or frame touching the plate keeps
@@ -783,10 +789,11 @@ class PlateSceneGenerator:
             roi[:] = cv2.add(cv2.multiply(roi, inv, scale=1 / 255), warped[:, :, :3])
 
         if photo is None:
-            return img
+            return img, 0.0
+        occ = 0.0
         if photo.random() < self.occlusion:
-            _occlude(img, c, photo)
-        return _photometric(img, photo, self._noise_bank)
+            occ = _char_occlusion(c, _occlude(img, c, photo), plan.plate_type)
+        return _photometric(img, photo, self._noise_bank), occ
 
 
 def _frame_text(renderer: PlateRenderer, canvas: np.ndarray, x0: int, y0: int, w: int, h: int,
@@ -958,10 +965,36 @@ def _dirty(plate: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(plate * (1 - m[:, :, None]) + tint * m[:, :, None], 0, 255).astype(np.uint8)
 
 
-def _occlude(img: np.ndarray, corners: np.ndarray, rng: np.random.Generator) -> None:
-    """Draw an object (:func:`_occluder`) over part of the plate at ``corners``."""
+def _occlude(img: np.ndarray, corners: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Draw an object (:func:`_occluder`) over part of the plate at ``corners``; returns its polygon."""
     pts, colour = _occluder(corners, rng)
     cv2.fillPoly(img, [np.round((pts - 0.5) * 16).astype(np.int32)], colour, cv2.LINE_AA, shift=4)
+    return pts
+
+
+def _char_occlusion(corners: np.ndarray, occluder: np.ndarray, plate_type: str) -> float:
+    """The largest fraction of one character cell (the layout's boxes, mapped through the
+    plate's homography) that the ``occluder`` polygon covers, both in image pixels,
+    rasterized at 1/4 pixel over the plate's bounding box."""
+    lay = _LAYOUTS[plate_type]
+    w_mm, h_mm = lay.size
+    H = homography(np.array([[0, 0], [w_mm, 0], [w_mm, h_mm], [0, h_mm]], np.float64), corners)
+    k = 4  # sub-pixel factor
+    x0, y0 = np.floor(corners.min(0)) - 1
+    x1, y1 = np.ceil(corners.max(0)) + 1
+    shape = (int((y1 - y0) * k), int((x1 - x0) * k))
+    origin = np.array([x0, y0])
+    occ = np.zeros(shape, np.uint8)
+    cv2.fillPoly(occ, [np.round((occluder - origin) * k * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
+    worst = 0.0
+    for bx, by, bw, bh in lay.boxes:
+        cell = _apply(H, np.array([[bx, by], [bx + bw, by], [bx + bw, by + bh], [bx, by + bh]], np.float64))
+        m = np.zeros(shape, np.uint8)
+        cv2.fillPoly(m, [np.round((cell - origin) * k * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
+        area = int(m.sum())
+        if area:
+            worst = max(worst, float(np.count_nonzero(m & occ)) / area)
+    return worst
 
 
 def _occluder(corners: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tuple[float, ...]]:

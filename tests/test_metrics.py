@@ -255,6 +255,30 @@ def test_evaluate_breaks_the_metric_down_by_plate_type(tmp_path):
     assert by["green"]["count"] == 3 and by["green"]["exact_match"] == pytest.approx(1 / 3)
     assert by["green"]["cer"] == pytest.approx(2 / 9)  # one insertion over "AB" (2), one deletion over "A1BB" (4)
     assert r.value == pytest.approx(3 / 5)
+    assert "by_occlusion" not in r.details  # nor an occlusion level
+
+
+def test_evaluate_breaks_the_metric_down_by_occlusion(tmp_path):
+    charset = list("AB1")
+    logits = np.full((1, 3, 4), -5.0, np.float32)
+    for t, k in enumerate([1, 3, 2]):  # always reads "A1B"
+        logits[0, t, k] = 5.0
+    path = models.save(models.constant_output_model("ctc", logits, h=16, w=48), tmp_path / "ctc.onnx")
+    ModelConfig.from_dict({"task": "ctc_ocr", "charset": charset, "preprocess": {"size": [16, 48],
+                                                                                "mode": "stretch"}}).write(path)
+    cases = [("A1B", 0.0), ("A1B", 0.1), ("AB", 0.29), ("A1BB", 0.3), ("A1B", 0.9)]
+    samples = []
+    for i, (t, f) in enumerate(cases):
+        s = Labelled(_image(16, 48, i), text=t)
+        s.char_occlusion = f
+        samples.append(s)
+    by = M.evaluate(path, samples).details["by_occlusion"]
+    assert list(by) == ["none", "partial", "heavy"]
+    assert [by[k]["count"] for k in by] == [1, 2, 2]
+    assert by["none"]["exact_match"] == 1.0 and by["partial"]["exact_match"] == 0.5
+    assert by["heavy"]["exact_match"] == 0.5
+    assert [M.occlusion_level(v) for v in (None, 0, 0.01, 0.299, 0.3, 1.0)] == [
+        None, "none", "partial", "partial", "heavy", "heavy"]
 
 
 # --- the held-out set and sources -----------------------------------------------------------

@@ -536,3 +536,21 @@ def test_cli_synth_then_inspect(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:  # argparse: a negative count
         cli_main(["synth", str(tmp_path / "n"), "--count", "-1"])
     assert e.value.code == 2
+
+
+def test_char_occlusion_measures_the_worst_hidden_character() -> None:
+    from calibration.synth import PlateSceneGenerator, _char_occlusion
+
+    corners = np.array([[100, 50], [540, 50], [540, 190], [100, 190]], np.float64)  # 1 px per mm, blue
+    whole = np.array([[90, 40], [560, 40], [560, 200], [90, 200]], np.float64)
+    assert _char_occlusion(corners, whole, "blue") == pytest.approx(1.0)
+    assert _char_occlusion(corners, whole + [1000, 0], "blue") == 0.0
+    # Half of the first character cell (x 15.5..60.5 mm, y 25..115 mm): 50%.
+    x0 = 100 + (440 - (7 * 45 + 5 * 12 + 34)) / 2
+    half = np.array([[x0 - 5, 60], [x0 + 22.5, 60], [x0 + 22.5, 180], [x0 - 5, 180]], np.float64)
+    assert _char_occlusion(corners, half, "blue") == pytest.approx(0.5, abs=0.02)
+    gen = PlateSceneGenerator(seed=5, occlusion=1.0)
+    occ = [gen[i].char_occlusion for i in range(12)]
+    assert all(0.0 <= v <= 1.0 for v in occ) and max(occ) > 0
+    assert all(s.char_occlusion == 0.0 for s in PlateSceneGenerator(seed=5, occlusion=0.0).samples(0, 4))
+    assert PlateSceneGenerator(seed=5, occlusion=1.0, clean=True)[0].char_occlusion == 0.0

@@ -42,14 +42,16 @@ def _latency_ms(onnx_path: Path, runs: int = 30) -> dict[str, float]:
 _PRECISION = {"fp32": "float32", "bf16": "bf16 mixed precision: bfloat16 autocast, float32 weights and optimizer state"}
 
 
-def _by_type_table(by_type: dict[str, dict[str, Any]] | None, task: str) -> str:
-    """The held-out figures per plate type (``EvalResult.details['by_plate_type']``) as Markdown, or ''."""
+def _by_type_table(by_type: dict[str, dict[str, Any]] | None, task: str, *, title: str = "By plate type",
+                   column: str = "plate type") -> str:
+    """The held-out figures per group (``EvalResult.details['by_plate_type']`` or
+    ``['by_occlusion']``) as Markdown, or ''."""
     if not by_type:
         return ""
     keys = ("mae_norm", "mae_px", "max_norm") if task == "keypoints" else ("exact_match", "cer")
     rows = [f"| {t} | {d['count']} | " + " | ".join(f"{d[k]:.4g}" if isinstance(d.get(k), float) else str(d.get(k))
                                                     for k in keys) + " |" for t, d in by_type.items()]
-    return ("\nBy plate type:\n\n| plate type | scenes | " + " | ".join(keys) + " |\n|---|---|"
+    return (f"\n{title}:\n\n| {column} | scenes | " + " | ".join(keys) + " |\n|---|---|"
             + "---|" * len(keys) + "\n" + "\n".join(rows) + "\n")
 
 
@@ -74,7 +76,10 @@ def write_card(onnx_path: str | Path, doc: dict[str, Any]) -> Path:
     size, kw = cfg.preprocess_kwargs()
     metrics = "\n".join(f"| {k} | {v:.6g} |" if isinstance(v, float) else f"| {k} | {v} |"
                         for k, v in sorted(ev.get("details", {}).items()) if not isinstance(v, (list, dict)))
-    by_type = _by_type_table(ev.get("details", {}).get("by_plate_type"), cfg.task)
+    by_type = _by_type_table(ev.get("details", {}).get("by_plate_type"), cfg.task) + _by_type_table(
+        ev.get("details", {}).get("by_occlusion"), cfg.task,
+        title="By occlusion (the largest share of one character cell an occluder hides: none, partial < 30%, "
+              "heavy >= 30%)", column="occlusion")
     today = _dt.date.today().isoformat()
     text = f"""# {onnx_path.name}
 
