@@ -19,6 +19,7 @@ so ``edgevision.Predictor`` drives it exactly like the float model.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import logging
@@ -428,9 +429,72 @@ def _classify(model: Any) -> tuple[list[str], list[str]]:
         if n.op_type in _QDQ_OPS:
             continue
         src = [prod.get(t) for t in n.input if t]
-        (quantized if any(s is not None and s.op_type == "DequantizeLinear" for s in src) else floating).append(
-            n.name or n.output[0])
+        # An activation DQ reads a QuantizeLinear; a DQ of a constant alone (weight-only int8) leaves it float.
+        act = any(s is not None and s.op_type == "DequantizeLinear" and prod.get(s.input[0]) is not None
+                  and prod[s.input[0]].op_type == "QuantizeLinear" for s in src)
+        (quantized if act else floating).append(n.name or n.output[0])
     return quantized, floating
+
+
+#: Float nodes whose constant weight has at least this many elements store it as int8 (weight-only).
+WEIGHT_ONLY_MIN = 16384
+
+
+def _weight_only_int8(model: Any, float_nodes: Sequence[str]) -> list[str]:
+    """Stores the big constant weights of the float nodes as per-channel symmetric int8 behind a
+    DequantizeLinear (weight-only int8): the node still computes in float on float activations,
+    so accuracy is that of float activations, while the file keeps int8's size. Conv (axis 0),
+    Gemm (axis 1, or 0 with transB) and MatMul (axis 1) weights of at least
+    :data:`WEIGHT_ONLY_MIN` elements; returns the node names converted."""
+    numpy_helper, helper = _onnx().numpy_helper, _onnx().helper
+    g = model.graph
+    inits = {t.name: t for t in g.initializer}
+    uses: dict[str, int] = {}
+    for n in g.node:
+        for t in n.input:
+            uses[t] = uses.get(t, 0) + 1
+    wanted = set(float_nodes)
+    done, new_nodes = [], []
+    for n in g.node:
+        key = n.name or n.output[0]
+        if key not in wanted or n.op_type not in ("Conv", "Gemm", "MatMul") or len(n.input) < 2:
+            continue
+        w_name = n.input[1]
+        t = inits.get(w_name)
+        if t is None or uses.get(w_name, 0) != 1 or t.data_type != 1 or len(t.dims) < 2:
+            continue
+        w = numpy_helper.to_array(t).astype(np.float32)
+        if w.size < WEIGHT_ONLY_MIN:
+            continue
+        if n.op_type == "Conv":
+            axis = 0
+        elif n.op_type == "Gemm":
+            axis = 0 if any(a.name == "transB" and a.i for a in n.attribute) else 1
+        else:
+            axis = w.ndim - 1
+        red = tuple(i for i in range(w.ndim) if i != axis)
+        scale = np.abs(w).max(axis=red) / 127.0
+        scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+        shape = [1] * w.ndim
+        shape[axis] = -1
+        q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
+        base = f"{w_name}_weight_only"
+        g.initializer.remove(t)
+        g.initializer.extend([numpy_helper.from_array(q, base + "_q"), numpy_helper.from_array(scale, base + "_scale"),
+                              numpy_helper.from_array(np.zeros(scale.shape, np.int8), base + "_zp")])
+        new_nodes.append((n, helper.make_node("DequantizeLinear", [base + "_q", base + "_scale", base + "_zp"],
+                                              [base + "_dq"], name=base + "_DequantizeLinear", axis=axis)))
+        n.input[1] = base + "_dq"
+        done.append(key)
+    if new_nodes:  # keep a topological order: each DQ right before its reader
+        before = {consumer.output[0]: dq for consumer, dq in new_nodes}
+        nodes = [copy.deepcopy(x) for x in g.node]
+        g.ClearField("node")
+        for x in nodes:
+            if x.output and x.output[0] in before:
+                g.node.append(before[x.output[0]])
+            g.node.append(x)
+    return done
 
 
 # ---------------------------------------------------------------------------
@@ -589,6 +653,9 @@ def _finish_static(raw: Path, source: Any, out: Path, *, section: dict[str, Any]
     """Post-process a ``quantize_static`` output and write it to ``out``; returns (quantized, float) nodes."""
     m = _load(raw, "quantized model")
     _float_inputs(m, float_nodes)
+    weight_only = _weight_only_int8(m, float_nodes)
+    if weight_only:
+        section["weight_only_int8"] = weight_only
     if float_outputs:
         section["float_outputs"] = _float_outputs(m)
     _prune(m)

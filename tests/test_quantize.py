@@ -545,3 +545,38 @@ def test_register_adds_both_subcommands():
     args = ap.parse_args(["quantize", "m.onnx", "--data", "synth:3", "--exclude", "a", "b", "--exclude", "Conv"])
     assert args.exclude == ["a", "b", "Conv"] and args.fn is not None
     assert ap.parse_args(["report", "a.onnx", "b.onnx"]).models == ["a.onnx", "b.onnx"]
+
+
+def test_big_float_weights_are_stored_weight_only_int8(tmp):
+    """A float node's big constant weight goes to int8 behind a DequantizeLinear; activations stay float."""
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((3, Q.WEIGHT_ONLY_MIN // 3 + 1)).astype(np.float32)
+    n_out = w.shape[1]
+    nodes = [helper.make_node("ReduceMean", ["images", "axes"], ["pooled"], name="pool", keepdims=0),
+             helper.make_node("MatMul", ["pooled", "w"], ["big"], name="big_mm"),
+             helper.make_node("ReduceMean", ["big", "ax1"], ["m"], name="mean", keepdims=1),
+             helper.make_node("Expand", ["m", "eshape"], ["kps"], name="expand")]
+    inits = [numpy_helper.from_array(np.array([2, 3], np.int64), "axes"), numpy_helper.from_array(w, "w"),
+             numpy_helper.from_array(np.array([1], np.int64), "ax1"),
+             numpy_helper.from_array(np.array([1, 8], np.int64), "eshape")]
+    path = _write(_model("weight_only", nodes, inits, 16, 16), tmp / "wo.onnx",
+                  {"size": [16, 16], "mean": 0.5, "std": 0.25})
+    data = CalibrationSet.from_source(path, _images(8, 16, 16, 2), count=8)
+    r = Q.quantize(path, data, tmp / "wo_int8.onnx", exclude=["big_mm"], preprocess=False)
+    g = _graph(r.path)
+    assert "big_mm" in r.float_nodes
+    dq = _producers(g)[next(n for n in g.node if n.name == "big_mm").input[1]]
+    assert dq.op_type == "DequantizeLinear" and next(a.i for a in dq.attribute if a.name == "axis") == 1
+    q = _initializer(g, dq.input[0])
+    assert q.dtype == np.int8 and q.shape == w.shape and np.abs(q).max() == 127
+    scale = _initializer(g, dq.input[1])
+    np.testing.assert_allclose(q * scale, w, atol=float(scale.max()) / 2 + 1e-7)
+    assert _fed_by_dq(g, "big_mm") == [dq.output[0]]  # only the weight: the activation input stays float
+    assert ModelConfig.read(r.path).extra["quantization"]["weight_only_int8"] == ["big_mm"]
+    assert not [t for t in g.initializer if t.data_type == TensorProto.FLOAT and np.prod(t.dims) == w.size]
+    x = CalibrationSet.from_source(path, _images(2, 16, 16, 3), count=2).tensors  # float path, int8 weights
+    import onnxruntime as ort
+
+    got = ort.InferenceSession(str(r.path), providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]
+    want = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]
+    np.testing.assert_allclose(got, want, rtol=0.02, atol=0.02)
