@@ -449,19 +449,16 @@ def _weight_only_int8(model: Any, float_nodes: Sequence[str]) -> list[str]:
     numpy_helper, helper = _onnx().numpy_helper, _onnx().helper
     g = model.graph
     inits = {t.name: t for t in g.initializer}
-    uses: dict[str, int] = {}
-    for n in g.node:
-        for t in n.input:
-            uses[t] = uses.get(t, 0) + 1
+    cons = _consumers(g)
     wanted = set(float_nodes)
-    done, new_nodes = [], []
+    done, dqs = [], []
     for n in g.node:
         key = n.name or n.output[0]
         if key not in wanted or n.op_type not in ("Conv", "Gemm", "MatMul") or len(n.input) < 2:
             continue
         w_name = n.input[1]
         t = inits.get(w_name)
-        if t is None or uses.get(w_name, 0) != 1 or t.data_type != 1 or len(t.dims) < 2:
+        if t is None or len(cons.get(w_name, [])) != 1 or t.data_type != 1 or len(t.dims) < 2:
             continue
         w = numpy_helper.to_array(t).astype(np.float32)
         if w.size < WEIGHT_ONLY_MIN:
@@ -482,18 +479,14 @@ def _weight_only_int8(model: Any, float_nodes: Sequence[str]) -> list[str]:
         g.initializer.remove(t)
         g.initializer.extend([numpy_helper.from_array(q, base + "_q"), numpy_helper.from_array(scale, base + "_scale"),
                               numpy_helper.from_array(np.zeros(scale.shape, np.int8), base + "_zp")])
-        new_nodes.append((n, helper.make_node("DequantizeLinear", [base + "_q", base + "_scale", base + "_zp"],
-                                              [base + "_dq"], name=base + "_DequantizeLinear", axis=axis)))
+        dqs.append(helper.make_node("DequantizeLinear", [base + "_q", base + "_scale", base + "_zp"],
+                                    [base + "_dq"], name=base + "_DequantizeLinear", axis=axis))
         n.input[1] = base + "_dq"
         done.append(key)
-    if new_nodes:  # keep a topological order: each DQ right before its reader
-        before = {consumer.output[0]: dq for consumer, dq in new_nodes}
+    if dqs:  # the DQs read constants only: first in the graph keeps it topologically sorted
         nodes = [copy.deepcopy(x) for x in g.node]
         g.ClearField("node")
-        for x in nodes:
-            if x.output and x.output[0] in before:
-                g.node.append(before[x.output[0]])
-            g.node.append(x)
+        g.node.extend(dqs + nodes)
     return done
 
 
@@ -1189,7 +1182,8 @@ def quantize_accuracy_aware(model: str | os.PathLike, data: Any, eval_samples: S
             if (cheap_first and head and backbone and any(n in ranked for n in head)
                     and sum(costs.get(n, 0) for n in head) / total <= cheap_first):
                 groups.append(head)
-            singles = [n for n in singles if n not in head or not groups]
+            if groups:
+                singles = [n for n in singles if n not in head]
             groups += [singles[i:i + nodes_per_step] for i in range(0, len(singles), nodes_per_step)]
             float_nodes = list(user_nodes)
             reason = ("the sensitivity ranking is exhausted" if ranking

@@ -999,14 +999,12 @@ class ModelConfig:
                                  f"the model's input {vi.name!r} of shape {dims}")
         if self.task == "slots_ocr":
             outs = [o.name for o in graph.output]
-            for i, h in enumerate(self.decoder["heads"]):
-                o = h.get("output")
+            refs = [(f"decoder.heads[{i}].output", h.get("output")) for i, h in enumerate(self.decoder["heads"])]
+            if "rows" in self.decoder:
+                refs.append(("decoder.rows.output", self.decoder["rows"]["output"]))
+            for path, o in refs:
                 if (isinstance(o, str) and o not in outs) or (isinstance(o, int) and o >= len(outs)):
-                    raise _error(source, f"decoder.heads[{i}].output", f"{o!r} is not an output of the model; "
-                                 f"outputs: {outs}")
-            o = (self.decoder.get("rows") or {}).get("output")
-            if o is not None and ((isinstance(o, str) and o not in outs) or (isinstance(o, int) and o >= len(outs))):
-                raise _error(source, "decoder.rows.output", f"{o!r} is not an output of the model; outputs: {outs}")
+                    raise _error(source, path, f"{o!r} is not an output of the model; outputs: {outs}")
 
 
 def _uses_external_data(graph: Any) -> bool:

@@ -238,14 +238,19 @@ def test_evaluate_ctc_ocr_reads_the_plate_crop(tmp_path):
     assert "by_plate_type" not in r.details  # these samples carry no plate type
 
 
-def test_evaluate_breaks_the_metric_down_by_plate_type(tmp_path):
-    charset = list("AB1")
+def _reads_a1b(tmp_path):
+    """A CTC model over the charset "AB1" that always reads "A1B" (16 x 48 input)."""
     logits = np.full((1, 3, 4), -5.0, np.float32)
-    for t, k in enumerate([1, 3, 2]):  # always reads "A1B"
+    for t, k in enumerate([1, 3, 2]):
         logits[0, t, k] = 5.0
     path = models.save(models.constant_output_model("ctc", logits, h=16, w=48), tmp_path / "ctc.onnx")
-    ModelConfig.from_dict({"task": "ctc_ocr", "charset": charset, "preprocess": {"size": [16, 48],
-                                                                                "mode": "stretch"}}).write(path)
+    ModelConfig.from_dict({"task": "ctc_ocr", "charset": list("AB1"),
+                           "preprocess": {"size": [16, 48], "mode": "stretch"}}).write(path)
+    return path
+
+
+def test_evaluate_breaks_the_metric_down_by_plate_type(tmp_path):
+    path = _reads_a1b(tmp_path)
     texts_types = [("A1B", "blue"), ("A1B", "green"), ("AB", "green"), ("A1BB", "green"), ("A1B", "blue")]
     samples = [Labelled(_image(16, 48, i), text=t, plate_type=k) for i, (t, k) in enumerate(texts_types)]
     r = M.evaluate(path, samples)
@@ -259,13 +264,7 @@ def test_evaluate_breaks_the_metric_down_by_plate_type(tmp_path):
 
 
 def test_evaluate_breaks_the_metric_down_by_occlusion(tmp_path):
-    charset = list("AB1")
-    logits = np.full((1, 3, 4), -5.0, np.float32)
-    for t, k in enumerate([1, 3, 2]):  # always reads "A1B"
-        logits[0, t, k] = 5.0
-    path = models.save(models.constant_output_model("ctc", logits, h=16, w=48), tmp_path / "ctc.onnx")
-    ModelConfig.from_dict({"task": "ctc_ocr", "charset": charset, "preprocess": {"size": [16, 48],
-                                                                                "mode": "stretch"}}).write(path)
+    path = _reads_a1b(tmp_path)
     cases = [("A1B", 0.0), ("A1B", 0.1), ("AB", 0.29), ("A1BB", 0.3), ("A1B", 0.9)]
     samples = []
     for i, (t, f) in enumerate(cases):

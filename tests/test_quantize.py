@@ -54,6 +54,17 @@ def conv_keypoints_model(h: int = 32, w: int = 48) -> onnx.ModelProto:
     return _model("conv_keypoints", nodes, inits, h, w)
 
 
+def _planted_weights(rng: np.random.Generator, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``h = x @ wa + ba`` (k -> 9) with column 8 a constant 1000, then ``h @ wb`` (9 -> 8) ignoring it."""
+    wa = np.zeros((k, 9), np.float32)
+    wa[:, :8] = rng.standard_normal((k, 8))
+    ba = np.zeros(9, np.float32)
+    ba[8] = 1000.0
+    wb = np.zeros((9, 8), np.float32)
+    wb[:8] = np.eye(8) * 0.05
+    return wa, ba, wb
+
+
 def planted_model(h: int = 16, w: int = 16) -> onnx.ModelProto:
     """pooled (N,3) -> h = pooled @ WA + BA (N,9) -> kps = h @ WB + 0.5.
 
@@ -61,13 +72,7 @@ def planted_model(h: int = 16, w: int = 16) -> onnx.ModelProto:
     it sets ``h``'s per-tensor int8 scale to 1000/127, about 7.9: the signal in columns
     0..7 (|h| of a few units) quantizes to 0. ``h`` is the planted sensitive tensor and
     ``mm_b`` (its reader) the node that must stay float."""
-    rng = np.random.default_rng(1)
-    wa = np.zeros((3, 9), np.float32)
-    wa[:, :8] = rng.standard_normal((3, 8))
-    ba = np.zeros(9, np.float32)
-    ba[8] = 1000.0
-    wb = np.zeros((9, 8), np.float32)
-    wb[:8] = np.eye(8) * 0.05
+    wa, ba, wb = _planted_weights(np.random.default_rng(1), 3)
     nodes = [helper.make_node("ReduceMean", ["images", "axes"], ["pooled"], name="pool", keepdims=0),
              helper.make_node("MatMul", ["pooled", "wa"], ["ha"], name="mm_a"),
              helper.make_node("Add", ["ha", "ba"], ["h"], name="planted_add"),
@@ -86,12 +91,7 @@ def planted_head_model(h: int = 16, w: int = 16) -> onnx.ModelProto:
     :func:`planted_model`); the backbone quantizes fine."""
     rng = np.random.default_rng(2)
     wc = np.abs(rng.standard_normal((9, 3, 3, 3))).astype(np.float32) / 9  # 3x3: the backbone does most work
-    wa = np.zeros((9, 9), np.float32)
-    wa[:, :8] = rng.standard_normal((9, 8))
-    ba = np.zeros(9, np.float32)
-    ba[8] = 1000.0
-    wb = np.zeros((9, 8), np.float32)
-    wb[:8] = np.eye(8) * 0.05
+    wa, ba, wb = _planted_weights(rng, 9)
     nodes = [helper.make_node("Conv", ["images", "wc"], ["c"], name="conv", pads=[1, 1, 1, 1]),
              helper.make_node("Relu", ["c"], ["r"], name="relu"),
              helper.make_node("GlobalAveragePool", ["r"], ["gap"], name="gap"),
