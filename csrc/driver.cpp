@@ -119,6 +119,21 @@ void resize_rows(const PreparedJob& pj, const OutSpec& s, const RowFns& fn, int 
             continue;
         }
         const int ya = pj.vt.y0[cy], yb = pj.vt.y1[cy];
+        if (pj.ht.point && pj.vt.b0[cy] == kCoefScale && pj.vt.b1[cy] == 0) {
+            // Point sample in both directions: copy the pixels, no blending.
+            const uint8_t* row;
+            if (scratch.empty()) {
+                row = src.data + ptrdiff_t(ya) * src.rs;
+            } else {
+                gather_row(src, ya, scratch.data());
+                row = scratch.data();
+            }
+            fn.point(row, pj.ht, s.lane_src, s.L, R, 0, pl.cw);
+            fill_pad(drow, plane, 0, pl.x0, s, pv);
+            fn.store(R, pl.cw, s, drow, plane, pl.x0);
+            fill_pad(drow, plane, pl.x0 + pl.cw, s.W, s, pv);
+            continue;
+        }
         if (ya != yb && cached[0] != ya && cached[1] != ya && cached[0] != yb && cached[1] != yb) {
             // Both rows are new (typical when downscaling): one pass over the tap table.
             const uint8_t *ra, *rb;

@@ -72,6 +72,9 @@ struct HTable {
     // ofs[x+3]-ofs[x+2]: added to a tap mask, they select pixel x+1's taps.
     bool paired = false;
     std::vector<int8_t> pair_delta;
+    // Every pixel is a point sample (a0 == 2048, a1 == 0): nearest, and bilinear
+    // at odd integer ratios (1920 -> 640) or clamped at the right border.
+    bool point = false;
 };
 
 // Vertical tap table.
@@ -100,6 +103,11 @@ struct RowFns {
     // dst points at the row start of plane 0 (NCHW) or at the row start (NHWC);
     // plane is the distance between planes in elements.
     void (*store)(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t plane, int x);
+    // R[x*L + l] = S[ofs0[x] + src(l)] (0 where src(l) < 0) for x in [x0, x1): the
+    // point-sample shortcut. When the table is `point` and the row weights are
+    // (2048, 0), hpass followed by vpass gives exactly these values
+    // ((p*128 * 2048 >> 16) + 2) >> 2 == p), so the driver skips both.
+    void (*point)(const uint8_t* S, const HTable& t, const int8_t* lane_src, int L, int16_t* R, int x0, int x1);
 };
 
 const RowFns& row_fns(Simd level);

@@ -44,6 +44,21 @@ void hpass4(const uint8_t* src, const HTable& t, const int8_t* lane_src, int16_t
         x = e;
     }
     const int xs = x1 < t.simd_safe ? x1 : t.simd_safe;
+    if (t.paired) {
+        // One 16-byte window per pixel pair (see hpass4x2). Table pointers are
+        // hoisted: stores to D could otherwise alias them and force reloads.
+        const int32_t* wts4 = t.wts4.data();
+        const int8_t* delta = t.pair_delta.data();
+        for (; x + 4 <= xs; x += 4) {
+            const __m256i* w = reinterpret_cast<const __m256i*>(wts4 + size_t(x) * 4);
+            const __m256i mask13 = _mm256_add_epi8(
+                mask, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(delta + size_t(x) * 8)));
+            const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(load16(src + ofs[x])), load16(src + ofs[x + 2]), 1);
+            const __m256i r02 = _mm256_srai_epi32(_mm256_madd_epi16(_mm256_shuffle_epi8(v, mask), _mm256_loadu_si256(w)), 4);
+            const __m256i r13 = _mm256_srai_epi32(_mm256_madd_epi16(_mm256_shuffle_epi8(v, mask13), _mm256_loadu_si256(w + 1)), 4);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(D + x * 4), _mm256_packs_epi32(r02, r13));
+        }
+    }
     for (; x + 4 <= xs; x += 4) {
         // Halves hold pixels (x, x+2) and (x+1, x+3) so that packs_epi32 yields x..x+3 in order.
         const __m256i* w = reinterpret_cast<const __m256i*>(t.wts4.data() + size_t(x) * 4);
@@ -72,11 +87,13 @@ void hpass4x2(const uint8_t* s0, const uint8_t* s1, const HTable& t, const int8_
     if (t.paired) {
         // One 16-byte window per pixel pair: the mask plus the pair's byte delta
         // picks the second pixel's taps from the same load.
+        const int32_t* wts4 = t.wts4.data();
+        const int8_t* delta = t.pair_delta.data();
         for (; x + 4 <= xs; x += 4) {
-            const __m256i* w = reinterpret_cast<const __m256i*>(t.wts4.data() + size_t(x) * 4);
+            const __m256i* w = reinterpret_cast<const __m256i*>(wts4 + size_t(x) * 4);
             const __m256i w02 = _mm256_loadu_si256(w), w13 = _mm256_loadu_si256(w + 1);
             const __m256i mask13 = _mm256_add_epi8(
-                mask, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.pair_delta.data() + size_t(x) * 8)));
+                mask, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(delta + size_t(x) * 8)));
             const ptrdiff_t o0 = ofs[x], o2 = ofs[x + 2];
             const __m256i a = _mm256_inserti128_si256(_mm256_castsi128_si256(load16(s0 + o0)), load16(s0 + o2), 1);
             const __m256i b = _mm256_inserti128_si256(_mm256_castsi128_si256(load16(s1 + o0)), load16(s1 + o2), 1);
@@ -143,6 +160,74 @@ void hpass2_avx2(const uint8_t* S0, const uint8_t* S1, const HTable& t, const in
     if (L == 4) return hpass4x2(S0, S1, t, lane_src, D0, D1, x0, x1);
     hpass1(S0, t, lane_src, D0, x0, x1);
     hpass1(S1, t, lane_src, D1, x0, x1);
+}
+
+// pshufb masks for the point-sample gather: `lo` zero-extends the lanes of the
+// pixel at the start of each 128-bit half into bytes 0-7, `hi` into bytes 8-15.
+inline void point_masks(const int8_t* lane_src, __m256i* lo, __m256i* hi) {
+    alignas(32) int8_t m[2][32];
+    for (int half = 0; half < 2; ++half)
+        for (int l = 0; l < 4; ++l) {
+            const int c = lane_src[l];
+            for (int k = 0; k < 2; ++k) {  // k = 0: mask lo, 1: mask hi
+                int8_t* q = m[k] + half * 16;
+                q[(1 - k) * 8 + 2 * l] = q[(1 - k) * 8 + 2 * l + 1] = int8_t(0x80);
+                q[k * 8 + 2 * l] = c < 0 ? int8_t(0x80) : int8_t(c);
+                q[k * 8 + 2 * l + 1] = int8_t(0x80);
+            }
+        }
+    *lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(m[0]));
+    *hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(m[1]));
+}
+
+void point4(const uint8_t* src, const HTable& t, const int8_t* lane_src, int16_t* R, int x0, int x1) {
+    __m256i lo, hi;
+    point_masks(lane_src, &lo, &hi);
+    const int32_t* ofs = t.ofs0.data();
+    int x = x0;
+    const int xs = x1 < t.simd_safe ? x1 : t.simd_safe;
+    if (t.paired && (x & 3) == 0) {
+        // Pixels x+1 and x+3 come from the windows loaded for x and x+2 (see hpass4x2).
+        const int8_t* delta = t.pair_delta.data();
+        for (; x + 4 <= xs; x += 4) {
+            const __m256i hi13 =
+                _mm256_add_epi8(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(delta + size_t(x) * 8)));
+            const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(load16(src + ofs[x])), load16(src + ofs[x + 2]), 1);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(R + x * 4),
+                                _mm256_or_si256(_mm256_shuffle_epi8(v, lo), _mm256_shuffle_epi8(v, hi13)));
+        }
+    }
+    for (; x + 4 <= xs; x += 4) {
+        const __m256i a = _mm256_inserti128_si256(_mm256_castsi128_si256(load16(src + ofs[x])), load16(src + ofs[x + 2]), 1);
+        const __m256i b = _mm256_inserti128_si256(_mm256_castsi128_si256(load16(src + ofs[x + 1])), load16(src + ofs[x + 3]), 1);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(R + x * 4),
+                            _mm256_or_si256(_mm256_shuffle_epi8(a, lo), _mm256_shuffle_epi8(b, hi)));
+    }
+    if (x < x1) S().point(src, t, lane_src, 4, R, x, x1);
+}
+
+void point1(const uint8_t* src, const HTable& t, const int8_t* lane_src, int16_t* R, int x0, int x1) {
+    int x = x0;
+    const int xs = x1 < t.simd_safe ? x1 : t.simd_safe;
+    if (t.cn == 1 && lane_src[0] == 0) {
+        const __m256i byte = _mm256_set1_epi32(0xff);
+        for (; x + 16 <= xs; x += 16) {
+            const __m256i i0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.ofs0.data() + x));
+            const __m256i i1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.ofs0.data() + x + 8));
+            const __m256i g0 = _mm256_and_si256(_mm256_i32gather_epi32(reinterpret_cast<const int*>(src), i0, 1), byte);
+            const __m256i g1 = _mm256_and_si256(_mm256_i32gather_epi32(reinterpret_cast<const int*>(src), i1, 1), byte);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(R + x),
+                                _mm256_permute4x64_epi64(_mm256_packs_epi32(g0, g1), 0xD8));
+        }
+    }
+    if (x < x1) S().point(src, t, lane_src, 1, R, x, x1);
+}
+
+void point_avx2(const uint8_t* src, const HTable& t, const int8_t* lane_src, int L, int16_t* R, int x0, int x1) {
+    if (L == 4)
+        point4(src, t, lane_src, R, x0, x1);
+    else
+        point1(src, t, lane_src, R, x0, x1);
 }
 
 void vpass_avx2(const int16_t* H0, const int16_t* H1, int16_t b0, int16_t b1, int16_t* R, int n) {
@@ -293,7 +378,7 @@ void store_avx2(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t 
 }  // namespace
 
 const RowFns& avx2_row_fns() {
-    static const RowFns fns{hpass_avx2, hpass2_avx2, vpass_avx2, store_avx2};
+    static const RowFns fns{hpass_avx2, hpass2_avx2, vpass_avx2, store_avx2, point_avx2};
     return fns;
 }
 

@@ -42,6 +42,16 @@ void hpass_scalar(const uint8_t* S, const HTable& t, const int8_t* lane_src, int
     }
 }
 
+void point_scalar(const uint8_t* S, const HTable& t, const int8_t* lane_src, int L, int16_t* R, int x0, int x1) {
+    for (int x = x0; x < x1; ++x) {
+        const uint8_t* p = S + t.ofs0[x];
+        for (int l = 0; l < L; ++l) {
+            const int c = lane_src[l];
+            R[x * L + l] = c < 0 ? int16_t(0) : int16_t(p[c]);
+        }
+    }
+}
+
 void hpass2_scalar(const uint8_t* S0, const uint8_t* S1, const HTable& t, const int8_t* lane_src, int L,
                    int16_t* D0, int16_t* D1, int x0, int x1) {
     hpass_scalar(S0, t, lane_src, L, D0, x0, x1);
@@ -83,7 +93,7 @@ void store_scalar(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_
 }  // namespace
 
 const RowFns& scalar_row_fns() {
-    static const RowFns fns{hpass_scalar, hpass2_scalar, vpass_scalar, store_scalar};
+    static const RowFns fns{hpass_scalar, hpass2_scalar, vpass_scalar, store_scalar, point_scalar};
     return fns;
 }
 

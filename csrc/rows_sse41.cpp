@@ -50,6 +50,31 @@ void hpass2_sse41(const uint8_t* S0, const uint8_t* S1, const HTable& t, const i
     hpass_sse41(S1, t, lane_src, L, D1, x0, x1);
 }
 
+void point_sse41(const uint8_t* src, const HTable& t, const int8_t* lane_src, int L, int16_t* R, int x0, int x1) {
+    if (L != 4) return S().point(src, t, lane_src, L, R, x0, x1);
+    // lo: the lanes of the pixel at the window start, zero-extended into bytes 0-7; hi: into bytes 8-15.
+    alignas(16) int8_t m[2][16];
+    for (int l = 0; l < 4; ++l) {
+        const int c = lane_src[l];
+        for (int k = 0; k < 2; ++k) {
+            m[k][(1 - k) * 8 + 2 * l] = m[k][(1 - k) * 8 + 2 * l + 1] = int8_t(0x80);
+            m[k][k * 8 + 2 * l] = c < 0 ? int8_t(0x80) : int8_t(c);
+            m[k][k * 8 + 2 * l + 1] = int8_t(0x80);
+        }
+    }
+    const __m128i lo = _mm_load_si128(reinterpret_cast<const __m128i*>(m[0]));
+    const __m128i hi = _mm_load_si128(reinterpret_cast<const __m128i*>(m[1]));
+    const int32_t* ofs = t.ofs0.data();
+    int x = x0;
+    const int xs = x1 < t.simd_safe ? x1 : t.simd_safe;
+    for (; x + 2 <= xs; x += 2) {
+        const __m128i a = _mm_shuffle_epi8(load8(src + ofs[x]), lo);
+        const __m128i b = _mm_shuffle_epi8(load8(src + ofs[x + 1]), hi);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(R + x * 4), _mm_or_si128(a, b));
+    }
+    if (x < x1) S().point(src, t, lane_src, 4, R, x, x1);
+}
+
 void vpass_sse41(const int16_t* H0, const int16_t* H1, int16_t b0, int16_t b1, int16_t* R, int n) {
     const __m128i vb0 = _mm_set1_epi16(b0), vb1 = _mm_set1_epi16(b1), two = _mm_set1_epi16(2);
     int i = 0;
@@ -145,7 +170,7 @@ void store_sse41(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t
 }  // namespace
 
 const RowFns& sse41_row_fns() {
-    static const RowFns fns{hpass_sse41, hpass2_sse41, vpass_sse41, store_sse41};
+    static const RowFns fns{hpass_sse41, hpass2_sse41, vpass_sse41, store_sse41, point_sse41};
     return fns;
 }
 

@@ -61,6 +61,7 @@ HTable make_htable(int src_w, int dst_w, int cn, Interp interp, ptrdiff_t row_by
             t.wts[dx] = int32_t(uint16_t(a0)) | (int32_t(a1) << 16);
         }
     }
+    t.point = std::all_of(t.wts.begin(), t.wts.end(), [](int32_t w) { return w == kCoefScale; });
     const int groups = (dst_w + 3) / 4;
     t.wts4.assign(size_t(groups) * 16, 0);
     static const int kOrder[4] = {0, 2, 1, 3};
@@ -124,6 +125,11 @@ VTable make_vtable(int src_h, int dst_h, Interp interp) {
         t.y1[dy] = std::min(std::max(sy + 1, 0), src_h - 1);
         t.b0[dy] = round_coef((1.f - fy) * kCoefScale);
         t.b1[dy] = round_coef(fy * kCoefScale);
+        // A zero-weight tap adds exactly 0 to the blend, so point it at the other
+        // row: the driver then runs one horizontal pass instead of two (integer
+        // downscales such as 1080 -> 360 put every output row on a source row).
+        if (t.b1[dy] == 0) t.y1[dy] = t.y0[dy];
+        if (t.b0[dy] == 0) t.y0[dy] = t.y1[dy];
     }
     return t;
 }

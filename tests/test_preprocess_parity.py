@@ -191,6 +191,11 @@ EXACT_CASES = [
     ((480, 640), (300, 200), "stretch"),  # different factors per axis
     ((33, 400), (48, 320), "pad_right"),
     ((64, 64), (32, 32), "stretch"),  # exact 2x downscale (OpenCV switches to INTER_AREA: same values)
+    # Odd integer ratios put every tap on a source pixel: the kernel's point-sample shortcut.
+    ((45, 75), (15, 25), "stretch"),  # 3x both axes
+    ((50, 33), (10, 11), "stretch"),  # 5x rows, 3x columns
+    ((45, 40), (15, 20), "stretch"),  # point rows, blended columns
+    ((40, 45), (20, 15), "stretch"),  # blended rows, point columns
 ]
 
 

@@ -43,6 +43,7 @@ bool g_verbose = false;
 constexpr int kMaxPrinted = 40;
 const char* g_where = "start-up";  // group being run, for the fatal-signal report
 const char* g_level = "";
+long g_point_tables = 0;  // point-sample tables met by the hpass cases
 
 // A SIMD access beyond a row hits a guard page: report it as a failure, keep the summary format.
 extern "C" void on_fatal_signal(int sig) {
@@ -296,6 +297,27 @@ void run_hcase(Rng& r, const HCase& hc, const std::vector<Simd>& levels, bool su
              same_bytes(got1.data(), want1.data(), len * 2, 2, &why);
         record(ok, fmt("hpass2/%s %s%s%s", simd_name(lv), what.c_str(), ok ? "" : ": ", why.c_str()));
     }
+    // The point-sample shortcut: every level agrees with the scalar one, and on
+    // point tables the scalar one equals hpass followed by vpass with weights (2048, 0).
+    std::vector<int16_t> pwant(len, sentinel);
+    scalar_row_fns().point(src0.data(), t, hc.lanes, hc.L, pwant.data(), x0, x1);
+    for (Simd lv : levels) {
+        g_level = simd_name(lv);
+        std::vector<int16_t> got(len, sentinel);
+        std::string why;
+        row_fns(lv).point(src0.data(), t, hc.lanes, hc.L, got.data(), x0, x1);
+        const bool ok = same_bytes(got.data(), pwant.data(), len * 2, 2, &why);
+        record(ok, fmt("point/%s %s%s%s", simd_name(lv), what.c_str(), ok ? "" : ": ", why.c_str()));
+    }
+    if (t.point) {
+        std::vector<int16_t> blended(len, sentinel);
+        const int a = x0 * hc.L, b = x1 * hc.L;
+        scalar_row_fns().vpass(want0.data() + a, want0.data() + a, int16_t(kCoefScale), 0, blended.data() + a, b - a);
+        std::string why;
+        const bool ok = same_bytes(blended.data(), pwant.data(), len * 2, 2, &why);
+        record(ok, fmt("point == vpass(hpass) %s%s%s", what.c_str(), ok ? "" : ": ", why.c_str()));
+        ++g_point_tables;
+    }
     // The scalar hpass2 itself must agree with the scalar hpass.
     std::vector<int16_t> s0(len, sentinel), s1(len, sentinel);
     scalar_row_fns().hpass2(src0.data(), src1.data(), t, hc.lanes, hc.L, s0.data(), s1.data(), x0, x1);
@@ -331,7 +353,7 @@ void test_hpass(Rng& r, const std::vector<Simd>& levels, bool quick) {
                         hc.L = L;
                         hc.n = n;
                         // Down-, up- and same-size; tiny sources too.
-                        hc.src_w = k == 0 ? r.uni(1, 2 * n + 3) : (k == 1 ? r.uni(1, 4) : r.pick(std::vector<int>{n, 2 * n, n / 2 + 1, 3 * n + 1}));
+                        hc.src_w = k == 0 ? r.uni(1, 2 * n + 3) : (k == 1 ? r.uni(1, 4) : r.pick(std::vector<int>{n, 2 * n, n / 2 + 1, 3 * n + 1, 3 * n, 5 * n}));
                         hc.slack = r.coin();
                         hc.interp = k == 2 ? Interp::Nearest : Interp::Bilinear;
                         if (r.coin(0.3)) hc.interp = r.coin() ? Interp::Nearest : Interp::Bilinear;
@@ -804,6 +826,7 @@ int main(int argc, char** argv) {
         check_levels();
         if (levels.empty()) record(false, "no SIMD level to test in this build/CPU");
         test_hpass(r, levels, quick);
+        record(g_point_tables > 0, fmt("hpass cases include point-sample tables (%ld)", g_point_tables));
         test_vpass(r, levels, quick);
         test_store(r, levels, quick);
         test_resize(r, levels, quick);
