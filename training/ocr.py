@@ -43,6 +43,9 @@ SPLIT_P = 0.6
 ROWS_WEIGHT = 0.2
 #: Label of a slot that is not a target (torch's cross-entropy ``ignore_index``).
 IGNORE = -100
+#: Probability of an occluder in a training scene (the held-out set keeps the generator's 0.25):
+#: partly hidden characters are where the reader fails, so it sees twice as many.
+OCCLUSION = 0.5
 
 
 def encode_text(text: str, num_slots: int) -> np.ndarray:
@@ -69,7 +72,7 @@ def _ocr_generator(seed: int) -> Any:
     from calibration.synth import PlateSceneGenerator
 
     if seed not in _OCR_GENERATORS:
-        _OCR_GENERATORS[seed] = PlateSceneGenerator(seed=seed, plate_types=PLATE_WEIGHTS)
+        _OCR_GENERATORS[seed] = PlateSceneGenerator(seed=seed, plate_types=PLATE_WEIGHTS, occlusion=OCCLUSION)
     return _OCR_GENERATORS[seed]
 
 
@@ -124,11 +127,11 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
     seed, dev = start_run(seed, threads, device)
     out = Path(out)
     X, Y = build_cache(Path(cache_dir or out / "cache"), OCRSample(seed, num_slots), samples,
-                       key={"recipe": "ocr", "slots": num_slots, "seed": seed, "jitter": JITTER, "v": 2,
+                       key={"recipe": "ocr", "slots": num_slots, "seed": seed, "jitter": JITTER, "v": 3, "occlusion": OCCLUSION,
                             "plate_weights": PLATE_WEIGHTS, "split_p": SPLIT_P, "split": TWO_ROW_SPLIT},
                        workers=workers, desc="plate crops", progress=progress)
     model = build("plate_ocr_crnn", num_slots=num_slots).model.to(dev)
-    loaded = _load_matching(model, init) if init is not None and not resume else None
+    loaded = _load_init(model, init, X) if init is not None and not resume else None
     tail_w = num_slots - 1
 
     def ce(pred: Any, y: Any) -> tuple[Any, dict[str, float]]:
@@ -152,20 +155,41 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
               jitter=(0.25, 0.25), progress=progress, log_every=log_every, precision=precision)
     return {"recipe": "ocr", **run,
             "data": {"generator": "calibration.synth.PlateSceneGenerator", "seed": seed, "samples": samples,
-                     "corner_jitter": JITTER, "plate_weights": PLATE_WEIGHTS, "two_row_split_p": SPLIT_P},
+                     "corner_jitter": JITTER, "plate_weights": PLATE_WEIGHTS, "two_row_split_p": SPLIT_P,
+                     "occlusion": OCCLUSION},
             "num_slots": num_slots, "batch": batch, "lr": lr, "device": dev,
             **({"init": loaded} if loaded else {})}
 
 
-def _load_matching(model: Any, weights: str | Path) -> dict[str, Any]:
-    """Loads the tensors of ``weights`` whose name and shape match ``model``'s; returns what was loaded."""
+def _load_init(model: Any, weights: str | Path, X: np.ndarray) -> dict[str, Any]:
+    """Loads ``weights`` into ``model``: a ``.pt`` state dict (tensors whose name and shape
+    match; new heads keep their fresh init) or an exported ``.onnx`` of the same
+    architecture (:mod:`training.from_onnx`: every tensor, checked against ONNX Runtime
+    on training crops ``X``, folded BatchNorms recalibrated on them). Returns what was loaded."""
     import hashlib
 
     import torch
 
+    from .common import imagenet_normalizer
+    from .from_onnx import check_against_onnx, recalibrate_batchnorm, state_from_onnx
+
     path = Path(weights)
     if not path.is_file():
-        raise InvalidArgumentError(f"init: {path} is not a file (expected a .pt state dict of plate_ocr_crnn)")
+        raise InvalidArgumentError(f"init: {path} is not a file (expected a .pt state dict or an .onnx "
+                                   "export of plate_ocr_crnn)")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    if path.suffix.lower() == ".onnx":
+        state, folded = state_from_onnx(model, path)
+        dev = next(model.parameters()).device
+        model.cpu().load_state_dict(state)
+        norm = imagenet_normalizer("cpu")
+        batches = [norm(torch.from_numpy(np.array(X[i:i + 64]))) for i in range(0, min(len(X), 1024), 64)]
+        err = check_against_onnx(model, path, batches[0][:16].numpy())
+        recalibrate_batchnorm(model, folded, batches)
+        model.to(dev)
+        return {"weights": path.name, "sha256_16": digest, "tensors": len(state), "fresh": [],
+                "from_onnx": {"max_abs_error": err, "batchnorm_recalibrated": folded,
+                              "recalibration_images": sum(len(b) for b in batches)}}
     state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
@@ -174,7 +198,6 @@ def _load_matching(model: Any, weights: str | Path) -> dict[str, Any]:
     if not match:
         raise InvalidArgumentError(f"init: no tensor of {path} matches plate_ocr_crnn's names and shapes")
     model.load_state_dict(match, strict=False)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     return {"weights": path.name, "sha256_16": digest, "tensors": len(match),
             "fresh": sorted(k for k in own if k not in match)}
 

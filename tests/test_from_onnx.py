@@ -1,0 +1,99 @@
+"""training.from_onnx: a torch model recovered from an exported ONNX file computes what the file computes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is a host-side extra (pip install -e '.[test]')")
+
+import edgevision  # noqa: E402
+from edgevision.errors import InvalidArgumentError  # noqa: E402
+from exporters.zoo import build  # noqa: E402
+from training import ocr  # noqa: E402
+from training.from_onnx import check_against_onnx, recalibrate_batchnorm, state_from_onnx  # noqa: E402
+
+BUNDLED_OCR = Path(edgevision.__file__).parent / "models" / "plate_ocr.onnx"
+
+
+def _inputs(n: int = 6, seed: int = 0) -> np.ndarray:
+    """Normalized plate-like inputs: smooth random images, not white noise."""
+    rng = np.random.default_rng(seed)
+    low = rng.uniform(0, 255, (n, 8, 32, 3)).astype(np.float32)
+    imgs = np.stack([np.clip(np.kron(im, np.ones((8, 8, 1), np.float32)), 0, 255) for im in low])
+    x = (imgs / 255.0 - np.array([0.485, 0.456, 0.406], np.float32)) / np.array([0.229, 0.224, 0.225], np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2).astype(np.float32))
+
+
+def _recovered() -> tuple[torch.nn.Module, list[str]]:
+    model = build("plate_ocr_crnn", num_slots=8).model
+    state, folded = state_from_onnx(model, BUNDLED_OCR)
+    model.load_state_dict(state)
+    return model, folded
+
+
+def test_bundled_ocr_recovers_exactly() -> None:
+    """Every tensor comes back (LSTM gates reordered, Linear weights transposed, BatchNorms
+    folded into their convolutions) and the module matches ONNX Runtime on every output."""
+    model, folded = _recovered()
+    assert folded == ["cnn.1", "cnn.6", "cnn.11"]
+    x = _inputs()
+    assert check_against_onnx(model, BUNDLED_OCR, x, atol=1e-4) <= 1e-4
+    # The recovered model reads like the file: same argmax per slot.
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(BUNDLED_OCR), providers=["CPUExecutionProvider"])
+    ref = sess.run(None, {"images": x})
+    model.eval()
+    with torch.no_grad():
+        got = model(torch.from_numpy(x))
+    for g, r in zip(got, ref):
+        assert np.array_equal(g.numpy().argmax(-1), r.argmax(-1))
+
+
+def test_recalibrated_batchnorm_is_identity_in_eval_and_on_its_batch_in_training() -> None:
+    model, folded = _recovered()
+    x = torch.from_numpy(_inputs(8, seed=1))
+    recalibrate_batchnorm(model, folded, [x])
+    # Eval mode: still exactly the file's function.
+    assert check_against_onnx(model, BUNDLED_OCR, x.numpy(), atol=1e-4) <= 1e-4
+    bn = dict(model.named_modules())["cnn.1"]
+    assert float(bn.running_var.min()) > 0 and not torch.allclose(bn.running_mean, torch.zeros_like(bn.running_mean))
+    assert torch.allclose(bn.weight, (bn.running_var + bn.eps).sqrt())
+    # Training-mode BatchNorm on the batch it was calibrated on normalizes by the same statistics.
+    model.eval()
+    for n in folded:
+        dict(model.named_modules())[n].train()
+    with torch.no_grad():
+        got = model(x)
+    model.eval()
+    with torch.no_grad():
+        want = model(x)
+    for g, w in zip(got, want):
+        assert float((g - w).abs().max()) < 1e-3
+
+
+def test_wrong_architecture_and_bad_files_are_clear_errors(tmp_path: Path) -> None:
+    cnn = build("plate_ocr_cnn", num_slots=8, rows=True).model  # no LSTM, different head inputs
+    with pytest.raises(InvalidArgumentError, match="init: .*LSTM"):
+        state_from_onnx(cnn, BUNDLED_OCR)
+    with pytest.raises(InvalidArgumentError, match="init: .* is not a file"):
+        state_from_onnx(cnn, tmp_path / "missing.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(InvalidArgumentError, match="init: .* is not a readable ONNX model"):
+        state_from_onnx(cnn, bad)
+
+
+def test_ocr_recipe_fine_tunes_from_the_bundled_onnx(tmp_path: Path) -> None:
+    """``--init model.onnx``: the run starts from the file's weights (its first-batch
+    accuracy is the bundled model's, not chance) and records where they came from."""
+    s = ocr.train(tmp_path, samples=64, epochs=1, batch=16, lr=1e-5, workers=1, progress=False, threads=1,
+                  precision="fp32", init=BUNDLED_OCR)
+    init = s["init"]
+    assert init["weights"] == "plate_ocr.onnx" and init["fresh"] == []
+    assert init["from_onnx"]["max_abs_error"] <= 1e-3
+    assert init["from_onnx"]["batchnorm_recalibrated"] == ["cnn.1", "cnn.6", "cnn.11"]
+    assert s["train_exact_last100"] > 0.5, s  # chance is ~0 for 8 slots

@@ -1,0 +1,168 @@
+"""Start a torch model from an exported ONNX file: fine-tune a bundled default without its checkpoint.
+
+The ONNX files the exporters write are inference graphs: each BatchNorm is folded
+into the convolution before it, LSTM weights are in ONNX's gate order and packed
+per direction, and a ``Linear`` became ``MatMul`` by a transposed weight plus
+``Add``. :func:`state_from_onnx` undoes each of these for a torch module of the
+same architecture and checks the result against ONNX Runtime, so a wrong mapping
+fails loudly instead of training from garbage.
+
+A folded convolution comes back as the folded weights with an identity
+BatchNorm after it. In training mode a BatchNorm normalizes by batch statistics,
+so :func:`recalibrate_batchnorm` then measures each such layer's input mean and
+variance on real batches and sets ``running_mean``/``running_var`` to them and
+``weight``/``bias`` to ``sqrt(var + eps)``/``mean``: the layer is still the
+identity in eval mode, and nearly so in training mode.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgevision.errors import InvalidArgumentError
+
+#: ONNX LSTM gate order is (i, o, f, c); torch's is (i, f, g=c, o): torch gate k is ONNX gate _LSTM_GATES[k].
+_LSTM_GATES = (0, 2, 3, 1)
+
+
+def _lstm_gates(a: np.ndarray, hidden: int) -> np.ndarray:
+    """Reorders the 4 gate blocks (each ``hidden`` rows) of an ONNX LSTM tensor into torch's order."""
+    return np.concatenate([a[g * hidden:(g + 1) * hidden] for g in _LSTM_GATES], 0)
+
+
+def state_from_onnx(model: Any, path: str | Path) -> tuple[dict[str, Any], list[str]]:
+    """The torch ``state_dict`` of ``model`` recovered from the ONNX file at ``path``.
+
+    Returns ``(state, folded)``: every tensor of ``model.state_dict()`` (raises
+    :class:`InvalidArgumentError` naming the first one the file does not provide),
+    and the names of the BatchNorm modules that were folded (set to the identity;
+    see :func:`recalibrate_batchnorm`).
+    """
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidArgumentError(f"init: {path} is not a file")
+    try:
+        graph = onnx.load(str(path)).graph
+    except Exception as e:  # noqa: BLE001 - onnx raises several types for a bad file
+        raise InvalidArgumentError(f"init: {path} is not a readable ONNX model ({e})") from None
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    own = model.state_dict()
+    state: dict[str, np.ndarray] = {}
+    for k, v in own.items():  # tensors exported under their torch names
+        if k in inits and tuple(inits[k].shape) == tuple(v.shape):
+            state[k] = inits[k]
+    consumers: dict[str, list[Any]] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    for n in graph.node:  # Linear = MatMul(x, W^T) + "<name>.bias"
+        if n.op_type == "MatMul" and n.input[1] in inits:
+            for c in consumers.get(n.output[0], []):
+                bias = next((i for i in c.input if i.endswith(".bias") and i in inits), None)
+                if c.op_type == "Add" and bias is not None:
+                    name = bias[: -len(".bias")] + ".weight"
+                    w = inits[n.input[1]].T
+                    if name in own and tuple(own[name].shape) == w.shape:
+                        state[name] = w
+    lstms = [n for n in graph.node if n.op_type == "LSTM"]
+    lstm_mods = [(name, m) for name, m in model.named_modules() if isinstance(m, torch.nn.LSTM)]
+    if lstms or lstm_mods:
+        if len(lstm_mods) != 1 or lstm_mods[0][1].num_layers != len(lstms):
+            raise InvalidArgumentError(
+                f"init: {path} has {len(lstms)} LSTM layers; the model's LSTMs do not match them")
+        name, m = lstm_mods[0]
+        H = m.hidden_size
+        for layer, node in enumerate(lstms):
+            W, R, B = (inits[node.input[i]] for i in (1, 2, 3))
+            for d, sfx in enumerate(("", "_reverse")[: 1 + int(m.bidirectional)]):
+                state[f"{name}.weight_ih_l{layer}{sfx}"] = _lstm_gates(W[d], H)
+                state[f"{name}.weight_hh_l{layer}{sfx}"] = _lstm_gates(R[d], H)
+                state[f"{name}.bias_ih_l{layer}{sfx}"] = _lstm_gates(B[d, : 4 * H], H)
+                state[f"{name}.bias_hh_l{layer}{sfx}"] = _lstm_gates(B[d, 4 * H:], H)
+    folded: list[str] = []
+    for name, m in model.named_modules():  # BatchNorms folded away: identity
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and f"{name}.weight" not in state:
+            c = m.num_features
+            state[f"{name}.weight"] = np.ones(c, np.float32)
+            state[f"{name}.bias"] = np.zeros(c, np.float32)
+            state[f"{name}.running_mean"] = np.zeros(c, np.float32)
+            state[f"{name}.running_var"] = np.full(c, 1.0 - m.eps, np.float32)
+            state[f"{name}.num_batches_tracked"] = np.zeros((), np.int64)
+            folded.append(name)
+    missing = [k for k in own if k not in state]
+    if missing:
+        raise InvalidArgumentError(f"init: {path} provides no tensor for {missing[0]!r} "
+                                   f"({len(missing)} of {len(own)} missing); is it this architecture?")
+    return {k: torch.as_tensor(np.array(v, copy=True)).to(own[k].dtype) for k, v in state.items()}, folded
+
+
+def check_against_onnx(model: Any, path: str | Path, inputs: np.ndarray, atol: float = 1e-3) -> float:
+    """Max abs difference between ``model`` (eval mode) and ONNX Runtime on ``inputs`` (N, C, H, W float32)
+    over every output; raises :class:`InvalidArgumentError` when it exceeds ``atol``."""
+    import onnxruntime as ort
+    import torch
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ref = sess.run(None, {sess.get_inputs()[0].name: inputs})
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        got = model(torch.from_numpy(inputs))
+    model.train(was)
+    got = got if isinstance(got, (tuple, list)) else (got,)
+    if len(got) != len(ref):
+        raise InvalidArgumentError(f"init: {path} has {len(ref)} outputs, the model {len(got)}")
+    err = max(float(np.abs(g.numpy() - r).max()) for g, r in zip(got, ref))
+    if not err <= atol:
+        raise InvalidArgumentError(f"init: the weights recovered from {path} differ from it by {err:.3g} (> {atol})")
+    return err
+
+
+def recalibrate_batchnorm(model: Any, names: list[str], batches: Any) -> None:
+    """Gives the identity BatchNorms ``names`` their input statistics (see the module docs).
+
+    ``batches``: an iterable of input tensors for ``model``. Runs in eval mode, so no
+    other state changes.
+    """
+    import torch
+
+    mods = dict(model.named_modules())
+    sums: dict[str, list[Any]] = {n: [0.0, 0.0, 0] for n in names}
+    hooks = []
+    for n in names:
+        def hook(_m: Any, inp: Any, _out: Any, n: str = n) -> None:
+            x = inp[0].detach().double().transpose(0, 1).flatten(1)  # (C, everything else)
+            s = sums[n]
+            s[0] = s[0] + x.sum(1)
+            s[1] = s[1] + (x * x).sum(1)
+            s[2] += x.shape[1]
+        hooks.append(mods[n].register_forward_hook(hook))
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for b in batches:
+                model(b)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was)
+    for n in names:
+        s0, s1, count = sums[n]
+        if not count:
+            raise InvalidArgumentError("batches: expected at least one input batch")
+        mean = s0 / count
+        var = (s1 / count - mean * mean).clamp(min=0)
+        m = mods[n]
+        with torch.no_grad():
+            m.running_mean.copy_(mean.float())
+            m.running_var.copy_(var.float())
+            m.weight.copy_((var + m.eps).sqrt().float())
+            m.bias.copy_(mean.float())
