@@ -1324,8 +1324,9 @@ def report(models: Sequence[str | os.PathLike] | Mapping[str, str | os.PathLike]
     Returns:
         ``{"environment": ..., "baseline": name, "rows": [...], "markdown": str}``; each row:
         ``variant, path, kind, p50_ms, p90_ms, latency_ratio, metric, value,
-        higher_is_better, metric_delta, size_mb, size_ratio`` (``metric_delta``: relative
-        change for lower-is-better metrics, absolute for the others; ratios to the baseline).
+        higher_is_better, metric_delta, size_mb, size_ratio, evaluation`` (``metric_delta``: relative
+        change for lower-is-better metrics, absolute for the others; ratios to the baseline;
+        ``evaluation``: the full :meth:`EvalResult.to_dict`, breakdowns included, or None).
     """
     from benchmarks._timing import environment, measure_interleaved, percentile
     from edgevision.predictor import Predictor
@@ -1370,7 +1371,7 @@ def report(models: Sequence[str | os.PathLike] | Mapping[str, str | os.PathLike]
                    "p50_ms": percentile(stats[k].samples_ms, 50), "p90_ms": percentile(stats[k].samples_ms, 90),
                    "metric": ev.metric if ev else None, "value": ev.value if ev else None,
                    "higher_is_better": ev.higher_is_better if ev else None, "count": ev.count if ev else 0,
-                   "size_mb": _size_mb(path)}
+                   "size_mb": _size_mb(path), "evaluation": ev.to_dict() if ev else None}
     b = rows[base]
     for r in rows.values():
         r["latency_ratio"] = r["p50_ms"] / b["p50_ms"] if b["p50_ms"] > 0 else None
