@@ -95,18 +95,17 @@ void resize_rows(const PreparedJob& pj, const OutSpec& s, const RowFns& fn, int 
     std::vector<uint8_t> scratch;
     if (!src.packed_row()) scratch.assign(size_t(src.w) * src.cn + kSlack, 0);
 
+    // Source row sy as a packed row: in place, or gathered into scratch (valid until the next call).
+    auto source_row = [&](int sy) -> const uint8_t* {
+        if (scratch.empty()) return src.data + ptrdiff_t(sy) * src.rs;
+        gather_row(src, sy, scratch.data());
+        return scratch.data();
+    };
     auto fetch = [&](int sy, int keep) -> const int16_t* {
         for (int k = 0; k < 2; ++k)
             if (cached[k] == sy) return hrow[k];
         const int k = cached[0] == keep ? 1 : 0;
-        const uint8_t* row;
-        if (scratch.empty()) {
-            row = src.data + ptrdiff_t(sy) * src.rs;
-        } else {
-            gather_row(src, sy, scratch.data());
-            row = scratch.data();
-        }
-        fn.hpass(row, pj.ht, s.lane_src, s.L, hrow[k], 0, pl.cw);
+        fn.hpass(source_row(sy), pj.ht, s.lane_src, s.L, hrow[k], 0, pl.cw);
         cached[k] = sy;
         return hrow[k];
     };
@@ -121,38 +120,23 @@ void resize_rows(const PreparedJob& pj, const OutSpec& s, const RowFns& fn, int 
         const int ya = pj.vt.y0[cy], yb = pj.vt.y1[cy];
         if (pj.ht.point && pj.vt.b0[cy] == kCoefScale && pj.vt.b1[cy] == 0) {
             // Point sample in both directions: copy the pixels, no blending.
-            const uint8_t* row;
-            if (scratch.empty()) {
-                row = src.data + ptrdiff_t(ya) * src.rs;
-            } else {
-                gather_row(src, ya, scratch.data());
-                row = scratch.data();
+            fn.point(source_row(ya), pj.ht, s.lane_src, s.L, R, 0, pl.cw);
+        } else {
+            if (ya != yb && cached[0] != ya && cached[1] != ya && cached[0] != yb && cached[1] != yb) {
+                // Both rows are new (typical when downscaling): one pass over the tap table.
+                if (scratch.empty()) {
+                    fn.hpass2(source_row(ya), source_row(yb), pj.ht, s.lane_src, s.L, hrow[0], hrow[1], 0, pl.cw);
+                } else {  // one scratch row: gather and pass them one at a time
+                    fn.hpass(source_row(ya), pj.ht, s.lane_src, s.L, hrow[0], 0, pl.cw);
+                    fn.hpass(source_row(yb), pj.ht, s.lane_src, s.L, hrow[1], 0, pl.cw);
+                }
+                cached[0] = ya;
+                cached[1] = yb;
             }
-            fn.point(row, pj.ht, s.lane_src, s.L, R, 0, pl.cw);
-            fill_pad(drow, plane, 0, pl.x0, s, pv);
-            fn.store(R, pl.cw, s, drow, plane, pl.x0);
-            fill_pad(drow, plane, pl.x0 + pl.cw, s.W, s, pv);
-            continue;
+            const int16_t* h0 = fetch(ya, -1);
+            const int16_t* h1 = fetch(yb, ya);
+            fn.vpass(h0, h1, pj.vt.b0[cy], pj.vt.b1[cy], R, n);
         }
-        if (ya != yb && cached[0] != ya && cached[1] != ya && cached[0] != yb && cached[1] != yb) {
-            // Both rows are new (typical when downscaling): one pass over the tap table.
-            const uint8_t *ra, *rb;
-            if (scratch.empty()) {
-                ra = src.data + ptrdiff_t(ya) * src.rs;
-                rb = src.data + ptrdiff_t(yb) * src.rs;
-                fn.hpass2(ra, rb, pj.ht, s.lane_src, s.L, hrow[0], hrow[1], 0, pl.cw);
-            } else {
-                gather_row(src, ya, scratch.data());
-                fn.hpass(scratch.data(), pj.ht, s.lane_src, s.L, hrow[0], 0, pl.cw);
-                gather_row(src, yb, scratch.data());
-                fn.hpass(scratch.data(), pj.ht, s.lane_src, s.L, hrow[1], 0, pl.cw);
-            }
-            cached[0] = ya;
-            cached[1] = yb;
-        }
-        const int16_t* h0 = fetch(ya, -1);
-        const int16_t* h1 = fetch(yb, ya);
-        fn.vpass(h0, h1, pj.vt.b0[cy], pj.vt.b1[cy], R, n);
         fill_pad(drow, plane, 0, pl.x0, s, pv);
         fn.store(R, pl.cw, s, drow, plane, pl.x0);
         fill_pad(drow, plane, pl.x0 + pl.cw, s.W, s, pv);
