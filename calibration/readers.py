@@ -16,11 +16,14 @@ Conventions: coordinates are pixels ``(x, y)`` of the full image; ``corners`` ar
 Manifest format (UTF-8 JSON Lines, one object per line; blank lines are ignored)::
 
     {"image": "imgs/0001.jpg", "corners": [[x, y], [x, y], [x, y], [x, y]],
-     "text": "皖AY339S", "plate_type": "blue", "bbox": [x1, y1, x2, y2]}
+     "text": "皖AY339S", "plate_type": "blue", "bbox": [x1, y1, x2, y2], "char_occlusion": 0.0}
 
 ``image`` (a path relative to the manifest's folder, or absolute) is required; the
 other keys may be absent or ``null``. Unknown keys make the line malformed (a typo must
 not drop a label silently). ``corners`` must be clockwise on the image (y down).
+``char_occlusion`` (0..1, written by :func:`calibration.synth.write_dataset`) is the
+largest share of one character cell an occluder hides; evaluation uses it to report
+accuracy per occlusion level and on legible plates.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ __all__ = [
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 #: The keys a manifest line may have (only ``image`` is required).
-MANIFEST_KEYS: tuple[str, ...] = ("image", "corners", "text", "plate_type", "bbox")
+MANIFEST_KEYS: tuple[str, ...] = ("image", "corners", "text", "plate_type", "bbox", "char_occlusion")
 
 #: Source kinds: a JSONL manifest, a folder of CCPD-named images, a folder of unlabelled images.
 SOURCE_KINDS: tuple[str, ...] = ("manifest", "ccpd", "images")
@@ -96,6 +99,8 @@ class Sample:
         text: the plate text, or ``None``.
         plate_type: e.g. ``'blue'``/``'green'`` for CCPD, or ``None``.
         bbox: ``(x1, y1, x2, y2)`` pixels (top-left, bottom-right) as floats, or ``None``.
+        char_occlusion: the largest fraction (0..1) of one character cell an occluder
+            hides (synthetic data), or ``None`` where unknown.
     """
 
     image_path: Path
@@ -103,6 +108,7 @@ class Sample:
     text: str | None = None
     plate_type: str | None = None
     bbox: tuple[float, float, float, float] | None = None
+    char_occlusion: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_path", Path(self.image_path))
@@ -113,6 +119,11 @@ class Sample:
             if len(bbox) != 4:
                 raise InvalidArgumentError(f"bbox: expected (x1, y1, x2, y2), got {len(bbox)} values")
             object.__setattr__(self, "bbox", bbox)
+        if self.char_occlusion is not None:
+            f = float(self.char_occlusion)
+            if not 0.0 <= f <= 1.0:
+                raise InvalidArgumentError(f"char_occlusion: expected a fraction in [0, 1] or None, got {f!r}")
+            object.__setattr__(self, "char_occlusion", f)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sample):
@@ -120,7 +131,8 @@ class Sample:
         same_corners = (self.corners is None and other.corners is None) or (
             self.corners is not None and other.corners is not None and np.array_equal(self.corners, other.corners))
         return (same_corners and self.image_path == other.image_path and self.text == other.text
-                and self.plate_type == other.plate_type and self.bbox == other.bbox)
+                and self.plate_type == other.plate_type and self.bbox == other.bbox
+                and self.char_occlusion == other.char_occlusion)
 
     __hash__ = None  # type: ignore[assignment]  # holds an array
 
@@ -132,6 +144,7 @@ class Sample:
             "text": self.text,
             "plate_type": self.plate_type,
             "bbox": None if self.bbox is None else list(self.bbox),
+            "char_occlusion": self.char_occlusion,
         }
 
 
@@ -359,7 +372,11 @@ def _manifest_sample(obj: Any, base: Path) -> Sample:
             raise _LineError(f"bbox: expected [x1, y1, x2, y2] finite numbers (pixels), got {bbox!r}")
         if bbox[0] > bbox[2] or bbox[1] > bbox[3]:
             raise _LineError(f"bbox: expected x1 <= x2 and y1 <= y2 (top-left, bottom-right), got {bbox!r}")
-    return Sample(base / image, corners, obj.get("text"), obj.get("plate_type"), bbox)
+    occ = obj.get("char_occlusion")
+    if occ is not None and not (_number(occ) and 0 <= occ <= 1):
+        raise _LineError(f"char_occlusion: expected a fraction in [0, 1] (share of a character cell hidden) "
+                         f"or null, got {occ!r}")
+    return Sample(base / image, corners, obj.get("text"), obj.get("plate_type"), bbox, occ)
 
 
 # ---------------------------------------------------------------------------

@@ -496,13 +496,14 @@ class SynthSample:
     def to_manifest(self, image_rel_path: str | os.PathLike[str]) -> dict[str, Any]:
         """One manifest line as a dict (keys :data:`calibration.readers.MANIFEST_KEYS`):
         ``image`` (the path as given, POSIX separators), ``corners`` and ``bbox`` in pixels
-        rounded to 1/1000 pixel, ``text``, ``plate_type``."""
+        rounded to 1/1000 pixel, ``text``, ``plate_type``, ``char_occlusion`` rounded to 1e-4."""
         return {
             "image": Path(image_rel_path).as_posix(),
             "corners": [[round(float(x), 3), round(float(y), 3)] for x, y in self.corners],
             "text": self.text,
             "plate_type": self.plate_type,
             "bbox": [round(float(v), 3) for v in self.bbox],
+            "char_occlusion": round(float(self.char_occlusion), 4),
         }
 
 

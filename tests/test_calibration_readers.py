@@ -318,6 +318,21 @@ def test_manifest_good_and_bad_lines(tmp_path):
                        "9 malformed lines, 1 missing image; images not decoded")
 
 
+def test_manifest_char_occlusion_round_trips_and_is_checked(tmp_path):
+    _png(tmp_path / "imgs" / "a.png")
+    lines = [json.dumps({"image": "imgs/a.png", "text": "A", "char_occlusion": 0.25}),   # 1 ok
+             json.dumps({"image": "imgs/a.png", "char_occlusion": None}),                # 2 ok, unknown
+             json.dumps({"image": "imgs/a.png", "char_occlusion": 1.5}),                 # 3 out of range
+             json.dumps({"image": "imgs/a.png", "char_occlusion": "half"})]              # 4 not a number
+    res = C.read_manifest(_manifest(tmp_path, lines))
+    assert [s.char_occlusion for s in res] == [0.25, None]
+    assert res.report.counts == {"malformed_line": 2}
+    assert all("char_occlusion: expected a fraction in [0, 1]" in i.reason for i in res.report.examples)
+    assert res[0].to_dict()["char_occlusion"] == 0.25 and res[0] != C.Sample(res[0].image_path, text="A")
+    with pytest.raises(InvalidArgumentError, match=r"char_occlusion: expected a fraction in \[0, 1\]"):
+        C.Sample(tmp_path / "x.png", char_occlusion=-0.1)
+
+
 def test_manifest_check_images_counts_unreadable(tmp_path):
     _png(tmp_path / "a.png")
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")

@@ -265,19 +265,35 @@ def test_evaluate_breaks_the_metric_down_by_plate_type(tmp_path):
 
 def test_evaluate_breaks_the_metric_down_by_occlusion(tmp_path):
     path = _reads_a1b(tmp_path)
-    cases = [("A1B", 0.0), ("A1B", 0.1), ("AB", 0.29), ("A1BB", 0.3), ("A1B", 0.9)]
+    cases = [("A1B", 0.0), ("A1B", 0.1), ("AB", 0.29), ("A1BB", 0.3), ("A1B", 0.49), ("A1B", 0.5), ("AB1", 0.9)]
     samples = []
     for i, (t, f) in enumerate(cases):
         s = Labelled(_image(16, 48, i), text=t)
         s.char_occlusion = f
         samples.append(s)
-    by = M.evaluate(path, samples).details["by_occlusion"]
-    assert list(by) == ["none", "partial", "heavy"]
-    assert [by[k]["count"] for k in by] == [1, 2, 2]
+    r = M.evaluate(path, samples)
+    by = r.details["by_occlusion"]
+    assert list(by) == ["none", "partial", "heavy", "illegible"]
+    assert [by[k]["count"] for k in by] == [1, 2, 2, 2]
     assert by["none"]["exact_match"] == 1.0 and by["partial"]["exact_match"] == 0.5
-    assert by["heavy"]["exact_match"] == 0.5
-    assert [M.occlusion_level(v) for v in (None, 0, 0.01, 0.299, 0.3, 1.0)] == [
-        None, "none", "partial", "partial", "heavy", "heavy"]
+    assert by["heavy"]["exact_match"] == 0.5 and by["illegible"]["exact_match"] == 0.5
+    # The primary value counts every plate; "legible" drops the two with half a cell hidden or more.
+    assert r.value == pytest.approx(4 / 7)
+    leg = r.details["legible"]
+    assert leg["count"] == 5 and leg["exact_match"] == pytest.approx(3 / 5)
+    assert leg["cer"] == pytest.approx(2 / 15)  # one edit each for "AB" and "A1BB", over 15 ground-truth characters
+    assert M.ILLEGIBLE_OCCLUSION == 0.5
+    assert [M.occlusion_level(v) for v in (None, 0, 0.01, 0.299, 0.3, 0.499, 0.5, 1.0)] == [
+        None, "none", "partial", "partial", "heavy", "heavy", "illegible", "illegible"]
+
+
+def test_evaluate_counts_unlabelled_occlusion_as_legible(tmp_path):
+    path = _reads_a1b(tmp_path)
+    a, b = Labelled(_image(16, 48, 0), text="A1B"), Labelled(_image(16, 48, 1), text="XYZ")
+    b.char_occlusion = 0.8
+    r = M.evaluate(path, [a, b])
+    assert r.details["legible"] == {**r.details["legible"], "count": 1, "exact_match": 1.0, "cer": 0.0}
+    assert "legible" not in M.evaluate(path, [a]).details  # no occlusion labels at all: no subset
 
 
 # --- the held-out set and sources -----------------------------------------------------------

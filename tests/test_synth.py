@@ -267,7 +267,8 @@ def test_threads_sharing_a_generator_get_the_same_samples():
 def test_to_manifest_uses_only_the_manifest_keys(gen):
     s = gen[0]
     d = s.to_manifest("images/000000.jpg")
-    assert list(d) == ["image", "corners", "text", "plate_type", "bbox"]
+    assert list(d) == ["image", "corners", "text", "plate_type", "bbox", "char_occlusion"]
+    assert d["char_occlusion"] == pytest.approx(s.char_occlusion, abs=5e-5)
     assert d["image"] == "images/000000.jpg" and d["text"] == s.text and d["plate_type"] == s.plate_type
     np.testing.assert_allclose(d["corners"], s.corners, atol=5e-4)
     np.testing.assert_allclose(d["bbox"], s.bbox, atol=5e-4)
@@ -462,8 +463,8 @@ def test_write_dataset_round_trips_through_read_manifest(tmp_path, gen):
     assert manifest == out / "manifest.jsonl"
     assert sorted(p.name for p in (out / "images").iterdir()) == ["000002.jpg", "000003.jpg", "000004.jpg"]
     raw = manifest.read_text(encoding="utf-8").splitlines()
-    assert len(raw) == 3 and all(set(json.loads(line)) == {"image", "corners", "text", "plate_type", "bbox"}
-                                 for line in raw)
+    assert len(raw) == 3 and all(set(json.loads(line)) == {"image", "corners", "text", "plate_type", "bbox",
+                                                                 "char_occlusion"} for line in raw)
     result = read_manifest(manifest, check_images=True)
     assert len(result) == 3 and result.report.usable == 3 and not result.report.counts
     for k, sample in enumerate(result):
@@ -473,6 +474,7 @@ def test_write_dataset_round_trips_through_read_manifest(tmp_path, gen):
         assert (sample.text, sample.plate_type) == (ref.text, ref.plate_type)
         np.testing.assert_allclose(sample.corners, ref.corners, atol=1e-3)
         np.testing.assert_allclose(sample.bbox, ref.bbox, atol=1e-3)
+        assert sample.char_occlusion == pytest.approx(ref.char_occlusion, abs=5e-5)
         img = cv2.imread(str(sample.image_path))
         assert img.shape == ref.image.shape
         assert np.abs(img.astype(int) - ref.image).mean() < 6  # JPEG at quality 90

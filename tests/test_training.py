@@ -180,3 +180,16 @@ def test_bundle_writes_variants_and_card(tmp_path: Path) -> None:
     q = edgevision.ModelConfig.read(out / "tiny_lpl_int8.onnx").extra["quantization"]
     assert q["format"] == "U8S8"
     assert edgevision.Predictor(str(out / "tiny_lpl_int8.onnx"))(np.zeros((50, 80, 3), np.uint8)).keypoints.shape == (4, 2)
+
+
+def test_card_reports_legible_plates_beside_the_occlusion_table() -> None:
+    from training.cards import _by_type_table, _legible
+
+    assert _legible(None) == "" and _legible({}) == ""
+    line = _legible({"count": 461, "exact_match": 0.99349, "cer": 0.0012, "chars": 3340, "edits": 4})
+    assert "Legible plates only (461 scenes" in line and "exact match 0.9935, CER 0.0012" in line
+    assert "ILLEGIBLE_OCCLUSION" in line
+    table = _by_type_table({"none": {"count": 3, "exact_match": 1.0, "cer": 0.0},
+                            "illegible": {"count": 1, "exact_match": 0.0, "cer": 0.25}}, "slots_ocr",
+                           title="By occlusion", column="occlusion")
+    assert "| illegible | 1 | 0 | 0.25 |" in table and table.index("| none |") < table.index("| illegible |")

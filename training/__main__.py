@@ -1,7 +1,7 @@
 """``python -m training``: train, export and evaluate the default plate models (bundling: :mod:`training.bundle`).
 
     python -m training lpl --out runs/lpl [--size 128] [--samples N] [--epochs E] [--time-budget S] [--resume]
-    python -m training ocr --out runs/ocr [--slots 8]  [--samples N] [--epochs E] [--time-budget S] [--resume] [--init W.pt]
+    python -m training ocr --out runs/ocr [--slots 8]  [--samples N] [--epochs E] [--time-budget S] [--resume] [--init W.pt|M.onnx]
 
 Each run: builds (or reuses) the cached synthetic training set, trains with
 checkpoints (``--resume`` continues from ``OUT/checkpoints/last.pt``), exports
@@ -79,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--size", type=int, default=128, help="square input size in pixels (default 128)")
         else:
             p.add_argument("--slots", type=int, default=8, help="character slots (8 reads 7- and 8-char plates)")
-            p.add_argument("--init", help="start from these weights (.pt): tensors of matching name and shape; "
-                                          "new heads start fresh")
+            p.add_argument("--init", help="start from these weights: a .pt state dict or an exported .onnx "
+                                          "(training.from_onnx); tensors of matching name and shape, new heads "
+                                          "start fresh")
         p.add_argument("--samples", type=int, help="synthetic training samples (cached)")
         p.add_argument("--epochs", type=int, help="epochs over the cached samples")
         p.add_argument("--lr", type=float, help="peak learning rate (AdamW, after warm-up; default 2e-3)")

@@ -55,6 +55,15 @@ def _by_type_table(by_type: dict[str, dict[str, Any]] | None, task: str, *, titl
             + "---|" * len(keys) + "\n" + "\n".join(rows) + "\n")
 
 
+def _legible(legible: dict[str, Any] | None) -> str:
+    """The OCR figures without the illegible plates (``details['legible']``) as Markdown, or ''."""
+    if not legible:
+        return ""
+    return (f"\nLegible plates only ({legible['count']} scenes: no character cell half hidden or more, "
+            "`calibration.metrics.ILLEGIBLE_OCCLUSION`; an illegible plate's text cannot be recovered from "
+            f"its pixels): exact match {legible['exact_match']:.4g}, CER {legible['cer']:.4g}.\n")
+
+
 def _cpu() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -79,7 +88,7 @@ def write_card(onnx_path: str | Path, doc: dict[str, Any]) -> Path:
     by_type = _by_type_table(ev.get("details", {}).get("by_plate_type"), cfg.task) + _by_type_table(
         ev.get("details", {}).get("by_occlusion"), cfg.task,
         title="By occlusion (the largest share of one character cell an occluder hides: none, partial < 30%, "
-              "heavy >= 30%)", column="occlusion")
+              "heavy < 50%, illegible >= 50%)", column="occlusion") + _legible(ev.get("details", {}).get("legible"))
     today = _dt.date.today().isoformat()
     text = f"""# {onnx_path.name}
 
