@@ -1410,6 +1410,9 @@ def _markdown(doc: dict[str, Any]) -> str:
             if r["metric_delta"] is not None and r["variant"] != doc["baseline"]:
                 met += (f" ({r['metric_delta'] * 100:+.2f} pp)" if r["higher_is_better"]
                         else f" ({r['metric_delta'] * 100:+.1f}%)")
+            legible = ((r.get("evaluation") or {}).get("details") or {}).get("legible")
+            if legible and r["metric"] in legible:  # OCR: the same metric without the illegible plates
+                met += f"; legible {legible[r['metric']]:.6g}"
         size = f"{r['size_mb']:.3f} ({r['size_ratio']:.2f}x)" if r["size_ratio"] is not None else f"{r['size_mb']:.3f}"
         lines.append(f"| {r['variant']} | {r['kind']} | {lat} | {met} | {size} |")
     return "\n".join(lines) + "\n"

@@ -470,6 +470,22 @@ def test_report(conv, conv_data, tmp):
         Q.report([conv], None, out_md=tmp / "no" / "dir.md")
 
 
+def test_report_markdown_shows_the_legible_figure_of_ocr_rows():
+    env = {"cpu": "cpu", "cores": 2, "onnxruntime": "x", "date": "d"}
+
+    def row(variant, value, legible):
+        details = {"exact_match": value, **({"legible": {"count": 9, "exact_match": legible}} if legible else {})}
+        return {"variant": variant, "path": f"{variant}.onnx", "kind": "none", "p50_ms": 1.0, "latency_ratio": 1.0,
+                "metric": "exact_match", "value": value, "higher_is_better": True,
+                "metric_delta": value - 0.9, "size_mb": 1.0, "size_ratio": 1.0,
+                "evaluation": {"details": details}}
+    md = Q._markdown({"environment": env, "baseline": "fp32",
+                      "rows": [row("fp32", 0.9, 0.99), row("int8", 0.88, 0.97), row("other", 0.8, None)]})
+    assert "| fp32 | none | 1.000 (1.00x) | exact_match 0.9; legible 0.99 |" in md
+    assert "exact_match 0.88 (-2.00 pp); legible 0.97 |" in md
+    assert "exact_match 0.8 (-10.00 pp) |" in md
+
+
 # --- CLI ---------------------------------------------------------------------------------------------------
 
 
