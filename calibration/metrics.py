@@ -570,6 +570,9 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
             [preds[i].boxes for i in idx], [preds[i].scores for i in idx], [preds[i].classes for i in idx],
             [np.asarray(labels[i], np.float64).reshape(1, 4) for i in idx], [np.zeros(1, np.int64) for _ in idx])}
 
+    def counted(idx: Sequence[int]) -> dict[str, Any]:  # a subset's figures, its count last
+        return {**{k: v for k, v in score(idx).items() if k != "count"}, "count": len(idx)}
+
     details = score(range(len(items)))
     details.pop("count", None)
     for key, labels_ in (("by_plate_type", groups), ("by_occlusion", occlusion)):
@@ -578,14 +581,13 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
             for i, g in enumerate(labels_):
                 by.setdefault(str(g), []).append(i)
             order = sorted(by) if key == "by_plate_type" else [o for o in OCCLUSION_LEVELS if o in by]
-            details[key] = {g: {**{k: v for k, v in score(by[g]).items() if k != "count"}, "count": len(by[g])}
-                            for g in order}
+            details[key] = {g: counted(by[g]) for g in order}
     if ocr and any(o is not None for o in occlusion):
         # OCR on the plates whose every character can be read (ILLEGIBLE_OCCLUSION); samples
         # without an occlusion label count as legible.
         keep = [i for i, o in enumerate(occlusion) if o != "illegible"]
         if keep:
-            details["legible"] = {**{k: v for k, v in score(keep).items() if k != "count"}, "count": len(keep)}
+            details["legible"] = counted(keep)
     details["skipped"] = skipped
     details["skipped_examples"] = examples
     value = details[metric]

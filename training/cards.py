@@ -12,6 +12,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from calibration.metrics import ILLEGIBLE_OCCLUSION
+
 
 def _latency_ms(onnx_path: Path, runs: int = 30) -> dict[str, float]:
     """Single-image end-to-end ``Predictor`` latency (p50/p90 ms) on a held-out scene, this machine."""
@@ -88,7 +90,7 @@ def write_card(onnx_path: str | Path, doc: dict[str, Any]) -> Path:
     by_type = _by_type_table(ev.get("details", {}).get("by_plate_type"), cfg.task) + _by_type_table(
         ev.get("details", {}).get("by_occlusion"), cfg.task,
         title="By occlusion (the largest share of one character cell an occluder hides: none, partial < 30%, "
-              "heavy < 50%, illegible >= 50%)", column="occlusion") + _legible(ev.get("details", {}).get("legible"))
+              f"heavy < {ILLEGIBLE_OCCLUSION:.0%}, illegible >= {ILLEGIBLE_OCCLUSION:.0%})", column="occlusion") + _legible(ev.get("details", {}).get("legible"))
     today = _dt.date.today().isoformat()
     text = f"""# {onnx_path.name}
 
