@@ -3,6 +3,9 @@
 * :mod:`calibration.ccpd`: the CCPD file-name convention (parse and format labels).
 * :mod:`calibration.readers`: readers for a JSONL manifest, a CCPD folder and a plain
   image folder, with a report of everything they could not use.
+* :mod:`calibration.real`: readers of the real plate photographs in ``../shared/data/real``
+  (crops, CCPD and EasyPR ``labels.tsv``; crops are evaluation only) and the fixed EasyPR
+  train/test split.
 * :mod:`calibration.synth`: synthetic CCPD-style plate scenes (:class:`PlateSceneGenerator`,
   :func:`write_dataset`, :func:`plate_crop`), drawn with a CJK font found by
   :mod:`calibration.fonts`.

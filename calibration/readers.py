@@ -3,8 +3,8 @@
 Every reader returns a :class:`ReadResult`: the usable :class:`Sample` s (in a stable,
 sorted order) and a :class:`ReadReport` that accounts for everything else, so nothing
 is dropped silently: malformed names or lines, missing images, images OpenCV cannot
-decode (only checked with ``check_images=True``), and files skipped because they are
-not images. A source with no usable sample raises
+decode or JPEGs cut short (only checked with ``check_images=True``), and files skipped
+because they are not images. A source with no usable sample raises
 :class:`~calibration.errors.EmptyDatasetError`; a path that does not exist raises
 :class:`~calibration.errors.DatasetNotFoundError`.
 
@@ -81,7 +81,10 @@ _ISSUE_WORDS = {  # singular, plural (for summaries)
     SKIPPED: ("non-image entry skipped", "non-image entries skipped"),
 }
 _KIND_WORDS = {"manifest": ("manifest", "lines"), "ccpd": ("CCPD folder", "image files"),
-               "images": ("image folder", "image files")}
+               "images": ("image folder", "image files"),
+               # the labels.tsv files of the real sets (calibration.real)
+               "real_crops": ("real crops labels", "lines"), "real_ccpd": ("real CCPD labels", "lines"),
+               "easypr": ("EasyPR labels", "lines")}
 
 
 # ---------------------------------------------------------------------------
@@ -172,7 +175,8 @@ class ReadReport:
 
     Attributes:
         source: the manifest file or folder read.
-        kind: ``'manifest'``, ``'ccpd'`` or ``'images'``.
+        kind: ``'manifest'``, ``'ccpd'`` or ``'images'`` (and the real sets' ``labels.tsv``
+            readers of :mod:`calibration.real`: ``'real_crops'``, ``'real_ccpd'``, ``'easypr'``).
         entries: the non-blank manifest lines, or the image files (by extension) of a folder.
         usable: the samples returned.
         counts: problems by kind (``malformed_line``, ``malformed_name``,
@@ -278,12 +282,41 @@ def _extensions(extensions: Sequence[str]) -> tuple[str, ...]:
     return out
 
 
-def _decodes(path: Path) -> bool:
-    """Whether OpenCV decodes ``path`` into a non-empty image."""
+def _decode_problem(path: Path) -> str | None:
+    """Why ``path`` is not a usable image (None when OpenCV decodes it into a non-empty
+    image and it is not a JPEG cut short)."""
     import cv2  # host-side; only needed with check_images=True
 
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    return img is not None and img.size > 0
+    if img is None or img.size == 0:
+        return "OpenCV cannot decode it (corrupt or unsupported)"
+    if _truncated_jpeg(path):
+        return "a JPEG cut short (no end-of-image marker): OpenCV decodes it only with a warning, its tail made up"
+    return None
+
+
+def _truncated_jpeg(path: Path) -> bool:
+    """Whether ``path`` is a JPEG whose end is missing. OpenCV decodes such a file without an
+    error (libjpeg only prints "Premature end of JPEG file"), so it is checked here: no
+    end-of-image marker (FF D9) in the last 4 KiB, confirmed by a strict Pillow decode when
+    Pillow is installed (data appended after the marker, as in motion photos, is fine)."""
+    with open(path, "rb") as f:
+        if f.read(2) != b"\xff\xd8":
+            return False
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - 4096))
+        if b"\xff\xd9" in f.read():
+            return False
+    try:
+        from PIL import Image
+    except ImportError:
+        return True
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except OSError:
+        return True
+    return False
 
 
 def _image_ok(path: Path, report: ReadReport, check_images: bool, line: int | None = None) -> bool:
@@ -295,8 +328,9 @@ def _image_ok(path: Path, report: ReadReport, check_images: bool, line: int | No
             reason = "image not found" if not path.exists() else "not a regular file"
         report.add(Issue(MISSING_IMAGE, str(path), reason, line))
         return False
-    if check_images and not _decodes(path):
-        report.add(Issue(UNREADABLE_IMAGE, str(path), "OpenCV cannot decode it (corrupt or unsupported)", line))
+    problem = _decode_problem(path) if check_images else None
+    if problem is not None:
+        report.add(Issue(UNREADABLE_IMAGE, str(path), problem, line))
         return False
     return True
 
@@ -338,6 +372,13 @@ class _LineError(ValueError):
     pass
 
 
+def clockwise(corners: Any) -> bool:
+    """Whether 4 points ``(x, y)`` run clockwise on the image (y axis pointing down): a
+    positive shoelace sum, as TL, TR, BR, BL do."""
+    c = np.asarray(corners, dtype=np.float64)
+    return float(np.sum(c[:, 0] * np.roll(c[:, 1], -1) - np.roll(c[:, 0], -1) * c[:, 1])) > 0
+
+
 def _manifest_sample(obj: Any, base: Path) -> Sample:
     """Validate one decoded manifest object; raise _LineError with the reason."""
     if not isinstance(obj, dict):
@@ -356,10 +397,7 @@ def _manifest_sample(obj: Any, base: Path) -> Sample:
             raise _LineError(f"corners: expected 4 [x, y] points (pixels, clockwise from top-left), got {got}")
         if not all(isinstance(pt, list) and len(pt) == 2 and all(_number(v) for v in pt) for pt in corners):
             raise _LineError(f"corners: expected 4 [x, y] points of finite numbers (pixels), got {corners!r}")
-        c = np.asarray(corners, dtype=np.float64)
-        # Shoelace sum: positive for clockwise order on the image (y axis pointing down).
-        twice_area = float(np.sum(c[:, 0] * np.roll(c[:, 1], -1) - np.roll(c[:, 0], -1) * c[:, 1]))
-        if not twice_area > 0:
+        if not clockwise(corners):
             raise _LineError("corners: not clockwise on the image (signed area <= 0 with y down); "
                              "expected TL, TR, BR, BL")
     for key in ("text", "plate_type"):
