@@ -28,7 +28,12 @@ def _inputs(n: int = 6, seed: int = 0) -> np.ndarray:
 
 
 def _recovered() -> tuple[torch.nn.Module, list[str]]:
-    model = build("plate_ocr_crnn", num_slots=8).model
+    """The bundled OCR's architecture with the bundled file's own class counts (its charsets)."""
+    from exporters.zoo.torch_models import PlateOCR
+
+    heads = edgevision.Predictor(str(BUNDLED_OCR), warmup=False).config.decoder["heads"]
+    model = PlateOCR(8, lstm=True, num_provinces=len(heads[0]["charset"]), num_symbols=len(heads[1]["charset"]),
+                     rows=True)
     state, folded = state_from_onnx(model, BUNDLED_OCR)
     model.load_state_dict(state)
     return model, folded
@@ -97,3 +102,38 @@ def test_ocr_recipe_fine_tunes_from_the_bundled_onnx(tmp_path: Path) -> None:
     assert init["from_onnx"]["max_abs_error"] <= 1e-3
     assert init["from_onnx"]["batchnorm_recalibrated"] == ["cnn.1", "cnn.6", "cnn.11"]
     assert s["train_exact_last100"] > 0.5, s  # chance is ~0 for 8 slots
+
+
+def test_grown_heads_keep_the_files_classes_and_add_fresh_ones(tmp_path: Path) -> None:
+    """An OCR exported with seed 003's 31 provinces and 35 symbols starts a model with the
+    grown charsets (使; 警学挂港澳领): the old classes' rows are the file's, the new rows the
+    model's fresh init, and the old classes' logits match ONNX Runtime."""
+    from exporters.zoo.torch_models import PLATE_PROVINCES, PLATE_SYMBOLS, PlateOCR
+
+    import exporters
+
+    built = build("plate_ocr_crnn", num_slots=8)
+    old = PlateOCR(8, lstm=True, num_provinces=31, num_symbols=35, rows=True).eval()
+    cfg = built.config
+    heads = [dict(cfg["decoder"]["heads"][0], charset=list(PLATE_PROVINCES[:31])),
+             dict(cfg["decoder"]["heads"][1], charset=list(PLATE_SYMBOLS[:35]))]
+    path = tmp_path / "old.onnx"
+    exporters.export_torch(old, torch.from_numpy(_inputs(1)), path, task="slots_ocr", preprocess=cfg["preprocess"],
+                           decoder=dict(cfg["decoder"], heads=heads), output_names=cfg["output_names"],
+                           parity=False)
+    model = built.model
+    assert (len(PLATE_PROVINCES), len(PLATE_SYMBOLS)) == (32, 41)
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(InvalidArgumentError, match="provides no tensor"):
+        state_from_onnx(model, path)  # growing is opt-in
+    grown: list[str] = []
+    state, _ = state_from_onnx(model, path, grown=grown)
+    assert sorted(grown) == ["province.bias", "province.weight", "symbols.bias", "symbols.weight"]
+    ref = old.state_dict()
+    assert torch.equal(state["symbols.weight"][:35], ref["symbols.weight"])
+    assert torch.equal(state["symbols.weight"][35:], fresh["symbols.weight"][35:])
+    assert torch.equal(state["province.bias"][:31], ref["province.bias"])
+    model.load_state_dict(state)
+    assert check_against_onnx(model, path, _inputs(4), atol=1e-4, grown=True) <= 1e-4
+    with pytest.raises(InvalidArgumentError, match="outputs|shape"):
+        check_against_onnx(model, path, _inputs(4), atol=1e-4)

@@ -54,7 +54,9 @@ def run(recipe: str, args: argparse.Namespace) -> dict[str, Any]:
 
         from . import ocr
 
-        summary = ocr.train(out, num_slots=args.slots, init=args.init, **common)
+        summary = ocr.train(out, num_slots=args.slots, init=args.init, mix=args.mix, easypr_root=args.easypr,
+                            chars_root=args.real_chars,
+                            **common)
         name = "plate_ocr_crnn"
         crops = [plate_crop(s.image, s.corners, size=(64, 32 * args.slots)) for s in scenes]
         res = ocr.export(out / f"{name}.onnx", out / f"{name}.pt", num_slots=args.slots, summary=summary,
@@ -82,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--init", help="start from these weights: a .pt state dict or an exported .onnx "
                                           "(training.from_onnx); tensors of matching name and shape, new heads "
                                           "start fresh")
+            p.add_argument("--mix", default="synth", help="training mixture (training.ocr.MIXES): synth (scenes "
+                                                          "only) or real (realistic crops, EasyPR train plates, scenes)")
+            p.add_argument("--easypr", help="EasyPR folder for --mix real (default: the real-data root's easypr/)")
+            p.add_argument("--real-chars", help="real segmented characters for --mix real (default: the real-data "
+                                                "root's chars/ when present)")
         p.add_argument("--samples", type=int, help="synthetic training samples (cached)")
         p.add_argument("--epochs", type=int, help="epochs over the cached samples")
         p.add_argument("--lr", type=float, help="peak learning rate (AdamW, after warm-up; default 2e-3)")

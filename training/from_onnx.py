@@ -33,13 +33,19 @@ def _lstm_gates(a: np.ndarray, hidden: int) -> np.ndarray:
     return np.concatenate([a[g * hidden:(g + 1) * hidden] for g in _LSTM_GATES], 0)
 
 
-def state_from_onnx(model: Any, path: str | Path) -> tuple[dict[str, Any], list[str]]:
+def state_from_onnx(model: Any, path: str | Path, grown: list[str] | None = None
+                    ) -> tuple[dict[str, Any], list[str]]:
     """The torch ``state_dict`` of ``model`` recovered from the ONNX file at ``path``.
 
     Returns ``(state, folded)``: every tensor of ``model.state_dict()`` (raises
     :class:`InvalidArgumentError` naming the first one the file does not provide),
     and the names of the BatchNorm modules that were folded (set to the identity;
     see :func:`recalibrate_batchnorm`).
+
+    ``grown``: a list to allow grown heads. A tensor of the file with fewer rows than
+    the model's (a classifier with classes appended at the end, the other dimensions
+    equal) fills the model's first rows; the new rows keep the model's own (fresh)
+    values, and the tensor's name is appended to ``grown``.
     """
     import onnx
     import torch
@@ -55,9 +61,22 @@ def state_from_onnx(model: Any, path: str | Path) -> tuple[dict[str, Any], list[
     inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     own = model.state_dict()
     state: dict[str, np.ndarray] = {}
-    for k, v in own.items():  # tensors exported under their torch names
-        if k in inits and tuple(inits[k].shape) == tuple(v.shape):
-            state[k] = inits[k]
+
+    def fits(name: str, w: np.ndarray) -> np.ndarray | None:
+        want = tuple(own[name].shape)
+        if tuple(w.shape) == want:
+            return w
+        if grown is not None and w.ndim == len(want) and w.ndim >= 1 and tuple(w.shape[1:]) == want[1:] \
+                and w.shape[0] < want[0]:
+            out = own[name].detach().cpu().numpy().copy()
+            out[: w.shape[0]] = w
+            grown.append(name)
+            return out
+        return None
+
+    for k in own:  # tensors exported under their torch names
+        if k in inits and (w := fits(k, inits[k])) is not None:
+            state[k] = w
     consumers: dict[str, list[Any]] = {}
     for n in graph.node:
         for i in n.input:
@@ -69,7 +88,7 @@ def state_from_onnx(model: Any, path: str | Path) -> tuple[dict[str, Any], list[
                 if c.op_type == "Add" and bias is not None:
                     name = bias[: -len(".bias")] + ".weight"
                     w = inits[n.input[1]].T
-                    if name in own and tuple(own[name].shape) == w.shape:
+                    if name in own and (w := fits(name, w)) is not None:
                         state[name] = w
     lstms = [n for n in graph.node if n.op_type == "LSTM"]
     lstm_mods = [(name, m) for name, m in model.named_modules() if isinstance(m, torch.nn.LSTM)]
@@ -103,9 +122,12 @@ def state_from_onnx(model: Any, path: str | Path) -> tuple[dict[str, Any], list[
     return {k: torch.as_tensor(np.array(v, copy=True)).to(own[k].dtype) for k, v in state.items()}, folded
 
 
-def check_against_onnx(model: Any, path: str | Path, inputs: np.ndarray, atol: float = 1e-3) -> float:
+def check_against_onnx(model: Any, path: str | Path, inputs: np.ndarray, atol: float = 1e-3,
+                       grown: bool = False) -> float:
     """Max abs difference between ``model`` (eval mode) and ONNX Runtime on ``inputs`` (N, C, H, W float32)
-    over every output; raises :class:`InvalidArgumentError` when it exceeds ``atol``."""
+    over every output; raises :class:`InvalidArgumentError` when it exceeds ``atol``. ``grown``: the
+    model's heads may have more classes than the file's (:func:`state_from_onnx`); the file's
+    classes, the first ones of each output's last axis, are compared."""
     import onnxruntime as ort
     import torch
 
@@ -119,7 +141,15 @@ def check_against_onnx(model: Any, path: str | Path, inputs: np.ndarray, atol: f
     got = got if isinstance(got, (tuple, list)) else (got,)
     if len(got) != len(ref):
         raise InvalidArgumentError(f"init: {path} has {len(ref)} outputs, the model {len(got)}")
-    err = max(float(np.abs(g.numpy() - r).max()) for g, r in zip(got, ref))
+    def common(g: Any, r: np.ndarray) -> np.ndarray:
+        g = g.numpy()
+        if grown and g.shape[:-1] == r.shape[:-1] and g.shape[-1] > r.shape[-1]:
+            g = g[..., : r.shape[-1]]
+        if g.shape != r.shape:
+            raise InvalidArgumentError(f"init: an output of {path} has shape {r.shape}, the model's {g.shape}")
+        return g - r
+
+    err = max(float(np.abs(common(g, r)).max()) for g, r in zip(got, ref))
     if not err <= atol:
         raise InvalidArgumentError(f"init: the weights recovered from {path} differ from it by {err:.3g} (> {atol})")
     return err

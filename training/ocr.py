@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from edgevision.errors import InvalidArgumentError
+from edgevision.errors import EdgeVisionError, InvalidArgumentError
 
 from .common import build_cache, export_trained, fit, start_run
 from .lpl import _generator
@@ -76,6 +76,19 @@ def _ocr_generator(seed: int) -> Any:
     return _OCR_GENERATORS[seed]
 
 
+#: Training mixtures: source -> share of the samples. ``scenes``: crops rectified from
+#: :class:`calibration.synth.PlateSceneGenerator` scenes (desktop CJK font; the only source of
+#: double-row plates); ``crops``: :class:`calibration.plate_synth.RealisticCrops` (the real plate
+#: typeface, capture effects, detector-like quads); ``easypr``: the real EasyPR plates of the
+#: ``train`` split (:func:`calibration.real.read_easypr`; never its held-out ``test`` split),
+#: re-cropped from jittered quads with mild capture effects. ``crops/`` (evaluation only) is
+#: never a source.
+MIXES: dict[str, dict[str, float]] = {
+    "synth": {"scenes": 1.0},
+    "real": {"crops": 0.6, "easypr": 0.12, "scenes": 0.28},
+}
+
+
 @dataclass(frozen=True)
 class OCRSample:
     """Picklable sample maker: index -> (uint8 (64, 32*S, 3) BGR plate crop, int64 (S + 1,) labels).
@@ -108,12 +121,110 @@ class OCRSample:
         return np.ascontiguousarray(crop), np.append(text, rows).astype(np.int64)
 
 
+_EASYPR: dict[str, Any] = {}
+
+
+def _easypr_plates(root: str) -> list[tuple[np.ndarray, np.ndarray, str, str]]:
+    """The EasyPR ``train`` plates under ``root`` as (patch around the plate, corners in the
+    patch, text, plate type), loaded once per process (patches are small; scenes are not kept)."""
+    if root not in _EASYPR:
+        import cv2
+
+        from calibration.real import read_easypr
+
+        plates = []
+        for s in read_easypr(root, split="train").samples:
+            try:
+                encode_text(s.text, 16)
+            except InvalidArgumentError:  # a character the heads do not have
+                continue
+            img = cv2.imdecode(np.fromfile(str(s.image_path), np.uint8), cv2.IMREAD_COLOR)
+            if img is None:
+                continue
+            q = np.asarray(s.corners, np.float64)
+            w = np.linalg.norm(q[1] - q[0])
+            h = np.linalg.norm(q[3] - q[0])
+            x0, y0 = np.floor(q.min(0) - [0.3 * w, 1.0 * h]).astype(int).clip(0)
+            x1, y1 = np.ceil(q.max(0) + [0.3 * w, 1.0 * h]).astype(int)
+            patch = np.ascontiguousarray(img[y0:y1, x0:x1])
+            plates.append((patch, q - [x0, y0], s.text, s.plate_type or "blue"))
+        if not plates:
+            raise InvalidArgumentError(f"easypr: no usable EasyPR train plate under {root}")
+        _EASYPR[root] = plates
+    return _EASYPR[root]
+
+
+def easypr_crop(plates: list[tuple[np.ndarray, np.ndarray, str, str]], rng: np.random.Generator,
+                size: tuple[int, int]) -> tuple[np.ndarray, str]:
+    """One augmented crop of a random EasyPR plate: a detector-like quad around its labelled
+    rectangle (:func:`calibration.plate_synth.loose_quad`), a random native resolution, mild
+    capture effects, resized to ``size`` (height, width). Returns (uint8 BGR crop, text)."""
+    import cv2
+
+    from calibration.plate_synth import capture_effects, loose_quad
+
+    patch, q, text, _ = plates[int(rng.integers(len(plates)))]
+    w = float(np.linalg.norm(q[1] - q[0]))
+    h = float(np.linalg.norm(q[3] - q[0]))
+    # The labelled rectangle's frame: x along the top edge, y along the left edge.
+    ex, ey = (q[1] - q[0]) / max(w, 1e-6), (q[3] - q[0]) / max(h, 1e-6)
+    local = loose_quad(w, h, rng)
+    quad = q[0] + local[:, :1] * ex + local[:, 1:] * ey
+    nw = int(round(w * rng.uniform(0.6, 1.2)))
+    nw = max(40, min(nw, 300))
+    nh = max(8, int(round(nw * h / max(w, 1e-6) * rng.uniform(0.9, 1.1))))
+    dst = np.array([[0, 0], [nw, 0], [nw, nh], [0, nh]], np.float32)
+    H = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
+    crop = cv2.warpPerspective(patch, H, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    crop = capture_effects(crop, rng, 0.4)
+    return cv2.resize(crop, (size[1], size[0]), interpolation=cv2.INTER_LINEAR), text
+
+
+@dataclass(frozen=True)
+class MixedOCRSample:
+    """Picklable sample maker over a mixture (:data:`MIXES`): index -> (crop, labels) like
+    :class:`OCRSample`. Sample ``i``'s source is drawn from ``(seed, i)``; ``easypr_root``
+    is the EasyPR folder (required when the mixture has an ``easypr`` share); ``chars_root``
+    the real segmented characters some realistic crops are drawn with (optional)."""
+
+    seed: int
+    num_slots: int
+    mix: tuple[tuple[str, float], ...]
+    easypr_root: str | None = None
+    chars_root: str | None = None
+
+    def __call__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        from calibration.plate_synth import RealisticCrops
+
+        rng = np.random.default_rng([self.seed, i, 13])
+        names = [k for k, _ in self.mix]
+        p = np.asarray([v for _, v in self.mix], np.float64)
+        source = names[int(rng.choice(len(names), p=p / p.sum()))]
+        size = (64, 32 * self.num_slots)
+        if source == "scenes":
+            return OCRSample(self.seed, self.num_slots)(i)
+        if source == "crops":
+            crop, text, _ = RealisticCrops(self.seed, size, real_chars=self.chars_root)[i]
+        elif source == "easypr":
+            crop, text = easypr_crop(_easypr_plates(str(self.easypr_root)), rng, size)
+        else:
+            raise InvalidArgumentError(f"mix: unknown source {source!r} (expected scenes, crops or easypr)")
+        return np.ascontiguousarray(crop), np.append(encode_text(text, self.num_slots), 0).astype(np.int64)
+
+
 def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: int = 8, batch: int = 64,
           lr: float = 2e-3, weight_decay: float = 1e-4, seed: int | None = None, time_budget_s: float | None = None,
           resume: bool = False, device: str | None = None, threads: int | None = None, workers: int | None = None,
           cache_dir: str | Path | None = None, progress: bool = True, log_every: int = 50,
-          precision: str | None = "auto", init: str | Path | None = None) -> dict[str, Any]:
+          precision: str | None = "auto", init: str | Path | None = None, mix: str = "synth",
+          easypr_root: str | Path | None = None, chars_root: str | Path | None = None) -> dict[str, Any]:
     """Train ``plate_ocr_crnn``; writes ``out/checkpoints/last.pt`` and ``out/plate_ocr_crnn.pt``.
+
+    ``mix``: a training mixture of :data:`MIXES` (``"synth"``: scenes only, the recipe
+    before real-data work; ``"real"``: realistic crops, EasyPR train plates and scenes).
+    ``easypr_root``: the EasyPR folder (default ``calibration.real.real_root() / "easypr"``);
+    ``chars_root``: real segmented characters for the realistic crops (default
+    ``calibration.real.real_root() / "chars"`` when it exists, else none).
 
     ``init``: a weights file (``.pt`` state dict) to start from; its tensors whose
     names and shapes match are loaded, the rest (a new head) keep their fresh init.
@@ -126,9 +237,28 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
 
     seed, dev = start_run(seed, threads, device)
     out = Path(out)
-    X, Y = build_cache(Path(cache_dir or out / "cache"), OCRSample(seed, num_slots), samples,
-                       key={"recipe": "ocr", "slots": num_slots, "seed": seed, "jitter": JITTER, "v": 3, "occlusion": OCCLUSION,
-                            "plate_weights": PLATE_WEIGHTS, "split_p": SPLIT_P, "split": TWO_ROW_SPLIT},
+    if mix not in MIXES:
+        raise InvalidArgumentError(f"mix: expected one of {', '.join(MIXES)}, got {mix!r}")
+    key: dict[str, Any] = {"recipe": "ocr", "slots": num_slots, "seed": seed, "jitter": JITTER, "v": 3,
+                           "occlusion": OCCLUSION, "plate_weights": PLATE_WEIGHTS, "split_p": SPLIT_P,
+                           "split": TWO_ROW_SPLIT}
+    if mix == "synth":
+        maker: Any = OCRSample(seed, num_slots)
+    else:
+        from calibration.real import real_root
+
+        if "easypr" in MIXES[mix] and easypr_root is None:
+            easypr_root = real_root() / "easypr"
+        if chars_root is None and "crops" in MIXES[mix]:
+            try:
+                chars_root = real_root() / "chars" if (real_root() / "chars" / "labels.tsv").is_file() else None
+            except EdgeVisionError:
+                chars_root = None
+        maker = MixedOCRSample(seed, num_slots, tuple(MIXES[mix].items()),
+                               None if easypr_root is None else str(easypr_root),
+                               None if chars_root is None else str(chars_root))
+        key.update(mix=MIXES[mix], v=4, plate_synth=_plate_synth_version(), chars=str(chars_root))
+    X, Y = build_cache(Path(cache_dir or out / "cache"), maker, samples, key=key,
                        workers=workers, desc="plate crops", progress=progress)
     model = build("plate_ocr_crnn", num_slots=num_slots).model.to(dev)
     loaded = _load_init(model, init, X) if init is not None and not resume else None
@@ -156,9 +286,23 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
     return {"recipe": "ocr", **run,
             "data": {"generator": "calibration.synth.PlateSceneGenerator", "seed": seed, "samples": samples,
                      "corner_jitter": JITTER, "plate_weights": PLATE_WEIGHTS, "two_row_split_p": SPLIT_P,
-                     "occlusion": OCCLUSION},
+                     "occlusion": OCCLUSION, "mix": {"name": mix, "shares": MIXES[mix]},
+                     **({"easypr": {"root": str(easypr_root), "split": "train"}, "real_chars": str(chars_root)}
+                        if mix != "synth" else {})},
             "num_slots": num_slots, "batch": batch, "lr": lr, "device": dev,
             **({"init": loaded} if loaded else {})}
+
+
+def _plate_synth_version() -> str:
+    """A digest of the realistic-crop generator's source and glyphs (the cache key changes with them)."""
+    import hashlib
+
+    from calibration import plate_synth
+
+    h = hashlib.sha256(Path(plate_synth.__file__).read_bytes())
+    for f in sorted(plate_synth.ASSET_DIR.glob("*.png")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _load_init(model: Any, weights: str | Path, X: np.ndarray) -> dict[str, Any]:
@@ -179,15 +323,17 @@ def _load_init(model: Any, weights: str | Path, X: np.ndarray) -> dict[str, Any]
                                    "export of plate_ocr_crnn)")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     if path.suffix.lower() == ".onnx":
-        state, folded = state_from_onnx(model, path)
+        grown: list[str] = []
+        state, folded = state_from_onnx(model, path, grown=grown)
         dev = next(model.parameters()).device
         model.cpu().load_state_dict(state)
         norm = imagenet_normalizer("cpu")
         batches = [norm(torch.from_numpy(np.array(X[i:i + 64]))) for i in range(0, min(len(X), 1024), 64)]
-        err = check_against_onnx(model, path, batches[0][:16].numpy())
+        err = check_against_onnx(model, path, batches[0][:16].numpy(), grown=bool(grown))
         recalibrate_batchnorm(model, folded, batches)
         model.to(dev)
         return {"weights": path.name, "sha256_16": digest, "tensors": len(state), "fresh": [],
+                **({"grown": grown} if grown else {}),
                 "from_onnx": {"max_abs_error": err, "batchnorm_recalibrated": folded,
                               "recalibration_images": sum(len(b) for b in batches)}}
     state = torch.load(path, map_location="cpu", weights_only=True)

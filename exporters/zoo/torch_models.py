@@ -23,11 +23,16 @@ from . import CORNER_NAMES, Built
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB, after scale 1/255
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-#: Slot-0 classes of the plate OCR: the 31 province characters (CCPD order; no 警/学/O placeholder).
-PLATE_PROVINCES: tuple[str, ...] = tuple(PROVINCES[:31])
-#: Classes of the other slots: 24 letters (no I, O), 10 digits, and "" = no character (the 8th slot of a
-#: 7-character plate; CCPD writes it as the placeholder "O"). 35 classes, as in seed 003.
-PLATE_SYMBOLS: tuple[str, ...] = tuple(ADS[:34]) + ("",)
+#: Slot-0 classes of the plate OCR: the 31 province characters (CCPD order; no CCPD "O" placeholder), then
+#: 使, which opens embassy plates (使 + 6 digits). 32 classes.
+PLATE_PROVINCES: tuple[str, ...] = tuple(PROVINCES[:31]) + ("使",)
+#: Classes of the other slots: 24 letters (no I, O), 10 digits, "" = no character (the 8th slot of a
+#: 7-character plate; CCPD writes it as the placeholder "O"), as in seed 003; then the last characters
+#: of special plates: 警 (police), 学 (coach), 挂 (trailer), 港 and 澳 (Hong Kong and Macau cross-border),
+#: 领 (consulate). 41 classes; the first 35 are seed 003's, in its order, so older weights grow into them
+#: (``training.from_onnx.state_from_onnx(grown=...)``).
+PLATE_SPECIALS: tuple[str, ...] = tuple("警学挂港澳领")
+PLATE_SYMBOLS: tuple[str, ...] = tuple(ADS[:34]) + ("",) + PLATE_SPECIALS
 
 
 def _size(size: Any, name: str = "size") -> tuple[int, int]:
