@@ -419,7 +419,7 @@ def occlusion_level(fraction: Any) -> str | None:
 
 
 def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None, progress: bool = False,
-             batch_size: int | None = None) -> EvalResult:
+             batch_size: int | None = None, keep_predictions: bool = False) -> EvalResult:
     """Runs a model over labelled samples and scores it with the task's metric.
 
     Args:
@@ -431,6 +431,9 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
         limit: score only the first ``limit`` samples.
         progress: show a tqdm progress bar over batches.
         batch_size: images per inference call (default: the model's fixed batch, else 32).
+        keep_predictions: OCR models: also return every scored sample's reading as
+            ``details['predictions']``, ``[{"index": i, "label": text, "text": read}, ...]``
+            (``i`` indexes ``samples``; skipped samples have none).
 
     The predictions come from the deploy pipeline (the model's own preprocessing and
     decoder). By task:
@@ -495,6 +498,7 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
     groups: list[Any] = []
     sources: list[tuple[np.ndarray, np.ndarray] | None] = []  # OCR: (image, corners) for the two-row re-read
     occlusion: list[str | None] = []
+    scored: list[int] = []  # the index in `samples` of each item
     for i, s in enumerate(samples):
         where = f"samples[{i}]"
         label: Any
@@ -523,6 +527,7 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
                 if channels == 1:
                     img = load_image(img, where, 1)
         items.append((img, label))
+        scored.append(i)
         sources.append(src)
         groups.append(getattr(s, "plate_type", None))
         occlusion.append(occlusion_level(getattr(s, "char_occlusion", None)))
@@ -590,6 +595,9 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
             details["legible"] = counted(keep)
     details["skipped"] = skipped
     details["skipped_examples"] = examples
+    if keep_predictions and ocr:
+        details["predictions"] = [{"index": i, "label": str(lab), "text": r.text}
+                                  for i, lab, r in zip(scored, labels, preds)]
     value = details[metric]
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         raise InvalidArgumentError(f"samples: the {metric} of these samples is undefined ({value!r})")

@@ -201,24 +201,30 @@ class PlateReader:
     """Two-stage plate reader over a corner model and an OCR model (see the module docs).
 
     Args:
-        corners: a ``keypoints`` model with 4 points (path or bundled name).
-        ocr: a ``slots_ocr`` or ``ctc_ocr`` model (path or bundled name).
-        device, threads: passed to both :class:`~edgevision.Predictor` s.
+        corners: a ``keypoints`` model with 4 points (path or bundled name), or a
+            :class:`~edgevision.Predictor` of one.
+        ocr: a ``slots_ocr`` or ``ctc_ocr`` model (path or bundled name), or a
+            :class:`~edgevision.Predictor` of one (e.g. built with configuration
+            overrides, or shared with other readers).
+        device, threads: passed to the :class:`~edgevision.Predictor` s built from paths.
 
     Calls: ``reader(x)`` with an image path, a uint8 BGR array, or a list of them;
     one :class:`PlateReading` per image (one plate per image: the corner model
     regresses a single plate).
     """
 
-    def __init__(self, corners: str | os.PathLike = DEFAULT_CORNERS, ocr: str | os.PathLike = DEFAULT_OCR, *,
-                 device: str = "auto", threads: int | None = None) -> None:
+    def __init__(self, corners: str | os.PathLike | Any = DEFAULT_CORNERS, ocr: str | os.PathLike | Any = DEFAULT_OCR,
+                 *, device: str = "auto", threads: int | None = None) -> None:
         from .predictor import Predictor
 
-        self.corners = Predictor(corners, device=device, threads=threads)
+        def predictor(model: Any) -> Predictor:
+            return model if isinstance(model, Predictor) else Predictor(model, device=device, threads=threads)
+
+        self.corners = predictor(corners)
         if self.corners.task != "keypoints" or self.corners.config.decoder.get("num_keypoints") != 4:
             raise ConfigMismatchError(f"corners: expected a keypoints model with 4 points, {self.corners.path} is "
                                       f"task {self.corners.task!r}")
-        self.ocr = Predictor(ocr, device=device, threads=threads)
+        self.ocr = predictor(ocr)
         if self.ocr.task not in ("slots_ocr", "ctc_ocr"):
             raise ConfigMismatchError(f"ocr: expected a slots_ocr or ctc_ocr model, {self.ocr.path} is "
                                       f"task {self.ocr.task!r}")

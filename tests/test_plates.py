@@ -91,6 +91,17 @@ def test_wrong_models_are_refused(tmp_path: Path) -> None:
         edgevision.PlateReader(_ocr(tmp_path), _ocr(tmp_path))
 
 
+def test_reader_takes_predictors(tmp_path: Path) -> None:
+    kp = models.save(models.with_metadata(models.keypoints_model(), _kp_meta()), tmp_path / "kp.onnx")
+    ocr = edgevision.Predictor(_ocr(tmp_path), threads=1)
+    corners = edgevision.Predictor(kp, threads=1)
+    a, b = edgevision.PlateReader(corners, ocr), edgevision.PlateReader(kp, ocr)
+    assert a.ocr is ocr and a.corners is corners and b.ocr is ocr  # shared, not rebuilt
+    assert a(np.zeros((120, 200, 3), np.uint8)).text == "沪A2"
+    with pytest.raises(ConfigMismatchError, match="ocr: expected a slots_ocr"):
+        edgevision.PlateReader(corners, corners)
+
+
 def test_demo_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     kp = models.save(models.with_metadata(models.keypoints_model(), _kp_meta()), tmp_path / "kp.onnx")
     ocr = _ocr(tmp_path)
