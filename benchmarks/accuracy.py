@@ -357,15 +357,32 @@ def corner_error(pred: Any, gt: Any) -> float:
     return float(np.linalg.norm(p - g, axis=1).mean() / diag)
 
 
+#: Characters a general-purpose recognizer reads between a plate's characters (the dot after the
+#: region code, spaces). Plate labels never carry them, so a reading is scored with them removed
+#: (:func:`plate_text`); the project's plate models never emit them.
+SEPARATORS = "·•・ -."
+
+
+def plate_text(text: str | None) -> str | None:
+    """``text`` without :data:`SEPARATORS` (``None`` stays ``None``)."""
+    return None if text is None else "".join(c for c in text if c not in SEPARATORS)
+
+
 def _ocr_row(row: SetRow, predictor: Any, samples: Sequence[Any]) -> None:
-    """The OCR alone (``calibration.metrics.evaluate``: a quad is rectified, a crop read whole)."""
-    from calibration.metrics import evaluate
+    """The OCR alone (``calibration.metrics.evaluate``: a quad is rectified, a crop read whole),
+    scored on :func:`plate_text` readings."""
+    from calibration.metrics import evaluate, ocr_scores
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = evaluate(predictor, samples, keep_predictions=True)
     d = res.details
     row.count, row.exact_match, row.cer = res.count, res.value, d.get("cer")
+    preds = d.get("predictions") or []
+    if any(plate_text(p["text"]) != p["text"] for p in preds):
+        scores = ocr_scores([plate_text(p["text"]) for p in preds], [p["label"] for p in preds])
+        row.exact_match, row.cer = scores["exact_match"], scores["cer"]
+        row.note = "; ".join(filter(None, [row.note, "separators removed from the readings"]))
     row.skipped = dict(d.get("skipped") or {})
     row.predictions = list(d.get("predictions") or [])
     legible = d.get("legible")
@@ -393,7 +410,7 @@ def _reader_row(row: SetRow, reader: Any, samples: Sequence[Any]) -> None:
         if not images:
             continue
         for (i, s), r in zip(chunk, reader(images)):
-            texts.append(r.text)
+            texts.append(plate_text(r.text))
             labels.append(s.text)
             errors.append(corner_error(r.corners, s.corners))
             row.predictions.append({"index": i, "label": s.text, "text": r.text, "corner_error": errors[-1],

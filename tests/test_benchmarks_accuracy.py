@@ -179,3 +179,25 @@ def test_cli_errors(real_root, tmp_path, capsys):
     assert acc.main(["--real", str(tmp_path / "absent"), "--sets", "ccpd", "--quick", "--quiet"]) == 1
     captured = capsys.readouterr()
     assert "NOT FOUND" in captured.out and "no row was measured" in captured.err
+
+
+def test_readings_are_scored_without_separators() -> None:
+    from benchmarks.accuracy import SEPARATORS, plate_text
+
+    assert plate_text("京N·84E28") == "京N84E28"
+    assert plate_text("沪A 12-3.45") == "沪A12345"
+    assert plate_text("") == "" and plate_text(None) is None
+    assert "·" in SEPARATORS
+
+
+def test_the_ppocr_peer_config_is_complete() -> None:
+    import json
+    from pathlib import Path
+
+    import benchmarks
+
+    cfg = json.loads((Path(benchmarks.__file__).parent / "peers" / "ppocrv4_rec.json").read_text(encoding="utf-8"))
+    assert cfg["task"] == "ctc_ocr"
+    assert len(cfg["charset"]) == 6624 and cfg["charset"][-1] == " " and "苏" in cfg["charset"]
+    assert cfg["preprocess"] == {"size": [48, 320], "mode": "pad_right", "scale": 1 / 255, "mean": 0.5,
+                                 "std": 0.5, "swap_rb": False, "pad_value": 127.5}

@@ -133,7 +133,7 @@ def _easypr_plates(root: str) -> list[tuple[np.ndarray, np.ndarray, str, str]]:
         from calibration.real import read_easypr
 
         plates = []
-        for s in read_easypr(root, split="train").samples:
+        for s in read_easypr(root, split="train", check_images=True).samples:  # no JPEG cut short
             try:
                 encode_text(s.text, 16)
             except InvalidArgumentError:  # a character the heads do not have
