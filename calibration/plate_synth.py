@@ -10,9 +10,9 @@ actually sees, closer to a camera's:
 * **Capture effects.** Defocus and motion blur, low resolution then upscaling, sensor
   noise, JPEG at low quality, night and overexposure, desaturation and colour casts,
   faded and dirty plates, shadows and glare, screws, frames and rivets.
-* **Detector-like geometry.** The quad the crop is rectified from is as loose or tight
-  as a detector or corner model gives it (margins from -4% to +12% of the plate,
-  corners jittered, slightly rotated), and the crop is rendered at a random native
+* **Crop geometry.** The quad the crop is rectified from is as tight as a hand-cut crop
+  (the box around the characters) or as loose as a detector's box (:data:`QUAD_MODES`),
+  corners jittered, slightly rotated, and the crop is rendered at a random native
   resolution (from 60 to 300 px wide) before it is resized to the model input, as a
   real crop is.
 
@@ -37,9 +37,9 @@ import numpy as np
 
 from edgevision.errors import InvalidArgumentError
 
-from .synth import _LAYOUTS, _blend, _rounded_rect, random_plate_text
+from .synth import _LAYOUTS, _blend, _Layout, _rounded_rect, random_plate_text
 
-__all__ = ["ASSET_DIR", "CROP_PLATE_TYPES", "RealChars", "SPECIAL_PLATES", "special_plate_text", "RealisticCrops", "Typeface", "capture_effects", "contact_sheet", "loose_quad",
+__all__ = ["ASSET_DIR", "CROP_PLATE_TYPES", "RealChars", "SPECIAL_PLATES", "special_plate_text", "RealisticCrops", "Typeface", "capture_effects", "char_box", "contact_sheet", "loose_quad",
            "render_flat_plate"]
 
 #: The plate typeface glyphs (PNG, white ink on black, 96 px high, cropped to the ink).
@@ -177,6 +177,24 @@ _INK = {"black": (28.0, 28.0, 28.0), "white": (235.0, 235.0, 235.0)}
 _RED = (40.0, 40.0, 200.0)
 
 
+def _centred(lay: _Layout, gap: float) -> _Layout:
+    """A single-row layout of :mod:`calibration.synth` with the characters centred as GA 36 has
+    them: its third and later characters (and the dot) move right by one ``gap`` (that layout
+    leaves out the gap between the second character and the dot; its held-out set is kept as is)."""
+    boxes = tuple(b if k < 2 else (b[0] + gap, *b[1:]) for k, b in enumerate(lay.boxes))
+    dot = None if lay.dot is None else (lay.dot[0] + gap / 2, *lay.dot[1:])
+    return _Layout(lay.size, boxes, dot, lay.rivet_rows, lay.rivet_xs)
+
+
+#: The layouts this module draws (GA 36, millimetres).
+LAYOUTS: dict[str, _Layout] = {"blue": _centred(_LAYOUTS["blue"], 12.0), "yellow": _centred(_LAYOUTS["yellow"], 12.0),
+                               "green": _centred(_LAYOUTS["green"], 9.0), "yellow_double": _LAYOUTS["yellow_double"]}
+
+
+def _layout(plate_type: str) -> _Layout:
+    return LAYOUTS["blue" if plate_type in SPECIAL_PLATES else plate_type]
+
+
 def _glyph_style(plate_type: str, row: int, ch: str) -> str:
     if plate_type == "green":
         return "green"
@@ -199,7 +217,7 @@ def render_flat_plate(text: str, plate_type: str, rng: np.random.Generator, type
     """
     tf = typeface or _typeface(str(ASSET_DIR))
     special = SPECIAL_PLATES.get(plate_type)
-    lay = _LAYOUTS["blue" if special else plate_type]
+    lay = _layout(plate_type)
     w, h = lay.size
     if special:
         colour, text_colour, red = special
@@ -312,7 +330,7 @@ def capture_effects(img: np.ndarray, rng: np.random.Generator, strength: float =
     # Lighting.
     gamma = math.exp(rng.normal(0, 0.35))
     f = f ** gamma
-    contrast = rng.uniform(0.35, 1.25) if rng.random() < 0.7 * strength else 1.0
+    contrast = rng.uniform(0.45, 1.25) if rng.random() < 0.7 * strength else 1.0
     bright = rng.uniform(-0.25, 0.3) if rng.random() < 0.6 * strength else 0.0
     f = (f - 0.5) * contrast + 0.5 + bright
     if rng.random() < 0.5 * strength:  # desaturate: grey night shots, washed-out plates
@@ -360,17 +378,48 @@ def capture_effects(img: np.ndarray, rng: np.random.Generator, strength: float =
     return out
 
 
-def loose_quad(w: float, h: float, rng: np.random.Generator) -> np.ndarray:
-    """The plate's outer rectangle ``w x h`` (at origin), as a detector might give it: margins
-    -4%..+12% of the plate per side (mostly tight), each corner jittered by up to 4% of the
-    height, and a small rotation. TL, TR, BR, BL."""
-    tight = rng.random() < 0.5
-    lo, hi = (-0.03, 0.04) if tight else (-0.04, 0.12)
-    mx = rng.uniform(lo, hi, 2) * w * 0.5  # left, right
-    my = rng.uniform(lo, hi * 2, 2) * h  # top, bottom
-    q = np.array([[-mx[0], -my[0]], [w + mx[1], -my[0]], [w + mx[1], h + my[1]], [-mx[0], h + my[1]]])
-    q += rng.uniform(-0.04, 0.04, (4, 2)) * h
-    ang = math.radians(rng.normal(0, 2.0))
+#: How tight the quads of :func:`loose_quad` are: (mode, probability). ``chars``: the box around
+#: the characters, as tight crops of real plates are (the plate border cut off, the characters
+#: touching or slightly cut by the crop's edges); ``plate``: the plate's outer boundary, as corner
+#: labels give it; ``loose``: a detector's box with room around the plate.
+QUAD_MODES: tuple[tuple[str, float], ...] = (("chars", 0.4), ("plate", 0.35), ("loose", 0.25))
+
+
+def char_box(plate_type: str) -> tuple[float, float, float, float]:
+    """The box around a plate type's character cells, ``(x0, y0, x1, y1)`` millimetres
+    (= pixels of :func:`render_flat_plate`), from the GA 36 layout."""
+    boxes = np.asarray(_layout(plate_type).boxes, np.float64)
+    return (float(boxes[:, 0].min()), float(boxes[:, 1].min()), float((boxes[:, 0] + boxes[:, 2]).max()),
+            float((boxes[:, 1] + boxes[:, 3]).max()))
+
+
+def loose_quad(w: float, h: float, rng: np.random.Generator,
+               chars: tuple[float, float, float, float] | None = None) -> np.ndarray:
+    """A quad around a plate whose outer rectangle is ``[0, w] x [0, h]``, as a corner model,
+    a detector or a person cropping tightly gives it (:data:`QUAD_MODES`; ``chars`` is the box
+    around the characters, :func:`char_box`, default the plate's 11%-89% x 18%-82%): margins
+    per side relative to the chosen box, each corner jittered by up to 3% of the plate height,
+    and a small rotation. TL, TR, BR, BL, convex and clockwise."""
+    if chars is None:
+        chars = (0.035 * w, 0.18 * h, 0.965 * w, 0.82 * h)
+    modes = [m for m, _ in QUAD_MODES]
+    mode = modes[int(rng.choice(len(modes), p=[p for _, p in QUAD_MODES]))]
+    if mode == "chars":
+        x0, y0, x1, y1 = chars
+        mx = rng.uniform(-0.015, 0.03, 2) * (x1 - x0)
+        my = rng.uniform(-0.04, 0.08, 2) * (y1 - y0)
+    elif mode == "plate":
+        x0, y0, x1, y1 = 0.0, 0.0, w, h
+        mx = rng.uniform(-0.02, 0.03, 2) * w
+        my = rng.uniform(-0.06, 0.06, 2) * h
+    else:
+        x0, y0, x1, y1 = 0.0, 0.0, w, h
+        mx = rng.uniform(0.0, 0.08, 2) * w
+        my = rng.uniform(0.0, 0.3, 2) * h
+    q = np.array([[x0 - mx[0], y0 - my[0]], [x1 + mx[1], y0 - my[0]], [x1 + mx[1], y1 + my[1]],
+                  [x0 - mx[0], y1 + my[1]]])
+    q += rng.uniform(-0.03, 0.03, (4, 2)) * h
+    ang = math.radians(rng.normal(0, 1.5))
     c = q.mean(0)
     rot = np.array([[math.cos(ang), -math.sin(ang)], [math.sin(ang), math.cos(ang)]])
     return (q - c) @ rot.T + c
@@ -398,7 +447,7 @@ class RealisticCrops:
 
     def __post_init__(self) -> None:
         types = dict(self.plate_types or CROP_PLATE_TYPES)
-        bad = [t for t in types if t not in CROP_PLATE_TYPES]
+        bad = [t for t in types if t not in CROP_PLATE_TYPES]  # yellow_double: calibration.synth scenes
         if bad:
             raise InvalidArgumentError(f"plate_types: {bad} not drawable here (expected some of "
                                        f"{', '.join(CROP_PLATE_TYPES)})")
@@ -428,10 +477,10 @@ class RealisticCrops:
         a = (alpha.astype(np.float32) / 255)[..., None]
         roi = canvas[pad: pad + ph, pad: pad + pw]
         canvas[pad: pad + ph, pad: pad + pw] = (plate * a + roi * (1 - a)).astype(np.uint8)
-        quad = loose_quad(pw, ph, rng) + pad
+        quad = loose_quad(pw, ph, rng, char_box(plate_type)) + pad
         # Native crop size: a real camera's plate width in pixels.
         nw = int(round(math.exp(rng.uniform(math.log(60), math.log(300)))))
-        nh = max(8, int(round(nw * rng.uniform(0.24, 0.34))))
+        nh = max(8, int(round(nw * rng.uniform(0.22, 0.34))))
         scale = nw / pw
         if scale < 0.5:  # pre-shrink so the warp does not alias
             k = 2 * scale

@@ -159,6 +159,30 @@ def test_loose_quad_is_a_convex_clockwise_quad_near_the_plate() -> None:
         assert np.abs(q - [[0, 0], [440, 0], [440, 140], [0, 140]]).max() < 0.35 * 140 + 0.1 * 440
 
 
+def test_char_box_is_the_ga36_character_area() -> None:
+    from calibration.plate_synth import char_box
+
+    # 7 cells of 45 mm, 5 gaps of 12 mm and one of 34 mm (the dot) = 409 mm, centred on 440 mm: 15.5 .. 424.5;
+    # the characters are 90 mm high from 25 mm down.
+    assert char_box("blue") == (15.5, 25.0, 424.5, 115.0)
+    assert char_box("police") == char_box("blue")
+    # New energy: 8 cells of 43 mm, 6 gaps of 9 mm and one of 49 mm = 447 mm on 480 mm: 16.5 .. 463.5.
+    assert char_box("green") == (16.5, 25.0, 463.5, 115.0)
+
+
+def test_quads_cover_tight_and_loose_crops() -> None:
+    """Some quads cut the plate's border off (real hand-cut crops), some include room around it."""
+    from calibration.plate_synth import char_box
+
+    rng = np.random.default_rng(1)
+    qs = np.array([loose_quad(440.0, 140.0, rng, char_box("blue")) for _ in range(300)])
+    top = qs[:, :2, 1].mean(axis=1)
+    assert (top > 15).mean() > 0.25  # inside the plate, near the characters' top (25 mm)
+    assert (top < -10).mean() > 0.1  # above the plate
+    left = qs[:, [0, 3], 0].mean(axis=1)
+    assert left.min() > -0.15 * 440 and left.max() < 25
+
+
 def test_contact_sheet_tiles() -> None:
     a, b = np.zeros((2, 3, 3), np.uint8), np.full((2, 3, 3), 9, np.uint8)
     s = contact_sheet([a, b, b], cols=2)

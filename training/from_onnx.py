@@ -33,6 +33,23 @@ def _lstm_gates(a: np.ndarray, hidden: int) -> np.ndarray:
     return np.concatenate([a[g * hidden:(g + 1) * hidden] for g in _LSTM_GATES], 0)
 
 
+def grow_rows(name: str, w: np.ndarray, own: Any, grown: list[str] | None) -> np.ndarray | None:
+    """``w`` as the value of the model tensor ``own`` (named ``name``): ``w`` itself when the
+    shapes match; with ``grown`` (a list), ``own``'s values with ``w`` in its first rows when
+    ``w`` has fewer rows and the other dimensions match (classes appended to a head; ``name``
+    is appended to ``grown``); else ``None``."""
+    want = tuple(own.shape)
+    if tuple(w.shape) == want:
+        return w
+    if grown is not None and w.ndim == len(want) and w.ndim >= 1 and tuple(w.shape[1:]) == want[1:] \
+            and w.shape[0] < want[0]:
+        out = own.detach().cpu().numpy().copy()
+        out[: w.shape[0]] = w
+        grown.append(name)
+        return out
+    return None
+
+
 def state_from_onnx(model: Any, path: str | Path, grown: list[str] | None = None
                     ) -> tuple[dict[str, Any], list[str]]:
     """The torch ``state_dict`` of ``model`` recovered from the ONNX file at ``path``.
@@ -63,16 +80,7 @@ def state_from_onnx(model: Any, path: str | Path, grown: list[str] | None = None
     state: dict[str, np.ndarray] = {}
 
     def fits(name: str, w: np.ndarray) -> np.ndarray | None:
-        want = tuple(own[name].shape)
-        if tuple(w.shape) == want:
-            return w
-        if grown is not None and w.ndim == len(want) and w.ndim >= 1 and tuple(w.shape[1:]) == want[1:] \
-                and w.shape[0] < want[0]:
-            out = own[name].detach().cpu().numpy().copy()
-            out[: w.shape[0]] = w
-            grown.append(name)
-            return out
-        return None
+        return grow_rows(name, w, own[name], grown)
 
     for k in own:  # tensors exported under their torch names
         if k in inits and (w := fits(k, inits[k])) is not None:

@@ -168,7 +168,7 @@ def easypr_crop(plates: list[tuple[np.ndarray, np.ndarray, str, str]], rng: np.r
     h = float(np.linalg.norm(q[3] - q[0]))
     # The labelled rectangle's frame: x along the top edge, y along the left edge.
     ex, ey = (q[1] - q[0]) / max(w, 1e-6), (q[3] - q[0]) / max(h, 1e-6)
-    local = loose_quad(w, h, rng)
+    local = loose_quad(w, h, rng)  # the labelled rectangle stands for the plate's outer boundary
     quad = q[0] + local[:, :1] * ex + local[:, 1:] * ey
     nw = int(round(w * rng.uniform(0.6, 1.2)))
     nw = max(40, min(nw, 300))
@@ -226,8 +226,10 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
     ``chars_root``: real segmented characters for the realistic crops (default
     ``calibration.real.real_root() / "chars"`` when it exists, else none).
 
-    ``init``: a weights file (``.pt`` state dict) to start from; its tensors whose
-    names and shapes match are loaded, the rest (a new head) keep their fresh init.
+    ``init``: a weights file (``.pt`` state dict or checkpoint, or an exported ``.onnx``) to
+    start from; its tensors whose names and shapes match are loaded, heads with fewer classes
+    fill the first rows of the grown ones (:func:`training.from_onnx.grow_rows`), the rest
+    (a new head) keep their fresh init.
     """
     import torch
     import torch.nn.functional as F
@@ -336,16 +338,23 @@ def _load_init(model: Any, weights: str | Path, X: np.ndarray) -> dict[str, Any]
                 **({"grown": grown} if grown else {}),
                 "from_onnx": {"max_abs_error": err, "batchnorm_recalibrated": folded,
                               "recalibration_images": sum(len(b) for b in batches)}}
+    from .from_onnx import grow_rows
+
     state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
     own = model.state_dict()
-    match = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    grown: list[str] = []
+    match = {}
+    for k, v in state.items():
+        if k in own and (w := grow_rows(k, v.numpy(), own[k], grown)) is not None:
+            match[k] = torch.as_tensor(np.array(w, copy=True)).to(own[k].dtype)
     if not match:
         raise InvalidArgumentError(f"init: no tensor of {path} matches plate_ocr_crnn's names and shapes")
     model.load_state_dict(match, strict=False)
     return {"weights": path.name, "sha256_16": digest, "tensors": len(match),
-            "fresh": sorted(k for k in own if k not in match)}
+            "fresh": sorted(k for k in own if k not in match), **({"grown": grown} if grown else {})}
+
 
 def export(out: str | Path, weights: str | Path, *, num_slots: int = 8, summary: dict[str, Any] | None = None,
            representative: Any = None) -> Any:
