@@ -1,7 +1,7 @@
 """Plate OCR accuracy on real photographs, with the synthetic held-out figure beside them.
 
     python -m benchmarks.accuracy [--real DIR] [--ocr MODEL [--ocr-config JSON]]... [--corners MODEL]
-                                  [--sets crops,ccpd,easypr,synthetic] [--limit N] [--synthetic-count N]
+                                  [--sets crops,ccpd,easypr,synthetic,special] [--limit N] [--synthetic-count N]
                                   [--threads N] [--json PATH] [--markdown PATH] [--quick]
 
 With no ``--ocr`` it measures the bundled ``plate_ocr.onnx`` and ``plate_ocr_int8.onnx``.
@@ -29,6 +29,9 @@ For each OCR model, one table, real data first (the sets are in ``--real``, by d
 * ``easypr train (quad)``: the EasyPR plates a model may be trained on, apart.
 * ``synthetic held-out``: ``calibration.metrics.heldout_samples`` (500 scenes, or
   ``--synthetic-count``), read from their quads, and the figure on legible plates.
+* ``special plates (synthetic)``: police, coach, trailer, Hong Kong/Macau, consulate and
+  embassy plates, which have no real samples here: ``calibration.plate_synth.special_heldout``
+  (40 crops a type, or ``--synthetic-count`` / 6), with the figure per type in the notes.
 
 Every figure comes from the model's own Predictor (the deploy preprocessing and decoder)
 at ``--threads`` ONNX Runtime threads (default 1). The latency column is the p50 of one
@@ -88,7 +91,7 @@ DEFAULT_OCR = ("plate_ocr.onnx", "plate_ocr_int8.onnx")
 #: The corner model of the reader rows.
 DEFAULT_CORNERS = "lpl_resnet_int8.onnx"
 #: The sets, in table order (real data first).
-SETS = ("crops", "ccpd", "easypr", "synthetic")
+SETS = ("crops", "ccpd", "easypr", "synthetic", "special")
 #: Table rows: key -> (set, label, how), in order. ``how`` is ``ocr`` (the OCR alone,
 #: through ``calibration.metrics.evaluate``) or ``reader`` (the whole PlateReader).
 ROWS: dict[str, tuple[str, str, str]] = {
@@ -99,6 +102,7 @@ ROWS: dict[str, tuple[str, str, str]] = {
     "easypr_test_reader": ("easypr", "easypr test (reader)", "reader"),
     "easypr_train_quad": ("easypr", "easypr train (quad; may be trained on)", "ocr"),
     "synthetic": ("synthetic", "synthetic held-out", "ocr"),
+    "special": ("special", "special plates (synthetic)", "ocr"),
 }
 #: Scenes per PlateReader call (EasyPR scenes are up to 2020x1497).
 READER_CHUNK = 8
@@ -314,7 +318,7 @@ def load_sets(config: AccuracyConfig, log: Callable[[str], None] | None = None) 
 
     root: Path | None = None
     root_error = None
-    if any(s != "synthetic" for s in config.sets):
+    if any(s not in ("synthetic", "special") for s in config.sets):
         try:
             root = real_root(config.real)
         except DatasetNotFoundError as e:
@@ -323,6 +327,16 @@ def load_sets(config: AccuracyConfig, log: Callable[[str], None] | None = None) 
     for name in config.sets:
         if log:
             log(f"loading {name}")
+        if name == "special":
+            per_type = max(1, min(40, config.synthetic_count // 6, config.limit or 40))
+            try:
+                from calibration.plate_synth import special_heldout
+
+                sets[name] = LoadedSet(name, parts={"special": special_heldout(per_type)},
+                                       summary=f"calibration.plate_synth.special_heldout({per_type})")
+            except Exception as e:  # e.g. the glyph assets missing
+                sets[name] = LoadedSet(name, "failed", _error_text(e))
+            continue
         if name != "synthetic":
             sets[name] = _load_real(name, root, root_error, config.limit)
             continue
@@ -339,7 +353,8 @@ def load_sets(config: AccuracyConfig, log: Callable[[str], None] | None = None) 
 
 #: Row key -> the part of its set it reads.
 _ROW_PART = {"crops": "crops", "ccpd_quad": "ccpd", "ccpd_reader": "ccpd", "easypr_test_quad": "test",
-             "easypr_test_reader": "test_scenes", "easypr_train_quad": "train", "synthetic": "synthetic"}
+             "easypr_test_reader": "test_scenes", "easypr_train_quad": "train", "synthetic": "synthetic",
+             "special": "special"}
 
 
 # ---------------------------------------------------------------------------
@@ -385,6 +400,10 @@ def _ocr_row(row: SetRow, predictor: Any, samples: Sequence[Any]) -> None:
         row.note = "; ".join(filter(None, [row.note, "separators removed from the readings"]))
     row.skipped = dict(d.get("skipped") or {})
     row.predictions = list(d.get("predictions") or [])
+    by_type = d.get("by_plate_type") or {}
+    if row.key == "special" and by_type:
+        row.note = "; ".join(filter(None, [row.note, ", ".join(
+            f"{t} {v['exact_match'] * 100:.0f}%" for t, v in by_type.items())]))
     legible = d.get("legible")
     if legible is not None:
         row.legible_exact_match, row.legible_count = legible.get("exact_match"), legible.get("count")

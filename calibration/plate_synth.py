@@ -39,7 +39,7 @@ from edgevision.errors import InvalidArgumentError
 
 from .synth import _LAYOUTS, _blend, _Layout, _rounded_rect, random_plate_text
 
-__all__ = ["ASSET_DIR", "CROP_PLATE_TYPES", "RealChars", "SPECIAL_PLATES", "special_plate_text", "RealisticCrops", "Typeface", "capture_effects", "char_box", "contact_sheet", "loose_quad",
+__all__ = ["ASSET_DIR", "CROP_PLATE_TYPES", "SPECIAL_HELDOUT_SEED", "CropSample", "RealChars", "special_heldout", "SPECIAL_PLATES", "special_plate_text", "RealisticCrops", "Typeface", "capture_effects", "char_box", "contact_sheet", "loose_quad",
            "render_flat_plate"]
 
 #: The plate typeface glyphs (PNG, white ink on black, 96 px high, cropped to the ink).
@@ -496,6 +496,32 @@ class RealisticCrops:
     def samples(self, start: int, stop: int) -> list[tuple[np.ndarray, str, str]]:
         """``[self[i] for i in range(start, stop)]``."""
         return [self[i] for i in range(start, stop)]
+
+
+#: Seed of the synthetic held-out special plates (the OCR recipe trains on ``calibration.synth.TRAIN_SEED``).
+SPECIAL_HELDOUT_SEED = 3_000_017
+
+
+@dataclass(frozen=True, eq=False)
+class CropSample:
+    """A labelled plate crop, read whole by ``calibration.metrics.evaluate`` (no corners)."""
+
+    image: np.ndarray
+    text: str
+    plate_type: str
+
+
+def special_heldout(count_per_type: int = 40, size: tuple[int, int] = (64, 256)) -> list[CropSample]:
+    """The synthetic held-out set of the :data:`SPECIAL_PLATES` types, which have no real samples
+    here: ``count_per_type`` crops of each (seed :data:`SPECIAL_HELDOUT_SEED`, moderate capture
+    effects, ``strength=0.5``), in type order. Deterministic."""
+    if isinstance(count_per_type, bool) or not isinstance(count_per_type, int) or count_per_type < 1:
+        raise InvalidArgumentError(f"count_per_type: expected a positive int, got {count_per_type!r}")
+    out = []
+    for k, t in enumerate(SPECIAL_PLATES):
+        gen = RealisticCrops(SPECIAL_HELDOUT_SEED + k, tuple(size), {t: 1.0}, strength=0.5)
+        out += [CropSample(*gen[i]) for i in range(count_per_type)]
+    return out
 
 
 def contact_sheet(crops: Sequence[np.ndarray], cols: int = 4) -> np.ndarray:

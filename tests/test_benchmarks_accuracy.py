@@ -51,9 +51,10 @@ def test_structure_and_missing_set(result, real_root):
     for m in result.models:
         assert m.status == "ok" and m.task == "slots_ocr" and Path(m.path).name == m.model
         assert [r.key for r in m.rows] == list(acc.ROWS)  # every row, real data first
-        assert [r.set for r in m.rows][-1] == "synthetic"
+        assert [r.set for r in m.rows][-2:] == ["synthetic", "special"]  # synthetic figures after the real ones
         status = {r.key: r.status for r in m.rows}
-        assert {k for k, v in status.items() if v == "ok"} == {"crops", "ccpd_quad", "ccpd_reader", "synthetic"}
+        assert {k for k, v in status.items() if v == "ok"} == {"crops", "ccpd_quad", "ccpd_reader", "synthetic",
+                                                                "special"}
         for r in m.rows:
             if r.set == "easypr":  # no easypr/ folder: reported, not crashed
                 assert r.status == "not found" and "easypr" in r.reason and r.count == 0
@@ -63,7 +64,7 @@ def test_structure_and_missing_set(result, real_root):
 
 
 def test_counts_and_figures_recount_from_predictions(result):
-    counts = {"crops": 5, "ccpd_quad": 5, "ccpd_reader": 5, "synthetic": 3}
+    counts = {"crops": 5, "ccpd_quad": 5, "ccpd_reader": 5, "synthetic": 3, "special": 6}  # 1 a special type
     for m in result.models:
         for r in m.rows:
             if r.status != "ok":
@@ -201,3 +202,17 @@ def test_the_ppocr_peer_config_is_complete() -> None:
     assert len(cfg["charset"]) == 6624 and cfg["charset"][-1] == " " and "苏" in cfg["charset"]
     assert cfg["preprocess"] == {"size": [48, 320], "mode": "pad_right", "scale": 1 / 255, "mean": 0.5,
                                  "std": 0.5, "swap_rb": False, "pad_value": 127.5}
+
+
+def test_special_plates_row_reports_every_type() -> None:
+    from benchmarks.accuracy import AccuracyConfig, run_accuracy
+    from calibration.plate_synth import SPECIAL_PLATES
+
+    res = run_accuracy(AccuracyConfig(ocr=["plate_ocr_int8.onnx"], sets=["special"], synthetic_count=12))
+    (model,) = res.models
+    (row,) = [r for r in model.rows if r.key == "special"]
+    assert row.status == "ok" and row.count == 2 * len(SPECIAL_PLATES)
+    for t in SPECIAL_PLATES:
+        assert t in row.note
+    recount = sum(p["label"] == p["text"] for p in row.predictions) / len(row.predictions)
+    assert row.exact_match == pytest.approx(recount)

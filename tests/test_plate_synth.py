@@ -276,3 +276,15 @@ def test_real_chars_give_masks_of_the_labelled_character(tmp_path: Path) -> None
     # A plate drawn with real characters still carries its label.
     plate, _ = render_flat_plate("苏A12345", "blue", np.random.default_rng(1), real_chars=rc)
     assert plate.shape == (140, 440, 3)
+
+
+def test_special_heldout_is_deterministic_and_covers_every_special_type() -> None:
+    from calibration.plate_synth import special_heldout
+
+    a, b = special_heldout(2), special_heldout(2)
+    assert [s.plate_type for s in a] == [t for t in SPECIAL_PLATES for _ in range(2)]
+    assert all(np.array_equal(x.image, y.image) and x.text == y.text for x, y in zip(a, b))
+    for s in a:
+        assert re.match(SPECIAL_FORMAT[s.plate_type], s.text) and s.image.shape == (64, 256, 3)
+    with pytest.raises(InvalidArgumentError, match="count_per_type"):
+        special_heldout(0)
