@@ -193,3 +193,36 @@ def test_card_reports_legible_plates_beside_the_occlusion_table() -> None:
                             "illegible": {"count": 1, "exact_match": 0.0, "cer": 0.25}}, "slots_ocr",
                            title="By occlusion", column="occlusion")
     assert "| illegible | 1 | 0 | 0.25 |" in table and table.index("| none |") < table.index("| illegible |")
+
+
+def test_real_mixture_run_bundles_with_a_real_data_section(tmp_path: Path) -> None:
+    """``training ocr --mix real`` on a fixture EasyPR folder, then ``training.bundle``: the int8
+    model is calibrated and steered on the run's own mixture, and the card puts the real-data
+    figures (here the repository's CCPD samples) before the synthetic ones."""
+    import json
+    import shutil
+
+    from tests.test_plate_synth import _easypr_tree
+    from training.bundle import bundle
+
+    easypr, _ = _easypr_tree(tmp_path)
+    run = tmp_path / "run"
+    s = ocr.train(run, epochs=1, lr=1e-4, precision="fp32", mix="real", easypr_root=easypr, chars_root=None,
+                  init=Path(edgevision.__file__).parent / "models" / "plate_ocr.onnx", **TINY)
+    assert s["data"]["mix"] == {"name": "real", "shares": ocr.MIXES["real"]}
+    assert s["data"]["easypr"] == {"root": str(easypr), "split": "train"}
+    res = ocr.export(run / "plate_ocr_crnn.onnx", run / "plate_ocr_crnn.pt", summary=s)
+    doc = {"recipe": "ocr", "train": s, "command": "python -m training ocr --mix real (test)",
+           "export": {"path": str(res.path), "size_mb": res.size_mb, "parity": res.parity.to_dict()},
+           "heldout": {"count": 4, "details": {"exact_match": 0.5}}}
+    (run / "summary.json").write_text(json.dumps(doc))
+    real = tmp_path / "real"
+    shutil.copytree(Path(__file__).parent / "data" / "real_ccpd", real / "ccpd")
+    out = tmp_path / "models"
+    r = bundle(run, "plate_ocr", tolerance=1.0, calib_count=8, val_count=4, eval_count=4, runs=2, out_dir=out,
+               methods=("minmax",), real_dir=str(real))
+    card = (out / "plate_ocr.md").read_text()
+    assert card.index("## Real photographs") < card.index("## Held-out synthetic set")
+    assert "| ccpd (quad) | 5 |" in card and "crops (evaluation only)" in card and "not found" in card
+    assert "training mixture (real:" in card and "`easypr` the real EasyPR plates of the `train` split" in card
+    assert r["accuracy_aware"]["ok"]

@@ -46,11 +46,33 @@ def _samples(seed: int, count: int) -> list[Any]:
     return [g[i] for i in range(count)]
 
 
+def _real_section(family: str, fp32: Path, int8: Path, real_dir: str | None, eval_count: int) -> str:
+    """The card's real-photograph section: ``benchmarks.accuracy`` on the bundled fp32 and int8
+    OCR (every real set, the synthetic held-out beside), or a line saying why it is missing."""
+    from benchmarks.accuracy import AccuracyConfig, run_accuracy, to_markdown
+    from calibration.errors import DatasetNotFoundError
+    from calibration.real import real_root
+
+    try:
+        root = real_root(real_dir)
+    except DatasetNotFoundError as e:
+        return f"## Real photographs\n\nNot measured: {e}\n"
+    res = run_accuracy(AccuracyConfig(ocr=[str(fp32), str(int8)], real=str(root), synthetic_count=eval_count))
+    body = to_markdown(res).replace(str(fp32.parent) + "/", "")
+    return ("## Real photographs\n\nReal data first: `crops/` (902 real plate crops, evaluation only: never "
+            "trained on), CCPD scenes and the held-out EasyPR plates (never trained on), each read from its "
+            "labelled quad and through the whole `PlateReader`; the synthetic sets after them.\n\n" + body)
+
+
 def bundle(run_dir: str | Path, family: str, *, tolerance: float, fmt: str = "U8S8", method: str = "minmax",
            calib_count: int = 256, val_count: int = 200, eval_count: int = 500, runs: int = 30,
-           out_dir: str | Path = BUNDLE_DIR, methods: Any = None) -> dict[str, Any]:
+           out_dir: str | Path = BUNDLE_DIR, methods: Any = None, real_dir: str | None = None) -> dict[str, Any]:
     """Bundle a run (module docs). ``methods``: the calibration methods of the plain static
-    int8 rows of the report (default: all of :data:`calibration.quantize.METHODS`)."""
+    int8 rows of the report (default: all of :data:`calibration.quantize.METHODS`). An OCR run
+    trained on a real-data mixture (``training ocr --mix real``) is calibrated and steered on
+    that mixture; the OCR card carries the real-photograph figures of
+    ``python -m benchmarks.accuracy`` (``real_dir``: the real sets, default
+    :func:`calibration.real.real_root`) before the synthetic ones."""
     from calibration.data import CalibrationSet
     from calibration.errors import QuantizationError
     from calibration.metrics import heldout_samples
@@ -64,8 +86,19 @@ def bundle(run_dir: str | Path, family: str, *, tolerance: float, fmt: str = "U8
     out_dir.mkdir(parents=True, exist_ok=True)
     fp32 = out_dir / f"{family}.onnx"
     shutil.copyfile(src, fp32)
-    calib = CalibrationSet.from_source(fp32, f"synth:{TRAIN_SEED}", count=calib_count, seed=0, progress=True)
-    val = _samples(VALIDATION_SEED, val_count)
+    data = doc["train"].get("data") or {}
+    mixture = family == "plate_ocr" and (data.get("mix") or {}).get("name", "synth") != "synth"
+    if mixture:  # calibrate and steer on the run's own training mixture (other seeds), never on evaluation data
+        from .ocr import mixture_samples
+
+        calib_src: Any = [s.image for s in mixture_samples(TRAIN_SEED, calib_count, data)]
+        val = mixture_samples(VALIDATION_SEED, val_count, data)
+        data_words = f"crops of the training mixture ({data['mix']['name']}: {data['mix']['shares']})"
+    else:
+        calib_src = f"synth:{TRAIN_SEED}"
+        val = _samples(VALIDATION_SEED, val_count)
+        data_words = "scenes"
+    calib = CalibrationSet.from_source(fp32, calib_src, count=calib_count, seed=0, progress=True)
     aa = quantize_accuracy_aware(fp32, calib, val, tolerance=tolerance, method=method, fmt=fmt,
                                  out=out_dir / f"{family}_int8.onnx", compare_default=True, progress=True)
     heldout = heldout_samples(eval_count)
@@ -99,13 +132,17 @@ def bundle(run_dir: str | Path, family: str, *, tolerance: float, fmt: str = "U8
     card = write_card(fp32, doc)
     q = aa.to_dict()
     text = card.read_text()
+    real = _real_section(family, fp32, aa.path, real_dir, eval_count) if family == "plate_ocr" else ""
+    if real:  # real photographs first, the synthetic figures after them
+        head, sep, tail = text.partition("## Held-out synthetic set")
+        text = head + real + "\n" + sep + tail
     text += f"""
 ## Variants and quantization
 
 `python -m training.bundle {run_dir} --family {family} --tolerance {tolerance} --format {fmt}`: static int8 is
 `calibration.quantize_accuracy_aware` ({method}, {fmt}, per-channel weights, QDQ), calibrated on
-{calib_count} training-seed scenes through the deploy preprocessing, steered on {val_count} validation scenes
-(seed {VALIDATION_SEED}); tolerance {tolerance} on `{q["metric"]}` ({"relative" if not q["higher_is_better"] else "absolute"}).
+{calib_count} training-seed {data_words} through the deploy preprocessing, steered on {val_count} validation
+{data_words} (seed {VALIDATION_SEED}); tolerance {tolerance} on `{q["metric"]}` ({"relative" if not q["higher_is_better"] else "absolute"}).
 Result: {"within tolerance" if q["ok"] else "NOT within tolerance"} ({q["reason"]}); nodes kept in float: {q["float_nodes"] or "none"}.
 Plain `quantize_static` defaults on the same data scored {_fmt((q.get("baseline") or {}).get("value"))} on the validation set, against {_fmt(q["value"])} for this loop and {_fmt(q["fp32_value"])} for fp32.
 
@@ -132,11 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--val-count", type=int, default=200, help="validation scenes steering the accuracy-aware loop")
     ap.add_argument("--runs", type=int, default=30, help="timed runs per variant")
     ap.add_argument("--out-dir", default=str(BUNDLE_DIR))
+    ap.add_argument("--real", help="the real plate sets for the OCR card (default: calibration.real.real_root())")
     args = ap.parse_args(argv)
     try:
         res = bundle(args.run, args.family, tolerance=args.tolerance, fmt=args.format, method=args.method,
                      eval_count=args.eval_count, calib_count=args.calib_count, val_count=args.val_count,
-                     runs=args.runs, out_dir=args.out_dir)
+                     runs=args.runs, out_dir=args.out_dir, real_dir=args.real)
     except (EdgeVisionError, OSError) as e:
         print(f"python -m training.bundle: error: {e}", file=sys.stderr)
         return 2

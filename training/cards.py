@@ -66,6 +66,22 @@ def _legible(legible: dict[str, Any] | None) -> str:
             f"its pixels): exact match {legible['exact_match']:.4g}, CER {legible['cer']:.4g}.\n")
 
 
+def _data_line(data: dict[str, Any]) -> str:
+    """The card's training-data line: the synthetic scenes, or the real-data mixture and its sources."""
+    mix = data.get("mix") or {}
+    if mix.get("name", "synth") == "synth":
+        return (f"`calibration.synth.PlateSceneGenerator`, seed {data['seed']}, {data['samples']} generated samples "
+                "(synthetic CCPD-style plates; nothing downloaded).")
+    shares = ", ".join(f"{k} {v:.0%}" for k, v in mix["shares"].items())
+    return (f"the `{mix['name']}` mixture of `training.ocr.MIXES` ({shares}), seed {data['seed']}, {data['samples']} "
+            "crops: `crops` are `calibration.plate_synth.RealisticCrops` (the real plate typeface, MIT glyphs; "
+            "real segmented characters from EasyPR's set; capture effects; crops from hand-cut to detector-loose), "
+            "`easypr` the real EasyPR plates of the `train` split (`calibration.real.easypr_split`; GDSL: models "
+            "trained on its images are outside its restrictions) re-cropped from jittered quads, `scenes` "
+            "`calibration.synth.PlateSceneGenerator` scenes. Never trained on: `crops/` (evaluation only), the "
+            "EasyPR `test` split, CCPD.")
+
+
 def _cpu() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -101,7 +117,7 @@ def write_card(onnx_path: str | Path, doc: dict[str, Any]) -> Path:
 ## Training
 
 - Recipe: `{doc["command"]}` (`training/{"lpl" if cfg.task == "keypoints" else "ocr"}.py`).
-- Data: `calibration.synth.PlateSceneGenerator`, seed {tr["data"]["seed"]}, {tr["data"]["samples"]} generated samples (synthetic CCPD-style plates; nothing downloaded).
+- Data: {_data_line(tr["data"])}
 - Steps: {tr["steps"]} of {tr["total_steps"]} ({tr["epochs"]:.2f} epochs, stopped by {tr["stopped_by"]}), batch {tr["batch"]}, peak lr {tr["lr"]}, {tr["seconds"] / 60:.1f} min on `{tr["device"]}` ({_PRECISION.get(tr.get("precision", "fp32"), tr.get("precision"))}).
 
 ## Held-out synthetic set

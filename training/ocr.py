@@ -212,6 +212,31 @@ class MixedOCRSample:
         return np.ascontiguousarray(crop), np.append(encode_text(text, self.num_slots), 0).astype(np.int64)
 
 
+def mixture_samples(seed: int, count: int, data: dict[str, Any], num_slots: int = 8) -> list[Any]:
+    """``count`` labelled crops of a run's training mixture at another ``seed`` (the bundle's
+    calibration and validation sets: the int8 model is calibrated and steered on what the model
+    was trained for, never on an evaluation set). ``data``: the run summary's ``train.data``.
+    Returns :class:`calibration.plate_synth.CropSample` s (read whole); two-row plates shown
+    whole (no text target) are left out."""
+    from calibration.plate_synth import CropSample
+    from exporters.zoo.torch_models import PLATE_PROVINCES, PLATE_SYMBOLS
+
+    mix = (data.get("mix") or {}).get("shares") or MIXES["synth"]
+    easypr = (data.get("easypr") or {}).get("root")
+    chars = data.get("real_chars")
+    maker = MixedOCRSample(seed, num_slots, tuple(mix.items()), easypr, None if chars in (None, "None") else chars)
+    out: list[Any] = []
+    i = 0
+    while len(out) < count:
+        x, y = maker(i)
+        i += 1
+        if y[0] == IGNORE:
+            continue
+        text = PLATE_PROVINCES[y[0]] + "".join(PLATE_SYMBOLS[k] for k in y[1:num_slots])
+        out.append(CropSample(x, text, "mixture"))
+    return out
+
+
 def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: int = 8, batch: int = 64,
           lr: float = 2e-3, weight_decay: float = 1e-4, seed: int | None = None, time_budget_s: float | None = None,
           resume: bool = False, device: str | None = None, threads: int | None = None, workers: int | None = None,
