@@ -1298,7 +1298,7 @@ def write_tensorrt_calibration(model: str | os.PathLike, data: Any, out_dir: str
 
 
 def _variant_kind(path: str) -> str:
-    from edgevision.cli import model_info
+    from edgevision.modelinfo import model_info
 
     graph = model_info(path)["quantization"]["graph"]
     return graph["kind"] if isinstance(graph, dict) else "unknown"

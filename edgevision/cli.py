@@ -2,8 +2,8 @@
 
     edgevision predict MODEL IMAGE... [--save DIR] [--json] [--device D] [--config FILE]
     edgevision info MODEL [--json]
-    edgevision bench [MODEL...] [options]   (= python -m benchmarks.latency; needs the repository checkout)
     edgevision demo [SOURCE] [--out DIR] [--corners MODEL] [--ocr MODEL]
+    edgevision bench [MODEL...] [options]   (= python -m benchmarks.latency; listed only in a repository checkout)
 """
 
 from __future__ import annotations
@@ -12,53 +12,10 @@ import argparse
 import json
 import os
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from .errors import EdgeVisionError
-
-_QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul",
-              "MatMulInteger", "ConvInteger")
-
-
-def model_info(model: str) -> dict[str, Any]:
-    """Inputs, outputs, edgevision metadata, size and quantization of a model file."""
-    from .backends import load_runner
-    from .config import ModelConfig
-    from .predictor import resolve_model
-
-    path = resolve_model(model)
-    runner = load_runner(path, device="cpu")
-    meta = ModelConfig.read(runner.session)
-    info: dict[str, Any] = {
-        "path": path,
-        "size_mb": round(os.path.getsize(path) / 1e6, 3),
-        "providers": runner.providers,
-        "inputs": [{"name": t.name, "shape": list(t.shape), "dtype": str(t.dtype)} for t in runner.inputs],
-        "outputs": [{"name": t.name, "shape": list(t.shape), "dtype": str(t.dtype)} for t in runner.outputs],
-        "metadata": meta.to_dict() if meta is not None else None,
-    }
-    quant: dict[str, Any] = {"from_metadata": (meta.extra.get("quantization") if meta is not None else None)}
-    try:
-        import onnx  # host-side; optional for the runtime
-    except ImportError:
-        quant["graph"] = "not inspected (install onnx to count quantized ops)"
-    else:
-        graph = onnx.load(path, load_external_data=False).graph
-        ops = Counter(n.op_type for n in graph.node)
-        counts = {op: ops[op] for op in _QUANT_OPS if ops[op]}
-        dtypes = Counter(onnx.TensorProto.DataType.Name(t.data_type) for t in graph.initializer)
-        kind = "none"
-        if counts.get("DynamicQuantizeLinear") or counts.get("MatMulInteger") or counts.get("ConvInteger"):
-            kind = "dynamic int8"
-        elif counts.get("QuantizeLinear") or counts.get("QLinearConv") or counts.get("QLinearMatMul"):
-            kind = "static int8 (QDQ)" if counts.get("QuantizeLinear") else "static int8 (QOperator)"
-        elif dtypes.get("FLOAT16"):
-            kind = "fp16"
-        quant["graph"] = {"kind": kind, "quantized_ops": counts, "initializer_dtypes": dict(dtypes)}
-    info["quantization"] = quant
-    return info
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -88,6 +45,8 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from .modelinfo import model_info
+
     info = model_info(args.model)
     if args.json:
         print(json.dumps(info, ensure_ascii=False, indent=2, default=str))
@@ -106,6 +65,15 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_root() -> Path | None:
+    """The checkout whose ``benchmarks/latency.py`` ``edgevision bench`` runs: the current
+    directory or the one this package was installed from (editable installs); None from a wheel."""
+    for root in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        if (root / "benchmarks" / "latency.py").is_file():
+            return root
+    return None
+
+
 def _import_bench() -> Any:
     """``benchmarks.latency`` from the repository root (it is not part of the wheel): importable
     as is, or from the current directory or the checkout this package was installed from
@@ -118,12 +86,12 @@ def _import_bench() -> Any:
         if e.name not in ("benchmarks", "benchmarks.latency"):
             raise
         first = e
-    for root in (Path.cwd(), Path(__file__).resolve().parent.parent):
-        if (root / "benchmarks" / "latency.py").is_file():
-            sys.path.insert(0, str(root))
-            sys.modules.pop("benchmarks", None)
-            return importlib.import_module("benchmarks.latency")
-    raise first
+    root = _bench_root()
+    if root is None:
+        raise first
+    sys.path.insert(0, str(root))
+    sys.modules.pop("benchmarks", None)
+    return importlib.import_module("benchmarks.latency")
 
 
 def _bench(argv: list[str]) -> int:
@@ -138,42 +106,6 @@ def _bench(argv: list[str]) -> int:
     return int(latency.main(argv, prog="edgevision bench"))
 
 
-_IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
-
-def _demo_items(source: str | None) -> tuple[Path, list[tuple[Path, dict[str, Any] | None]]]:
-    """(folder, [(image, label or None)]) for the demo: a folder with ``manifest.jsonl`` (labels),
-    a folder of images, or one image. Default: ``samples/plates`` here or in the checkout."""
-    if source is None:
-        for root in (Path.cwd(), Path(__file__).resolve().parent.parent):
-            if (root / "samples" / "plates").is_dir():
-                source = str(root / "samples" / "plates")
-                break
-        else:
-            raise EdgeVisionError("SOURCE: no samples/plates folder here or in the edgevision checkout; "
-                                  "pass a folder of plate images or a manifest folder")
-    src = Path(source)
-    if src.is_file():
-        return src.parent, [(src, None)]
-    if not src.is_dir():
-        raise EdgeVisionError(f"SOURCE: {src}: no such file or folder")
-    manifest = src / "manifest.jsonl"
-    if manifest.is_file():
-        items = []
-        for n, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    rec = json.loads(line)
-                    items.append((src / rec["image"], rec))
-                except (ValueError, KeyError, TypeError) as e:
-                    raise EdgeVisionError(f"SOURCE: {manifest}:{n}: not a manifest line ({e})") from None
-        return src, items
-    images = sorted(p for p in src.iterdir() if p.suffix.lower() in _IMAGE_EXT)
-    if not images:
-        raise EdgeVisionError(f"SOURCE: {src}: no images ({', '.join(_IMAGE_EXT)})")
-    return src, [(p, None) for p in images]
-
-
 def _demo(args: argparse.Namespace) -> int:
     import time
 
@@ -181,8 +113,9 @@ def _demo(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .plates import PlateReader
+    from .samples import scene_items
 
-    src, items = _demo_items(args.source)
+    src, items = scene_items(args.source, "SOURCE")
     reader = PlateReader(args.corners, args.ocr, device=args.device)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -241,14 +174,15 @@ def main(argv: list[str] | None = None) -> int:
     i.set_defaults(fn=_info)
     d = sub.add_parser("demo", help="read the plates of the sample scenes (or SOURCE) with the bundled models")
     d.add_argument("source", nargs="?", help="folder with manifest.jsonl, folder of images, or an image "
-                                              "(default: samples/plates)")
+                                              "(default: the bundled sample scenes)")
     d.add_argument("--out", default="out/demo", help="folder for annotated images (default out/demo)")
     d.add_argument("--corners", default="lpl_resnet_int8.onnx", help="corner model (default: bundled int8)")
     d.add_argument("--ocr", default="plate_ocr_int8.onnx", help="OCR model (default: bundled int8)")
     d.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or tensorrt[:N]")
     d.set_defaults(fn=_demo)
-    sub.add_parser("bench", add_help=False,
-                   help="latency, accuracy and size of model variants side by side (edgevision bench --help)")
+    if _bench_root() is not None:  # benchmarks/ is not in the wheel
+        sub.add_parser("bench", add_help=False,
+                       help="latency, accuracy and size of model variants side by side (edgevision bench --help)")
     args = ap.parse_args(argv)
     try:
         return int(args.fn(args))

@@ -357,7 +357,7 @@ def test_bare_name_resolves_against_bundled_models_from_any_directory(kp_path, t
 def test_info_detects_dynamic_int8_quantization(tmp):
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from edgevision.cli import model_info
+    from edgevision.modelinfo import model_info
 
     fp32 = models.save(models.classification_model(), tmp / "q_fp32.onnx")
     int8 = tmp / "q_int8.onnx"
