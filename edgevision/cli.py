@@ -3,6 +3,7 @@
     edgevision predict MODEL IMAGE... [--save DIR] [--json] [--device D] [--config FILE]
     edgevision info MODEL [--json]
     edgevision demo [SOURCE] [--out DIR] [--corners MODEL] [--ocr MODEL]
+    edgevision serve [--pipeline plate|none] [--model M]... [--host H] [--port P] [--workers N] [--queue N] ...
     edgevision bench [MODEL...] [options]   (= python -m benchmarks.latency; listed only in a repository checkout)
 """
 
@@ -15,8 +16,27 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._argtypes import int_at_least, non_negative_int, positive_int
 from .errors import EdgeVisionError
 
+
+def positive_float(text: str) -> float:
+    """argparse ``type=``: a finite number > 0."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not 0 < v < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return v
+
+
+def port_number(text: str) -> int:
+    """argparse ``type=``: a TCP port, 0..65535 (0: any free port)."""
+    v = int_at_least(0)(text)
+    if v > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port 0..65535, got {v}")
+    return v
 
 def _predict(args: argparse.Namespace) -> int:
     from .predictor import Predictor
@@ -154,6 +174,52 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_serve_parser(sub: Any) -> None:
+    from .serve.config import PIPELINES, ServeConfig
+
+    d = ServeConfig()
+    s = sub.add_parser("serve", help="HTTP service: /recognize, /predict/{model}, /health, /models, /metrics "
+                                     "(needs the [serve] extra)",
+                       description="Serve plate reading and models over HTTP (FastAPI + uvicorn). Models load and "
+                                   "warm up before the port opens; SIGTERM lets requests in flight finish.")
+    s.add_argument("--pipeline", choices=[*PIPELINES, "none"],
+                   help="plate: POST /recognize with --corners and --ocr (default: plate, or none with --model)")
+    s.add_argument("--model", action="append", default=[], metavar="M",
+                   help="a model (path or bundled name) to serve at POST /predict/{name}; repeatable")
+    s.add_argument("--corners", default=d.corners, help=f"plate corner model (default {d.corners})")
+    s.add_argument("--ocr", default=d.ocr, help=f"plate OCR model (default {d.ocr})")
+    s.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host}; 0.0.0.0 in a container)")
+    s.add_argument("--port", type=port_number, default=d.port, help=f"port (default {d.port}; 0: any free port)")
+    s.add_argument("--workers", type=positive_int, help="inferences run at once (default: CPUs, at most 4)")
+    s.add_argument("--threads", type=positive_int, help="ONNX Runtime threads per model (default: CPUs / workers)")
+    s.add_argument("--queue", type=non_negative_int, default=d.queue,
+                   help=f"requests that may wait for a worker; more get 503 + Retry-After (default {d.queue})")
+    s.add_argument("--max-body-mb", type=positive_float, default=d.max_body_mb,
+                   help=f"largest request body, MB (default {d.max_body_mb:g})")
+    s.add_argument("--max-pixels", type=positive_int, default=d.max_pixels,
+                   help=f"largest image, width x height, checked from its header (default {d.max_pixels:,})")
+    s.add_argument("--device", default=d.device, help="auto, cpu, cuda[:N] or tensorrt[:N]")
+    s.add_argument("--graceful-timeout", type=positive_float, default=d.graceful_timeout_s,
+                   help=f"seconds requests in flight get to finish on SIGTERM (default {d.graceful_timeout_s:g})")
+    s.add_argument("--access-log", action="store_true", help="log every request (counts are in /metrics anyway)")
+    s.add_argument("--log-level", default=d.log_level, choices=["critical", "error", "warning", "info", "debug"])
+    s.set_defaults(fn=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .serve import ServeConfig
+
+    pipeline = args.pipeline or ("none" if args.model else "plate")
+    config = ServeConfig(
+        pipeline=None if pipeline == "none" else pipeline, models=tuple(args.model), corners=args.corners,
+        ocr=args.ocr, host=args.host, port=args.port, workers=args.workers, threads=args.threads, queue=args.queue,
+        max_body_mb=args.max_body_mb, max_pixels=args.max_pixels, device=args.device,
+        graceful_timeout_s=args.graceful_timeout, access_log=args.access_log, log_level=args.log_level)
+    from .serve import serve  # FastAPI and uvicorn: the [serve] extra
+
+    return serve(config)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # every argument belongs to the benchmark's own parser
@@ -180,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--ocr", default="plate_ocr_int8.onnx", help="OCR model (default: bundled int8)")
     d.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or tensorrt[:N]")
     d.set_defaults(fn=_demo)
+    _add_serve_parser(sub)
     if _bench_root() is not None:  # benchmarks/ is not in the wheel
         sub.add_parser("bench", add_help=False,
                        help="latency, accuracy and size of model variants side by side (edgevision bench --help)")

@@ -1,0 +1,108 @@
+"""Settings of ``edgevision serve`` (plain data; importing this needs no web framework)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InvalidArgumentError, InvalidTypeError
+
+#: Pipelines ``--pipeline`` can name.
+PIPELINES = ("plate",)
+
+
+def _positive_int(value: Any, name: str, *, zero: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidTypeError(f"{name}: expected an integer, got {type(value).__name__}")
+    if value < (0 if zero else 1):
+        raise InvalidArgumentError(f"{name}: expected an integer >= {0 if zero else 1}, got {value}")
+    return value
+
+
+def _positive_number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidTypeError(f"{name}: expected a number, got {type(value).__name__}")
+    if not value > 0 or value == float("inf"):
+        raise InvalidArgumentError(f"{name}: expected a finite number > 0, got {value}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """What ``edgevision serve`` loads and how it admits work.
+
+    Attributes:
+        pipeline: ``"plate"`` serves ``POST /recognize`` with a :class:`~edgevision.PlateReader`
+            over ``corners`` and ``ocr``; None serves ``models`` only.
+        models: further models (paths or bundled names) served at ``POST /predict/{name}``,
+            where ``name`` is the file name without ``.onnx``. The pipeline's two models
+            are served there too.
+        corners, ocr: the plate pipeline's models (default: the bundled int8 pair).
+        host, port: where uvicorn listens (``port=0``: a free port, printed at start).
+        workers: inferences run at once, each on its own thread (default: the CPU count, at most 4).
+        threads: ONNX Runtime intra-op threads per model (default: CPUs / workers, at least 1).
+        queue: requests that may wait for a worker; one more is answered 503 with ``Retry-After``.
+        max_body_mb: largest request body in MB (10^6 bytes), checked while it streams in.
+        max_pixels: largest image (width x height) accepted, checked from its header before decoding.
+        device: ``auto``, ``cpu``, ``cuda[:N]`` or ``tensorrt[:N]`` (see :class:`~edgevision.Predictor`).
+        warmup: run every model (and the pipeline on a bundled sample scene) before serving.
+        graceful_timeout_s: on SIGTERM, how long requests in flight may take to finish (seconds).
+        access_log: uvicorn's per-request log lines (the counts are in ``/metrics`` either way).
+        log_level: uvicorn's log level.
+    """
+
+    pipeline: str | None = "plate"
+    models: tuple[str, ...] = ()
+    corners: str = "lpl_resnet_int8.onnx"
+    ocr: str = "plate_ocr_int8.onnx"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int | None = None
+    threads: int | None = None
+    queue: int = 32
+    max_body_mb: float = 20.0
+    max_pixels: int = 40_000_000
+    device: str = "auto"
+    warmup: bool = True
+    graceful_timeout_s: float = 30.0
+    access_log: bool = False
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if self.pipeline is not None and self.pipeline not in PIPELINES:
+            raise InvalidArgumentError(f"pipeline: expected one of {list(PIPELINES)} or None, got {self.pipeline!r}")
+        if isinstance(self.models, (str, bytes)) or not isinstance(self.models, (list, tuple)):
+            raise InvalidTypeError(f"models: expected a list of model paths or names, got {type(self.models).__name__}")
+        object.__setattr__(self, "models", tuple(os.fspath(m) for m in self.models))
+        if self.pipeline is None and not self.models:
+            raise InvalidArgumentError("models: nothing to serve; give a pipeline ('plate') or at least one model")
+        _positive_int(self.port, "port", zero=True)
+        if self.port > 65535:
+            raise InvalidArgumentError(f"port: expected 0..65535, got {self.port}")
+        if self.workers is not None:
+            _positive_int(self.workers, "workers")
+        if self.threads is not None:
+            _positive_int(self.threads, "threads")
+        _positive_int(self.queue, "queue", zero=True)
+        _positive_number(self.max_body_mb, "max_body_mb")
+        _positive_int(self.max_pixels, "max_pixels")
+        _positive_number(self.graceful_timeout_s, "graceful_timeout_s")
+
+    @property
+    def worker_count(self) -> int:
+        """``workers``, or its default: the CPU count, at most 4."""
+        return self.workers or min(os.cpu_count() or 1, 4)
+
+    @property
+    def thread_count(self) -> int:
+        """``threads``, or its default: CPUs divided among the workers, at least 1."""
+        return self.threads or max(1, (os.cpu_count() or 1) // self.worker_count)
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1e6)
+
+    def replace(self, **changes: Any) -> "ServeConfig":
+        return dataclasses.replace(self, **changes)

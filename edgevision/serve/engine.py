@@ -1,0 +1,241 @@
+"""The models behind ``edgevision serve`` and the bounded queue in front of them (no web framework here).
+
+:class:`Engine` loads the models once, warms them up, and runs one request's
+work (decode, then inference) on a worker thread, timing each stage.
+:class:`Admission` bounds that work: ``workers`` run at once, ``queue`` more
+wait, and the next one is refused with :class:`Overloaded` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import EdgeVisionError, InvalidArgumentError
+from ..image_bytes import decode_image
+from .config import ServeConfig
+
+_clock = time.perf_counter
+
+
+class Overloaded(EdgeVisionError):
+    """Every worker is busy and the queue is full. ``retry_after_s``: a suggested wait (whole seconds)."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Admission:
+    """At most ``workers`` calls run at once (on a thread pool), at most ``queue`` wait.
+
+    ``await admission.run(fn, *args)`` returns ``(fn(*args), seconds waited)``; when
+    ``workers`` calls run and ``queue`` wait it raises :class:`Overloaded` without
+    waiting. A worker counts as busy until its call returns, even if the caller went
+    away. Used from one event loop; the counters need no lock.
+    """
+
+    def __init__(self, workers: int, queue: int) -> None:
+        self.workers = workers
+        self.capacity = queue
+        self.waiting = 0
+        self.running = 0
+        self._slots: asyncio.Semaphore | None = None
+        self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="edgevision-worker")
+        self._service_s = 0.01  # running mean of a call's duration, for Retry-After
+
+    def retry_after_s(self) -> int:
+        """Seconds until the queue has likely drained (the mean call time x the queue / workers), 1..60."""
+        return int(min(60, max(1, round((self.waiting + self.running) * self._service_s / self.workers + 0.5))))
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.workers)
+        if self.running + self.waiting >= self.workers + self.capacity:
+            raise Overloaded(f"all {self.workers} workers are busy and the queue of {self.capacity} is full",
+                             self.retry_after_s())
+        loop = asyncio.get_running_loop()
+        t0 = _clock()
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        waited = _clock() - t0
+        self.running += 1
+        slots = self._slots
+
+        def done(_: concurrent.futures.Future) -> None:
+            self.running -= 1
+            slots.release()
+
+        t1 = _clock()
+        try:
+            fut = self._pool.submit(fn, *args)
+        except BaseException:
+            done(None)  # type: ignore[arg-type]
+            raise
+        fut.add_done_callback(lambda f: loop.call_soon_threadsafe(done, f))
+        result = await asyncio.wrap_future(fut)
+        self._service_s = 0.9 * self._service_s + 0.1 * (_clock() - t1)
+        return result, waited
+
+    def close(self) -> None:
+        """Waits for the calls in flight, then stops the threads."""
+        self._pool.shutdown(wait=True)
+
+
+class _StageTimes(threading.local):
+    current: dict[str, float] | None = None
+
+
+_STAGES = _StageTimes()
+
+
+class _TimedStage:
+    """A :class:`~edgevision.Predictor` stand-in that adds each call's duration to the calling
+    thread's current timings under ``stage`` (every other attribute is the predictor's)."""
+
+    def __init__(self, predictor: Any, stage: str) -> None:
+        self._predictor = predictor
+        self._stage = stage
+
+    def __call__(self, x: Any) -> Any:
+        t0 = _clock()
+        try:
+            return self._predictor(x)
+        finally:
+            if _STAGES.current is not None:
+                _STAGES.current[self._stage] = _STAGES.current.get(self._stage, 0.0) + _clock() - t0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._predictor, name)
+
+
+def model_name(path: str) -> str:
+    """The name a model is served under: its file name without ``.onnx``."""
+    name = Path(path).name
+    return name[:-5] if name.lower().endswith(".onnx") else name
+
+
+class Engine:
+    """Loads and warms up the models of a :class:`ServeConfig`, then runs requests' work.
+
+    Attributes:
+        config: the settings.
+        predictors: served name -> :class:`~edgevision.Predictor` (``/predict/{name}``).
+        reader: the :class:`~edgevision.PlateReader` of the ``plate`` pipeline, or None.
+        admission: the bounded queue (:class:`Admission`).
+        warmup_s: seconds the warm-up took.
+
+    Raises (at construction): :class:`~edgevision.errors.ModelNotFoundError` and the
+    other load errors of :class:`~edgevision.Predictor`; InvalidArgumentError when two
+    models would be served under the same name.
+    """
+
+    def __init__(self, config: ServeConfig) -> None:
+        from ..plates import PlateReader
+        from ..predictor import Predictor
+
+        self.config = config
+        opts = {"device": config.device, "threads": config.thread_count}
+        self.predictors: dict[str, Any] = {}
+        self.reader: Any = None
+        if config.pipeline == "plate":
+            self.reader = PlateReader(Predictor(config.corners, warmup=False, **opts),
+                                      Predictor(config.ocr, warmup=False, **opts))
+            for p in (self.reader.corners, self.reader.ocr):
+                self.predictors.setdefault(model_name(p.path), p)
+            self.reader.corners = _TimedStage(self.reader.corners, "corners")
+            self.reader.ocr = _TimedStage(self.reader.ocr, "ocr")
+        for m in config.models:
+            p = Predictor(m, warmup=False, **opts)
+            name = model_name(p.path)
+            if name in self.predictors and self.predictors[name].path != p.path:
+                raise InvalidArgumentError(f"models: two models would be served as {name!r}: "
+                                           f"{self.predictors[name].path} and {p.path}; rename one")
+            self.predictors.setdefault(name, p)
+        self.admission = Admission(config.worker_count, config.queue)
+        self.warmup_s = self.warmup() if config.warmup else 0.0
+        self._info: dict[str, Any] | None = None
+
+    def warmup(self) -> float:
+        """Runs every model once, and the plate pipeline on every bundled sample scene; returns the seconds taken."""
+        t0 = _clock()
+        for p in self.predictors.values():
+            p.warmup()
+        if self.reader is not None:
+            from ..samples import scene_items
+
+            for path, _ in scene_items()[1]:
+                self.recognize(path.read_bytes())
+        return _clock() - t0
+
+    def describe(self) -> dict[str, Any]:
+        """``{"models": [...], "pipeline": ...}`` for ``GET /models`` (computed once)."""
+        if self._info is None:
+            from ..modelinfo import model_info
+
+            models = []
+            for name, p in self.predictors.items():
+                info = model_info(p)
+                models.append({"name": name, "task": p.task, **info})
+            pipeline = None
+            if self.reader is not None:
+                pipeline = {"name": "plate", "endpoint": "/recognize",
+                            "corners": model_name(self.reader.corners.path), "ocr": model_name(self.reader.ocr.path)}
+            self._info = {"models": models, "pipeline": pipeline}
+        return self._info
+
+    def recognize(self, data: bytes) -> tuple[Any, dict[str, float]]:
+        """Decodes an encoded image and reads its plate: ``(PlateReading, stage seconds)``.
+
+        Stages: ``decode``, ``corners`` (the corner model), ``ocr`` (the OCR, re-reads of
+        two-row plates included) and ``rectify`` (the rest: rectification and glue).
+        Runs on a worker thread. Raises the errors of :func:`~edgevision.image_bytes.decode_image`.
+        """
+        if self.reader is None:
+            raise InvalidArgumentError("pipeline: the plate pipeline is not loaded")
+        t0 = _clock()
+        image = decode_image(data, self.config.max_pixels)
+        t1 = _clock()
+        times = {"decode": t1 - t0, "corners": 0.0, "ocr": 0.0}
+        _STAGES.current = times
+        try:
+            reading = self.reader(image)
+        finally:
+            _STAGES.current = None
+        times["rectify"] = max(0.0, _clock() - t1 - times["corners"] - times["ocr"])
+        return reading, times
+
+    def predict(self, name: str, data: bytes) -> tuple[Any, tuple[int, ...], dict[str, float]]:
+        """Decodes an encoded image and runs model ``name`` on it: ``(result, image shape, stage seconds)``.
+
+        Stages: ``decode``, ``preprocess``, ``infer``, ``postprocess``. Runs on a worker thread.
+        """
+        from ..predictor import load_image
+
+        p = self.predictors[name]
+        t0 = _clock()
+        image = decode_image(data, self.config.max_pixels)
+        shape = image.shape
+        image = load_image(image, "image", p.config.preprocess_kwargs()[1].get("channels") or 3)
+        t1 = _clock()
+        blob, transforms = p.preprocess([image])
+        t2 = _clock()
+        outputs = p.infer(blob)
+        t3 = _clock()
+        (result,) = p.postprocess(outputs, transforms, [image])
+        t4 = _clock()
+        return result, shape, {"decode": t1 - t0, "preprocess": t2 - t1, "infer": t3 - t2, "postprocess": t4 - t3}
+
+    def close(self) -> None:
+        """Waits for the work in flight, then stops the worker threads."""
+        self.admission.close()
+
+
+__all__ = ["Engine", "Admission", "Overloaded", "model_name"]
