@@ -1,7 +1,7 @@
 # Developer shortcuts. The README's two Quickstart commands do not need make.
 PY ?= python3
 
-.PHONY: install test bench demo latency train train-lpl train-ocr bundle sanitize check-cpp
+.PHONY: install test bench demo latency accuracy train train-lpl train-ocr train-ocr-real bundle sanitize check-cpp
 
 install:
 	bash scripts/install_system_deps.sh
@@ -19,6 +19,10 @@ demo:
 latency:
 	$(PY) -m benchmarks.latency --out out/latency
 
+# Plate OCR on the real sets (../shared/data/real), the synthetic figures beside them.
+accuracy:
+	$(PY) -m benchmarks.accuracy --json out/accuracy.json --markdown out/accuracy.md
+
 # The bundled defaults: train (CPU: time-budgeted, bf16 where the CPU has AVX-512 BF16/AMX;
 # a GPU is used when present), then export/quantize/card them into edgevision/models.
 # The two recipes run side by side, one thread each (make -j2 train). See the model cards.
@@ -32,6 +36,15 @@ train-lpl:
 # OCR (2026-12-02) is stage 3, run from the then-bundled plate_ocr.onnx (= stage 2's export; 11,171 steps in
 # 100 min): 97.4% / CER 0.0036 on every held-out plate, 99.1% / 0.0012 on the legible ones. Its stage 1 was
 # trained by the recipe of 2026-12-01, before the rows head and the two-row mix (the card's training.init).
+# Stage 4 (the bundled OCR from 2026-12-04) reads real photographs: it fine-tunes stage 3 (the OCR bundled on
+# 2026-12-02, `git show d2ddf85:edgevision/models/plate_ocr.onnx > runs/plate_ocr_stage3.onnx`) on the `real`
+# mixture (training/ocr.py MIXES: realistic crops in the real plate typeface, EasyPR train plates, scenes), with
+# the heads grown by the special plates' characters. It needs the real data (../shared/data/real, or
+# EDGEVISION_REAL_DATA). Stages 1-3 below are how stage 3 was made.
+train-ocr-real:
+	$(PY) -m training ocr --out runs/ocr4 --mix real --samples 80000 --epochs 60 --time-budget 4800 --lr 1e-3 \
+		--threads 2 --workers 2 --init runs/plate_ocr_stage3.onnx
+
 train-ocr:
 	$(PY) -m training ocr --out runs/ocr --samples 60000 --epochs 60 --time-budget 6000 --threads 1 --workers 1
 	$(PY) -m training ocr --out runs/ocr2 --samples 60000 --epochs 60 --time-budget 7000 --lr 1e-3 --threads 2 \
@@ -41,7 +54,7 @@ train-ocr:
 
 bundle:
 	$(PY) -m training.bundle runs/lpl --family lpl_resnet --tolerance 0.03 --val-count 500 --method percentile
-	$(PY) -m training.bundle runs/ocr3 --family plate_ocr --tolerance 0.003 --val-count 1000
+	$(PY) -m training.bundle runs/ocr4 --family plate_ocr --tolerance 0.003 --val-count 1000
 
 # ASan + UBSan build of the kernel, running the kernel tests against it.
 sanitize:

@@ -39,7 +39,7 @@ from edgevision.errors import InvalidArgumentError
 
 from .synth import _LAYOUTS, _blend, _Layout, _rounded_rect, random_plate_text
 
-__all__ = ["ASSET_DIR", "CROP_PLATE_TYPES", "SPECIAL_HELDOUT_SEED", "CropSample", "RealChars", "special_heldout", "SPECIAL_PLATES", "special_plate_text", "RealisticCrops", "Typeface", "capture_effects", "char_box", "contact_sheet", "loose_quad",
+__all__ = ["ASSET_DIR", "CROP_PLATE_TYPES", "SPECIAL_HELDOUT_SEED", "CropSample", "RealChars", "special_heldout", "SPECIAL_PLATES", "special_plate_text", "RealisticCrops", "Typeface", "capture_effects", "char_box", "contact_sheet", "loose_quad", "warp_glyph",
            "render_flat_plate"]
 
 #: The plate typeface glyphs (PNG, white ink on black, 96 px high, cropped to the ink).
@@ -205,8 +205,33 @@ def _glyph_style(plate_type: str, row: int, ch: str) -> str:
     return "140"
 
 
+def warp_glyph(mask: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
+    """A glyph mask distorted like another font's or another camera's: a random affine within
+    its cell (horizontal scale ``1 +- 0.15*amount``, shear ``+- 0.15*amount``, rotation
+    ``+- 3*amount`` degrees), a smooth elastic displacement (about ``1.2*amount`` % of the glyph
+    height) and, with probability ``0.4*amount``, a thinner or bolder stroke. Same shape and dtype."""
+    h, w = mask.shape
+    sx = 1 + rng.uniform(-0.15, 0.1) * amount
+    sy = 1 + rng.uniform(-0.06, 0.03) * amount
+    sh = rng.uniform(-0.15, 0.15) * amount
+    rot = rng.uniform(-3, 3) * amount
+    A = cv2.getRotationMatrix2D((w / 2, h / 2), rot, 1.0)
+    A = A @ np.array([[sx, sh, (1 - sx) * w / 2 - sh * h / 2], [0, sy, (1 - sy) * h / 2], [0, 0, 1]])
+    out = cv2.warpAffine(mask, A, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    amp = 0.012 * amount * h
+    if amp > 0.3:
+        gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+        dx = cv2.resize(rng.normal(0, 1, (4, 3)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC) * amp
+        dy = cv2.resize(rng.normal(0, 1, (4, 3)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC) * amp
+        out = cv2.remap(out, gx + dx, gy + dy, cv2.INTER_LINEAR, borderValue=0)
+    if rng.random() < 0.4 * amount:
+        k = np.ones((2, 2), np.uint8)
+        out = cv2.erode(out, k) if rng.random() < 0.5 else cv2.dilate(out, k)
+    return out
+
+
 def render_flat_plate(text: str, plate_type: str, rng: np.random.Generator, typeface: Typeface | None = None,
-                      real_chars: RealChars | None = None) -> tuple[np.ndarray, np.ndarray]:
+                      real_chars: RealChars | None = None, glyph_warp: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """A flat, front-facing plate at 1 px a millimetre in the plate typeface.
 
     Returns ``(image, alpha)``: uint8 BGR ``(h, w, 3)`` with the plate filling the array
@@ -214,6 +239,8 @@ def render_flat_plate(text: str, plate_type: str, rng: np.random.Generator, type
     cut rounded corners). Colours, stroke weight, character placement, the embossing
     shadow, rivets and a faded or dirty surface vary with ``rng``. With ``real_chars``, each
     character of a single-row plate is a real segmented character where the set has one.
+    ``glyph_warp`` > 0 distorts each character (:func:`warp_glyph`); 0 leaves the stream of
+    random numbers, and so the plate, as it was without the option.
     """
     tf = typeface or _typeface(str(ASSET_DIR))
     special = SPECIAL_PLATES.get(plate_type)
@@ -252,6 +279,8 @@ def render_flat_plate(text: str, plate_type: str, rng: np.random.Generator, type
         if not ch.isascii():  # CJK glyphs fill the cell width
             cw = int(round(bw))
         gm = cv2.resize(g, (cw, ch_h), interpolation=cv2.INTER_AREA)
+        if glyph_warp > 0:
+            gm = warp_glyph(gm, rng, glyph_warp)
         x0 = int(round(bx + (bw - cw) / 2 + rng.uniform(-1.5, 1.5)))
         y0 = int(round(by + (bh - ch_h) / 2 + rng.uniform(-1.5, 1.5)))
         x0, y0 = max(0, min(w - cw, x0)), max(0, min(h - ch_h, y0))
@@ -436,6 +465,7 @@ class RealisticCrops:
         strength: scales the strong capture effects (0 = mild, 1 = default).
         real_chars: a folder of real segmented characters (:class:`RealChars`); a plate is then
             drawn with them with probability ``real_char_p``.
+        glyph_warp: per-character distortion (:func:`warp_glyph`), 0 (none) to 1.
     """
 
     seed: int = 0
@@ -444,6 +474,7 @@ class RealisticCrops:
     strength: float = 1.0
     real_chars: str | None = None
     real_char_p: float = 0.35
+    glyph_warp: float = 0.0
 
     def __post_init__(self) -> None:
         types = dict(self.plate_types or CROP_PLATE_TYPES)
@@ -466,7 +497,7 @@ class RealisticCrops:
         text = (special_plate_text(plate_type, rng) if plate_type in SPECIAL_PLATES
                 else random_plate_text(plate_type, rng))
         rc = _real_chars(str(self.real_chars)) if self.real_chars and rng.random() < self.real_char_p else None
-        plate, alpha = render_flat_plate(text, plate_type, rng, real_chars=rc)
+        plate, alpha = render_flat_plate(text, plate_type, rng, real_chars=rc, glyph_warp=self.glyph_warp)
         ph, pw = plate.shape[:2]
         pad = int(0.5 * ph)
         canvas = _surround(rng, ph + 2 * pad, pw + 2 * pad)

@@ -288,3 +288,18 @@ def test_special_heldout_is_deterministic_and_covers_every_special_type() -> Non
         assert re.match(SPECIAL_FORMAT[s.plate_type], s.text) and s.image.shape == (64, 256, 3)
     with pytest.raises(InvalidArgumentError, match="count_per_type"):
         special_heldout(0)
+
+
+def test_glyph_warp_distorts_characters_and_zero_changes_nothing() -> None:
+    from calibration.plate_synth import warp_glyph
+
+    g = Typeface().mask("8")
+    a = warp_glyph(g, np.random.default_rng(0), 1.0)
+    assert a.shape == g.shape and a.dtype == np.uint8 and not np.array_equal(a, g)
+    assert np.array_equal(a, warp_glyph(g, np.random.default_rng(0), 1.0))
+    assert 0.5 < a.astype(float).sum() / g.astype(float).sum() < 1.5  # the ink stays, reshaped
+    # glyph_warp=0 draws no random number: the plate is the one rendered without the option.
+    p0, _ = render_flat_plate("苏A12345", "blue", np.random.default_rng(3))
+    p1, _ = render_flat_plate("苏A12345", "blue", np.random.default_rng(3), glyph_warp=0.0)
+    p2, _ = render_flat_plate("苏A12345", "blue", np.random.default_rng(3), glyph_warp=0.5)
+    assert np.array_equal(p0, p1) and not np.array_equal(p0, p2)

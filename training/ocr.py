@@ -311,7 +311,8 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
               weight_decay=weight_decay, seed=seed, time_budget_s=time_budget_s, resume=resume, device=dev,
               jitter=(0.25, 0.25), progress=progress, log_every=log_every, precision=precision)
     return {"recipe": "ocr", **run,
-            "data": {"generator": "calibration.synth.PlateSceneGenerator", "seed": seed, "samples": samples,
+            "data": {"generator": "calibration.synth.PlateSceneGenerator" if mix == "synth"
+                     else "training.ocr.MixedOCRSample", "seed": seed, "samples": samples,
                      "corner_jitter": JITTER, "plate_weights": PLATE_WEIGHTS, "two_row_split_p": SPLIT_P,
                      "occlusion": OCCLUSION, "mix": {"name": mix, "shares": MIXES[mix]},
                      **({"easypr": {"root": str(easypr_root), "split": "train"}, "real_chars": str(chars_root)}
