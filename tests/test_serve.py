@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import http.client
 import json
 import os
-import queue
-import signal
 import struct
 import subprocess
 import sys
@@ -32,6 +29,7 @@ from edgevision.serve import ServeConfig, create_app
 from edgevision.serve.app import ERROR_CODES
 
 import models
+from benchmarks.serve import ServerProcess
 from test_plates import _kp_meta, _ocr
 
 MAX_BODY_MB = 0.2         # 200,000 bytes
@@ -334,76 +332,17 @@ def test_a_full_queue_answers_503_with_retry_after(model_dir: Path) -> None:
 # --- a real uvicorn on a loopback port ----------------------------------------------------------
 
 
-class Server:
-    """``python -m edgevision serve ARGS --port 0`` in a subprocess, on 127.0.0.1."""
+class Server(ServerProcess):
+    """``python -m edgevision serve ARGS --port 0`` in a subprocess on 127.0.0.1; JSON answers parsed."""
 
     def __init__(self, *args: str) -> None:
         env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "edgevision", "serve", "--host", "127.0.0.1", "--port", "0",
-                                      "--log-level", "warning", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        self.port = self._wait_for_port()
-        deadline = time.monotonic() + DEADLINE_S
-        while True:  # the port opens after the warm-up; poll until uvicorn answers
-            try:
-                if self.request("GET", "/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the server never answered /health"
-            time.sleep(0.05)
+        super().__init__(list(args), time.monotonic() + DEADLINE_S, env)
 
-    def _wait_for_port(self) -> int:
-        assert self.proc.stdout is not None
-        lines: queue.Queue = queue.Queue()
-        self.output: list[str] = []
-
-        def pump() -> None:  # keeps the pipe drained for the server's life
-            for line in self.proc.stdout:  # type: ignore[union-attr]
-                self.output.append(line)
-                lines.put(line)
-            lines.put(None)
-
-        self._pump = threading.Thread(target=pump, daemon=True)
-        self._pump.start()
-        deadline = time.monotonic() + DEADLINE_S
-        while time.monotonic() < deadline:
-            try:
-                line = lines.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            if line is None:
-                break
-            if "listening on http://127.0.0.1:" in line:
-                return int(line.rsplit(":", 1)[1])
-        self.proc.kill()
-        self.proc.wait(DEADLINE_S)
-        self._pump.join(DEADLINE_S)
-        self.proc.stdout.close()
-        raise AssertionError("the server did not start: " + "".join(self.output)[-2000:])
-
-    def request(self, method: str, path: str, body: bytes | None = None,
+    def request(self, method: str, path: str, body: bytes | None = None,  # type: ignore[override]
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=DEADLINE_S)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            r = conn.getresponse()
-            data = r.read()
-            ctype = r.getheader("Content-Type", "")
-            return r.status, dict(r.getheaders()), json.loads(data) if ctype.startswith("application/json") else data
-        finally:
-            conn.close()
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(DEADLINE_S)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait(DEADLINE_S)
-            self._pump.join(DEADLINE_S)  # the pipe's end: the server has exited
-            self.proc.stdout.close()  # type: ignore[union-attr]
+        status, head, data = super().request(method, path, body, headers)
+        return status, head, json.loads(data) if head.get("content-type", "").startswith("application/json") else data
 
 
 @pytest.fixture(scope="module")
@@ -525,3 +464,18 @@ def test_without_the_extra_serve_says_what_to_install() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=DEADLINE_S)
     assert r.returncode == 0, r.stderr
     assert "pip install 'edgevision[serve]'" in r.stdout
+
+
+def test_the_listening_socket_is_tcp_so_connections_get_nodelay() -> None:
+    import socket
+
+    from edgevision.serve.app import _listening_socket
+
+    sock = _listening_socket("127.0.0.1", 0)
+    try:  # asyncio sets TCP_NODELAY on accepted connections only for IPPROTO_TCP listeners
+        assert sock.proto == socket.IPPROTO_TCP
+        port = sock.getsockname()[1]
+        with pytest.raises(Exception, match=f"host/port: cannot listen on 127.0.0.1:{port}"):
+            _listening_socket("127.0.0.1", port)  # already taken
+    finally:
+        sock.close()
