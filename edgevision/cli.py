@@ -215,9 +215,9 @@ def _serve(args: argparse.Namespace) -> int:
         ocr=args.ocr, host=args.host, port=args.port, workers=args.workers, threads=args.threads, queue=args.queue,
         max_body_mb=args.max_body_mb, max_pixels=args.max_pixels, device=args.device,
         graceful_timeout_s=args.graceful_timeout, access_log=args.access_log, log_level=args.log_level)
-    from .serve import serve  # FastAPI and uvicorn: the [serve] extra
+    from .serve import app  # FastAPI and uvicorn: the [serve] extra
 
-    return serve(config)
+    return app.serve(config)
 
 
 def main(argv: list[str] | None = None) -> int:

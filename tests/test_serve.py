@@ -479,3 +479,18 @@ def test_the_listening_socket_is_tcp_so_connections_get_nodelay() -> None:
             _listening_socket("127.0.0.1", port)  # already taken
     finally:
         sock.close()
+
+
+def test_the_container_healthcheck(server: Server, tmp_path: Path) -> None:
+    from edgevision.serve.healthcheck import check
+
+    assert check(f"http://127.0.0.1:{server.port}/health") == (True, f"http://127.0.0.1:{server.port}/health: ok")
+    ok, why = check(f"http://127.0.0.1:{server.port}/nope")
+    assert not ok and "HTTP 404" in why
+    ok, why = check(f"http://127.0.0.1:{server.port}/metrics")
+    assert not ok and "/metrics" in why
+    ok, why = check("http://127.0.0.1:1/health", timeout_s=5)  # nothing listens there
+    assert not ok and "127.0.0.1:1/health" in why
+    r = subprocess.run([sys.executable, "-m", "edgevision.serve.healthcheck", f"http://127.0.0.1:{server.port}/health"],
+                       capture_output=True, text=True, timeout=DEADLINE_S)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok")
