@@ -494,3 +494,15 @@ def test_the_container_healthcheck(server: Server, tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "edgevision.serve.healthcheck", f"http://127.0.0.1:{server.port}/health"],
                        capture_output=True, text=True, timeout=DEADLINE_S)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok")
+
+
+def test_warm_up_ignores_the_pixel_limit_and_health_reports_draining(model_dir: Path) -> None:
+    from types import SimpleNamespace
+
+    app = create_app(tiny_config(model_dir, max_pixels=100))  # smaller than every sample scene
+    assert app.state.engine.warmup_s > 0
+    with TestClient(app) as c:
+        assert c.get("/health").json()["ready"] is True
+        app.state.server = SimpleNamespace(should_exit=True)  # what uvicorn sets on SIGTERM
+        r = c.get("/health")
+        assert r.status_code == 503 and r.json()["status"] == "draining" and r.json()["ready"] is False

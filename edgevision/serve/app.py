@@ -379,14 +379,17 @@ def create_app(config: ServeConfig | None = None, *, engine: Engine | None = Non
             "result": result.to_dict(), "time": total, "timings_ms": _ms({**times, "total": total}),
         }))
 
-    @app.get("/health", summary="Liveness and readiness")
+    @app.get("/health", summary="Liveness and readiness (503 while draining after SIGTERM)")
     async def health() -> JSONResponse:
         a = engine.admission
+        server = getattr(app.state, "server", None)  # set by serve(); None under another ASGI server
+        draining = bool(server is not None and server.should_exit)
         return JSONResponse({
-            "status": "ok", "ready": True, "version": __version__, "uptime_s": round(time.time() - started, 3),
+            "status": "draining" if draining else "ok", "ready": not draining, "version": __version__,
+            "uptime_s": round(time.time() - started, 3),
             "pipeline": cfg.pipeline, "models": list(engine.predictors), "warmup_s": round(engine.warmup_s, 3),
             "workers": a.workers, "running": a.running, "queue": {"waiting": a.waiting, "capacity": a.capacity},
-        })
+        }, status_code=503 if draining else 200)
 
     @app.get("/models", summary="The loaded models and their metadata")
     async def models() -> JSONResponse:
@@ -437,6 +440,7 @@ def serve(config: ServeConfig, *, out: Any = None) -> int:
     server = uvicorn.Server(uvicorn.Config(
         app, log_level=config.log_level, access_log=config.access_log, server_header=False,
         timeout_graceful_shutdown=config.graceful_timeout_s, lifespan="on"))
+    app.state.server = server
     # uvicorn handles SIGTERM/SIGINT while it runs, then restores the handlers it found and raises
     # the signal again; with these no-op handlers in place that last step returns here, and a
     # graceful shutdown exits with status 0.
