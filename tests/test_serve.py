@@ -506,3 +506,12 @@ def test_warm_up_ignores_the_pixel_limit_and_health_reports_draining(model_dir: 
         app.state.server = SimpleNamespace(should_exit=True)  # what uvicorn sets on SIGTERM
         r = c.get("/health")
         assert r.status_code == 503 and r.json()["status"] == "draining" and r.json()["ready"] is False
+
+
+def test_non_finite_outputs_become_null(tmp_path: Path) -> None:
+    m = models.constant_output_model("out", np.array([[np.nan, np.inf, 1.5]], np.float32))
+    path = models.save(models.with_metadata(m, {"task": "raw", "preprocess": {"size": [32, 32], "mode": "stretch"}}),
+                       tmp_path / "nan.onnx")
+    with TestClient(create_app(ServeConfig(pipeline=None, models=(path,), threads=1, workers=1))) as c:
+        r = c.post("/predict/nan", content=encode(".png"), headers={"Content-Type": "image/png"})
+        assert r.status_code == 200 and r.json()["result"]["outputs"]["out"] == [None, None, 1.5]

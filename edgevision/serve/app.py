@@ -106,6 +106,14 @@ def _finite(x: Any) -> Any:
     return x
 
 
+def json_answer(content: dict[str, Any]) -> JSONResponse:
+    """A JSON answer; non-finite floats (a raw model's NaN) become null rather than invalid JSON."""
+    try:
+        return JSONResponse(content)
+    except ValueError:  # json.dumps(allow_nan=False) met a NaN or an infinity
+        return JSONResponse(_finite(content))
+
+
 def _ms(times: dict[str, float]) -> dict[str, float]:
     return {k: round(v * 1e3, 3) for k, v in times.items()}
 
@@ -356,11 +364,11 @@ def create_app(config: ServeConfig | None = None, *, engine: Engine | None = Non
         plate = {"text": r.text, "confidence": r.confidence, "char_confidences": list(r.char_confidences),
                  "corners": r.corners.tolist(), "quad_ok": r.quad_ok, "rows": r.rows}
         total = _clock() - t0
-        return JSONResponse(_finite({
+        return json_answer({
             "success": bool(r.quad_ok and r.text), "original_image_shape": list(r.orig_img.shape),
             "text": r.text, "class": "double_row" if r.rows == 2 else "single_row", "score": r.confidence,
             "time": total, "plates": [plate], "timings_ms": _ms({**times, "total": total}),
-        }))
+        })
 
     @app.post("/predict/{model}", summary="Run one loaded model on an image", response_model=None,
               openapi_extra=_UPLOAD, responses={200: {"model": PredictAnswer}, **_ERRORS_DOC})
@@ -374,10 +382,10 @@ def create_app(config: ServeConfig | None = None, *, engine: Engine | None = Non
         times = {"read": read_s, "queue": queued, **stages}
         metrics.stage_times(model, times)
         total = _clock() - t0
-        return JSONResponse(_finite({
+        return json_answer({
             "model": model, "task": engine.predictors[model].task, "original_image_shape": list(shape),
             "result": result.to_dict(), "time": total, "timings_ms": _ms({**times, "total": total}),
-        }))
+        })
 
     @app.get("/health", summary="Liveness and readiness (503 while draining after SIGTERM)")
     async def health() -> JSONResponse:
@@ -393,7 +401,7 @@ def create_app(config: ServeConfig | None = None, *, engine: Engine | None = Non
 
     @app.get("/models", summary="The loaded models and their metadata")
     async def models() -> JSONResponse:
-        return JSONResponse(_finite(engine.describe()))
+        return json_answer(engine.describe())
 
     @app.get("/metrics", summary="Prometheus metrics (text exposition format)")
     async def prometheus() -> Response:

@@ -43,16 +43,25 @@ class Metrics:
         Gauge("edgevision_queue_capacity", "Requests that may wait for a worker", registry=r).set(admission.capacity)
         Gauge("edgevision_workers", "Inference workers (calls run at once)", registry=r).set(admission.workers)
 
+        self._children: dict[tuple, Any] = {}  # labelled series, looked up once (labels() takes a lock)
+
+    def _child(self, family: Any, *labels: str) -> Any:
+        key = (id(family), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = family.labels(*labels)
+        return child
+
     def request(self, endpoint: str, status: int, seconds: float) -> None:
-        self.requests.labels(endpoint, str(status)).inc()
-        self.latency.labels(endpoint).observe(seconds)
+        self._child(self.requests, endpoint, str(status)).inc()
+        self._child(self.latency, endpoint).observe(seconds)
 
     def error(self, code: str) -> None:
-        self.errors.labels(code).inc()
+        self._child(self.errors, code).inc()
 
     def stage_times(self, model: str, times: dict[str, float]) -> None:
         for stage, seconds in times.items():
-            self.stages.labels(model, stage).observe(seconds)
+            self._child(self.stages, model, stage).observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         """``(body, content type)`` in the Prometheus text exposition format."""
