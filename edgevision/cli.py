@@ -193,7 +193,8 @@ def _add_serve_parser(sub: Any) -> None:
     s.add_argument("--workers", type=positive_int, help="inferences run at once (default: CPUs, at most 4)")
     s.add_argument("--threads", type=positive_int, help="ONNX Runtime threads per model (default: CPUs / workers)")
     s.add_argument("--queue", type=non_negative_int, default=d.queue,
-                   help=f"requests that may wait for a worker; more get 503 + Retry-After (default {d.queue})")
+                   help=f"requests admitted beyond the workers (uploading or waiting); more get 503 + "
+                        f"Retry-After (default {d.queue})")
     s.add_argument("--max-body-mb", type=positive_float, default=d.max_body_mb,
                    help=f"largest request body, MB (default {d.max_body_mb:g})")
     s.add_argument("--max-pixels", type=positive_int, default=d.max_pixels,

@@ -206,7 +206,7 @@ def test_endpoints_in_process(client: TestClient) -> None:
 
     h = client.get("/health").json()
     assert h["status"] == "ok" and h["ready"] is True and sorted(h["models"]) == ["cls", "kp", "ocr"]
-    assert h["queue"] == {"waiting": 0, "capacity": 4} and h["workers"] == 2
+    assert h["queue"] == {"queued": 0, "capacity": 4} and h["workers"] == 2
 
     m = client.get("/models").json()
     assert m["pipeline"] == {"name": "plate", "endpoint": "/recognize", "corners": "kp", "ocr": "ocr"}
@@ -316,7 +316,7 @@ def test_a_full_queue_answers_503_with_retry_after(model_dir: Path) -> None:
         for t in threads:
             t.start()
         deadline = time.monotonic() + DEADLINE_S
-        while (engine.admission.running, engine.admission.waiting) != (1, 1):  # one runs, one waits
+        while (engine.admission.running, engine.admission.queued) != (1, 1):  # one runs, one waits
             assert time.monotonic() < deadline, "the two requests never got in"
             time.sleep(0.005)
         r = c.post("/predict/cls", content=png, headers={"Content-Type": "image/png"})
@@ -515,3 +515,25 @@ def test_non_finite_outputs_become_null(tmp_path: Path) -> None:
     with TestClient(create_app(ServeConfig(pipeline=None, models=(path,), threads=1, workers=1))) as c:
         r = c.post("/predict/nan", content=encode(".png"), headers={"Content-Type": "image/png"})
         assert r.status_code == 200 and r.json()["result"]["outputs"]["out"] == [None, None, 1.5]
+
+
+def test_admission_counts_a_request_from_its_upload_on() -> None:
+    from edgevision.serve.engine import Admission, Overloaded
+
+    async def scenario() -> list[Any]:
+        a = Admission(workers=1, queue=1)
+        try:
+            async with a.admit(), a.admit():  # two bodies being read: nothing runs yet
+                assert (a.admitted, a.running, a.queued) == (2, 0, 2)
+                with pytest.raises(Overloaded) as e:
+                    async with a.admit():
+                        pass
+                assert 1 <= e.value.retry_after_s <= 60
+                result, waited = await a.run(sum, [1, 2])
+            assert (a.admitted, a.running) == (0, 0)
+            return [result, waited]
+        finally:
+            a.close()
+
+    result, waited = asyncio.run(scenario())
+    assert result == 3 and waited >= 0

@@ -30,6 +30,7 @@ try:
     from pydantic import BaseModel, Field
     from starlette.datastructures import UploadFile
     from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.formparsers import MultiPartException
 except ImportError as e:  # pragma: no cover - exercised where the extra is absent
     raise MissingDependencyError(
         f"edgevision serve needs the [serve] extra ({e.name} is not installed): pip install 'edgevision[serve]'"
@@ -186,6 +187,8 @@ async def _read_multipart(request: Request) -> bytes:
         form = await request.form(max_files=1, max_fields=16, max_part_size=64 * 1024)
     except StarletteHTTPException as e:  # python-multipart's own errors, made 400 by Starlette
         raise HTTPError("bad_multipart", f"body: multipart/form-data does not parse: {e.detail}") from None
+    except MultiPartException as e:  # the same, raised as is outside an app's scope
+        raise HTTPError("bad_multipart", f"body: multipart/form-data does not parse: {e.message}") from None
     try:
         part = next((form[f] for f in IMAGE_FIELDS if f in form), None)
         if not isinstance(part, UploadFile):
@@ -357,8 +360,9 @@ def create_app(config: ServeConfig | None = None, *, engine: Engine | None = Non
         if engine.reader is None:
             raise HTTPError("pipeline_not_loaded", "/recognize: the plate pipeline is not loaded "
                                                    "(start the server with --pipeline plate)")
-        data, read_s = await read_checked(request)
-        (r, stages), queued = await engine.admission.run(engine.recognize, data)
+        async with engine.admission.admit():
+            data, read_s = await read_checked(request)
+            (r, stages), queued = await engine.admission.run(engine.recognize, data)
         times = {"read": read_s, "queue": queued, **stages}
         metrics.stage_times("plate", times)
         plate = {"text": r.text, "confidence": r.confidence, "char_confidences": list(r.char_confidences),
@@ -377,8 +381,9 @@ def create_app(config: ServeConfig | None = None, *, engine: Engine | None = Non
         if model not in engine.predictors:
             raise HTTPError("model_not_found", f"model: {model!r} is not loaded; loaded: "
                                                f"{', '.join(engine.predictors)} (GET /models)")
-        data, read_s = await read_checked(request)
-        (result, shape, stages), queued = await engine.admission.run(engine.predict, model, data)
+        async with engine.admission.admit():
+            data, read_s = await read_checked(request)
+            (result, shape, stages), queued = await engine.admission.run(engine.predict, model, data)
         times = {"read": read_s, "queue": queued, **stages}
         metrics.stage_times(model, times)
         total = _clock() - t0
@@ -396,7 +401,7 @@ def create_app(config: ServeConfig | None = None, *, engine: Engine | None = Non
             "status": "draining" if draining else "ok", "ready": not draining, "version": __version__,
             "uptime_s": round(time.time() - started, 3),
             "pipeline": cfg.pipeline, "models": list(engine.predictors), "warmup_s": round(engine.warmup_s, 3),
-            "workers": a.workers, "running": a.running, "queue": {"waiting": a.waiting, "capacity": a.capacity},
+            "workers": a.workers, "running": a.running, "queue": {"queued": a.queued, "capacity": a.capacity},
         }, status_code=503 if draining else 200)
 
     @app.get("/models", summary="The loaded models and their metadata")

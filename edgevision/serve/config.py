@@ -43,7 +43,8 @@ class ServeConfig:
         host, port: where uvicorn listens (``port=0``: a free port, printed at start).
         workers: inferences run at once, each on its own thread (default: the CPU count, at most 4).
         threads: ONNX Runtime intra-op threads per model (default: CPUs / workers, at least 1).
-        queue: requests that may wait for a worker; one more is answered 503 with ``Retry-After``.
+        queue: requests admitted beyond the workers (uploading or waiting for a worker); one more is
+            answered 503 with ``Retry-After`` at once, so at most ``workers + queue`` bodies are in memory.
         max_body_mb: largest request body in MB (10^6 bytes), checked while it streams in.
         max_pixels: largest image (width x height) accepted, checked from its header before decoding.
         device: ``auto``, ``cpu``, ``cuda[:N]`` or ``tensorrt[:N]`` (see :class:`~edgevision.Predictor`).

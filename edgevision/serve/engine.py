@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable
 
 from ..errors import EdgeVisionError, InvalidArgumentError
 from ..image_bytes import decode_image
@@ -31,45 +32,56 @@ class Overloaded(EdgeVisionError):
 
 
 class Admission:
-    """At most ``workers`` calls run at once (on a thread pool), at most ``queue`` wait.
+    """Bounds a service's work: ``workers`` calls run at once (on a thread pool), and at most
+    ``workers + queue`` requests are admitted at all (uploading, waiting or running).
 
-    ``await admission.run(fn, *args)`` returns ``(fn(*args), seconds waited)``; when
-    ``workers`` calls run and ``queue`` wait it raises :class:`Overloaded` without
-    waiting. A worker counts as busy until its call returns, even if the caller went
-    away. Used from one event loop; the counters need no lock.
+    ``async with admission.admit():`` holds one admitted place for a request, and raises
+    :class:`Overloaded` at once when none is free; so at most that many request bodies
+    are ever in memory. ``await admission.run(fn, *args)`` then waits for a worker and
+    returns ``(fn(*args), seconds waited)``. A worker counts as busy until its call returns,
+    even if the caller went away. Used from one event loop; the counters need no lock.
     """
 
     def __init__(self, workers: int, queue: int) -> None:
         self.workers = workers
         self.capacity = queue
-        self.waiting = 0
+        self.admitted = 0
         self.running = 0
         self._slots: asyncio.Semaphore | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="edgevision-worker")
         self._service_s = 0.01  # running mean of a call's duration, for Retry-After
 
+    @property
+    def queued(self) -> int:
+        """Admitted requests not on a worker (uploading, or waiting for a worker)."""
+        return self.admitted - self.running
+
     def retry_after_s(self) -> int:
-        """Seconds until the queue has likely drained (the mean call time x the queue / workers), 1..60."""
-        return int(min(60, max(1, round((self.waiting + self.running) * self._service_s / self.workers + 0.5))))
+        """Seconds until the admitted requests have likely drained (mean call time x admitted / workers), 1..60."""
+        return int(min(60, max(1, round(self.admitted * self._service_s / self.workers + 0.5))))
+
+    @contextlib.asynccontextmanager
+    async def admit(self) -> AsyncIterator[None]:
+        if self.admitted >= self.workers + self.capacity:
+            raise Overloaded(f"all {self.workers} workers are busy and the queue of {self.capacity} is full",
+                             self.retry_after_s())
+        self.admitted += 1
+        try:
+            yield
+        finally:
+            self.admitted -= 1
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.workers)
-        if self.running + self.waiting >= self.workers + self.capacity:
-            raise Overloaded(f"all {self.workers} workers are busy and the queue of {self.capacity} is full",
-                             self.retry_after_s())
         loop = asyncio.get_running_loop()
         t0 = _clock()
-        self.waiting += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self.waiting -= 1
+        await self._slots.acquire()
         waited = _clock() - t0
         self.running += 1
         slots = self._slots
 
-        def done(_: concurrent.futures.Future) -> None:
+        def done(_: Any) -> None:
             self.running -= 1
             slots.release()
 
@@ -77,7 +89,7 @@ class Admission:
         try:
             fut = self._pool.submit(fn, *args)
         except BaseException:
-            done(None)  # type: ignore[arg-type]
+            done(None)
             raise
         fut.add_done_callback(lambda f: loop.call_soon_threadsafe(done, f))
         result = await asyncio.wrap_future(fut)

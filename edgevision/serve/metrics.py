@@ -8,7 +8,7 @@ Series (every duration in seconds):
 - ``edgevision_stage_duration_seconds{model, stage}``: histogram per stage: ``read`` (the body),
   ``queue`` (waiting for a worker), ``decode``, then ``corners``/``rectify``/``ocr`` (``model="plate"``)
   or ``preprocess``/``infer``/``postprocess`` (a served model's name).
-- ``edgevision_queue_depth`` (requests waiting for a worker), ``edgevision_inferences_in_flight``,
+- ``edgevision_queue_depth`` (admitted requests not on a worker: uploading or waiting), ``edgevision_inferences_in_flight``,
   ``edgevision_queue_capacity``, ``edgevision_workers``.
 - ``process_*``: the server process's RSS, CPU time and open files (prometheus_client's process collector).
 """
@@ -36,11 +36,11 @@ class Metrics:
                                  ["endpoint"], buckets=BUCKETS, registry=r)
         self.stages = Histogram("edgevision_stage_duration_seconds", "Duration of each stage of a request",
                                 ["model", "stage"], buckets=BUCKETS, registry=r)
-        Gauge("edgevision_queue_depth", "Requests waiting for a worker", registry=r).set_function(
-            lambda: admission.waiting)
+        Gauge("edgevision_queue_depth", "Admitted requests not on a worker (uploading or waiting)",
+              registry=r).set_function(lambda: admission.queued)
         Gauge("edgevision_inferences_in_flight", "Requests being decoded or inferred on a worker",
               registry=r).set_function(lambda: admission.running)
-        Gauge("edgevision_queue_capacity", "Requests that may wait for a worker", registry=r).set(admission.capacity)
+        Gauge("edgevision_queue_capacity", "Requests admitted beyond the workers", registry=r).set(admission.capacity)
         Gauge("edgevision_workers", "Inference workers (calls run at once)", registry=r).set(admission.workers)
 
         self._children: dict[tuple, Any] = {}  # labelled series, looked up once (labels() takes a lock)
