@@ -174,6 +174,7 @@ class Engine:
         self.admission = Admission(config.worker_count, config.queue)
         self.warmup_s = self.warmup() if config.warmup else 0.0
         self._info: dict[str, Any] | None = None
+        self.describe()  # at start-up: GET /models never blocks the event loop on reading model files
 
     def warmup(self) -> float:
         """Runs every model once, and the plate pipeline on every bundled sample scene (whatever
