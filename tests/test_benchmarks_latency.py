@@ -267,7 +267,6 @@ def test_synthetic_data_and_an_ocr_model(tmp, family):
     """``synth:SEED`` data: a keypoints model is scored on the scenes, an OCR model on the
     plate crops of the same scenes (what calibration.metrics.evaluate feeds it), and both
     are timed on those same inputs."""
-    pytest.importorskip("calibration.synth")
     provinces = [chr(0x4E00 + i) for i in range(31)]
     alnum = list("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789")
     p0 = np.zeros((1, 1, 31), np.float32)
@@ -292,7 +291,6 @@ def test_synthetic_data_and_an_ocr_model(tmp, family):
 
 
 def test_the_default_data_is_the_heldout_set():
-    pytest.importorskip("calibration.synth")
     from calibration.metrics import heldout_samples
 
     s = lat.load_samples(None, 3)

@@ -26,7 +26,7 @@ SPECIAL_FORMAT = {
 
 
 def test_the_typeface_has_every_character_the_ocr_reads() -> None:
-    torch_models = pytest.importorskip("exporters.zoo.torch_models")
+    from exporters.zoo import torch_models
     tf = Typeface()
     wanted = set(torch_models.PLATE_PROVINCES) | {c for c in torch_models.PLATE_SYMBOLS if c}
     assert wanted <= set(tf.characters), sorted(wanted - set(tf.characters))
@@ -93,7 +93,7 @@ def test_plate_colours_follow_the_type() -> None:
 
 
 def test_crops_are_deterministic_sized_and_labelled() -> None:
-    torch_models = pytest.importorskip("exporters.zoo.torch_models")
+    from exporters.zoo import torch_models
     gen = RealisticCrops(seed=4)
     a, b = gen[7], gen[7]
     assert np.array_equal(a[0], b[0]) and a[1:] == b[1:]
