@@ -17,13 +17,14 @@ import pytest
 
 import edgevision
 from edgevision.predictor import bundled_models
+from edgevision.samples import PLATES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "edgevision" / "models"
 FAMILIES = {"lpl_resnet": "keypoints", "plate_ocr": "slots_ocr"}
 #: fp32 and int8 ship; fp16 derives from fp32 in seconds (benchmarks.latency makes it for its run).
 VARIANTS = ("", "_int8")
-SAMPLES = ROOT / "samples" / "plates"
+SAMPLES = PLATES_DIR  # the sample scenes are package data
 
 # Loose floors on the 8 committed sample scenes (see the module docs).
 MAX_CORNER_ERROR_PX = 12.0  # measured 3.9 px (fp32 and int8), 2026-11-22
