@@ -49,7 +49,12 @@ def test_every_default_is_bundled_with_a_card() -> None:
 def test_metadata(family: str, variant: str) -> None:
     cfg = edgevision.ModelConfig.read(MODELS / f"{family}{variant}.onnx")
     assert cfg.task == FAMILIES[family]
-    assert cfg.extra["training"]["data"]["generator"] == "calibration.synth.PlateSceneGenerator"
+    data = cfg.extra["training"]["data"]
+    if family == "plate_ocr":  # trained on the real-data mixture: realistic crops, EasyPR train plates, scenes
+        assert data["generator"] == "training.ocr.MixedOCRSample" and data["mix"]["name"].startswith("real")
+        assert data["easypr"]["split"] == "train"
+    else:
+        assert data["generator"] == "calibration.synth.PlateSceneGenerator"
     if variant:
         assert cfg.extra["quantization"]["mode"] == "static"
 
@@ -83,3 +88,23 @@ def test_plate_reader_on_the_sample_scenes(variant: str) -> None:
     texts = [a[0].text if a is not None else t.text for t, a in zip(first, again)]
     exact = np.mean([t == r["text"] for t, r in zip(texts, recs)])
     assert exact >= MIN_OCR_EXACT, list(zip(texts, [r["text"] for r in recs]))
+
+
+REAL_CCPD = ROOT / "tests" / "data" / "real_ccpd"
+# Floors on the 5 real CCPD samples: measured 5/5 exact, CER 0 (fp32 and int8, 2026-12-04); one miss allowed.
+MIN_REAL_CCPD_EXACT = 0.8
+MAX_REAL_CCPD_CER = 0.05
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_ocr_reads_the_real_ccpd_samples(variant: str) -> None:
+    """Real photographs (5 CCPD scenes, MIT, 2 of them green 8-character plates), each plate
+    rectified from its labelled corners, as ``benchmarks.accuracy``'s quad rows read them."""
+    from calibration.metrics import evaluate
+    from calibration.real import read_real_ccpd
+
+    res = evaluate(edgevision.Predictor(f"plate_ocr{variant}.onnx"), read_real_ccpd(REAL_CCPD).samples,
+                   keep_predictions=True)
+    got = [(p["label"], p["text"]) for p in res.details["predictions"]]
+    assert res.count == 5 and res.value >= MIN_REAL_CCPD_EXACT, got
+    assert res.details["cer"] <= MAX_REAL_CCPD_CER, got
