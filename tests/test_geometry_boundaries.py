@@ -21,6 +21,12 @@ PLACEMENT_TABLE = [
     # centred: x0 = (64 - 60) // 2 = 2.
     (((31, 29), (64, 64), "letterbox", "center", True), (2, 0, 60, 64)),
     (((31, 29), (64, 64), "letterbox", "top-left", True), (0, 0, 60, 64)),
+    # r = min(100/3, 2/4) = 0.5; height 3*0.5 = 1.5 exactly -> 2 (half rounds up); width 2; y0 = (100-2)//2 = 49.
+    (((3, 4), (100, 2), "letterbox", "center", True), (0, 49, 2, 2)),
+    # r = min(16/7, 20/20) = 1: 20x7; odd padding 9 splits 4 above, 5 below: y0 = (16 - 7) // 2 = 4.
+    (((7, 20), (16, 20), "letterbox", "center", True), (0, 4, 20, 7)),
+    # The same on its side: 7 wide in 16, odd padding 9: x0 = (16 - 7) // 2 = 4 (4 left, 5 right).
+    (((20, 7), (20, 16), "letterbox", "center", True), (4, 0, 7, 20)),
     # r = min(2/4, 100/3) = 0.5; width 3*0.5 = 1.5 exactly -> 2 (half rounds up); height 2; x0 = (100-2)//2 = 49.
     (((4, 3), (2, 100), "letterbox", "center", True), (49, 0, 2, 2)),
     # r = min(1/2, 9/5) = 0.5; width 2.5 -> 3; height 1; x0 = (9 - 3) // 2 = 3.
@@ -78,6 +84,9 @@ def test_to_source_clips_to_the_far_edges_not_the_last_pixel() -> None:
     assert np.array_equal(t.to_source([[1.0, 1.0]], normalized=True, clip=True), [[200.0, 100.0]])
     box = t.boxes_to_source([[-10.0, 0.0, 70.0, 70.0]], clip=True)
     assert np.array_equal(box, [[0.0, 0.0, 200.0, 100.0]])
+    # to_input is the inverse: source (200, 100) -> input (200*0.32 + 0, 100*0.32 + 16) = (64, 48).
+    assert np.allclose(t.to_input([[200.0, 100.0]]), [[64.0, 48.0]])
+    assert np.allclose(t.to_input([[0.0, 0.0]], normalized=True), [[0.0, 16 / 64]])
     # to_input clips to the model input's far edge (64, 64) as well.
     assert np.array_equal(t.to_input([[500.0, 500.0]], clip=True), [[64.0, 64.0]])
 
@@ -101,3 +110,31 @@ def test_nms_thresholds_zero_and_one() -> None:
     same = np.array([[0.0, 0.0, 2.0, 2.0], [0.0, 0.0, 2.0, 2.0]])
     assert nms(same, scores, 1.0).tolist() == [0, 1]  # IoU 1 is not > 1: nothing is ever suppressed
     assert nms(np.zeros((0, 4)), np.zeros(0), 0.5).tolist() == []
+
+
+def test_nms_boundary_holds_across_blocks() -> None:
+    """Past NMS_BLOCK (128) boxes, later blocks are first cut by the boxes already kept: the
+    same strict rule applies there. 130 disjoint boxes, then one at IoU exactly 1/3 with box 0
+    (kept) and one at IoU 1/2 with it (suppressed); the two late ones score lowest."""
+    from edgevision.decoders import NMS_BLOCK
+
+    n = NMS_BLOCK + 2
+    boxes = [[10.0 * k, 0.0, 10.0 * k + 2.0, 1.0] for k in range(n)]  # disjoint unit-height boxes, width 2
+    boxes += [[1.0, 0.0, 3.0, 1.0],  # vs box 0 [0, 2]: intersection 1, union 3 -> IoU 1/3
+              [0.0, 0.0, 1.0, 1.0]]  # vs box 0: intersection 1, union 2 -> IoU 1/2
+    scores = np.linspace(1.0, 0.5, n + 2)
+    kept = nms(np.array(boxes), scores, 1 / 3).tolist()
+    assert kept == list(range(n)) + [n]
+
+
+def test_detection_drops_scores_equal_to_the_threshold() -> None:
+    """``conf_threshold``: anchors whose best score is > the threshold are kept, == is dropped."""
+    from edgevision.decoders import decode_detection
+
+    _, t = edgevision.letterbox(np.zeros((64, 64, 3), np.uint8), 64)
+    out = np.zeros((1, 5, 2), np.float32)  # yolov8: (N, 4 + C, A), one class, two anchors
+    out[0, :4, 0] = [10, 10, 4, 4]
+    out[0, :4, 1] = [40, 40, 4, 4]
+    out[0, 4] = [0.5, 0.25]
+    (r,) = decode_detection(out, [t], layout="yolov8", conf_threshold=0.25)
+    assert r.scores.tolist() == [0.5] and np.allclose(r.boxes, [[8, 8, 12, 12]])
