@@ -1,8 +1,8 @@
 """The bundled default models: present, self-describing, offline from any directory, above an accuracy floor.
 
-The floors are loose on purpose (the models' measured figures are in their cards,
-edgevision/models/*.md): they catch a broken model, a wrong preprocessing or a
-corrupt file, not a small regression.
+The floors are what the models measured on these samples, with a margin of one plate for
+int8 (the full figures are in their cards, edgevision/models/*.md, and
+tests/test_published_figures.py checks those against the bundled files).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ FAMILIES = {"lpl_resnet": "keypoints", "plate_ocr": "slots_ocr"}
 VARIANTS = ("", "_int8")
 SAMPLES = PLATES_DIR  # the sample scenes are package data
 
-# Loose floors on the 8 committed sample scenes (see the module docs).
-MAX_CORNER_ERROR_PX = 12.0  # measured 3.9 px (fp32 and int8), 2026-11-22
-MIN_OCR_EXACT = 0.5  # measured 6/8 on crops from the true corners, 2026-11-22
+# Floors on the 8 committed sample scenes: what the models do, with a margin for int8.
+MAX_CORNER_ERROR_PX = 2.5  # measured 1.20 px fp32, 1.19 px int8 (mean |dx|, |dy|), 2026-12-04
+MIN_OCR_EXACT = 0.75  # measured 7/8 (fp32 and int8; the miss: 8 read as 6), 2026-12-04; one more miss allowed
 
 
 def _samples() -> list[dict]:
