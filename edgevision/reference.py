@@ -13,12 +13,12 @@ values are ``out = (pixel * scale - mean) / std`` per *output* channel, with
 
 Option parsing and geometry come from the kernel module itself
 (:func:`~edgevision.preprocess.parse_options`,
-:func:`~edgevision.preprocess.placement`,
 :func:`~edgevision.preprocess.transform_for`,
 :func:`~edgevision.preprocess.quad_matrix`,
 :func:`~edgevision.preprocess.output_shape`,
-:func:`~edgevision.preprocess.parse_size`), so the reference and the kernel
-cannot disagree on *where* pixels go, only on *what values* they get.
+:func:`~edgevision.preprocess.parse_size`). The content rectangle is the one thing the
+reference works out on its own (:func:`placement_ref`, exact rational arithmetic), so that a
+rounding bug in the kernel module's :func:`~edgevision.preprocess.placement` shows up.
 
 How each stage is computed here:
 
@@ -38,8 +38,7 @@ How each stage is computed here:
 * mode ``none``: no resampling at all.
 * channel selection: ``Options.lane_src`` (BGR->RGB with ``swap_rb``,
   gray->3 channels, dropping or keeping alpha).
-* canvas: filled with ``pad_value``; content pasted at the
-  :func:`~edgevision.preprocess.placement` rectangle.
+* canvas: filled with ``pad_value``; content pasted at the :func:`placement_ref` rectangle.
 * normalization in float64: ``(v * scale - mean) / std``, then cast: float32
   and float16 with ``astype`` (round to nearest even), uint8 with ``np.rint``
   then ``np.clip(0, 255)``.
@@ -66,12 +65,12 @@ from .preprocess import (
     prepare_batch,
     warp_options,
     parse_size,
-    placement,
     quad_matrix,
     transform_for,
 )
 
 __all__ = [
+    "placement_ref",
     "letterbox_ref",
     "letterbox_batch_ref",
     "warp_quad_ref",
@@ -141,10 +140,40 @@ def _layout(hwc: np.ndarray, layout: str) -> np.ndarray:
     return np.ascontiguousarray(t)[None]
 
 
+def placement_ref(src_hw: tuple[int, int], dst_hw: tuple[int, int], mode: str, align: str,
+                  scaleup: bool) -> tuple[int, int, int, int]:
+    """The content rectangle ``(x0, y0, width, height)`` (pixels), worked out on its own in exact
+    rational arithmetic (not with :func:`edgevision.preprocess.placement`, which it checks):
+    ``letterbox`` scales by ``r = min(H/h, W/w)`` (at most 1 without ``scaleup``) and rounds each
+    side half up, at least 1 px; ``pad_right`` fills the height, width ``ceil(w*H/h)`` capped at
+    ``W``; ``stretch`` fills; ``none`` keeps the size. ``center`` puts the odd padding pixel after."""
+    from fractions import Fraction
+    from math import ceil, floor
+
+    (h, w), (H, W) = src_hw, dst_hw
+    if mode == "stretch":
+        return 0, 0, W, H
+    if mode == "pad_right":
+        return 0, 0, min(W, max(1, ceil(Fraction(w * H, h)))), H
+    if mode == "letterbox":
+        r = min(Fraction(H, h), Fraction(W, w))
+        if not scaleup:
+            r = min(r, Fraction(1))
+        cw, ch = (min(lim, max(1, floor(side * r + Fraction(1, 2)))) for side, lim in ((w, W), (h, H)))
+    else:
+        if h > H or w > W:
+            from .errors import InvalidArgumentError
+
+            raise InvalidArgumentError(f"size: mode 'none' does not resample, and the image ({h}x{w}) is larger "
+                                       f"than size ({H}x{W}); use mode='letterbox'")
+        cw, ch = w, h
+    return ((W - cw) // 2, (H - ch) // 2, cw, ch) if align == "center" else (0, 0, cw, ch)
+
+
 def _letterbox_one(image: np.ndarray, hw: tuple[int, int], o: Options) -> tuple[np.ndarray, LetterboxTransform]:
     """One validated image -> (blob of shape (1, ...), transform)."""
     src = np.ascontiguousarray(image)
-    rect = placement(src.shape[:2], hw, o.mode, o.align, o.scaleup)
+    rect = placement_ref(src.shape[:2], hw, o.mode, o.align, o.scaleup)
     x0, y0, cw, ch = rect
     content = src if o.mode == "none" else resample_ref(src, (ch, cw), o.interpolation)
     lanes = _lanes(content, o).astype(np.float64)

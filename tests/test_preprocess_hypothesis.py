@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import edgevision as ev
 from edgevision.preprocess import placement, transform_for
+from edgevision.reference import placement_ref
 from edgevision.reference import letterbox_ref
 
 from _helpers import assert_bit_identical, assert_matches_reference, options_for
@@ -104,7 +105,9 @@ def geometries(draw):
     W = draw(st.integers(1, 4096))
     if mode == "none":
         H, W = max(H, h), max(W, w)
-    rect = placement((h, w), (H, W), mode, draw(ALIGNS), draw(st.booleans()))
+    align, scaleup = draw(ALIGNS), draw(st.booleans())
+    rect = placement_ref((h, w), (H, W), mode, align, scaleup)  # independent exact arithmetic
+    assert placement((h, w), (H, W), mode, align, scaleup) == rect
     return (h, w), (H, W), rect
 
 
