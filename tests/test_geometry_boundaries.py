@@ -138,3 +138,44 @@ def test_detection_drops_scores_equal_to_the_threshold() -> None:
     out[0, 4] = [0.5, 0.25]
     (r,) = decode_detection(out, [t], layout="yolov8", conf_threshold=0.25)
     assert r.scores.tolist() == [0.5] and np.allclose(r.boxes, [[8, 8, 12, 12]])
+
+
+# --- the last slot and the last class of every decoder, and empty inputs ---------------------------
+
+
+def test_slots_decoder_reads_the_last_class_in_the_last_slot() -> None:
+    from edgevision.decoders import decode_slots_ocr
+
+    p = np.zeros((1, 3, 4))
+    p[0, 0, 0] = p[0, 1, 2] = p[0, 2, 3] = 1.0  # slot 2 (the last) holds class 3 (the last)
+    (r,) = decode_slots_ocr([p], [{"charset": "abcd", "slots": [0, 1, 2]}])
+    assert r.text == "acd" and len(r.char_confidences) == 3
+
+
+def test_ctc_reads_the_last_class_and_the_last_step() -> None:
+    from edgevision.decoders import decode_ctc
+
+    steps = [0, 1, 0, 3]  # blank, "a", blank, "c" (class 3 = the last, at the last step)
+    out = np.zeros((1, 4, 4))
+    out[0, np.arange(4), steps] = 1.0
+    assert decode_ctc(out, "abc")[0].text == "ac"
+    # blank last (blank=-1): class 3 is the blank, class 2 the last character.
+    out2 = np.zeros((1, 3, 4))
+    out2[0, np.arange(3), [2, 3, 2]] = 1.0
+    assert decode_ctc(out2, "abc", blank=-1)[0].text == "cc"
+    assert decode_ctc(np.zeros((0, 5, 4)), "abc") == []
+
+
+def test_classification_and_detection_reach_the_last_class() -> None:
+    from edgevision.decoders import decode_classification, decode_detection
+
+    (c,) = decode_classification(np.array([[0.0, 1.0, 5.0]]), top_k=1, labels=["x", "y", "z"])
+    assert c.top_classes.tolist() == [2] and c.labels == ("z",)
+    _, t = edgevision.letterbox(np.zeros((64, 64, 3), np.uint8), 64)
+    out = np.zeros((1, 4 + 3, 1), np.float32)
+    out[0, :4, 0] = [32, 32, 8, 8]
+    out[0, 4 + 2, 0] = 0.9  # the last class
+    (d,) = decode_detection(out, [t], labels=["a", "b", "c"])
+    assert d.classes.tolist() == [2] and d.labels == ("c",)
+    (e,) = decode_detection(np.zeros((1, 7, 0), np.float32), [t])
+    assert len(e) == 0 and e.boxes.shape == (0, 4)
