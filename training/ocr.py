@@ -65,6 +65,13 @@ def encode_text(text: str, num_slots: int) -> np.ndarray:
     return np.asarray(idx, np.int64)
 
 
+def decode_labels(labels: np.ndarray, num_slots: int) -> str:
+    """The inverse of :func:`encode_text`: slot classes (the first ``num_slots`` of ``labels``) -> text."""
+    from exporters.zoo.torch_models import PLATE_PROVINCES, PLATE_SYMBOLS
+
+    return PLATE_PROVINCES[int(labels[0])] + "".join(PLATE_SYMBOLS[int(k)] for k in labels[1:num_slots])
+
+
 _OCR_GENERATORS: dict[int, Any] = {}
 
 
@@ -131,9 +138,9 @@ def _easypr_plates(root: str) -> list[tuple[np.ndarray, np.ndarray, str, str]]:
     """The EasyPR ``train`` plates under ``root`` as (patch around the plate, corners in the
     patch, text, plate type), loaded once per process (patches are small; scenes are not kept)."""
     if root not in _EASYPR:
-        import cv2
-
+        from calibration.metrics import load_image
         from calibration.real import read_easypr
+        from edgevision.errors import ImageReadError
 
         plates = []
         for s in read_easypr(root, split="train", check_images=True).samples:  # no JPEG cut short
@@ -141,8 +148,9 @@ def _easypr_plates(root: str) -> list[tuple[np.ndarray, np.ndarray, str, str]]:
                 encode_text(s.text, 16)
             except InvalidArgumentError:  # a character the heads do not have
                 continue
-            img = cv2.imdecode(np.fromfile(str(s.image_path), np.uint8), cv2.IMREAD_COLOR)
-            if img is None:
+            try:
+                img = load_image(s)
+            except ImageReadError:
                 continue
             q = np.asarray(s.corners, np.float64)
             w = np.linalg.norm(q[1] - q[0])
@@ -222,7 +230,6 @@ def mixture_samples(seed: int, count: int, data: dict[str, Any], num_slots: int 
     Returns :class:`calibration.plate_synth.CropSample` s (read whole); two-row plates shown
     whole (no text target) are left out."""
     from calibration.plate_synth import CropSample
-    from exporters.zoo.torch_models import PLATE_PROVINCES, PLATE_SYMBOLS
 
     mix = (data.get("mix") or {}).get("shares") or MIXES["synth"]
     easypr = (data.get("easypr") or {}).get("root")
@@ -235,8 +242,7 @@ def mixture_samples(seed: int, count: int, data: dict[str, Any], num_slots: int 
         i += 1
         if y[0] == IGNORE:
             continue
-        text = PLATE_PROVINCES[y[0]] + "".join(PLATE_SYMBOLS[k] for k in y[1:num_slots])
-        out.append(CropSample(x, text, "mixture"))
+        out.append(CropSample(x, decode_labels(y, num_slots), "mixture"))
     return out
 
 
