@@ -185,7 +185,7 @@ def check_size(v: Any, name: str = "size", *, multiple: int = 1, minimum: int = 
     """
     if is_int(v):
         hw = (int(v), int(v))
-    elif isinstance(v, (tuple, list, np.ndarray)) and len(v) == 2 and all(is_int(s) for s in v):
+    elif (isinstance(v, (tuple, list)) or (isinstance(v, np.ndarray) and v.ndim == 1)) and len(v) == 2 and all(is_int(s) for s in v):
         hw = (int(v[0]), int(v[1]))
     else:
         _raise(error, InvalidTypeError, f"{name}: expected an int or (height, width) of two ints, got {short_repr(v)}")

@@ -45,7 +45,6 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-import numbers
 import os
 import re
 from dataclasses import dataclass, field
@@ -56,6 +55,7 @@ import numpy as np
 
 from ._io import atomic_output
 from . import preprocess as _pp
+from .checks import is_bool, is_int as _is_int, is_real as _is_real, short_repr as _fmt
 from .errors import (
     InvalidArgumentError,
     InvalidMetadataError,
@@ -128,14 +128,6 @@ _ONNX_ELEM_TYPES = {1: "float32", 10: "float16", 2: "uint8"}
 # Small helpers
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
-
-
 def _error(source: str, path: str, detail: str, cls: type = InvalidMetadataError) -> InvalidMetadataError:
     return cls(f"{source}: {path}: {detail}", source=source, path=path, detail=detail)
 
@@ -170,12 +162,6 @@ def _get_path(d: Any, path: str) -> tuple[bool, Any]:
                 return False, None
             cur = cur[part]
     return True, cur
-
-
-def _fmt(v: Any) -> str:
-    """A short repr for messages (long lists are elided)."""
-    r = repr(v)
-    return r if len(r) <= 120 else r[:117] + "..."
 
 
 # ---------------------------------------------------------------------------
@@ -410,7 +396,7 @@ def _missing_error(missing: Sequence[str], source: str) -> MissingConfigError:
 
 
 def _bool(v: Any, source: str, path: str) -> bool:
-    if not isinstance(v, (bool, np.bool_)):
+    if not is_bool(v):
         raise _error(source, path, f"expected true or false, got {_fmt(v)}")
     return bool(v)
 

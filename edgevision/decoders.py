@@ -28,12 +28,12 @@ results, one per image. Conventions:
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from .checks import check_bool, check_int, check_number, is_int
 from .errors import DecodeError
 from .preprocess import LetterboxTransform
 from .results import (
@@ -71,10 +71,6 @@ NMS_BLOCK = 128
 
 # ---------------------------------------------------------------------------
 # Argument checks
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
 def _numeric(value: Any, name: str, ndims: Sequence[int], expected: str) -> np.ndarray:
@@ -165,17 +161,13 @@ def _label_lookup(labels: Any, num_classes: int, name: str = "labels"):
 
 
 def _positive_int(v: Any, name: str) -> int:
-    if not _is_int(v) or v < 1:
-        raise DecodeError(f"{name}: expected a positive int, got {v!r}")
-    return int(v)
+    return check_int(v, name, minimum=1, expected="a positive int", error=DecodeError)
 
 
 def _real(v: Any, name: str, lo: float | None = None, hi: float | None = None) -> float:
-    if not isinstance(v, numbers.Real) or isinstance(v, bool) or not np.isfinite(v):
-        raise DecodeError(f"{name}: expected a finite number, got {v!r}")
-    if (lo is not None and v < lo) or (hi is not None and v > hi):
-        raise DecodeError(f"{name}: expected a number in [{lo}, {hi}], got {v!r}")
-    return float(v)
+    """A finite number in ``[lo, hi]`` (each side optional); DecodeError otherwise."""
+    check_number(v, name, expected="a finite number", error=DecodeError)
+    return check_number(v, name, minimum=lo, maximum=hi, expected=f"a number in [{lo}, {hi}]", error=DecodeError)
 
 
 # ---------------------------------------------------------------------------
@@ -369,8 +361,7 @@ def decode_keypoints(
     a = _numeric(out, "out", (2, 3), f"(N, {2 * k}) or (N, {k}, 2)")
     if (a.ndim == 2 and a.shape[1] != 2 * k) or (a.ndim == 3 and a.shape[1:] != (k, 2)):
         raise DecodeError(f"out: expected shape (N, {2 * k}) or (N, {k}, 2) for num_keypoints={k}, got {a.shape}")
-    if not isinstance(normalized, (bool, np.bool_)):
-        raise DecodeError(f"normalized: expected a bool, got {normalized!r}")
+    check_bool(normalized, "normalized", error=DecodeError)
     n = a.shape[0]
     ts = _transforms(transforms, n)
     ims = _images(images, n, ts)
@@ -442,7 +433,7 @@ class SlotsDecoder:
             if not isinstance(charset, (Sequence, np.ndarray)) or not all(isinstance(c, str) for c in charset):
                 raise DecodeError(f"heads[{h}]['charset']: expected a sequence of strings, got {charset!r}")
             if (isinstance(slots, (str, bytes)) or not isinstance(slots, (Sequence, np.ndarray))
-                    or not all(_is_int(v) and v >= 0 for v in slots)):
+                    or not all(is_int(v) and v >= 0 for v in slots)):
                 raise DecodeError(f"heads[{h}]['slots']: expected a sequence of non-negative ints, got {slots!r}")
             for j, pos in enumerate(slots):
                 if pos in slot_owner:
@@ -553,7 +544,7 @@ def decode_ctc(
             f"out: expected C = len(charset) + 1 = {len(charset) + 1} classes (the charset plus the blank) "
             f"in the last axis of shape {'(N, T, C)' if layout_u == 'NTC' else '(T, N, C)'}, got {np.shape(out)}"
         )
-    if not _is_int(blank) or not -c <= blank < c:
+    if not is_int(blank) or not -c <= blank < c:
         raise DecodeError(f"blank: expected a class index in [{-c}, {c - 1}], got {blank!r}")
     blank = int(blank) % c
     _no_nan(a, "out")
@@ -624,8 +615,7 @@ def decode_detection(
     conf = _real(conf_threshold, "conf_threshold")
     iou = _real(iou_threshold, "iou_threshold", 0.0, 1.0)
     limit = _positive_int(max_det, "max_det")
-    if not isinstance(class_agnostic, (bool, np.bool_)):
-        raise DecodeError(f"class_agnostic: expected a bool, got {class_agnostic!r}")
+    check_bool(class_agnostic, "class_agnostic", error=DecodeError)
     n = a.shape[0]
     ts = _transforms(transforms, n)
     ims = _images(images, n, ts)
@@ -678,8 +668,7 @@ def decode_classification(
     if c < 1:
         raise DecodeError(f"out: expected shape (N, C) with C >= 1 classes, got {a.shape}")
     k = min(_positive_int(top_k, "top_k"), c)
-    if not isinstance(softmax, (bool, np.bool_)):
-        raise DecodeError(f"softmax: expected a bool, got {softmax!r}")
+    check_bool(softmax, "softmax", error=DecodeError)
     _no_nan(a, "out")
     p = _softmax(a) if softmax else a.astype(np.float64)
     label_of = _label_lookup(labels, c)
@@ -707,8 +696,7 @@ def decode_embedding(out: Any, *, normalize: bool = True, images: Any = None) ->
     a = _numeric(out, "out", (2,), "(N, D)")
     if a.shape[1] < 1:
         raise DecodeError(f"out: expected shape (N, D) with D >= 1, got {a.shape}")
-    if not isinstance(normalize, (bool, np.bool_)):
-        raise DecodeError(f"normalize: expected a bool, got {normalize!r}")
+    check_bool(normalize, "normalize", error=DecodeError)
     v = a.astype(np.float64)
     if not np.all(np.isfinite(v)):
         bad = np.flatnonzero(~np.all(np.isfinite(v), axis=1))

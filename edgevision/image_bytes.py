@@ -24,6 +24,7 @@ import struct
 
 import numpy as np
 
+from .checks import check_int
 from .errors import ImageReadError, InvalidArgumentError, InvalidTypeError
 
 #: Formats accepted, by the name :func:`image_header` returns.
@@ -202,8 +203,7 @@ def decode_image(data: bytes | bytearray | memoryview, max_pixels: int = 40_000_
         (``InvalidArgumentError``/``ImageReadError`` subclasses).
         InvalidArgumentError: ``max_pixels`` is not a positive integer.
     """
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels <= 0:
-        raise InvalidArgumentError(f"max_pixels: expected a positive integer, got {max_pixels!r}")
+    check_int(max_pixels, "max_pixels", minimum=1, expected="a positive integer", error=InvalidArgumentError)
     fmt, width, height = image_header(data, name)
     check_image_size(width, height, max_pixels, name)
     import cv2

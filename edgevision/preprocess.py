@@ -42,13 +42,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from . import _core
+from .checks import check_bool, check_int, check_size, is_int, is_real
 from .errors import InvalidArgumentError, InvalidTypeError
 
 MODES = ("letterbox", "stretch", "pad_right", "none")
@@ -237,29 +237,13 @@ class Options:
                                            list(b) + [0.0] * fill, list(pad) + [0.0] * fill))
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
-
-
 def parse_size(size: Any, name: str = "size") -> tuple[int, int]:
     """``size`` (int or (height, width)) -> (height, width), validated."""
-    if _is_int(size):
-        hw = (int(size), int(size))
-    elif isinstance(size, (tuple, list, np.ndarray)) and len(size) == 2 and all(_is_int(v) for v in size):
-        hw = (int(size[0]), int(size[1]))
-    else:
-        raise InvalidArgumentError(f"{name}: expected an int or (height, width) of two ints, got {size!r}")
-    if not all(1 <= v <= MAX_SIDE for v in hw):
-        raise InvalidArgumentError(f"{name}: height and width must be in [1, {MAX_SIDE}], got {hw}")
-    return hw
+    return check_size(size, name, minimum=1, maximum=MAX_SIDE, error=InvalidArgumentError)
 
 
 def _per_channel(value: Any, name: str, channels: int, *, nonzero: bool = False) -> tuple[float, ...]:
-    if _is_real(value):
+    if is_real(value):
         vals = [float(value)] * channels
     else:
         try:
@@ -343,10 +327,8 @@ def parse_options(
     align = _choice(align, "align", ALIGNS)
     interpolation = _choice(interpolation, "interpolation", INTERPOLATIONS)
     layout = _choice(layout, "layout", LAYOUTS, upper=True)
-    if not isinstance(scaleup, (bool, np.bool_)):
-        raise InvalidTypeError(f"scaleup: expected a bool, got {scaleup!r}")
-    if not isinstance(swap_rb, (bool, np.bool_)):
-        raise InvalidTypeError(f"swap_rb: expected a bool, got {swap_rb!r}")
+    check_bool(scaleup, "scaleup")
+    check_bool(swap_rb, "swap_rb")
     try:
         dt = np.dtype(dtype)
     except TypeError:
@@ -355,12 +337,11 @@ def parse_options(
         raise InvalidArgumentError(f"dtype: expected one of {list(DTYPES)}, got {dt}")
     if channels is None:
         channels = 1 if cn == 1 else 3
-    if not _is_int(channels) or channels not in (1, 3, 4):
+    if not is_int(channels) or channels not in (1, 3, 4):
         raise InvalidArgumentError(f"channels: expected 1, 3 or 4, got {channels!r}")
     if threads is None:
         threads = int(_core.hardware_threads())
-    if not _is_int(threads) or threads < 1:
-        raise InvalidArgumentError(f"threads: expected a positive int or None, got {threads!r}")
+    check_int(threads, "threads", minimum=1, expected="a positive int or None", error=InvalidArgumentError)
     if scale is None:
         scale = 1.0 if dt == np.uint8 else 1.0 / 255.0
     return Options(

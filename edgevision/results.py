@@ -34,13 +34,13 @@ Conventions (they hold for every result type):
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 import numpy as np
 
+from .checks import check_int, is_int
 from .errors import InvalidArgumentError, InvalidTypeError
 from .preprocess import image_channels
 
@@ -95,7 +95,7 @@ def _shape_or_none(value: Any, name: str) -> tuple[int, int] | None:
     if (
         isinstance(value, (tuple, list, np.ndarray))
         and len(value) == 2
-        and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0 for v in value)
+        and all(is_int(v) and v >= 0 for v in value)
     ):
         return (int(value[0]), int(value[1]))
     raise InvalidArgumentError(f"{name}: expected (height, width) of two non-negative ints or None, got {value!r}")
@@ -299,8 +299,8 @@ class _Result:
             opts["font_size"] = _auto_font(canvas.shape)
         for key in ("thickness", "font_size", "radius"):
             v = opts.get(key)
-            if v is not None and (not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1):
-                raise InvalidArgumentError(f"{key}: expected a positive int (pixels), got {v!r}")
+            if v is not None:
+                check_int(v, key, minimum=1, expected="a positive int (pixels)", error=InvalidArgumentError)
         self._draw(canvas, opts)
         if src.ndim == 3 and src.shape[2] == 4:  # BGRA: annotations are opaque
             alpha = np.array(src[:, :, 3], dtype=np.uint8, copy=True)
@@ -412,8 +412,7 @@ class TextResult(_Result):
         except (TypeError, ValueError):
             raise InvalidTypeError("confidence, char_confidences: expected a float and a sequence of floats") from None
         if self.rows is not None:
-            if isinstance(self.rows, (bool, np.bool_)) or not isinstance(self.rows, (int, np.integer)) \
-                    or self.rows not in (1, 2):
+            if not is_int(self.rows) or self.rows not in (1, 2):
                 raise InvalidArgumentError(f"rows: expected 1, 2 or None, got {self.rows!r}")
             self.rows = int(self.rows)
         _common(self)
@@ -637,8 +636,7 @@ def nearest_match(query: Any, gallery: Any, k: int = 1, normalized: bool = False
         )
     if g.shape[0] == 0:
         raise InvalidArgumentError("gallery: expected (M, D) with M >= 1 rows, got an empty gallery")
-    if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
-        raise InvalidArgumentError(f"k: expected a positive int, got {k!r}")
+    check_int(k, "k", minimum=1, expected="a positive int", error=InvalidArgumentError)
     dtype = np.result_type(q2.dtype, g.dtype, np.float32)
     if dtype not in (np.float32, np.float64):
         dtype = np.dtype(np.float64)

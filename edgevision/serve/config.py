@@ -7,26 +7,11 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from ..checks import check_int, check_number
 from ..errors import InvalidArgumentError, InvalidTypeError
 
 #: Pipelines ``--pipeline`` can name.
 PIPELINES = ("plate",)
-
-
-def _positive_int(value: Any, name: str, *, zero: bool = False) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidTypeError(f"{name}: expected an integer, got {type(value).__name__}")
-    if value < (0 if zero else 1):
-        raise InvalidArgumentError(f"{name}: expected an integer >= {0 if zero else 1}, got {value}")
-    return value
-
-
-def _positive_number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidTypeError(f"{name}: expected a number, got {type(value).__name__}")
-    if not value > 0 or value == float("inf"):
-        raise InvalidArgumentError(f"{name}: expected a finite number > 0, got {value}")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -79,17 +64,16 @@ class ServeConfig:
         object.__setattr__(self, "models", tuple(os.fspath(m) for m in self.models))
         if self.pipeline is None and not self.models:
             raise InvalidArgumentError("models: nothing to serve; give a pipeline ('plate') or at least one model")
-        _positive_int(self.port, "port", zero=True)
+        object.__setattr__(self, "port", check_int(self.port, "port", minimum=0))
         if self.port > 65535:
             raise InvalidArgumentError(f"port: expected 0..65535, got {self.port}")
-        if self.workers is not None:
-            _positive_int(self.workers, "workers")
-        if self.threads is not None:
-            _positive_int(self.threads, "threads")
-        _positive_int(self.queue, "queue", zero=True)
-        _positive_number(self.max_body_mb, "max_body_mb")
-        _positive_int(self.max_pixels, "max_pixels")
-        _positive_number(self.graceful_timeout_s, "graceful_timeout_s")
+        for name in ("workers", "threads"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=1))
+        object.__setattr__(self, "queue", check_int(self.queue, "queue", minimum=0))
+        check_number(self.max_body_mb, "max_body_mb", positive=True)
+        object.__setattr__(self, "max_pixels", check_int(self.max_pixels, "max_pixels", minimum=1))
+        check_number(self.graceful_timeout_s, "graceful_timeout_s", positive=True)
 
     @property
     def worker_count(self) -> int:
