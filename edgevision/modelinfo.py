@@ -45,8 +45,8 @@ def model_info(model: Any, *, quantization: bool = True) -> dict[str, Any]:
 
     Args:
         model: an ``.onnx`` path or bundled model name (a CPU session is opened to read
-            it), or a loaded :class:`~edgevision.Predictor` (described from its own
-            session; ``metadata`` is then its resolved configuration, overrides included).
+            it, through the backend's :class:`~edgevision.backends.Runner`), or a loaded
+            :class:`~edgevision.Predictor` (described from its own runner; ``metadata`` is then its resolved configuration, overrides included).
         quantization: also count the graph's quantized operators (needs ``onnx``;
             without it ``quantization.graph`` says so).
 
@@ -70,9 +70,15 @@ def model_info(model: Any, *, quantization: bool = True) -> dict[str, Any]:
         from .config import ModelConfig
         from .predictor import resolve_model
 
+        from .config import METADATA_KEY
+
         path = resolve_model(model)
         runner = load_runner(path, device="cpu")
-        meta = ModelConfig.read(runner.session)
+        custom = runner.metadata
+        meta = None
+        if METADATA_KEY in custom:
+            meta = ModelConfig.from_json(custom[METADATA_KEY], source=f"{path} (metadata_props[{METADATA_KEY!r}])",
+                                         model_metadata=custom)
     info: dict[str, Any] = {
         "path": path,
         "size_mb": round(os.path.getsize(path) / 1e6, 3),

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import decoders
 from .backends import Runner, load_runner
-from .config import deep_merge, read_custom_metadata, read_metadata, resolve_config
+from .config import METADATA_KEY, _loads_json, _prepare_layer, deep_merge, resolve_config
 from .errors import (
     ConfigMismatchError,
     ImageReadError,
@@ -60,6 +60,15 @@ def resolve_model(model: str | os.PathLike) -> str:
             f"(bundled: {', '.join(names) if names else 'none in this install'})"
         )
     raise ModelNotFoundError(f"model: {os.fspath(model)}: no such file")
+
+
+def _metadata_layer(custom: dict[str, str], path: str) -> dict[str, Any]:
+    """The model's (possibly partial) ``edgevision`` entry from its metadata map, checked as
+    :func:`~edgevision.config.read_metadata` checks it (strict JSON, schema, references); {} without one."""
+    if METADATA_KEY not in custom:
+        return {}
+    source = f"{path} (metadata_props[{METADATA_KEY!r}])"
+    return _prepare_layer(_loads_json(custom[METADATA_KEY], source), source, None, custom)
 
 
 def _inferred_defaults(runner: Runner) -> dict[str, Any]:
@@ -145,8 +154,8 @@ class Predictor:
         self.runner = load_runner(self.path, backend=backend, device=device, threads=threads)
         # Layers, lowest first: what the model's input signature says, its (possibly
         # partial) edgevision metadata, then `config`, then keyword overrides.
-        custom = read_custom_metadata(self.runner.session)
-        base = deep_merge(_inferred_defaults(self.runner), read_metadata(self.runner.session) or {})
+        custom = self.runner.metadata  # the backend's string metadata: no session, any Runner
+        base = deep_merge(_inferred_defaults(self.runner), _metadata_layer(custom, self.path))
         self.config = resolve_config(base, config, overrides, source=self.path, model_metadata=custom)
         self._check_against_model()
         self._size, self._pre = self.config.preprocess_kwargs()
@@ -232,7 +241,7 @@ class Predictor:
         # The kernel wrote ``blob`` for this model's input (name, dtype and static shape were
         # checked against the model at construction), so the backend's per-call feed check
         # that the public ``infer`` does is skipped here.
-        outputs = self.runner._infer_impl({self._input.name: blob})
+        outputs = self.runner.infer({self._input.name: blob}, check=False)
         return self._decode(outputs, transforms, list(images), len(images))
 
     # --- the three stages of a call (public, so that they can be timed or run apart) ---

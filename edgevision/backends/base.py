@@ -1,4 +1,10 @@
-"""The runner base class: input checks live here, backends implement ``_infer_impl``."""
+"""The runner base class: input checks live here, backends implement ``_infer_impl``.
+
+The seam is closed (as in Polygraphy's ``infer`` / ``infer_impl``): callers use
+``inputs``, ``outputs``, ``providers``, ``metadata`` and ``infer(feed, check=...)``
+only, and never a backend object (an ONNX Runtime session, a TensorRT engine)
+or a private method, so a new backend changes nothing outside this package.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ class Runner(abc.ABC):
     """A loaded model that maps named input arrays to output arrays.
 
     Subclasses set ``self.name``, ``self.inputs``, ``self.outputs`` and
-    ``self.providers`` and implement ``_infer_impl``. ``infer`` is safe to call
+    ``self.providers`` and implement ``metadata`` and ``_infer_impl``. ``infer`` is safe to call
     from several threads at once when the backend is (ONNX Runtime sessions are).
     """
 
@@ -39,9 +45,22 @@ class Runner(abc.ABC):
     outputs: list[TensorInfo]
     providers: list[str]
 
-    def infer(self, feed: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    @property
+    @abc.abstractmethod
+    def metadata(self) -> dict[str, str]:
+        """The model's string metadata (ONNX ``metadata_props``: the custom metadata map)."""
+
+    def infer(self, feed: Mapping[str, np.ndarray], check: bool = True) -> list[np.ndarray]:
         """Runs the model. ``feed`` maps every input name to a C-contiguous array of
-        the input's dtype and rank (static dimensions must match)."""
+        the input's dtype and rank (static dimensions must match).
+
+        ``check=False`` skips those checks, for a caller that built ``feed`` itself for
+        this model's inputs (the Predictor's kernel writes the input buffer whose name,
+        dtype and static shape it checked once at load time); a wrong feed is then
+        reported by the backend in its own words.
+        """
+        if not check:
+            return self._infer_impl(feed)
         names = {t.name for t in self.inputs}
         if set(feed) != names:
             raise InvalidArgumentError(f"feed: expected inputs {sorted(names)}, got {sorted(feed)}")
