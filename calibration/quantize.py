@@ -297,9 +297,12 @@ def _check_loads_isolated(path: Path, step: str) -> None:
     import subprocess
     import sys
 
-    code = ("import sys, onnxruntime as ort; so = ort.SessionOptions(); so.log_severity_level = 3; "
-            "ort.InferenceSession(sys.argv[1], sess_options=so, providers=['CPUExecutionProvider'])")
-    r = subprocess.run([sys.executable, "-c", code, os.fspath(path)], capture_output=True, text=True)
+    import edgevision
+
+    code = ("import sys; sys.path.insert(0, sys.argv[2]); from edgevision.backends import load_runner; "
+            "load_runner(sys.argv[1], backend='onnxruntime', device='cpu')")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(edgevision.__file__)))  # where this edgevision is
+    r = subprocess.run([sys.executable, "-c", code, os.fspath(path), root], capture_output=True, text=True)
     if r.returncode < 0:
         raise QuantizationError(f"{step}: onnxruntime crashed (signal {-r.returncode}) creating a session for the "
                                 f"model written to '{path}'", step="load")
@@ -310,12 +313,10 @@ def _check_loads_isolated(path: Path, step: str) -> None:
 
 
 def _check_loads(path: Path, step: str) -> None:
-    import onnxruntime as ort
+    from edgevision.backends import load_runner
 
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
     try:
-        ort.InferenceSession(os.fspath(path), sess_options=so, providers=["CPUExecutionProvider"])
+        load_runner(os.fspath(path), backend="onnxruntime", device="cpu")
     except Exception as e:
         raise QuantizationError(f"{step}: the model written to '{path}' does not load in onnxruntime "
                                 f"({_reason(e)})", step="load") from None
@@ -1314,8 +1315,8 @@ def report(models: Sequence[str | os.PathLike] | Mapping[str, str | os.PathLike]
         models: ``.onnx`` paths (variant = file stem) or ``{variant: path}``. The baseline
             for the ratios is the first float (not quantized, not fp16) model, else the first.
         samples: labelled samples for :func:`~calibration.metrics.evaluate` (None: no metric).
-        runs: at least this many timed ``session.run`` calls per variant; the variants are
-            timed round-robin (``benchmarks._timing.measure_interleaved``) on one batch-1
+        runs: at least this many timed :meth:`Predictor.infer` calls per variant; the variants are
+            timed round-robin (``calibration.timing.measure_interleaved``) on one batch-1
             input tensor made by the model's own preprocessing.
         threads: ONNX Runtime intra-op threads (None: its default).
         eval_limit: evaluate on the first N samples only.
@@ -1328,7 +1329,7 @@ def report(models: Sequence[str | os.PathLike] | Mapping[str, str | os.PathLike]
         change for lower-is-better metrics, absolute for the others; ratios to the baseline;
         ``evaluation``: the full :meth:`EvalResult.to_dict`, breakdowns included, or None).
     """
-    from benchmarks._timing import environment, measure_interleaved, percentile
+    from .timing import environment, measure_interleaved, percentile
     from edgevision.predictor import Predictor
 
     from .metrics import evaluate
@@ -1360,8 +1361,7 @@ def report(models: Sequence[str | os.PathLike] | Mapping[str, str | os.PathLike]
         ch = kw.get("channels") or 3
         img = np.full((size[0], size[1]) if ch == 1 else (size[0], size[1], ch), 114, np.uint8)
         blob, _ = p.preprocess([img])
-        session, feed = p.runner.session, {p.runner.inputs[0].name: blob}
-        fns[k] = (lambda s=session, f=feed: s.run(None, f))
+        fns[k] = (lambda p=p, b=blob: p.infer(b))  # what benchmarks.latency times as "infer"
     stats = measure_interleaved(fns, rounds=6, warmup=3, min_samples=runs, min_time_s=0.3)
     for k, path in paths.items():
         ev = None
@@ -1396,7 +1396,7 @@ def _markdown(doc: dict[str, Any]) -> str:
     env = doc["environment"]
     base = next(r for r in doc["rows"] if r["variant"] == doc["baseline"])
     header = (f"Baseline `{base['variant']}` (`{base['path']}`); {env.get('cpu')}, {env.get('cores')} cores, "
-              f"onnxruntime {env.get('onnxruntime')}, {env.get('date')}. p50 of `session.run` on one batch-1 input, "
+              f"onnxruntime {env.get('onnxruntime')}, {env.get('date')}. p50 of `Predictor.infer` on one batch-1 input, "
               "variants timed round-robin; ratios to the baseline.")
     lines = [header, "",
              "| variant | kind | p50 latency ms | task metric | size MB |", "|---|---|---|---|---|"]

@@ -112,16 +112,14 @@ def check_parity(onnx_path: str, reference: Callable[[np.ndarray], Sequence[np.n
         atol, rtol: tolerance, see the module docs.
         raise_on_failure: raise :class:`ParityError` (with the figures) when any output is out of tolerance.
     """
-    import onnxruntime as ort
+    from edgevision.backends import load_runner
 
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    out_names = [o.name for o in sess.get_outputs()]
+    runner = load_runner(onnx_path, backend="onnxruntime", device="cpu")
+    name = runner.inputs[0].name
+    out_names = [o.name for o in runner.outputs]
     rows: list[OutputParity] = []
     for set_name, batch in input_sets.items():
-        got = sess.run(None, {name: batch})
+        got = runner.infer({name: batch}, check=False)  # ONNX Runtime checks the feed in its own words
         ref = list(reference(batch))
         if len(ref) != len(got):
             raise ParityError(

@@ -136,11 +136,12 @@ def check_against_onnx(model: Any, path: str | Path, inputs: np.ndarray, atol: f
     over every output; raises :class:`InvalidArgumentError` when it exceeds ``atol``. ``grown``: the
     model's heads may have more classes than the file's (:func:`state_from_onnx`); the file's
     classes, the first ones of each output's last axis, are compared."""
-    import onnxruntime as ort
     import torch
 
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    ref = sess.run(None, {sess.get_inputs()[0].name: inputs})
+    from edgevision.backends import load_runner
+
+    runner = load_runner(str(path), backend="onnxruntime", device="cpu")
+    ref = runner.infer({runner.inputs[0].name: inputs}, check=False)
     was = model.training
     model.eval()
     with torch.no_grad():
