@@ -1,4 +1,10 @@
-"""Timing and statistics shared by every benchmark.
+"""Timing and statistics shared by every benchmark: the project's one timing protocol.
+
+It lives here, in ``calibration`` (which imports no other host package), because
+both ``calibration.quantize.report`` and every ``benchmarks`` module time with
+it, and ``benchmarks`` already imports ``calibration``: a module in
+``benchmarks`` would make the two packages import each other.
+``benchmarks._timing`` re-exports it under its old name.
 
 Rules (the project's "honest statistics"): warm-up calls first, then several
 timed samples; figures are medians with p90; comparisons are ratios against a
