@@ -42,6 +42,7 @@ import numpy as np
 from edgevision.errors import InvalidArgumentError
 
 from .errors import CCPDNameError
+from .plate_alphabet import ADS, ALPHABETS, PROVINCES  # re-exported: calibration.ccpd.ADS etc. keep working
 
 __all__ = [
     "PROVINCES",
@@ -53,28 +54,6 @@ __all__ = [
     "format_ccpd_name",
     "plate_type_for_length",
 ]
-
-# The three character lists, in the CCPD README's order. The last entry of each is the
-# letter "O", CCPD's sign for "no character" (Chinese plates have no letter O); a
-# decoded text keeps it as the letter "O".
-
-#: Province characters, index 0..33 of the first plate character.
-PROVINCES: tuple[str, ...] = (
-    "皖", "沪", "津", "渝", "冀", "晋", "蒙", "辽", "吉", "黑", "苏", "浙", "京", "闽", "赣", "鲁", "豫", "鄂", "湘",
-    "粤", "桂", "琼", "川", "贵", "云", "藏", "陕", "甘", "青", "宁", "新", "警", "学", "O",
-)  # fmt: skip
-
-#: Letters (no I, no O) plus the "O" placeholder, index 0..24 of the second character.
-ALPHABETS: tuple[str, ...] = (
-    "A", "B", "C", "D", "E", "F", "G", "H", "J", "K", "L", "M", "N", "P", "Q", "R", "S", "T", "U", "V", "W",
-    "X", "Y", "Z", "O",
-)  # fmt: skip
-
-#: Letters, digits and the "O" placeholder ("ads"), index 0..34 of the remaining characters.
-ADS: tuple[str, ...] = (
-    "A", "B", "C", "D", "E", "F", "G", "H", "J", "K", "L", "M", "N", "P", "Q", "R", "S", "T", "U", "V", "W", "X",
-    "Y", "Z", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "O",
-)  # fmt: skip
 
 #: The seven fields of a CCPD name, in order (the ``field`` of a :class:`CCPDNameError`).
 CCPD_FIELDS: tuple[str, ...] = ("area", "tilt", "bbox", "vertices", "plate", "brightness", "blur")

@@ -43,7 +43,7 @@ import numpy as np
 from edgevision.preprocess import homography
 from edgevision.errors import InvalidArgumentError, InvalidTypeError
 
-from .ccpd import ADS, ALPHABETS, PROVINCES
+from .plate_alphabet import ADS, ALPHABETS, PROVINCES
 from .errors import DatasetExistsError
 
 __all__ = [

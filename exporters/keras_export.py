@@ -57,6 +57,7 @@ from edgevision.errors import (
 )
 
 from .errors import ExportError, ParityError, UnsupportedOperatorError, WeightsError
+from .keras_backend import import_keras
 from .finalize import (DEFAULT_OPSET, ExportResult, build_config, finalize, input_shape, parity_inputs, quiet,
                        torchscript_log_off)
 from .parity import DEFAULT_ATOL, DEFAULT_RTOL, check_parity
@@ -66,35 +67,6 @@ from .torch_export import unsupported_error
 EXPORTERS = ("torchscript", "dynamo")
 LAYOUTS = ("NHWC", "NCHW")
 _EXPORT_LOCK = threading.Lock()  # the same-padding fix patches a keras module attribute for the trace
-
-
-def import_keras() -> Any:
-    """Import keras on the torch backend and return the module.
-
-    Sets ``KERAS_BACKEND=torch`` (unless the variable is set) before the first
-    ``import keras``. Keras picks its backend once per process, so if keras is
-    already imported with another backend this raises :class:`ExportError`.
-
-    Raises:
-        MissingDependencyError: keras (or torch) is not installed, or keras cannot
-            be imported with the backend ``KERAS_BACKEND`` names.
-        ExportError: keras runs on another backend than torch.
-    """
-    if "keras" not in sys.modules:
-        os.environ.setdefault("KERAS_BACKEND", "torch")
-    try:
-        import keras
-    except ImportError as e:
-        raise MissingDependencyError(
-            f"import keras failed ({type(e).__name__}: {e}); the Keras exporter needs keras >= 3 and torch, "
-            f"with KERAS_BACKEND=torch (now {os.environ.get('KERAS_BACKEND')!r})") from e
-    backend = keras.backend.backend()
-    if backend != "torch":
-        raise ExportError(
-            f"keras is running on the {backend!r} backend; the Keras exporter needs the torch backend "
-            "(no TensorFlow involved). Set KERAS_BACKEND=torch before keras is first imported in this process "
-            "(keras chooses its backend once, at import)")
-    return keras
 
 
 # --- the TorchScript same-padding fix -------------------------------------------------------

@@ -27,7 +27,7 @@ import numpy as np
 
 from edgevision.errors import InvalidArgumentError
 
-from ..keras_export import import_keras
+from ..keras_backend import import_keras
 from . import CORNER_NAMES, Built
 
 keras = import_keras()

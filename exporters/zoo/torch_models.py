@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from calibration.ccpd import ADS, PROVINCES
+from calibration.plate_alphabet import ADS, PROVINCES
 from edgevision.errors import InvalidArgumentError
 
 from . import CORNER_NAMES, Built
