@@ -31,7 +31,11 @@ Rows are model x backend x device x batch x ORT threads. For each row:
 Variants are grouped in families by file name: the stem before a precision
 suffix (``lpl_resnet_int8_dynamic.onnx`` -> family ``lpl_resnet``, precision
 ``int8_dynamic``); the file without a suffix (or with ``_fp32``) is the fp32
-baseline. Every figure also gets its ratio to the baseline of the same family
+baseline. The name only groups and orders the variants: what a model *is* comes
+from the one model inspector, :func:`edgevision.modelinfo.model_info` (as for
+``edgevision info`` and ``calibration.quantize.report``), in each row's
+``quantization`` (``none``, ``fp16``, ``dynamic int8``, ``static int8 (QDQ)``...,
+in the JSON and CSV). Every figure also gets its ratio to the baseline of the same family
 with the same backend, device, batch and threads, measured in the same run.
 
 Honest statistics: warm-up calls first; every stage function of every row is
@@ -324,6 +328,7 @@ class Row:
     batch: int
     threads: int | None
     status: str = "ok"
+    quantization: str | None = None
     reason: str | None = None
     is_baseline: bool = False
     providers: list[str] = field(default_factory=list)
@@ -444,18 +449,17 @@ def load_samples(data: str | None, count: int) -> SampleSet:
     if not isinstance(data, str) or not data:
         raise InvalidArgumentError(f"data: expected 'synth[:SEED]' or a dataset path, got {data!r}")
     if data == SYNTH_PREFIX or data.startswith(SYNTH_PREFIX + ":"):
-        seed_text = data.partition(":")[2]
-        if not re.fullmatch(r"\d*", seed_text) or (data.endswith(":") and not seed_text):
-            raise InvalidArgumentError(
-                f"data: expected 'synth' or 'synth:SEED' with an integer SEED >= 0, got {data!r}")
-        seed = int(seed_text) if seed_text else 0
+        # The one parser of ``synth:SEED`` is calibration.metrics.load_samples; a bare ``synth``
+        # here means seed 0 (there it means the held-out set, which is this function's default).
         try:
-            from calibration.synth import PlateSceneGenerator
+            from calibration.metrics import load_samples as load_source
         except ImportError as e:
-            raise MissingDependencyError(f"data: {data!r} needs calibration.synth ({e})",
-                                         name="calibration.synth") from None
-        gen = PlateSceneGenerator(seed=seed)
-        return SampleSet([gen[i] for i in range(count)], f"synthetic scenes, seed {seed} (first {count} samples)")
+            raise MissingDependencyError(f"data: {data!r} needs calibration.metrics ({e})",
+                                         name="calibration.metrics") from None
+        source = f"{SYNTH_PREFIX}:0" if data == SYNTH_PREFIX else data
+        samples = load_source(source, count, name="data")
+        seed = int(source.partition(":")[2])
+        return SampleSet(samples, f"synthetic scenes, seed {seed} (first {count} samples)")
     from calibration.readers import read_source
 
     try:
@@ -649,7 +653,23 @@ def _prepare(row: Row, samples: SampleSet, config: BenchConfig,
     rss1 = current_rss_mb()
     row.rss_delta_mb = (rss1 - rss0) if rss0 is not None and rss1 is not None else None
     row.peak_rss_mb = peak_rss_mb()
+    row.quantization = _quantization(p, caches.setdefault("kinds", {}))  # after the memory figures: onnx.load
     return _Prepared(row, p, fns)
+
+
+def _quantization(predictor: Any, cache: dict[str, str]) -> str:
+    """What the model inspector (:func:`edgevision.modelinfo.model_info`, the one the CLI and
+    ``calibration.quantize.report`` use) says the graph is: ``none``, ``fp16``, ``dynamic int8``,
+    ``static int8 (QDQ)``... The file-name ``precision`` only names the variant within its family."""
+    from edgevision.modelinfo import model_info
+
+    if predictor.path not in cache:
+        try:
+            graph = model_info(predictor)["quantization"]["graph"]
+            cache[predictor.path] = graph["kind"] if isinstance(graph, dict) else str(graph)
+        except Exception as e:  # the figures stand without it
+            cache[predictor.path] = f"unknown ({_error_text(e)})"
+    return cache[predictor.path]
 
 
 def _progress(enabled: bool) -> Any:
@@ -961,6 +981,7 @@ def to_markdown(result: BenchResult) -> str:
 def _flat(row: Row) -> dict[str, Any]:
     d: dict[str, Any] = {
         "label": row.label, "model": row.model, "path": row.path, "family": row.family, "precision": row.precision,
+        "quantization": row.quantization,
         "baseline": row.is_baseline, "backend": row.backend, "device": row.device, "providers": " ".join(row.providers),
         "batch": row.batch, "threads": row.threads, "status": row.status, "reason": row.reason, "task": row.task,
         "size_mb": row.size_mb, "load_ms": row.load_ms, "rss_delta_mb": row.rss_delta_mb,

@@ -619,8 +619,10 @@ def heldout_samples(count: int | None = None) -> list[Any]:
     return [gen[i] for i in range(int(n))]
 
 
-def load_samples(source: Any, count: int | None = None) -> list[Any]:
-    """Labelled samples for :func:`evaluate` from a source description.
+def load_samples(source: Any, count: int | None = None, *, name: str = "source") -> list[Any]:
+    """Labelled samples for :func:`evaluate` from a source description: the project's one
+    sample loader (``benchmarks.latency.load_samples`` and the ``calibration`` command line
+    use it; ``name`` is the argument named in messages).
 
     ``source``: ``"heldout"`` or ``"synth"`` (the held-out set, :func:`heldout_samples`),
     ``"synth:SEED"`` (scenes ``0..count-1`` of the generator with that seed; ``count``
@@ -637,13 +639,14 @@ def load_samples(source: Any, count: int | None = None) -> list[Any]:
             if seed < 0:
                 raise ValueError
         except ValueError:
-            raise InvalidArgumentError(f"source: expected 'synth:SEED' with SEED an int >= 0, got {source!r}") from None
+            raise InvalidArgumentError(
+                f"{name}: expected 'synth' or 'synth:SEED' with an integer SEED >= 0, got {source!r}") from None
         if count is None:
             raise InvalidArgumentError(f"count: required with source {source!r} (the generator has no end)")
         try:
             from .synth import PlateSceneGenerator
         except ImportError as e:
-            raise MissingDependencyError(f"source {source!r} needs calibration.synth: {e}",
+            raise MissingDependencyError(f"{name}: {source!r} needs calibration.synth ({e})",
                                          name="calibration.synth") from None
         gen = PlateSceneGenerator(seed=seed)
         return [gen[i] for i in range(int(count))]
