@@ -15,8 +15,8 @@ It is used two ways, both host side:
 
 This is agentclpr's own decoding (``agentclpr/infer/detector.py``: priors of min sizes
 (24, 48), (96, 192), (384, 768) at strides 8, 16, 32, variances (0.1, 0.2), the image at full
-resolution minus the BGR means (104, 117, 123)), vectorized. Corners come out as the model's
-4 landmarks, TL, TR, BR, BL, in source pixels.
+resolution minus the BGR means (104, 117, 123)), vectorized. Corners come out as TL, TR, BR,
+BL in source pixels (:data:`LANDMARK_ORDER`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ from edgevision.errors import InvalidArgumentError
 MIN_SIZES = ((24, 48), (96, 192), (384, 768))
 STEPS = (8, 16, 32)
 VARIANCE = (0.1, 0.2)
+#: The model's landmarks are BR, BL, TL, TR (CCPD's file-name order); this picks TL, TR, BR, BL
+#: (checked on the 25 real CCPD scenes: median corner error 0.010 of the diagonal in this order,
+#: 0.15 or more in any other).
+LANDMARK_ORDER = [2, 3, 0, 1]
 
 
 @dataclass
@@ -100,6 +104,7 @@ class RetinaPlateDetector:
         size = p[:, 2:] * np.exp(loc[:, 2:] * v1)
         boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1) * [w, h, w, h]
         pts = (p[:, None, :2] + landms.reshape(-1, 4, 2) * v0 * p[:, None, 2:]) * [w, h]
+        pts = pts[:, LANDMARK_ORDER]
         order = np.argsort(-scores, kind="stable")
         kept = _nms(boxes[order], self.nms)
         idx = order[kept]
