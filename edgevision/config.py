@@ -55,7 +55,40 @@ import numpy as np
 
 from ._io import atomic_output
 from . import preprocess as _pp
-from .checks import is_bool, is_int as _is_int, is_real as _is_real, short_repr as _fmt
+from . import tasks as _tasks
+from ._config.common import (  # noqa: F401  (re-exported: the config's keys and helpers)
+    INPUT_KEYS,
+    METADATA_KEY,
+    PREPROCESS_KEYS,
+    SCHEMA_VERSION,
+    TOP_LEVEL_KEYS,
+    _INPUT_OPTIONS,
+    _KERNEL_KEYS,
+    _ONNX_ELEM_TYPES,
+    _ORDER,
+    _RUNTIME_OPTIONS,
+    _bool,
+    _check_keys,
+    _choice,
+    _did_you_mean,
+    _error,
+    _fmt,
+    _fraction,
+    _get_path,
+    _int,
+    _is_int,
+    _is_real,
+    _strings,
+    is_bool,
+)
+from ._config.slots import (  # noqa: F401
+    _HEAD_KEYS,
+    _ROWS_KEYS,
+    _SPLIT_KEYS,
+    _validate_heads,
+    _validate_rows,
+    validate_row_split,
+)
 from .errors import (
     InvalidArgumentError,
     InvalidMetadataError,
@@ -81,88 +114,17 @@ __all__ = [
     "DECODER_REQUIRED",
 ]
 
-#: Name of the ONNX ``metadata_props`` entry that holds the JSON config.
-METADATA_KEY = "edgevision"
-#: The schema version this module reads and writes.
-SCHEMA_VERSION = 1
-
-TASKS = ("keypoints", "slots_ocr", "ctc_ocr", "detection", "classification", "embedding", "raw")
-
-#: Kernel options that are not part of ``preprocess``: the output layout/dtype live
-#: in ``input``; ``threads`` is a run-time setting of the machine, not of the model.
-_INPUT_OPTIONS = ("layout", "dtype")
-_RUNTIME_OPTIONS = ("threads",)
-#: ``preprocess`` keys: ``size`` plus the kernel's option names (edgevision.preprocess.OPTION_NAMES).
-_ORDER = ("mode", "align", "scaleup", "interpolation", "scale", "mean", "std", "swap_rb", "pad_value", "channels")
-PREPROCESS_KEYS = ("size",) + tuple(k for k in _ORDER if k in _pp.OPTION_NAMES) + tuple(
-    sorted(_pp.OPTION_NAMES - set(_ORDER) - set(_INPUT_OPTIONS) - set(_RUNTIME_OPTIONS)))
-_KERNEL_KEYS = frozenset(PREPROCESS_KEYS[1:])
-INPUT_KEYS = ("name", "layout", "dtype")
-#: Top-level keys with a meaning; any other key is kept verbatim in ``ModelConfig.extra``.
-TOP_LEVEL_KEYS = ("schema", "task", "name", "input", "preprocess", "labels", "charset", "decoder")
-
-#: Optional decoder keys and their defaults, per task (filled in by validation).
-DECODER_DEFAULTS: dict[str, dict[str, Any]] = {
-    "keypoints": {"normalized": True},
-    "slots_ocr": {},
-    "ctc_ocr": {"blank": 0, "layout": "NTC"},
-    "detection": {"layout": "yolov8", "conf_threshold": 0.25, "iou_threshold": 0.45, "max_det": 300,
-                  "class_agnostic": False},
-    "classification": {"top_k": 5, "softmax": True},
-    "embedding": {"normalize": True},
-    "raw": {},
-}
-#: Decoder keys each task requires (no default).
-DECODER_REQUIRED: dict[str, tuple[str, ...]] = {"keypoints": ("num_keypoints",), "slots_ocr": ("heads",)}
+#: The built-in tasks (:data:`edgevision.tasks.BUILTIN_TASKS`); ``edgevision.tasks.task_names()``
+#: adds the tasks registered since.
+TASKS = _tasks.BUILTIN_TASKS
+#: Decoder keys with a default, and the defaults, per built-in task (from the task registry).
+DECODER_DEFAULTS: dict[str, dict[str, Any]] = {t: _tasks.get_task(t).defaults for t in TASKS}
+#: Decoder keys each built-in task requires (no default).
+DECODER_REQUIRED: dict[str, tuple[str, ...]] = {t: _tasks.get_task(t).required for t in TASKS
+                                                if _tasks.get_task(t).required}
 #: Optional decoder keys without a default (left out when not given).
-_DECODER_OPTIONAL: dict[str, tuple[str, ...]] = {"keypoints": ("names",), "slots_ocr": ("rows",)}
-_HEAD_KEYS = ("output", "charset", "slots")
-_ROWS_KEYS = ("output", "split")
-_SPLIT_KEYS = ("top", "bottom", "top_width")
-
-#: ONNX TensorProto element types the kernel can produce, and onnxruntime's names for them.
-_ONNX_ELEM_TYPES = {1: "float32", 10: "float16", 2: "uint8"}
-
-
-# ---------------------------------------------------------------------------
-# Small helpers
-
-
-def _error(source: str, path: str, detail: str, cls: type = InvalidMetadataError) -> InvalidMetadataError:
-    return cls(f"{source}: {path}: {detail}", source=source, path=path, detail=detail)
-
-
-def _did_you_mean(key: str, choices: Sequence[str]) -> str:
-    key = str(key)
-    close = difflib.get_close_matches(key, list(choices), n=1) or [
-        c for c in choices if len(key) >= 3 and (c.startswith(key) or key.startswith(c))][:1]
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _check_keys(d: Mapping[str, Any], allowed: Sequence[str], source: str, path: str) -> None:
-    for k in d:
-        if not isinstance(k, str):
-            raise _error(source, path, f"keys must be strings, got {k!r}")
-        if k not in allowed:
-            where = f"{path}.{k}" if path else k
-            raise _error(source, where, f"unknown key; expected some of {list(allowed)}{_did_you_mean(k, allowed)}")
-
-
-def _get_path(d: Any, path: str) -> tuple[bool, Any]:
-    """Looks up a key path like ``decoder.heads[1].slots`` in nested dicts/lists: (found, value)."""
-    cur = d
-    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
-        if part.startswith("["):
-            i = int(part[1:-1])
-            if not isinstance(cur, (list, tuple)) or i >= len(cur):
-                return False, None
-            cur = cur[i]
-        else:
-            if not isinstance(cur, Mapping) or part not in cur:
-                return False, None
-            cur = cur[part]
-    return True, cur
-
+_DECODER_OPTIONAL: dict[str, tuple[str, ...]] = {t: _tasks.get_task(t).optional for t in TASKS
+                                                 if _tasks.get_task(t).optional}
 
 # ---------------------------------------------------------------------------
 # JSON, schema, references
@@ -356,32 +318,52 @@ def _missing_keys(d: Mapping[str, Any]) -> list[str]:
     pre = d.get("preprocess")
     if pre is None or (isinstance(pre, Mapping) and pre.get("size") is None):
         missing.append("preprocess.size")
-    if task == "ctc_ocr" and d.get("charset") is None:
-        missing.append("charset")
-    if isinstance(task, str) and task in DECODER_REQUIRED:
+    spec = _task_spec(task)
+    if spec is not None:
+        for k in spec.requires:
+            if d.get(k) is None:
+                missing.append(k)
         dec = d.get("decoder")
-        for k in DECODER_REQUIRED[task]:
+        for k in spec.required:
             if dec is None or (isinstance(dec, Mapping) and dec.get(k) is None):
                 missing.append(f"decoder.{k}")
     return missing
 
 
+def _task_spec(task: Any) -> "_tasks.TaskSpec | None":
+    """The registered spec of ``task``, or None (not a string, or no such task)."""
+    return _tasks._REGISTRY.get(task) if isinstance(task, str) else None
+
+
+#: Examples of the keys every task requires; each task's own are in its spec (``TaskSpec.examples``).
 _EXAMPLES = {
     "task": 'task="classification"',
     "preprocess.size": 'preprocess={"size": [224, 224]}',
-    "charset": 'charset=list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")',
-    "decoder.num_keypoints": 'decoder={"num_keypoints": 4}',
-    "decoder.heads": 'decoder={"heads": [{"charset": list("0123456789"), "slots": [0, 1, 2, 3]}]}',
 }
 
 
-def _missing_error(missing: Sequence[str], source: str) -> MissingConfigError:
+def _requirements_note() -> str:
+    """What tasks require besides ``task`` and ``preprocess.size``: "charset for ctc_ocr, decoder keys for ..."."""
+    specs = [_tasks.get_task(t) for t in _tasks.task_names()]
+    tops: dict[str, list[str]] = {}
+    for spec in specs:
+        for k in spec.requires:
+            tops.setdefault(k, []).append(spec.name)
+    parts = [f"{k} for {'/'.join(names)}" for k, names in tops.items()]
+    with_keys = [spec.name for spec in specs if spec.required]
+    if with_keys:
+        parts.append(f"decoder keys for {'/'.join(with_keys)}")
+    return ", ".join(parts)
+
+
+def _missing_error(missing: Sequence[str], source: str, task: Any = None) -> MissingConfigError:
     model = os.path.basename(source) if source.lower().endswith(".onnx") else "model.onnx"
-    args = [f'"{model}"'] + [_EXAMPLES[k] for k in missing if k in _EXAMPLES]
+    spec = _task_spec(task)
+    examples = {**_EXAMPLES, **(spec.examples if spec is not None else {})}
+    args = [f'"{model}"'] + [examples[k] for k in missing if k in examples]
     if len([k for k in missing if k.startswith("decoder.")]) > 1:  # one decoder= argument holds them all
         args = [a for a in args if not a.startswith("decoder=")] + ['decoder={...}']
-    note = ("" if "task" not in missing
-            else " (a task may require more: charset for ctc_ocr, decoder keys for keypoints/slots_ocr)")
+    note = "" if "task" not in missing else f" (a task may require more: {_requirements_note()})"
     return MissingConfigError(
         f"{source}: the model configuration lacks {', '.join(missing)}{note}; neither the model's 'edgevision' "
         f"metadata nor the config provides them. Pass them as keyword arguments, e.g.\n"
@@ -393,45 +375,6 @@ def _missing_error(missing: Sequence[str], source: str) -> MissingConfigError:
 
 # ---------------------------------------------------------------------------
 # Validation (one function: every ModelConfig goes through it)
-
-
-def _bool(v: Any, source: str, path: str) -> bool:
-    if not is_bool(v):
-        raise _error(source, path, f"expected true or false, got {_fmt(v)}")
-    return bool(v)
-
-
-def _int(v: Any, source: str, path: str, minimum: int) -> int:
-    if not _is_int(v) or v < minimum:
-        raise _error(source, path, f"expected an int >= {minimum}, got {_fmt(v)}")
-    return int(v)
-
-
-def _fraction(v: Any, source: str, path: str) -> float:
-    if not _is_real(v) or not (0.0 <= float(v) <= 1.0):
-        raise _error(source, path, f"expected a number in [0, 1], got {_fmt(v)}")
-    return float(v)
-
-
-def _choice(v: Any, source: str, path: str, choices: Sequence[str], *, upper: bool = False) -> str:
-    if isinstance(v, str):
-        c = v.upper() if upper else v.lower()
-        if c in choices:
-            return c
-    raise _error(source, path, f"expected one of {list(choices)}, got {_fmt(v)}")
-
-
-def _strings(v: Any, source: str, path: str, *, what: str, allow_empty: bool = False) -> tuple[str, ...]:
-    if not isinstance(v, (list, tuple)):
-        hint = " (e.g. list(\"0123456789\"))" if what == "symbol" else ""
-        raise _error(source, path, f"expected a list of {what}s (strings){hint}, got {_fmt(v)}")
-    if not v:
-        raise _error(source, path, f"expected at least one {what}, got an empty list")
-    for i, s in enumerate(v):
-        if not isinstance(s, str) or (s == "" and not allow_empty):
-            hint = " (quote it in YAML)" if isinstance(s, (int, float, bool)) else ""
-            raise _error(source, f"{path}[{i}]", f"expected a non-empty string{hint}, got {_fmt(s)}")
-    return tuple(v)
 
 
 def _kernel_error(e: Exception, source: str, section: str) -> InvalidMetadataError:
@@ -506,164 +449,21 @@ def _validate_preprocess(d: Mapping[str, Any], layout: str, dtype: str, source: 
     return out
 
 
-def _validate_decoder(task: str, d: Mapping[str, Any], charset: tuple[str, ...] | None,
-                      source: str) -> dict[str, Any]:
+def _validate_decoder(task: str, d: Mapping[str, Any], labels: tuple[str, ...] | None,
+                      charset: tuple[str, ...] | None, source: str) -> dict[str, Any]:
+    """The ``decoder`` options of ``task``, checked and completed by its spec (:mod:`edgevision.tasks`)."""
+    spec = _tasks.get_task(task)
     dec = d.get("decoder")
     if dec is None:
         dec = {}
     if not isinstance(dec, Mapping):
         raise _error(source, "decoder", f"expected an object (the options of the {task!r} decoder), got {_fmt(dec)}")
-    allowed = DECODER_REQUIRED.get(task, ()) + tuple(DECODER_DEFAULTS[task]) + _DECODER_OPTIONAL.get(task, ())
+    allowed = spec.key_names
     if not allowed and dec:
         raise _error(source, f"decoder.{next(iter(dec))}", f"unknown key; the {task!r} decoder takes no options")
     _check_keys(dec, allowed, source, "decoder")
     given = {k: v for k, v in dec.items() if v is not None}
-    out: dict[str, Any] = {}
-    if task == "keypoints":
-        n = out["num_keypoints"] = _int(given["num_keypoints"], source, "decoder.num_keypoints", 1)
-        out["normalized"] = _bool(given.get("normalized", True), source, "decoder.normalized")
-        if "names" in given:
-            names = _strings(given["names"], source, "decoder.names", what="name")
-            if len(names) != n:
-                raise _error(source, "decoder.names",
-                             f"expected {n} names (decoder.num_keypoints), got {len(names)}")
-            out["names"] = list(names)
-    elif task == "slots_ocr":
-        out["heads"] = _validate_heads(given["heads"], source)
-        if "rows" in given:
-            out["rows"] = _validate_rows(given["rows"], out["heads"], source)
-    elif task == "ctc_ocr":
-        out["blank"] = _int(given.get("blank", 0), source, "decoder.blank", 0)
-        if charset is not None and out["blank"] > len(charset):
-            raise _error(source, "decoder.blank",
-                         f"{out['blank']} is out of range: the model has len(charset) + 1 = {len(charset) + 1} "
-                         f"classes, so blank must be in [0, {len(charset)}] (usually 0 or {len(charset)})")
-        out["layout"] = _choice(given.get("layout", "NTC"), source, "decoder.layout", ("NTC", "TNC"), upper=True)
-    elif task == "detection":
-        out["layout"] = _choice(given.get("layout", "yolov8"), source, "decoder.layout", ("yolov8", "yolov5"))
-        out["conf_threshold"] = _fraction(given.get("conf_threshold", 0.25), source, "decoder.conf_threshold")
-        out["iou_threshold"] = _fraction(given.get("iou_threshold", 0.45), source, "decoder.iou_threshold")
-        out["max_det"] = _int(given.get("max_det", 300), source, "decoder.max_det", 1)
-        out["class_agnostic"] = _bool(given.get("class_agnostic", False), source, "decoder.class_agnostic")
-    elif task == "classification":
-        out["top_k"] = _int(given.get("top_k", 5), source, "decoder.top_k", 1)
-        out["softmax"] = _bool(given.get("softmax", True), source, "decoder.softmax")
-    elif task == "embedding":
-        out["normalize"] = _bool(given.get("normalize", True), source, "decoder.normalize")
-    return out
-
-
-def _validate_rows(rows: Any, heads: list[dict[str, Any]], source: str) -> dict[str, Any]:
-    """``decoder.rows`` of a slots_ocr model: ``{"output": name or index, "split": {...}}``.
-
-    ``output`` is an ``(N, 2)`` output of logits or probabilities for "the crop shows
-    one row" / "two rows"; ``split`` (:func:`validate_row_split`) says where the rows
-    lie in the rectified plate and how they were laid side by side in training.
-    """
-    path = "decoder.rows"
-    if not isinstance(rows, Mapping):
-        raise _error(source, path, f'expected an object {{"output": name or index, "split": {{...}}}}, got {_fmt(rows)}')
-    _check_keys(rows, _ROWS_KEYS, source, path)
-    output = rows.get("output")
-    if not ((isinstance(output, str) and output) or (_is_int(output) and output >= 0)):
-        raise _error(source, f"{path}.output",
-                     f"required: the model output (name, or index >= 0) with the (N, 2) one-row/two-row scores, "
-                     f"got {_fmt(output)}")
-    for i, h in enumerate(heads):
-        if h.get("output") == output:
-            raise _error(source, f"{path}.output", f"{output!r} is also the output of decoder.heads[{i}]")
-    try:
-        split = validate_row_split(rows.get("split"), f"{path}.split")
-    except InvalidArgumentError as e:
-        raise _error(source, f"{path}.split", str(e).split(": ", 1)[-1]) from None
-    return {"output": output if isinstance(output, str) else int(output), "split": split}
-
-
-def validate_row_split(split: Any, name: str = "split") -> dict[str, Any]:
-    """A two-row split (see :data:`edgevision.plates.TWO_ROW_SPLIT`) checked and copied.
-
-    ``{"top": [x0, y0, x1, y1], "bottom": [x0, y0, x1, y1], "top_width": f}``: boxes in
-    fractions of the rectified plate with ``0 <= x0 < x1 <= 1`` and ``0 <= y0 < y1 <= 1``,
-    and ``0 < top_width < 1``. Raises :class:`InvalidArgumentError` naming ``name``.
-    """
-    if not isinstance(split, Mapping):
-        raise InvalidArgumentError(f'{name}: expected {{"top": [x0, y0, x1, y1], "bottom": [x0, y0, x1, y1], '
-                                   f'"top_width": fraction}}, got {_fmt(split)}')
-    bad = [k for k in split if k not in _SPLIT_KEYS]
-    missing = [k for k in _SPLIT_KEYS if k not in split]
-    if bad or missing:
-        raise InvalidArgumentError(f"{name}: {'unknown key ' + repr(bad[0]) if bad else 'missing ' + repr(missing[0])}; "
-                                   f"expected exactly the keys {list(_SPLIT_KEYS)}")
-    out: dict[str, Any] = {}
-    for k in ("top", "bottom"):
-        box = split[k]
-        ok = isinstance(box, (list, tuple)) and len(box) == 4 and all(_is_real(v) for v in box)
-        if ok:
-            x0, y0, x1, y1 = (float(v) for v in box)
-            ok = 0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0
-        if not ok:
-            raise InvalidArgumentError(f"{name}.{k}: expected [x0, y0, x1, y1] fractions of the plate with "
-                                       f"0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, got {_fmt(box)}")
-        out[k] = [x0, y0, x1, y1]
-    tw = split["top_width"]
-    if not _is_real(tw) or not 0.0 < float(tw) < 1.0:
-        raise InvalidArgumentError(f"{name}.top_width: expected the top row's share of the crop width, "
-                                   f"0 < top_width < 1, got {_fmt(tw)}")
-    out["top_width"] = float(tw)
-    return out
-
-
-def _validate_heads(heads: Any, source: str) -> list[dict[str, Any]]:
-    if not isinstance(heads, (list, tuple)) or not heads:
-        raise _error(source, "decoder.heads",
-                     'expected a non-empty list of heads {"output": name or index, "charset": [...], "slots": [...]}, '
-                     f"got {_fmt(heads)}")
-    out = []
-    seen_outputs: dict[Any, int] = {}
-    owner: dict[int, list[int]] = {}
-    for i, h in enumerate(heads):
-        path = f"decoder.heads[{i}]"
-        if not isinstance(h, Mapping):
-            raise _error(source, path, f'expected an object {{"output", "charset", "slots"}}, got {_fmt(h)}')
-        _check_keys(h, _HEAD_KEYS, source, path)
-        head: dict[str, Any] = {}
-        output = h.get("output")
-        if output is not None:
-            if not ((isinstance(output, str) and output) or (_is_int(output) and output >= 0)):
-                raise _error(source, f"{path}.output",
-                             f"expected a model output name (str) or index (int >= 0), got {_fmt(output)}")
-            if output in seen_outputs:
-                raise _error(source, f"{path}.output",
-                             f"{output!r} is also the output of decoder.heads[{seen_outputs[output]}]")
-            seen_outputs[output] = i
-            head["output"] = output if isinstance(output, str) else int(output)
-        if h.get("charset") is None:
-            raise _error(source, f"{path}.charset", "required: the symbols this head predicts, in class order")
-        head["charset"] = list(_strings(h["charset"], source, f"{path}.charset", what="symbol", allow_empty=True))
-        slots = h.get("slots")
-        if not isinstance(slots, (list, tuple)) or not slots:
-            raise _error(source, f"{path}.slots",
-                         f"required: a non-empty list of the character positions (0-based) this head predicts, "
-                         f"got {_fmt(slots)}")
-        for j, s in enumerate(slots):
-            if not _is_int(s) or s < 0:
-                raise _error(source, f"{path}.slots[{j}]", f"expected a position (int >= 0), got {_fmt(s)}")
-            owner.setdefault(int(s), []).append(i)
-        head["slots"] = [int(s) for s in slots]
-        out.append(head)
-    length = max(owner) + 1
-    gaps = [p for p in range(length) if p not in owner]
-    dups = {p: hs for p, hs in sorted(owner.items()) if len(hs) > 1}
-    if gaps or dups:
-        parts = []
-        if gaps:
-            parts.append(f"missing {gaps}")
-        if dups:
-            parts.append("duplicated " + ", ".join(f"{p} (heads {hs})" for p, hs in dups.items()))
-        raise _error(source, "decoder.heads",
-                     f"the slots of all heads must cover the positions 0..{length - 1} exactly once; "
-                     + "; ".join(parts))
-    return out
+    return spec.validate_decoder(given, source=source, labels=labels, charset=charset)
 
 
 def _validate(d: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -673,11 +473,12 @@ def _validate(d: Mapping[str, Any], source: str) -> dict[str, Any]:
     d = _hoist_input_options(d, source)
     missing = _missing_keys(d)
     if missing:
-        raise _missing_error(missing, source)
+        raise _missing_error(missing, source, d.get("task"))
     task = d["task"]
-    if not isinstance(task, str) or task not in TASKS:
-        raise _error(source, "task", f"expected one of {list(TASKS)}, got {_fmt(task)}"
-                     + (_did_you_mean(task, TASKS) if isinstance(task, str) else ""))
+    if _task_spec(task) is None:
+        names = _tasks.task_names()
+        raise _error(source, "task", f"expected one of {list(names)}, got {_fmt(task)}"
+                     + (_did_you_mean(task, names) if isinstance(task, str) else ""))
     name = d.get("name")
     if name is not None and (not isinstance(name, str) or not name):
         raise _error(source, "name", f"expected the model's name (a non-empty string), got {_fmt(name)}")
@@ -687,7 +488,7 @@ def _validate(d: Mapping[str, Any], source: str) -> dict[str, Any]:
     labels = None if labels is None else _strings(labels, source, "labels", what="label")
     charset = d.get("charset")
     charset = None if charset is None else _strings(charset, source, "charset", what="symbol")
-    decoder = _validate_decoder(task, d, charset, source)
+    decoder = _validate_decoder(task, d, labels, charset, source)
     extra = {}
     for k, v in d.items():
         if k in TOP_LEVEL_KEYS:
@@ -748,7 +549,7 @@ class ModelConfig:
     is complete and valid; treat the dict fields as read-only.
 
     Attributes:
-        task: one of :data:`TASKS`.
+        task: one of :data:`TASKS`, or a task registered with :func:`edgevision.tasks.register_task`.
         name: the model's name, or None.
         input_name: the name of the model's image input, or None (the model's only input).
         layout: ``"NCHW"`` or ``"NHWC"``, the input tensor layout the kernel writes.
@@ -758,7 +559,7 @@ class ModelConfig:
         labels: class names in class-index order, or None.
         charset: the symbols of a ``ctc_ocr`` model's non-blank classes, in class order, or None.
         decoder: the task's decoder options with defaults filled in
-            (:data:`DECODER_DEFAULTS`); optional keys without a default are left out.
+            (from the task's spec, :mod:`edgevision.tasks`); optional keys without a default are left out.
         extra: any other top-level keys of the metadata (e.g. ``quantization``), verbatim.
     """
 
@@ -983,12 +784,10 @@ class ModelConfig:
                     raise _error(source, what,
                                  f"size {hw} (height, width) with {want_c} channels in {self.layout} does not fit "
                                  f"the model's input {vi.name!r} of shape {dims}")
-        if self.task == "slots_ocr":
+        spec = _tasks.get_task(self.task)
+        if spec.output_refs is not None:
             outs = [o.name for o in graph.output]
-            refs = [(f"decoder.heads[{i}].output", h.get("output")) for i, h in enumerate(self.decoder["heads"])]
-            if "rows" in self.decoder:
-                refs.append(("decoder.rows.output", self.decoder["rows"]["output"]))
-            for path, o in refs:
+            for path, o in spec.output_refs(self.decoder):
                 if (isinstance(o, str) and o not in outs) or (isinstance(o, int) and o >= len(outs)):
                     raise _error(source, path, f"{o!r} is not an output of the model; outputs: {outs}")
 
@@ -1178,6 +977,7 @@ def _override_hint(key: Any) -> str:
         return f"not a top-level key; use input={{{key!r}: ...}}"
     if key in _RUNTIME_OPTIONS:
         return "not a config key; threads is a run-time setting of the Predictor/kernel"
-    if any(key in v for v in DECODER_DEFAULTS.values()) or any(key in v for v in DECODER_REQUIRED.values()):
+    specs = [_tasks.get_task(t) for t in _tasks.task_names()]
+    if any(key in spec.defaults or key in spec.required for spec in specs):
         return f"not a top-level key; decoder options go in decoder={{{key!r}: ...}}"
     return f"unknown key; expected some of {keys}{_did_you_mean(key, keys)}"

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from . import decoders
+from . import tasks
 from .backends import Runner, load_runner
 from .config import METADATA_KEY, _loads_json, _prepare_layer, deep_merge, resolve_config
 from .errors import (
@@ -307,52 +307,7 @@ class Predictor:
 
     # --- decoding -------------------------------------------------------------
 
-    def _make_decoder(self) -> Callable[[list[np.ndarray], list[Any], list[np.ndarray], int], list[Any]]:
-        cfg = self.config
-        d = dict(cfg.decoder)
-        out_names = [t.name for t in self.runner.outputs]
-
-        def first(outputs: list[np.ndarray], n: int) -> np.ndarray:
-            return outputs[0][:n]
-
-        def pick(outputs: list[np.ndarray], ref: Any, n: int) -> np.ndarray:
-            if ref is None:
-                raise InvalidArgumentError("decoder.heads[].output: required when the model has several outputs")
-            idx = out_names.index(ref) if isinstance(ref, str) else int(ref)
-            return outputs[idx][:n]
-
-        task = cfg.task
-        if task == "keypoints":
-            return lambda o, t, im, n: decoders.decode_keypoints(
-                first(o, n), t, num_keypoints=d["num_keypoints"], normalized=d.get("normalized", True),
-                names=d.get("names"), images=im)
-        if task == "slots_ocr":
-            heads = d["heads"]
-            decode = decoders.SlotsDecoder(heads)  # the heads are checked once, here
-            refs = [h.get("output", i if len(out_names) > 1 else 0) for i, h in enumerate(heads)]
-            rows_out = (d.get("rows") or {}).get("output")
-
-            def slots(o: list[np.ndarray], t: Any, im: list[np.ndarray], n: int) -> list[Any]:
-                outs = [pick(o, ref, n) for ref in refs]
-                rows = None if rows_out is None else pick(o, rows_out, n)
-                return decode(outs, images=im, rows=rows)
-
-            return slots
-        if task == "ctc_ocr":
-            return lambda o, t, im, n: decoders.decode_ctc(
-                first(o, n), list(cfg.charset or ()), blank=d.get("blank", 0), layout=d.get("layout", "NTC"), images=im)
-        if task == "detection":
-            return lambda o, t, im, n: decoders.decode_detection(
-                first(o, n), t, layout=d.get("layout", "yolov8"), conf_threshold=d.get("conf_threshold", 0.25),
-                iou_threshold=d.get("iou_threshold", 0.45), max_det=d.get("max_det", 300),
-                class_agnostic=d.get("class_agnostic", False), labels=cfg.labels, images=im)
-        if task == "classification":
-            return lambda o, t, im, n: decoders.decode_classification(
-                first(o, n), top_k=d.get("top_k", 5), softmax=d.get("softmax", True), labels=cfg.labels, images=im)
-        if task == "embedding":
-            return lambda o, t, im, n: decoders.decode_embedding(first(o, n), normalize=d.get("normalize", True),
-                                                                 images=im)
-        if task == "raw":
-            return lambda o, t, im, n: decoders.decode_raw(
-                {name: arr[:n] for name, arr in zip(out_names, o)}, images=im)
-        raise InvalidArgumentError(f"task: unknown task {task!r}")
+    def _make_decoder(self) -> tasks.Decode:
+        """The task's decoder, built by its spec in the task registry (:mod:`edgevision.tasks`)."""
+        spec = tasks.get_task(self.config.task)
+        return spec.build(self.config, tasks.Outputs(tuple(t.name for t in self.runner.outputs)))
