@@ -1,0 +1,135 @@
+"""The variants report: latency, task metric and size of model variants side by side."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgevision.errors import InvalidArgumentError, InvalidTypeError
+
+from .common import _model_path, _size_mb
+
+
+def _variant_kind(path: str) -> str:
+    from edgevision.modelinfo import model_info
+
+    graph = model_info(path)["quantization"]["graph"]
+    return graph["kind"] if isinstance(graph, dict) else "unknown"
+
+
+def report(models: Sequence[str | os.PathLike] | Mapping[str, str | os.PathLike], samples: Sequence[Any] | None, *,
+           runs: int = 30, threads: int | None = None, eval_limit: int | None = None,
+           out_md: str | os.PathLike | None = None, out_json: str | os.PathLike | None = None,
+           progress: bool = False) -> dict[str, Any]:
+    """Latency, task metric and size of model variants, side by side.
+
+    Args:
+        models: ``.onnx`` paths (variant = file stem) or ``{variant: path}``. The baseline
+            for the ratios is the first float (not quantized, not fp16) model, else the first.
+        samples: labelled samples for :func:`~calibration.metrics.evaluate` (None: no metric).
+        runs: at least this many timed :meth:`Predictor.infer` calls per variant; the variants are
+            timed round-robin (``calibration.timing.measure_interleaved``) on one batch-1
+            input tensor made by the model's own preprocessing.
+        threads: ONNX Runtime intra-op threads (None: its default).
+        eval_limit: evaluate on the first N samples only.
+        out_md, out_json: write the Markdown table / the JSON document there.
+
+    Returns:
+        ``{"environment": ..., "baseline": name, "rows": [...], "markdown": str}``; each row:
+        ``variant, path, kind, p50_ms, p90_ms, latency_ratio, metric, value,
+        higher_is_better, metric_delta, size_mb, size_ratio, evaluation`` (``metric_delta``: relative
+        change for lower-is-better metrics, absolute for the others; ratios to the baseline;
+        ``evaluation``: the full :meth:`EvalResult.to_dict`, breakdowns included, or None).
+    """
+    from ..timing import environment, measure_interleaved, percentile
+    from edgevision.predictor import Predictor
+
+    from ..metrics import evaluate
+
+    if isinstance(models, Mapping):
+        items = [(str(k), v) for k, v in models.items()]
+    elif isinstance(models, (str, os.PathLike)) or not isinstance(models, Sequence):
+        raise InvalidTypeError(f"models: expected a list of .onnx paths or a {{variant: path}} dict, got {models!r}")
+    else:
+        items = [(Path(m).stem if isinstance(m, (str, os.PathLike)) else str(m), m) for m in models]
+    if not items:
+        raise InvalidArgumentError("models: expected at least one model")
+    if len({k for k, _ in items}) != len(items):
+        raise InvalidArgumentError(f"models: variant names must be unique, got {[k for k, _ in items]}")
+    if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
+        raise InvalidArgumentError(f"runs: expected an int >= 1, got {runs!r}")
+    for name, f in (("out_md", out_md), ("out_json", out_json)):
+        if f is not None and (not isinstance(f, (str, os.PathLike)) or not Path(f).resolve().parent.is_dir()):
+            raise InvalidArgumentError(f"{name}: expected a file path in an existing folder, got {f!r}")
+    paths = {k: _model_path(v, f"models[{k!r}]") for k, v in items}
+    preds = {k: Predictor(p, threads=threads, warmup=False) for k, p in paths.items()}
+    kinds = {k: _variant_kind(os.fspath(p)) for k, p in paths.items()}
+    base = next((k for k in paths if kinds[k] == "none"), next(iter(paths)))
+
+    rows: dict[str, dict[str, Any]] = {}
+    fns = {}
+    for k, p in preds.items():
+        size, kw = p.config.preprocess_kwargs()
+        ch = kw.get("channels") or 3
+        img = np.full((size[0], size[1]) if ch == 1 else (size[0], size[1], ch), 114, np.uint8)
+        blob, _ = p.preprocess([img])
+        fns[k] = (lambda p=p, b=blob: p.infer(b))  # what benchmarks.latency times as "infer"
+    stats = measure_interleaved(fns, rounds=6, warmup=3, min_samples=runs, min_time_s=0.3)
+    for k, path in paths.items():
+        ev = None
+        if samples is not None:
+            ev = evaluate(preds[k], samples, limit=eval_limit, progress=progress)
+        rows[k] = {"variant": k, "path": os.fspath(path), "kind": kinds[k],
+                   "p50_ms": percentile(stats[k].samples_ms, 50), "p90_ms": percentile(stats[k].samples_ms, 90),
+                   "metric": ev.metric if ev else None, "value": ev.value if ev else None,
+                   "higher_is_better": ev.higher_is_better if ev else None, "count": ev.count if ev else 0,
+                   "size_mb": _size_mb(path), "evaluation": ev.to_dict() if ev else None}
+    b = rows[base]
+    for r in rows.values():
+        r["latency_ratio"] = r["p50_ms"] / b["p50_ms"] if b["p50_ms"] > 0 else None
+        r["size_ratio"] = r["size_mb"] / b["size_mb"] if b["size_mb"] > 0 else None
+        if r["value"] is not None and b["value"] is not None:
+            if r["higher_is_better"]:
+                r["metric_delta"] = r["value"] - b["value"]
+            else:
+                r["metric_delta"] = (r["value"] / b["value"] - 1.0) if b["value"] else None
+        else:
+            r["metric_delta"] = None
+    doc = {"environment": environment(), "baseline": base, "runs": int(runs), "rows": list(rows.values())}
+    doc["markdown"] = _markdown(doc)
+    if out_md is not None:
+        Path(out_md).write_text(doc["markdown"], encoding="utf-8")
+    if out_json is not None:
+        Path(out_json).write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    return doc
+
+
+def _markdown(doc: dict[str, Any]) -> str:
+    env = doc["environment"]
+    base = next(r for r in doc["rows"] if r["variant"] == doc["baseline"])
+    header = (f"Baseline `{base['variant']}` (`{base['path']}`); {env.get('cpu')}, {env.get('cores')} cores, "
+              f"onnxruntime {env.get('onnxruntime')}, {env.get('date')}. p50 of `Predictor.infer` on one batch-1 input, "
+              "variants timed round-robin; ratios to the baseline.")
+    lines = [header, "",
+             "| variant | kind | p50 latency ms | task metric | size MB |", "|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        lat = f"{r['p50_ms']:.3f} ({r['latency_ratio']:.2f}x)" if r["latency_ratio"] is not None else \
+            f"{r['p50_ms']:.3f}"
+        if r["value"] is None:
+            met = "n/a"
+        else:
+            met = f"{r['metric']} {r['value']:.6g}"
+            if r["metric_delta"] is not None and r["variant"] != doc["baseline"]:
+                met += (f" ({r['metric_delta'] * 100:+.2f} pp)" if r["higher_is_better"]
+                        else f" ({r['metric_delta'] * 100:+.1f}%)")
+            legible = ((r.get("evaluation") or {}).get("details") or {}).get("legible")
+            if legible and r["metric"] in legible:  # OCR: the same metric without the illegible plates
+                met += f"; legible {legible[r['metric']]:.6g}"
+        size = f"{r['size_mb']:.3f} ({r['size_ratio']:.2f}x)" if r["size_ratio"] is not None else f"{r['size_mb']:.3f}"
+        lines.append(f"| {r['variant']} | {r['kind']} | {lat} | {met} | {size} |")
+    return "\n".join(lines) + "\n"
