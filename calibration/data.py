@@ -287,11 +287,11 @@ def _synth_candidates(gen_seed: int, count: int, strategy: str) -> tuple[list[_C
 
 
 def _synth_version() -> str:
-    """A hash of the generator's source files, so that a changed generator misses the cache."""
+    """A hash of the generator's source files (``synth.py``, its sections in ``_synth/`` and
+    ``fonts.py``), so that a changed generator misses the cache."""
     h = hashlib.sha1()
     here = Path(__file__).resolve().parent
-    for name in ("synth.py", "fonts.py"):
-        p = here / name
+    for p in [here / "synth.py", *sorted((here / "_synth").glob("*.py")), here / "fonts.py"]:
         if p.is_file():
             h.update(p.read_bytes())
     return h.hexdigest()
