@@ -35,65 +35,62 @@ Conventions:
 * ``slots_ocr``: head ``i`` predicts, for each of its ``slots`` (character
   positions 0..L-1 of the text), one class of its own ``charset``.
 
-Runtime-safe: this module imports numpy and the kernel only. ``onnxruntime``
+Runtime-safe: this module imports numpy, the kernel and the task registry
+(:mod:`edgevision.tasks`, which imports the decoders) only. ``onnxruntime``
 is imported when a model is read, ``onnx`` only inside :meth:`ModelConfig.write`
 (host side), PyYAML only to read a ``.yaml`` config file.
+
+Where the code lives: this module is the public face. It holds :class:`ModelConfig`
+and the reading of models and config files (:func:`resolve_config`,
+:func:`read_metadata`...), and re-exports the rest from the private package
+``edgevision/_config/``, one module per section:
+
+* ``_config/common.py``: the schema's keys and version, the error helper, and the
+  validators of single values (shared with the task registry);
+* ``_config/sources.py``: strict JSON, the ``schema`` check, charset references,
+  the input options hoisted out of ``preprocess``, and the merging of layers;
+* ``_config/validate.py``: completeness (missing keys, with an example call) and
+  validation (the one function every ModelConfig goes through);
+* ``_config/slots.py``: the ``slots_ocr`` heads and rows checks.
+
+Each task's decoder keys, defaults, examples and decoder factory are in its
+spec in :mod:`edgevision.tasks`. Import from ``edgevision.config``; the private
+modules may change.
 """
 
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
-
-from ._io import atomic_output
 from . import preprocess as _pp
 from . import tasks as _tasks
-from ._config.common import (  # noqa: F401  (re-exported: the config's keys and helpers)
+from ._config.common import (
     INPUT_KEYS,
     METADATA_KEY,
     PREPROCESS_KEYS,
     SCHEMA_VERSION,
     TOP_LEVEL_KEYS,
     _INPUT_OPTIONS,
-    _KERNEL_KEYS,
     _ONNX_ELEM_TYPES,
-    _ORDER,
     _RUNTIME_OPTIONS,
-    _bool,
-    _check_keys,
-    _choice,
     _did_you_mean,
     _error,
     _fmt,
-    _fraction,
     _get_path,
-    _int,
-    _is_int,
-    _is_real,
-    _strings,
-    is_bool,
 )
-from ._config.slots import (  # noqa: F401
-    _HEAD_KEYS,
-    _ROWS_KEYS,
-    _SPLIT_KEYS,
-    _validate_heads,
-    _validate_rows,
-    validate_row_split,
-)
+from ._config.slots import validate_row_split
+from ._config.sources import _check_object, _loads_json, _merge_layer, _prepare_layer, deep_merge
+from ._config.validate import _validate
+from ._io import atomic_output
 from .errors import (
     InvalidArgumentError,
     InvalidMetadataError,
     InvalidTypeError,
-    MissingConfigError,
     MissingDependencyError,
     ModelLoadError,
     UnsupportedSchemaError,
@@ -114,6 +111,9 @@ __all__ = [
     "DECODER_REQUIRED",
 ]
 
+# Also importable from here (not in __all__): INPUT_KEYS, TOP_LEVEL_KEYS, validate_row_split,
+# and, for the Predictor, _loads_json and _prepare_layer.
+
 #: The built-in tasks (:data:`edgevision.tasks.BUILTIN_TASKS`); ``edgevision.tasks.task_names()``
 #: adds the tasks registered since.
 TASKS = _tasks.BUILTIN_TASKS
@@ -122,419 +122,6 @@ DECODER_DEFAULTS: dict[str, dict[str, Any]] = {t: _tasks.get_task(t).defaults fo
 #: Decoder keys each built-in task requires (no default).
 DECODER_REQUIRED: dict[str, tuple[str, ...]] = {t: _tasks.get_task(t).required for t in TASKS
                                                 if _tasks.get_task(t).required}
-#: Optional decoder keys without a default (left out when not given).
-_DECODER_OPTIONAL: dict[str, tuple[str, ...]] = {t: _tasks.get_task(t).optional for t in TASKS
-                                                 if _tasks.get_task(t).optional}
-
-# ---------------------------------------------------------------------------
-# JSON, schema, references
-
-
-def _loads_json(text: Any, source: str) -> Any:
-    """Strict JSON: no NaN/Infinity, no duplicate keys."""
-    if isinstance(text, (bytes, bytearray)):
-        try:
-            text = bytes(text).decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise InvalidMetadataError(f"{source}: not valid UTF-8 JSON ({e})", source=source) from None
-    if not isinstance(text, str):
-        raise InvalidTypeError(f"{source}: expected JSON text (str), got {type(text).__name__}")
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in items:
-            if k in out:
-                raise ValueError(f"duplicate key {k!r}")
-            out[k] = v
-        return out
-
-    def constant(name: str) -> Any:
-        raise ValueError(f"{name} is not valid JSON (values must be finite)")
-
-    try:
-        return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
-    except json.JSONDecodeError as e:
-        raise InvalidMetadataError(
-            f"{source}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}", source=source
-        ) from None
-    except ValueError as e:
-        raise InvalidMetadataError(f"{source}: not valid JSON: {e}", source=source) from None
-
-
-def _check_object(d: Any, source: str) -> None:
-    if not isinstance(d, Mapping):
-        raise InvalidMetadataError(
-            f"{source}: expected an object (JSON object / YAML mapping / dict) of config keys, got {type(d).__name__}",
-            source=source,
-        )
-    for k in d:
-        if not isinstance(k, str):
-            raise _error(source, "<top level>", f"keys must be strings, got {k!r}")
-
-
-def _check_schema(d: Mapping[str, Any], source: str) -> None:
-    """``schema`` may be left out (then it is the current version); any other version is refused."""
-    v = d.get("schema", SCHEMA_VERSION)
-    if v is None:
-        return
-    if not _is_int(v):
-        raise _error(source, "schema", f"expected the schema version as an int ({SCHEMA_VERSION}), got {_fmt(v)}")
-    if v != SCHEMA_VERSION:
-        from . import __version__
-
-        raise _error(
-            source, "schema",
-            f"version {v} is not supported by edgevision {__version__}, which reads version {SCHEMA_VERSION}; "
-            "upgrade edgevision, or re-export the model with this version",
-            UnsupportedSchemaError,
-        )
-
-
-def _symbols_from_text(text: str, source: str, path: str) -> list[str]:
-    """One symbol per line (``\\n`` or ``\\r\\n``); a final newline is optional; empty lines are refused.
-
-    A line holding one space is the space symbol. Text that starts with ``[`` is read as a JSON list.
-    """
-    if text.lstrip().startswith("["):
-        return _loads_json(text, f"{source}: {path}")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    out = [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
-    for i, s in enumerate(out):
-        if s == "":
-            raise _error(source, path, f"line {i + 1} is empty; expected one symbol per line")
-    return out
-
-
-def _resolve_charset(value: Any, source: str, path: str, base_dir: str | os.PathLike | None,
-                     model_metadata: Mapping[str, str] | None) -> Any:
-    """``{"file": p}`` / ``{"metadata_key": k}`` -> list of symbols; anything else is returned as is."""
-    if not isinstance(value, Mapping):
-        return value
-    keys = set(value)
-    if keys == {"file"}:
-        ref = value["file"]
-        if not isinstance(ref, (str, os.PathLike)) or not os.fspath(ref):
-            raise _error(source, f"{path}.file", f"expected a file path, got {_fmt(ref)}")
-        p = Path(os.path.expanduser(os.fspath(ref)))
-        if not p.is_absolute():
-            p = Path(base_dir if base_dir is not None else os.getcwd()) / p
-        if not p.is_file():
-            raise _error(source, f"{path}.file", f"no such file '{p}' (relative paths are resolved against "
-                         f"{'the config file' if base_dir is not None else 'the working'} directory)")
-        try:
-            text = p.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as e:
-            raise _error(source, f"{path}.file", f"cannot read '{p}' as UTF-8 text ({e})") from None
-        if p.suffix.lower() == ".json":
-            return _loads_json(text, f"{p}")
-        return _symbols_from_text(text, str(p), "charset")
-    if keys == {"metadata_key"}:
-        key = value["metadata_key"]
-        if not isinstance(key, str) or not key:
-            raise _error(source, f"{path}.metadata_key", f"expected a metadata key name (str), got {_fmt(key)}")
-        if model_metadata is None:
-            raise _error(source, f"{path}.metadata_key",
-                         f"{key!r} refers to the model's custom metadata, which is not available here "
-                         "(pass model_metadata=read_custom_metadata(model))")
-        if key not in model_metadata:
-            raise _error(source, f"{path}.metadata_key",
-                         f"the model has no metadata entry {key!r}; it has {sorted(model_metadata)}")
-        text = model_metadata[key]
-        if not isinstance(text, str):
-            raise _error(source, f"{path}.metadata_key", f"metadata entry {key!r} is not text: {_fmt(text)}")
-        return _symbols_from_text(text, source, f"{path} (metadata entry {key!r})")
-    raise _error(source, path, "expected a list of symbols, {\"file\": path} or {\"metadata_key\": name}, "
-                 f"got {_fmt(dict(value))}")
-
-
-def _resolve_refs(d: Mapping[str, Any], source: str, base_dir: str | os.PathLike | None,
-                  model_metadata: Mapping[str, str] | None) -> dict[str, Any]:
-    """A copy of ``d`` with charset references (top-level and per slots head) replaced by lists."""
-    out = dict(d)
-    if "charset" in out:
-        out["charset"] = _resolve_charset(out["charset"], source, "charset", base_dir, model_metadata)
-    dec = out.get("decoder")
-    if isinstance(dec, Mapping) and isinstance(dec.get("heads"), (list, tuple)):
-        heads = []
-        for i, h in enumerate(dec["heads"]):
-            if isinstance(h, Mapping) and "charset" in h:
-                h = dict(h)
-                h["charset"] = _resolve_charset(h["charset"], source, f"decoder.heads[{i}].charset", base_dir,
-                                                model_metadata)
-            heads.append(h)
-        out["decoder"] = dict(dec, heads=heads)
-    return out
-
-
-def _hoist_input_options(d: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """Moves ``preprocess.layout``/``preprocess.dtype`` into ``input`` (they must agree with it)."""
-    pre = d.get("preprocess")
-    if not isinstance(pre, Mapping) or not any(k in pre for k in _INPUT_OPTIONS):
-        return dict(d)
-    out = dict(d)
-    pre = dict(pre)
-    inp = d.get("input")
-    if inp is None:
-        inp = {}
-    if not isinstance(inp, Mapping):
-        raise _error(source, "input", f"expected an object with keys {list(INPUT_KEYS)}, got {_fmt(inp)}")
-    inp = dict(inp)
-    for k in _INPUT_OPTIONS:
-        if k not in pre:
-            continue
-        v = pre.pop(k)
-        if v is None:
-            continue
-        if inp.get(k) is not None and not _same_option(k, inp[k], v):
-            raise _error(source, f"preprocess.{k}",
-                         f"{_fmt(v)} contradicts input.{k} = {_fmt(inp[k])}; the {k} lives in input.{k} only")
-        inp[k] = v
-    out["preprocess"] = pre
-    out["input"] = inp
-    return out
-
-
-def _same_option(name: str, a: Any, b: Any) -> bool:
-    try:
-        if name == "dtype":
-            return np.dtype(a) == np.dtype(b)
-        return str(a).upper() == str(b).upper()
-    except TypeError:
-        return False
-
-
-# ---------------------------------------------------------------------------
-# Completeness
-
-
-def _missing_keys(d: Mapping[str, Any]) -> list[str]:
-    """Required key paths absent (or null) in a JSON-shaped config dict."""
-    missing = []
-    task = d.get("task")
-    if task is None:
-        missing.append("task")
-    pre = d.get("preprocess")
-    if pre is None or (isinstance(pre, Mapping) and pre.get("size") is None):
-        missing.append("preprocess.size")
-    spec = _task_spec(task)
-    if spec is not None:
-        for k in spec.requires:
-            if d.get(k) is None:
-                missing.append(k)
-        dec = d.get("decoder")
-        for k in spec.required:
-            if dec is None or (isinstance(dec, Mapping) and dec.get(k) is None):
-                missing.append(f"decoder.{k}")
-    return missing
-
-
-def _task_spec(task: Any) -> "_tasks.TaskSpec | None":
-    """The registered spec of ``task``, or None (not a string, or no such task)."""
-    return _tasks._REGISTRY.get(task) if isinstance(task, str) else None
-
-
-#: Examples of the keys every task requires; each task's own are in its spec (``TaskSpec.examples``).
-_EXAMPLES = {
-    "task": 'task="classification"',
-    "preprocess.size": 'preprocess={"size": [224, 224]}',
-}
-
-
-def _requirements_note() -> str:
-    """What tasks require besides ``task`` and ``preprocess.size``: "charset for ctc_ocr, decoder keys for ..."."""
-    specs = [_tasks.get_task(t) for t in _tasks.task_names()]
-    tops: dict[str, list[str]] = {}
-    for spec in specs:
-        for k in spec.requires:
-            tops.setdefault(k, []).append(spec.name)
-    parts = [f"{k} for {'/'.join(names)}" for k, names in tops.items()]
-    with_keys = [spec.name for spec in specs if spec.required]
-    if with_keys:
-        parts.append(f"decoder keys for {'/'.join(with_keys)}")
-    return ", ".join(parts)
-
-
-def _missing_error(missing: Sequence[str], source: str, task: Any = None) -> MissingConfigError:
-    model = os.path.basename(source) if source.lower().endswith(".onnx") else "model.onnx"
-    spec = _task_spec(task)
-    examples = {**_EXAMPLES, **(spec.examples if spec is not None else {})}
-    args = [f'"{model}"'] + [examples[k] for k in missing if k in examples]
-    if len([k for k in missing if k.startswith("decoder.")]) > 1:  # one decoder= argument holds them all
-        args = [a for a in args if not a.startswith("decoder=")] + ['decoder={...}']
-    note = "" if "task" not in missing else f" (a task may require more: {_requirements_note()})"
-    return MissingConfigError(
-        f"{source}: the model configuration lacks {', '.join(missing)}{note}; neither the model's 'edgevision' "
-        f"metadata nor the config provides them. Pass them as keyword arguments, e.g.\n"
-        f"    Predictor({', '.join(args)})\n"
-        f"or in a config file (config=\"model.yaml\"), or embed them in the model once with ModelConfig.write().",
-        missing=tuple(missing),
-    )
-
-
-# ---------------------------------------------------------------------------
-# Validation (one function: every ModelConfig goes through it)
-
-
-def _kernel_error(e: Exception, source: str, section: str) -> InvalidMetadataError:
-    """Re-words a kernel option error (``mean: ...``) with the config key path (``preprocess.mean: ...``)."""
-    msg = str(e)
-    m = re.match(r"^(\w+): (.*)$", msg, re.S)
-    if m and (m.group(1) in _pp.OPTION_NAMES or m.group(1) == "size"):
-        name = m.group(1)
-        path = f"input.{name}" if name in _INPUT_OPTIONS else f"preprocess.{name}"
-        return _error(source, path, m.group(2))
-    return _error(source, section, msg)
-
-
-def _per_channel_json(v: Any) -> Any:
-    """A validated per-channel value as JSON: a float, or a list of floats."""
-    if _is_real(v):
-        return float(v)
-    return [float(x) for x in np.asarray(v, dtype=np.float64).ravel()]
-
-
-def _validate_input(d: Mapping[str, Any], source: str) -> tuple[str | None, str, str]:
-    inp = d.get("input")
-    if inp is None:
-        inp = {}
-    if not isinstance(inp, Mapping):
-        raise _error(source, "input", f"expected an object with keys {list(INPUT_KEYS)}, got {_fmt(inp)}")
-    _check_keys(inp, INPUT_KEYS, source, "input")
-    name = inp.get("name")
-    if name is not None and (not isinstance(name, str) or not name):
-        raise _error(source, "input.name", f"expected the model input's name (a non-empty string), got {_fmt(name)}")
-    layout = inp.get("layout")
-    dtype = inp.get("dtype")
-    layout = "NCHW" if layout is None else layout
-    dtype = "float32" if dtype is None else dtype
-    try:
-        o = _pp.parse_options(3, layout=layout, dtype=dtype)
-    except (InvalidArgumentError, InvalidTypeError) as e:
-        raise _kernel_error(e, source, "input") from None
-    return name, o.layout, o.dtype.name
-
-
-def _validate_preprocess(d: Mapping[str, Any], layout: str, dtype: str, source: str) -> dict[str, Any]:
-    pre = d.get("preprocess")
-    if not isinstance(pre, Mapping):
-        raise _error(source, "preprocess", f"expected an object with some of {list(PREPROCESS_KEYS)}, got {_fmt(pre)}")
-    for k in pre:
-        if k in _RUNTIME_OPTIONS:
-            raise _error(source, f"preprocess.{k}", "a run-time setting, not part of a model's config; "
-                         f"pass {k}= to the Predictor or to edgevision.letterbox")
-        if k in _INPUT_OPTIONS:  # from_dict hoists them; a direct ModelConfig(...) may still hold them
-            raise _error(source, f"preprocess.{k}", f"the {k} lives in input.{k} (ModelConfig.{k})")
-    _check_keys(pre, PREPROCESS_KEYS, source, "preprocess")
-    try:
-        size = _pp.parse_size(pre.get("size"), name="size")
-    except InvalidArgumentError as e:
-        raise _kernel_error(e, source, "preprocess") from None
-    kernel = {k: v for k, v in pre.items() if k in _KERNEL_KEYS and v is not None}
-    channels = kernel.get("channels")
-    guess = channels if _is_int(channels) and channels in (1, 3, 4) else 3
-    try:
-        o = _pp.parse_options(guess, layout=layout, dtype=dtype, **kernel)
-    except (InvalidArgumentError, InvalidTypeError) as e:
-        raise _kernel_error(e, source, "preprocess") from None
-    out: dict[str, Any] = {"size": [size[0], size[1]]}
-    for k in PREPROCESS_KEYS[1:]:
-        if k not in kernel:
-            continue
-        if k in ("mode", "align", "interpolation", "scaleup", "swap_rb", "channels"):
-            out[k] = getattr(o, k)
-        else:  # scale, mean, std, pad_value: keep the given form (one number or one per channel)
-            out[k] = _per_channel_json(kernel[k])
-    return out
-
-
-def _validate_decoder(task: str, d: Mapping[str, Any], labels: tuple[str, ...] | None,
-                      charset: tuple[str, ...] | None, source: str) -> dict[str, Any]:
-    """The ``decoder`` options of ``task``, checked and completed by its spec (:mod:`edgevision.tasks`)."""
-    spec = _tasks.get_task(task)
-    dec = d.get("decoder")
-    if dec is None:
-        dec = {}
-    if not isinstance(dec, Mapping):
-        raise _error(source, "decoder", f"expected an object (the options of the {task!r} decoder), got {_fmt(dec)}")
-    allowed = spec.key_names
-    if not allowed and dec:
-        raise _error(source, f"decoder.{next(iter(dec))}", f"unknown key; the {task!r} decoder takes no options")
-    _check_keys(dec, allowed, source, "decoder")
-    given = {k: v for k, v in dec.items() if v is not None}
-    return spec.validate_decoder(given, source=source, labels=labels, charset=charset)
-
-
-def _validate(d: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """A JSON-shaped config dict (references resolved) -> the validated ModelConfig field values."""
-    _check_object(d, source)
-    _check_schema(d, source)
-    d = _hoist_input_options(d, source)
-    missing = _missing_keys(d)
-    if missing:
-        raise _missing_error(missing, source, d.get("task"))
-    task = d["task"]
-    if _task_spec(task) is None:
-        names = _tasks.task_names()
-        raise _error(source, "task", f"expected one of {list(names)}, got {_fmt(task)}"
-                     + (_did_you_mean(task, names) if isinstance(task, str) else ""))
-    name = d.get("name")
-    if name is not None and (not isinstance(name, str) or not name):
-        raise _error(source, "name", f"expected the model's name (a non-empty string), got {_fmt(name)}")
-    input_name, layout, dtype = _validate_input(d, source)
-    pre = _validate_preprocess(d, layout, dtype, source)
-    labels = d.get("labels")
-    labels = None if labels is None else _strings(labels, source, "labels", what="label")
-    charset = d.get("charset")
-    charset = None if charset is None else _strings(charset, source, "charset", what="symbol")
-    decoder = _validate_decoder(task, d, labels, charset, source)
-    extra = {}
-    for k, v in d.items():
-        if k in TOP_LEVEL_KEYS:
-            continue
-        try:
-            extra[k] = json.loads(json.dumps(v, allow_nan=False))
-        except (TypeError, ValueError) as e:
-            raise _error(source, k, f"extra keys are stored as JSON, and this value is not JSON ({e})") from None
-    return dict(task=task, name=name, input_name=input_name, layout=layout, dtype=dtype, preprocess=pre,
-                labels=labels, charset=charset, decoder=decoder, extra=extra)
-
-
-# ---------------------------------------------------------------------------
-# Merging
-
-
-def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """Dicts merge recursively, anything else (lists included) is replaced; ``None`` in ``top`` means "not given"."""
-    out = {k: copy.deepcopy(v) for k, v in base.items()}
-    for k, v in top.items():
-        if v is None:
-            continue
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(dict(v) if isinstance(v, Mapping) else v)
-    return out
-
-
-def _merge_layer(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
-    """Merges one layer; a layer that changes the task drops the decoder options of the layers below."""
-    task = layer.get("task")
-    if task is not None and base.get("task") is not None and task != base.get("task"):
-        base = {k: v for k, v in base.items() if k != "decoder"}
-    return deep_merge(base, layer)
-
-
-def _prepare_layer(d: Any, source: str, base_dir: str | os.PathLike | None,
-                   model_metadata: Mapping[str, str] | None) -> dict[str, Any]:
-    """Checks and normalizes one config layer: an object, a supported schema, references resolved, input hoisted."""
-    _check_object(d, source)
-    _check_schema(d, source)
-    d = {k: v for k, v in d.items() if k != "schema"}
-    d = _resolve_refs(d, source, base_dir, model_metadata)
-    return _hoist_input_options(d, source)
-
 
 # ---------------------------------------------------------------------------
 # The config
