@@ -2,6 +2,21 @@
 (``calibration.quantize.report`` uses it too, and ``calibration`` may not import
 ``benchmarks``, which imports ``calibration``)."""
 
-from calibration.timing import Stats, cpu_model, current_rss_mb, environment, measure_interleaved, peak_rss_mb, percentile
+from calibration.timing import (
+    StageStats,
+    Stats,
+    cpu_model,
+    current_rss_mb,
+    environment,
+    format_ratio,
+    measure_interleaved,
+    measure_repeated,
+    noise_pct,
+    peak_rss_mb,
+    percentile,
+    ratio,
+    within_noise,
+)
 
-__all__ = ["Stats", "cpu_model", "current_rss_mb", "environment", "measure_interleaved", "peak_rss_mb", "percentile"]
+__all__ = ["StageStats", "Stats", "cpu_model", "current_rss_mb", "environment", "format_ratio", "measure_interleaved",
+           "measure_repeated", "noise_pct", "peak_rss_mb", "percentile", "ratio", "within_noise"]

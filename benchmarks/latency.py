@@ -68,6 +68,13 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from calibration.timing import (  # noqa: F401  (re-exported: the statistics are the timing protocol's)
+    StageStats,
+    format_ratio,
+    noise_pct,
+    ratio,
+    within_noise,
+)
 from edgevision._argtypes import non_negative_int as _non_negative
 from edgevision._argtypes import positive_int as _positive
 from edgevision.errors import EdgeVisionError
@@ -83,13 +90,6 @@ from ._latency.variants import (  # noqa: F401  (re-exported: the public path st
     parse_variant,
     group_variants,
     baseline_of,
-)
-from ._latency.stats import (  # noqa: F401  (re-exported: the public path stays)
-    ratio,
-    noise_pct,
-    within_noise,
-    format_ratio,
-    StageStats,
 )
 from ._latency.results import (  # noqa: F401  (re-exported: the public path stays)
     BenchConfig,

@@ -9,6 +9,15 @@ it, and ``benchmarks`` already imports ``calibration``: a module in
 Rules (the project's "honest statistics"): warm-up calls first, then several
 timed samples; figures are medians with p90; comparisons are ratios against a
 baseline measured in the same run. No benchmark asserts a timing.
+
+The protocol, as ``benchmarks.latency`` and ``calibration.quantize.report`` both run it:
+the functions to compare are timed round-robin (:func:`measure_interleaved`) so that
+load drift hits all of them alike, in several repeats (:func:`measure_repeated`); a
+function's p50 is the median of its per-repeat medians and p90/p99 are over all its
+samples (:class:`StageStats`); the noise is the relative difference between two
+timings of the same function in the same run (:func:`noise_pct`), and a ratio to the
+baseline (:func:`ratio`) whose distance from 1 is below it is flagged ``~``
+(:func:`within_noise`, :func:`format_ratio`).
 """
 
 from __future__ import annotations
@@ -17,9 +26,11 @@ import os
 import platform
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from edgevision.errors import InvalidArgumentError
 
 
 @dataclass
@@ -72,6 +83,81 @@ def measure_interleaved(fns: dict[str, Callable[[], Any]], *, rounds: int = 6, w
                 stats[name].samples_ms.append((time.perf_counter_ns() - t0) / 1e6)
                 n += 1
     return stats
+
+
+def measure_repeated(fns: dict[Any, Callable[[], Any]], *, repeats: int = 3, rounds: int = 6, warmup: int = 3,
+                     min_samples: int = 15, min_time_s: float = 0.4,
+                     on_repeat: Callable[[], Any] | None = None) -> dict[Any, list[Stats]]:
+    """The protocol: :func:`measure_interleaved` ``repeats`` times (warm-up calls in the first
+    repeat only); one :class:`Stats` per repeat for each function. Summarise each function
+    with :meth:`StageStats.from_repeats` (p50 = the median of the per-repeat medians) and
+    estimate the noise by timing one function twice under two keys (:func:`noise_pct`).
+    ``on_repeat`` is called after each repeat (a progress bar)."""
+    out: dict[Any, list[Stats]] = {k: [] for k in fns}
+    if not fns:
+        return out
+    for r in range(repeats):
+        stats = measure_interleaved(fns, rounds=rounds, warmup=warmup if r == 0 else 0,
+                                    min_samples=min_samples, min_time_s=min_time_s)
+        for k, st in stats.items():
+            out[k].append(st)
+        if on_repeat is not None:
+            on_repeat()
+    return out
+
+
+def ratio(value: float | None, base: float | None) -> float | None:
+    """``value / base``, or None when either is missing or the base is 0 (or not finite)."""
+    if value is None or base is None:
+        return None
+    value, base = float(value), float(base)
+    if base == 0 or not np.isfinite(base) or not np.isfinite(value):
+        return None
+    return value / base
+
+
+def noise_pct(a_ms: float, b_ms: float) -> float:
+    """Relative spread of two timings of the same thing, in percent: ``|a - b| / mean(a, b) * 100``."""
+    mean = (a_ms + b_ms) / 2.0
+    if mean <= 0:
+        raise InvalidArgumentError(f"a_ms, b_ms: expected positive timings, got {a_ms!r}, {b_ms!r}")
+    return abs(a_ms - b_ms) / mean * 100.0
+
+
+def within_noise(r: float | None, noise: float | None) -> bool:
+    """Whether a ratio is indistinguishable from 1 given the noise (percent):
+    ``|r - 1| * 100 < noise``. False when either is unknown."""
+    if r is None or noise is None:
+        return False
+    return abs(r - 1.0) * 100.0 < noise
+
+
+def format_ratio(r: float | None, noise: float | None = None) -> str:
+    """``0.52x``; ``~0.97x`` when within the noise; ``-`` when unknown."""
+    if r is None:
+        return "-"
+    return f"{'~' if within_noise(r, noise) else ''}{r:.2f}x"
+
+
+@dataclass
+class StageStats:
+    """One stage of one row, milliseconds per call: ``p50`` is the median of the
+    per-repeat medians; ``p90``/``p99`` are over all samples; ``spread_pct`` is
+    (max - min) / p50 of the per-repeat medians, in percent."""
+
+    p50: float
+    p90: float
+    p99: float
+    n: int
+    spread_pct: float
+
+    @classmethod
+    def from_repeats(cls, repeats: Sequence[Stats]) -> "StageStats":
+        medians = [s.median for s in repeats]
+        pooled = Stats([x for s in repeats for x in s.samples_ms])
+        p50 = float(np.median(medians))
+        spread = (max(medians) - min(medians)) / p50 * 100.0 if p50 > 0 else 0.0
+        return cls(p50, pooled.p90, pooled.p99, len(pooled.samples_ms), spread)
 
 
 def cpu_model() -> str:

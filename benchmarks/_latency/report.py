@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from calibration.timing import format_ratio
 from edgevision.errors import InvalidArgumentError
 
 from .results import BenchResult, Row, TIME_RATIOS
-from .stats import format_ratio
 from .variants import STAGES
 
 

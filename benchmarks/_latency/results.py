@@ -8,9 +8,8 @@ from typing import Any, Sequence
 
 from edgevision.errors import InvalidArgumentError
 
-from .._timing import environment, peak_rss_mb
+from calibration.timing import StageStats, environment, noise_pct, peak_rss_mb, within_noise
 from .data import timing_images
-from .stats import StageStats, noise_pct, within_noise
 
 
 @dataclass

@@ -14,10 +14,18 @@ import numpy as np
 
 from edgevision.errors import EdgeVisionError, InvalidArgumentError
 
-from .._timing import Stats, current_rss_mb, environment, measure_interleaved, peak_rss_mb
+from calibration.timing import (
+    StageStats,
+    Stats,
+    current_rss_mb,
+    environment,
+    measure_repeated,
+    noise_pct,
+    peak_rss_mb,
+    ratio,
+)
 from .data import SampleSet, check_device, default_devices, load_samples, timing_images
 from .results import BenchConfig, BenchResult, Row
-from .stats import StageStats, noise_pct, ratio
 from .variants import ENGINE_SUFFIXES, STAGES, Variant, baseline_of, group_variants, parse_variant
 
 
@@ -296,18 +304,12 @@ def _time_rows(prepared: list[_Prepared], config: BenchConfig, prog: Any) -> dic
         noise_rows = [0]
     for i in noise_rows:
         fns[(i, "e2e_again")] = prepared[i].fns["e2e"]
-    out: dict[tuple[int, str], list[Stats]] = {k: [] for k in fns}
     if not fns:
-        return out
+        return {}
     task = prog.add_task("timing (interleaved repeats)", total=config.repeats) if prog else None
-    for r in range(config.repeats):
-        stats = measure_interleaved(fns, rounds=config.rounds, warmup=config.warmup if r == 0 else 0,
-                                    min_samples=config.iters, min_time_s=config.min_time_s)
-        for k, st in stats.items():
-            out[k].append(st)
-        if prog is not None:
-            prog.advance(task)
-    return out
+    return measure_repeated(fns, repeats=config.repeats, rounds=config.rounds, warmup=config.warmup,
+                            min_samples=config.iters, min_time_s=config.min_time_s,
+                            on_repeat=(lambda: prog.advance(task)) if prog is not None else None)
 
 
 def _aggregate(prepared: list[_Prepared], stats: dict[tuple[int, str], list[Stats]],

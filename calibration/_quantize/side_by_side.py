@@ -1,4 +1,16 @@
-"""The variants report: latency, task metric and size of model variants side by side."""
+"""The variants report: latency, task metric and size of model variants side by side.
+
+It measures with the project's one timing protocol (:mod:`calibration.timing`, the one
+``benchmarks.latency`` uses): :func:`~calibration.timing.measure_repeated` over the
+variants' :meth:`Predictor.infer` (the call ``benchmarks.latency`` times as its ``infer``
+stage) on one batch-1 input, round-robin, in repeats; p50 is the median of the per-repeat
+medians (:class:`~calibration.timing.StageStats`), ratios are to the baseline measured in
+the same run, and the baseline is timed twice for the noise (a ratio within it gets ``~``).
+What a variant *is* (``kind``) comes from the model inspector,
+:func:`edgevision.modelinfo.model_info`. ``benchmarks.latency`` is the full grid (stages,
+devices, batches, threads); this is its one-row-per-variant view for a quantization run,
+and it stays in ``calibration`` because ``benchmarks`` imports ``calibration``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +24,14 @@ import numpy as np
 
 from edgevision.errors import InvalidArgumentError, InvalidTypeError
 
+from ..timing import format_ratio
 from .common import _model_path, _size_mb
+
+
+#: Repeats of the interleaved rounds (``benchmarks.latency --repeats`` defaults to 5: this view is quicker).
+REPEATS = 3
+#: The key of the baseline's second timing (not a str: it cannot collide with a variant name).
+_AGAIN = ("baseline", "again")
 
 
 def _variant_kind(path: str) -> str:
@@ -33,7 +52,7 @@ def report(models: Sequence[str | os.PathLike] | Mapping[str, str | os.PathLike]
             for the ratios is the first float (not quantized, not fp16) model, else the first.
         samples: labelled samples for :func:`~calibration.metrics.evaluate` (None: no metric).
         runs: at least this many timed :meth:`Predictor.infer` calls per variant; the variants are
-            timed round-robin (``calibration.timing.measure_interleaved``) on one batch-1
+            timed round-robin (``calibration.timing.measure_repeated``, 3 repeats) on one batch-1
             input tensor made by the model's own preprocessing.
         threads: ONNX Runtime intra-op threads (None: its default).
         eval_limit: evaluate on the first N samples only.
@@ -42,14 +61,15 @@ def report(models: Sequence[str | os.PathLike] | Mapping[str, str | os.PathLike]
     Returns:
         ``{"environment": ..., "baseline": name, "rows": [...], "markdown": str}``; each row:
         ``variant, path, kind, p50_ms, p90_ms, latency_ratio, metric, value,
-        higher_is_better, metric_delta, size_mb, size_ratio, evaluation`` (``metric_delta``: relative
+        higher_is_better, metric_delta, size_mb, size_ratio, noise_pct, within_noise, evaluation``
+        (``noise_pct``: the baseline timed twice, in percent; ``metric_delta``: relative
         change for lower-is-better metrics, absolute for the others; ratios to the baseline;
         ``evaluation``: the full :meth:`EvalResult.to_dict`, breakdowns included, or None).
     """
-    from ..timing import environment, measure_interleaved, percentile
     from edgevision.predictor import Predictor
 
     from ..metrics import evaluate
+    from ..timing import StageStats, environment, measure_repeated, noise_pct, ratio, within_noise
 
     if isinstance(models, Mapping):
         items = [(str(k), v) for k, v in models.items()]
@@ -79,19 +99,24 @@ def report(models: Sequence[str | os.PathLike] | Mapping[str, str | os.PathLike]
         img = np.full((size[0], size[1]) if ch == 1 else (size[0], size[1], ch), 114, np.uint8)
         blob, _ = p.preprocess([img])
         fns[k] = (lambda p=p, b=blob: p.infer(b))  # what benchmarks.latency times as "infer"
-    stats = measure_interleaved(fns, rounds=6, warmup=3, min_samples=runs, min_time_s=0.3)
+    fns[_AGAIN] = fns[base]  # the baseline twice: the run's noise
+    reps = measure_repeated(fns, repeats=REPEATS, rounds=6, warmup=3, min_samples=runs, min_time_s=0.3)
+    stats = {k: StageStats.from_repeats(v) for k, v in reps.items()}
+    noise = noise_pct(stats[base].p50, stats[_AGAIN].p50) if stats[base].p50 > 0 else None
     for k, path in paths.items():
         ev = None
         if samples is not None:
             ev = evaluate(preds[k], samples, limit=eval_limit, progress=progress)
         rows[k] = {"variant": k, "path": os.fspath(path), "kind": kinds[k],
-                   "p50_ms": percentile(stats[k].samples_ms, 50), "p90_ms": percentile(stats[k].samples_ms, 90),
+                   "p50_ms": stats[k].p50, "p90_ms": stats[k].p90,
                    "metric": ev.metric if ev else None, "value": ev.value if ev else None,
                    "higher_is_better": ev.higher_is_better if ev else None, "count": ev.count if ev else 0,
                    "size_mb": _size_mb(path), "evaluation": ev.to_dict() if ev else None}
     b = rows[base]
     for r in rows.values():
-        r["latency_ratio"] = r["p50_ms"] / b["p50_ms"] if b["p50_ms"] > 0 else None
+        r["latency_ratio"] = ratio(r["p50_ms"], b["p50_ms"])
+        r["noise_pct"] = noise
+        r["within_noise"] = r is not b and within_noise(r["latency_ratio"], noise)
         r["size_ratio"] = r["size_mb"] / b["size_mb"] if b["size_mb"] > 0 else None
         if r["value"] is not None and b["value"] is not None:
             if r["higher_is_better"]:
@@ -113,12 +138,14 @@ def _markdown(doc: dict[str, Any]) -> str:
     env = doc["environment"]
     base = next(r for r in doc["rows"] if r["variant"] == doc["baseline"])
     header = (f"Baseline `{base['variant']}` (`{base['path']}`); {env.get('cpu')}, {env.get('cores')} cores, "
-              f"onnxruntime {env.get('onnxruntime')}, {env.get('date')}. p50 of `Predictor.infer` on one batch-1 input, "
-              "variants timed round-robin; ratios to the baseline.")
+              f"onnxruntime {env.get('onnxruntime')}, {env.get('date')}. p50 of `Predictor.infer` on one batch-1 input "
+              "(median of 3 repeats' medians), variants timed round-robin; ratios to the baseline, ~ within the noise"
+              + (f" ({base['noise_pct']:.1f}%)." if base.get("noise_pct") is not None else "."))
     lines = [header, "",
              "| variant | kind | p50 latency ms | task metric | size MB |", "|---|---|---|---|---|"]
     for r in doc["rows"]:
-        lat = f"{r['p50_ms']:.3f} ({r['latency_ratio']:.2f}x)" if r["latency_ratio"] is not None else \
+        noise = r.get("noise_pct") if r["variant"] != doc["baseline"] else None
+        lat = f"{r['p50_ms']:.3f} ({format_ratio(r['latency_ratio'], noise)})" if r["latency_ratio"] is not None else \
             f"{r['p50_ms']:.3f}"
         if r["value"] is None:
             met = "n/a"
