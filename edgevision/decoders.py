@@ -41,6 +41,7 @@ from .results import (
     DetectionResult,
     EmbeddingResult,
     KeypointsResult,
+    PoseResult,
     RawResult,
     TextResult,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "SlotsDecoder",
     "decode_ctc",
     "decode_detection",
+    "decode_pose",
     "decode_classification",
     "decode_embedding",
     "decode_raw",
@@ -624,18 +626,13 @@ def decode_detection(
     with np.errstate(invalid="ignore", over="ignore"):  # inf/NaN in out: dropped or left as NaN, no warnings
         for i in range(n):
             if v8:
-                x = a[i].T  # (A, 4 + C) view
-                score = x[:, 4:].max(axis=1).astype(np.float64)  # max first: argmax only on the survivors
-                x, score = x[score > conf], score[score > conf]
-                cls = x[:, 4:].argmax(axis=1)
+                x, score, cls = _yolov8_survivors(a[i], num_classes, conf)
             else:
                 x = a[i][a[i][:, 4] > conf]  # (A', 5 + C)
                 cls = x[:, 5:].argmax(axis=1) if len(x) else np.empty(0, dtype=np.int64)
                 score = np.take_along_axis(x[:, 5:], cls[:, None], axis=1)[:, 0].astype(np.float64) * x[:, 4]
                 x, score, cls = x[score > conf], score[score > conf], cls[score > conf]
-            xywh = x[:, :4].astype(np.float64)
-            half = xywh[:, 2:] / 2
-            xyxy = np.concatenate([xywh[:, :2] - half, xywh[:, :2] + half], axis=1)
+            xyxy = _xywh_to_xyxy(x)
             keep = nms(xyxy, score, iou, classes=None if class_agnostic else cls, max_det=limit)
             boxes = ts[i].boxes_to_source(xyxy[keep], clip=True)
             kept_cls = cls[keep].astype(np.int64)
@@ -643,6 +640,105 @@ def decode_detection(
                 DetectionResult(
                     boxes=boxes.reshape(-1, 4), scores=score[keep].astype(np.float32), classes=kept_cls,
                     labels=tuple(label_of(int(c)) for c in kept_cls), orig_shape=ts[i].src_shape, orig_img=ims[i],
+                )
+            )
+    return results
+
+
+def _yolov8_survivors(a: np.ndarray, num_classes: int, conf: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image of a YOLOv8-layout output ``(4 + C + extra, A)``: the anchors whose best class
+    score is ``> conf``, as ``(rows (A', 4 + C + extra), best score float64, best class)``."""
+    x = a.T  # (A, 4 + C + extra) view
+    score = x[:, 4:4 + num_classes].max(axis=1).astype(np.float64)  # max first: argmax only on the survivors
+    x, score = x[score > conf], score[score > conf]
+    return x, score, x[:, 4:4 + num_classes].argmax(axis=1)
+
+
+def _xywh_to_xyxy(x: np.ndarray) -> np.ndarray:
+    """Rows starting ``cx, cy, w, h`` -> (A, 4) float64 ``x1, y1, x2, y2``."""
+    xywh = x[:, :4].astype(np.float64)
+    half = xywh[:, 2:] / 2
+    return np.concatenate([xywh[:, :2] - half, xywh[:, :2] + half], axis=1)
+
+
+def _kpt_shape(kpt_shape: Any) -> tuple[int, int]:
+    if (isinstance(kpt_shape, (str, bytes)) or not isinstance(kpt_shape, (Sequence, np.ndarray))
+            or len(kpt_shape) != 2 or not all(is_int(v) for v in kpt_shape)
+            or kpt_shape[0] < 1 or kpt_shape[1] not in (2, 3)):
+        raise DecodeError(f"kpt_shape: expected [K, 2] or [K, 3] (K >= 1 keypoints of x, y[, visibility]), "
+                          f"got {kpt_shape!r}")
+    return int(kpt_shape[0]), int(kpt_shape[1])
+
+
+def decode_pose(
+    out: Any,
+    transforms: Any,
+    *,
+    kpt_shape: Any,
+    layout: str = "yolov8",
+    conf_threshold: float = 0.25,
+    iou_threshold: float = 0.45,
+    max_det: int = 300,
+    class_agnostic: bool = False,
+    labels: Any = None,
+    keypoint_names: Any = None,
+    images: Any = None,
+) -> list[PoseResult]:
+    """YOLO-pose heads -> one :class:`PoseResult` per image: boxes, scores and K keypoints per object.
+
+    Args:
+        out: ``layout="yolov8"`` (Ultralytics' YOLOv8/YOLO11-pose export): ``(N, 4 + C + K*D, A)``,
+            rows ``cx, cy, w, h`` in model-input pixels, C class scores, then per keypoint
+            ``x, y`` in model-input pixels (and a visibility score when D == 3), A anchors.
+        transforms: N transforms (module docs).
+        kpt_shape: ``[K, D]``, D 2 (x, y) or 3 (x, y, visibility), as Ultralytics' metadata says.
+        conf_threshold, iou_threshold, max_det, class_agnostic, labels: as :func:`decode_detection`.
+        keypoint_names: K point names, or ``None``.
+        images: optional N source images.
+
+    Candidates, NMS and boxes are exactly :func:`decode_detection`'s; each kept object's
+    keypoints are mapped with ``transform.to_source`` and not clipped. Objects come out by
+    decreasing score.
+    """
+    if layout != "yolov8":
+        raise DecodeError(f"layout: expected 'yolov8' (the pose layout), got {layout!r}")
+    k, d = _kpt_shape(kpt_shape)
+    expected = f"(N, 4 + C + {k * d}, A)"
+    a = _numeric(out, "out", (3,), expected)
+    num_classes = a.shape[1] - 4 - k * d
+    if num_classes < 1:
+        raise DecodeError(f"out: expected shape {expected} with C >= 1 classes for kpt_shape {[k, d]}, got {a.shape}")
+    conf = _real(conf_threshold, "conf_threshold")
+    iou = _real(iou_threshold, "iou_threshold", 0.0, 1.0)
+    limit = _positive_int(max_det, "max_det")
+    check_bool(class_agnostic, "class_agnostic", error=DecodeError)
+    if keypoint_names is not None:
+        if (isinstance(keypoint_names, (str, bytes)) or not isinstance(keypoint_names, (Sequence, np.ndarray))
+                or len(keypoint_names) != k):
+            raise DecodeError(f"keypoint_names: expected {k} point names (one per keypoint) or None, "
+                              f"got {keypoint_names!r}")
+        keypoint_names = tuple(str(v) for v in keypoint_names)
+    n = a.shape[0]
+    ts = _transforms(transforms, n)
+    ims = _images(images, n, ts)
+    label_of = _label_lookup(labels, num_classes)
+    k0 = 4 + num_classes
+    results = []
+    with np.errstate(invalid="ignore", over="ignore"):
+        for i in range(n):
+            x, score, cls = _yolov8_survivors(a[i], num_classes, conf)
+            xyxy = _xywh_to_xyxy(x)
+            keep = nms(xyxy, score, iou, classes=None if class_agnostic else cls, max_det=limit)
+            kp = x[keep, k0:].astype(np.float64).reshape(-1, k, d)
+            kept_cls = cls[keep].astype(np.int64)
+            results.append(
+                PoseResult(
+                    boxes=ts[i].boxes_to_source(xyxy[keep], clip=True).reshape(-1, 4),
+                    scores=score[keep].astype(np.float32), classes=kept_cls,
+                    keypoints=ts[i].to_source(kp[..., :2]).reshape(-1, k, 2),
+                    keypoint_scores=kp[..., 2].astype(np.float32) if d == 3 else None,
+                    labels=tuple(label_of(int(c)) for c in kept_cls), keypoint_names=keypoint_names,
+                    orig_shape=ts[i].src_shape, orig_img=ims[i],
                 )
             )
     return results

@@ -48,6 +48,7 @@ __all__ = [
     "KeypointsResult",
     "TextResult",
     "DetectionResult",
+    "PoseResult",
     "ClassificationResult",
     "EmbeddingResult",
     "RawResult",
@@ -495,6 +496,85 @@ class DetectionResult(_Result):
                 px = int(min(max(px, 0), max(W - bw, 0)))
                 py = int(min(max(py, 0), max(H - bh, 0)))
                 _draw_label(canvas, text, px, py, size, white, c)
+
+
+@dataclass(eq=False)
+class PoseResult(_Result):
+    """Detected objects of one image with K keypoints each (YOLO-pose heads): plates and their 4 corners.
+
+    Attributes:
+        boxes: ``(N, 4)`` float64 ``(x1, y1, x2, y2)`` in source pixels (clipped to the image).
+        scores: ``(N,)`` float32 confidences, in decreasing order as decoded.
+        classes: ``(N,)`` int64 class ids.
+        keypoints: ``(N, K, 2)`` float64 ``(x, y)`` in source pixels, not clipped (a plate
+            at the frame's edge may have a corner outside it). With K == 4 a quadrilateral,
+            clockwise from top-left: TL, TR, BR, BL.
+        keypoint_scores: ``(N, K)`` float32 visibility scores where the model has them
+            (``kpt_shape`` ``[K, 3]``), else ``None``.
+        labels: N class names (``None`` where unknown); default all ``None``.
+        keypoint_names: K point names, or ``None``.
+
+    ``len(result)`` is N. ``plot`` style: the boxes as :class:`DetectionResult` draws them
+    (``color``, ``thickness``, ``font_size``, ``show_labels``, ``show_scores``), then each
+    object's keypoints: a closed polygon when K == 4 (``kpt_color``, default green) and a dot
+    per point (``radius`` px, one palette colour per point index). Non-finite values are skipped.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+    keypoints: np.ndarray
+    keypoint_scores: np.ndarray | None = None
+    labels: tuple[str | None, ...] | None = None
+    keypoint_names: tuple[str, ...] | None = None
+    orig_shape: tuple[int, int] | None = None
+    orig_img: np.ndarray | None = field(default=None, repr=False)
+
+    _TYPE: ClassVar[str] = "pose"
+    _SPATIAL: ClassVar[bool] = True
+    _STYLE: ClassVar[dict[str, Any]] = {
+        **DetectionResult._STYLE, "kpt_color": (0, 255, 0), "radius": None, "show_boxes": True,
+    }
+
+    def __post_init__(self) -> None:
+        self.boxes = _array(self.boxes, "boxes", np.float64, (None, 4), "(x1, y1, x2, y2) boxes in source pixels")
+        n = len(self.boxes)
+        self.scores = _array(self.scores, "scores", np.float32, (n,), "one score per box")
+        classes = _array(self.classes, "classes", np.float64, (n,), "one class id per box")
+        if not np.all(classes == np.round(classes)):
+            raise InvalidArgumentError(f"classes: expected integer class ids, got {classes.tolist()}")
+        self.classes = classes.astype(np.int64)
+        self.keypoints = _array(self.keypoints, "keypoints", np.float64, (n, None, 2),
+                                "K (x, y) points in source pixels per box")
+        k = self.keypoints.shape[1]
+        if self.keypoint_scores is not None:
+            self.keypoint_scores = _array(self.keypoint_scores, "keypoint_scores", np.float32, (n, k),
+                                          "one score per keypoint")
+        self.labels = _labels(self.labels, n, "labels")
+        if self.keypoint_names is not None:
+            self.keypoint_names = tuple(str(v) for v in _labels(self.keypoint_names, k, "keypoint_names"))
+        _common(self)
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def _draw(self, canvas: np.ndarray, s: dict[str, Any]) -> None:
+        import cv2
+
+        if s["show_boxes"]:
+            DetectionResult._draw(self, canvas, s)  # type: ignore[arg-type]
+        t = s["thickness"]
+        radius = s["radius"] or max(2, 2 * t)
+        kc = _color(s["kpt_color"], "kpt_color")
+        for pts in self.keypoints:
+            finite = np.all(np.isfinite(pts), axis=1)
+            if len(pts) == 4 and finite.all():
+                poly = np.array([[_fixed(x), _fixed(y)] for x, y in pts], dtype=np.int32)
+                cv2.polylines(canvas, [poly], True, kc, t, cv2.LINE_AA, _SHIFT)
+            for i, ((x, y), ok) in enumerate(zip(pts, finite)):
+                if ok:
+                    c = _color(PALETTE[i % len(PALETTE)], "")
+                    cv2.circle(canvas, (_fixed(x), _fixed(y)), radius * _ONE, c, -1, cv2.LINE_AA, _SHIFT)
 
 
 @dataclass(eq=False)

@@ -66,6 +66,7 @@ from .results import (
     DetectionResult,
     EmbeddingResult,
     KeypointsResult,
+    PoseResult,
     RawResult,
     TextResult,
 )
@@ -399,6 +400,21 @@ def _keypoint_names(v: Any, c: KeyContext) -> list[str]:
     return list(names)
 
 
+def _kpt_shape(v: Any, c: KeyContext) -> list[int]:
+    if (not isinstance(v, (list, tuple)) or len(v) != 2 or not all(isinstance(x, int) and not isinstance(x, bool)
+                                                                   for x in v) or v[0] < 1 or v[1] not in (2, 3)):
+        raise c.error(f"expected [K, 2] or [K, 3] (K >= 1 keypoints of x, y[, visibility]), got {_fmt(v)}")
+    return [int(v[0]), int(v[1])]
+
+
+def _pose_keypoint_names(v: Any, c: KeyContext) -> list[str]:
+    names = _strings(v, c.source, c.path, what="name")
+    k = c.decoder["kpt_shape"][0]
+    if len(names) != k:
+        raise c.error(f"expected {k} names (decoder.kpt_shape[0]), got {len(names)}")
+    return list(names)
+
+
 def _ctc_blank(v: Any, c: KeyContext) -> int:
     blank = _int(v, c.source, c.path, 0)
     if c.charset is not None and blank > len(c.charset):
@@ -502,6 +518,20 @@ _BUILTIN = (
         build=_first_output_decoder(_D.decode_detection, transforms=True, labels=True),
         result=DetectionResult,
         description="boxes with classes and scores (YOLO heads), after NMS",
+    ),
+    TaskSpec(
+        name="pose",
+        keys=(DecoderKey("kpt_shape", _kpt_shape, required=True),
+              _default(_D.decode_pose, "layout", one_of(("yolov8",))),
+              _default(_D.decode_pose, "conf_threshold", fraction),
+              _default(_D.decode_pose, "iou_threshold", fraction),
+              _default(_D.decode_pose, "max_det", integer(1)),
+              _default(_D.decode_pose, "class_agnostic", boolean),
+              DecoderKey("keypoint_names", _pose_keypoint_names)),
+        build=_first_output_decoder(_D.decode_pose, transforms=True, labels=True),
+        result=PoseResult,
+        examples={"decoder.kpt_shape": 'decoder={"kpt_shape": [4, 2]}'},
+        description="boxes with scores and K keypoints each (YOLO-pose heads: plates and their corners), after NMS",
     ),
     TaskSpec(
         name="classification",

@@ -82,6 +82,7 @@ VALID = {  # one minimal valid config per task
                                         {"output": "out1", "charset": list("0123456789"), "slots": [2, 3, 4]}]}},
     "ctc_ocr": {"task": "ctc_ocr", "preprocess": {"size": [48, 320], "mode": "pad_right"}, "charset": list("0123456789")},
     "detection": {"task": "detection", "preprocess": {"size": 640}},
+    "pose": {"task": "pose", "preprocess": {"size": 384}, "decoder": {"kpt_shape": [4, 2]}},
     "classification": {"task": "classification", "preprocess": {"size": 224}, "labels": ["cat", "dog"]},
     "embedding": {"task": "embedding", "preprocess": {"size": [112, 112]}},
     "raw": {"task": "raw", "preprocess": {"size": 8}},
@@ -100,7 +101,7 @@ def test_preprocess_keys_are_the_kernel_option_names_plus_size():
     assert set(C.PREPROCESS_KEYS) == {"size"} | (OPTION_NAMES - {"dtype", "layout", "threads"})
     assert set(C.PREPROCESS_KEYS) == {"size", "mode", "align", "scaleup", "interpolation", "scale", "mean", "std",
                                       "swap_rb", "pad_value", "channels"}
-    assert C.TASKS == ("keypoints", "slots_ocr", "ctc_ocr", "detection", "classification", "embedding", "raw")
+    assert C.TASKS == ("keypoints", "slots_ocr", "ctc_ocr", "detection", "pose", "classification", "embedding", "raw")
 
 
 def test_error_classes():
@@ -118,6 +119,8 @@ EXPECTED_DECODERS = {
     "ctc_ocr": {"blank": 0, "layout": "NTC"},
     "detection": {"layout": "yolov8", "conf_threshold": 0.25, "iou_threshold": 0.45, "max_det": 300,
                   "class_agnostic": False},
+    "pose": {"kpt_shape": [4, 2], "layout": "yolov8", "conf_threshold": 0.25, "iou_threshold": 0.45, "max_det": 300,
+             "class_agnostic": False},
     "classification": {"top_k": 5, "softmax": True},
     "embedding": {"normalize": True},
     "raw": {},

@@ -129,7 +129,7 @@ def test_a_registered_task_shows_its_example_when_a_required_key_is_missing(brig
     assert 'Predictor("mean.onnx", decoder={"threshold": 0.5})' in str(e.value)
     with pytest.raises(MissingConfigError) as e:
         C.resolve_config({"preprocess": {"size": 8}}, None, None, source="m.onnx")
-    assert "decoder keys for keypoints/slots_ocr/brightness" in str(e.value)
+    assert "decoder keys for keypoints/slots_ocr/pose/brightness" in str(e.value)
 
 
 def test_an_unregistered_task_is_unknown_again(tmp_path):
@@ -185,7 +185,7 @@ def test_the_built_in_tasks_and_tables_are_the_registry():
         spec = T.get_task(name)
         assert C.DECODER_DEFAULTS[name] == spec.defaults
         assert C.DECODER_REQUIRED.get(name, ()) == spec.required
-    assert C.DECODER_REQUIRED == {"keypoints": ("num_keypoints",), "slots_ocr": ("heads",)}
+    assert C.DECODER_REQUIRED == {"keypoints": ("num_keypoints",), "slots_ocr": ("heads",), "pose": ("kpt_shape",)}
     assert T.get_task("ctc_ocr").requires == ("charset",)
     assert T.get_task("keypoints").optional == ("names",) and T.get_task("slots_ocr").optional == ("rows",)
 
@@ -193,7 +193,7 @@ def test_the_built_in_tasks_and_tables_are_the_registry():
 @pytest.mark.parametrize("task, func", [
     ("keypoints", decoders.decode_keypoints), ("ctc_ocr", decoders.decode_ctc),
     ("detection", decoders.decode_detection), ("classification", decoders.decode_classification),
-    ("embedding", decoders.decode_embedding),
+    ("embedding", decoders.decode_embedding), ("pose", decoders.decode_pose),
 ])
 def test_each_default_is_the_decoder_functions_own(task, func):
     params = inspect.signature(func).parameters

@@ -70,6 +70,8 @@ REGISTRY: dict[str, Entry] = {e.name: e for e in (
           "CCPD plate OCR: the CNN plus a 2-layer bidirectional LSTM; same two heads, plus a one-row/two-row head"),
     Entry("yolo_tiny", "torch", f"{_T}:yolo_tiny", "002",
           "small anchor-free single-stage detector, YOLOv8 output layout (N, 4+classes, anchors)"),
+    Entry("plate_pose", "torch", "exporters.zoo.pose_models:plate_pose", "016",
+          "plate detector, YOLO-pose style: box, score and 4 corners of every plate; YOLOv8-pose layout (N, 4+1+8, anchors)"),
     Entry("tutorial_mlp", "torch", f"{_T}:tutorial_mlp", "002",
           "the tutorial perceptron: 28x28 gray -> 784 -> 100 -> 50 -> 10 classes"),
     Entry("tutorial_lstm", "torch", f"{_T}:tutorial_lstm", "002",

@@ -1,0 +1,119 @@
+"""A plate detector that finds every plate with its 4 corners: YOLO-pose style, one class.
+
+Output ``output0`` ``(N, 4 + 1 + 4*2, A)``, the YOLOv8-pose layout with ``kpt_shape`` (4, 2)
+(no visibility channel: a detected plate's corners are always predicted): per anchor point,
+the box ``cx, cy, w, h`` in model-input pixels, the plate score (sigmoid), then the corners
+TL, TR, BR, BL as ``x, y`` in model-input pixels. A anchors are the centres of the stride-8,
+-16 and -32 cells, row-major per level, as in :class:`exporters.zoo.torch_models.YoloTiny`.
+
+Regression (what :mod:`training.detector` trains): box sides ``softplus(raw) * stride``
+from the anchor point (left, top, right, bottom); corner ``k`` = anchor + ``raw * 2 * stride``.
+
+Architecture: a plain 3x3 conv backbone (widths 16-32-64-128-256 at ``width=16``, a residual
+block at strides 8 and 16, where plates 20 to 150 px wide live at 384 px), a top-down FPN of
+64 channels, and per level a shared 3x3 conv then 1x1 heads for the box, the score and the
+corners (the corners through one more 3x3 conv). About 0.8 GMAC at 384x384. Every op is
+Conv/BatchNorm/SiLU/Add/Resize/Sigmoid/Softplus, so ONNX Runtime's static int8 quantizes the
+convolutions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edgevision.errors import InvalidArgumentError
+
+from . import Built
+from .torch_models import ConvBNAct, _size
+
+#: Corner order of the keypoints (the plate's reading order, clockwise on the image).
+KEYPOINTS = ("top_left", "top_right", "bottom_right", "bottom_left")
+
+
+class _Residual(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.a, self.b = ConvBNAct(c, c), ConvBNAct(c, c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.b(self.a(x))
+
+
+class PlatePoseNet(nn.Module):
+    """The detector (module docs). ``size`` (height, width), multiples of 32."""
+
+    strides = (8, 16, 32)
+    num_keypoints = 4
+
+    def __init__(self, size: tuple[int, int], width: int = 16, neck: int = 64) -> None:
+        super().__init__()
+        h, w = size
+        if h % 32 or w % 32:
+            raise InvalidArgumentError(f"size: height and width must be multiples of 32 (stride 32), got {size}")
+        c = width
+        self.stem = nn.Sequential(ConvBNAct(3, c, 3, 2), ConvBNAct(c, 2 * c, 3, 2), ConvBNAct(2 * c, 2 * c))
+        self.s8 = nn.Sequential(ConvBNAct(2 * c, 4 * c, 3, 2), _Residual(4 * c))
+        self.s16 = nn.Sequential(ConvBNAct(4 * c, 8 * c, 3, 2), _Residual(8 * c))
+        self.s32 = nn.Sequential(ConvBNAct(8 * c, 16 * c, 3, 2), ConvBNAct(16 * c, 16 * c))
+        n = neck
+        self.lat = nn.ModuleList([nn.Conv2d(ch, n, 1) for ch in (4 * c, 8 * c, 16 * c)])
+        self.smooth = nn.ModuleList([ConvBNAct(n, n) for _ in self.strides])
+        self.kpt_conv = nn.ModuleList([ConvBNAct(n, n) for _ in self.strides])
+        self.box = nn.ModuleList([nn.Conv2d(n, 4, 1) for _ in self.strides])
+        self.cls = nn.ModuleList([nn.Conv2d(n, 1, 1) for _ in self.strides])
+        self.kpt = nn.ModuleList([nn.Conv2d(n, 2 * self.num_keypoints, 1) for _ in self.strides])
+        for conv in self.cls:  # low scores at the start (RetinaNet's prior of 0.01)
+            nn.init.constant_(conv.bias, -4.6)
+        for conv in self.kpt:
+            nn.init.normal_(conv.weight, 0.0, 1e-3)
+            nn.init.zeros_(conv.bias)
+        pts, strd = [], []
+        for s in self.strides:
+            gy, gx = torch.meshgrid(torch.arange(h // s), torch.arange(w // s), indexing="ij")
+            pts.append(torch.stack([(gx.flatten() + 0.5) * s, (gy.flatten() + 0.5) * s], 0))
+            strd.append(torch.full((h // s * (w // s),), float(s)))
+        self.register_buffer("anchors", torch.cat(pts, 1)[None], persistent=False)  # (1, 2, A)
+        self.register_buffer("anchor_strides", torch.cat(strd)[None, None], persistent=False)  # (1, 1, A)
+
+    def raw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(ltrb (N, 4, A) px, score logits (N, 1, A), corners (N, 8, A) px)``: what the loss uses."""
+        p3 = self.s8(self.stem(x))
+        p4 = self.s16(p3)
+        p5 = self.s32(p4)
+        f5 = self.lat[2](p5)
+        f4 = self.lat[1](p4) + F.interpolate(f5, scale_factor=2.0, mode="nearest")
+        f3 = self.lat[0](p3) + F.interpolate(f4, scale_factor=2.0, mode="nearest")
+        boxes, scores, kpts = [], [], []
+        for i, f in enumerate((f3, f4, f5)):
+            f = self.smooth[i](f)
+            boxes.append(self.box[i](f).flatten(2))
+            scores.append(self.cls[i](f).flatten(2))
+            kpts.append(self.kpt[i](self.kpt_conv[i](f)).flatten(2))
+        ltrb = F.softplus(torch.cat(boxes, 2)) * self.anchor_strides
+        k = torch.cat(kpts, 2) * (2 * self.anchor_strides)
+        k = k + self.anchors.repeat(1, self.num_keypoints, 1)
+        return ltrb, torch.cat(scores, 2), k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ltrb, logits, k = self.raw(x)
+        x1y1 = self.anchors - ltrb[:, :2]
+        x2y2 = self.anchors + ltrb[:, 2:]
+        xywh = torch.cat([(x1y1 + x2y2) / 2, x2y2 - x1y1], 1)
+        return torch.cat([xywh, torch.sigmoid(logits), k], 1)
+
+
+def plate_pose(size: Any = 384, width: int = 16, neck: int = 64) -> Built:
+    """The plate detector (module docs); ``size`` multiple of 32 (default 384)."""
+    h, w = _size(size)
+    if h % 32 or w % 32:
+        raise InvalidArgumentError(f"size: height and width must be multiples of 32 (stride 32), got {(h, w)}")
+    cfg = {"task": "pose", "name": "plate_pose", "labels": ["plate"],
+           "preprocess": {"size": [h, w], "mode": "letterbox", "swap_rb": True, "pad_value": 114},
+           "decoder": {"layout": "yolov8", "kpt_shape": [4, 2], "keypoint_names": list(KEYPOINTS),
+                       "conf_threshold": 0.5, "iou_threshold": 0.45, "max_det": 20},
+           "input_name": "images", "output_names": ["output0"], "layout": "NCHW"}
+    return Built("plate_pose", "torch", PlatePoseNet((h, w), width, neck), cfg, (3, h, w))

@@ -1,0 +1,237 @@
+"""The ``pose`` task (issue 16's plate detector): its decoder, result, registry entry, the
+``plate_pose`` architecture's export through the Predictor, the detector recipe's assignment
+and loss, and the detector scene generator. None of it needs ``../shared``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgevision import Predictor, decoders
+from edgevision import tasks as T
+from edgevision.errors import DecodeError, InvalidArgumentError, MissingConfigError
+from edgevision.preprocess import letterbox
+from edgevision.results import PoseResult
+
+
+def _transform(h: int = 200, w: int = 400, size: int = 384):
+    return letterbox(np.zeros((h, w, 3), np.uint8), (size, size))[1]
+
+
+def _out(rows: list[tuple[list[float], float, list[float]]], anchors: int = 12, d: int = 2) -> np.ndarray:
+    """(1, 4 + 1 + 4*d, anchors): the given (cxcywh, score, corners) rows, the rest score 0."""
+    out = np.zeros((1, 5 + 4 * d, anchors), np.float32)
+    for j, (box, score, kp) in enumerate(rows):
+        out[0, :4, j] = box
+        out[0, 4, j] = score
+        pts = np.asarray(kp, np.float32).reshape(4, 2)
+        if d == 3:
+            pts = np.concatenate([pts, np.full((4, 1), 0.9, np.float32)], 1)
+        out[0, 5:, j] = pts.reshape(-1)
+    return out
+
+
+QUAD = [172, 182, 212, 182, 212, 202, 172, 202]  # TL TR BR BL, model-input px, box (192, 192, 40, 20)
+
+
+def test_decode_pose_maps_boxes_and_corners_to_source_pixels():
+    t = _transform()  # 400x200 -> 384: scale 0.96, 96 px of padding above and below
+    (r,) = decoders.decode_pose(_out([([192, 192, 40, 20], 0.9, QUAD)]), t, kpt_shape=[4, 2])
+    assert isinstance(r, PoseResult) and len(r) == 1
+    np.testing.assert_allclose(r.boxes, [[172 / 0.96, 86 / 0.96, 212 / 0.96, 106 / 0.96]])
+    np.testing.assert_allclose(r.keypoints[0], np.array(QUAD, np.float64).reshape(4, 2) / 0.96 - [0, 96 / 0.96])
+    assert r.scores.tolist() == pytest.approx([0.9]) and r.classes.tolist() == [0]
+    assert r.keypoint_scores is None and r.orig_shape == (200, 400)
+
+
+def test_decode_pose_keeps_by_score_suppresses_overlaps_and_drops_low_scores():
+    far = [q + 100 for q in QUAD]
+    out = _out([([192, 192, 40, 20], 0.6, QUAD), ([193, 192, 40, 20], 0.8, QUAD),  # the same plate twice
+                ([292, 292, 40, 20], 0.7, far), ([50, 50, 10, 10], 0.2, QUAD)])     # another; one under conf
+    (r,) = decoders.decode_pose(out, _transform(), kpt_shape=[4, 2], conf_threshold=0.25, iou_threshold=0.45)
+    assert r.scores.tolist() == pytest.approx([0.8, 0.7])
+    np.testing.assert_allclose(r.keypoints[1, 0], [272 / 0.96, (282 - 96) / 0.96])
+    (r1,) = decoders.decode_pose(out, _transform(), kpt_shape=[4, 2], max_det=1)
+    assert len(r1) == 1 and r1.scores[0] == pytest.approx(0.8)
+
+
+def test_decode_pose_reads_visibility_when_kpt_shape_has_three_values():
+    (r,) = decoders.decode_pose(_out([([192, 192, 40, 20], 0.9, QUAD)], d=3), _transform(), kpt_shape=[4, 3])
+    assert r.keypoint_scores.shape == (1, 4) and np.allclose(r.keypoint_scores, 0.9)
+    assert r.keypoints.shape == (1, 4, 2)
+
+
+def test_decode_pose_with_nothing_above_the_threshold_gives_an_empty_result_that_plots():
+    img = np.full((200, 400, 3), 50, np.uint8)
+    (r,) = decoders.decode_pose(_out([([192, 192, 40, 20], 0.1, QUAD)]), _transform(), kpt_shape=[4, 2],
+                                images=[img])
+    assert len(r) == 0 and r.keypoints.shape[0] == 0
+    assert np.array_equal(r.plot(), img)
+    assert r.to_dict()["boxes"] == []
+
+
+def test_pose_plot_draws_the_quad():
+    img = np.zeros((200, 400, 3), np.uint8)
+    (r,) = decoders.decode_pose(_out([([192, 192, 40, 20], 0.9, QUAD)]), _transform(), kpt_shape=[4, 2],
+                                images=[img])
+    drawn = r.plot(show_boxes=False)
+    edge = drawn[86:94, 200]  # the top edge crosses x = 200 at y = 89.6 (anti-aliased): green only
+    assert edge[:, 1].max() >= 200 and edge[:, [0, 2]].max() == 0
+    assert not drawn.any(axis=2)[150:, :].any()  # nothing far below the plate
+    with pytest.raises(InvalidArgumentError, match="unknown style key"):
+        r.plot(colour=(1, 2, 3))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"kpt_shape": [4, 4]}, "kpt_shape: expected \\[K, 2\\] or \\[K, 3\\]"),
+    ({"kpt_shape": 4}, "kpt_shape"),
+    ({"kpt_shape": [5, 2]}, "with C >= 1 classes"),  # 4 + C + 10 channels leaves C = 0
+    ({"kpt_shape": [4, 2], "layout": "yolov5"}, "layout: expected 'yolov8'"),
+    ({"kpt_shape": [4, 2], "keypoint_names": ["a", "b"]}, "keypoint_names: expected 4 point names"),
+    ({"kpt_shape": [4, 2], "iou_threshold": 2}, "iou_threshold"),
+])
+def test_decode_pose_errors_name_the_argument(kwargs, match):
+    with pytest.raises(DecodeError, match=match):
+        decoders.decode_pose(_out([([192, 192, 40, 20], 0.9, QUAD)]), _transform(), **kwargs)
+
+
+def test_pose_is_a_registered_task_whose_kpt_shape_is_required():
+    spec = T.get_task("pose")
+    assert spec.result is PoseResult and spec.required == ("kpt_shape",)
+    assert spec.defaults["conf_threshold"] == 0.25 and spec.defaults["max_det"] == 300
+    from edgevision.config import ModelConfig
+
+    with pytest.raises(MissingConfigError, match=r'decoder=\{"kpt_shape": \[4, 2\]\}'):
+        ModelConfig.from_dict({"task": "pose", "preprocess": {"size": 64}})
+    with pytest.raises(Exception, match="decoder.kpt_shape: expected \\[K, 2\\] or \\[K, 3\\]"):
+        ModelConfig.from_dict({"task": "pose", "preprocess": {"size": 64}, "decoder": {"kpt_shape": [4, 7]}})
+
+
+# --- the plate_pose architecture through exporters and the Predictor -------------------------------
+
+
+@pytest.fixture(scope="module")
+def pose_onnx(tmp_path_factory):
+    torch = pytest.importorskip("torch")
+    import exporters
+    from exporters.zoo import build
+
+    torch.manual_seed(0)
+    built = build("plate_pose", size=64, width=4, neck=8)  # untrained: this checks the export path only
+    built.model.eval()
+    path = tmp_path_factory.mktemp("pose") / "plate_pose.onnx"
+    exporters.export_torch(built.model, torch.zeros(1, *built.input_shape), path, **built.export_kwargs())
+    return path, built
+
+
+def test_plate_pose_exports_and_the_predictor_decodes_it_as_the_torch_model(pose_onnx):
+    import torch
+
+    path, built = pose_onnx
+    p = Predictor(path, warmup=False)
+    assert p.task == "pose" and p.config.decoder["kpt_shape"] == [4, 2]
+    img = (np.random.default_rng(0).random((48, 80, 3)) * 255).astype(np.uint8)
+    blob = p.preprocess([img])[0]
+    raw = p.infer(blob)
+    with torch.no_grad():
+        ref = built.model(torch.from_numpy(np.asarray(blob))).numpy()
+    np.testing.assert_allclose(raw[0], ref, rtol=1e-4, atol=1e-3)
+    assert raw[0].shape == (1, 13, 8 * 8 + 4 * 4 + 2 * 2)
+    direct = decoders.decode_pose(ref, letterbox(img, 64)[1], kpt_shape=[4, 2], conf_threshold=0.0, max_det=5)[0]
+    r = Predictor(path, warmup=False, decoder={"conf_threshold": 0.0, "max_det": 5})(img)
+    assert isinstance(r, PoseResult) and len(r) == 5
+    np.testing.assert_allclose(r.keypoints, direct.keypoints, rtol=1e-4, atol=1e-2)
+
+
+# --- the recipe: assignment and loss -------------------------------------------------------------
+
+
+def test_assignment_puts_a_plate_on_the_level_of_its_size_with_the_nearest_anchor_positive():
+    torch = pytest.importorskip("torch")
+    from exporters.zoo.pose_models import PlatePoseNet
+    from training.detector import assign
+
+    m = PlatePoseNet((128, 128), width=4, neck=8)
+    anchors, strides = m.anchors[0], m.anchor_strides[0, 0]
+    y = torch.full((1, 3, 8), float("nan"))
+    y[0, 0] = torch.tensor([40.0, 60, 64, 60, 64, 68, 40, 68])      # 24 px wide: stride 8 only
+    y[0, 1] = torch.tensor([4.0, 90, 124, 90, 124, 125, 4, 125])  # 120 px: strides 16 and 32 (not 8)
+    index, _ = assign(y, anchors, strides)
+    pos0 = (index[0] == 0).nonzero()[:, 0]
+    pos1 = (index[0] == 1).nonzero()[:, 0]
+    assert len(pos0) >= 1 and set(strides[pos0].tolist()) == {8.0}
+    centre = torch.tensor([52.0, 64.0])
+    d = ((anchors.T - centre) ** 2).sum(1)
+    d[strides != 8] = float("inf")
+    assert int(d.argmin()) in pos0.tolist()
+    assert set(strides[pos1].tolist()) == {16.0, 32.0}
+    assert not (index[0] == 2).any()  # the NaN row is no plate
+
+
+def test_the_loss_goes_down_when_the_model_fits_one_batch():
+    torch = pytest.importorskip("torch")
+    from exporters.zoo.pose_models import PlatePoseNet
+    from training.detector import loss_fn
+
+    torch.manual_seed(0)
+    m = PlatePoseNet((64, 64), width=4, neck=8)
+    x = torch.rand(2, 3, 64, 64)
+    y = torch.full((2, 2, 8), float("nan"))
+    y[:, 0] = torch.tensor([10.0, 20, 50, 22, 49, 34, 11, 32])
+    opt = torch.optim.Adam(m.parameters(), 1e-2)
+    first = None
+    for _ in range(30):
+        loss, info = loss_fn(m, x, y)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.5 * first and info["npos"] >= 1
+
+
+# --- the scene generator --------------------------------------------------------------------------
+
+
+def test_detector_scenes_are_deterministic_with_plates_inside_the_frame():
+    from calibration.plate_scenes import PlateDetectionScenes
+
+    gen = PlateDetectionScenes(3, long_side=(160, 240), min_width=24.0)
+    a, b = gen[5], PlateDetectionScenes(3, long_side=(160, 240), min_width=24.0)[5]
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.quads, b.quads)
+    scenes = [gen[i] for i in range(12)]
+    assert any(len(s.quads) == 0 for s in scenes) or any(len(s.quads) > 1 for s in scenes)
+    for s in scenes:
+        h, w = s.image.shape[:2]
+        assert max(h, w) in range(160, 241) and s.image.dtype == np.uint8
+        assert len(s.texts) == len(s.types) == len(s.quads)
+        for q in s.quads:
+            assert (q >= 0).all() and (q[:, 0] <= w).all() and (q[:, 1] <= h).all()
+            width = np.linalg.norm(q[1] - q[0])
+            assert width >= 24.0 * 0.8  # perspective shortens a side by at most 25%
+            (ax, ay), (bx, by) = q[1] - q[0], q[3] - q[0]
+            assert ax * by - ay * bx > 0  # TL->TR then TL->BL: clockwise on the image (y down)
+
+
+def test_a_pasted_plate_changes_the_pixels_inside_its_quad():
+    import cv2
+
+    from calibration.plate_scenes import PlateDetectionScenes
+
+    gen = PlateDetectionScenes(11, long_side=(200, 200), empty=0.0, min_width=60.0, max_plates=1)
+    s = next(gen[i] for i in range(20) if len(gen[i].quads) == 1)
+    mask = np.zeros(s.image.shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, np.round(s.quads[0]).astype(np.int32), 1)
+    inside = s.image[mask == 1].astype(np.float64)
+    # a plate holds characters: its pixels vary much more than a smooth gradient's
+    assert inside.std(axis=0).mean() > 15
+
+
+def test_scene_generator_checks_its_arguments():
+    from calibration.plate_scenes import PlateDetectionScenes
+
+    with pytest.raises(InvalidArgumentError, match="max_plates"):
+        PlateDetectionScenes(0, max_plates=-1)
+    with pytest.raises(InvalidArgumentError, match="long_side"):
+        PlateDetectionScenes(0, long_side=(300, 100))
+    with pytest.raises(InvalidArgumentError, match="mix: no available background"):
+        PlateDetectionScenes(0, mix={"easypr": 1.0})  # no EasyPR scenes given

@@ -1,0 +1,285 @@
+"""Recipe: ``plate_pose``, the plate detector (issue 16): boxes, scores and 4 corners of every plate.
+
+    python -m training.detector --out runs/det [--size 384] [--samples 8000] [--time-budget 3600] [--resume]
+
+Data: :class:`calibration.plate_scenes.PlateDetectionScenes` (``TRAIN_SEED``): real EasyPR
+*train* scenes with their labelled plates and the teacher's extra ones
+(:data:`calibration.plate_scenes.EXTRA_PLATES`), the training half of the plate-free LCD
+photos, and procedural backgrounds, with 0 to 4 plates pasted in the real plate typeface.
+Each scene is letterboxed by the edgevision kernel exactly as the exported model's config
+says (deploy preprocessing) and cached once as uint8 BGR, with up to :data:`MAX_PLATES`
+quads in model-input pixels (NaN rows pad).
+
+Assignment (static, FCOS-style, no learned matching): a plate whose box's longer side is
+``m`` model-input pixels is assigned to the levels of :data:`LEVEL_RANGES` that hold ``m``;
+there, anchor points inside its box and within ``CENTER_RADIUS`` strides of its centre are
+positives, and the anchor nearest its centre always is (a plate 12 px wide still gets one).
+An anchor claimed by two plates goes to the smaller. Losses, over positives: focal loss on
+the score (alpha 0.25, gamma 2, every anchor, normalized by the positives), 1 - GIoU on the
+box, and smooth-L1 on the corners divided by the plate's box diagonal (so a 30 px and a
+300 px plate weigh alike) with weight ``KPT_WEIGHT``. Augmentation per batch: horizontal
+flip (the corners' order swapped, TL<->TR, BL<->BR, so a mirrored plate's corners stay in
+reading order), brightness gain and offset. AdamW, warm-up + cosine (:class:`training.common.Schedule`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .common import Checkpointer, Schedule, build_cache, start_run
+
+#: Quads per cached scene at most (more are dropped; the generator pastes at most 4).
+MAX_PLATES = 12
+#: Longer box side (model-input px) each level (stride 8, 16, 32) is trained on; the ranges overlap.
+LEVEL_RANGES = ((0.0, 72.0), (48.0, 160.0), (112.0, 1e9))
+CENTER_RADIUS = 2.5
+KPT_WEIGHT = 4.0
+#: Flip permutation of the corners: TL, TR, BR, BL -> mirrored TR', TL', BL', BR'.
+FLIP_ORDER = [1, 0, 3, 2]
+
+
+def _lcd_photos(real: Path, split: str) -> list[str]:
+    from calibration.plate_scenes import photo_split
+
+    files = sorted(glob.glob(str(real / "meters/lcd_digits_philbrockman/**/*.jpg"), recursive=True))
+    return [f for f in files if photo_split(f) == split]
+
+
+@dataclass(frozen=True)
+class DetectorSample:
+    """Picklable: index -> (uint8 (S, S, 3) letterboxed BGR, float32 (MAX_PLATES, 8) quads in input px, NaN-padded)."""
+
+    seed: int
+    size: int
+    real: str | None
+
+    def __call__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        import edgevision
+
+        s = _generator(self.seed, self.real)[i]
+        blob, t = edgevision.letterbox(s.image, self.size, dtype="uint8", layout="NHWC", scale=1.0, pad_value=114)
+        y = np.full((MAX_PLATES, 8), np.nan, np.float32)
+        if len(s.quads):
+            q = t.to_input(s.quads.reshape(-1, 2)).reshape(-1, 8)[:MAX_PLATES]
+            y[:len(q)] = q
+        return blob[0], y
+
+
+_GENERATORS: dict[Any, Any] = {}
+
+
+def _generator(seed: int, real: str | None) -> Any:
+    from calibration.plate_scenes import EXTRA_PLATES, PlateDetectionScenes, easypr_scenes
+
+    key = (seed, real)
+    if key not in _GENERATORS:
+        easypr, photos = None, []
+        if real is not None:
+            root = Path(real)
+            easypr = easypr_scenes(root, "train", extra=EXTRA_PLATES if EXTRA_PLATES.exists() else None)
+            photos = _lcd_photos(root, "train")
+        _GENERATORS[key] = PlateDetectionScenes(seed, easypr=easypr, photos=photos)
+    return _GENERATORS[key]
+
+
+def assign(y: Any, anchors: Any, strides: Any) -> tuple[Any, Any]:
+    """Static assignment (module docs). ``y`` (B, P, 8) quads in input px (NaN rows pad),
+    ``anchors`` (2, A), ``strides`` (A,). Returns ``(index (B, A) int64 of the plate each anchor
+    is positive for, -1 for background; quads (B, P, 8) with NaN rows zeroed)``."""
+    import torch
+
+    B, P, _ = y.shape
+    valid = ~torch.isnan(y[..., 0])
+    q = torch.nan_to_num(y).view(B, P, 4, 2)
+    lo, hi = q.min(2).values, q.max(2).values           # (B, P, 2)
+    ctr = (lo + hi) / 2
+    side = (hi - lo).max(-1).values                     # (B, P)
+    area = (hi - lo).prod(-1)
+    ax, ay = anchors[0][None, None], anchors[1][None, None]  # (1, 1, A)
+    s = strides[None, None]
+    inside = (ax > lo[..., :1]) & (ax < hi[..., :1]) & (ay > lo[..., 1:]) & (ay < hi[..., 1:])
+    near = ((ax - ctr[..., :1]).abs() <= CENTER_RADIUS * s) & ((ay - ctr[..., 1:]).abs() <= CENTER_RADIUS * s)
+    level_ok = torch.zeros_like(inside)
+    nearest = torch.zeros_like(inside)
+    for st, (a, b) in zip((8.0, 16.0, 32.0), LEVEL_RANGES):
+        on = (strides == st)[None, None]
+        ok = (side >= a) & (side < b)
+        level_ok |= on & ok[..., None]
+        d = (ax - ctr[..., :1]) ** 2 + (ay - ctr[..., 1:]) ** 2
+        d = torch.where(on, d, torch.full_like(d, float("inf")))
+        idx = d.argmin(-1, keepdim=True)                # (B, P, 1) nearest anchor on this level
+        nearest |= torch.zeros_like(inside).scatter_(-1, idx, True) & ok[..., None]
+    pos = ((inside & near) | nearest) & level_ok & valid[..., None]  # (B, P, A)
+    cost = torch.where(pos, area[..., None].expand_as(pos), torch.full(pos.shape, float("inf"), device=y.device))
+    best = cost.argmin(1)                               # (B, A)
+    index = torch.where(pos.any(1), best, torch.full_like(best, -1))
+    return index, torch.nan_to_num(y)
+
+
+def loss_fn(model: Any, x: Any, y: Any) -> tuple[Any, dict[str, float]]:
+    """The recipe's loss (module docs) for a batch ``x`` (B, 3, S, S) normalized, ``y`` (B, P, 8)."""
+    import torch
+    import torch.nn.functional as F
+
+    ltrb, logits, k = model.raw(x)
+    anchors, strides = model.anchors[0], model.anchor_strides[0, 0]
+    index, q = assign(y, anchors, strides)
+    posm = index >= 0
+    npos = max(1, int(posm.sum()))
+    target = posm.float()
+    p = torch.sigmoid(logits[:, 0])
+    ce = F.binary_cross_entropy_with_logits(logits[:, 0], target, reduction="none")
+    pt = p * target + (1 - p) * (1 - target)
+    alpha = 0.25 * target + 0.75 * (1 - target)
+    l_cls = (alpha * (1 - pt) ** 2 * ce).sum() / npos
+    if not posm.any():
+        return l_cls, {"cls": float(l_cls.detach())}
+    b, a = posm.nonzero(as_tuple=True)
+    gq = q[b, index[b, a]].view(-1, 4, 2)               # (n, 4, 2)
+    glo, ghi = gq.min(1).values, gq.max(1).values
+    pa = anchors[:, a].T                                 # (n, 2)
+    pl = ltrb[b, :, a]                                   # (n, 4)
+    plo, phi = pa - pl[:, :2], pa + pl[:, 2:]
+    inter = (torch.minimum(phi, ghi) - torch.maximum(plo, glo)).clamp(min=0).prod(1)
+    union = (phi - plo).prod(1) + (ghi - glo).prod(1) - inter
+    iou = inter / union.clamp(min=1e-6)
+    hull = (torch.maximum(phi, ghi) - torch.minimum(plo, glo)).prod(1)
+    giou = iou - (hull - union) / hull.clamp(min=1e-6)
+    l_box = (1 - giou).mean()
+    diag = (ghi - glo).norm(dim=1).clamp(min=4.0)
+    pk = k[b, :, a].view(-1, 4, 2)
+    l_kpt = F.smooth_l1_loss((pk - gq) / diag[:, None, None], torch.zeros_like(pk), beta=0.02, reduction="mean")
+    err = ((pk - gq).norm(dim=2).mean(1) / diag).mean()
+    loss = l_cls + 2.0 * l_box + KPT_WEIGHT * l_kpt
+    return loss, {"cls": float(l_cls.detach()), "giou": float(l_box.detach()), "kpt": float(l_kpt.detach()), "kerr": float(err.detach()),
+                  "iou": float(iou.detach().mean()), "npos": float(npos / len(x))}
+
+
+def _batch(X: np.ndarray, Y: np.ndarray, idx: np.ndarray, rng: np.random.Generator, device: str) -> tuple[Any, Any]:
+    """Cached uint8 BGR NHWC -> float RGB NCHW / 255 (the config's swap_rb and scale), flipped and jittered."""
+    import torch
+
+    x = np.ascontiguousarray(X[idx][..., ::-1])          # BGR -> RGB
+    y = np.array(Y[idx], np.float32)
+    S = x.shape[2]
+    flip = rng.random(len(idx)) < 0.5
+    x[flip] = x[flip][:, :, ::-1]
+    yf = y[flip].reshape(-1, MAX_PLATES, 4, 2)
+    yf[..., 0] = S - yf[..., 0]
+    y[flip] = yf[:, :, FLIP_ORDER].reshape(-1, MAX_PLATES, 8)
+    t = torch.from_numpy(x).to(device).permute(0, 3, 1, 2).float() / 255.0
+    gain = torch.from_numpy(rng.uniform(0.75, 1.25, (len(idx), 1, 1, 1)).astype(np.float32)).to(device)
+    off = torch.from_numpy(rng.uniform(-0.08, 0.08, (len(idx), 1, 1, 1)).astype(np.float32)).to(device)
+    return (t * gain + off).clamp(0, 1), torch.from_numpy(y).to(device)
+
+
+def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int = 40, batch: int = 16,
+          lr: float = 2e-3, weight_decay: float = 5e-4, seed: int | None = None, time_budget_s: float | None = None,
+          resume: bool = False, device: str | None = None, threads: int | None = None, workers: int | None = None,
+          real: str | None = None, width: int = 16, init: str | None = None, progress: bool = True,
+          log_every: int = 25) -> dict[str, Any]:
+    """Train ``plate_pose``; writes ``out/checkpoints/last.pt`` and ``out/plate_pose.pt``. Returns the run's summary."""
+    import torch
+
+    from calibration.real import real_root
+    from exporters.zoo import build
+
+    seed, dev = start_run(seed, threads, device)
+    out = Path(out)
+    root = str(real_root(real))
+    X, Y = build_cache(out / "cache", DetectorSample(seed, size, root), samples,
+                       key={"recipe": "detector", "size": size, "seed": seed, "v": 1, "real": root},
+                       workers=workers, desc="detector scenes", progress=progress)
+    model = build("plate_pose", size=size, width=width).model.to(dev)
+    if init:
+        model.load_state_dict(torch.load(init, map_location=dev))
+    steps_per_epoch = max(1, samples // batch)
+    total = steps_per_epoch * epochs
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    ckpt = Checkpointer(out / "checkpoints")
+    step, extra = ckpt.load(model, opt, None) if resume else (0, {})
+    sched = Schedule(lr, total, time_budget_s, start_elapsed=float(extra.get("elapsed", 0.0)))
+    logs: dict[str, list[float]] = {}
+    model.train()
+    stopped = "epochs"
+    while step < total and sched.progress(step) < 1.0:
+        epoch = step // steps_per_epoch
+        perm = np.random.default_rng([seed, epoch]).permutation(samples)
+        for bi in range(step % steps_per_epoch, steps_per_epoch):
+            idx = np.sort(perm[bi * batch:(bi + 1) * batch])
+            x, y = _batch(X, Y, idx, np.random.default_rng([seed, 7, step]), dev)
+            loss, info = loss_fn(model, x, y)
+            cur = sched.apply(opt, step)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+            opt.step()
+            step += 1
+            logs.setdefault("loss", []).append(float(loss.detach()))
+            for k, v in info.items():
+                logs.setdefault(k, []).append(v)
+            if progress and step % log_every == 0:
+                shown = " ".join(f"{k} {np.mean(v[-log_every:]):.4f}" for k, v in logs.items())
+                print(f"step {step}/{total} lr {cur:.2e} {shown} ({sched.elapsed:.0f} s)", flush=True)
+            if step % 200 == 0:
+                ckpt.save(step, model, opt, None, {"elapsed": sched.elapsed})
+            if sched.progress(step) >= 1.0:
+                stopped = "time budget" if step < total else "epochs"
+                break
+    ckpt.save(step, model, opt, None, {"elapsed": sched.elapsed})
+    model.eval()
+    torch.save(model.state_dict(), out / "plate_pose.pt")
+    return {"recipe": "detector", "steps": step, "total_steps": total, "epochs": step / steps_per_epoch,
+            "stopped_by": stopped, "seconds": sched.elapsed, "size": size, "batch": batch, "lr": lr, "width": width,
+            **{f"train_{k}_last100": float(np.mean(v[-100:])) for k, v in logs.items()},
+            "data": {"generator": "calibration.plate_scenes.PlateDetectionScenes", "seed": seed, "samples": samples,
+                     "easypr": "train scenes (+ teacher pseudo-labels)", "photos": "LCD photos, train half"}}
+
+
+def export(out: str | Path, weights: str | Path, *, size: int = 384, width: int = 16,
+           summary: dict[str, Any] | None = None, representative: Any = None) -> Any:
+    """Export the trained weights to ONNX with full metadata (:func:`training.common.export_trained`)."""
+    from .common import export_trained
+
+    return export_trained("plate_pose", {"size": size, "width": width}, weights, out, recipe="detector",
+                          summary=summary, representative=representative)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.detector", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--size", type=int, default=384)
+    ap.add_argument("--width", type=int, default=16)
+    ap.add_argument("--samples", type=int, default=8000)
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--time-budget", type=float, default=None)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--real", default=None)
+    ap.add_argument("--init", default=None)
+    ap.add_argument("--resume", action="store_true")
+    args = ap.parse_args(argv)
+    summary = train(args.out, size=args.size, samples=args.samples, epochs=args.epochs, batch=args.batch, lr=args.lr,
+                    time_budget_s=args.time_budget, resume=args.resume, device=args.device, threads=args.threads,
+                    workers=args.workers, real=args.real, width=args.width, init=args.init)
+    out = Path(args.out)
+    res = export(out / "plate_pose.onnx", out / "plate_pose.pt", size=args.size, width=args.width, summary=summary)
+    print(res.summary())
+    (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
