@@ -59,6 +59,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from edgevision._argtypes import positive_int as _positive
+from edgevision.checks import is_int
 from edgevision.errors import EdgeVisionError, InvalidArgumentError
 
 from ._timing import environment, measure_interleaved
@@ -165,12 +166,12 @@ class AccuracyConfig:
     def validate(self) -> None:
         for name in ("synthetic_count", "threads", "timing_crops", "repeats", "rounds", "min_samples"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            if not is_int(v) or v < 1:
                 raise InvalidArgumentError(f"{name}: expected a positive int, got {v!r}")
-        if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int)
+        if self.limit is not None and (not is_int(self.limit)
                                        or self.limit < 1):
             raise InvalidArgumentError(f"limit: expected a positive int or None, got {self.limit!r}")
-        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
+        if not is_int(self.warmup) or self.warmup < 0:
             raise InvalidArgumentError(f"warmup: expected an int >= 0, got {self.warmup!r}")
         if not isinstance(self.min_time_s, (int, float)) or not self.min_time_s >= 0:
             raise InvalidArgumentError(f"min_time_s: expected seconds >= 0, got {self.min_time_s!r}")

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from edgevision.checks import is_int, is_real
 from edgevision.errors import InvalidArgumentError
 
 from .errors import CCPDNameError
@@ -230,7 +231,7 @@ def parse_ccpd_name(name: str | os.PathLike[str]) -> CCPDLabel:
 
 def _whole(what: str, value: Any) -> int:
     """A non-negative whole number, or an error naming ``what``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+    if not is_int(value) or value < 0:
         raise InvalidArgumentError(f"{what}: expected a non-negative whole number, got {value!r}")
     return int(value)
 
@@ -249,7 +250,7 @@ def _pixels(what: str, values: Any) -> list[int]:
 
 
 def _area_digits(area: Any) -> str:
-    if isinstance(area, (bool, np.bool_)) or not isinstance(area, (int, float, np.integer, np.floating)) \
+    if not is_real(area) \
             or not 0 <= float(area) < 1:
         raise InvalidArgumentError(f"label.area: expected a fraction in [0, 1), got {area!r}")
     text = format(Decimal(repr(float(area))), "f")  # shortest exact decimal, never exponent notation

@@ -50,6 +50,7 @@ from edgevision.errors import (
     InvalidTypeError,
     MissingDependencyError,
 )
+from edgevision.checks import is_int
 
 from .metrics import plate_crop_fn
 from .errors import EmptyDatasetError
@@ -320,7 +321,7 @@ class CalibrationReader(_reader_base()):  # type: ignore[misc]
     """
 
     def __init__(self, tensors: np.ndarray, input_name: str, batch_size: int = 1, *, pad_to_batch: bool = False):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        if not is_int(batch_size) or batch_size < 1:
             raise InvalidArgumentError(f"batch_size: expected an int >= 1, got {batch_size!r}")
         self.tensors = tensors
         self.input_name = input_name
@@ -383,7 +384,7 @@ class CalibrationSet:
         fixed batch, else 8; for a fixed batch axis it must equal it."""
         t = self.tensors
         if limit is not None:
-            if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+            if not is_int(limit) or limit < 1:
                 raise InvalidArgumentError(f"limit: expected a positive number of tensors or None, got {limit!r}")
             t = t[: int(limit)]
         if self.batch_size is not None:
@@ -427,9 +428,9 @@ class CalibrationSet:
         """
         from edgevision.predictor import Predictor
 
-        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        if not is_int(count) or count < 1:
             raise InvalidArgumentError(f"count: expected an int >= 1 (images), got {count!r}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        if not is_int(seed) or seed < 0:
             raise InvalidArgumentError(f"seed: expected an int >= 0, got {seed!r}")
         if strategy not in STRATEGIES:
             raise InvalidArgumentError(f"strategy: expected one of {', '.join(STRATEGIES)}, got {strategy!r}")

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from edgevision.checks import is_int
 from edgevision.errors import (
     ImageReadError,
     InvalidArgumentError,
@@ -112,7 +113,7 @@ def corner_mae(pred: Any, gt: Any, transforms: Sequence[Any] | None = None,
         pn = np.stack([t.to_input(pi, normalized=True) for t, pi in zip(transforms, p)])
         gn = np.stack([t.to_input(gi, normalized=True) for t, gi in zip(transforms, g)])
     elif input_size is not None:
-        if isinstance(input_size, (int, np.integer)) and not isinstance(input_size, bool):
+        if is_int(input_size):
             h = w = int(input_size)
         elif isinstance(input_size, Sequence) and len(input_size) == 2:
             h, w = (int(v) for v in input_size)
@@ -472,11 +473,11 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
         raise InvalidTypeError(f"samples: expected a list of samples, got {type(samples).__name__}")
     samples = list(samples)
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+        if not is_int(limit) or limit < 1:
             raise InvalidArgumentError(f"limit: expected a positive number of samples or None, got {limit!r}")
         samples = samples[: int(limit)]
     bs = batch_size or p.batch_size or 32
-    if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1:
+    if not is_int(bs) or bs < 1:
         raise InvalidArgumentError(f"batch_size: expected a positive int or None, got {batch_size!r}")
     if p.batch_size is not None:
         bs = min(bs, p.batch_size)
@@ -613,7 +614,7 @@ def heldout_samples(count: int | None = None) -> list[Any]:
     except ImportError as e:
         raise MissingDependencyError(f"heldout_samples needs calibration.synth: {e}", name="calibration.synth") from None
     n = HELDOUT_COUNT if count is None else count
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 < n <= HELDOUT_COUNT:
+    if not is_int(n) or not 0 < n <= HELDOUT_COUNT:
         raise InvalidArgumentError(f"count: expected 1..{HELDOUT_COUNT} held-out samples or None, got {count!r}")
     gen = PlateSceneGenerator(seed=HELDOUT_SEED)
     return [gen[i] for i in range(int(n))]
@@ -629,7 +630,7 @@ def load_samples(source: Any, count: int | None = None, *, name: str = "source")
     is required), or a dataset path (a JSONL manifest or a CCPD folder, read with
     :func:`calibration.readers.read_source`; its first ``count`` samples).
     """
-    if count is not None and (isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1):
+    if count is not None and (not is_int(count) or count < 1):
         raise InvalidArgumentError(f"count: expected a positive number of samples or None, got {count!r}")
     if isinstance(source, str) and source in ("heldout", "synth"):
         return heldout_samples(count)

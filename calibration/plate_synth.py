@@ -35,6 +35,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edgevision.checks import is_int
 from edgevision.errors import InvalidArgumentError
 
 from .synth import _LAYOUTS, _blend, _Layout, _rounded_rect, random_plate_text
@@ -546,7 +547,7 @@ def special_heldout(count_per_type: int = 40, size: tuple[int, int] = (64, 256))
     """The synthetic held-out set of the :data:`SPECIAL_PLATES` types, which have no real samples
     here: ``count_per_type`` crops of each (seed :data:`SPECIAL_HELDOUT_SEED`, moderate capture
     effects, ``strength=0.5``), in type order. Deterministic."""
-    if isinstance(count_per_type, bool) or not isinstance(count_per_type, int) or count_per_type < 1:
+    if not is_int(count_per_type) or count_per_type < 1:
         raise InvalidArgumentError(f"count_per_type: expected a positive int, got {count_per_type!r}")
     out = []
     for k, t in enumerate(SPECIAL_PLATES):

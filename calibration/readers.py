@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from edgevision.checks import is_real
 from edgevision.errors import InvalidArgumentError
 
 from .ccpd import as_corners, parse_ccpd_name
@@ -365,7 +366,7 @@ def _finish(samples: list[Sample], report: ReadReport, hint: str = "") -> ReadRe
 
 
 def _number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    return is_real(x) and math.isfinite(x)
 
 
 class _LineError(ValueError):

@@ -56,6 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgevision.checks import is_real
 from edgevision.errors import InvalidArgumentError
 
 from .errors import DatasetNotFoundError
@@ -149,7 +150,7 @@ def rotated_rect_corners(cx: float, cy: float, w: float, h: float, degrees: floa
     image). The result is clockwise on the image: ``(4, 2)`` float64 pixels.
     """
     vals = [cx, cy, w, h, degrees]
-    if not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+    if not all(is_real(v)
                and math.isfinite(v) for v in vals):
         raise InvalidArgumentError(f"cx, cy, w, h, degrees: expected finite numbers, got {vals!r}")
     if not (w > 0 and h > 0):

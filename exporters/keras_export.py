@@ -35,7 +35,6 @@ import contextlib
 import io
 import os
 import re
-import sys
 import tempfile
 import threading
 import warnings
@@ -47,11 +46,11 @@ from typing import Any
 import numpy as np
 
 from edgevision._io import atomic_output
+from edgevision.checks import is_int
 from edgevision.config import ModelConfig
 from edgevision.errors import (
     InvalidArgumentError,
     InvalidTypeError,
-    MissingDependencyError,
     ModelLoadError,
     ModelNotFoundError,
 )
@@ -286,7 +285,7 @@ def export_keras(model: Any, out: str | os.PathLike, *, task: str, preprocess: M
     if layout not in LAYOUTS:
         raise InvalidArgumentError(f"layout: expected 'NHWC' (Keras' channels_last) or 'NCHW' (channels_first), "
                                    f"got {layout!r}")
-    if opset is not None and (not isinstance(opset, int) or isinstance(opset, bool)):
+    if opset is not None and not is_int(opset):
         raise InvalidTypeError(f"opset: expected an int (13..23) or None, got {opset!r}")
     opset = DEFAULT_OPSET if opset is None else opset
     if not 13 <= opset <= 23:

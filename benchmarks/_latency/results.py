@@ -6,9 +6,10 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
+from calibration.timing import StageStats, environment, noise_pct, peak_rss_mb, within_noise
+from edgevision.checks import is_int
 from edgevision.errors import InvalidArgumentError
 
-from calibration.timing import StageStats, environment, noise_pct, peak_rss_mb, within_noise
 from .data import timing_images
 
 
@@ -52,7 +53,7 @@ class BenchConfig:
 
     def validate(self) -> None:
         def positive(name: str, v: Any) -> None:
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            if not is_int(v) or v < 1:
                 raise InvalidArgumentError(f"{name}: expected a positive int, got {v!r}")
 
         if isinstance(self.models, (str, os.PathLike)):
@@ -64,7 +65,7 @@ class BenchConfig:
                 positive("threads", t)
         for name in ("iters", "repeats", "rounds", "eval_count", "timing_images"):
             positive(name, getattr(self, name))
-        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
+        if not is_int(self.warmup) or self.warmup < 0:
             raise InvalidArgumentError(f"warmup: expected an int >= 0, got {self.warmup!r}")
         if not isinstance(self.min_time_s, (int, float)) or not self.min_time_s >= 0:
             raise InvalidArgumentError(f"min_time_s: expected seconds >= 0, got {self.min_time_s!r}")

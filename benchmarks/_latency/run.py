@@ -12,8 +12,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from edgevision.errors import EdgeVisionError, InvalidArgumentError
-
 from calibration.timing import (
     StageStats,
     Stats,
@@ -24,6 +22,8 @@ from calibration.timing import (
     peak_rss_mb,
     ratio,
 )
+from edgevision.errors import EdgeVisionError, InvalidArgumentError
+
 from .data import SampleSet, check_device, default_devices, load_samples, timing_images
 from .results import BenchConfig, BenchResult, Row
 from .variants import ENGINE_SUFFIXES, STAGES, Variant, baseline_of, group_variants, parse_variant

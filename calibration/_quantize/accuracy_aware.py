@@ -11,10 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgevision._io import atomic_output
 from edgevision.errors import InvalidArgumentError
+from edgevision.checks import is_int, is_real
 
 from .common import (
     AccuracyAwareResult,
@@ -51,7 +50,7 @@ def _within(value: float, limit: float, higher: bool) -> bool:
 
 def _metric_value(ev: Any, metric: str) -> float:
     v = ev.value if metric == ev.metric else ev.details.get(metric)
-    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+    if not is_real(v) or not math.isfinite(v):
         raise InvalidArgumentError(f"metric: {metric!r} is not a number in the {ev.task} evaluation "
                                    f"(available: {', '.join(k for k, x in ev.details.items() if isinstance(x, float))})")
     return float(v)
@@ -115,15 +114,15 @@ def quantize_accuracy_aware(model: str | os.PathLike, data: Any, eval_samples: S
 
     src = _model_path(model)
     method, fmt, per_channel, percentile = _check_options(method, fmt, per_channel, percentile)
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not (
+    if not is_real(tolerance) or not (
             math.isfinite(tolerance) and tolerance >= 0):
         raise InvalidArgumentError(f"tolerance: expected a finite number >= 0 (relative for lower-is-better "
                                    f"metrics, absolute for accuracies), got {tolerance!r}")
     for name, v, lo in (("max_float_nodes", max_float_nodes, 0), ("nodes_per_step", nodes_per_step, 1),
                         ("debug_count", debug_count, 1)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        if not is_int(v) or v < lo:
             raise InvalidArgumentError(f"{name}: expected an int >= {lo}, got {v!r}")
-    if cheap_first is not None and (isinstance(cheap_first, bool) or not isinstance(cheap_first, (int, float))
+    if cheap_first is not None and (not is_real(cheap_first)
                                     or not 0 <= cheap_first <= 1):
         raise InvalidArgumentError(f"cheap_first: expected a fraction of the model's work in [0, 1] or None, "
                                    f"got {cheap_first!r}")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgevision._io import atomic_output
+from edgevision.checks import reason as _reason  # the one exception-reason helper (re-exported: the sections use _reason)
 from edgevision.errors import InvalidArgumentError, InvalidTypeError, ModelLoadError
 
 from ..errors import QuantizationError
@@ -201,11 +202,6 @@ def _quiet() -> Iterator[io.StringIO]:
         logging.disable(previous)
         if placeholder is not None:
             root.removeHandler(placeholder)
-
-
-def _reason(e: BaseException) -> str:
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[-1] if text else ''}".rstrip(": ")
 
 
 def _versions() -> dict[str, str]:

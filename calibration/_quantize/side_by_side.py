@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from edgevision.checks import is_int
 from edgevision.errors import InvalidArgumentError, InvalidTypeError
 
 from ..timing import format_ratio
@@ -81,7 +82,7 @@ def report(models: Sequence[str | os.PathLike] | Mapping[str, str | os.PathLike]
         raise InvalidArgumentError("models: expected at least one model")
     if len({k for k, _ in items}) != len(items):
         raise InvalidArgumentError(f"models: variant names must be unique, got {[k for k, _ in items]}")
-    if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
+    if not is_int(runs) or runs < 1:
         raise InvalidArgumentError(f"runs: expected an int >= 1, got {runs!r}")
     for name, f in (("out_md", out_md), ("out_json", out_json)):
         if f is not None and (not isinstance(f, (str, os.PathLike)) or not Path(f).resolve().parent.is_dir()):

@@ -9,8 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from edgevision.checks import is_bool, is_int, is_real
 from edgevision.errors import InvalidArgumentError, InvalidTypeError
 
 from .common import (
@@ -41,9 +40,9 @@ def _check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
 def _check_options(method: Any, fmt: Any, per_channel: Any, percentile: Any) -> tuple[str, str, bool, float]:
     method = _check_choice(method, "method", METHODS)
     fmt = _check_choice(fmt, "fmt", FORMATS)
-    if not isinstance(per_channel, (bool, np.bool_)):
+    if not is_bool(per_channel):
         raise InvalidTypeError(f"per_channel: expected a bool, got {per_channel!r}")
-    if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not 0 < percentile <= 100:
+    if not is_real(percentile) or not 0 < percentile <= 100:
         raise InvalidArgumentError(f"percentile: expected a number in (0, 100], got {percentile!r}")
     return method, fmt, bool(per_channel), float(percentile)
 
@@ -128,7 +127,7 @@ def _calibration_data(model: Path, data: Any, calibrate_count: int | None) -> An
 def _check_count(calibrate_count: Any) -> int | None:
     if calibrate_count is None:
         return None
-    if isinstance(calibrate_count, bool) or not isinstance(calibrate_count, (int, np.integer)) or calibrate_count < 1:
+    if not is_int(calibrate_count) or calibrate_count < 1:
         raise InvalidArgumentError(f"calibrate_count: expected a positive number of images or None, "
                                    f"got {calibrate_count!r}")
     return int(calibrate_count)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import cv2
 import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -10,8 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
+from edgevision.checks import is_bool, is_int
 from edgevision.errors import InvalidArgumentError, InvalidTypeError
 from edgevision.preprocess import homography
 
@@ -127,7 +128,7 @@ class PlateSceneGenerator:
             self.size = None
         else:
             try:
-                ok = len(size) == 2 and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                ok = len(size) == 2 and all(is_int(v)
                                             and 32 <= v <= 8192 for v in size)
             except TypeError:
                 ok = False
@@ -142,7 +143,7 @@ class PlateSceneGenerator:
         self.yaw = _number(yaw, "yaw", 0, 70, " degrees")
         self.pitch = _number(pitch, "pitch", 0, 70, " degrees")
         self.occlusion = _number(occlusion, "occlusion", 0, 1, " (a probability)")
-        if not isinstance(clean, (bool, np.bool_)):
+        if not is_bool(clean):
             raise InvalidTypeError(f"clean: expected a bool, got {clean!r}")
         self.clean = bool(clean)
         self.plate_types, self._type_p = self._weights(plate_types)

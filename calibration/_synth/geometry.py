@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from edgevision.checks import is_int, is_real
 from edgevision.errors import InvalidArgumentError
 
 
@@ -39,7 +40,7 @@ def _as_pair(value: Any, name: str, lo: float, hi: float, *, integer: bool = Fal
     vals = (value, value) if isinstance(value, (int, float, np.integer, np.floating)) else value
     try:
         a, b = vals
-        ok = all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        ok = all(is_real(v)
                  and math.isfinite(v) for v in (a, b))
     except (TypeError, ValueError):
         ok = False
@@ -52,13 +53,13 @@ def _as_pair(value: Any, name: str, lo: float, hi: float, *, integer: bool = Fal
 
 
 def _number(value: Any, name: str, lo: float, hi: float, what: str = "") -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+    if not is_real(value) \
             or not math.isfinite(value) or not lo <= value <= hi:
         raise InvalidArgumentError(f"{name}: expected a number in [{lo:g}, {hi:g}]{what}, got {value!r}")
     return float(value)
 
 
 def _whole(value: Any, name: str, lo: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+    if not is_int(value) or value < lo:
         raise InvalidArgumentError(f"{name}: expected a whole number >= {lo}, got {value!r}")
     return int(value)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import cv2
 import os
 import threading
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from edgevision.errors import InvalidArgumentError

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import cv2
 import math
 from typing import Any
 
+import cv2
 import numpy as np
 
 from edgevision.preprocess import homography

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import cv2
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import cv2
 
+from edgevision.checks import is_int
 from edgevision.errors import InvalidArgumentError
 
 from ..errors import DatasetExistsError
@@ -49,7 +49,7 @@ def write_dataset(out_dir: str | os.PathLike[str], count: int, *, seed: int = TR
     """
     count = _whole(count, "count")
     start = _whole(start, "start")
-    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
+    if not is_int(quality) or not 1 <= quality <= 100:
         raise InvalidArgumentError(f"quality: expected a JPEG quality, a whole number in [1, 100], got {quality!r}")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from edgevision.checks import check_int, check_size, is_real
 from edgevision.errors import InvalidArgumentError
 
 from ..keras_backend import import_keras
@@ -41,27 +42,6 @@ METER_SCREEN_CLASSES = ("analog", "digital", "illegible")
 METER_DIGIT_CLASSES = tuple(str(i) for i in range(10)) + ("decimal",)
 #: The smallest input Xception takes (height and width, pixels).
 XCEPTION_MIN_SIZE = 71
-
-
-def _size(size: Any, name: str = "size", *, multiple: int = 1, minimum: int = 1) -> tuple[int, int]:
-    if isinstance(size, int) and not isinstance(size, bool):
-        size = (size, size)
-    if (not isinstance(size, (tuple, list)) or len(size) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
-        raise InvalidArgumentError(f"{name}: expected an int or (height, width) of positive ints, got {size!r}")
-    h, w = int(size[0]), int(size[1])
-    if h % multiple or w % multiple:
-        raise InvalidArgumentError(f"{name}: height and width must be multiples of {multiple} "
-                                   f"(the network's largest stride), got {(h, w)}")
-    if h < minimum or w < minimum:
-        raise InvalidArgumentError(f"{name}: height and width must be at least {minimum} pixels, got {(h, w)}")
-    return h, w
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidArgumentError(f"{name}: expected a positive int, got {value!r}")
-    return int(value)
 
 
 def _positive_floats(values: Any, name: str) -> tuple[float, ...]:
@@ -137,10 +117,10 @@ def meter_corners(size: Any = (128, 128), backbone_width: int = 16, hidden: int 
     letterboxed. Default is small (128x128, width 16: about 0.2 M parameters); a
     full-size model is e.g. ``size=(256, 256), backbone_width=32, hidden=256``.
     """
-    h, w = _size(size, minimum=32)
-    width = _positive_int(backbone_width, "backbone_width")
-    hidden = _positive_int(hidden, "hidden")
-    if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout < 1:
+    h, w = check_size(size, minimum=32, error=InvalidArgumentError)
+    width = check_int(backbone_width, "backbone_width", minimum=1, expected="a positive int", error=InvalidArgumentError)
+    hidden = check_int(hidden, "hidden", minimum=1, expected="a positive int", error=InvalidArgumentError)
+    if not is_real(dropout) or not 0 <= dropout < 1:
         raise InvalidArgumentError(f"dropout: expected a number in [0, 1), got {dropout!r}")
     inputs = keras.Input((h, w, 3), name="images")
     c5 = light_backbone(inputs, width)[-1]
@@ -260,14 +240,14 @@ def meter_digits(size: Any = (96, 256), num_classes: int = 11, backbone_width: i
     ``size`` must be a multiple of 32. Labels default to ``0``..``9`` and ``decimal``
     (``num_classes`` 11). Full size: e.g. ``backbone_width=32, fpn_width=128, head_depth=4``.
     """
-    h, w = _size(size, multiple=32)
-    num_classes = _positive_int(num_classes, "num_classes")
-    width = _positive_int(backbone_width, "backbone_width")
-    fpn = _positive_int(fpn_width, "fpn_width")
-    depth = _positive_int(head_depth, "head_depth")
+    h, w = check_size(size, multiple=32, error=InvalidArgumentError)
+    num_classes = check_int(num_classes, "num_classes", minimum=1, expected="a positive int", error=InvalidArgumentError)
+    width = check_int(backbone_width, "backbone_width", minimum=1, expected="a positive int", error=InvalidArgumentError)
+    fpn = check_int(fpn_width, "fpn_width", minimum=1, expected="a positive int", error=InvalidArgumentError)
+    depth = check_int(head_depth, "head_depth", minimum=1, expected="a positive int", error=InvalidArgumentError)
     scales = _positive_floats(scales, "scales")
     ratios = _positive_floats(ratios, "ratios")
-    if not isinstance(prior, (int, float)) or isinstance(prior, bool) or not 0 < prior < 1:
+    if not is_real(prior) or not 0 < prior < 1:
         raise InvalidArgumentError(f"prior: expected a probability in (0, 1), got {prior!r}")
     if labels is None:
         if num_classes != len(METER_DIGIT_CLASSES):
@@ -338,8 +318,8 @@ def siamese_xception(size: Any = (XCEPTION_MIN_SIZE, XCEPTION_MIN_SIZE), embeddi
     ``preprocess_input`` (x / 127.5 - 1), crops stretched to ``size``. Xception needs
     at least 71x71 (the default, for speed); the ImageNet size is 299x299.
     """
-    h, w = _size(size, minimum=XCEPTION_MIN_SIZE)
-    dim = _positive_int(embedding_dim, "embedding_dim")
+    h, w = check_size(size, minimum=XCEPTION_MIN_SIZE, error=InvalidArgumentError)
+    dim = check_int(embedding_dim, "embedding_dim", minimum=1, expected="a positive int", error=InvalidArgumentError)
     inputs = keras.Input((h, w, 3), name="images")
     backbone = keras.applications.Xception(include_top=False, weights=None, input_shape=(h, w, 3), pooling="avg")
     x = backbone(inputs)

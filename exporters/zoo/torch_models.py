@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from calibration.plate_alphabet import ADS, PROVINCES
+from edgevision.checks import check_size, is_int
 from edgevision.errors import InvalidArgumentError
 
 from . import CORNER_NAMES, Built
@@ -36,12 +37,9 @@ PLATE_SYMBOLS: tuple[str, ...] = tuple(ADS[:34]) + ("",) + PLATE_SPECIALS
 
 
 def _size(size: Any, name: str = "size") -> tuple[int, int]:
-    if isinstance(size, int) and not isinstance(size, bool):
-        size = (size, size)
-    if (not isinstance(size, (tuple, list)) or len(size) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
-        raise InvalidArgumentError(f"{name}: expected an int or (height, width) of positive ints, got {size!r}")
-    return int(size[0]), int(size[1])
+    """``(height, width)`` from an int or a pair (:func:`edgevision.checks.check_size`; every error an
+    InvalidArgumentError, as the builders have always raised)."""
+    return check_size(size, name, error=InvalidArgumentError)
 
 
 # --- ResNet-18 (He et al. 2015), the BasicBlock variant ------------------------------------
@@ -166,7 +164,7 @@ class PlateOCR(nn.Module):
 def _plate_ocr(name: str, lstm: bool, num_slots: int, dropout: float, rows: bool) -> Built:
     from edgevision.plates import TWO_ROW_SPLIT
 
-    if not isinstance(num_slots, int) or isinstance(num_slots, bool) or not 2 <= num_slots <= 16:
+    if not is_int(num_slots) or not 2 <= num_slots <= 16:
         raise InvalidArgumentError(f"num_slots: expected an int in 2..16 (characters per plate), got {num_slots!r}")
     if not isinstance(rows, bool):
         raise InvalidArgumentError(f"rows: expected a bool (add the one-row/two-row head), got {rows!r}")
