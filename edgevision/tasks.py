@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import decoders
-from ._config.common import _bool, _choice, _error, _fmt, _fraction, _int, _is_real, _strings
+from ._config.common import _bool, _choice, _error, _fmt, _fraction, _int, _is_int, _is_real, _strings
 from ._config.slots import _validate_heads, _validate_rows
 from .errors import InvalidArgumentError, InvalidMetadataError, InvalidTypeError
 from .results import (
@@ -401,8 +401,8 @@ def _keypoint_names(v: Any, c: KeyContext) -> list[str]:
 
 
 def _kpt_shape(v: Any, c: KeyContext) -> list[int]:
-    if (not isinstance(v, (list, tuple)) or len(v) != 2 or not all(isinstance(x, int) and not isinstance(x, bool)
-                                                                   for x in v) or v[0] < 1 or v[1] not in (2, 3)):
+    if (not isinstance(v, (list, tuple)) or len(v) != 2 or not all(_is_int(x) for x in v)
+            or v[0] < 1 or v[1] not in (2, 3)):
         raise c.error(f"expected [K, 2] or [K, 3] (K >= 1 keypoints of x, y[, visibility]), got {_fmt(v)}")
     return [int(v[0]), int(v[1])]
 
