@@ -38,10 +38,11 @@ from the one model inspector, :func:`edgevision.modelinfo.model_info` (as for
 in the JSON and CSV). Every figure also gets its ratio to the baseline of the same family
 with the same backend, device, batch and threads, measured in the same run.
 
-Honest statistics: warm-up calls first; every stage function of every row is
-timed round-robin (``benchmarks._timing.measure_interleaved``) so that load
+Honest statistics, the project's one timing protocol (:mod:`calibration.timing`,
+which ``calibration.quantize.report`` uses too): warm-up calls first; every stage
+function of every row is timed round-robin (``measure_interleaved``) so that load
 drift on a shared machine hits all variants alike; this is repeated
-``--repeats`` times and the p50 quoted is the median of the per-repeat
+``--repeats`` times (``measure_repeated``) and the p50 quoted is the median of the per-repeat
 medians (p90/p99 are over all samples). Noise: each baseline's end-to-end call
 is timed twice, as two interleaved functions; the noise of a family is the
 relative difference between the two copies' p50s (each the median of its
