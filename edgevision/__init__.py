@@ -19,12 +19,14 @@ _LAZY = {
     "KeypointsResult": "results",
     "TextResult": "results",
     "DetectionResult": "results",
+    "PoseResult": "results",
     "ClassificationResult": "results",
     "EmbeddingResult": "results",
     "RawResult": "results",
     "nearest_match": "results",
     "PlateReader": "plates",
     "PlateReading": "plates",
+    "PlateScene": "plates",
 }
 
 

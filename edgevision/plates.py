@@ -4,8 +4,16 @@
     r = reader(cv2.imread("car.jpg"))                # -> PlateReading
     r.text, r.corners, r.confidence; cv2.imwrite("out.jpg", r.plot())
 
-Stage 1 is a ``keypoints`` model that returns the 4 plate corners (TL, TR, BR,
-BL, source pixels). Stage 2 rectifies the quadrilateral with the compiled
+With a plate detector (a ``pose`` model with 4 keypoints), the reader finds every plate:
+
+    reader = edgevision.PlateReader(detector="plate_pose_int8.onnx")
+    scene = reader("street.jpg")                     # -> PlateScene, possibly empty
+    [(p.text, p.score, p.corners) for p in scene]; scene.timings_ms; scene.plot()
+
+The detector gives each plate's box, score and corners; each quad is rectified
+with ``warp_quad`` straight into one OCR batch, read in one OCR call. Without a
+detector, stage 1 is a ``keypoints`` model that returns the 4 plate corners (TL, TR, BR,
+BL, source pixels) of the one plate it assumes (seed 000, CCPD-style close-ups). Stage 2 rectifies the quadrilateral with the compiled
 ``warp_quad`` kernel to the OCR model's input size (uint8, the same crop
 ``calibration.synth.plate_crop`` gives the OCR during training). Stage 3 is a
 ``slots_ocr``/``ctc_ocr`` model reading the crop. Both stages are ordinary
@@ -16,6 +24,7 @@ can stand in for the defaults.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
 
@@ -25,6 +34,8 @@ from .errors import ConfigMismatchError, InvalidArgumentError
 from .predictor import load_image
 from .preprocess import warp_quad
 from .results import _SHIFT, _Result, _array, _color, _common, _draw_label, _fixed
+
+_clock = time.perf_counter
 
 #: Default models (bundled in ``edgevision/models``).
 DEFAULT_CORNERS = "lpl_resnet_int8.onnx"
@@ -58,6 +69,8 @@ class PlateReading(_Result):
         rows: ``2`` when the OCR's rows head called the plate a two-row plate and the
             text was re-read from its rows side by side (:func:`rectify_rows`; ``crop``
             is then that crop), else ``1``.
+        score: the detector's score for this plate (0..1), or ``None`` when a corner
+            regressor (which always returns one plate) found it.
 
     ``plot`` style: ``color`` (quad and label background, BGR, default green),
     ``thickness`` (px), ``font_size`` (px).
@@ -70,6 +83,7 @@ class PlateReading(_Result):
     crop: np.ndarray | None = field(default=None, repr=False)
     quad_ok: bool = True
     rows: int = 1
+    score: float | None = None
     orig_shape: tuple[int, int] | None = None
     orig_img: np.ndarray | None = field(default=None, repr=False)
 
@@ -81,6 +95,7 @@ class PlateReading(_Result):
         self.corners = _array(self.corners, "corners", np.float64, (4, 2), "4 (x, y) corners in source pixels")
         self.confidence = float(self.confidence)
         self.char_confidences = tuple(float(c) for c in self.char_confidences)
+        self.score = None if self.score is None else float(self.score)
         _common(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,6 +115,62 @@ class PlateReading(_Result):
         else:
             x = y = 0
         _draw_label(canvas, f"{self.text} {self.confidence:.2f}", x, y, s["font_size"], (255, 255, 255), color)
+
+
+@dataclass(eq=False)
+class PlateScene(_Result):
+    """Every plate a detector found in one image, read (``PlateReader(detector=...)``).
+
+    Attributes:
+        plates: one :class:`PlateReading` per detected plate (``score`` set), by decreasing
+            detection score; empty when the image holds no plate.
+        timings_ms: milliseconds per stage: ``detect`` (the detector's preprocessing,
+            inference and decoding), ``rectify`` (every quad warped into the OCR batch),
+            ``ocr`` (one OCR call for every plate, and the re-read of two-row plates) and
+            ``total``. For a list of images the stages run once for the whole list, and
+            each image gets the list's time divided by its length.
+
+    ``len(scene)``, ``scene[i]`` and iteration go over ``plates``. ``plot`` draws every
+    plate (style as :class:`PlateReading`).
+    """
+
+    plates: tuple[PlateReading, ...]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    orig_shape: tuple[int, int] | None = None
+    orig_img: np.ndarray | None = field(default=None, repr=False)
+
+    _TYPE: ClassVar[str] = "plate_scene"
+    _SPATIAL: ClassVar[bool] = True
+    _STYLE: ClassVar[dict[str, Any]] = PlateReading._STYLE
+
+    def __post_init__(self) -> None:
+        self.plates = tuple(self.plates)
+        if not all(isinstance(p, PlateReading) for p in self.plates):
+            raise InvalidArgumentError("plates: expected PlateReading items")
+        self.timings_ms = {str(k): float(v) for k, v in self.timings_ms.items()}
+        _common(self)
+
+    def __len__(self) -> int:
+        return len(self.plates)
+
+    def __iter__(self) -> Any:
+        return iter(self.plates)
+
+    def __getitem__(self, i: int) -> PlateReading:
+        return self.plates[i]
+
+    @property
+    def texts(self) -> list[str]:
+        """The plates' texts, in order."""
+        return [p.text for p in self.plates]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self._TYPE, "plates": [p.to_dict() for p in self.plates], "timings_ms": dict(self.timings_ms),
+                "orig_shape": None if self.orig_shape is None else list(self.orig_shape)}
+
+    def _draw(self, canvas: np.ndarray, s: dict[str, Any]) -> None:
+        for p in self.plates:
+            p._draw(canvas, s)
 
 
 def _unit_square_homography(q: np.ndarray) -> np.ndarray:
@@ -208,22 +279,48 @@ class PlateReader:
             overrides, or shared with other readers).
         device, threads: passed to the :class:`~edgevision.Predictor` s built from paths.
 
-    Calls: ``reader(x)`` with an image path, a uint8 BGR array, or a list of them;
-    one :class:`PlateReading` per image (one plate per image: the corner model
-    regresses a single plate).
+        detector: a ``pose`` model with 4 keypoints (the plate's corners, TL, TR, BR, BL),
+            path, bundled name or Predictor. With it the reader finds every plate and
+            ``corners`` is not used (nor loaded).
+        conf_threshold, iou_threshold, max_plates: the detector's decoder settings
+            (``conf_threshold``, ``iou_threshold``, ``max_det``), overriding its model's;
+            ``None`` keeps the model's. Only with a detector.
+
+    Calls: ``reader(x)`` with an image path, a uint8 BGR array, or a list of them.
+    Without a detector, one :class:`PlateReading` per image (the corner model regresses
+    a single plate); with one, one :class:`PlateScene` per image, holding a reading per
+    detected plate, possibly none.
     """
 
     def __init__(self, corners: str | os.PathLike | Any = DEFAULT_CORNERS, ocr: str | os.PathLike | Any = DEFAULT_OCR,
-                 *, device: str = "auto", threads: int | None = None) -> None:
+                 *, detector: str | os.PathLike | Any = None, conf_threshold: float | None = None,
+                 iou_threshold: float | None = None, max_plates: int | None = None, device: str = "auto",
+                 threads: int | None = None) -> None:
         from .predictor import Predictor
 
-        def predictor(model: Any) -> Predictor:
-            return model if isinstance(model, Predictor) else Predictor(model, device=device, threads=threads)
+        def predictor(model: Any, **kw: Any) -> Predictor:
+            return model if isinstance(model, Predictor) else Predictor(model, device=device, threads=threads, **kw)
 
-        self.corners = predictor(corners)
-        if self.corners.task != "keypoints" or self.corners.config.decoder.get("num_keypoints") != 4:
-            raise ConfigMismatchError(f"corners: expected a keypoints model with 4 points, {self.corners.path} is "
-                                      f"task {self.corners.task!r}")
+        overrides = {k: v for k, v in (("conf_threshold", conf_threshold), ("iou_threshold", iou_threshold),
+                                       ("max_det", max_plates)) if v is not None}
+        self.detector: Predictor | None = None
+        self.corners: Predictor | None = None
+        if detector is not None:
+            if overrides and isinstance(detector, Predictor):
+                raise InvalidArgumentError("conf_threshold, iou_threshold, max_plates: pass them to the detector's "
+                                           "Predictor (decoder={...}) when you give a Predictor")
+            self.detector = predictor(detector, **({"decoder": overrides} if overrides else {}))
+            kpt = self.detector.config.decoder.get("kpt_shape") or [0]
+            if self.detector.task != "pose" or kpt[0] != 4:
+                raise ConfigMismatchError(f"detector: expected a pose model with 4 keypoints (the plate corners), "
+                                          f"{self.detector.path} is task {self.detector.task!r}")
+        else:
+            if overrides:
+                raise InvalidArgumentError("conf_threshold, iou_threshold, max_plates: only with a detector")
+            self.corners = predictor(corners)
+            if self.corners.task != "keypoints" or self.corners.config.decoder.get("num_keypoints") != 4:
+                raise ConfigMismatchError(f"corners: expected a keypoints model with 4 points, {self.corners.path} "
+                                          f"is task {self.corners.task!r}")
         self.ocr = predictor(ocr)
         if self.ocr.task not in ("slots_ocr", "ctc_ocr"):
             raise ConfigMismatchError(f"ocr: expected a slots_ocr or ctc_ocr model, {self.ocr.path} is "
@@ -233,7 +330,8 @@ class PlateReader:
         self._gray = (kw.get("channels") or 3) == 1
 
     def __repr__(self) -> str:
-        return f"PlateReader(corners={self.corners.path!r}, ocr={self.ocr.path!r})"
+        first = f"detector={self.detector.path!r}" if self.detector is not None else f"corners={self.corners.path!r}"
+        return f"PlateReader({first}, ocr={self.ocr.path!r})"
 
     def rectify(self, image: np.ndarray, corners: Any) -> tuple[np.ndarray, bool]:
         """The plate quadrilateral ``corners`` (TL, TR, BR, BL, source px) warped to the OCR input size.
@@ -257,13 +355,17 @@ class PlateReader:
             ok = False
         return (crop[..., 0] if crop.shape[-1] == 1 else crop), ok
 
-    def __call__(self, x: Any) -> PlateReading | list[PlateReading]:
+    def __call__(self, x: Any) -> Any:
         single = not isinstance(x, (list, tuple))
         items = [x] if single else list(x)
         if not items:
             raise InvalidArgumentError("x: expected an image or a non-empty list of images")
         names = ["x"] if single else [f"x[{i}]" for i in range(len(items))]
         images = [load_image(item, nm) for item, nm in zip(items, names)]
+        if self.detector is not None:
+            scenes = self._read_scenes(images)
+            return scenes[0] if single else scenes
+        assert self.corners is not None
         quads = self.corners(images)
         rect = [self.rectify(im, q.keypoints) for im, q in zip(images, quads)]
         texts = self.ocr([c for c, _ in rect])
@@ -280,8 +382,42 @@ class PlateReader:
                                     orig_shape=im.shape[:2], orig_img=im))
         return out[0] if single else out
 
+    def _read_scenes(self, images: list[np.ndarray]) -> list[PlateScene]:
+        """Detector, then every quad rectified into one OCR batch, one OCR call (see the class docs)."""
+        assert self.detector is not None
+        t0 = _clock()
+        dets = self.detector(images)
+        t1 = _clock()
+        owners, crops, oks = [], [], []
+        for i, (im, d) in enumerate(zip(images, dets)):
+            for j in range(len(d)):
+                c, ok = self.rectify(im, d.keypoints[j])
+                owners.append((i, j))
+                crops.append(c)
+                oks.append(ok)
+        t2 = _clock()
+        texts = self.ocr(crops) if crops else []
+        again = reread_two_rows(self.ocr, [images[i] for i, _ in owners],
+                                [dets[i].keypoints[j] if ok else None for (i, j), ok in zip(owners, oks)],
+                                texts) if crops else []
+        t3 = _clock()
+        per: list[list[PlateReading]] = [[] for _ in images]
+        for (i, j), c, ok, t, a in zip(owners, crops, oks, texts, again):
+            rows = 1
+            if a is not None:
+                t, c = a
+                rows = 2
+            per[i].append(PlateReading(corners=dets[i].keypoints[j], text=t.text, confidence=t.confidence,
+                                       char_confidences=t.char_confidences, crop=c, quad_ok=ok, rows=rows,
+                                       score=float(dets[i].scores[j]), orig_shape=images[i].shape[:2],
+                                       orig_img=images[i]))
+        n = len(images)
+        ms = {"detect": (t1 - t0) * 1e3 / n, "rectify": (t2 - t1) * 1e3 / n, "ocr": (t3 - t2) * 1e3 / n,
+              "total": (t3 - t0) * 1e3 / n}
+        return [PlateScene(tuple(p), dict(ms), orig_shape=im.shape[:2], orig_img=im) for p, im in zip(per, images)]
+
     predict = __call__
 
 
-__all__ = ["PlateReader", "PlateReading", "DEFAULT_CORNERS", "DEFAULT_OCR", "TWO_ROW_SPLIT", "rectify_rows",
+__all__ = ["PlateReader", "PlateReading", "PlateScene", "DEFAULT_CORNERS", "DEFAULT_OCR", "TWO_ROW_SPLIT", "rectify_rows",
            "reread_two_rows"]

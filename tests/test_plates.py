@@ -250,3 +250,77 @@ def test_evaluate_rereads_two_row_plates(tmp_path: Path) -> None:
     r = evaluate(_two_row_ocr(tmp_path), [S("沪A2", "yellow_double")])
     assert r.value == 1.0  # read after the split; read whole it would be 沪B1
     assert evaluate(_two_row_ocr(tmp_path, rows=False), [S("沪A2", "yellow_double")]).value == 0.0
+
+
+# --- with a plate detector: every plate, or none ---------------------------------------------------
+
+
+def _pose_detector(tmp: Path) -> str:
+    """A constant ``pose`` model on a 64x64 input: two plates (scores 0.9 and 0.6), a duplicate of the
+    first (0.5, suppressed by NMS) and one under any threshold (0.1)."""
+    out = np.zeros((1, 13, 6), np.float32)
+    rows = [([20, 20, 24, 8], 0.9, [8, 16, 32, 16, 32, 24, 8, 24]),
+            ([44, 48, 16, 8], 0.6, [36, 44, 52, 44, 52, 52, 36, 52]),
+            ([21, 20, 24, 8], 0.5, [9, 16, 33, 16, 33, 24, 9, 24]),
+            ([50, 10, 8, 4], 0.1, [46, 8, 54, 8, 54, 12, 46, 12])]
+    for j, (box, score, kp) in enumerate(rows):
+        out[0, :4, j], out[0, 4, j], out[0, 5:, j] = box, score, kp
+    meta = {"task": "pose", "preprocess": {"size": 64}, "decoder": {"kpt_shape": [4, 2], "conf_threshold": 0.25}}
+    return models.save(models.with_metadata(models.constant_output_model("output0", out, h=64, w=64), meta),
+                       tmp / "det.onnx")
+
+
+@pytest.fixture()
+def scene_reader(tmp_path: Path) -> edgevision.PlateReader:
+    return edgevision.PlateReader(ocr=_ocr(tmp_path), detector=_pose_detector(tmp_path))
+
+
+def test_with_a_detector_every_plate_is_read_with_its_score_and_corners(scene_reader) -> None:
+    img = np.zeros((128, 128, 3), np.uint8)  # 64 -> 128: source = 2 x input
+    scene = scene_reader(img)
+    assert isinstance(scene, edgevision.PlateScene) and len(scene) == 2
+    assert [p.score for p in scene] == pytest.approx([0.9, 0.6]) and scene.texts == ["沪A2", "沪A2"]
+    np.testing.assert_allclose(scene[0].corners, np.array([[8, 16], [32, 16], [32, 24], [8, 24]]) * 2.0)
+    np.testing.assert_allclose(scene[1].corners, np.array([[36, 44], [52, 44], [52, 52], [36, 52]]) * 2.0)
+    assert all(p.quad_ok and p.crop.shape == (32, 96, 3) for p in scene)
+    assert set(scene.timings_ms) == {"detect", "rectify", "ocr", "total"}
+    assert scene.timings_ms["total"] >= scene.timings_ms["detect"] >= 0
+    d = scene.to_dict()
+    assert d["type"] == "plate_scene" and [p["score"] for p in d["plates"]] == pytest.approx([0.9, 0.6])
+    json.dumps(d, ensure_ascii=False)
+    out = scene.plot()
+    assert out.shape == img.shape and (out[30:50, 14:66] != 0).any() and (out[86:106, 70:106] != 0).any()
+
+
+def test_a_crop_the_ocr_reads_is_the_detected_quad_rectified(scene_reader) -> None:
+    img = np.random.default_rng(1).integers(0, 256, (128, 128, 3), np.uint8)
+    scene = scene_reader(img)
+    want, ok = scene_reader.rectify(img, scene[1].corners)
+    assert ok and np.array_equal(scene[1].crop, want)
+
+
+def test_with_a_detector_an_image_without_plates_gives_an_empty_scene(tmp_path: Path) -> None:
+    reader = edgevision.PlateReader(ocr=_ocr(tmp_path), detector=_pose_detector(tmp_path), conf_threshold=0.95)
+    scene = reader(np.zeros((50, 80, 3), np.uint8))
+    assert len(scene) == 0 and list(scene) == [] and scene.texts == []
+    assert scene.timings_ms["ocr"] >= 0 and scene.plot().shape == (50, 80, 3)
+    assert edgevision.PlateReader(ocr=_ocr(tmp_path), detector=_pose_detector(tmp_path), max_plates=1)(
+        np.zeros((64, 64, 3), np.uint8)).texts == ["沪A2"]
+
+
+def test_with_a_detector_a_list_gives_one_scene_per_image(scene_reader) -> None:
+    scenes = scene_reader([np.zeros((64, 64, 3), np.uint8), np.zeros((32, 96, 3), np.uint8)])
+    assert [len(s) for s in scenes] == [2, 2] and [s.orig_shape for s in scenes] == [(64, 64), (32, 96)]
+
+
+def test_detector_arguments_are_checked(tmp_path: Path) -> None:
+    kp = models.save(models.with_metadata(models.keypoints_model(), _kp_meta()), tmp_path / "kp.onnx")
+    with pytest.raises(ConfigMismatchError, match="detector: expected a pose model with 4 keypoints"):
+        edgevision.PlateReader(ocr=_ocr(tmp_path), detector=kp)
+    with pytest.raises(edgevision.InvalidArgumentError, match="only with a detector"):
+        edgevision.PlateReader(kp, _ocr(tmp_path), conf_threshold=0.5)
+    det = edgevision.Predictor(_pose_detector(tmp_path))
+    with pytest.raises(edgevision.InvalidArgumentError, match="pass them to the detector's Predictor"):
+        edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det, iou_threshold=0.3)
+    r = edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det)
+    assert r.corners is None and "detector=" in repr(r)
