@@ -269,7 +269,9 @@ class PlateDetectionScenes:
         src = load_image(path)
         H0, W0 = src.shape[:2]
         # a crop holding every labelled plate (a plate cut in two would be a wrong label)
-        lo, hi = quads.reshape(-1, 2).min(0), quads.reshape(-1, 2).max(0)
+        size = np.array([W0, H0], np.float64)
+        lo = quads.reshape(-1, 2).min(0).clip(0, size)  # a plate may reach past the frame's edge
+        hi = quads.reshape(-1, 2).max(0).clip(0, size)
         cw = float(rng.uniform(max(hi[0] - lo[0], 0.45 * W0), W0))
         ch = float(min(H0, max(hi[1] - lo[1], cw * H0 / W0 * rng.uniform(0.8, 1.2))))
         x0 = float(rng.uniform(max(0.0, hi[0] - cw), max(0.0, min(lo[0], W0 - cw)) + 1e-9))

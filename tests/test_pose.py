@@ -235,3 +235,24 @@ def test_scene_generator_checks_its_arguments():
         PlateDetectionScenes(0, long_side=(300, 100))
     with pytest.raises(InvalidArgumentError, match="mix: no available background"):
         PlateDetectionScenes(0, mix={"easypr": 1.0})  # no EasyPR scenes given
+
+
+def test_real_scene_backgrounds_keep_their_plates_even_one_past_the_frame(tmp_path):
+    import cv2
+
+    from calibration.plate_scenes import PlateDetectionScenes
+
+    img = np.random.default_rng(0).integers(0, 256, (300, 400, 3), np.uint8)
+    path = tmp_path / "scene.png"
+    cv2.imwrite(str(path), img)
+    quads = np.array([[[100, 100], [200, 100], [200, 130], [100, 130]],
+                      [[-3, 250], [60, 250], [60, 280], [-3, 280]]], np.float64)  # the second leaves the frame
+    gen = PlateDetectionScenes(0, easypr=[(path, quads, ("京A12345", ""))], mix={"easypr": 1.0}, empty=1.0,
+                               long_side=(200, 400))
+    for i in range(20):
+        s = gen[i]
+        assert s.source == "easypr" and len(s.quads) == 2 and s.texts == ("京A12345", "")
+        # the crop scales and shifts the scene: the labelled plate keeps its aspect ratio
+        w = np.linalg.norm(s.quads[0][1] - s.quads[0][0])
+        h = np.linalg.norm(s.quads[0][3] - s.quads[0][0])
+        assert w / h == pytest.approx(100 / 30, rel=0.02)
