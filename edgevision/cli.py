@@ -135,7 +135,10 @@ def _demo(args: argparse.Namespace) -> int:
     from .samples import scene_items
 
     src, items = scene_items(args.source, "SOURCE")
-    reader = PlateReader(args.corners, args.ocr, device=args.device)
+    if args.detector:
+        reader = PlateReader(ocr=args.ocr, detector=args.detector, device=args.device)
+    else:
+        reader = PlateReader(args.corners, args.ocr, device=args.device)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     print(f"{reader}\nreading {len(items)} image(s) from {src}; annotated copies go to {out_dir}/")
@@ -150,6 +153,17 @@ def _demo(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         r = reader(img)
         times.append((time.perf_counter() - t0) * 1e3)
+        if args.detector:  # every plate the detector found
+            found = ", ".join(f"{p.text} (conf {p.confidence:.2f}, score {p.score:.2f})" for p in r) or "no plate"
+            line = f"  {path.name:<14} {len(r)} plate(s): {found}"
+            if label is not None and label.get("text"):
+                labelled += 1
+                ok = label["text"] in r.texts
+                hits += ok
+                line += f"  truth {label['text']:<10} {'found' if ok else 'MISSED'}"
+            print(line)
+            cv2.imwrite(str(out_dir / f"{path.stem}_plate.jpg"), r.plot())
+            continue
         line = f"  {path.name:<14} {r.text:<10} conf {r.confidence:.2f}" + ("" if r.quad_ok else " (bad quad)")
         if label is not None and label.get("text"):
             labelled += 1
@@ -164,7 +178,8 @@ def _demo(args: argparse.Namespace) -> int:
         cv2.imwrite(str(out_dir / f"{path.stem}_plate.jpg"), r.plot())
     if not times:
         raise EdgeVisionError(f"SOURCE: {src}: no readable image")
-    summary = f"{len(times)} image(s), median {float(np.median(times)):.1f} ms per image (corners + rectify + OCR)"
+    stages = "detector + rectify + OCR" if args.detector else "corners + rectify + OCR"
+    summary = f"{len(times)} image(s), median {float(np.median(times)):.1f} ms per image ({stages})"
     if labelled:
         summary += f"; exact text {hits}/{labelled}"
     if errs:
@@ -244,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--out", default="out/demo", help="folder for annotated images (default out/demo)")
     d.add_argument("--corners", default="lpl_resnet_int8.onnx", help="corner model (default: bundled int8)")
     d.add_argument("--ocr", default="plate_ocr_int8.onnx", help="OCR model (default: bundled int8)")
+    d.add_argument("--detector", default=None, metavar="M",
+                   help="a plate detector (pose model with 4 corners): read every plate of each image "
+                        "instead of the one plate the corner model regresses")
     d.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or tensorrt[:N]")
     d.set_defaults(fn=_demo)
     _add_serve_parser(sub)

