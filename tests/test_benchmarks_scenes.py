@@ -1,0 +1,65 @@
+"""benchmarks.scenes: matching detections to labelled plates and the plate-level figures, on
+hand-made scenes and readers (no ../shared needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks import scenes as S
+
+Q1 = np.array([[10, 10], [50, 10], [50, 22], [10, 22]], np.float64)
+Q2 = np.array([[60, 40], [90, 40], [90, 50], [60, 50]], np.float64)
+
+
+def _scene(quads, texts, name="s.png"):
+    return S.Scene(name, np.asarray(quads, np.float64).reshape(-1, 4, 2), tuple(texts),
+                   image=np.zeros((64, 100, 3), np.uint8))
+
+
+def _reader(dets):
+    """A Reader returning ``dets`` (list of (quad, score, text)) for every image."""
+    def read(img):
+        quads = np.array([d[0] for d in dets], np.float64).reshape(-1, 4, 2)
+        boxes = np.concatenate([quads.min(1), quads.max(1)], 1) if len(dets) else np.zeros((0, 4))
+        return boxes, np.array([d[1] for d in dets]), quads, [d[2] for d in dets], {"detect": 2.0, "total": 3.0}
+    return read
+
+
+def test_match_is_greedy_by_score_and_one_to_one():
+    gt = np.array([[0, 0, 10, 10], [20, 0, 30, 10]], np.float64)
+    pred = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [20, 0, 30, 10], [50, 50, 60, 60]], np.float64)
+    assert S.match(pred, np.array([0.5, 0.9, 0.8, 0.99]), gt) == [1, 2]
+    assert S.match(np.zeros((0, 4)), np.zeros(0), gt) == [-1, -1]
+    assert S.match(np.array([[0, 0, 10, 30]], np.float64), np.array([1.0]), gt[:1]) == [-1]  # IoU 1/3 < 0.5
+
+
+def test_measure_counts_recall_precision_exact_and_corner_error():
+    scenes = [_scene([Q1, Q2], ["沪A12345", "京B67890"])]
+    shifted = Q1 + [2, 0]  # 2 px off on each corner
+    read = _reader([(shifted, 0.9, "沪A·12345"), (Q2 + [40, 0], 0.8, "京B67890"), (Q2 + 300, 0.3, "X")])
+    row = S.measure("ccpd", "ours", read, scenes)
+    assert (row.plates, row.detections, row.matched) == (2, 3, 1)
+    assert row.recall == 0.5 and row.precision == pytest.approx(1 / 3)
+    assert row.exact == 1 and row.exact_rate == 0.5  # the separator does not count; the missed plate does
+    diag = (np.linalg.norm(Q1[2] - Q1[0]) + np.linalg.norm(Q1[3] - Q1[1])) / 2
+    assert row.corner_error_matched == pytest.approx(2 / diag)
+    assert np.isinf(row.corner_error)  # the median of one finite error and one miss
+    assert row.ms == {"detect": 2.0, "total": 3.0}
+    assert [m["label"] for m in row.misses] == ["京B67890"] and row.misses[0]["detected"] is False
+
+
+def test_plate_free_scenes_count_false_plates_per_100_images():
+    scenes = [_scene([], [], f"{i}.png") for i in range(4)]
+    row = S.measure("plate-free", "ours", _reader([(Q1, 0.7, "A")]), scenes)
+    assert row.plates == 0 and row.detections == 4 and row.false_per_100 == 100.0
+    assert row.recall is None and row.precision == 0.0
+    empty = S.measure("plate-free", "ours", _reader([]), scenes)
+    assert empty.false_per_100 == 0.0
+
+
+def test_markdown_has_one_line_per_row():
+    rows = [S.measure("ccpd", "ours", _reader([(Q1, 0.9, "沪A12345")]), [_scene([Q1], ["沪A12345"])])]
+    md = S.to_markdown({"rows": [S.asdict(r) for r in rows]})
+    lines = md.strip().splitlines()
+    assert len(lines) == 3 and "| ccpd | ours | 1 | 1 | 100.0% | 100.0% | 1 (100.0%) | 0.000; 0.000 |" in lines[2]
