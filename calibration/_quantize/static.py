@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
@@ -94,15 +95,30 @@ def _resolve_exclude(model: Any, exclude: Any, original: Any = None) -> tuple[li
     return list(dict.fromkeys(nodes)), types
 
 
+@contextlib.contextmanager
+def _working_dir(path: str) -> Any:
+    """The process's working directory set to ``path`` for the block (``contextlib.chdir`` is Python 3.11+)."""
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
 def _preprocess(src: Path, dst: Path, notes: list[str]) -> Path:
     """``quant_pre_process`` (symbolic shape inference, ORT basic optimizations, ONNX shape
     inference); falls back to skipping the symbolic pass, then to the model as is."""
     from onnxruntime.quantization import quant_pre_process
 
     errors = []
+    src, dst = Path(src).resolve(), Path(dst).resolve()
     for kwargs in ({}, {"skip_symbolic_shape": True}):
         try:
-            with _quiet():
+            # onnxruntime's symbolic shape inference, when it cannot infer every shape, saves
+            # sym_shape_infer_temp.onnx and its external data in the working directory: run it in a
+            # scratch one so that nothing is left in the user's
+            with _quiet(), tempfile.TemporaryDirectory(prefix="edgevision-prep-") as scratch, _working_dir(scratch):
                 quant_pre_process(os.fspath(src), os.fspath(dst), **kwargs)
             if errors:
                 notes.append(f"pre-processing without symbolic shape inference ({errors[0]})")
