@@ -202,6 +202,9 @@ def _add_serve_parser(sub: Any) -> None:
                    help="a model (path or bundled name) to serve at POST /predict/{name}; repeatable")
     s.add_argument("--corners", default=d.corners, help=f"plate corner model (default {d.corners})")
     s.add_argument("--ocr", default=d.ocr, help=f"plate OCR model (default {d.ocr})")
+    s.add_argument("--detector", default=None, metavar="M",
+                   help="a plate detector (pose model with 4 corners): /recognize reads every plate; "
+                        "--corners is then not used")
     s.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host}; 0.0.0.0 in a container)")
     s.add_argument("--port", type=port_number, default=d.port, help=f"port (default {d.port}; 0: any free port)")
     s.add_argument("--workers", type=positive_int, help="inferences run at once (default: CPUs, at most 4)")
@@ -227,7 +230,7 @@ def _serve(args: argparse.Namespace) -> int:
     pipeline = args.pipeline or ("none" if args.model else "plate")
     config = ServeConfig(
         pipeline=None if pipeline == "none" else pipeline, models=tuple(args.model), corners=args.corners,
-        ocr=args.ocr, host=args.host, port=args.port, workers=args.workers, threads=args.threads, queue=args.queue,
+        ocr=args.ocr, detector=args.detector, host=args.host, port=args.port, workers=args.workers, threads=args.threads, queue=args.queue,
         max_body_mb=args.max_body_mb, max_pixels=args.max_pixels, device=args.device,
         graceful_timeout_s=args.graceful_timeout, access_log=args.access_log, log_level=args.log_level)
     from .serve import app  # FastAPI and uvicorn: the [serve] extra

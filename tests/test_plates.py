@@ -255,9 +255,9 @@ def test_evaluate_rereads_two_row_plates(tmp_path: Path) -> None:
 # --- with a plate detector: every plate, or none ---------------------------------------------------
 
 
-def _pose_detector(tmp: Path) -> str:
+def _pose_detector(tmp: Path, conf_threshold: float = 0.25) -> str:
     """A constant ``pose`` model on a 64x64 input: two plates (scores 0.9 and 0.6), a duplicate of the
-    first (0.5, suppressed by NMS) and one under any threshold (0.1)."""
+    first (0.5, suppressed by NMS) and one under the default threshold (0.1)."""
     out = np.zeros((1, 13, 6), np.float32)
     rows = [([20, 20, 24, 8], 0.9, [8, 16, 32, 16, 32, 24, 8, 24]),
             ([44, 48, 16, 8], 0.6, [36, 44, 52, 44, 52, 52, 36, 52]),
@@ -265,9 +265,10 @@ def _pose_detector(tmp: Path) -> str:
             ([50, 10, 8, 4], 0.1, [46, 8, 54, 8, 54, 12, 46, 12])]
     for j, (box, score, kp) in enumerate(rows):
         out[0, :4, j], out[0, 4, j], out[0, 5:, j] = box, score, kp
-    meta = {"task": "pose", "preprocess": {"size": 64}, "decoder": {"kpt_shape": [4, 2], "conf_threshold": 0.25}}
+    meta = {"task": "pose", "preprocess": {"size": 64},
+            "decoder": {"kpt_shape": [4, 2], "conf_threshold": conf_threshold}}
     return models.save(models.with_metadata(models.constant_output_model("output0", out, h=64, w=64), meta),
-                       tmp / "det.onnx")
+                       tmp / f"det_{conf_threshold:g}.onnx" if conf_threshold != 0.25 else tmp / "det.onnx")
 
 
 @pytest.fixture()

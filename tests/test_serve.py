@@ -30,7 +30,7 @@ from edgevision.serve.app import ERROR_CODES
 
 import models
 from benchmarks.serve import ServerProcess
-from test_plates import _kp_meta, _ocr
+from test_plates import _kp_meta, _ocr, _pose_detector
 
 MAX_BODY_MB = 0.2         # 200,000 bytes
 MAX_PIXELS = 1_000_000
@@ -180,6 +180,24 @@ def check_recognize(body: dict, shape: list[int]) -> None:
 def client(model_dir: Path) -> Any:
     with TestClient(create_app(tiny_config(model_dir)), raise_server_exceptions=True) as c:
         yield c
+
+
+def test_recognize_with_a_detector_answers_every_plate(model_dir: Path, tmp_path: Path) -> None:
+    det = _pose_detector(tmp_path)  # two plates on any image, scores 0.9 and 0.6
+    cfg = tiny_config(model_dir, detector=det, corners="no-such-model.onnx")  # corners is not loaded
+    with TestClient(create_app(cfg)) as c:
+        jpeg = SAMPLE.read_bytes()
+        body = c.post("/recognize", content=jpeg, headers={"Content-Type": "image/jpeg"}).json()
+        assert body["success"] is True and body["text"] == "沪A2" and body["class"] == "single_row"
+        assert [p["score"] for p in body["plates"]] == pytest.approx([0.9, 0.6])
+        assert all(p["text"] == "沪A2" and len(p["corners"]) == 4 for p in body["plates"])
+        assert set(body["timings_ms"]) == {"read", "queue", "decode", "detect", "rectify", "ocr", "total"}
+        pipeline = c.get("/models").json()["pipeline"]
+        assert pipeline["detector"] == "det" and "corners" not in pipeline
+    cfg = tiny_config(model_dir, detector=_pose_detector(tmp_path, conf_threshold=0.99))
+    with TestClient(create_app(cfg)) as c:  # a threshold no plate passes: an empty answer, not an error
+        body = c.post("/recognize", content=SAMPLE.read_bytes(), headers={"Content-Type": "image/jpeg"}).json()
+        assert body["success"] is False and body["plates"] == [] and body["text"] == "" and body["score"] == 0.0
 
 
 def test_endpoints_in_process(client: TestClient) -> None:

@@ -229,6 +229,7 @@ class Plate(BaseModel):
     corners: list[list[float]] = Field(description="4 (x, y) source pixels, clockwise from top-left")
     quad_ok: bool = Field(description="false when the corners were not a convex quad (the text deserves no trust)")
     rows: int = Field(description="2 when read as a two-row plate, else 1")
+    score: float | None = Field(description="the detector's score for this plate (0..1); null without a detector")
 
 
 class RecognizeAnswer(BaseModel):
@@ -239,7 +240,8 @@ class RecognizeAnswer(BaseModel):
     score: float = Field(description="the reading's confidence, 0..1")
     time: float = Field(description="seconds the server spent on the request")
     plates: list[Plate]
-    timings_ms: dict[str, float] = Field(description="read, queue, decode, corners, rectify, ocr, total (ms)")
+    timings_ms: dict[str, float] = Field(description="read, queue, decode, corners (or detect, with a detector), "
+                                                     "rectify, ocr, total (ms)")
 
 
 class PredictAnswer(BaseModel):
@@ -365,13 +367,18 @@ def create_app(config: ServeConfig | None = None, *, engine: Engine | None = Non
             (r, stages), queued = await engine.admission.run(engine.recognize, data)
         times = {"read": read_s, "queue": queued, **stages}
         metrics.stage_times("plate", times)
-        plate = {"text": r.text, "confidence": r.confidence, "char_confidences": list(r.char_confidences),
-                 "corners": r.corners.tolist(), "quad_ok": r.quad_ok, "rows": r.rows}
+        readings = list(r) if engine.reader.detector is not None else [r]  # a PlateScene: every plate
+        plates = [{"text": p.text, "confidence": p.confidence, "char_confidences": list(p.char_confidences),
+                   "corners": p.corners.tolist(), "quad_ok": p.quad_ok, "rows": p.rows, "score": p.score}
+                  for p in readings]
+        top = readings[0] if readings else None  # the detector's best plate, or the corner model's one
         total = _clock() - t0
         return json_answer({
-            "success": bool(r.quad_ok and r.text), "original_image_shape": list(r.orig_img.shape),
-            "text": r.text, "class": "double_row" if r.rows == 2 else "single_row", "score": r.confidence,
-            "time": total, "plates": [plate], "timings_ms": _ms({**times, "total": total}),
+            "success": bool(top is not None and top.quad_ok and top.text), "original_image_shape": list(r.orig_img.shape),
+            "text": "" if top is None else top.text,
+            "class": "double_row" if top is not None and top.rows == 2 else "single_row",
+            "score": 0.0 if top is None else top.confidence,
+            "time": total, "plates": plates, "timings_ms": _ms({**times, "total": total}),
         })
 
     @app.post("/predict/{model}", summary="Run one loaded model on an image", response_model=None,

@@ -25,6 +25,8 @@ class ServeConfig:
             where ``name`` is the file name without ``.onnx``. The pipeline's two models
             are served there too.
         corners, ocr: the plate pipeline's models (default: the bundled int8 pair).
+        detector: a plate detector (a ``pose`` model with 4 corners) for the plate pipeline: then
+            ``/recognize`` reads every plate of an image and ``corners`` is not loaded.
         host, port: where uvicorn listens (``port=0``: a free port, printed at start).
         workers: inferences run at once, each on its own thread (default: the CPU count, at most 4).
         threads: ONNX Runtime intra-op threads per model (default: CPUs / workers, at least 1).
@@ -43,6 +45,7 @@ class ServeConfig:
     models: tuple[str, ...] = ()
     corners: str = "lpl_resnet_int8.onnx"
     ocr: str = "plate_ocr_int8.onnx"
+    detector: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int | None = None

@@ -158,11 +158,16 @@ class Engine:
         self.predictors: dict[str, Any] = {}
         self.reader: Any = None
         if config.pipeline == "plate":
-            self.reader = PlateReader(Predictor(config.corners, warmup=False, **opts),
-                                      Predictor(config.ocr, warmup=False, **opts))
-            for p in (self.reader.corners, self.reader.ocr):
+            ocr = Predictor(config.ocr, warmup=False, **opts)
+            if config.detector is not None:
+                self.reader = PlateReader(ocr=ocr, detector=Predictor(config.detector, warmup=False, **opts))
+                first, stage = "detector", "detect"
+            else:
+                self.reader = PlateReader(Predictor(config.corners, warmup=False, **opts), ocr)
+                first, stage = "corners", "corners"
+            for p in (getattr(self.reader, first), self.reader.ocr):
                 self.predictors.setdefault(model_name(p.path), p)
-            self.reader.corners = _TimedStage(self.reader.corners, "corners")
+            setattr(self.reader, first, _TimedStage(getattr(self.reader, first), stage))
             self.reader.ocr = _TimedStage(self.reader.ocr, "ocr")
         for m in config.models:
             p = Predictor(m, warmup=False, **opts)
@@ -199,15 +204,17 @@ class Engine:
                 models.append({"name": name, "task": p.task, **info})
             pipeline = None
             if self.reader is not None:
+                first = "detector" if self.reader.detector is not None else "corners"
                 pipeline = {"name": "plate", "endpoint": "/recognize",
-                            "corners": model_name(self.reader.corners.path), "ocr": model_name(self.reader.ocr.path)}
+                            first: model_name(getattr(self.reader, first).path), "ocr": model_name(self.reader.ocr.path)}
             self._info = {"models": models, "pipeline": pipeline}
         return self._info
 
     def recognize(self, data: bytes) -> tuple[Any, dict[str, float]]:
         """Decodes an encoded image and reads its plate: ``(PlateReading, stage seconds)``.
 
-        Stages: ``decode``, ``corners`` (the corner model), ``ocr`` (the OCR, re-reads of
+        With a detector the reading is a :class:`~edgevision.PlateScene` (every plate) and the
+        first stage is ``detect``. Stages: ``decode``, ``corners`` (the corner model), ``ocr`` (the OCR, re-reads of
         two-row plates included) and ``rectify`` (the rest: rectification and glue).
         Runs on a worker thread. Raises the errors of :func:`~edgevision.image_bytes.decode_image`.
         """
@@ -216,13 +223,14 @@ class Engine:
         t0 = _clock()
         image = decode_image(data, self.config.max_pixels)
         t1 = _clock()
-        times = {"decode": t1 - t0, "corners": 0.0, "ocr": 0.0}
+        first = "detect" if self.reader.detector is not None else "corners"
+        times = {"decode": t1 - t0, first: 0.0, "ocr": 0.0}
         _STAGES.current = times
         try:
             reading = self.reader(image)
         finally:
             _STAGES.current = None
-        times["rectify"] = max(0.0, _clock() - t1 - times["corners"] - times["ocr"])
+        times["rectify"] = max(0.0, _clock() - t1 - times[first] - times["ocr"])
         return reading, times
 
     def predict(self, name: str, data: bytes) -> tuple[Any, tuple[int, ...], dict[str, float]]:
