@@ -570,6 +570,15 @@ def decode_ctc(
     return results
 
 
+def _nms_options(conf_threshold: Any, iou_threshold: Any, max_det: Any, class_agnostic: Any) -> tuple[float, float, int]:
+    """The checked ``(conf_threshold, iou_threshold, max_det)`` of a detection decoder (``class_agnostic`` checked too)."""
+    conf = _real(conf_threshold, "conf_threshold")
+    iou = _real(iou_threshold, "iou_threshold", 0.0, 1.0)
+    limit = _positive_int(max_det, "max_det")
+    check_bool(class_agnostic, "class_agnostic", error=DecodeError)
+    return conf, iou, limit
+
+
 def decode_detection(
     out: Any,
     transforms: Any,
@@ -614,10 +623,7 @@ def decode_detection(
     num_classes = a.shape[1] - 4 if v8 else a.shape[2] - 5
     if num_classes < 1:
         raise DecodeError(f"out: expected shape {expected} with C >= 1 classes for layout {layout!r}, got {a.shape}")
-    conf = _real(conf_threshold, "conf_threshold")
-    iou = _real(iou_threshold, "iou_threshold", 0.0, 1.0)
-    limit = _positive_int(max_det, "max_det")
-    check_bool(class_agnostic, "class_agnostic", error=DecodeError)
+    conf, iou, limit = _nms_options(conf_threshold, iou_threshold, max_det, class_agnostic)
     n = a.shape[0]
     ts = _transforms(transforms, n)
     ims = _images(images, n, ts)
@@ -708,10 +714,7 @@ def decode_pose(
     num_classes = a.shape[1] - 4 - k * d
     if num_classes < 1:
         raise DecodeError(f"out: expected shape {expected} with C >= 1 classes for kpt_shape {[k, d]}, got {a.shape}")
-    conf = _real(conf_threshold, "conf_threshold")
-    iou = _real(iou_threshold, "iou_threshold", 0.0, 1.0)
-    limit = _positive_int(max_det, "max_det")
-    check_bool(class_agnostic, "class_agnostic", error=DecodeError)
+    conf, iou, limit = _nms_options(conf_threshold, iou_threshold, max_det, class_agnostic)
     if keypoint_names is not None:
         if (isinstance(keypoint_names, (str, bytes)) or not isinstance(keypoint_names, (Sequence, np.ndarray))
                 or len(keypoint_names) != k):

@@ -423,6 +423,19 @@ class TextResult(_Result):
         _banner(canvas, [line], s["font_size"], _color(s["color"], "color"), _color(s["background"], "background"))
 
 
+def _check_detections(r: Any) -> int:
+    """Checks and converts ``r.boxes`` (N, 4) float64, ``r.scores`` (N,) float32 and ``r.classes``
+    (N,) int64 of a detection-like result in place; returns N."""
+    r.boxes = _array(r.boxes, "boxes", np.float64, (None, 4), "(x1, y1, x2, y2) boxes in source pixels")
+    n = len(r.boxes)
+    r.scores = _array(r.scores, "scores", np.float32, (n,), "one score per box")
+    classes = _array(r.classes, "classes", np.float64, (n,), "one class id per box")
+    if not np.all(classes == np.round(classes)):
+        raise InvalidArgumentError(f"classes: expected integer class ids, got {classes.tolist()}")
+    r.classes = classes.astype(np.int64)
+    return n
+
+
 @dataclass(eq=False)
 class DetectionResult(_Result):
     """Detected objects of one image.
@@ -452,13 +465,7 @@ class DetectionResult(_Result):
     }
 
     def __post_init__(self) -> None:
-        self.boxes = _array(self.boxes, "boxes", np.float64, (None, 4), "(x1, y1, x2, y2) boxes in source pixels")
-        n = len(self.boxes)
-        self.scores = _array(self.scores, "scores", np.float32, (n,), "one score per box")
-        classes = _array(self.classes, "classes", np.float64, (n,), "one class id per box")
-        if not np.all(classes == np.round(classes)):
-            raise InvalidArgumentError(f"classes: expected integer class ids, got {classes.tolist()}")
-        self.classes = classes.astype(np.int64)
+        n = _check_detections(self)
         self.labels = _labels(self.labels, n, "labels")
         _common(self)
 
@@ -537,13 +544,7 @@ class PoseResult(_Result):
     }
 
     def __post_init__(self) -> None:
-        self.boxes = _array(self.boxes, "boxes", np.float64, (None, 4), "(x1, y1, x2, y2) boxes in source pixels")
-        n = len(self.boxes)
-        self.scores = _array(self.scores, "scores", np.float32, (n,), "one score per box")
-        classes = _array(self.classes, "classes", np.float64, (n,), "one class id per box")
-        if not np.all(classes == np.round(classes)):
-            raise InvalidArgumentError(f"classes: expected integer class ids, got {classes.tolist()}")
-        self.classes = classes.astype(np.int64)
+        n = _check_detections(self)
         self.keypoints = _array(self.keypoints, "keypoints", np.float64, (n, None, 2),
                                 "K (x, y) points in source pixels per box")
         k = self.keypoints.shape[1]

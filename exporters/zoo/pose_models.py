@@ -28,7 +28,7 @@ from torch import nn
 from edgevision.errors import InvalidArgumentError
 
 from . import Built
-from .torch_models import ConvBNAct, _size
+from .torch_models import ConvBNAct, _size, anchor_grid
 
 #: Corner order of the keypoints (the plate's reading order, clockwise on the image).
 KEYPOINTS = ("top_left", "top_right", "bottom_right", "bottom_left")
@@ -71,13 +71,9 @@ class PlatePoseNet(nn.Module):
         for conv in self.kpt:
             nn.init.normal_(conv.weight, 0.0, 1e-3)
             nn.init.zeros_(conv.bias)
-        pts, strd = [], []
-        for s in self.strides:
-            gy, gx = torch.meshgrid(torch.arange(h // s), torch.arange(w // s), indexing="ij")
-            pts.append(torch.stack([(gx.flatten() + 0.5) * s, (gy.flatten() + 0.5) * s], 0))
-            strd.append(torch.full((h // s * (w // s),), float(s)))
-        self.register_buffer("anchors", torch.cat(pts, 1)[None], persistent=False)  # (1, 2, A)
-        self.register_buffer("anchor_strides", torch.cat(strd)[None, None], persistent=False)  # (1, 1, A)
+        anchors, strides = anchor_grid((h, w), self.strides)
+        self.register_buffer("anchors", anchors, persistent=False)  # (1, 2, A)
+        self.register_buffer("anchor_strides", strides, persistent=False)  # (1, 1, A)
 
     def raw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(ltrb (N, 4, A) px, score logits (N, 1, A), corners (N, 8, A) px)``: what the loss uses."""

@@ -203,6 +203,19 @@ class ConvBNAct(nn.Sequential):
         super().__init__(nn.Conv2d(cin, cout, k, s, k // 2, bias=False), nn.BatchNorm2d(cout), nn.SiLU())
 
 
+def anchor_grid(size: tuple[int, int], strides: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The anchor points of an anchor-free head: the centres of every ``stride`` cell of an input
+    of ``size`` (height, width) pixels, row-major per level, levels in ``strides`` order.
+    Returns ``(points (1, 2, A) x, y in input pixels, strides (1, 1, A))``."""
+    h, w = size
+    pts, strd = [], []
+    for s in strides:
+        gy, gx = torch.meshgrid(torch.arange(h // s), torch.arange(w // s), indexing="ij")
+        pts.append(torch.stack([(gx.flatten() + 0.5) * s, (gy.flatten() + 0.5) * s], 0))
+        strd.append(torch.full((h // s * (w // s),), float(s)))
+    return torch.cat(pts, 1)[None], torch.cat(strd)[None, None]
+
+
 class YoloTiny(nn.Module):
     """Backbone (strides 8/16/32), a top-down FPN, and one decoupled head per level.
 
@@ -231,13 +244,9 @@ class YoloTiny(nn.Module):
         self.cls = nn.ModuleList([nn.Conv2d(n, num_classes, 1) for _ in self.strides])
         for conv in self.cls:  # start with low scores (RetinaNet's prior)
             nn.init.constant_(conv.bias, -4.6)
-        pts, strd = [], []
-        for s in self.strides:
-            gy, gx = torch.meshgrid(torch.arange(h // s), torch.arange(w // s), indexing="ij")
-            pts.append(torch.stack([(gx.flatten() + 0.5) * s, (gy.flatten() + 0.5) * s], 0))
-            strd.append(torch.full((h // s * (w // s),), float(s)))
-        self.register_buffer("anchors", torch.cat(pts, 1)[None], persistent=False)     # (1, 2, A)
-        self.register_buffer("anchor_strides", torch.cat(strd)[None, None], persistent=False)  # (1, 1, A)
+        anchors, strides = anchor_grid((h, w), self.strides)
+        self.register_buffer("anchors", anchors, persistent=False)                # (1, 2, A)
+        self.register_buffer("anchor_strides", strides, persistent=False)         # (1, 1, A)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         p3 = self.s8(self.stem(x))
