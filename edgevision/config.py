@@ -101,6 +101,7 @@ __all__ = [
     "ModelConfig",
     "resolve_config",
     "read_metadata",
+    "metadata_layer",
     "read_custom_metadata",
     "load_config_file",
     "METADATA_KEY",
@@ -111,8 +112,7 @@ __all__ = [
     "DECODER_REQUIRED",
 ]
 
-# Also importable from here (not in __all__): INPUT_KEYS, TOP_LEVEL_KEYS, validate_row_split,
-# and, for the Predictor, _loads_json and _prepare_layer.
+# Also importable from here (not in __all__): INPUT_KEYS, TOP_LEVEL_KEYS, validate_row_split.
 
 #: The built-in tasks (:data:`edgevision.tasks.BUILTIN_TASKS`); ``edgevision.tasks.task_names()``
 #: adds the tasks registered since.
@@ -407,20 +407,15 @@ def _custom_metadata(model: Any) -> tuple[dict[str, str], str, str | None]:
             raise ModelLoadError(f"model: no such file '{path}'")
         if not os.path.isfile(path):
             raise ModelLoadError(f"model: '{path}' is not a file; expected an .onnx model")
+        from .backends import load_runner
+
+        # The runner for the file type (ONNX Runtime for .onnx), on the CPU without graph
+        # optimizations: only its metadata is read.
         try:
-            import onnxruntime as ort
-        except ImportError:
-            raise MissingDependencyError("reading model metadata needs onnxruntime: pip install onnxruntime",
-                                         name="onnxruntime") from None
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        so.log_severity_level = 3
-        try:
-            session = ort.InferenceSession(path, sess_options=so, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own types (InvalidProtobuf, InvalidArgument, Fail...)
-            reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-            raise ModelLoadError(f"model: '{path}' is not a loadable ONNX model ({reason})") from None
-        return dict(session.get_modelmeta().custom_metadata_map), path, os.path.dirname(os.path.abspath(path))
+            runner = load_runner(path, device="cpu", graph_optimization="disable")
+        except ModelLoadError as e:
+            raise ModelLoadError(f"model: '{path}' is not a loadable ONNX model ({str(e).rsplit('(', 1)[-1]}") from None
+        return dict(runner.metadata), path, os.path.dirname(os.path.abspath(path))
     if hasattr(model, "get_modelmeta"):
         path = getattr(model, "_model_path", None)  # for messages only
         name = "<onnxruntime.InferenceSession" + (f" of {path}>" if isinstance(path, str) and path else ">")
@@ -443,10 +438,18 @@ def read_metadata(model: str | os.PathLike | Any) -> dict[str, Any] | None:
     as ``metadata`` to complete it with a config file and overrides).
     """
     meta, name, base_dir = _custom_metadata(model)
-    if METADATA_KEY not in meta:
+    return metadata_layer(meta, name, base_dir)
+
+
+def metadata_layer(custom: Mapping[str, str], name: str, base_dir: str | os.PathLike | None = None
+                   ) -> dict[str, Any] | None:
+    """The ``edgevision`` entry of a model's string metadata map (a :class:`~edgevision.backends.Runner`'s
+    ``metadata``), checked as :func:`read_metadata` checks it (strict JSON, schema, references
+    resolved against ``base_dir``), or None when the map has none. ``name`` names the model in messages."""
+    if METADATA_KEY not in custom:
         return None
     source = f"{name} (metadata_props[{METADATA_KEY!r}])"
-    return _prepare_layer(_loads_json(meta[METADATA_KEY], source), source, base_dir, meta)
+    return _prepare_layer(_loads_json(custom[METADATA_KEY], source), source, base_dir, custom)
 
 
 def load_config_file(path: str | os.PathLike) -> dict[str, Any]:

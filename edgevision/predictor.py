@@ -18,7 +18,7 @@ import numpy as np
 
 from . import tasks
 from .backends import Runner, load_runner
-from .config import METADATA_KEY, _loads_json, _prepare_layer, deep_merge, resolve_config
+from .config import deep_merge, metadata_layer, resolve_config
 from .errors import (
     ConfigMismatchError,
     ImageReadError,
@@ -65,10 +65,7 @@ def resolve_model(model: str | os.PathLike) -> str:
 def _metadata_layer(custom: dict[str, str], path: str) -> dict[str, Any]:
     """The model's (possibly partial) ``edgevision`` entry from its metadata map, checked as
     :func:`~edgevision.config.read_metadata` checks it (strict JSON, schema, references); {} without one."""
-    if METADATA_KEY not in custom:
-        return {}
-    source = f"{path} (metadata_props[{METADATA_KEY!r}])"
-    return _prepare_layer(_loads_json(custom[METADATA_KEY], source), source, None, custom)
+    return metadata_layer(custom, path) or {}
 
 
 def _inferred_defaults(runner: Runner) -> dict[str, Any]:

@@ -28,10 +28,6 @@ SESSION_ALLOWED = {
     # It measures the Predictor's overhead over a bare ``InferenceSession.run`` fed by the same
     # kernel: the baseline is the session itself, by design.
     "benchmarks/predictor.py",
-    # Not this change's file (issue 19 part A): ``read_metadata``/``ModelConfig.read`` open a
-    # session for an .onnx path and accept a session object; the Predictor and model_info read
-    # ``Runner.metadata`` instead.
-    "edgevision/config.py",
 }
 
 
