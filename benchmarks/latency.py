@@ -56,10 +56,11 @@ row with the reason and the run goes on. Exit status: 0 when the run completes
 with at least one measured row, 1 when every row failed, 2 for bad arguments
 (with the message on stderr).
 
-Layout: this module is the public face and the command line; the sections live in
-``benchmarks/_latency/`` (``variants``, ``stats``, ``results``, ``data``, ``run``,
-``report``), split along the sections the file had, and every name is re-exported
-here: import from ``benchmarks.latency``.
+Layout: this module is the public face and the command line; the engine lives in
+``calibration/_latency/`` (``variants``, ``data``, ``opencv``, ``results``, ``run``,
+``report``), in ``calibration`` so that ``calibration.quantize.report`` (its
+one-row-per-variant view) runs on it too, and every name is re-exported here:
+import from ``benchmarks.latency``.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ from edgevision._argtypes import non_negative_int as _non_negative
 from edgevision._argtypes import positive_int as _positive
 from edgevision.errors import EdgeVisionError
 
-from ._latency.variants import (  # noqa: F401  (re-exported: the public path stays)
+from calibration._latency.variants import (  # noqa: F401  (re-exported: the public path stays)
     STAGES,
     PRECISION_TOKENS,
     BASELINE_PRECISIONS,
@@ -92,20 +93,20 @@ from ._latency.variants import (  # noqa: F401  (re-exported: the public path st
     group_variants,
     baseline_of,
 )
-from ._latency.results import (  # noqa: F401  (re-exported: the public path stays)
+from calibration._latency.results import (  # noqa: F401  (re-exported: the public path stays)
     BenchConfig,
     Row,
     TIME_RATIOS,
     BenchResult,
 )
-from ._latency.data import (  # noqa: F401  (re-exported: the public path stays)
+from calibration._latency.data import (  # noqa: F401  (re-exported: the public path stays)
     default_devices,
     check_device,
     SampleSet,
     load_samples,
     timing_images,
 )
-from ._latency.run import (  # noqa: F401  (re-exported: the public path stays)
+from calibration._latency.run import (  # noqa: F401  (re-exported: the public path stays)
     _specs,
     _error_text,
     _evaluate,
@@ -121,7 +122,7 @@ from ._latency.run import (  # noqa: F401  (re-exported: the public path stays)
     _time_rows,
     _aggregate,
 )
-from ._latency.report import (  # noqa: F401  (re-exported: the public path stays)
+from calibration._latency.report import (  # noqa: F401  (re-exported: the public path stays)
     _ms,
     _num,
     _size,

@@ -73,8 +73,9 @@ def _evaluate(predictor: Any, samples: Sequence[Any], count: int) -> tuple[dict[
 
 
 def _chain(predictor: Any) -> Callable[[list[np.ndarray]], np.ndarray] | None:
-    """The OpenCV chain of benchmarks.preprocess for this model's input size and mode (3-channel only)."""
-    from ..preprocess import Case, chain_fn
+    """The OpenCV chain of benchmarks.preprocess (:mod:`.opencv`) for this model's input size and mode (3-channel
+    only)."""
+    from .opencv import Case, chain_fn
 
     size, kw = predictor.config.preprocess_kwargs()
     hw = (size, size) if isinstance(size, int) else tuple(size)
@@ -122,7 +123,7 @@ def _prepare(row: Row, samples: SampleSet, config: BenchConfig,
              caches: dict[str, dict[tuple, Any]]) -> _Prepared | None:
     """Loads the row's model, computes its metric and builds its stage functions; a
     failure is recorded in the row (status ``failed``) and None is returned."""
-    from ..preprocess import cycling
+    from .opencv import cycling
 
     rss0 = current_rss_mb()
     try:
@@ -232,7 +233,7 @@ def derive_fp16(models: Sequence[str], directory: Path) -> tuple[list[str], list
     a note, not an error.
     """
     from calibration.errors import QuantizationError
-    from calibration.quantize import convert_fp16
+    from calibration._quantize.dynamic_fp16 import convert_fp16  # not the facade: it imports this engine (report)
 
     present = {Path(m).name for m in models}
     derived, notes = [], []

@@ -94,10 +94,10 @@ def timing_images(predictor: Any, samples: Sequence[Any], count: int) -> tuple[l
     The evaluation samples' images (``calibration.metrics.load_image``); for OCR
     models the rectified plate crop from the label corners at the model's input size
     (``calibration.synth.plate_crop``, as ``calibration.metrics.evaluate`` does).
-    Without samples: deterministic synthetic 640x480 frames (benchmarks.preprocess).
+    Without samples: deterministic synthetic 640x480 frames (:func:`~calibration._latency.opencv.synthetic_frame`).
     Images are uint8 BGR, or gray for 1-channel models (what ``Predictor.predict``
     would load)."""
-    from ..preprocess import synthetic_frame
+    from .opencv import synthetic_frame
 
     size, kw = predictor.config.preprocess_kwargs()
     channels = kw.get("channels") or 3
