@@ -92,6 +92,7 @@ from calibration._latency.variants import (  # noqa: F401  (re-exported: the pub
     parse_variant,
     group_variants,
     baseline_of,
+    noise_stage,
 )
 from calibration._latency.results import (  # noqa: F401  (re-exported: the public path stays)
     BenchConfig,
@@ -117,6 +118,7 @@ from calibration._latency.run import (  # noqa: F401  (re-exported: the public p
     _quantization,
     _progress,
     run_benchmark,
+    run_variants,
     derive_fp16,
     _run,
     _time_rows,
@@ -141,6 +143,8 @@ from calibration._latency.report import (  # noqa: F401  (re-exported: the publi
     write_json,
     plot,
     write_outputs,
+    variant_rows,
+    variants_markdown,
 )
 
 __all__ = [
@@ -163,6 +167,8 @@ __all__ = [
     "timing_images",
     "table_rows",
     "run_benchmark",
+    "run_variants",
+    "variant_rows",
     "to_markdown",
     "write_csv",
     "write_json",

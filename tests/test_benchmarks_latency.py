@@ -399,6 +399,40 @@ def test_config_validation():
         lat.BenchConfig(models="a.onnx").validate()
     with pytest.raises(InvalidArgumentError, match="warmup"):
         lat.BenchConfig(warmup=-1).validate()
+    for bad in ((), ("decode",), "infer"):
+        with pytest.raises(InvalidArgumentError, match="stages"):
+            lat.BenchConfig(stages=bad).validate()
+
+
+def test_named_variants_one_stage_and_the_per_variant_view(family, manifest):
+    """run_variants (the engine of calibration.quantize.report): the names and order given, one family,
+    the first float variant (by the model inspector) as the baseline, only the stages asked for, the
+    noise on the last of them; variant_rows / variants_markdown: one row per variant."""
+    from calibration.readers import read_source
+
+    samples = read_source(manifest).samples
+    config = lat.BenchConfig(**{**FAST, "stages": ("infer",), "devices": ["cpu"]})
+    res = lat.run_variants({"shifted": family["int8"], "plain": family["fp32"]}, config, samples=samples)
+    assert [r.model for r in res.rows] == ["shifted", "plain"] and {r.family for r in res.rows} == {"variants"}
+    shifted, plain = res.rows
+    assert shifted.is_baseline and not plain.is_baseline and plain.baseline == shifted.label  # both float: the first
+    for r in res.rows:
+        assert r.status == "ok" and r.quantization == "none"
+        assert set(k for k, v in r.stages.items() if v is not None) == {"infer"} and r.throughput_ips is None
+    assert shifted.noise_pct is not None and plain.noise_pct == shifted.noise_pct
+    rows = lat.variant_rows(res, "infer")
+    assert [r["variant"] for r in rows] == ["shifted", "plain"] and rows[0]["latency_ratio"] == 1.0
+    assert rows[1]["p50_ms"] == plain.p50("infer") and rows[1]["size_ratio"] == pytest.approx(1.0)
+    assert rows[0]["metric"] == "mae_norm" and rows[1]["value"] == pytest.approx(0.01, abs=1e-3)
+    assert rows[1]["metric_delta"] == pytest.approx(rows[1]["value"] / rows[0]["value"] - 1)
+    assert rows[0]["evaluation"]["count"] == 4 and "details" in rows[0]["evaluation"]
+    md = lat.variants_markdown({"environment": res.environment, "baseline": "shifted", "rows": rows, "repeats": 2})
+    assert "p50 of `Predictor.infer` on one batch-1 input (median of 2 repeats' medians)" in md
+    assert md.count("\n| shifted |") == 1 and md.count("\n| plain |") == 1
+    none = lat.run_variants({"only": family["fp32"]}, lat.BenchConfig(**{**FAST, "metric": False}), samples=[])
+    assert none.rows[0].stage_notes["images"] == "synthetic 640x480 frames" and none.rows[0].metric is None
+    with pytest.raises(InvalidArgumentError, match="variants"):
+        lat.run_variants({}, config)
 
 
 def test_edgevision_bench_help():

@@ -12,7 +12,7 @@ from calibration.timing import format_ratio
 from edgevision.errors import InvalidArgumentError
 
 from .results import BenchResult, Row, TIME_RATIOS
-from .variants import STAGES
+from .variants import STAGES, noise_stage
 
 
 def _ms(v: float | None) -> str:
@@ -83,7 +83,8 @@ def _legend(result: BenchResult) -> list[str]:
         "pre = Predictor.preprocess (compiled kernel); pre cv = the OpenCV chain of benchmarks.preprocess "
         "(a baseline); infer = Predictor.infer; post = Predictor.postprocess; e2e = p(images).",
         "x fp32 = ratio to the fp32 baseline of the same family, backend, device, batch and threads in this run; "
-        f"~ = within the noise. Noise (the baseline's e2e p50 measured twice, interleaved; spread): {noise}.",
+        f"~ = within the noise. Noise (the baseline's {noise_stage(c.get('stages') or STAGES)} p50 measured twice, "
+        f"interleaved; spread): {noise}.",
         "RSS +MB = resident-set growth while the variant was loaded, evaluated and first run (approximate); "
         f"process peak RSS {_num(result.environment.get('peak_rss_mb'))} MB.",
     ]
@@ -246,3 +247,70 @@ def write_outputs(result: BenchResult, out_dir: str | os.PathLike) -> dict[str, 
     md.write_text(to_markdown(result), encoding="utf-8")
     return {"md": md, "json": write_json(result, out / "latency.json"), "csv": write_csv(result, out / "latency.csv"),
             "png": plot(result, out / "latency.png")}
+
+
+# ---------------------------------------------------------------------------
+# The one-row-per-variant view (``calibration.quantize.report``)
+
+#: What each stage's p50 is, in the per-variant view's header.
+_STAGE_WORDS = {"pre": "`Predictor.preprocess`", "pre_cv": "the OpenCV preprocessing chain",
+                "infer": "`Predictor.infer` on one batch-1 input", "post": "`Predictor.postprocess`",
+                "e2e": "`Predictor(image)`, end to end"}
+
+
+def variant_rows(result: BenchResult, stage: str = "infer") -> list[dict[str, Any]]:
+    """One dict per measured row (a variant, for a run of :func:`~.run.run_variants`): ``variant,
+    path, kind, p50_ms, p90_ms, latency_ratio, metric, value, higher_is_better, count, metric_delta,
+    size_mb, size_ratio, noise_pct, within_noise, evaluation``. Latency is ``stage``'s; ratios are to
+    the row's baseline; ``metric_delta`` is the relative change for lower-is-better metrics and the
+    absolute one for the others; ``evaluation`` is the full ``EvalResult.to_dict()`` (or None)."""
+    bases = {r.label: r for r in result.ok_rows if r.is_baseline}
+    out = []
+    for r in result.ok_rows:
+        st = r.stages.get(stage)
+        m = r.metric or {}
+        base = r if r.is_baseline else bases.get(r.baseline or "")
+        bm = (base.metric or {}) if base is not None else {}
+        value, bvalue = m.get("value"), bm.get("value")
+        delta = None
+        if value is not None and bvalue is not None and m.get("metric") == bm.get("metric"):
+            delta = value - bvalue if m.get("higher_is_better") else (value / bvalue - 1.0 if bvalue else None)
+        out.append({"variant": r.model, "path": r.path, "kind": r.quantization,
+                    "p50_ms": st.p50 if st else None, "p90_ms": st.p90 if st else None,
+                    "latency_ratio": r.ratios.get(stage), "metric": m.get("metric"), "value": value,
+                    "higher_is_better": m.get("higher_is_better"), "count": m.get("count") or 0,
+                    "metric_delta": delta, "size_mb": r.size_mb, "size_ratio": r.ratios.get("size"),
+                    "noise_pct": r.noise_pct, "within_noise": r.flagged(stage), "evaluation": r.metric or None})
+    return out
+
+
+def variants_markdown(doc: dict[str, Any]) -> str:
+    """The per-variant view as Markdown: ``doc`` is ``{"environment", "baseline", "rows"}`` (rows of
+    :func:`variant_rows`), with optional ``"stage"`` (default ``infer``) and ``"repeats"``."""
+    env = doc["environment"]
+    base = next(r for r in doc["rows"] if r["variant"] == doc["baseline"])
+    stage = doc.get("stage", "infer")
+    repeats = f"median of {doc['repeats']} repeats' medians" if doc.get("repeats") else "median of the repeats' medians"
+    header = (f"Baseline `{base['variant']}` (`{base['path']}`); {env.get('cpu')}, {env.get('cores')} cores, "
+              f"onnxruntime {env.get('onnxruntime')}, {env.get('date')}. p50 of {_STAGE_WORDS.get(stage, stage)} "
+              f"({repeats}), variants timed round-robin; ratios to the baseline, ~ within the noise"
+              + (f" ({base['noise_pct']:.1f}%)." if base.get("noise_pct") is not None else "."))
+    lines = [header, "",
+             "| variant | kind | p50 latency ms | task metric | size MB |", "|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        noise = r.get("noise_pct") if r["variant"] != doc["baseline"] else None
+        lat = f"{r['p50_ms']:.3f} ({format_ratio(r['latency_ratio'], noise)})" if r["latency_ratio"] is not None else \
+            f"{r['p50_ms']:.3f}"
+        if r["value"] is None:
+            met = "n/a"
+        else:
+            met = f"{r['metric']} {r['value']:.6g}"
+            if r["metric_delta"] is not None and r["variant"] != doc["baseline"]:
+                met += (f" ({r['metric_delta'] * 100:+.2f} pp)" if r["higher_is_better"]
+                        else f" ({r['metric_delta'] * 100:+.1f}%)")
+            legible = ((r.get("evaluation") or {}).get("details") or {}).get("legible")
+            if legible and r["metric"] in legible:  # OCR: the same metric without the illegible plates
+                met += f"; legible {legible[r['metric']]:.6g}"
+        size = f"{r['size_mb']:.3f} ({r['size_ratio']:.2f}x)" if r["size_ratio"] is not None else f"{r['size_mb']:.3f}"
+        lines.append(f"| {r['variant']} | {r['kind']} | {lat} | {met} | {size} |")
+    return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ from edgevision.checks import is_int
 from edgevision.errors import InvalidArgumentError
 
 from .data import timing_images
+from .variants import STAGES
 
 
 @dataclass
@@ -27,7 +28,9 @@ class BenchConfig:
     ``timing_images``: distinct images cycled through the timed calls.
     ``data``: None (the held-out synthetic set), ``synth[:SEED]``, or a manifest /
     CCPD folder / image folder path. ``eval_count``: samples for the metric.
-    ``metric``: compute the task metric."""
+    ``metric``: compute the task metric. ``stages``: the stages timed (default all of
+    :data:`STAGES`; ``calibration.quantize.report`` times ``infer`` only); the noise is
+    measured on ``e2e``, or on the last stage timed when ``e2e`` is not."""
 
     models: Sequence[str] = ()
     backends: Sequence[str] = ("auto",)
@@ -43,6 +46,7 @@ class BenchConfig:
     eval_count: int = 100
     metric: bool = True
     timing_images: int = 8
+    stages: Sequence[str] = STAGES
 
     @classmethod
     def quick(cls, **kw: Any) -> "BenchConfig":
@@ -74,6 +78,8 @@ class BenchConfig:
         for b in self.backends:
             if b not in BACKENDS:
                 raise InvalidArgumentError(f"backend: expected one of {list(BACKENDS)}, got {b!r}")
+        if isinstance(self.stages, str) or not self.stages or any(st not in STAGES for st in self.stages):
+            raise InvalidArgumentError(f"stages: expected some of {list(STAGES)}, got {self.stages!r}")
         if not self.batches or not self.threads or not self.backends or (self.devices is not None and not self.devices):
             raise InvalidArgumentError("batch, threads, backend, device: expected at least one value each")
 

@@ -8,7 +8,7 @@ import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -26,13 +26,17 @@ from edgevision.errors import EdgeVisionError, InvalidArgumentError
 
 from .data import SampleSet, check_device, default_devices, load_samples, timing_images
 from .results import BenchConfig, BenchResult, Row
-from .variants import ENGINE_SUFFIXES, STAGES, Variant, baseline_of, group_variants, parse_variant
+from .variants import (ENGINE_SUFFIXES, STAGES, Variant, baseline_of, group_variants, noise_stage,
+                       parse_variant)
 
 
-def _specs(config: BenchConfig, families: dict[str, list[Variant]], devices: Sequence[str]) -> list[Row]:
+def _specs(config: BenchConfig, families: dict[str, list[Variant]], devices: Sequence[str],
+           baselines: dict[str, Variant] | None = None) -> list[Row]:
+    """The rows, family by family; ``baselines`` (family -> variant) overrides the file-name
+    baseline (:func:`baseline_of`)."""
     rows = []
-    for vs in families.values():
-        base = baseline_of(vs)
+    for family, vs in families.items():
+        base = baselines[family] if baselines and family in baselines else baseline_of(vs)
         for v in vs:
             if v.name.lower().endswith(ENGINE_SUFFIXES):  # one row: the runtime cannot load engines at all
                 rows.append(Row(v.name, v.path, v.family, v.precision, config.backends[0], "-", config.batches[0],
@@ -144,10 +148,11 @@ def _prepare(row: Row, samples: SampleSet, config: BenchConfig,
             "post": lambda: p.postprocess(outputs, transforms, pool[0]),
             "e2e": cycling(pool, p.predict),
         }
-        chain = _chain(p)
-        if chain is None:
+        fns = {k: v for k, v in fns.items() if k in config.stages}  # only the stages this run times
+        chain = _chain(p) if "pre_cv" in config.stages else None
+        if "pre_cv" in config.stages and chain is None:
             row.stage_notes["pre_cv"] = "OpenCV chain baseline covers 3-channel letterbox/stretch/pad_right inputs only"
-        else:
+        elif chain is not None:
             try:
                 chain(pool[0])
                 fns["pre_cv"] = cycling(pool, chain)
@@ -250,16 +255,57 @@ def derive_fp16(models: Sequence[str], directory: Path) -> tuple[list[str], list
     return derived, notes
 
 
-def _run(config: BenchConfig, models: list[str], extra_notes: list[str], progress: bool) -> BenchResult:
+def run_variants(variants: Mapping[str, str | os.PathLike], config: BenchConfig, *,
+                 samples: Sequence[Any] | None = None, family: str = "variants",
+                 progress: bool = False) -> BenchResult:
+    """Named variants of one model, side by side: the rows of :func:`run_benchmark`, with the
+    names given (``{name: path}``, in that order) instead of the ones parsed from the file
+    names, all in one family whose baseline is the first float variant (the model inspector,
+    :func:`edgevision.modelinfo.model_info`, says ``none``), else the first.
+
+    ``samples``: labelled samples for the metric and the timing images (None: ``config.data``
+    is loaded as :func:`run_benchmark` does; ``[]``: none, synthetic frames are timed and the
+    metric is not computed). Failures become ``failed`` rows as in :func:`run_benchmark`.
+    This is the engine of ``calibration.quantize.report``."""
+    config.validate()
+    if not isinstance(variants, Mapping) or not variants:
+        raise InvalidArgumentError(f"variants: expected a non-empty {{name: path}} mapping, got {variants!r}")
+    vs = [Variant(os.fspath(path), str(name), family, "variant") for name, path in variants.items()]
+    base = next((v for v in vs if _inspected_kind(v.path) == "none"), vs[0])
+    sample_set = None
+    if samples is not None:
+        sample_set = SampleSet(list(samples), f"{len(samples)} given samples")
+    return _run(config, [v.path for v in vs], [], progress, families={family: vs}, baselines={family: base},
+                samples=sample_set)
+
+
+def _inspected_kind(path: str) -> str:
+    """The inspector's graph kind of a model file (``none`` for a float model), ``unknown`` when it cannot tell."""
+    from edgevision.modelinfo import model_info
+
+    try:
+        graph = model_info(path)["quantization"]["graph"]
+    except Exception:  # the row's own load reports the failure
+        return "unknown"
+    return graph["kind"] if isinstance(graph, dict) else "unknown"
+
+
+def _run(config: BenchConfig, models: list[str], extra_notes: list[str], progress: bool, *,
+         families: dict[str, list[Variant]] | None = None, baselines: dict[str, Variant] | None = None,
+         samples: SampleSet | None = None) -> BenchResult:
+    """The run: ``families`` (default: ``models`` grouped by file name) and their ``baselines``
+    (default: by file name); ``samples`` (default: ``config.data`` loaded)."""
     started = time.perf_counter()
     env = environment()
     devices = list(config.devices) if config.devices is not None else default_devices()
     for d in devices:
         check_device(d)
-    families = group_variants(models)
-    # Without the metric, only the few timing images are needed from the data.
-    samples = load_samples(config.data, config.eval_count if config.metric else config.timing_images)
-    rows = _specs(config, families, devices)
+    if families is None:
+        families = group_variants(models)
+    if samples is None:
+        # Without the metric, only the few timing images are needed from the data.
+        samples = load_samples(config.data, config.eval_count if config.metric else config.timing_images)
+    rows = _specs(config, families, devices, baselines)
     notes = ([samples.note] if samples.note else []) + list(extra_notes)
 
     prog = _progress(progress)
@@ -282,7 +328,7 @@ def _run(config: BenchConfig, models: list[str], extra_notes: list[str], progres
         if prog is not None:
             prog.stop()
 
-    noise = _aggregate(prepared, stats_by_key, rows)
+    noise = _aggregate(prepared, stats_by_key, rows, config)
     env["peak_rss_mb"] = peak_rss_mb()
     cfg = {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in asdict(config).items()}
     cfg["devices"] = devices
@@ -294,7 +340,7 @@ def _run(config: BenchConfig, models: list[str], extra_notes: list[str], progres
 
 def _time_rows(prepared: list[_Prepared], config: BenchConfig, prog: Any) -> dict[tuple[int, str], list[Stats]]:
     """Every stage of every prepared row, round-robin, ``config.repeats`` times; the baselines'
-    end-to-end call twice (``e2e_again``) for the noise estimate."""
+    :func:`noise_stage` twice (``again``) for the noise estimate."""
     fns: dict[tuple[int, str], Callable[[], Any]] = {}
     for i, prep in enumerate(prepared):
         for stage in STAGES:
@@ -303,8 +349,10 @@ def _time_rows(prepared: list[_Prepared], config: BenchConfig, prog: Any) -> dic
     noise_rows = [i for i, prep in enumerate(prepared) if prep.row.is_baseline]
     if not noise_rows and prepared:  # no baseline in the run: still measure the run's noise on the first row
         noise_rows = [0]
+    stage = noise_stage(config.stages)
     for i in noise_rows:
-        fns[(i, "e2e_again")] = prepared[i].fns["e2e"]
+        if stage in prepared[i].fns:
+            fns[(i, "again")] = prepared[i].fns[stage]
     if not fns:
         return {}
     task = prog.add_task("timing (interleaved repeats)", total=config.repeats) if prog else None
@@ -314,7 +362,7 @@ def _time_rows(prepared: list[_Prepared], config: BenchConfig, prog: Any) -> dic
 
 
 def _aggregate(prepared: list[_Prepared], stats: dict[tuple[int, str], list[Stats]],
-               rows: list[Row]) -> dict[str, float]:
+               rows: list[Row], config: BenchConfig) -> dict[str, float]:
     """Fills the stage statistics, noise and ratios of the rows; returns noise per baseline label."""
     for i, prep in enumerate(prepared):
         row = prep.row
@@ -325,10 +373,10 @@ def _aggregate(prepared: list[_Prepared], stats: dict[tuple[int, str], list[Stat
         row.throughput_ips = row.batch * 1000.0 / e2e if e2e else None
     noise: dict[str, float] = {}
     for i, prep in enumerate(prepared):
-        again = stats.get((i, "e2e_again"))
+        again = stats.get((i, "again"))
         if again:
             # The same aggregation as the quoted figures (median of the per-repeat medians).
-            prep.row.noise_pct = noise_pct(StageStats.from_repeats(stats[(i, "e2e")]).p50,
+            prep.row.noise_pct = noise_pct(StageStats.from_repeats(stats[(i, noise_stage(config.stages))]).p50,
                                            StageStats.from_repeats(again).p50)
             noise[prep.row.label] = prep.row.noise_pct
     run_noise = max(noise.values()) if noise else None

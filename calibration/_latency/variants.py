@@ -23,6 +23,12 @@ SYNTH_PREFIX = "synth"
 OCR_TASKS = ("slots_ocr", "ctc_ocr")
 
 
+def noise_stage(stages: Sequence[str]) -> str:
+    """The stage timed twice for the noise: ``e2e``, or the last stage timed when ``e2e`` is not."""
+    stages = list(stages)
+    return "e2e" if "e2e" in stages else stages[-1]
+
+
 # ---------------------------------------------------------------------------
 # Variants and families
 
