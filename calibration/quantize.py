@@ -9,7 +9,8 @@
   nodes in float and re-quantizes.
 * :func:`quantize_dynamic_int8`, :func:`convert_fp16`: the other two variants.
 * :func:`write_tensorrt_calibration`: the TensorRT calibration table from the same data.
-* :func:`report`: latency / task metric / size of several variants side by side.
+* :func:`report`: latency / task metric / size of several variants side by side (a view of the
+  one variants report, the latency engine that ``python -m benchmarks.latency`` runs).
 
 Every variant keeps all of the source model's ``metadata_props`` and gets a
 ``quantization`` section in its ``edgevision`` metadata (see ``docs/quantization.md``),

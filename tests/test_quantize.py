@@ -19,6 +19,7 @@ import edgevision
 from calibration import quantize as Q
 from calibration import quantize_cli
 from calibration.data import CalibrationSet
+from calibration.errors import QuantizationError
 from calibration.metrics import evaluate
 from edgevision.config import ModelConfig
 from edgevision.errors import InvalidArgumentError, InvalidTypeError, ModelLoadError
@@ -468,6 +469,10 @@ def test_report(conv, conv_data, tmp):
         Q.report([], None)
     with pytest.raises(InvalidArgumentError, match="out_md"):
         Q.report([conv], None, out_md=tmp / "no" / "dir.md")
+    broken = tmp / "broken.onnx"
+    broken.write_bytes(b"not an ONNX model")
+    with pytest.raises(QuantizationError, match="models\\['broken'\\]"):  # the engine's failed row, named
+        Q.report([conv, broken], None, runs=2)
 
 
 def test_report_markdown_shows_the_legible_figure_of_ocr_rows():

@@ -3,5 +3,6 @@
 
 ``common`` (formats, results, small helpers) <- ``graph`` (QDQ graph surgery) <- ``static``
 <- ``sensitivity`` <- ``accuracy_aware``; ``dynamic_fp16``, ``tensorrt`` and ``side_by_side``
-(the variants report) use ``common`` only. No module imports the package facade.
+(the variants report: an adapter over the latency engine, ``calibration/_latency/``) use
+``common`` only. No module imports the package facade.
 """
