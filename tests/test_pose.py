@@ -256,3 +256,18 @@ def test_real_scene_backgrounds_keep_their_plates_even_one_past_the_frame(tmp_pa
         w = np.linalg.norm(s.quads[0][1] - s.quads[0][0])
         h = np.linalg.norm(s.quads[0][3] - s.quads[0][0])
         assert w / h == pytest.approx(100 / 30, rel=0.02)
+
+
+def test_the_int8_recipe_keeps_exactly_the_output_convolutions_float(pose_onnx):
+    from training.detector import output_convs
+
+    path, built = pose_onnx
+    names = output_convs(path)
+    assert len(names) == 9  # box (4), score (1) and corner (8) 1x1 heads at 3 strides
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(path))
+    shapes = {i.name: numpy_helper.to_array(i).shape for i in m.graph.initializer}
+    outs = sorted(shapes[n.input[1]][0] for n in m.graph.node if n.name in names)
+    assert outs == [1, 1, 1, 4, 4, 4, 8, 8, 8]
