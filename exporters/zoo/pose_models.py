@@ -28,7 +28,7 @@ from torch import nn
 from edgevision.errors import InvalidArgumentError
 
 from . import Built
-from .torch_models import ConvBNAct, _size, anchor_grid
+from .torch_models import ConvBNAct, _size, anchor_grid, ltrb_to_xywh, top_down
 
 #: Corner order of the keypoints (the plate's reading order, clockwise on the image).
 KEYPOINTS = ("top_left", "top_right", "bottom_right", "bottom_left")
@@ -79,12 +79,8 @@ class PlatePoseNet(nn.Module):
         """``(ltrb (N, 4, A) px, score logits (N, 1, A), corners (N, 8, A) px)``: what the loss uses."""
         p3 = self.s8(self.stem(x))
         p4 = self.s16(p3)
-        p5 = self.s32(p4)
-        f5 = self.lat[2](p5)
-        f4 = self.lat[1](p4) + F.interpolate(f5, scale_factor=2.0, mode="nearest")
-        f3 = self.lat[0](p3) + F.interpolate(f4, scale_factor=2.0, mode="nearest")
         boxes, scores, kpts = [], [], []
-        for i, f in enumerate((f3, f4, f5)):
+        for i, f in enumerate(top_down(self.lat, p3, p4, self.s32(p4))):
             f = self.smooth[i](f)
             boxes.append(self.box[i](f).flatten(2))
             scores.append(self.cls[i](f).flatten(2))
@@ -96,17 +92,12 @@ class PlatePoseNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ltrb, logits, k = self.raw(x)
-        x1y1 = self.anchors - ltrb[:, :2]
-        x2y2 = self.anchors + ltrb[:, 2:]
-        xywh = torch.cat([(x1y1 + x2y2) / 2, x2y2 - x1y1], 1)
-        return torch.cat([xywh, torch.sigmoid(logits), k], 1)
+        return torch.cat([ltrb_to_xywh(self.anchors, ltrb), torch.sigmoid(logits), k], 1)
 
 
 def plate_pose(size: Any = 384, width: int = 16, neck: int = 64) -> Built:
     """The plate detector (module docs); ``size`` multiple of 32 (default 384)."""
-    h, w = _size(size)
-    if h % 32 or w % 32:
-        raise InvalidArgumentError(f"size: height and width must be multiples of 32 (stride 32), got {(h, w)}")
+    h, w = _size(size)  # PlatePoseNet checks the multiples of 32
     cfg = {"task": "pose", "name": "plate_pose", "labels": ["plate"],
            "preprocess": {"size": [h, w], "mode": "letterbox", "swap_rb": True, "pad_value": 114},
            "decoder": {"layout": "yolov8", "kpt_shape": [4, 2], "keypoint_names": list(KEYPOINTS),

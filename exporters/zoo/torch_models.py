@@ -216,6 +216,25 @@ def anchor_grid(size: tuple[int, int], strides: Sequence[int]) -> tuple[torch.Te
     return torch.cat(pts, 1)[None], torch.cat(strd)[None, None]
 
 
+def top_down(lat: nn.ModuleList, p3: torch.Tensor, p4: torch.Tensor, p5: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The top-down FPN of the anchor-free heads: the stride-8, -16 and -32 features ``p3``, ``p4``,
+    ``p5`` through their 1x1 lateral convs ``lat``, each level plus the next coarser one upsampled
+    (nearest, x2). Returns ``(f3, f4, f5)``."""
+    f5 = lat[2](p5)
+    f4 = lat[1](p4) + F.interpolate(f5, scale_factor=2.0, mode="nearest")
+    f3 = lat[0](p3) + F.interpolate(f4, scale_factor=2.0, mode="nearest")
+    return f3, f4, f5
+
+
+def ltrb_to_xywh(anchors: torch.Tensor, ltrb: torch.Tensor) -> torch.Tensor:
+    """Box sides ``(N, 4, A)`` (left, top, right, bottom distances from the anchor points ``(1, 2, A)``,
+    pixels) -> ``(N, 4, A)`` ``cx, cy, w, h``."""
+    x1y1 = anchors - ltrb[:, :2]
+    x2y2 = anchors + ltrb[:, 2:]
+    return torch.cat([(x1y1 + x2y2) / 2, x2y2 - x1y1], 1)
+
+
 class YoloTiny(nn.Module):
     """Backbone (strides 8/16/32), a top-down FPN, and one decoupled head per level.
 
@@ -251,20 +270,13 @@ class YoloTiny(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         p3 = self.s8(self.stem(x))
         p4 = self.s16(p3)
-        p5 = self.s32(p4)
-        f5 = self.lat[2](p5)
-        f4 = self.lat[1](p4) + F.interpolate(f5, scale_factor=2.0, mode="nearest")
-        f3 = self.lat[0](p3) + F.interpolate(f4, scale_factor=2.0, mode="nearest")
         boxes, scores = [], []
-        for i, f in enumerate((f3, f4, f5)):
+        for i, f in enumerate(top_down(self.lat, p3, p4, self.s32(p4))):
             f = self.smooth[i](f)
             boxes.append(self.box[i](f).flatten(2))
             scores.append(self.cls[i](f).flatten(2))
         ltrb = F.softplus(torch.cat(boxes, 2)) * self.anchor_strides         # (N, 4, A)
-        x1y1 = self.anchors - ltrb[:, :2]
-        x2y2 = self.anchors + ltrb[:, 2:]
-        xywh = torch.cat([(x1y1 + x2y2) / 2, x2y2 - x1y1], 1)
-        return torch.cat([xywh, torch.sigmoid(torch.cat(scores, 2))], 1)
+        return torch.cat([ltrb_to_xywh(self.anchors, ltrb), torch.sigmoid(torch.cat(scores, 2))], 1)
 
 
 def yolo_tiny(size: Any = 320, labels: Sequence[str] = ("plate",), width: int = 16) -> Built:
