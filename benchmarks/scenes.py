@@ -47,7 +47,8 @@ import numpy as np
 
 #: IoU at which a detection matches a labelled plate.
 MATCH_IOU = 0.5
-#: The held-out LCD photos' modulus and the mask growth of the plate-free EasyPR scenes.
+#: How much each labelled quad grows (fraction of its size, about its centre) before it is inpainted
+#: away in the plate-free EasyPR scenes.
 MASK_GROW = 0.2
 WARMUP = 3
 

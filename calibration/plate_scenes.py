@@ -44,7 +44,14 @@ import numpy as np
 
 from edgevision.errors import InvalidArgumentError
 
-from .plate_synth import CROP_PLATE_TYPES, _surround, capture_effects, render_flat_plate, special_plate_text
+from .plate_synth import (
+    CROP_PLATE_TYPES,
+    SPECIAL_PLATES,
+    _surround,
+    capture_effects,
+    render_flat_plate,
+    special_plate_text,
+)
 from .synth import random_plate_text
 
 __all__ = ["DetectionScene", "PlateDetectionScenes", "EXTRA_PLATES", "box_iou", "easypr_scene_split", "easypr_scenes", "photo_split",
@@ -346,7 +353,7 @@ class PlateDetectionScenes:
             break
         else:
             return None
-        text = special_plate_text(ptype, rng) if ptype in _special() else random_plate_text(ptype, rng)
+        text = special_plate_text(ptype, rng) if ptype in SPECIAL_PLATES else random_plate_text(ptype, rng)
         plate, alpha = render_flat_plate(text, ptype, rng)
         plate = capture_effects(plate, rng, float(rng.uniform(0.0, 0.6)))
         if rng.random() < 0.6:  # a patch of car body around it: bumper, boot lid
@@ -381,12 +388,6 @@ def _frame_effects(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     out = np.clip(out, 0, 255).astype(np.uint8)
     ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 96))])
     return cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else out
-
-
-def _special() -> frozenset[str]:
-    from .plate_synth import SPECIAL_PLATES
-
-    return frozenset(SPECIAL_PLATES)
 
 
 def _perspective_quad(w: float, h: float, rng: np.random.Generator) -> np.ndarray:

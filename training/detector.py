@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import glob
 import json
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,7 +325,7 @@ def bundle(run_dir: str | Path, *, real: str | None = None, out_dir: str | Path 
                          threads=threads)
         tables[Path(path).name] = to_markdown(res).replace(str(out) + "/", "")
     summary = json.loads((run_dir / "train_summary.json").read_text())
-    card = [f"# plate_pose: the plate detector (issue 16)", "",
+    card = ["# plate_pose: the plate detector (issue 16)", "",
             "Boxes, scores and the 4 corners (TL, TR, BR, BL) of every plate; YOLOv8-pose output layout "
             "(`task: pose`, `kpt_shape: [4, 2]`). Architecture: `exporters.zoo.pose_models` "
             f"(width {summary.get('width')}, input {summary.get('size')}x{summary.get('size')}).", "",
@@ -335,7 +334,7 @@ def bundle(run_dir: str | Path, *, real: str | None = None, out_dir: str | Path 
     for name, md in tables.items():
         card += [f"### {name}", "", md]
     card += ["## Training", "", "```json", json.dumps(summary, indent=1), "```", "",
-             f"int8: {q.summary() if hasattr(q, 'summary') else q}", ""]
+             f"int8: {q.summary()}", ""]
     (out / "plate_pose.md").write_text("\n".join(card))
     return {"fp32": str(fp32), "int8": str(q.path), "tables": tables}
 
