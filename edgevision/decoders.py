@@ -341,6 +341,8 @@ def decode_keypoints(
     num_keypoints: int,
     normalized: bool = True,
     names: Sequence[str] | None = None,
+    classes: Any = None,
+    labels: Any = None,
     images: Any = None,
 ) -> list[KeypointsResult]:
     """Keypoint regression heads (plate/meter corners...) -> one :class:`KeypointsResult` per image.
@@ -353,6 +355,11 @@ def decode_keypoints(
         num_keypoints: K.
         normalized: see ``out``.
         names: K point names, or ``None``.
+        classes: optional ``(N, C)`` scores of a whole-image class head beside the points
+            (the meter model's screen class, ``decoder.class_output``): probabilities or
+            logits, decided per row (module docs). Sets ``class_id``, ``label`` and ``score``
+            (the argmax and its probability).
+        labels: class names (module docs) for ``classes``; a sequence must hold C names.
         images: optional N source images.
 
     Points are mapped with ``transform.to_source(points, normalized=normalized)``
@@ -372,11 +379,26 @@ def decode_keypoints(
             raise DecodeError(f"names: expected {k} point names (one per keypoint) or None, got {names!r}")
         names = tuple(str(v) for v in names)
     pts = a.reshape(n, k, 2).astype(np.float64)
+    ids: list[int | None] = [None] * n
+    probs: list[float | None] = [None] * n
+    names_of: list[str | None] = [None] * n
+    if classes is not None:
+        c = _numeric(classes, "classes", (2,), "(N, C)")
+        if c.shape[0] != n or c.shape[1] < 1:
+            raise DecodeError(f"classes: expected shape ({n}, C) with C >= 1 (one row of class scores per image), "
+                              f"got {c.shape}")
+        _no_nan(c, "classes")
+        label_of = _label_lookup(labels, c.shape[1])
+        idx, p = _argmax_probability(c)
+        ids = [int(i) for i in idx]
+        probs = [float(v) for v in p]
+        names_of = [label_of(i) for i in ids]
     return [
         KeypointsResult(
-            keypoints=t.to_source(p, normalized=bool(normalized)), names=names, orig_shape=t.src_shape, orig_img=im
+            keypoints=t.to_source(p, normalized=bool(normalized)), names=names, orig_shape=t.src_shape, orig_img=im,
+            class_id=cid, label=lab, score=sc,
         )
-        for p, t, im in zip(pts, ts, ims)
+        for p, t, im, cid, lab, sc in zip(pts, ts, ims, ids, names_of, probs)
     ]
 
 

@@ -326,16 +326,24 @@ class KeypointsResult(_Result):
             points may lie outside the image). For K == 4 the points are read as
             a quadrilateral, clockwise from top-left: TL, TR, BR, BL.
         names: K point names, or ``None``.
+        class_id, label, score: the whole-image class of a model with a class head beside
+            its points (``decoder.class_output``, e.g. a meter screen's ``analog`` /
+            ``digital`` / ``illegible``): its id, its name (``None`` when the model has no
+            ``labels``) and its probability (0..1); all ``None`` without a class head.
 
     ``plot`` style: ``color`` (polygon, BGR, default green), ``point_color``
     (default: one palette colour per point index), ``radius`` (px), ``thickness``
     (px), ``font_size`` (px), ``show_names`` (bool). Non-finite points are skipped.
+    A class, when there is one, is written in a banner.
     """
 
     keypoints: np.ndarray
     names: tuple[str, ...] | None = None
     orig_shape: tuple[int, int] | None = None
     orig_img: np.ndarray | None = field(default=None, repr=False)
+    class_id: int | None = None
+    label: str | None = None
+    score: float | None = None
 
     _TYPE: ClassVar[str] = "keypoints"
     _SPATIAL: ClassVar[bool] = True
@@ -348,11 +356,24 @@ class KeypointsResult(_Result):
         self.keypoints = _array(self.keypoints, "keypoints", np.float64, (None, 2), "(x, y) points in source pixels")
         if self.names is not None:
             self.names = tuple(str(v) for v in _labels(self.names, len(self.keypoints), "names"))
+        if self.class_id is not None:
+            self.class_id = check_int(self.class_id, "class_id", minimum=0, expected="a class id >= 0 or None",
+                                      error=InvalidArgumentError)
+        if self.label is not None:
+            self.label = str(self.label)
+        if self.score is not None:
+            if isinstance(self.score, bool) or not isinstance(self.score, (int, float, np.number)):
+                raise InvalidTypeError(f"score: expected a number in [0, 1] or None, got {type(self.score).__name__}")
+            self.score = float(self.score)
         _common(self)
 
     def _draw(self, canvas: np.ndarray, s: dict[str, Any]) -> None:
         import cv2
 
+        if self.class_id is not None:
+            name = self.label if self.label is not None else f"class {self.class_id}"
+            _banner(canvas, [f"{name} {self.score if self.score is not None else float('nan'):.2f}"],
+                    s["font_size"], (255, 255, 255), (0, 0, 0))
         t = s["thickness"]
         radius = s["radius"] or max(2, 2 * t)
         finite = np.all(np.isfinite(self.keypoints), axis=1)

@@ -415,6 +415,34 @@ def _pose_keypoint_names(v: Any, c: KeyContext) -> list[str]:
     return list(names)
 
 
+def _output_ref(v: Any, c: KeyContext) -> str | int:
+    """Validator: a model output, by name (a non-empty str) or index (an int >= 0)."""
+    if isinstance(v, str) and v:
+        return v
+    if _is_int(v) and v >= 0:
+        return int(v)
+    raise c.error(f"expected a model output name or index >= 0, got {_fmt(v)}")
+
+
+def _build_keypoints(cfg: "ModelConfig", outs: Outputs) -> Decode:
+    """The points from the first output; with ``decoder.class_output``, the class head from that one."""
+    kw = dict(cfg.decoder)
+    class_out = kw.pop("class_output", None)
+    labels = cfg.labels
+
+    def keypoints(o: list, t: list, im: list, n: int) -> list:
+        if class_out is None:
+            return decoders.decode_keypoints(outs.first(o, n), t, **kw, images=im)
+        classes = outs.pick(o, class_out, n, what="decoder.class_output")
+        return decoders.decode_keypoints(outs.first(o, n), t, **kw, classes=classes, labels=labels, images=im)
+
+    return keypoints
+
+
+def _keypoints_output_refs(d: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    return [("decoder.class_output", d["class_output"])] if "class_output" in d else []
+
+
 def _ctc_blank(v: Any, c: KeyContext) -> int:
     blank = _int(v, c.source, c.path, 0)
     if c.charset is not None and blank > len(c.charset):
@@ -482,11 +510,14 @@ _BUILTIN = (
         name="keypoints",
         keys=(DecoderKey("num_keypoints", integer(1), required=True),
               _default(_D.decode_keypoints, "normalized", boolean),
-              DecoderKey("names", _keypoint_names)),
-        build=_first_output_decoder(_D.decode_keypoints, transforms=True),
+              DecoderKey("names", _keypoint_names),
+              DecoderKey("class_output", _output_ref)),
+        build=_build_keypoints,
         result=KeypointsResult,
         examples={"decoder.num_keypoints": 'decoder={"num_keypoints": 4}'},
-        description="K (x, y) points per image (plate corners...)",
+        output_refs=_keypoints_output_refs,
+        description="K (x, y) points per image (plate corners...), optionally a whole-image class "
+                    "(decoder.class_output, named by labels)",
     ),
     TaskSpec(
         name="slots_ocr",

@@ -16,7 +16,7 @@ import pytest
 import edgevision as ev
 from edgevision import decoders as D
 from edgevision import results as R
-from edgevision.errors import DecodeError, EdgeVisionError, InvalidArgumentError
+from edgevision.errors import DecodeError, EdgeVisionError, InvalidArgumentError, InvalidTypeError
 
 # ---------------------------------------------------------------------------
 # Keypoints: source px -> to_input(normalized=True) -> decode -> source px
@@ -66,6 +66,38 @@ def test_keypoints_names_and_single_transform():
     (r,) = D.decode_keypoints(out, t, num_keypoints=4, names=["tl", "tr", "br", "bl"])
     np.testing.assert_allclose(r.keypoints, quad, rtol=0, atol=1e-9)
     assert r.names == ("tl", "tr", "br", "bl") and r.orig_img is None and r.orig_shape == (100, 200)
+
+
+def test_keypoints_class_head():
+    _, t = ev.letterbox(np.zeros((10, 20), np.uint8), 16, channels=1)
+    probs = np.array([[0.1, 0.7, 0.2], [0.5, 0.25, 0.25]])
+    res = D.decode_keypoints(np.zeros((2, 8)), [t, t], num_keypoints=4, classes=probs,
+                             labels=["analog", "digital", "illegible"])
+    assert [(r.class_id, r.label) for r in res] == [(1, "digital"), (0, "analog")]
+    assert [r.score for r in res] == pytest.approx([0.7, 0.5])  # probabilities are kept as they are
+    logits = np.log(probs)
+    again = D.decode_keypoints(np.zeros((2, 8)), [t, t], num_keypoints=4, classes=logits)
+    assert [(r.class_id, r.label) for r in again] == [(1, None), (0, None)]
+    assert [r.score for r in again] == pytest.approx([0.7, 0.5])  # logits get a softmax
+    plain = D.decode_keypoints(np.zeros((1, 8)), [t], num_keypoints=4)[0]
+    assert (plain.class_id, plain.label, plain.score) == (None, None, None)
+    for bad, word in ((np.zeros((1, 3)), "classes"), (np.zeros((2, 3, 1)), "classes"),
+                      (np.array([[np.nan, 0, 0], [0, 0, 0]]), "classes")):
+        with pytest.raises(DecodeError, match=word):
+            D.decode_keypoints(np.zeros((2, 8)), [t, t], num_keypoints=4, classes=bad)
+    with pytest.raises(DecodeError, match="labels"):
+        D.decode_keypoints(np.zeros((2, 8)), [t, t], num_keypoints=4, classes=probs, labels=["a"])
+
+
+def test_keypoints_result_class_fields_are_checked():
+    r = R.KeypointsResult(np.zeros((4, 2)), class_id=np.int64(2), label="illegible", score=np.float32(0.5),
+                          orig_shape=(20, 30))
+    assert (r.class_id, r.label, r.score) == (2, "illegible", 0.5) and type(r.class_id) is int
+    assert r.plot(np.zeros((20, 30, 3), np.uint8)).shape == (20, 30, 3)
+    with pytest.raises(InvalidArgumentError, match="class_id"):
+        R.KeypointsResult(np.zeros((4, 2)), class_id=-1)
+    with pytest.raises(InvalidTypeError, match="score"):
+        R.KeypointsResult(np.zeros((4, 2)), score="high")
 
 
 @pytest.mark.parametrize(

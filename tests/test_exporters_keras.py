@@ -122,11 +122,14 @@ def test_meter_corners_predictor_matches_keras(corners):
     assert k_corners.shape == (2, 8) and k_class.shape == (2, 3)
     np.testing.assert_allclose(k_class.sum(1), 1, atol=1e-5)
     want = decoders.decode_keypoints(k_corners, transforms, num_keypoints=4, normalized=True,
-                                     names=list(CORNER_NAMES))
+                                     names=list(CORNER_NAMES), classes=k_class, labels=list(cfg.labels))
+    assert cfg.decoder["class_output"] == "screen_class"
     got = edgevision.Predictor(res.path)(images)
-    for w, g in zip(want, got):
+    for w, g, kc in zip(want, got, k_class):
         assert g.names == tuple(CORNER_NAMES)
         np.testing.assert_allclose(g.keypoints, w.keypoints, atol=1e-3)  # source-image pixels
+        assert g.label == cfg.labels[int(kc.argmax())] and g.class_id == int(kc.argmax())
+        assert g.score == pytest.approx(float(kc.max()), abs=1e-4)
         assert g.orig_shape == images[0].shape[:2]
     # the second output (screen class) is in the ONNX model too
     np.testing.assert_allclose(_session(res.path).run(None, {"images": blob})[1], k_class, atol=1e-5)

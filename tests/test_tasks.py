@@ -187,7 +187,8 @@ def test_the_built_in_tasks_and_tables_are_the_registry():
         assert C.DECODER_REQUIRED.get(name, ()) == spec.required
     assert C.DECODER_REQUIRED == {"keypoints": ("num_keypoints",), "slots_ocr": ("heads",), "pose": ("kpt_shape",)}
     assert T.get_task("ctc_ocr").requires == ("charset",)
-    assert T.get_task("keypoints").optional == ("names",) and T.get_task("slots_ocr").optional == ("rows",)
+    assert T.get_task("keypoints").optional == ("names", "class_output")
+    assert T.get_task("slots_ocr").optional == ("rows",)
 
 
 @pytest.mark.parametrize("task, func", [
@@ -214,3 +215,62 @@ def test_the_detection_defaults_and_layouts():
 def test_each_built_in_spec_names_its_result_type(name):
     spec = T.get_task(name)
     assert isinstance(spec.result, type) and spec.result.__module__ == "edgevision.results" and spec.description
+
+
+# --- keypoints with a class head (the meter model's screen class) -----------------------------
+
+
+def _points_and_class_model(path: Path, size: int = 8) -> str:
+    """(N, 3, S, S) -> ``corners`` (N, 8): 0.25 everywhere; ``kind`` (N, 3): the mean of each channel."""
+    axes = numpy_helper.from_array(np.array([2, 3], np.int64), "axes")
+    quarter = numpy_helper.from_array(np.full((1, 8), 0.25, np.float32), "quarter")
+    zero = numpy_helper.from_array(np.zeros((1, 1), np.float32), "zero")
+    nodes = [helper.make_node("ReduceMean", ["images", "axes"], ["kind"], keepdims=0),
+             helper.make_node("ReduceSum", ["kind", "one_axis"], ["col"], keepdims=1),
+             helper.make_node("Mul", ["col", "zero"], ["zeros"]),
+             helper.make_node("Add", ["zeros", "quarter"], ["corners"])]
+    one_axis = numpy_helper.from_array(np.array([1], np.int64), "one_axis")
+    graph = helper.make_graph(nodes, "points_and_class",
+                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, size, size])],
+                              [helper.make_tensor_value_info("corners", TensorProto.FLOAT, ["N", 8]),
+                               helper.make_tensor_value_info("kind", TensorProto.FLOAT, ["N", 3])],
+                              initializer=[axes, quarter, zero, one_axis])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def test_keypoints_class_output_reaches_the_result(tmp_path):
+    path = _points_and_class_model(tmp_path / "pc.onnx")
+    p = Predictor(path, task="keypoints", labels=["blue", "green", "red"],
+                  decoder={"num_keypoints": 4, "class_output": "kind"},
+                  preprocess={"size": 8, "mode": "stretch", "swap_rb": True, "scale": 1 / 255}, warmup=False)
+    img = np.zeros((16, 16, 3), np.uint8)
+    img[..., 1] = 128  # BGR green -> RGB channel 1 has the largest mean (0.502)
+    r = p(img)
+    assert (r.class_id, r.label) == (1, "green")
+    e = np.exp(128 / 255)
+    assert r.score == pytest.approx(e / (e + 2), abs=1e-4)  # (0, 0.502, 0) is no distribution: a softmax
+    np.testing.assert_allclose(r.keypoints, np.full((4, 2), 4.0))  # 0.25 of a 16 px image
+    d = r.to_dict()
+    assert d["label"] == "green" and d["class_id"] == 1 and d["score"] == pytest.approx(r.score)
+    # by index, and without labels: the id and score alone
+    q = Predictor(path, task="keypoints", decoder={"num_keypoints": 4, "class_output": 1},
+                  preprocess={"size": 8, "mode": "stretch", "swap_rb": True, "scale": 1 / 255}, warmup=False)
+    r2 = q(img)
+    assert (r2.class_id, r2.label) == (1, None) and r2.score == pytest.approx(r.score)
+    # without class_output the second output is ignored, as before
+    plain = Predictor(path, task="keypoints", decoder={"num_keypoints": 4}, preprocess={"size": 8}, warmup=False)
+    r3 = plain(img)
+    assert (r3.class_id, r3.label, r3.score) == (None, None, None)
+
+
+def test_keypoints_class_output_is_checked(tmp_path):
+    with pytest.raises(InvalidMetadataError, match=r"decoder\.class_output: expected a model output name"):
+        ModelConfig(task="keypoints", preprocess={"size": 8}, decoder={"num_keypoints": 4, "class_output": -1})
+    path = _points_and_class_model(tmp_path / "pc.onnx")
+    cfg = ModelConfig(task="keypoints", preprocess={"size": 8}, decoder={"num_keypoints": 4, "class_output": "nope"})
+    with pytest.raises(InvalidMetadataError, match=r"decoder\.class_output: 'nope' is not an output of the model"):
+        cfg.write(path)

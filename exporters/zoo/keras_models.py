@@ -112,8 +112,9 @@ def meter_corners(size: Any = (128, 128), backbone_width: int = 16, hidden: int 
       (x / width, y / height; sigmoid, so in [0, 1]);
     - ``screen_class`` (N, 3): softmax over ``analog``, ``digital``, ``illegible``.
 
-    The edgevision task is ``keypoints`` (it decodes the first output); the class
-    names are the top-level ``labels``. Input: RGB (``swap_rb``), ``scale`` 1/255,
+    The edgevision task is ``keypoints``: the points from the first output, the screen
+    class from ``screen_class`` (``decoder.class_output``; ``KeypointsResult.label`` and
+    ``score``); the class names are the top-level ``labels``. Input: RGB (``swap_rb``), ``scale`` 1/255,
     letterboxed. Default is small (128x128, width 16: about 0.2 M parameters); a
     full-size model is e.g. ``size=(256, 256), backbone_width=32, hidden=256``.
     """
@@ -133,7 +134,8 @@ def meter_corners(size: Any = (128, 128), backbone_width: int = 16, hidden: int 
     model = keras.Model(inputs, [corners, screen], name="meter_corners")
     cfg = {"task": "keypoints", "name": "meter_corners", "labels": list(METER_SCREEN_CLASSES),
            "preprocess": {"size": [h, w], "mode": "letterbox", "swap_rb": True, "scale": 1 / 255, "pad_value": 114},
-           "decoder": {"num_keypoints": 4, "normalized": True, "names": list(CORNER_NAMES)},
+           "decoder": {"num_keypoints": 4, "normalized": True, "names": list(CORNER_NAMES),
+                       "class_output": "screen_class"},
            "input_name": "images", "output_names": ["corners", "screen_class"], "layout": "NHWC"}
     return Built("meter_corners", "keras", model, cfg, (h, w, 3))
 
