@@ -300,6 +300,40 @@ def meter_digits(size: Any = (96, 256), num_classes: int = 11, backbone_width: i
     return Built("meter_digits", "keras", model, cfg, (h, w, 3), notes)
 
 
+def meter_digit_cls(size: Any = (32, 20), width: int = 24, num_classes: int = 10) -> Built:
+    """Seed 001, stage 2: the digit classifier that reads every ``digit`` box of ``meter_digits``.
+
+    Input: a digit crop, ``size`` (h, w) = 32x20 like haverland's real drum crops
+    (``calibration.meter_synth.digit_crop`` makes one from a box), RGB (``swap_rb``),
+    ``pixel / 255``, stretched. Layers: a 3x3 conv-BN-ReLU stem (``width``), four
+    depthwise-separable blocks (``2*width`` stride 2, ``2*width``, ``4*width`` stride 2,
+    ``4*width``), global average pooling, dropout, a dense softmax over the digits
+    ``0``..``9`` (output ``probs`` (N, 10); about 15 k parameters at width 24).
+
+    Trained with soft targets for half-rolled drum digits (3.7 -> 0.3 on ``3``, 0.7 on
+    ``4``), so the probabilities also give the drum position: the circular expectation
+    ``angle(sum_k p_k exp(2 pi i k / 10)) * 10 / (2 pi)`` (``training.meter_digits.position_from_probs``).
+    """
+    h, w = check_size(size, error=InvalidArgumentError)
+    width = check_int(width, "width", minimum=1, expected="a positive int", error=InvalidArgumentError)
+    n = check_int(num_classes, "num_classes", minimum=2, expected="an int >= 2", error=InvalidArgumentError)
+    inputs = keras.Input((h, w, 3), name="images")
+    x = conv_bn(inputs, width, 3, 1, "cls_stem")
+    x = separable_block(x, 2 * width, 2, "cls_b1")
+    x = separable_block(x, 2 * width, 1, "cls_b2")
+    x = separable_block(x, 4 * width, 2, "cls_b3")
+    x = separable_block(x, 4 * width, 1, "cls_b4")
+    x = layers.GlobalAveragePooling2D(name="cls_pool")(x)
+    x = layers.Dropout(0.2, name="cls_dropout")(x)
+    probs = layers.Dense(n, activation="softmax", name="probs")(x)
+    model = keras.Model(inputs, probs, name="meter_digit_cls")
+    cfg = {"task": "classification", "name": "meter_digit_cls", "labels": [str(i) for i in range(n)],
+           "preprocess": {"size": [h, w], "mode": "stretch", "swap_rb": True, "scale": 1 / 255},
+           "decoder": {"top_k": 1, "softmax": False},
+           "input_name": "images", "output_names": ["probs"], "layout": "NHWC"}
+    return Built("meter_digit_cls", "keras", model, cfg, (h, w, 3))
+
+
 # --- captcha matching: Xception embedding (seed 004) ----------------------------------------
 
 
@@ -338,4 +372,5 @@ def siamese_xception(size: Any = (XCEPTION_MIN_SIZE, XCEPTION_MIN_SIZE), embeddi
 
 __all__ = ["CORNER_NAMES", "METER_SCREEN_CLASSES", "METER_DIGIT_CLASSES", "BOX_VARIANCE", "AnchorBoxDecoder",
            "retinanet_anchors", "conv_bn", "separable_block", "light_backbone", "meter_corners", "meter_digits",
+           "meter_digit_cls",
            "siamese_xception"]
