@@ -1,7 +1,7 @@
 # Developer shortcuts. The README's two Quickstart commands do not need make.
 PY ?= python3
 
-.PHONY: install test bench demo latency accuracy scenes train train-lpl train-ocr train-ocr-real train-detector bundle sanitize check-cpp
+.PHONY: install test bench demo latency accuracy scenes train train-lpl train-ocr train-ocr-real train-detector train-meter-digits bundle sanitize check-cpp
 
 install:
 	bash scripts/install_system_deps.sh
@@ -34,6 +34,14 @@ train-detector:
 	$(PY) -m training.detector --out runs/det1 --samples 8000 --epochs 60 --batch 16 --lr 2e-3 --threads 2 \
 		--workers 2 --time-budget 4800
 	$(PY) -c "from training.detector import bundle; bundle('runs/det1', peer_detector='$(PEER)' or None)"
+
+# Meter stage 2 (seed 001): the digit classifier and detector, then int8 and the model cards.
+train-meter-digits:
+	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits --only cls --synth-screens 2000 \
+		--cls-epochs 10 --time-limit 540
+	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits --only det --det-synth 3000 \
+		--det-epochs 4 --time-limit 600
+	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits --only bundle
 
 # The bundled defaults: train (CPU: time-budgeted, bf16 where the CPU has AVX-512 BF16/AMX;
 # a GPU is used when present), then export/quantize/card them into edgevision/models.

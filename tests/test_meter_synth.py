@@ -1,0 +1,128 @@
+"""calibration.meter_synth and calibration.meter_real: deterministic generator, right labels, real readers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import edgevision
+from calibration.meter_real import drum_digits, lcd_images, lcd_rows, lcd_screen
+from calibration.meter_synth import (METER_CLASSES, SCREEN_SIZE, digit_crop, nearest_digit, reading_from_positions,
+                                     render_scene, render_screen, screen_homography)
+
+DATA = Path(__file__).parent / "data" / "meters"
+
+
+@pytest.mark.parametrize("seed", [0, 3, 17])
+def test_screen_is_deterministic(seed: int) -> None:
+    a, b = render_screen(seed), render_screen(seed)
+    assert np.array_equal(a.image, b.image)
+    assert a.reading == b.reading and a.style == b.style
+    assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.positions, b.positions)
+    assert not np.array_equal(a.image, render_screen(seed + 1).image)
+
+
+def test_scene_is_deterministic() -> None:
+    a, b = render_scene(5), render_scene(5)
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.corners, b.corners)
+    assert a.meter_class == b.meter_class and a.reading == b.reading
+
+
+@pytest.mark.parametrize("style", ["analog", "digital"])
+def test_screen_labels(style: str) -> None:
+    for seed in range(40):
+        s = render_screen(seed, style)
+        assert s.style == style
+        assert s.image.shape == (*SCREEN_SIZE, 3) and s.image.dtype == np.uint8
+        h, w = SCREEN_SIZE
+        assert (s.boxes[:, 0] >= 0).all() and (s.boxes[:, 2] <= w).all()
+        assert (s.boxes[:, 1] >= 0).all() and (s.boxes[:, 3] <= h).all()
+        assert (s.boxes[:, 2] > s.boxes[:, 0]).all() and (s.boxes[:, 3] > s.boxes[:, 1]).all()
+        assert s.classes.count("decimal") == 1 and s.classes[-1] == "decimal"
+        digits = s.digit_boxes
+        assert len(digits) == len(s.positions)
+        assert np.all(np.diff(digits[:, 0]) > 0)                       # left to right
+        assert ((s.positions >= 0) & (s.positions < 10)).all()
+        if style == "digital":
+            assert np.array_equal(s.positions, np.round(s.positions))
+        # the reading: each digit's nearest whole digit, "." before the digits inside the decimal box
+        dec = s.boxes[-1]
+        cx = (digits[:, 0] + digits[:, 2]) / 2
+        n_dec = int(np.sum((cx >= dec[0]) & (cx <= dec[2])))
+        assert n_dec >= 1
+        assert s.reading == reading_from_positions(s.positions, n_dec)
+        assert s.reading.replace(".", "") == "".join(str(nearest_digit(p)) for p in s.positions)
+
+
+def test_nearest_digit_convention() -> None:
+    assert [nearest_digit(p) for p in (3.4, 3.6, 9.6, 0.2, 7.0)] == [3, 4, 0, 0, 7]
+    assert reading_from_positions(np.array([0, 1, 2.6, 3.4, 5.0]), 2) == "013.35"
+
+
+def test_half_rolled_drums_occur() -> None:
+    fracs = np.concatenate([render_screen(s, "analog").positions % 1 for s in range(30)])
+    assert np.any((fracs > 0.2) & (fracs < 0.8))
+
+
+def test_scene_labels_and_corners_map_the_screen() -> None:
+    classes = set()
+    for seed in range(30):
+        sc = render_scene(seed)
+        classes.add(sc.meter_class)
+        assert sc.meter_class in METER_CLASSES
+        assert sc.corners.shape == (4, 2) and sc.image.shape == (256, 256, 3)
+        assert sc.reading == ("" if sc.meter_class == "illegible" else sc.screen.reading)
+        # the labelled screen is what warping the corners shows
+        again = edgevision.warp_quad(sc.image, sc.corners, SCREEN_SIZE, layout="NHWC", dtype="uint8", scale=1.0)[0]
+        assert np.array_equal(again, sc.screen.image)
+        # corners are TL, TR, BR, BL of the screen: the homography maps the screen's corners onto them
+        hom = screen_homography(sc.corners)
+        h, w = SCREEN_SIZE
+        pts = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], np.float64) @ hom.T
+        assert np.allclose(pts[:, :2] / pts[:, 2:], sc.corners, atol=1e-3)
+        # clockwise in image coordinates (y down): positive shoelace area
+        c = sc.corners
+        area = 0.5 * np.sum(c[:, 0] * np.roll(c[:, 1], -1) - np.roll(c[:, 0], -1) * c[:, 1])
+        assert area > 0
+    assert classes == set(METER_CLASSES)
+
+
+def test_legible_scene_screen_keeps_the_digits() -> None:
+    # a legible scene warped back through its corners shows the digits where its boxes say
+    sc = next(s for s in (render_scene(i) for i in range(20)) if s.meter_class == "analog")
+    crop = digit_crop(sc.screen.image, sc.screen.digit_boxes[0])
+    assert crop.shape == (32, 20, 3) and crop.std() > 5
+
+
+def test_real_drum_reader_on_committed_samples() -> None:
+    items = drum_digits("all", directory=DATA / "drum")
+    assert len(items) == 10
+    assert {d.position for d in items} == {0.0, 1.0, 2.3, 3.7, 4.0, 5.0, 6.8, 7.0, 8.2, 9.6}
+    assert all(d.image.shape == (32, 20, 3) for d in items)
+    assert {d.position: d.digit for d in items}[3.7] == 4 and {d.position: d.digit for d in items}[9.6] == 0
+
+
+def test_real_lcd_reader_on_committed_samples() -> None:
+    items = lcd_images("all", directory=DATA / "lcd")
+    assert sorted(i.reading for i in items) == ["4225", "4544", "4721"]
+    for it in items:
+        rows = lcd_rows(it)
+        assert len(rows) == 1 and rows[0].reading == it.reading
+        screen, boxes = lcd_screen(rows[0])
+        assert screen.shape == (*SCREEN_SIZE, 3)
+        assert np.all(np.diff(boxes[:, 0]) > 0)
+        assert (boxes[:, 0] >= 0).all() and (boxes[:, 2] <= SCREEN_SIZE[1]).all()
+        assert (boxes[:, 1] >= 0).all() and (boxes[:, 3] <= SCREEN_SIZE[0]).all()
+
+
+def test_real_splits_are_disjoint_and_deterministic() -> None:
+    # the split rule works on the committed samples (the split of a file depends on its name only)
+    all_ = {d.path for d in drum_digits("all", directory=DATA / "drum")}
+    train = {d.path for d in drum_digits("train", directory=DATA / "drum")}
+    held = {d.path for d in drum_digits("heldout", directory=DATA / "drum")}
+    assert train | held == all_ and not train & held
+    lt = {i.path for i in lcd_images("train", directory=DATA / "lcd")}
+    lh = {i.path for i in lcd_images("heldout", directory=DATA / "lcd")}
+    assert not lt & lh and len(lt | lh) == 3
