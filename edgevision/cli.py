@@ -136,7 +136,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     src, items = scene_items(args.source, "SOURCE")
     if args.detector:
-        reader = PlateReader(ocr=args.ocr, detector=args.detector, device=args.device)
+        reader = PlateReader(ocr=args.ocr, detector=args.detector, refine=args.refine, device=args.device)
     else:
         reader = PlateReader(args.corners, args.ocr, device=args.device)
     out_dir = Path(args.out)
@@ -205,6 +205,8 @@ def _add_serve_parser(sub: Any) -> None:
     s.add_argument("--detector", default=None, metavar="M",
                    help="a plate detector (pose model with 4 corners): /recognize reads every plate; "
                         "--corners is then not used")
+    s.add_argument("--no-refine", dest="refine", action="store_false",
+                   help="with --detector: skip its second look at each plate (faster, coarser corners)")
     s.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host}; 0.0.0.0 in a container)")
     s.add_argument("--port", type=port_number, default=d.port, help=f"port (default {d.port}; 0: any free port)")
     s.add_argument("--workers", type=positive_int, help="inferences run at once (default: CPUs, at most 4)")
@@ -230,7 +232,7 @@ def _serve(args: argparse.Namespace) -> int:
     pipeline = args.pipeline or ("none" if args.model else "plate")
     config = ServeConfig(
         pipeline=None if pipeline == "none" else pipeline, models=tuple(args.model), corners=args.corners,
-        ocr=args.ocr, detector=args.detector, host=args.host, port=args.port, workers=args.workers, threads=args.threads, queue=args.queue,
+        ocr=args.ocr, detector=args.detector, refine=args.refine, host=args.host, port=args.port, workers=args.workers, threads=args.threads, queue=args.queue,
         max_body_mb=args.max_body_mb, max_pixels=args.max_pixels, device=args.device,
         graceful_timeout_s=args.graceful_timeout, access_log=args.access_log, log_level=args.log_level)
     from .serve import app  # FastAPI and uvicorn: the [serve] extra
@@ -265,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--detector", default=None, metavar="M",
                    help="a plate detector (pose model with 4 corners): read every plate of each image "
                         "instead of the one plate the corner model regresses")
+    d.add_argument("--no-refine", dest="refine", action="store_false",
+                   help="with --detector: skip its second look at each plate (faster, coarser corners)")
     d.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or tensorrt[:N]")
     d.set_defaults(fn=_demo)
     _add_serve_parser(sub)

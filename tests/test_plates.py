@@ -273,7 +273,8 @@ def _pose_detector(tmp: Path, conf_threshold: float = 0.25) -> str:
 
 @pytest.fixture()
 def scene_reader(tmp_path: Path) -> edgevision.PlateReader:
-    return edgevision.PlateReader(ocr=_ocr(tmp_path), detector=_pose_detector(tmp_path))
+    """The first look only: these tests pin the detector's own output (the second look has its own tests)."""
+    return edgevision.PlateReader(ocr=_ocr(tmp_path), detector=_pose_detector(tmp_path), refine=False)
 
 
 def test_with_a_detector_every_plate_is_read_with_its_score_and_corners(scene_reader) -> None:
@@ -305,13 +306,69 @@ def test_with_a_detector_an_image_without_plates_gives_an_empty_scene(tmp_path: 
     scene = reader(np.zeros((50, 80, 3), np.uint8))
     assert len(scene) == 0 and list(scene) == [] and scene.texts == []
     assert scene.timings_ms["ocr"] >= 0 and scene.plot().shape == (50, 80, 3)
-    assert edgevision.PlateReader(ocr=_ocr(tmp_path), detector=_pose_detector(tmp_path), max_plates=1)(
+    assert edgevision.PlateReader(ocr=_ocr(tmp_path), detector=_pose_detector(tmp_path), max_plates=1, refine=False)(
         np.zeros((64, 64, 3), np.uint8)).texts == ["沪A2"]
 
 
 def test_with_a_detector_a_list_gives_one_scene_per_image(scene_reader) -> None:
     scenes = scene_reader([np.zeros((64, 64, 3), np.uint8), np.zeros((32, 96, 3), np.uint8)])
     assert [len(s) for s in scenes] == [2, 2] and [s.orig_shape for s in scenes] == [(64, 64), (32, 96)]
+
+
+def _one_plate_detector(tmp: Path, corners: list[float], name: str) -> str:
+    """A constant ``pose`` model on a 64x64 input: one plate (score 0.9) with these corners (input px)."""
+    k = np.array(corners, np.float32).reshape(4, 2)
+    (x0, y0), (x1, y1) = k.min(0), k.max(0)
+    out = np.zeros((1, 13, 1), np.float32)
+    out[0, :4, 0], out[0, 4, 0], out[0, 5:, 0] = [(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], 0.9, k.ravel()
+    meta = {"task": "pose", "preprocess": {"size": 64}, "decoder": {"kpt_shape": [4, 2]}}
+    return models.save(models.with_metadata(models.constant_output_model("output0", out, h=64, w=64), meta),
+                       tmp / f"{name}.onnx")
+
+
+def test_the_second_look_detects_each_plate_again_in_a_crop_around_it(tmp_path: Path) -> None:
+    # A plate 20x4 px of the 64 px input, centred. On a 640x640 image (letterbox x10) the first look
+    # gives corners (220, 300)-(420, 340): w 200, h 40, so the crop is a 3 x 200 = 600 px square
+    # around (320, 320), from (20, 20). The constant model sees that crop at 64/600 and answers the
+    # same input corners, which are (22, 30) * 600/64 + 20 = (226.25, 301.25) ... in the image; their
+    # box overlaps the first look's (IoU 0.88), so they are the plate's corners.
+    det = _one_plate_detector(tmp_path, [22, 30, 42, 30, 42, 34, 22, 34], "centred")
+    img = np.zeros((640, 640, 3), np.uint8)
+    first = edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det, refine=False)(img)
+    np.testing.assert_allclose(first[0].corners, [[220, 300], [420, 300], [420, 340], [220, 340]], atol=1e-6)
+    reader = edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det)
+    assert reader.refine and reader.refine_scale == edgevision.plates.REFINE_SCALE == 3.0
+    scene = reader(img)
+    assert len(scene) == 1 and scene[0].score == pytest.approx(0.9)
+    want = np.array([[22, 30], [42, 30], [42, 34], [22, 34]]) * 600 / 64 + 20
+    np.testing.assert_allclose(scene[0].corners, want, atol=1e-6)
+    np.testing.assert_array_equal(scene[0].crop, reader.rectify(img, want)[0])
+    assert {"detect", "refine", "rectify", "ocr", "total"} == set(scene.timings_ms)
+    # refine_scale 2: a 400 px square from (120, 120), seen at 64/400
+    two = edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det, refine_scale=2)(img)
+    np.testing.assert_allclose(two[0].corners, np.array([[22, 30], [42, 30], [42, 34], [22, 34]]) * 400 / 64 + 120,
+                               atol=1e-6)
+
+
+def test_the_second_look_drops_a_plate_it_does_not_confirm(tmp_path: Path) -> None:
+    # A plate 8x2 px of the input: on 640x640 the first look is (280, 310)-(360, 330), the crop a
+    # 240 px square from (200, 200); the constant model answers a box 30x7.5 px there, IoU 0.14
+    # with the first look's: not the same plate, so the reader drops it.
+    det = _one_plate_detector(tmp_path, [28, 31, 36, 31, 36, 33, 28, 33], "small")
+    img = np.zeros((640, 640, 3), np.uint8)
+    assert len(edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det, refine=False)(img)) == 1
+    assert len(edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det)(img)) == 0
+
+
+def test_the_second_look_clips_its_crop_to_the_image(tmp_path: Path) -> None:
+    # A plate 44 px wide of the 64 px input: on a 400x500 image the first look is 344 px wide, its
+    # square 1031 px, larger than the image: the crop is the whole image, which the constant model
+    # answers as at first, so the corners stay.
+    det = _one_plate_detector(tmp_path, [10, 30, 54, 30, 54, 34, 10, 34], "wide")
+    img = np.zeros((400, 500, 3), np.uint8)
+    first = edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det, refine=False)(img)
+    again = edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det)(img)
+    np.testing.assert_allclose(again[0].corners, first[0].corners, atol=1e-6)
 
 
 def test_detector_arguments_are_checked(tmp_path: Path) -> None:
@@ -325,6 +382,14 @@ def test_detector_arguments_are_checked(tmp_path: Path) -> None:
         edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det, iou_threshold=0.3)
     r = edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det)
     assert r.corners is None and "detector=" in repr(r)
+    with pytest.raises(edgevision.InvalidArgumentError, match="refine: only with a detector"):
+        edgevision.PlateReader(kp, _ocr(tmp_path), refine=True)
+    assert edgevision.PlateReader(kp, _ocr(tmp_path), refine=False).refine is False
+    for bad in (1.0, 0.5, float("nan"), "3", True):
+        with pytest.raises(edgevision.InvalidArgumentError, match="refine_scale: expected a number > 1"):
+            edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det, refine_scale=bad)
+    with pytest.raises(edgevision.InvalidArgumentError, match="refine: expected True or False"):
+        edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det, refine="yes")
 
 
 def test_demo_command_with_a_detector_lists_every_plate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -336,7 +401,7 @@ def test_demo_command_with_a_detector_lists_every_plate(tmp_path: Path, capsys: 
     (src / "manifest.jsonl").write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines))
     out = tmp_path / "out"
     assert cli(["demo", str(src), "--detector", _pose_detector(tmp_path), "--ocr", _ocr(tmp_path),
-                "--out", str(out)]) == 0
+                "--out", str(out), "--no-refine"]) == 0
     text = capsys.readouterr().out
     assert "2 plate(s): 沪A2 (conf" in text and "score 0.90" in text and "score 0.60" in text
     assert "found" in text and "MISSED" in text and "exact text 1/2" in text

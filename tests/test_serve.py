@@ -176,6 +176,16 @@ def check_recognize(body: dict, shape: list[int]) -> None:
 # --- in process ---------------------------------------------------------------------------
 
 
+def test_the_detectors_second_look_is_a_setting(model_dir: Path, tmp_path: Path) -> None:
+    from edgevision.serve.engine import Engine
+
+    det = _pose_detector(tmp_path)
+    assert Engine(tiny_config(model_dir, detector=det, warmup=False)).reader.refine is True  # PlateReader's default
+    assert Engine(tiny_config(model_dir, detector=det, warmup=False, refine=False)).reader.refine is False
+    with pytest.raises(TypeError, match="refine: expected True or False"):
+        tiny_config(model_dir, detector=det, refine="no")
+
+
 @pytest.fixture(scope="module")
 def client(model_dir: Path) -> Any:
     with TestClient(create_app(tiny_config(model_dir)), raise_server_exceptions=True) as c:
@@ -184,7 +194,7 @@ def client(model_dir: Path) -> Any:
 
 def test_recognize_with_a_detector_answers_every_plate(model_dir: Path, tmp_path: Path) -> None:
     det = _pose_detector(tmp_path)  # two plates on any image, scores 0.9 and 0.6
-    cfg = tiny_config(model_dir, detector=det, corners="no-such-model.onnx")  # corners is not loaded
+    cfg = tiny_config(model_dir, detector=det, corners="no-such-model.onnx", refine=False)  # corners is not loaded
     with TestClient(create_app(cfg)) as c:
         jpeg = SAMPLE.read_bytes()
         body = c.post("/recognize", content=jpeg, headers={"Content-Type": "image/jpeg"}).json()
@@ -194,7 +204,7 @@ def test_recognize_with_a_detector_answers_every_plate(model_dir: Path, tmp_path
         assert set(body["timings_ms"]) == {"read", "queue", "decode", "detect", "rectify", "ocr", "total"}
         pipeline = c.get("/models").json()["pipeline"]
         assert pipeline["detector"] == "det" and "corners" not in pipeline
-    cfg = tiny_config(model_dir, detector=_pose_detector(tmp_path, conf_threshold=0.99))
+    cfg = tiny_config(model_dir, detector=_pose_detector(tmp_path, conf_threshold=0.99), refine=False)
     with TestClient(create_app(cfg)) as c:  # a threshold no plate passes: an empty answer, not an error
         body = c.post("/recognize", content=SAMPLE.read_bytes(), headers={"Content-Type": "image/jpeg"}).json()
         assert body["success"] is False and body["plates"] == [] and body["text"] == "" and body["score"] == 0.0

@@ -27,6 +27,7 @@ class ServeConfig:
         corners, ocr: the plate pipeline's models (default: the bundled int8 pair).
         detector: a plate detector (a ``pose`` model with 4 corners) for the plate pipeline: then
             ``/recognize`` reads every plate of an image and ``corners`` is not loaded.
+        refine: with a detector, its second look at each plate (see :class:`~edgevision.PlateReader`).
         host, port: where uvicorn listens (``port=0``: a free port, printed at start).
         workers: inferences run at once, each on its own thread (default: the CPU count, at most 4).
         threads: ONNX Runtime intra-op threads per model (default: CPUs / workers, at least 1).
@@ -46,6 +47,7 @@ class ServeConfig:
     corners: str = "lpl_resnet_int8.onnx"
     ocr: str = "plate_ocr_int8.onnx"
     detector: str | None = None
+    refine: bool = True
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int | None = None
@@ -67,6 +69,8 @@ class ServeConfig:
         object.__setattr__(self, "models", tuple(os.fspath(m) for m in self.models))
         if self.pipeline is None and not self.models:
             raise InvalidArgumentError("models: nothing to serve; give a pipeline ('plate') or at least one model")
+        if not isinstance(self.refine, bool):
+            raise InvalidTypeError(f"refine: expected True or False, got {self.refine!r}")
         object.__setattr__(self, "port", check_int(self.port, "port", minimum=0))
         if self.port > 65535:
             raise InvalidArgumentError(f"port: expected 0..65535, got {self.port}")

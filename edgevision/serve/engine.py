@@ -160,7 +160,8 @@ class Engine:
         if config.pipeline == "plate":
             ocr = Predictor(config.ocr, warmup=False, **opts)
             if config.detector is not None:
-                self.reader = PlateReader(ocr=ocr, detector=Predictor(config.detector, warmup=False, **opts))
+                self.reader = PlateReader(ocr=ocr, detector=Predictor(config.detector, warmup=False, **opts),
+                                          refine=config.refine)
                 first, stage = "detector", "detect"
             else:
                 self.reader = PlateReader(Predictor(config.corners, warmup=False, **opts), ocr)
@@ -214,7 +215,7 @@ class Engine:
         """Decodes an encoded image and reads its plate: ``(PlateReading, stage seconds)``.
 
         With a detector the reading is a :class:`~edgevision.PlateScene` (every plate) and the
-        first stage is ``detect``. Stages: ``decode``, ``corners`` (the corner model), ``ocr`` (the OCR, re-reads of
+        first stage is ``detect`` (with the detector's second look, when the reader makes one). Stages: ``decode``, ``corners`` (the corner model), ``ocr`` (the OCR, re-reads of
         two-row plates included) and ``rectify`` (the rest: rectification and glue).
         Runs on a worker thread. Raises the errors of :func:`~edgevision.image_bytes.decode_image`.
         """
