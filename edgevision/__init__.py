@@ -27,6 +27,10 @@ _LAZY = {
     "PlateReader": "plates",
     "PlateReading": "plates",
     "PlateScene": "plates",
+    "SiameseMatcher": "matching",
+    "MatchResult": "matching",
+    "MeterReader": "meters",
+    "MeterReading": "meters",
 }
 
 

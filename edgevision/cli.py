@@ -3,7 +3,11 @@
     edgevision predict MODEL IMAGE... [--save DIR] [--json] [--device D] [--config FILE]
     edgevision info MODEL [--json]
     edgevision demo [SOURCE] [--out DIR] [--corners MODEL] [--ocr MODEL]
-    edgevision serve [--pipeline plate|none] [--model M]... [--host H] [--port P] [--workers N] [--queue N] ...
+    edgevision match IMAGE [--save OUT] [--boxes JSON] [--model M]   (seed 004: the matching candidate's x, y)
+    edgevision match LABELS [--images DIR]   (seed 004's accuracy on a labels.jsonl folder)
+    edgevision read-meter IMAGE... [--save DIR] [--json] [--corners M] [--digits M] [--classifier M]
+    edgevision read-meter --eval DIR | --synthetic N [--seed S] [--save DIR]   (seed 001's recognition rate)
+    edgevision serve [--pipeline plate|meter|none] [--model M]... [--host H] [--port P] [--workers N] [--queue N] ...
     edgevision bench [MODEL...] [options]   (= python -m benchmarks.latency; listed only in a repository checkout)
 """
 
@@ -188,6 +192,144 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``read-meter --synthetic``'s default first seed: the held-out scenes of ``training.meter_screen`` (HELDOUT_BASE).
+METER_HELDOUT_SEED = 400_000_000
+
+
+def _meter_labelled(args: argparse.Namespace) -> tuple[str, list[Any], list[dict[str, Any]]]:
+    """``(what, images, labels)`` of ``--eval DIR`` (a manifest folder) or ``--synthetic N``."""
+    if args.eval:
+        from .samples import scene_items
+
+        src, items = scene_items(args.eval, "--eval")
+        labelled = [(path, lab) for path, lab in items if lab is not None and "text" in lab]
+        if not labelled:
+            raise EdgeVisionError(f"--eval: {src}: no labelled images (a manifest.jsonl with image, text and class "
+                                  "per line; text \"\" for an illegible meter)")
+        return str(src), [path for path, _ in labelled], [lab for _, lab in labelled]
+    import importlib
+
+    try:  # host-side code (not in the wheel): imported by name, as `bench` does, never by the runtime itself
+        render_scene = importlib.import_module("calibration.meter_synth").render_scene
+    except ImportError as e:
+        raise EdgeVisionError(f"--synthetic: the meter generator is not importable ({e}); it lives in the "
+                              "repository's calibration/ folder: run from a checkout of edgevision") from None
+    scenes = [render_scene(args.seed + i) for i in range(args.synthetic)]
+    return (f"{args.synthetic} synthetic scenes (render_scene({args.seed} + i))", [s.image for s in scenes],
+            [{"text": s.reading, "class": s.meter_class} for s in scenes])
+
+
+def _read_meter(args: argparse.Namespace) -> int:
+    from .meters import MeterReader, evaluate_meters
+
+    modes = sum(bool(x) for x in (args.images, args.eval, args.synthetic))
+    if modes != 1:
+        raise EdgeVisionError("expected IMAGE... to read, or --eval DIR, or --synthetic N to score a labelled set "
+                              f"(one of them; got {modes})")
+    reader = MeterReader(args.corners, args.digits, args.classifier, device=args.device)
+    if not args.images:
+        what, images, labels = _meter_labelled(args)
+        res = evaluate_meters(reader, images, labels, save=args.save)
+        if not args.json:
+            res.pop("per_image")
+        print(json.dumps({"source": what, **res}, ensure_ascii=False, indent=2))
+        return 0
+    from .predictor import load_image
+
+    images = [load_image(path, "IMAGE") for path in args.images]  # every file is checked before any work
+    records = []
+    for path, image, r in zip(args.images, images, reader(images)):
+        rec = {"image": path, **r.to_dict()}
+        if args.save:
+            import cv2
+
+            out_dir = Path(args.save)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            dst = out_dir / (Path(path).stem + "_meter.jpg")
+            if not cv2.imwrite(str(dst), r.plot()):
+                raise EdgeVisionError(f"--save: could not write {dst}")
+            rec["saved"] = str(dst)
+        records.append(rec)
+        if not args.json:
+            print(json.dumps(rec, ensure_ascii=False))
+    if args.json:
+        print(json.dumps(records, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _add_read_meter_parser(sub: Any) -> None:
+    from .meters import DEFAULT_CLASSIFIER, DEFAULT_CORNERS, DEFAULT_DIGITS
+
+    m = sub.add_parser("read-meter", help="read utility meters (seed 001): screen corners and class, digits, "
+                                          "reading; or score a labelled set",
+                       description="Read meters with MeterReader and print one JSON line per image (seed 001's "
+                                   "fields: original_image_shape, success, text, class, score, time, then corners, "
+                                   "digits, timings_ms). With --eval or --synthetic, print the recognition rate: "
+                                   "fully correct readings over readable meters.")
+    m.add_argument("images", nargs="*", metavar="IMAGE", help="image files")
+    m.add_argument("--save", metavar="DIR", help="write annotated images to DIR")
+    m.add_argument("--json", action="store_true", help="one JSON array (with --eval/--synthetic: every image's "
+                                                       "reading too)")
+    m.add_argument("--eval", metavar="DIR", help="score a labelled folder: manifest.jsonl with image, text "
+                                                 "(\"\" when illegible) and class per line")
+    m.add_argument("--synthetic", type=positive_int, metavar="N",
+                   help="score N generated scenes (calibration.meter_synth; needs a checkout)")
+    m.add_argument("--seed", type=non_negative_int, default=METER_HELDOUT_SEED,
+                   help=f"first scene seed of --synthetic (default {METER_HELDOUT_SEED}: the held-out scenes)")
+    m.add_argument("--corners", default=DEFAULT_CORNERS, help=f"stage-1 model (default {DEFAULT_CORNERS})")
+    m.add_argument("--digits", default=DEFAULT_DIGITS, help=f"digit detector (default {DEFAULT_DIGITS})")
+    m.add_argument("--classifier", default=DEFAULT_CLASSIFIER, help=f"digit classifier (default {DEFAULT_CLASSIFIER})")
+    m.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or tensorrt[:N]")
+    m.set_defaults(fn=_read_meter)
+
+
+def _match(args: argparse.Namespace) -> int:
+    from .matching import SiameseMatcher, evaluate_labels, read_boxes
+
+    src = Path(args.path)
+    if not src.exists():
+        raise EdgeVisionError(f"PATH: {src}: no such file or folder")
+    if src.is_dir() or src.suffix == ".jsonl":  # dataset mode: seed 004's accuracy
+        if args.save or args.boxes:
+            raise EdgeVisionError("--save and --boxes apply to one challenge image, not to a labelled set")
+        res = evaluate_labels(SiameseMatcher(args.model, device=args.device), src, args.images)
+        print(json.dumps(res, ensure_ascii=False, indent=2))
+        return 0
+    boxes_path = Path(args.boxes) if args.boxes else src.with_suffix(".json")
+    boxes = read_boxes(boxes_path) if (args.boxes or boxes_path.is_file()) else None
+    m = SiameseMatcher(args.model, device=args.device)
+    r = m(str(src), *((boxes["reference_box"], boxes["candidate_boxes"]) if boxes else ()))
+    rec = {"image": str(src), **r.to_dict(), "boxes": str(boxes_path) if boxes else "default layout"}
+    if args.save:
+        import cv2
+
+        dst = Path(args.save)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if not cv2.imwrite(str(dst), r.plot()):
+            raise EdgeVisionError(f"--save: could not write {dst} (use a .png or .jpg name)")
+        rec["saved"] = str(dst)
+    print(json.dumps(rec, ensure_ascii=False))
+    return 0
+
+
+def _add_match_parser(sub: Any) -> None:
+    from .matching import DEFAULT_MODEL
+
+    m = sub.add_parser("match", help="icon-matching captchas (seed 004): print the matching candidate's "
+                                     "coordinates, or the accuracy on a labelled set",
+                       description="PATH an image: print JSON with the target index, its centre (x, y, source "
+                                   "pixels) and the similarities; boxes from --boxes, else PATH with .json if it "
+                                   "exists, else the default layout (reference panel top-left, 5 slots below). "
+                                   "PATH a folder or a labels.jsonl: print seed 004's accuracy.")
+    m.add_argument("path", metavar="PATH", help="a challenge image, or a labelled set (folder with labels.jsonl)")
+    m.add_argument("--save", metavar="OUT", help="write the image with a red marker on the answer to OUT")
+    m.add_argument("--boxes", metavar="JSON", help="reference_box and candidate_boxes, (x0, y0, x1, y1) pixels")
+    m.add_argument("--images", metavar="DIR", help="dataset mode: folder of the images (default: the labels' folder)")
+    m.add_argument("--model", default=DEFAULT_MODEL, help=f"embedding model (default {DEFAULT_MODEL})")
+    m.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or tensorrt[:N]")
+    m.set_defaults(fn=_match)
+
+
 def _add_serve_parser(sub: Any) -> None:
     from .serve.config import PIPELINES, ServeConfig
 
@@ -197,7 +339,9 @@ def _add_serve_parser(sub: Any) -> None:
                        description="Serve plate reading and models over HTTP (FastAPI + uvicorn). Models load and "
                                    "warm up before the port opens; SIGTERM lets requests in flight finish.")
     s.add_argument("--pipeline", choices=[*PIPELINES, "none"],
-                   help="plate: POST /recognize with --corners and --ocr (default: plate, or none with --model)")
+                   help="plate: POST /recognize with --corners and --ocr; meter: POST /recognize reads a meter "
+                        "(seed 001) with --meter-corners, --meter-digits and --meter-classifier (default: plate, "
+                        "or none with --model)")
     s.add_argument("--model", action="append", default=[], metavar="M",
                    help="a model (path or bundled name) to serve at POST /predict/{name}; repeatable")
     s.add_argument("--corners", default=d.corners, help=f"plate corner model (default {d.corners})")
@@ -207,6 +351,12 @@ def _add_serve_parser(sub: Any) -> None:
                         "--corners is then not used")
     s.add_argument("--no-refine", dest="refine", action="store_false",
                    help="with --detector: skip its second look at each plate (faster, coarser corners)")
+    s.add_argument("--meter-corners", default=d.meter_corners, metavar="M",
+                   help=f"meter pipeline: screen corners and class (default {d.meter_corners})")
+    s.add_argument("--meter-digits", default=d.meter_digits, metavar="M",
+                   help=f"meter pipeline: digit detector (default {d.meter_digits})")
+    s.add_argument("--meter-classifier", default=d.meter_classifier, metavar="M",
+                   help=f"meter pipeline: digit classifier (default {d.meter_classifier})")
     s.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host}; 0.0.0.0 in a container)")
     s.add_argument("--port", type=port_number, default=d.port, help=f"port (default {d.port}; 0: any free port)")
     s.add_argument("--workers", type=positive_int, help="inferences run at once (default: CPUs, at most 4)")
@@ -232,7 +382,8 @@ def _serve(args: argparse.Namespace) -> int:
     pipeline = args.pipeline or ("none" if args.model else "plate")
     config = ServeConfig(
         pipeline=None if pipeline == "none" else pipeline, models=tuple(args.model), corners=args.corners,
-        ocr=args.ocr, detector=args.detector, refine=args.refine, host=args.host, port=args.port, workers=args.workers, threads=args.threads, queue=args.queue,
+        ocr=args.ocr, detector=args.detector, refine=args.refine, meter_corners=args.meter_corners, meter_digits=args.meter_digits,
+        meter_classifier=args.meter_classifier, host=args.host, port=args.port, workers=args.workers, threads=args.threads, queue=args.queue,
         max_body_mb=args.max_body_mb, max_pixels=args.max_pixels, device=args.device,
         graceful_timeout_s=args.graceful_timeout, access_log=args.access_log, log_level=args.log_level)
     from .serve import app  # FastAPI and uvicorn: the [serve] extra
@@ -271,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="with --detector: skip its second look at each plate (faster, coarser corners)")
     d.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or tensorrt[:N]")
     d.set_defaults(fn=_demo)
+    _add_read_meter_parser(sub)
+    _add_match_parser(sub)
     _add_serve_parser(sub)
     if _bench_root() is not None:  # benchmarks/ is not in the wheel
         sub.add_parser("bench", add_help=False,

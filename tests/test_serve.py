@@ -437,7 +437,7 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kw,match", [
-    ({"pipeline": "meter"}, "pipeline: expected one of"), ({"pipeline": None}, "models: nothing to serve"),
+    ({"pipeline": "captcha"}, "pipeline: expected one of"), ({"pipeline": None}, "models: nothing to serve"),
     ({"models": "a.onnx"}, "models: expected a list"), ({"port": 70000}, "port: expected 0..65535"),
     ({"workers": 0}, "workers: expected an integer >= 1"), ({"queue": -1}, "queue: expected an integer >= 0"),
     ({"max_body_mb": 0}, "max_body_mb: expected a finite number > 0"), ({"max_pixels": 1.5}, "max_pixels: expected an integer"),

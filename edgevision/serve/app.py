@@ -48,7 +48,7 @@ ERROR_CODES: dict[str, int] = {
     "bad_multipart": 400,             # multipart/form-data that does not parse (boundary, too many parts)
     "not_found": 404,                 # no such route
     "model_not_found": 404,           # /predict/{model} names no loaded model
-    "pipeline_not_loaded": 404,       # /recognize without --pipeline plate
+    "pipeline_not_loaded": 404,       # /recognize without --pipeline plate or meter
     "method_not_allowed": 405,
     "body_too_large": 413,            # over --max-body-mb (Content-Length, or counted while streaming)
     "image_too_large": 413,           # over --max-pixels, or a side over 32768 px, from the header
@@ -244,6 +244,29 @@ class RecognizeAnswer(BaseModel):
                                                      "rectify, ocr, total (ms)")
 
 
+class MeterDigitAnswer(BaseModel):
+    digit: str
+    confidence: float = Field(description="the digit classifier's probability, 0..1")
+    score: float = Field(description="the digit detector's score, 0..1")
+    decimal: bool = Field(description="the digit lies in the decimal area (after the point)")
+    box: list[float] = Field(description="x0, y0, x1, y1 in rectified-screen pixels")
+    quad: list[list[float]] = Field(description="the box's 4 corners in source pixels, clockwise from top-left")
+
+
+class MeterAnswer(BaseModel):
+    success: bool = Field(description="a legible screen was found and digits were read")
+    original_image_shape: list[int] = Field(description="[height, width, channels] of the decoded image")
+    text: str = Field(description="the reading, e.g. 01234.56; empty when nothing was read")
+    class_: str = Field(alias="class", description="analog, digital or illegible")
+    score: float = Field(description="the reading's confidence: the class probability times every digit's, 0..1")
+    time: float = Field(description="seconds the server spent on the request")
+    counter_class: str = Field(description="seed 001's name of class")
+    counter_score: float = Field(description="seed 001's counter score: the class probability, 0..1")
+    corners: list[list[float]] = Field(description="screen corners, source pixels, TL, TR, BR, BL in reading order")
+    digits: list[MeterDigitAnswer]
+    timings_ms: dict[str, float] = Field(description="read, queue, decode, corners, rectify, digits, classify, total")
+
+
 class PredictAnswer(BaseModel):
     model: str
     task: str
@@ -355,18 +378,32 @@ def create_app(config: ServeConfig | None = None, *, engine: Engine | None = Non
         check_header(data, cfg.max_pixels)
         return data, _clock() - t0
 
-    @app.post("/recognize", summary="Read the plate in an image", response_model=None, openapi_extra=_UPLOAD,
-              responses={200: {"model": RecognizeAnswer}, **_ERRORS_DOC})
+    meter = cfg.pipeline == "meter"
+
+    @app.post("/recognize", summary="Read the meter in an image" if meter else "Read the plate in an image",
+              response_model=None, openapi_extra=_UPLOAD,
+              responses={200: {"model": MeterAnswer if meter else RecognizeAnswer}, **_ERRORS_DOC})
     async def recognize(request: Request) -> JSONResponse:
         t0 = _clock()
         if engine.reader is None:
-            raise HTTPError("pipeline_not_loaded", "/recognize: the plate pipeline is not loaded "
-                                                   "(start the server with --pipeline plate)")
+            raise HTTPError("pipeline_not_loaded", "/recognize: no pipeline is loaded "
+                                                   "(start the server with --pipeline plate or --pipeline meter)")
         async with engine.admission.admit():
             data, read_s = await read_checked(request)
             (r, stages), queued = await engine.admission.run(engine.recognize, data)
         times = {"read": read_s, "queue": queued, **stages}
-        metrics.stage_times("plate", times)
+        metrics.stage_times(cfg.pipeline, times)
+        if meter:
+            total = _clock() - t0
+            return json_answer({
+                "success": r.success, "original_image_shape": list(r.orig_img.shape), "text": r.text,
+                "class": r.meter_class, "score": r.score, "time": total,
+                "counter_class": r.meter_class, "counter_score": r.class_score,
+                "corners": r.corners.tolist(),
+                "digits": [{"digit": d.digit, "confidence": d.confidence, "score": d.score, "decimal": d.decimal,
+                            "box": list(d.box), "quad": [list(q) for q in d.quad]} for d in r.digits],
+                "timings_ms": _ms({**times, "total": total}),
+            })
         readings = list(r) if engine.reader.detector is not None else [r]  # a PlateScene: every plate
         plates = [{"text": p.text, "confidence": p.confidence, "char_confidences": list(p.char_confidences),
                    "corners": p.corners.tolist(), "quad_ok": p.quad_ok, "rows": p.rows, "score": p.score}

@@ -11,7 +11,7 @@ from ..checks import check_int, check_number
 from ..errors import InvalidArgumentError, InvalidTypeError
 
 #: Pipelines ``--pipeline`` can name.
-PIPELINES = ("plate",)
+PIPELINES = ("plate", "meter")
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,9 @@ class ServeConfig:
 
     Attributes:
         pipeline: ``"plate"`` serves ``POST /recognize`` with a :class:`~edgevision.PlateReader`
-            over ``corners`` and ``ocr``; None serves ``models`` only.
+            over ``corners`` and ``ocr``; ``"meter"`` with a :class:`~edgevision.MeterReader` over
+            ``meter_corners``, ``meter_digits`` and ``meter_classifier`` (seed 001); None serves
+            ``models`` only.
         models: further models (paths or bundled names) served at ``POST /predict/{name}``,
             where ``name`` is the file name without ``.onnx``. The pipeline's two models
             are served there too.
@@ -28,6 +30,8 @@ class ServeConfig:
         detector: a plate detector (a ``pose`` model with 4 corners) for the plate pipeline: then
             ``/recognize`` reads every plate of an image and ``corners`` is not loaded.
         refine: with a detector, its second look at each plate (see :class:`~edgevision.PlateReader`).
+        meter_corners, meter_digits, meter_classifier: the meter pipeline's three models (default:
+            the bundled int8 ones).
         host, port: where uvicorn listens (``port=0``: a free port, printed at start).
         workers: inferences run at once, each on its own thread (default: the CPU count, at most 4).
         threads: ONNX Runtime intra-op threads per model (default: CPUs / workers, at least 1).
@@ -48,6 +52,9 @@ class ServeConfig:
     ocr: str = "plate_ocr_int8.onnx"
     detector: str | None = None
     refine: bool = True
+    meter_corners: str = "meter_corners_int8.onnx"
+    meter_digits: str = "meter_digits_int8.onnx"
+    meter_classifier: str = "meter_digit_cls_int8.onnx"
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int | None = None
@@ -68,7 +75,11 @@ class ServeConfig:
             raise InvalidTypeError(f"models: expected a list of model paths or names, got {type(self.models).__name__}")
         object.__setattr__(self, "models", tuple(os.fspath(m) for m in self.models))
         if self.pipeline is None and not self.models:
-            raise InvalidArgumentError("models: nothing to serve; give a pipeline ('plate') or at least one model")
+            raise InvalidArgumentError("models: nothing to serve; give a pipeline ('plate' or 'meter') or at least "
+                                       "one model")
+        if self.pipeline != "plate" and self.detector is not None:
+            raise InvalidArgumentError(f"detector: a plate detector belongs to the plate pipeline, not to "
+                                       f"{self.pipeline or 'no pipeline'}")
         if not isinstance(self.refine, bool):
             raise InvalidTypeError(f"refine: expected True or False, got {self.refine!r}")
         object.__setattr__(self, "port", check_int(self.port, "port", minimum=0))

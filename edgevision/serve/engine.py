@@ -140,7 +140,8 @@ class Engine:
     Attributes:
         config: the settings.
         predictors: served name -> :class:`~edgevision.Predictor` (``/predict/{name}``).
-        reader: the :class:`~edgevision.PlateReader` of the ``plate`` pipeline, or None.
+        reader: the :class:`~edgevision.PlateReader` of the ``plate`` pipeline, the
+            :class:`~edgevision.MeterReader` of the ``meter`` pipeline, or None.
         admission: the bounded queue (:class:`Admission`).
         warmup_s: seconds the warm-up took.
 
@@ -148,6 +149,10 @@ class Engine:
     other load errors of :class:`~edgevision.Predictor`; InvalidArgumentError when two
     models would be served under the same name.
     """
+
+    #: The meter pipeline's timed model stages, and the reader attribute of each.
+    METER_STAGES = ("corners", "digits", "classify")
+    _METER_ATTR = {"corners": "corners", "digits": "digits", "classify": "classifier"}
 
     def __init__(self, config: ServeConfig) -> None:
         from ..plates import PlateReader
@@ -170,6 +175,15 @@ class Engine:
                 self.predictors.setdefault(model_name(p.path), p)
             setattr(self.reader, first, _TimedStage(getattr(self.reader, first), stage))
             self.reader.ocr = _TimedStage(self.reader.ocr, "ocr")
+        elif config.pipeline == "meter":
+            from ..meters import MeterReader
+
+            self.reader = MeterReader(*(Predictor(m, warmup=False, **opts) for m in
+                                        (config.meter_corners, config.meter_digits, config.meter_classifier)))
+            for stage in self.METER_STAGES:
+                p = getattr(self.reader, self._METER_ATTR[stage])
+                self.predictors.setdefault(model_name(p.path), p)
+                setattr(self.reader, self._METER_ATTR[stage], _TimedStage(p, stage))
         for m in config.models:
             p = Predictor(m, warmup=False, **opts)
             name = model_name(p.path)
@@ -183,7 +197,7 @@ class Engine:
         self.describe()  # at start-up: GET /models never blocks the event loop on reading model files
 
     def warmup(self) -> float:
-        """Runs every model once, and the plate pipeline on every bundled sample scene (whatever
+        """Runs every model once, and the pipeline (plate or meter) on every bundled sample scene (whatever
         ``max_pixels`` says: they are the package's own files); returns the seconds taken."""
         t0 = _clock()
         for p in self.predictors.values():
@@ -204,7 +218,11 @@ class Engine:
                 info = model_info(p)
                 models.append({"name": name, "task": p.task, **info})
             pipeline = None
-            if self.reader is not None:
+            if self.config.pipeline == "meter":
+                pipeline = {"name": "meter", "endpoint": "/recognize",
+                            **{self._METER_ATTR[s]: model_name(getattr(self.reader, self._METER_ATTR[s]).path)
+                               for s in self.METER_STAGES}}
+            elif self.reader is not None:
                 first = "detector" if self.reader.detector is not None else "corners"
                 pipeline = {"name": "plate", "endpoint": "/recognize",
                             first: model_name(getattr(self.reader, first).path), "ocr": model_name(self.reader.ocr.path)}
@@ -212,7 +230,9 @@ class Engine:
         return self._info
 
     def recognize(self, data: bytes) -> tuple[Any, dict[str, float]]:
-        """Decodes an encoded image and reads its plate: ``(PlateReading, stage seconds)``.
+        """Decodes an encoded image and reads its plate: ``(PlateReading, stage seconds)``; with the
+        meter pipeline its meter: ``(MeterReading, stage seconds)``, stages ``decode``, ``corners``,
+        ``digits``, ``classify`` and ``rectify`` (the rest: the screen warps, the crops and glue).
 
         With a detector the reading is a :class:`~edgevision.PlateScene` (every plate) and the
         first stage is ``detect`` (with the detector's second look, when the reader makes one). Stages: ``decode``, ``corners`` (the corner model), ``ocr`` (the OCR, re-reads of
@@ -220,10 +240,19 @@ class Engine:
         Runs on a worker thread. Raises the errors of :func:`~edgevision.image_bytes.decode_image`.
         """
         if self.reader is None:
-            raise InvalidArgumentError("pipeline: the plate pipeline is not loaded")
+            raise InvalidArgumentError("pipeline: no /recognize pipeline is loaded")
         t0 = _clock()
         image = decode_image(data, self.config.max_pixels)
         t1 = _clock()
+        if self.config.pipeline == "meter":
+            times = {"decode": t1 - t0, **{s: 0.0 for s in self.METER_STAGES}}
+            _STAGES.current = times
+            try:
+                reading = self.reader(image)
+            finally:
+                _STAGES.current = None
+            times["rectify"] = max(0.0, _clock() - t1 - sum(times[s] for s in self.METER_STAGES))
+            return reading, times
         first = "detect" if self.reader.detector is not None else "corners"
         times = {"decode": t1 - t0, first: 0.0, "ocr": 0.0}
         _STAGES.current = times

@@ -1,0 +1,488 @@
+"""Meter reading (seed 001): screen corners and class, then rectification, digit detection and digit reading.
+
+    reader = edgevision.MeterReader()                # bundled int8 defaults, offline
+    r = reader(cv2.imread("meter.jpg"))              # -> MeterReading
+    r.success, r.text, r.meter_class, r.score; r.to_dict(); cv2.imwrite("out.jpg", r.plot())
+
+Stage 1 is a ``keypoints`` model with a class head (``decoder.class_output``): the
+4 corners of the meter's screen in *reading* orientation (TL, TR, BR, BL relative
+to the digits, so an upside-down meter still reads left to right) and the screen's
+class, ``analog`` (odometer drums), ``digital`` (seven-segment LCD) or ``illegible``.
+An illegible screen ends there (``success`` False). Otherwise the quad is rectified
+with the compiled ``warp_quad`` to the digit detector's input size (the screen,
+:data:`SCREEN_SIZE` for the bundled models); stage 2 is a ``detection`` model with
+the classes ``digit`` and ``decimal`` (the area after the decimal point) on that
+screen, and a ``classification`` model reading every digit box (one batch for
+every digit of every image in the call), classes ``"0"`` .. ``"9"``.
+
+The reading is assembled from the digit boxes sorted left to right by their
+centres: the digits whose centre lies inside the best ``decimal`` box form the part
+after a ``"."``, the others the part before it (``"01234.56"``). Every stage is an
+ordinary :class:`~edgevision.Predictor`, so any self-describing models with those
+tasks can stand in for the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .errors import ConfigMismatchError, InvalidArgumentError
+from .predictor import load_image
+from .preprocess import warp_quad
+from .results import _SHIFT, _Result, _array, _color, _common, _draw_label, _fixed, _jsonable
+
+_clock = time.perf_counter
+
+#: Default models (bundled in ``edgevision/models``).
+DEFAULT_CORNERS = "meter_corners_int8.onnx"
+DEFAULT_DIGITS = "meter_digits_int8.onnx"
+DEFAULT_CLASSIFIER = "meter_digit_cls_int8.onnx"
+#: The rectified screen of the bundled models, ``(height, width)`` px (the digit detector's input).
+SCREEN_SIZE = (96, 256)
+#: The screen classes of stage 1 (seed 001). ``illegible`` screens are not read.
+METER_CLASSES = ("analog", "digital", "illegible")
+#: The digit classifier's crop, ``(height, width)`` px, and its margin (a fraction of the box height).
+DIGIT_CROP_SIZE = (32, 20)
+DIGIT_CROP_MARGIN = 0.08
+#: The stage-2 detector's class names: a digit, and the area after the decimal point.
+DIGIT_CLASS, DECIMAL_CLASS = "digit", "decimal"
+
+
+@dataclass(frozen=True)
+class MeterDigit:
+    """One digit of a meter reading.
+
+    Attributes:
+        box: ``(x0, y0, x1, y1)`` in rectified-screen pixels (the digit detector's input).
+        quad: the box's 4 corners in source-image pixels (TL, TR, BR, BL), through the
+            screen's perspective.
+        digit: the classifier's digit (``"0"`` .. ``"9"``).
+        confidence: the classifier's probability of ``digit`` (0..1).
+        score: the detector's score for the box (0..1).
+        decimal: the box's centre lies inside the decimal area (a digit after the point).
+    """
+
+    box: tuple[float, float, float, float]
+    quad: tuple[tuple[float, float], ...]
+    digit: str
+    confidence: float
+    score: float
+    decimal: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"box": list(self.box), "quad": [list(p) for p in self.quad], "digit": self.digit,
+                "confidence": self.confidence, "score": self.score, "decimal": self.decimal}
+
+
+@dataclass(eq=False)
+class MeterReading(_Result):
+    """One meter read from one image.
+
+    Attributes:
+        success: the screen was found and legible, and at least one digit was read.
+        text: the reading, digits left to right with a ``"."`` before the decimal part
+            (``"01234.56"``); ``""`` when nothing was read.
+        meter_class: the screen class, ``analog``, ``digital`` or ``illegible``
+            (``to_dict()``'s ``class``).
+        class_score: stage 1's probability of ``meter_class`` (0..1).
+        score: the reading's confidence: ``class_score`` times every digit's classifier
+            probability (0..1); 0.0 when nothing was read.
+        corners: ``(4, 2)`` float64 screen corners in source pixels, TL, TR, BR, BL in
+            reading orientation.
+        quad_ok: ``False`` when the corners of a legible screen were not a convex clockwise
+            quadrilateral (nothing was read then); an illegible screen's quad is not checked.
+        digits: the :class:`MeterDigit` s, left to right.
+        decimal_box: ``(x0, y0, x1, y1)`` of the decimal area in screen pixels, or ``None``.
+        screen: the rectified screen (uint8 BGR, the detector's input size), or ``None``
+            (an illegible screen or a bad quad); not in ``to_dict()``.
+        time: seconds the reading took (``timings_ms['total']`` / 1000).
+        timings_ms: milliseconds per stage: ``corners`` (stage 1: preprocessing,
+            inference, decoding), ``rectify`` (the screen warps), ``digits`` (the
+            detector), ``classify`` (crops and the one classifier call) and ``total``.
+            For a list of images each stage runs once for the whole list, and each image
+            gets the list's time divided by its length.
+
+    ``to_dict()`` starts with seed 001's fields: ``original_image_shape`` (``[h, w, c]``),
+    ``success``, ``text``, ``class``, ``score``, ``time``. ``plot`` draws the screen quad,
+    the reading and every digit's box. Style: ``color`` (BGR, default green; red when
+    nothing was read), ``digit_color``, ``decimal_color``, ``thickness`` (px), ``font_size`` (px).
+    """
+
+    success: bool
+    text: str
+    meter_class: str
+    class_score: float
+    score: float
+    corners: np.ndarray
+    quad_ok: bool = True
+    digits: tuple[MeterDigit, ...] = ()
+    decimal_box: tuple[float, float, float, float] | None = None
+    screen: np.ndarray | None = field(default=None, repr=False)
+    time: float = 0.0
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    orig_shape: tuple[int, int] | None = None
+    orig_img: np.ndarray | None = field(default=None, repr=False)
+    channels: int = 3
+
+    _TYPE: ClassVar[str] = "meter"
+    _SPATIAL: ClassVar[bool] = True
+    _STYLE: ClassVar[dict[str, Any]] = {"color": (0, 200, 0), "digit_color": (255, 160, 0),
+                                        "decimal_color": (0, 0, 255), "thickness": None, "font_size": None}
+
+    def __post_init__(self) -> None:
+        self.corners = _array(self.corners, "corners", np.float64, (4, 2), "4 (x, y) corners in source pixels")
+        self.success = bool(self.success)
+        self.text = str(self.text)
+        self.meter_class = str(self.meter_class)
+        self.class_score = float(self.class_score)
+        self.score = float(self.score)
+        self.digits = tuple(self.digits)
+        if not all(isinstance(d, MeterDigit) for d in self.digits):
+            raise InvalidArgumentError("digits: expected MeterDigit items")
+        if self.decimal_box is not None:
+            self.decimal_box = tuple(float(v) for v in self.decimal_box)  # type: ignore[assignment]
+        self.timings_ms = {str(k): float(v) for k, v in self.timings_ms.items()}
+        self.time = float(self.time)
+        _common(self)
+        if self.orig_img is not None:
+            self.channels = 1 if self.orig_img.ndim == 2 else int(self.orig_img.shape[2])
+
+    @property
+    def original_image_shape(self) -> list[int]:
+        """``[height, width, channels]`` of the source image (seed 001's field)."""
+        h, w = self.orig_shape if self.orig_shape is not None else (0, 0)
+        return [int(h), int(w), int(self.channels)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Seed 001's fields first (``original_image_shape``, ``success``, ``text``, ``class``,
+        ``score``, ``time``), then the details; plain JSON data."""
+        return {"type": self._TYPE, "original_image_shape": self.original_image_shape, "success": self.success,
+                "text": self.text, "class": self.meter_class, "score": self.score, "time": self.time,
+                "class_score": self.class_score, "corners": _jsonable(self.corners), "quad_ok": self.quad_ok,
+                "digits": [d.to_dict() for d in self.digits],
+                "decimal_box": None if self.decimal_box is None else list(self.decimal_box),
+                "timings_ms": dict(self.timings_ms)}
+
+    def _draw(self, canvas: np.ndarray, s: dict[str, Any]) -> None:
+        import cv2
+
+        color = _color(s["color"] if self.success else (0, 0, 255), "color")
+        dcol, pcol = _color(s["digit_color"], "digit_color"), _color(s["decimal_color"], "decimal_color")
+        t = s["thickness"]
+        for d in self.digits:
+            pts = np.array([[_fixed(x), _fixed(y)] for x, y in d.quad], dtype=np.int32)
+            cv2.polylines(canvas, [pts], True, pcol if d.decimal else dcol, max(1, t // 2), cv2.LINE_AA, _SHIFT)
+        if np.isfinite(self.corners).all():
+            pts = np.array([[_fixed(x), _fixed(y)] for x, y in self.corners], dtype=np.int32)
+            cv2.polylines(canvas, [pts], True, color, t, cv2.LINE_AA, _SHIFT)
+            x = int(min(max(self.corners[:, 0].min(), 0), canvas.shape[1] - 1))
+            y = int(min(max(self.corners[:, 1].min() - s["font_size"] * 1.6, 0), canvas.shape[0] - 1))
+        else:
+            x = y = 0
+        label = f"{self.text or '-'} {self.meter_class} {self.score:.2f}"
+        _draw_label(canvas, label, x, y, s["font_size"], (255, 255, 255), color)
+
+
+def assemble_reading(boxes: Any, digits: Any, decimal_box: Any = None) -> tuple[str, list[int], list[bool]]:
+    """The reading from digit boxes: ``(text, order, decimal flags)``.
+
+    Args:
+        boxes: ``(K, 4)`` digit boxes ``x0, y0, x1, y1`` (any pixel frame).
+        digits: K digit strings, one per box.
+        decimal_box: ``(x0, y0, x1, y1)`` of the area after the decimal point in the same
+            frame, or ``None``.
+
+    The digits are sorted left to right by their centres' x (ties keep the given
+    order); a digit whose centre lies inside ``decimal_box`` (edges included) belongs
+    to the decimal part, written after a ``"."``. ``order`` gives the box indices in
+    reading order and ``decimal flags`` each one's membership (in that order).
+
+    >>> assemble_reading([[40, 0, 50, 10], [0, 0, 10, 10], [20, 0, 30, 10]], ["5", "1", "2"], [35, 0, 60, 10])
+    ('12.5', [1, 2, 0], [False, False, True])
+    """
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    digits = [str(d) for d in digits]
+    if len(digits) != len(b):
+        raise InvalidArgumentError(f"digits: expected {len(b)} digits (one per box), got {len(digits)}")
+    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+    order = [int(i) for i in np.argsort(cx, kind="stable")]
+    if decimal_box is None:
+        inside = [False] * len(order)
+    else:
+        x0, y0, x1, y1 = (float(v) for v in decimal_box)
+        inside = [bool(x0 <= cx[i] <= x1 and y0 <= cy[i] <= y1) for i in order]
+    whole = "".join(digits[i] for i, dec in zip(order, inside) if not dec)
+    frac = "".join(digits[i] for i, dec in zip(order, inside) if dec)
+    return (whole + "." + frac if frac else whole), order, inside
+
+
+def digit_crop(image: np.ndarray, box: Any, size: Any = DIGIT_CROP_SIZE, margin: float = DIGIT_CROP_MARGIN) -> np.ndarray:
+    """The digit classifier's view of one digit box: a uint8 crop of ``size`` ``(h, w)`` px.
+
+    The box (``x0, y0, x1, y1`` px of ``image``) is widened (never narrowed) about its
+    centre to the crop's aspect ratio (a narrow LCD ``1`` becomes a whole digit cell),
+    grown by ``margin`` of its height on every side, then resampled bilinearly; outside
+    the image the border is replicated. The same crop the classifier is trained on
+    (``calibration.meter_synth.digit_crop``).
+    """
+    import cv2
+
+    h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    x0, y0, x1, y1 = (float(v) for v in box)
+    bh = max(y1 - y0, 1.0) * (1 + 2 * margin)
+    bw = max(x1 - x0 + 2 * margin * (y1 - y0), bh * w / h)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    src = np.array([[cx - bw / 2, cy - bh / 2], [cx + bw / 2, cy - bh / 2], [cx - bw / 2, cy + bh / 2]], np.float32)
+    dst = np.array([[0, 0], [w, 0], [0, h]], np.float32)
+    a = cv2.getAffineTransform(src, dst)
+    a[:, 2] += a[:, 0] * 0.5 + a[:, 1] * 0.5 - 0.5  # continuous coordinates -> OpenCV's pixel centres
+    return cv2.warpAffine(image, a, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _screen_homography(size: tuple[int, int], corners: np.ndarray) -> np.ndarray:
+    """3x3 ``H`` mapping rectified-screen pixels (continuous, ``size`` = (h, w)) to source pixels."""
+    import cv2
+
+    h, w = size
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    return cv2.getPerspectiveTransform(src, corners.astype(np.float32)).astype(np.float64)
+
+
+class MeterReader:
+    """Two-stage meter reader (see the module docs).
+
+    Args:
+        corners: stage 1, a ``keypoints`` model with 4 points and a class head whose labels
+            include ``illegible`` (path, bundled name or :class:`~edgevision.Predictor`).
+        digits: stage 2, a ``detection`` model with the labels ``digit`` and ``decimal``,
+            run on the rectified screen (its input size is the screen's size).
+        classifier: a ``classification`` model reading one digit crop, labels ``"0"`` .. ``"9"``.
+        crop_margin: each digit box grows by this fraction of its height on every side before
+            :func:`digit_crop` cuts it out at the classifier's input size (default: the margin
+            the bundled classifier is trained with).
+        device, threads: passed to the :class:`~edgevision.Predictor` s built from paths.
+
+    Calls: ``reader(x)`` with an image path, a uint8 BGR array, or a list of them; one
+    :class:`MeterReading` per image.
+
+    Raises (at construction): ConfigMismatchError when a model's task or labels do not
+    fit its stage; the load errors of :class:`~edgevision.Predictor`.
+    """
+
+    def __init__(self, corners: str | os.PathLike | Any = DEFAULT_CORNERS,
+                 digits: str | os.PathLike | Any = DEFAULT_DIGITS,
+                 classifier: str | os.PathLike | Any = DEFAULT_CLASSIFIER, *, crop_margin: float = DIGIT_CROP_MARGIN,
+                 device: str = "auto", threads: int | None = None) -> None:
+        from .checks import check_number
+        from .predictor import Predictor
+
+        def predictor(model: Any) -> Predictor:
+            return model if isinstance(model, Predictor) else Predictor(model, device=device, threads=threads)
+
+        self.crop_margin = check_number(crop_margin, "crop_margin", minimum=0, maximum=1,
+                                        expected="a fraction in [0, 1]")
+        self.corners = predictor(corners)
+        c = self.corners
+        if c.task != "keypoints" or c.config.decoder.get("num_keypoints") != 4 or "class_output" not in c.config.decoder:
+            raise ConfigMismatchError(f"corners: expected a keypoints model with 4 points and a class head "
+                                      f"(decoder.class_output), {c.path} is task {c.task!r} with decoder "
+                                      f"{dict(c.config.decoder)}")
+        if "illegible" not in (c.config.labels or ()):
+            raise ConfigMismatchError(f"corners: expected screen class labels with 'illegible', {c.path} has "
+                                      f"{c.config.labels}")
+        self.digits = predictor(digits)
+        labels = tuple(self.digits.config.labels or ())
+        if self.digits.task != "detection" or DIGIT_CLASS not in labels:
+            raise ConfigMismatchError(f"digits: expected a detection model with the labels {DIGIT_CLASS!r} and "
+                                      f"{DECIMAL_CLASS!r}, {self.digits.path} is task {self.digits.task!r} with "
+                                      f"labels {list(labels)}")
+        self.classifier = predictor(classifier)
+        cl = tuple(self.classifier.config.labels or ())
+        if self.classifier.task != "classification" or not cl or not all(len(x) == 1 and x.isdigit() for x in cl):
+            raise ConfigMismatchError(f"classifier: expected a classification model whose labels are digits "
+                                      f"'0'..'9', {self.classifier.path} is task {self.classifier.task!r} with "
+                                      f"labels {list(cl)}")
+        size = self.digits.config.preprocess_kwargs()[0]
+        self.screen_size: tuple[int, int] = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+        size = self.classifier.config.preprocess_kwargs()[0]
+        self.crop_size: tuple[int, int] = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+    def __repr__(self) -> str:
+        return (f"MeterReader(corners={self.corners.path!r}, digits={self.digits.path!r}, "
+                f"classifier={self.classifier.path!r})")
+
+    def rectify(self, image: np.ndarray, corners: Any) -> np.ndarray | None:
+        """The screen quadrilateral ``corners`` (TL, TR, BR, BL in reading orientation, source px)
+        warped to :attr:`screen_size` (uint8 BGR), or ``None`` when it is not a usable
+        (convex, clockwise, non-degenerate) quadrilateral."""
+        try:
+            return warp_quad(image, np.asarray(corners, np.float64), self.screen_size, dtype="uint8", layout="NHWC",
+                             scale=1.0, channels=3)[0]
+        except InvalidArgumentError:
+            return None
+
+
+    def __call__(self, x: Any) -> Any:
+        single = not isinstance(x, (list, tuple))
+        items = [x] if single else list(x)
+        if not items:
+            raise InvalidArgumentError("x: expected an image or a non-empty list of images")
+        names = ["x"] if single else [f"x[{i}]" for i in range(len(items))]
+        images = [load_image(item, nm) for item, nm in zip(items, names)]
+        out = self._read(images)
+        return out[0] if single else out
+
+    predict = __call__
+
+    def _read(self, images: list[np.ndarray]) -> list[MeterReading]:
+        n = len(images)
+        t0 = _clock()
+        stage1 = self.corners(images)
+        t1 = _clock()
+        screens: list[np.ndarray | None] = []
+        for im, r in zip(images, stage1):
+            screens.append(None if r.label == "illegible" else self.rectify(im, r.keypoints))
+        t2 = _clock()
+        todo = [i for i, s in enumerate(screens) if s is not None]
+        dets = dict(zip(todo, self.digits([screens[i] for i in todo]))) if todo else {}
+        t3 = _clock()
+        owners: list[tuple[int, int]] = []
+        crops: list[np.ndarray] = []
+        decimal: dict[int, np.ndarray | None] = {}
+        for i in todo:
+            d = dets[i]
+            cls = [d.labels[j] for j in range(len(d))]
+            dec = [j for j, c in enumerate(cls) if c == DECIMAL_CLASS]
+            decimal[i] = d.boxes[max(dec, key=lambda j: d.scores[j])] if dec else None
+            for j, c in enumerate(cls):
+                if c == DIGIT_CLASS:
+                    owners.append((i, j))
+                    crops.append(digit_crop(screens[i], d.boxes[j], self.crop_size, self.crop_margin))
+        reads = self.classifier(crops) if crops else []
+        per: dict[int, list[tuple[int, str, float]]] = {i: [] for i in todo}
+        for (i, j), r in zip(owners, reads):
+            per[i].append((j, str(r.labels[0]), float(r.top_scores[0])))
+        t4 = _clock()
+        ms = {"corners": (t1 - t0) * 1e3 / n, "rectify": (t2 - t1) * 1e3 / n, "digits": (t3 - t2) * 1e3 / n,
+              "classify": (t4 - t3) * 1e3 / n, "total": (t4 - t0) * 1e3 / n}
+        out = []
+        for i, (im, r) in enumerate(zip(images, stage1)):
+            cls = r.label or ""
+            cscore = float(r.score or 0.0)
+            common = dict(meter_class=cls, class_score=cscore, corners=r.keypoints, time=ms["total"] / 1e3,
+                          timings_ms=dict(ms), orig_shape=im.shape[:2], orig_img=im)
+            if screens[i] is None:  # illegible, or no usable quad
+                out.append(MeterReading(False, "", score=0.0, quad_ok=cls == "illegible", **common))
+                continue
+            d = dets[i]
+            got = per[i]
+            boxes = np.array([d.boxes[j] for j, _, _ in got], np.float64).reshape(-1, 4)
+            text, order, inside = assemble_reading(boxes, [g for _, g, _ in got], decimal[i])
+            H = _screen_homography(self.screen_size, np.asarray(r.keypoints, np.float64))
+            digits = []
+            for k, dec in zip(order, inside):
+                j, g, conf = got[k]
+                x0, y0, x1, y1 = (float(v) for v in d.boxes[j])
+                pts = np.array([[x0, y0, 1], [x1, y0, 1], [x1, y1, 1], [x0, y1, 1]]) @ H.T
+                quad = tuple((float(px), float(py)) for px, py in pts[:, :2] / pts[:, 2:])
+                digits.append(MeterDigit((x0, y0, x1, y1), quad, g, conf, float(d.scores[j]), dec))
+            score = cscore * float(np.prod([m.confidence for m in digits])) if digits else 0.0
+            dbox = None if decimal[i] is None else tuple(float(v) for v in decimal[i])
+            out.append(MeterReading(bool(digits), text, score=score, digits=tuple(digits), decimal_box=dbox,
+                                    screen=screens[i], **common))
+        return out
+
+
+def recognition_rate(readings: Any, labels: Any) -> dict[str, Any]:
+    """Seed 001's metric over a labelled set, and the figures around it.
+
+    Args:
+        readings: one :class:`MeterReading` (or its ``to_dict()``) per image.
+        labels: one ``{"text": reading, "class": screen class}`` per image; ``text`` is
+            ``""`` for an illegible meter (``class`` may then be left out).
+
+    Returns:
+        ``{"recognition_rate": fully correct readings / readable meters (None with none),
+        "readable", "correct", "class_accuracy" (stage 1's class against ``class``, over
+        the labels that give one), "illegible", "illegible_rejected" (illegible meters
+        answered ``success: false``), "count"}``. A readable meter is one whose label is not
+        ``illegible`` and has a text; it counts as correct only when ``success`` is true and
+        the text matches exactly (the decimal point included).
+    """
+    readings, labels = list(readings), list(labels)
+    if len(readings) != len(labels):
+        raise InvalidArgumentError(f"labels: expected {len(readings)} labels (one per reading), got {len(labels)}")
+    readable = correct = illegible = rejected = with_class = class_ok = 0
+    for r, lab in zip(readings, labels):
+        d = r.to_dict() if hasattr(r, "to_dict") else dict(r)
+        if not isinstance(lab, dict):
+            raise InvalidArgumentError(f"labels: expected dicts with 'text' and 'class', got {type(lab).__name__}")
+        cls = lab.get("class", lab.get("meter_class"))
+        text = str(lab.get("text") or "")
+        if cls is not None:
+            with_class += 1
+            class_ok += d.get("class") == cls
+        if cls == "illegible" or not text:
+            illegible += 1
+            rejected += not d.get("success")
+            continue
+        readable += 1
+        correct += bool(d.get("success")) and d.get("text") == text
+    return {"recognition_rate": correct / readable if readable else None, "readable": readable, "correct": correct,
+            "class_accuracy": class_ok / with_class if with_class else None, "illegible": illegible,
+            "illegible_rejected": rejected, "count": len(readings)}
+
+
+def evaluate_meters(reader: MeterReader, images: Any, labels: Any, *, batch: int = 16,
+                    save: Any = None) -> dict[str, Any]:
+    """Reads labelled meter images and scores them with :func:`recognition_rate`.
+
+    Args:
+        reader: a :class:`MeterReader`.
+        images: image paths or uint8 BGR arrays.
+        labels: one ``{"text": ..., "class": ...}`` per image (see :func:`recognition_rate`).
+        batch: images per reader call.
+        save: a folder for annotated copies (``<i>_meter.jpg``), or ``None``.
+
+    Returns:
+        :func:`recognition_rate`'s figures plus ``per_image`` (``index``, ``label``, ``text``,
+        ``class``, ``success``, ``correct``) and ``ms_per_image`` (the reader's median ``total``).
+    """
+    from pathlib import Path
+
+    images, labels = list(images), list(labels)
+    if len(images) != len(labels):
+        raise InvalidArgumentError(f"labels: expected {len(images)} labels (one per image), got {len(labels)}")
+    if not images:
+        raise InvalidArgumentError("images: expected at least one labelled image")
+    out_dir = None if save is None else Path(save)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    readings: list[MeterReading] = []
+    for lo in range(0, len(images), batch):
+        chunk = reader(images[lo:lo + batch])
+        readings.extend(chunk)
+        if out_dir is not None:
+            import cv2
+
+            for k, r in enumerate(chunk):
+                cv2.imwrite(str(out_dir / f"{lo + k:05d}_meter.jpg"), r.plot())
+    res = recognition_rate(readings, labels)
+    per = []
+    for i, (r, lab) in enumerate(zip(readings, labels)):
+        text = str(lab.get("text") or "")
+        per.append({"index": i, "label": text, "label_class": lab.get("class"), "text": r.text,
+                    "class": r.meter_class, "success": r.success, "correct": bool(r.success and text and r.text == text)})
+    res["ms_per_image"] = float(np.median([r.timings_ms["total"] for r in readings]))
+    res["per_image"] = per
+    return res
+
+
+__all__ = ["MeterReader", "evaluate_meters", "MeterReading", "MeterDigit", "assemble_reading", "digit_crop", "recognition_rate",
+           "DEFAULT_CORNERS", "DIGIT_CROP_SIZE", "DIGIT_CROP_MARGIN",
+           "DEFAULT_DIGITS", "DEFAULT_CLASSIFIER", "SCREEN_SIZE", "METER_CLASSES"]
