@@ -370,7 +370,78 @@ def siamese_xception(size: Any = (XCEPTION_MIN_SIZE, XCEPTION_MIN_SIZE), embeddi
     return Built("siamese_xception", "keras", model, cfg, (h, w, 3))
 
 
+def xception_block(x: Any, filters: int, name: str, *, strides: int = 2, convs: int = 2) -> Any:
+    """One Xception residual block: ``convs`` x (ReLU -> SeparableConv2D 3x3 -> BN), then, for
+    ``strides=2``, MaxPool 3x3 stride 2 ("same"); the shortcut is a strided 1x1 Conv2D + BN
+    (or the identity when the shape is kept), added to the result."""
+    shortcut = x
+    if strides != 1 or x.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=strides, padding="same", use_bias=False,
+                                 name=f"{name}_short_conv")(x)
+        shortcut = layers.BatchNormalization(name=f"{name}_short_bn")(shortcut)
+    for i in range(convs):
+        x = layers.ReLU(name=f"{name}_relu{i}")(x)
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_sep{i}")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+    if strides != 1:
+        x = layers.MaxPooling2D(3, strides=strides, padding="same", name=f"{name}_pool")(x)
+    return layers.Add(name=f"{name}_add")([x, shortcut])
+
+
+def xception_small(x: Any, width: int = 16, middle: int = 2, name: str = "xs") -> Any:
+    """A narrow Xception (entry, middle and exit flows, as in Chollet 2017) for small inputs.
+
+    Channels: stem ``width`` (stride 2) and ``2*width``; entry blocks ``4*width`` and
+    ``8*width`` (strides 4 and 8 of the input); ``middle`` identity blocks of 3
+    separable convolutions at ``8*width``; exit block ``12*width`` (stride 16), then a
+    separable ``16*width`` convolution + BN + ReLU and global average pooling:
+    returns ``(N, 16*width)``. Full Xception is ``width=32`` with 8 middle blocks of
+    728 channels and 1536/2048 exit channels (20.8 M parameters); ``width=16, middle=2``
+    has about 0.4 M.
+    """
+    x = conv_bn(x, width, 3, 2, f"{name}_stem1")
+    x = conv_bn(x, 2 * width, 3, 1, f"{name}_stem2")
+    x = xception_block(x, 4 * width, f"{name}_entry1")
+    x = xception_block(x, 8 * width, f"{name}_entry2")
+    for i in range(middle):
+        x = xception_block(x, 8 * width, f"{name}_middle{i}", strides=1, convs=3)
+    x = xception_block(x, 12 * width, f"{name}_exit")
+    x = layers.SeparableConv2D(16 * width, 3, padding="same", use_bias=False, name=f"{name}_exit_sep")(x)
+    x = layers.BatchNormalization(name=f"{name}_exit_bn")(x)
+    x = layers.ReLU(name=f"{name}_exit_relu")(x)
+    return layers.GlobalAveragePooling2D(name=f"{name}_pool")(x)
+
+
+def siamese_xception_small(size: Any = (64, 64), width: int = 16, middle: int = 2,
+                           embedding_dim: int = 128) -> Built:
+    """Seed 004's embedding branch at edge size: :func:`xception_small`, a linear
+    ``projection`` to ``embedding_dim`` and L2 normalization (output ``embedding``,
+    (N, embedding_dim), unit length; Euclidean distance ranks like cosine similarity).
+
+    The backbone is the layers named ``xs_*``; :mod:`training.siamese` trains it, then
+    freezes it and fine-tunes ``projection`` as a Siamese pair network (seed 004).
+    Input: RGB (``swap_rb``), ``(pixel / 255 - 0.5) / 0.5``, crops stretched to ``size``
+    = (height, width) pixels, each >= 32 (the trained model: 64 x 64).
+    """
+    h, w = check_size(size, minimum=32, error=InvalidArgumentError)
+    width = check_int(width, "width", minimum=4, expected="an int >= 4", error=InvalidArgumentError)
+    middle = check_int(middle, "middle", minimum=0, expected="an int >= 0", error=InvalidArgumentError)
+    dim = check_int(embedding_dim, "embedding_dim", minimum=1, expected="a positive int", error=InvalidArgumentError)
+    inputs = keras.Input((h, w, 3), name="images")
+    x = xception_small(inputs, width, middle)
+    x = layers.Dense(dim, name="projection")(x)
+    emb = layers.UnitNormalization(name="embedding")(x)
+    model = keras.Model(inputs, emb, name="siamese_xception_small")
+    cfg = {"task": "embedding", "name": "siamese_xception_small",
+           "preprocess": {"size": [h, w], "mode": "stretch", "swap_rb": True, "scale": 1 / 255,
+                          "mean": 0.5, "std": 0.5},
+           "decoder": {"normalize": True},
+           "input_name": "images", "output_names": ["embedding"], "layout": "NHWC"}
+    return Built("siamese_xception_small", "keras", model, cfg, (h, w, 3),
+                 {"width": width, "middle": middle, "embedding_dim": dim})
+
+
 __all__ = ["CORNER_NAMES", "METER_SCREEN_CLASSES", "METER_DIGIT_CLASSES", "BOX_VARIANCE", "AnchorBoxDecoder",
            "retinanet_anchors", "conv_bn", "separable_block", "light_backbone", "meter_corners", "meter_digits",
            "meter_digit_cls",
-           "siamese_xception"]
+           "siamese_xception", "xception_block", "xception_small", "siamese_xception_small"]
