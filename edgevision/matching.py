@@ -1,0 +1,287 @@
+"""Icon-matching captchas (seed 004): :class:`SiameseMatcher` finds the candidate figure that matches a reference.
+
+The matcher embeds the reference crop and every candidate crop with an
+``embedding`` model (default: the bundled ``siamese_icons_int8.onnx``, a small
+Xception trained as a Siamese network) and answers with the candidate whose unit
+embedding is most cosine-similar to the reference's (the smallest Euclidean
+distance between unit vectors: the same ranking).
+
+Conventions: images are uint8 BGR (or paths OpenCV reads); points are continuous
+pixel coordinates ``(x, y)`` of the source image, origin at the top-left corner of
+the top-left pixel; boxes are ``(x0, y0, x1, y1)`` in those pixels (``x1``/``y1``
+exclusive). The answer's coordinates are the centre of the chosen candidate's box.
+
+Layout: when no boxes are given, :func:`challenge_layout` (a reference panel at the
+top-left, a row of equal candidate slots below it: the layout of
+``calibration.captcha_synth.render_challenge``) is used.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import EdgeVisionError, ImageReadError, InvalidArgumentError, InvalidTypeError
+
+#: The bundled default model.
+DEFAULT_MODEL = "siamese_icons_int8.onnx"
+#: Candidates in the default layout.
+DEFAULT_CANDIDATES = 5
+
+
+def challenge_layout(size: Any, candidates: int = DEFAULT_CANDIDATES) -> dict[str, np.ndarray]:
+    """The default layout of an image of ``size`` = (height, width) pixels, each >= 64:
+    ``{"reference_box": (4,), "candidate_boxes": (candidates, 4)}``, boxes ``(x0, y0, x1, y1)``.
+
+    The reference panel is the top-left square of side ``max(24, 0.3 * height)`` (4 px
+    from the edges); ``candidates`` (2..12) equal square slots split the width evenly
+    in the band below it.
+    """
+    try:
+        h, w = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"size: expected (height, width) in pixels, got {size!r}") from None
+    if h < 64 or w < 64:
+        raise InvalidArgumentError(f"size: expected height and width >= 64 px, got {h} x {w}")
+    if isinstance(candidates, bool) or not isinstance(candidates, (int, np.integer)) or not 2 <= candidates <= 12:
+        raise InvalidArgumentError(f"candidates: expected an int 2..12, got {candidates!r}")
+    n = int(candidates)
+    ref = max(24.0, 0.3 * h)
+    pad = 4.0
+    top = pad * 2 + ref
+    slot_w = w / n
+    side = min(slot_w, h - top - pad)
+    cy = top + (h - top) / 2
+    boxes = np.array([[i * slot_w + slot_w / 2 - side / 2, cy - side / 2, i * slot_w + slot_w / 2 + side / 2,
+                       cy + side / 2] for i in range(n)])
+    return {"reference_box": np.array([pad, pad, pad + ref, pad + ref]), "candidate_boxes": boxes}
+
+
+def _box(b: Any, name: str, shape: tuple[int, int] | None) -> np.ndarray:
+    """A validated ``(x0, y0, x1, y1)`` float64 box that leaves >= 1 pixel inside an image of ``shape``."""
+    try:
+        a = np.asarray(b, np.float64)
+    except (TypeError, ValueError):
+        a = np.array([])
+    if a.shape != (4,) or not np.isfinite(a).all() or not (a[0] < a[2] and a[1] < a[3]):
+        raise InvalidArgumentError(f"{name}: expected a box (x0, y0, x1, y1) in pixels with x0 < x1 and y0 < y1, "
+                                   f"got {b!r}")
+    if shape is not None:
+        h, w = shape
+        if a[2] <= 0 or a[3] <= 0 or a[0] >= w or a[1] >= h or min(a[2], w) - max(a[0], 0) < 1 or \
+                min(a[3], h) - max(a[1], 0) < 1:
+            raise InvalidArgumentError(f"{name}: box {a.tolist()} has no pixel inside the image ({w} x {h} px)")
+    return a
+
+
+def crop(image: np.ndarray, box: Any, name: str = "box") -> np.ndarray:
+    """The pixels of ``box`` (rounded outwards to the pixel grid, clipped to the image)."""
+    a = _box(box, name, image.shape[:2])
+    h, w = image.shape[:2]
+    x0, y0 = max(0, int(math.floor(a[0]))), max(0, int(math.floor(a[1])))
+    x1, y1 = min(w, int(math.ceil(a[2]))), min(h, int(math.ceil(a[3])))
+    return image[y0:y1, x0:x1]
+
+
+@dataclass(eq=False)
+class MatchResult:
+    """The matcher's answer.
+
+    Attributes:
+        target: index (0-based) of the candidate that matches the reference.
+        center: ``(x, y)`` source pixels: the centre of the target's box (the point to click).
+        similarity: cosine similarity of the target to the reference, -1..1.
+        similarities: ``(N,)`` every candidate's cosine similarity to the reference.
+        boxes: ``(N, 4)`` the candidate boxes ``(x0, y0, x1, y1)`` (source pixels), or
+            ``None`` when the matcher was given crops.
+        reference_box: ``(4,)`` or ``None``, likewise.
+        orig_img: the challenge image (for :meth:`plot`), or ``None``.
+    """
+
+    target: int
+    center: tuple[float, float] | None
+    similarity: float
+    similarities: np.ndarray
+    boxes: np.ndarray | None = None
+    reference_box: np.ndarray | None = None
+    orig_img: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def centers(self) -> np.ndarray | None:
+        """``(N, 2)`` the centre ``(x, y)`` of every candidate box, or ``None``."""
+        if self.boxes is None:
+            return None
+        return np.stack([(self.boxes[:, 0] + self.boxes[:, 2]) / 2, (self.boxes[:, 1] + self.boxes[:, 3]) / 2], 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``target``, ``x``, ``y`` (source pixels, rounded to 0.01), ``similarity``,
+        ``similarities`` and the boxes used."""
+        d: dict[str, Any] = {"target": self.target}
+        if self.center is not None:
+            d["x"], d["y"] = round(float(self.center[0]), 2), round(float(self.center[1]), 2)
+        d["similarity"] = round(float(self.similarity), 4)
+        d["similarities"] = [round(float(s), 4) for s in self.similarities]
+        if self.boxes is not None:
+            d["candidate_boxes"] = np.round(self.boxes, 2).tolist()
+        if self.reference_box is not None:
+            d["reference_box"] = np.round(self.reference_box, 2).tolist()
+        return d
+
+    def plot(self, *, color: tuple[int, int, int] = (0, 0, 255), radius: int | None = None,
+             boxes: bool = True) -> np.ndarray:
+        """A copy of the challenge image with a filled marker (default red, BGR) at the answer;
+        with ``boxes``, the reference box in white, the target's box in the marker colour and the
+        other candidates in gray. Raises :class:`InvalidArgumentError` when the result has no image
+        (the matcher was given crops)."""
+        import cv2
+
+        if self.orig_img is None or self.center is None:
+            raise InvalidArgumentError("plot: this result has no challenge image (the matcher was given crops); "
+                                       "call the matcher on the image with its boxes")
+        out = self.orig_img.copy()
+        if out.ndim == 2:
+            out = cv2.cvtColor(out, cv2.COLOR_GRAY2BGR)
+        elif out.shape[2] == 4:
+            out = cv2.cvtColor(out, cv2.COLOR_BGRA2BGR)
+        if boxes and self.boxes is not None:
+            for i, b in enumerate(self.boxes):
+                cv2.rectangle(out, (int(b[0]), int(b[1])), (int(math.ceil(b[2])) - 1, int(math.ceil(b[3])) - 1),
+                              color if i == self.target else (160, 160, 160), 1)
+            if self.reference_box is not None:
+                b = self.reference_box
+                cv2.rectangle(out, (int(b[0]), int(b[1])), (int(math.ceil(b[2])) - 1, int(math.ceil(b[3])) - 1),
+                              (255, 255, 255), 1)
+        r = radius if radius is not None else max(3, round(min(out.shape[:2]) / 40))
+        x, y = self.center
+        cv2.circle(out, (int(round(x * 16)), int(round(y * 16))), int(r * 16), color, -1, cv2.LINE_AA, 4)
+        return out
+
+
+class SiameseMatcher:
+    """Pick the candidate figure that matches a reference figure (seed 004).
+
+    Args:
+        model: an ``embedding`` model path or bundled name (default ``siamese_icons_int8.onnx``).
+        device, threads, config: passed to :class:`edgevision.Predictor`.
+
+    Call it on a challenge image (path or uint8 BGR array) with the reference box and the
+    candidate boxes (default: :func:`challenge_layout` of the image), or use
+    :meth:`match` on a reference crop and a list of candidate crops. Both return a
+    :class:`MatchResult`; one batched inference embeds the reference and the candidates.
+    """
+
+    def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, *, device: str = "auto", threads: int | None = None,
+                 config: Any = None) -> None:
+        from .predictor import Predictor
+
+        self.predictor = Predictor(model, device=device, threads=threads, config=config)
+        if self.predictor.task != "embedding":
+            raise InvalidArgumentError(f"model: expected an 'embedding' model, got task {self.predictor.task!r} "
+                                       f"({self.predictor.path})")
+
+    def __repr__(self) -> str:
+        return f"SiameseMatcher({self.predictor.path!r})"
+
+    def embed(self, crops: Sequence[Any]) -> np.ndarray:
+        """Unit embeddings ``(N, D)`` float32 of crops (uint8 BGR arrays or paths)."""
+        if not isinstance(crops, (list, tuple)) or not crops:
+            raise InvalidArgumentError(f"crops: expected a non-empty list of images, got {type(crops).__name__}")
+        return np.stack([r.vector for r in self.predictor(list(crops))]).astype(np.float32)
+
+    def match(self, reference: Any, candidates: Sequence[Any]) -> MatchResult:
+        """Match a reference crop against candidate crops (uint8 BGR arrays or paths, any sizes).
+        The result has no coordinates (``center`` is ``None``)."""
+        if not isinstance(candidates, (list, tuple)) or not candidates:
+            raise InvalidArgumentError("candidates: expected a non-empty list of candidate crops")
+        e = self.embed([reference, *candidates])
+        sims = e[1:] @ e[0]
+        t = int(np.argmax(sims))
+        return MatchResult(t, None, float(sims[t]), sims)
+
+    def __call__(self, image: Any, reference_box: Any = None, candidate_boxes: Any = None) -> MatchResult:
+        """Match on a whole challenge image; boxes in source pixels (default: :func:`challenge_layout`)."""
+        from .predictor import load_image
+
+        img = load_image(image, "image")
+        if (reference_box is None) != (candidate_boxes is None):
+            raise InvalidArgumentError("reference_box, candidate_boxes: give both, or neither (the default layout)")
+        if reference_box is None:
+            lay = challenge_layout(img.shape[:2])
+            reference_box, candidate_boxes = lay["reference_box"], lay["candidate_boxes"]
+        ref = _box(reference_box, "reference_box", img.shape[:2])
+        if isinstance(candidate_boxes, (str, bytes)) or not hasattr(candidate_boxes, "__len__") or \
+                len(candidate_boxes) < 1:
+            raise InvalidArgumentError(f"candidate_boxes: expected a non-empty list of (x0, y0, x1, y1) boxes, got "
+                                       f"{candidate_boxes!r}")
+        boxes = np.stack([_box(b, f"candidate_boxes[{i}]", img.shape[:2]) for i, b in enumerate(candidate_boxes)])
+        r = self.match(crop(img, ref), [crop(img, b) for b in boxes])
+        c = ((boxes[r.target, 0] + boxes[r.target, 2]) / 2, (boxes[r.target, 1] + boxes[r.target, 3]) / 2)
+        return MatchResult(r.target, (float(c[0]), float(c[1])), r.similarity, r.similarities, boxes, ref, img)
+
+
+def read_boxes(path: str | os.PathLike) -> dict[str, Any]:
+    """Boxes from a JSON file: an object with ``reference_box`` (4 numbers) and ``candidate_boxes``
+    (a list of 4-number lists), in source pixels, as ``calibration.captcha_synth`` labels have them."""
+    p = Path(path)
+    if not p.is_file():
+        raise ImageReadError(f"boxes: {p}: no such file")
+    try:
+        d = json.loads(p.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidArgumentError(f"boxes: {p}: not valid JSON ({e})") from None
+    if not isinstance(d, dict) or "reference_box" not in d or "candidate_boxes" not in d:
+        raise InvalidArgumentError(f"boxes: {p}: expected a JSON object with 'reference_box' and 'candidate_boxes'")
+    return {"reference_box": d["reference_box"], "candidate_boxes": d["candidate_boxes"]}
+
+
+def evaluate_labels(matcher: SiameseMatcher, labels: str | os.PathLike,
+                    images: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Seed 004's dataset mode: the share of challenges whose target the matcher picks.
+
+    ``labels``: a ``labels.jsonl`` file (or a folder holding one), one JSON object a line
+    with ``image`` (a path, relative to ``images``, default: the labels' folder),
+    ``target`` (int), and optionally ``reference_box`` and ``candidate_boxes`` (default:
+    :func:`challenge_layout`). Returns ``{"accuracy", "correct", "count", "labels",
+    "mean_center_error_px"}`` (the error is measured against ``target_center`` where the
+    labels have it).
+    """
+    p = Path(labels)
+    if p.is_dir():
+        p = p / "labels.jsonl"
+    if not p.is_file():
+        raise ImageReadError(f"labels: {p}: no such file (expected a labels.jsonl or a folder with one)")
+    root = Path(images) if images is not None else p.parent
+    correct = count = 0
+    errors: list[float] = []
+    for n, line in enumerate(p.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            name, target = rec["image"], int(rec["target"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise InvalidArgumentError(f"labels: {p}:{n}: expected a JSON object with 'image' and an int "
+                                       f"'target' ({type(e).__name__}: {e})") from None
+        path = Path(name) if Path(name).is_absolute() else root / name
+        r = matcher(str(path), rec.get("reference_box"), rec.get("candidate_boxes")) \
+            if "reference_box" in rec else matcher(str(path))
+        count += 1
+        correct += r.target == target
+        if rec.get("target_center") is not None and r.center is not None:
+            tx, ty = rec["target_center"]
+            errors.append(math.hypot(r.center[0] - tx, r.center[1] - ty))
+    if not count:
+        raise EdgeVisionError(f"labels: {p}: no labelled challenge in it")
+    return {"accuracy": correct / count, "correct": correct, "count": count, "labels": str(p),
+            "mean_center_error_px": float(np.mean(errors)) if errors else None}
+
+
+__all__ = ["DEFAULT_MODEL", "MatchResult", "SiameseMatcher", "challenge_layout", "crop", "evaluate_labels",
+           "read_boxes"]
