@@ -43,6 +43,14 @@ train-meter-digits:
 		--det-epochs 4 --time-limit 600
 	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits --only bundle
 
+# Meter stage 1 (seed 001): screen corners + meter class (Keras 3, torch backend), 24 min on one CPU thread after
+# the scene cache (10,000 scenes, 2 processes); then int8 (accuracy-aware) and the card (edgevision/models/meter_corners*).
+.PHONY: train-meter-screen
+train-meter-screen:
+	KERAS_BACKEND=torch $(PY) -m training.meter_screen --out runs/meter_screen --samples 10000 --time-budget 1440 \
+		--threads 1 --workers 2
+	KERAS_BACKEND=torch $(PY) -m training.meter_screen --out runs/meter_screen --bundle
+
 # The bundled defaults: train (CPU: time-budgeted, bf16 where the CPU has AVX-512 BF16/AMX;
 # a GPU is used when present), then export/quantize/card them into edgevision/models.
 # The two recipes run side by side, one thread each (make -j2 train). See the model cards.

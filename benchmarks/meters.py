@@ -1,6 +1,7 @@
 """Meter reading (seed 001) on real and synthetic data: ``python -m benchmarks.meters``.
 
-    python -m benchmarks.meters [--models-dir DIR] [--real DIR] [--synthetic N] [--threads 1] [--json PATH]
+    python -m benchmarks.meters [--models-dir DIR] [--real DIR] [--synthetic N] [--scenes N] [--threads 1]
+                                [--sections stage2,meter] [--json PATH]
 
 Sections (functions, so each can be run or extended alone):
 
@@ -19,6 +20,13 @@ Sections (functions, so each can be run or extended alone):
      ground-truth digit boxes;
   4. median latency at ``threads`` ONNX Runtime threads: the detector on one screen, the
      classifier on one batch of 8 crops.
+- **whole meter** (:func:`whole_meter_report`): ``edgevision.MeterReader`` over the three
+  fp32 models and over the three int8 ones, on held-out synthetic scenes
+  (``render_scene`` seeds from :data:`SCENE_HELDOUT_SEED`): seed 001's recognition rate
+  (fully correct readings over readable meters, also per class), illegible meters
+  rejected, stage 1 alone (class accuracy, corner error), and the latency of one meter,
+  per stage, the variants timed round-robin. No real whole-meter photos exist: real
+  whole-meter accuracy is unmeasured.
 
 Real figures come first. The real data is read from ``../shared/data/real`` (``--real`` or
 ``$EDGEVISION_REAL_DATA``); without it the real rows say why they are missing.
@@ -254,6 +262,169 @@ def stage2_markdown(rep: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --- whole meter: stage 1 (screen corners and class) + stage 2, through edgevision.MeterReader ------------
+
+#: First ``render_scene`` seed of the held-out whole-meter scenes (``training.meter_screen`` trains stage 1
+#: on seeds from 100M, calibrates its int8 on 200M, steers it on 300M; never on these).
+SCENE_HELDOUT_SEED = 400_000_000
+
+
+def synthetic_scenes(seed: int, count: int) -> list[Any]:
+    """``render_scene(seed + i)`` for ``i < count``: whole meter photos with corners, class and reading."""
+    from calibration.meter_synth import render_scene
+
+    return [render_scene(seed + i) for i in range(count)]
+
+
+def stage1_heldout(model: Any, scenes: Sequence[Any]) -> dict[str, Any]:
+    """Stage 1 (``meter_corners``) on labelled scenes through ``edgevision.Predictor``.
+
+    Returns ``class_accuracy`` (every scene), ``confusion`` (truth -> predicted -> count), and
+    over the legible scenes (``analog``/``digital``: the ones whose corners matter) the corner
+    error: ``mae_norm`` (mean |error| of the 8 coordinates over the letterboxed input's size,
+    as ``calibration.metrics.corner_mae``), ``mae_px`` (source px), ``median_diag`` / ``p90_diag``
+    (each scene's mean corner distance over its screen diagonal: median, 90th percentile).
+    """
+    p = _predictor(model)
+    res = p([s.image for s in scenes])
+    conf: dict[str, dict[str, int]] = {}
+    ok = 0
+    per_diag, maes, mae_px = [], [], []
+    size = p.config.preprocess["size"]
+    for s, r in zip(scenes, res):
+        conf.setdefault(s.meter_class, {}).setdefault(str(r.label), 0)
+        conf[s.meter_class][str(r.label)] += 1
+        ok += r.label == s.meter_class
+        if s.meter_class == "illegible":
+            continue
+        gt = np.asarray(s.corners, np.float64)
+        err = np.linalg.norm(r.keypoints - gt, axis=1)
+        per_diag.append(float(err.mean() / np.linalg.norm(gt[2] - gt[0])))
+        scale = max(s.image.shape[0] / size[0], s.image.shape[1] / size[1])  # letterbox: source px per input px
+        maes.append(float(np.abs(r.keypoints - gt).mean() / scale / np.mean(size)))
+        mae_px.append(float(np.abs(r.keypoints - gt).mean()))
+    return {"count": len(scenes), "legible": len(per_diag), "class_accuracy": ok / max(len(scenes), 1),
+            "confusion": conf, "mae_norm": float(np.mean(maes)) if maes else None,
+            "mae_px": float(np.mean(mae_px)) if mae_px else None,
+            "median_diag": float(np.median(per_diag)) if per_diag else None,
+            "p90_diag": float(np.percentile(per_diag, 90)) if per_diag else None}
+
+
+def whole_meter_heldout(reader: Any, scenes: Sequence[Any], batch: int = 16) -> dict[str, Any]:
+    """``edgevision.meters.evaluate_meters`` on scenes: seed 001's recognition rate (fully correct readings
+    over readable meters), class accuracy, illegible meters rejected, and the recognition rate per class."""
+    from edgevision.meters import evaluate_meters, recognition_rate
+
+    labels = [{"text": s.reading, "class": s.meter_class} for s in scenes]
+    res = evaluate_meters(reader, [s.image for s in scenes], labels, batch=batch)
+    per = res.pop("per_image")
+    res["by_class"] = {}
+    for cls in ("analog", "digital"):
+        idx = [i for i, s in enumerate(scenes) if s.meter_class == cls]
+        res["by_class"][cls] = recognition_rate([{"success": per[i]["success"], "text": per[i]["text"],
+                                                  "class": per[i]["class"]} for i in idx], [labels[i] for i in idx])
+    res["errors"] = [p for p in per if p["label"] and not p["correct"]][:20]
+    return res
+
+
+def whole_meter_latency(readers: dict[str, Any], scenes: Sequence[Any], runs: int = 100) -> dict[str, dict[str, float]]:
+    """Median / p90 ms of one ``reader(image)`` call per variant (batch 1), the variants timed round-robin
+    over legible scenes (illegible ones stop after stage 1), plus each stage's median."""
+    legible = [s for s in scenes if s.meter_class != "illegible"] or list(scenes)
+    for r in readers.values():
+        for s in legible[:3]:
+            r(s.image)
+    total: dict[str, list[float]] = {k: [] for k in readers}
+    stages: dict[str, dict[str, list[float]]] = {k: {} for k in readers}
+    for i in range(runs):
+        img = legible[i % len(legible)].image
+        for k, r in readers.items():
+            out = r(img)
+            total[k].append(out.timings_ms["total"])
+            for st, v in out.timings_ms.items():
+                stages[k].setdefault(st, []).append(v)
+    return {k: {"p50": float(np.median(total[k])), "p90": float(np.percentile(total[k], 90)),
+                **{f"{st}_p50": float(np.median(v)) for st, v in stages[k].items() if st != "total"}}
+            for k in readers}
+
+
+def whole_meter_report(models_dir: str | None = None, scenes: int = 500, threads: int = 1,
+                       runs: int = 100) -> dict[str, Any]:
+    """The whole meter, fp32 (the three fp32 models) and int8 (the three int8 ones), on ``scenes`` held-out
+    synthetic scenes (:data:`SCENE_HELDOUT_SEED`): stage 1 alone, the whole reader, and latency."""
+    from edgevision.meters import MeterReader
+
+    d = Path(models_dir) if models_dir else MODELS_DIR
+    held = synthetic_scenes(SCENE_HELDOUT_SEED, scenes)
+    out: dict[str, Any] = {"threads": threads, "scenes": scenes, "seed": SCENE_HELDOUT_SEED, "variants": {}}
+    readers = {}
+    for var, suffix in (("fp32", ""), ("int8", "_int8")):
+        paths = [d / f"{m}{suffix}.onnx" for m in ("meter_corners", "meter_digits", "meter_digit_cls")]
+        if not all(p.is_file() for p in paths):
+            out["variants"][var] = {"missing": [p.name for p in paths if not p.is_file()]}
+            continue
+        reader = MeterReader(*(str(p) for p in paths), threads=threads)
+        readers[var] = reader
+        out["variants"][var] = {"models": [p.name for p in paths], "stage1": stage1_heldout(reader.corners, held),
+                                "meter": whole_meter_heldout(reader, held)}
+    if readers:
+        for var, lat in whole_meter_latency(readers, held, runs).items():
+            out["variants"][var]["latency_ms"] = lat
+    return out
+
+
+def whole_meter_markdown(rep: dict[str, Any]) -> str:
+    """The whole-meter table: fp32 and int8 side by side, issue 18's targets beside."""
+    v = {k: r for k, r in rep["variants"].items() if "missing" not in r}
+    lines = ["## Whole meter: stage 1 + stage 2 (`edgevision.MeterReader`)", "",
+             f"{rep['scenes']} held-out synthetic scenes `render_scene({rep['seed']} + i)`; {rep['threads']} ONNX "
+             "Runtime thread(s), batch 1. No real whole-meter photos exist here: real whole-meter accuracy is "
+             "unmeasured.", ""]
+    missing = {k: r["missing"] for k, r in rep["variants"].items() if "missing" in r}
+    if missing:
+        lines += ["Not measured: " + "; ".join(f"{k} (missing {', '.join(m)})" for k, m in missing.items()), ""]
+    if not v:
+        return "\n".join(lines) + "\n"
+    names = list(v)
+    lines += ["| | " + " | ".join(names) + " | target |", "|---|" + "---|" * len(names) + "---|"]
+
+    def row(label: str, fn: Any, target: str = "") -> None:
+        cells = []
+        for n in names:
+            try:
+                cells.append(fn(v[n]))
+            except (KeyError, TypeError, ZeroDivisionError):
+                cells.append("not measured")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {target} |")
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.1f}%"
+
+    row("recognition rate (fully correct / readable meters)",
+        lambda r: f"**{pct(r['meter']['recognition_rate'])}** ({r['meter']['correct']}/{r['meter']['readable']})",
+        ">= 95%; int8 within 1 pp of fp32")
+    for cls in ("analog", "digital"):
+        row(f"recognition rate, {cls}", lambda r, c=cls: f"{pct(r['meter']['by_class'][c]['recognition_rate'])} "
+                                                         f"of {r['meter']['by_class'][c]['readable']}")
+    row("illegible meters answered success: false",
+        lambda r: f"{r['meter']['illegible_rejected']}/{r['meter']['illegible']}")
+    row("stage 1: class accuracy (every scene)", lambda r: pct(r["stage1"]["class_accuracy"]))
+    row("stage 1: corner error / screen diagonal, median (p90)",
+        lambda r: f"{r['stage1']['median_diag']:.4f} ({r['stage1']['p90_diag']:.4f})")
+    row("stage 1: corner error, mean abs, source px", lambda r: f"{r['stage1']['mae_px']:.2f}")
+    row("latency p50 (p90), ms a meter", lambda r: f"{r['latency_ms']['p50']:.2f} ({r['latency_ms']['p90']:.2f})",
+        "int8 <= 0.5x fp32")
+    if "fp32" in v and "int8" in v:
+        try:
+            ratio = v["int8"]["latency_ms"]["p50"] / v["fp32"]["latency_ms"]["p50"]
+            lines.append(f"| int8 / fp32 latency | | {ratio:.2f}x | <= 0.5x |")
+        except KeyError:
+            pass
+    row("stage medians, ms (corners / rectify / digits / classify)",
+        lambda r: " / ".join(f"{r['latency_ms'][f'{s}_p50']:.2f}" for s in ("corners", "rectify", "digits", "classify")))
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.meters", description=__doc__.split("\n\n")[0])
     ap.add_argument("--models-dir", default=None, help="folder of meter_digits*.onnx and meter_digit_cls*.onnx")
@@ -261,9 +432,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--synthetic", type=int, default=500, help="synthetic held-out screens")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--scenes", type=int, default=500,
+                    help="held-out synthetic whole-meter scenes for the whole-meter section (0: skip it)")
+    ap.add_argument("--sections", default="stage2,meter", help="comma-separated: stage2, meter")
     a = ap.parse_args(argv)
-    rep = stage2_report(a.models_dir, a.real, a.synthetic, a.threads)
-    print(stage2_markdown(rep))
+    sections = {x.strip() for x in a.sections.split(",") if x.strip()}
+    rep: dict[str, Any] = {}
+    if "stage2" in sections:
+        rep = stage2_report(a.models_dir, a.real, a.synthetic, a.threads)
+        print(stage2_markdown(rep))
+    if "meter" in sections and a.scenes > 0:
+        rep["whole_meter"] = whole_meter_report(a.models_dir, a.scenes, a.threads)
+        print(whole_meter_markdown(rep["whole_meter"]))
     if a.json:
         Path(a.json).write_text(json.dumps(rep, indent=1, default=str))
     return 0

@@ -361,3 +361,41 @@ def test_bundled_reader_on_committed_scenes():
 #: Floors on the committed scenes (see tests/data/meters/scenes/README.md for how they were drawn).
 MIN_RECOGNITION = 0.8
 MIN_CLASS_ACCURACY = 0.8
+
+
+def test_whole_meter_benchmark_section(tiny: dict[str, str], tmp_path: Path):
+    pytest.importorskip("calibration.meter_synth")
+    import shutil
+
+    from benchmarks import meters as bench
+
+    for name, key in (("meter_corners", "digital"), ("meter_digits", "digits"), ("meter_digit_cls", "classifier")):
+        shutil.copyfile(tiny[key], tmp_path / f"{name}.onnx")  # fp32 only: int8 is reported missing
+    rep = bench.whole_meter_report(str(tmp_path), scenes=6, runs=2)
+    fp32 = rep["variants"]["fp32"]
+    assert rep["variants"]["int8"] == {"missing": ["meter_corners_int8.onnx", "meter_digits_int8.onnx",
+                                                   "meter_digit_cls_int8.onnx"]}
+    scenes = bench.synthetic_scenes(bench.SCENE_HELDOUT_SEED, 6)
+    readable = sum(s.meter_class != "illegible" for s in scenes)
+    correct = sum(s.reading == "777.7" for s in scenes)  # the constant models always read 777.7
+    assert (fp32["meter"]["readable"], fp32["meter"]["correct"]) == (readable, correct)
+    assert fp32["stage1"]["class_accuracy"] == pytest.approx(sum(s.meter_class == "digital" for s in scenes) / 6)
+    assert fp32["latency_ms"]["p50"] > 0 and "digits_p50" in fp32["latency_ms"]
+    md = bench.whole_meter_markdown(rep)
+    assert "recognition rate (fully correct / readable meters)" in md and "int8 (missing" in md
+
+
+def test_meter_corners_flatten_head_keeps_the_outputs():
+    keras_models = pytest.importorskip("exporters.zoo.keras_models")
+    avg = keras_models.meter_corners(size=64, backbone_width=4, hidden=16)
+    flat = keras_models.meter_corners(size=64, backbone_width=4, hidden=16, pool="flatten")
+    import torch
+
+    x = torch.zeros((2, 64, 64, 3))
+    for built in (avg, flat):
+        corners, screen = (o.detach().cpu().numpy() for o in built.model(x, training=False))
+        assert corners.shape == (2, 8) and screen.shape == (2, 3)
+        np.testing.assert_allclose(screen.sum(1), 1, atol=1e-5)
+    assert flat.model.get_layer("pool").__class__.__name__ == "Flatten" and flat.config == avg.config
+    with pytest.raises(InvalidArgumentError, match="pool"):
+        keras_models.meter_corners(pool="max")

@@ -1,0 +1,383 @@
+"""Meter reading, stage 1 (seed 001): the screen's corners in reading orientation and the meter class.
+
+    python -m training.meter_screen --out runs/meter_screen [--samples 16000] [--time-budget 1200]
+    python -m training.meter_screen --out runs/meter_screen --bundle     # int8 + card into edgevision/models
+
+Keras 3 on the torch backend (no TensorFlow): ``exporters.zoo`` builder ``meter_corners``
+(``pool="flatten"``: the dense head sees where each stride-32 feature lies), trained on
+``calibration.meter_synth.render_scene`` photos made into model inputs by the *deploy*
+preprocessing (the kernel's letterbox with the model's own config, cached as uint8).
+Targets: the 4 screen corners TL, TR, BR, BL normalized to the letterboxed input (Huber
+loss; corners of a screen half out of the frame are clipped to it) and the class
+``analog`` / ``digital`` / ``illegible`` (cross-entropy). Augmentation: a quarter turn of
+the square input now and then (the corners keep their reading-order names, so their
+positions turn with the image). The learning rate warms up, then follows a cosine over
+the step count or the time budget, whichever ends first (``training.common.Schedule``).
+
+Export through ``exporters.export_keras`` (parity-checked), static int8 through
+``calibration.quantize_accuracy_aware`` (U8S8, calibrated on training-seed scenes, steered
+on validation-seed scenes on the corner error ``mae_norm``), and a model card with the
+held-out synthetic figures (corner error, class accuracy) of both files.
+
+Seeds (``render_scene(seed)``): training ``TRAIN_BASE + i``, calibration ``CALIB_BASE + i``,
+validation ``VAL_BASE + i``, held out ``HELDOUT_BASE + i`` (never trained, calibrated or
+steered on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.meters import SCENE_HELDOUT_SEED, stage1_heldout, synthetic_scenes
+from edgevision.errors import EdgeVisionError
+
+#: ``render_scene`` seed bases of the four disjoint sets (see the module docs); the held-out one is the
+#: whole-meter benchmark's (``benchmarks.meters``).
+TRAIN_BASE = 100_000_000
+CALIB_BASE = 200_000_000
+VAL_BASE = 300_000_000
+HELDOUT_BASE = SCENE_HELDOUT_SEED
+#: Builder arguments of the bundled model.
+ARCH = {"size": (128, 128), "backbone_width": 16, "hidden": 128, "dropout": 0.1, "pool": "flatten"}
+BUNDLE_DIR = Path(__file__).resolve().parent.parent / "edgevision" / "models"
+FAMILY = "meter_corners"
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def _preprocess_kwargs(size: tuple[int, int]) -> dict[str, Any]:
+    """The letterbox of ``meter_corners``' config, writing uint8 (the cache's form)."""
+    return {"mode": "letterbox", "swap_rb": True, "pad_value": 114, "dtype": "uint8", "layout": "NHWC",
+            "scale": 1.0}
+
+
+def make_sample(i: int, *, base: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Scene ``base + i`` as ``(x, y)``: the letterboxed RGB uint8 input ``(h, w, 3)`` and
+    ``y = [x0, y0, .., x3, y3 (normalized to the input), class id]`` float32."""
+    import edgevision
+    from calibration.meter_synth import METER_CLASSES, render_scene
+
+    s = render_scene(base + i)
+    blob, t = edgevision.letterbox(s.image, size, **_preprocess_kwargs(size))
+    pts = t.to_input(np.asarray(s.corners, np.float64), normalized=True).reshape(8)
+    y = np.concatenate([pts, [METER_CLASSES.index(s.meter_class)]]).astype(np.float32)
+    return blob[0], y
+
+
+def rot90_points(pts: np.ndarray, k: int) -> np.ndarray:
+    """Normalized points ``(..., 2)`` of a square image after ``np.rot90(image, k)`` (counter-clockwise)."""
+    p = np.array(pts, np.float64)
+    for _ in range(k % 4):
+        p = np.stack([p[..., 1], 1.0 - p[..., 0]], axis=-1)
+    return p
+
+
+class _Batches:
+    """Shuffled batches of the cache as float model inputs, with quarter turns (probability ``turn``)."""
+
+    def __init__(self, X: np.ndarray, Y: np.ndarray, batch: int, seed: int, turn: float) -> None:
+        self.X, self.Y, self.batch, self.turn = X, Y, batch, turn
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(X))
+        self.pos = 0
+        self.epoch = 0
+
+    def next(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.pos + self.batch > len(self.order):
+            self.order, self.pos, self.epoch = self.rng.permutation(len(self.X)), 0, self.epoch + 1
+        idx = np.sort(self.order[self.pos:self.pos + self.batch])
+        self.pos += self.batch
+        x = np.array(self.X[idx], np.float32) / 255.0
+        y = np.array(self.Y[idx], np.float32)
+        pts = y[:, :8].reshape(-1, 4, 2)
+        if self.turn:
+            for j in range(len(idx)):
+                if self.rng.random() < self.turn:
+                    k = int(self.rng.integers(1, 4))
+                    x[j] = np.rot90(x[j], k)
+                    pts[j] = rot90_points(pts[j], k)
+        return x, np.clip(pts.reshape(-1, 8), 0.0, 1.0), y[:, 8].astype(np.int64)
+
+
+# --- training ------------------------------------------------------------------------------
+
+
+def train(out: str | Path, *, samples: int = 16000, batch: int = 32, lr: float = 2e-3, epochs: int = 60,
+          time_budget: float | None = 1200.0, threads: int = 1, workers: int = 2, turn: float = 0.25,
+          seed: int = 0, log_every: int = 100) -> dict[str, Any]:
+    """Trains ``meter_corners`` and exports it to ``out/meter_corners.onnx``; returns the run summary
+    (also written to ``out/summary.json``). See the module docs."""
+    import torch
+
+    torch.set_num_threads(threads)
+    from exporters.keras_backend import import_keras
+
+    keras = import_keras()
+    from exporters import export_keras
+    from exporters.zoo.keras_models import meter_corners
+    from training.common import Schedule, build_cache
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    size = tuple(ARCH["size"])
+    t_data = time.monotonic()
+    X, Y = build_cache(out / "cache", partial(make_sample, base=TRAIN_BASE, size=size), samples,
+                       key={"recipe": "meter_screen", "base": TRAIN_BASE, "size": size, "v": 1}, workers=workers,
+                       desc="meter scenes")
+    data_s = time.monotonic() - t_data
+    built = meter_corners(**ARCH)
+    model = built.model
+    params = [v.value for v in model.trainable_variables]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    steps_per_epoch = max(1, samples // batch)
+    total = steps_per_epoch * epochs
+    sched = Schedule(lr, total, time_budget)
+    data = _Batches(X, Y, batch, seed, turn)
+    huber = torch.nn.SmoothL1Loss(beta=0.02)
+    xent = torch.nn.CrossEntropyLoss()
+    log: list[dict[str, float]] = []
+    step = 0
+    run_c = run_k = 0.0
+    t0 = time.monotonic()
+    stopped_by = "steps"
+    while step < total:
+        if sched.progress(step) >= 1.0:
+            stopped_by = "time budget"
+            break
+        sched.apply(opt, step)
+        x, pts, cls = data.next()
+        corners, probs = model(torch.from_numpy(x), training=True)
+        loss_c = huber(corners, torch.from_numpy(pts))
+        loss_k = xent(torch.log(probs.clamp_min(1e-7)), torch.from_numpy(cls))
+        loss = 10.0 * loss_c + loss_k
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        lc, lk = float(loss_c.detach()), float(loss_k.detach())
+        run_c = 0.98 * run_c + 0.02 * lc if step > 1 else lc
+        run_k = 0.98 * run_k + 0.02 * lk if step > 1 else lk
+        if step % log_every == 0:
+            rec = {"step": step, "epoch": round(data.epoch + data.pos / len(X), 3), "lr": sched.lr(step),
+                   "corner_huber": run_c, "class_xent": run_k, "elapsed_s": round(time.monotonic() - t0, 1)}
+            log.append(rec)
+            print(json.dumps(rec), flush=True)
+    seconds = time.monotonic() - t0
+    weights = out / "meter_corners.weights.h5"
+    model.save_weights(weights)
+    reps = [make_sample(i, base=VAL_BASE, size=size)[0][..., ::-1] for i in range(4)]  # BGR for the exporter
+    fp32 = out / f"{FAMILY}.onnx"
+    res = export_keras(model, fp32, **built.export_kwargs(), representative=[np.ascontiguousarray(r) for r in reps],
+                       extra={"training": {"recipe": "training.meter_screen", "steps": step, "samples": samples,
+                                           "seed_base": TRAIN_BASE}})
+    doc = {
+        "command": " ".join(["python -m training.meter_screen", "--out", str(out), "--samples", str(samples),
+                             "--batch", str(batch), "--lr", str(lr), "--epochs", str(epochs), "--time-budget",
+                             str(time_budget), "--threads", str(threads), "--workers", str(workers)]),
+        "arch": {k: list(v) if isinstance(v, tuple) else v for k, v in ARCH.items()},
+        "params": int(model.count_params()),
+        "train": {"steps": step, "total_steps": total, "epochs": step * batch / samples, "batch": batch, "lr": lr,
+                  "seconds": seconds, "data_seconds": data_s, "stopped_by": stopped_by, "threads": threads,
+                  "turn": turn, "samples": samples, "seed_base": TRAIN_BASE, "log": log[-5:]},
+        "export": {"path": str(fp32), "size_mb": res.size_mb,
+                   "parity_max_abs": None if res.parity is None else float(max(r.max_abs for r in res.parity.rows))},
+    }
+    (out / "summary.json").write_text(json.dumps(doc, indent=2))
+    return doc
+
+
+# --- evaluation ----------------------------------------------------------------------------
+
+
+def heldout_scenes(count: int, base: int = HELDOUT_BASE) -> list[Any]:
+    """``render_scene(base + i)`` for ``i < count`` (the held-out set by default)."""
+    return synthetic_scenes(base, count)
+
+
+def evaluate_stage1(model: Any, scenes: list[Any]) -> dict[str, Any]:
+    """Stage 1 on labelled scenes: ``benchmarks.meters.stage1_heldout`` (class accuracy, corner error)."""
+    return stage1_heldout(model, scenes)
+
+
+# --- bundling ------------------------------------------------------------------------------
+
+
+def bundle(run_dir: str | Path, *, out_dir: str | Path = BUNDLE_DIR, tolerance: float = 0.05, calib_count: int = 256,
+           val_count: int = 200, eval_count: int = 500, fmt: str = "U8S8") -> dict[str, Any]:
+    """fp32 + accuracy-aware static int8 of a run into ``out_dir`` with the card ``meter_corners.md``."""
+    import shutil
+
+    from calibration.data import CalibrationSet
+    from calibration.quantize import quantize_accuracy_aware
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    doc = json.loads((run_dir / "summary.json").read_text())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fp32 = out_dir / f"{FAMILY}.onnx"
+    shutil.copyfile(doc["export"]["path"], fp32)
+    calib_imgs = [s.image for s in heldout_scenes(calib_count, CALIB_BASE)]
+    calib = CalibrationSet.from_source(fp32, calib_imgs, count=calib_count, seed=0)
+    val = heldout_scenes(val_count, VAL_BASE)
+    aa = quantize_accuracy_aware(fp32, calib, val, tolerance=tolerance, metric="mae_norm", fmt=fmt,
+                                 out=out_dir / f"{FAMILY}_int8.onnx", compare_default=False)
+    held = heldout_scenes(eval_count)
+    ev = {"fp32": evaluate_stage1(fp32, held), "int8": evaluate_stage1(aa.path, held)}
+    lat = stage1_latency({"fp32": fp32, "int8": aa.path}, held[:20])
+    q = aa.to_dict()
+    doc["bundle"] = {"heldout": ev, "latency_ms": lat, "quantization": {k: q[k] for k in
+                                                                        ("ok", "reason", "metric", "value",
+                                                                         "fp32_value", "float_nodes")}}
+    (run_dir / "bundle.json").write_text(json.dumps(doc, indent=2, default=str))
+    card = write_card(out_dir / f"{FAMILY}.md", doc, tolerance=tolerance, fmt=fmt, calib_count=calib_count,
+                      val_count=val_count)
+    return {"card": str(card), "heldout": ev, "latency_ms": lat, "quantization": doc["bundle"]["quantization"]}
+
+
+def stage1_latency(models: dict[str, Any], scenes: list[Any], runs: int = 200) -> dict[str, dict[str, float]]:
+    """Median / p90 ms of one ``Predictor(image)`` call (1 thread, batch 1), the variants round-robin."""
+    import edgevision
+
+    ps = {k: edgevision.Predictor(str(v), threads=1) for k, v in models.items()}
+    times: dict[str, list[float]] = {k: [] for k in ps}
+    for p in ps.values():
+        for s in scenes[:5]:
+            p(s.image)
+    for i in range(runs):
+        img = scenes[i % len(scenes)].image
+        for k, p in ps.items():
+            t0 = time.perf_counter()
+            p(img)
+            times[k].append((time.perf_counter() - t0) * 1e3)
+    return {k: {"p50": float(np.median(v)), "p90": float(np.percentile(v, 90))} for k, v in times.items()}
+
+
+def write_card(path: Path, doc: dict[str, Any], *, tolerance: float, fmt: str, calib_count: int,
+               val_count: int) -> Path:
+    import datetime as dt
+    import platform
+
+    from training.cards import _cpu
+
+    b = doc["bundle"]
+    ev, lat, q, tr = b["heldout"], b["latency_ms"], b["quantization"], doc["train"]
+    f, i = ev["fp32"], ev["int8"]
+
+    def row(name: str, key: str, fmt_: str = "{:.4f}") -> str:
+        return f"| {name} | {fmt_.format(f[key])} | {fmt_.format(i[key])} |"
+
+    classes = ("analog", "digital", "illegible")
+    conf = "\n".join(f"| {c} | " + " | ".join(str(f['confusion'].get(c, {}).get(d, 0)) for d in classes) + " |"
+                     for c in classes)
+    size_fp32 = (path.parent / f"{FAMILY}.onnx").stat().st_size / 1e6
+    size_int8 = (path.parent / f"{FAMILY}_int8.onnx").stat().st_size / 1e6
+    text = f"""# meter_corners.onnx / meter_corners_int8.onnx
+
+**Task:** `keypoints` with a class head (`decoder.class_output: screen_class`): the meter screen's 4 corners TL, TR,
+BR, BL in *reading* orientation (clockwise from the top-left of the digits, so an upside-down meter keeps its reading
+order), normalized to the letterboxed input (the Predictor returns source pixels), and the meter class `analog`,
+`digital` or `illegible` (`KeypointsResult.label` and `score`). Stage 1 of `edgevision.MeterReader` (seed 001).
+**Architecture:** `meter_corners` (`exporters.zoo.keras_models`, Keras 3), `{json.dumps(doc["arch"])}`,
+{doc["params"]:,} parameters; fp32 {size_fp32:.2f} MB, int8 {size_int8:.2f} MB; opset 18, dynamic batch.
+**Input:** `images` NHWC float32 128x128, letterbox (pad 114), RGB, scale 1/255 (all in the model's metadata).
+
+## Data: no real whole-meter photos
+
+**Every figure below is synthetic.** No public set of whole utility-meter photos with screen corners and readings could
+be found (issue 18), so **accuracy on real meter photos is unmeasured**: the real meter data in
+`../shared/data/real/meters/` are digit crops and LCD photos for stage 2, not whole meters with screen corners. The
+renderer (`calibration.meter_synth.render_scene`, 256x256 photos: drum and LCD screens on round or rectangular meter
+faces, rotations including quarter turns and upside-down meters, perspective, glare, dirt, condensation, low light,
+blur, noise, JPEG; 20% illegible: heavy blur, saturating glare, dirt, condensation, or half out of the frame) is the
+only source. Expect a real-photo gap like the plate corner model's (issue 16).
+
+## Training
+
+- Recipe: `{doc["command"]}` (`training/meter_screen.py`, Keras 3 on the torch backend, `make train-meter-screen`).
+- Data: {tr["samples"]} scenes `render_scene({TRAIN_BASE} + i)` through the deploy letterbox (cached as uint8,
+  {tr["data_seconds"] / 60:.1f} min to render); a quarter turn of the input with probability {tr["turn"]}.
+- Loss: 10 x Huber (beta 0.02) on the normalized corners + cross-entropy on the class; AdamW, peak lr {tr["lr"]},
+  warm-up + cosine; {tr["steps"]} steps of batch {tr["batch"]} ({tr["epochs"]:.1f} epochs, stopped by
+  {tr["stopped_by"]}), {tr["seconds"] / 60:.1f} min on {tr["threads"]} CPU thread(s).
+
+## Held-out synthetic set
+
+{f["count"]} scenes `render_scene({HELDOUT_BASE} + i)` (never trained, calibrated or steered on; {f["legible"]}
+legible), through `edgevision.Predictor` on each file (ONNX Runtime CPU). Corner errors are over the legible scenes.
+
+| metric | fp32 | int8 |
+|---|---|---|
+{row("class accuracy (all scenes)", "class_accuracy")}
+{row("corner error, mean abs, fraction of the 128 px input (`mae_norm`)", "mae_norm")}
+{row("corner error, mean abs, source px (of 256)", "mae_px", "{:.2f}")}
+{row("corner distance / screen diagonal, median", "median_diag")}
+{row("corner distance / screen diagonal, 90th percentile", "p90_diag")}
+
+Class confusion (fp32; rows: truth, columns: predicted):
+
+| truth \\ predicted | analog | digital | illegible |
+|---|---|---|---|
+{conf}
+
+## Quantization
+
+`calibration.quantize_accuracy_aware` ({fmt}, minmax, per-channel weights, QDQ), calibrated on {calib_count} scenes
+`render_scene({CALIB_BASE} + i)`, steered on {val_count} scenes `render_scene({VAL_BASE} + i)` on `mae_norm`, tolerance
+{tolerance} (relative): {"within tolerance" if q["ok"] else "NOT within tolerance"} ({q["reason"]}); validation
+`mae_norm` int8 {q["value"]:.4g} against fp32 {q["fp32_value"]:.4g}; nodes kept in float: {q["float_nodes"] or "none"}.
+
+## Latency (this machine)
+
+One `Predictor(image)` call (256x256 scene: kernel + ONNX Runtime + decoder), 1 thread, batch 1, the two files
+round-robin: fp32 p50 {lat["fp32"]["p50"]:.2f} ms (p90 {lat["fp32"]["p90"]:.2f}), int8 p50 {lat["int8"]["p50"]:.2f} ms
+(p90 {lat["int8"]["p90"]:.2f}), int8/fp32 {lat["int8"]["p50"] / lat["fp32"]["p50"]:.2f}x; {_cpu()}, {os.cpu_count()}
+cores, {platform.python_implementation()} {platform.python_version()}, {dt.date.today().isoformat()}.
+The whole meter (stage 1 + stage 2) is measured by `benchmarks/meters.py`.
+
+Export parity (ONNX Runtime against Keras): max abs error {doc["export"]["parity_max_abs"]:.2e}.
+"""
+    path.write_text(text)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.meter_screen", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True, help="run directory (cache, weights, export, summary.json)")
+    ap.add_argument("--samples", type=int, default=16000, help="training scenes (cached)")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (AdamW)")
+    ap.add_argument("--epochs", type=int, default=60, help="epochs at most (the time budget usually ends first)")
+    ap.add_argument("--time-budget", type=float, default=1200.0, help="seconds of training (0: none)")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    ap.add_argument("--workers", type=int, default=2, help="processes rendering the cache")
+    ap.add_argument("--turn", type=float, default=0.25, help="probability of a quarter turn of an input")
+    ap.add_argument("--bundle", action="store_true",
+                    help="do not train: quantize the run's export and write the bundled files and card")
+    ap.add_argument("--eval-count", type=int, default=500, help="held-out scenes for the card (--bundle)")
+    args = ap.parse_args(argv)
+    try:
+        if args.bundle:
+            res = bundle(args.out, eval_count=args.eval_count)
+        else:
+            res = train(args.out, samples=args.samples, batch=args.batch, lr=args.lr, epochs=args.epochs,
+                        time_budget=args.time_budget or None, threads=args.threads, workers=args.workers,
+                        turn=args.turn)
+    except (EdgeVisionError, OSError) as e:
+        print(f"python -m training.meter_screen: error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(res, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
