@@ -262,6 +262,8 @@ class MeterReader:
         digits: stage 2, a ``detection`` model with the labels ``digit`` and ``decimal``,
             run on the rectified screen (its input size is the screen's size).
         classifier: a ``classification`` model reading one digit crop, labels ``"0"`` .. ``"9"``.
+        conf_threshold, iou_threshold: the digit detector's decoder settings, overriding its
+            model's (``None`` keeps the model's); only for a detector given as a path or name.
         crop_margin: each digit box grows by this fraction of its height on every side before
             :func:`digit_crop` cuts it out at the classifier's input size (default: the margin
             the bundled classifier is trained with).
@@ -276,13 +278,20 @@ class MeterReader:
 
     def __init__(self, corners: str | os.PathLike | Any = DEFAULT_CORNERS,
                  digits: str | os.PathLike | Any = DEFAULT_DIGITS,
-                 classifier: str | os.PathLike | Any = DEFAULT_CLASSIFIER, *, crop_margin: float = DIGIT_CROP_MARGIN,
-                 device: str = "auto", threads: int | None = None) -> None:
+                 classifier: str | os.PathLike | Any = DEFAULT_CLASSIFIER, *, conf_threshold: float | None = None,
+                 iou_threshold: float | None = None, crop_margin: float = DIGIT_CROP_MARGIN, device: str = "auto",
+                 threads: int | None = None) -> None:
         from .checks import check_number
         from .predictor import Predictor
 
-        def predictor(model: Any) -> Predictor:
-            return model if isinstance(model, Predictor) else Predictor(model, device=device, threads=threads)
+        def predictor(model: Any, **kw: Any) -> Predictor:
+            return model if isinstance(model, Predictor) else Predictor(model, device=device, threads=threads, **kw)
+
+        overrides = {k: v for k, v in (("conf_threshold", conf_threshold), ("iou_threshold", iou_threshold))
+                     if v is not None}
+        if overrides and isinstance(digits, Predictor):
+            raise InvalidArgumentError("conf_threshold, iou_threshold: pass them to the digit detector's Predictor "
+                                       "(decoder={...}) when you give a Predictor")
 
         self.crop_margin = check_number(crop_margin, "crop_margin", minimum=0, maximum=1,
                                         expected="a fraction in [0, 1]")
@@ -295,7 +304,7 @@ class MeterReader:
         if "illegible" not in (c.config.labels or ()):
             raise ConfigMismatchError(f"corners: expected screen class labels with 'illegible', {c.path} has "
                                       f"{c.config.labels}")
-        self.digits = predictor(digits)
+        self.digits = predictor(digits, **({"decoder": overrides} if overrides else {}))
         labels = tuple(self.digits.config.labels or ())
         if self.digits.task != "detection" or DIGIT_CLASS not in labels:
             raise ConfigMismatchError(f"digits: expected a detection model with the labels {DIGIT_CLASS!r} and "

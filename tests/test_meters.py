@@ -204,6 +204,15 @@ def test_models_that_do_not_fit_their_stage_are_refused(tiny: dict[str, str]):
         MeterReader(tiny["digital"], tiny["digits"], tiny["digits"])
     with pytest.raises(InvalidArgumentError, match="crop_margin"):
         MeterReader(tiny["digital"], tiny["digits"], tiny["classifier"], crop_margin=-1)
+    with pytest.raises(InvalidArgumentError, match="conf_threshold"):
+        MeterReader(tiny["digital"], edgevision.Predictor(tiny["digits"]), tiny["classifier"], conf_threshold=0.5)
+
+
+def test_the_detector_thresholds_can_be_overridden(tiny: dict[str, str]):
+    r = MeterReader(tiny["digital"], tiny["digits"], tiny["classifier"], conf_threshold=0.85, iou_threshold=0.3)
+    assert r.digits.config.decoder["conf_threshold"] == 0.85 and r.digits.config.decoder["iou_threshold"] == 0.3
+    res = r(_image())  # the decimal area (0.8) is below the threshold now: every digit is a whole digit
+    assert (res.text, res.decimal_box) == ("7777", None)
 
 
 def test_evaluate_meters_scores_a_labelled_set(reader: MeterReader, tmp_path: Path):
