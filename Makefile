@@ -35,13 +35,18 @@ train-detector:
 		--workers 2 --time-budget 4800
 	$(PY) -c "from training.detector import bundle; bundle('runs/det1', peer_detector='$(PEER)' or None)"
 
-# Meter stage 2 (seed 001): the digit classifier and detector, then int8 and the model cards.
+# Meter stage 2 (seed 001): the digit classifier and detector (a first run, then a continued run with new
+# synthetic data and more real drum copies; about 20 minutes of 1-thread CPU each), then int8 and the model cards.
 train-meter-digits:
 	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits --only cls --synth-screens 2000 \
 		--cls-epochs 10 --time-limit 540
 	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits --only det --det-synth 3000 \
 		--det-epochs 4 --time-limit 600
-	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits --only bundle
+	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits2 --only cls --seed 1 --synth-screens 1000 \
+		--drum-copies 20 --cls-epochs 8 --lr 1.5e-3 --init runs/meter_digits --time-limit 600
+	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits2 --only det --seed 1 --det-synth 2500 \
+		--det-epochs 3 --lr 1.5e-3 --init runs/meter_digits --time-limit 560
+	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits2 --only bundle
 
 # Meter stage 1 (seed 001): screen corners + meter class (Keras 3, torch backend), 24 min on one CPU thread after
 # the scene cache (10,000 scenes, 2 processes); then int8 (accuracy-aware) and the card (edgevision/models/meter_corners*).
@@ -86,6 +91,16 @@ train-ocr:
 bundle:
 	$(PY) -m training.bundle runs/lpl --family lpl_resnet --tolerance 0.03 --val-count 500 --method percentile
 	$(PY) -m training.bundle runs/ocr5 --family plate_ocr --tolerance 0.003 --val-count 500
+
+# Seed 004's captcha matcher (issue 18): train (about 30 min wall on one shared CPU thread), then export, int8 and
+# the card (edgevision/models/siamese_icons*). Needs the real icons (../shared/data/real, or EDGEVISION_REAL_DATA).
+.PHONY: train-siamese captcha
+train-siamese:
+	$(PY) -m training.siamese --out runs/siamese --stage1-minutes 24 --stage2-minutes 4 --threads 1
+
+# The matcher on real held-out icons (1-of-5) and on held-out synthetic challenges, fp32 and int8.
+captcha:
+	$(PY) -m benchmarks.captcha --json out/captcha.json --markdown out/captcha.md
 
 # ASan + UBSan build of the kernel, running the kernel tests against it.
 sanitize:

@@ -246,23 +246,26 @@ def _trainable(model: Any) -> list[Any]:
 
 def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, batch: int = 128,
               lr: float = 3e-3, threads: int = 1, seed: int = 0, real: str | None = None,
-              time_limit_s: float = 1200) -> dict[str, Any]:
+              time_limit_s: float = 1200, init: str | Path | None = None, drum_copies: int = 6) -> dict[str, Any]:
     """Train ``meter_digit_cls`` (AdamW, cosine schedule, soft-target cross-entropy) and save
-    ``<out>/meter_digit_cls.weights.h5`` and ``train_summary_cls.json``."""
+    ``<out>/meter_digit_cls.weights.h5`` and ``train_summary_cls.json``. ``init``: weights to start
+    from (a continued run: give it another ``seed`` so its synthetic data is new)."""
     torch = _torch_setup(threads, seed)
     from exporters.zoo.keras_models import meter_digit_cls
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    parts = {"synthetic": synth_digit_samples(seed * 1000 + 1, synth_screens),
-             "real_drum_train": real_drum_samples("train", real),
+    parts = {"synthetic": synth_digit_samples(seed * 20_000 + 1, synth_screens),
+             "real_drum_train": real_drum_samples("train", real, copies=drum_copies, seed=seed + 1),
              "real_lcd_train": real_lcd_digit_samples("train", real)}
     X = np.concatenate([p[0] for p in parts.values()])
     Y = np.concatenate([p[1] for p in parts.values()])
     data_s = time.time() - t0
     built = meter_digit_cls(**CLS_ARCH)
     model = built.model
+    if init:
+        model.load_weights(str(init))
     params = _trainable(model)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     rng = np.random.default_rng(seed)
@@ -295,24 +298,26 @@ def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, b
     summary = {"recipe": "training.meter_digits (classifier)", "arch": CLS_ARCH, "epochs_run": len(losses),
                "epochs": epochs, "batch": batch, "lr": lr, "threads": threads, "seed": seed,
                "data": {k: int(len(v[0])) for k, v in parts.items()}, "synth_screens": synth_screens,
+               "drum_copies": drum_copies,
                "loss_by_epoch": [round(v, 4) for v in losses], "data_s": round(data_s, 1),
                "train_s": round(time.time() - t0, 1)}
+    summary["init"] = str(init) if init else None
     (out / "train_summary_cls.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 
 def train_det(out: str | Path, *, synth_count: int = 6000, epochs: int = 12, batch: int = 32, lr: float = 2e-3,
-              threads: int = 1, seed: int = 0, real: str | None = None, time_limit_s: float = 1200
-              ) -> dict[str, Any]:
+              threads: int = 1, seed: int = 0, real: str | None = None, time_limit_s: float = 1200,
+              init: str | Path | None = None) -> dict[str, Any]:
     """Train ``meter_digits`` (AdamW, cosine schedule, focal + smooth-L1 losses) and save
-    ``<out>/meter_digits.weights.h5`` and ``train_summary_det.json``."""
+    ``<out>/meter_digits.weights.h5`` and ``train_summary_det.json``. ``init``: as for :func:`train_cls`."""
     torch = _torch_setup(threads, seed)
     from exporters.zoo.keras_models import BOX_VARIANCE, meter_digits
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    si, sb, sc = synth_detector_samples(seed * 1000 + 100_000, synth_count)
+    si, sb, sc = synth_detector_samples(seed * 20_000 + 100_000, synth_count)
     ri, rb, rc = real_lcd_detector_samples("train", real)
     images = np.concatenate([si, ri])
     boxes, classes = sb + rb, sc + rc
@@ -323,6 +328,8 @@ def train_det(out: str | Path, *, synth_count: int = 6000, epochs: int = 12, bat
     BT = np.stack([t[1] for t in targets])
     PM = np.stack([t[2] for t in targets])
     data_s = time.time() - t0
+    if init:
+        built.model.load_weights(str(init))
     model = built.notes["training_model"]
     params = _trainable(model)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
@@ -370,6 +377,7 @@ def train_det(out: str | Path, *, synth_count: int = 6000, epochs: int = 12, bat
                "data": {"synthetic": int(len(si)), "real_lcd_train_rows_x3": int(len(ri))},
                "loss_by_epoch": [round(v, 4) for v in losses], "data_s": round(data_s, 1),
                "train_s": round(time.time() - t0, 1)}
+    summary["init"] = str(init) if init else None
     (out / "train_summary_det.json").write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -468,13 +476,20 @@ def bundle(run_dir: str | Path, *, out_dir: str | Path | None = None, real: str 
         q[fam] = quantize_int8(kind, out / f"{fam}.onnx", out / f"{fam}_int8.onnx", real=real)
     rep = stage2_report(models_dir=str(out), real=real)
     md = stage2_markdown(rep)
-    summaries = {k: json.loads((run_dir / f"train_summary_{k}.json").read_text()) for k in ("det", "cls")}
+    summaries = {}
+    for k in ("det", "cls"):
+        chain, d = [], run_dir
+        while d is not None:           # a continued run: its summary, then those it started from
+            sm = json.loads((d / f"train_summary_{k}.json").read_text())
+            chain.append(sm)
+            d = Path(sm["init"]).parent if sm.get("init") else None
+        summaries[k] = chain if len(chain) > 1 else chain[0]
     for fam, kind, title in (("meter_digits", "det", "the meter digit detector (seed 001, stage 2)"),
                              ("meter_digit_cls", "cls", "the meter digit classifier (seed 001, stage 2)")):
         card = [f"# {fam}: {title}", "", __doc__.split("\n\n")[2].strip(), "",
                 "Whole-meter accuracy on real photos is **not measured**: no public set of whole utility-meter "
                 "photos with readings exists here; stage 1 is measured on synthetic scenes only.", "",
-                md, "", "## Training", "", "```", f"python -m training.meter_digits --out {run_dir}", "```", "",
+                md, "", "## Training", "", "```", "make train-meter-digits   # the exact commands are in the Makefile", "```", "",
                 "```json", json.dumps(summaries[kind], indent=1), "```", "",
                 "## int8 (accuracy-aware)", "", "```json", json.dumps(q[fam], indent=1), "```", ""]
         (out / f"{fam}.md").write_text("\n".join(card))
@@ -494,15 +509,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--det-synth", type=int, default=6000, help="synthetic screens for the detector")
     ap.add_argument("--real", default=None, help="the real-data folder (default ../shared/data/real or $EDGEVISION_REAL_DATA)")
     ap.add_argument("--time-limit", type=float, default=1200, help="seconds per training (stops after the epoch)")
+    ap.add_argument("--seed", type=int, default=0, help="training seed (synthetic data seeds derive from it)")
+    ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 3e-3 cls, 2e-3 det)")
+    ap.add_argument("--drum-copies", type=int, default=6, help="augmented copies of each real drum train crop")
+    ap.add_argument("--init", default=None, help="run folder whose weights to continue from")
     a = ap.parse_args(argv)
     out = Path(a.out)
     if a.only in (None, "cls"):
         train_cls(out, synth_screens=a.synth_screens, epochs=a.cls_epochs, threads=a.threads, real=a.real,
-                  time_limit_s=a.time_limit)
+                  time_limit_s=a.time_limit, seed=a.seed, lr=a.lr or 3e-3,
+                  init=Path(a.init) / "meter_digit_cls.weights.h5" if a.init else None, drum_copies=a.drum_copies)
         export("cls", out / "meter_digit_cls.weights.h5", out / "meter_digit_cls.onnx")
     if a.only in (None, "det"):
         train_det(out, synth_count=a.det_synth, epochs=a.det_epochs, threads=a.threads, real=a.real,
-                  time_limit_s=a.time_limit)
+                  time_limit_s=a.time_limit, seed=a.seed, lr=a.lr or 2e-3,
+                  init=Path(a.init) / "meter_digits.weights.h5" if a.init else None)
         export("det", out / "meter_digits.weights.h5", out / "meter_digits.onnx")
     if a.only in (None, "bundle"):
         res = bundle(out, real=a.real)
