@@ -21,9 +21,10 @@ with two small models (design of issue 18):
   the nearest whole digit (3.4 -> 3, 3.6 -> 4); :func:`position_from_probs` gives the
   drum position in steps (a circular expectation over the 10 probabilities).
 
-The reading of a screen: digit boxes sorted by x, each read by the classifier, ``.`` before
-the first digit whose centre lies inside the best ``decimal`` box
-(``benchmarks.meters.read_screen``). Held-out data is never trained on: the real
+The reading of a screen (``benchmarks.meters.read_screen``): the digit boxes scoring at least
+``DIGIT_CONF`` (0.4, chosen on the real LCD *train* rows and synthetic validation screens),
+without side-by-side duplicates, sorted by x, each read by the classifier; ``.`` before the
+first digit whose centre lies inside the best ``decimal`` box. Held-out data is never trained on: the real
 held-out splits of ``calibration.meter_real`` and synthetic seeds from
 :data:`benchmarks.meters.SYNTH_HELDOUT_SEED` on (training seeds are below 10**6).
 
@@ -403,10 +404,44 @@ def export(kind: str, weights: str | Path, out: str | Path) -> Path:
     return Path(out)
 
 
-def _output_convs(model: str | Path) -> list[str]:
-    from training.detector import output_convs
+def decoder_nodes(model: str | Path) -> tuple[list[str], list[str]]:
+    """The detector's in-graph decoder and its output convolutions, by node name.
 
-    return output_convs(model)
+    Returns ``(decoder, head_convs)``: every node downstream of the per-level ``Concat`` s of the
+    box deltas and class logits (anchor arithmetic, ``Exp``, ``Sigmoid``, the output ``Concat``,
+    where pixel coordinates and [0, 1] scores share one tensor: a shared int8 scale would erase
+    the scores), and the convolutions that feed them through ``Transpose`` / ``Reshape`` / bias ``Add`` only."""
+    import onnx
+
+    g = onnx.load(str(model)).graph
+    prod = {o: n for n in g.node for o in n.output}
+    users: dict[str, list[Any]] = {}
+    for n in g.node:
+        for t in n.input:
+            users.setdefault(t, []).append(n)
+    # level concats: Concat nodes fed (through Transpose / Reshape) by convolutions
+    def conv_sources(n: Any) -> list[Any]:
+        out = []
+        for t in n.input:
+            m = prod.get(t)
+            while m is not None and m.op_type in ("Transpose", "Reshape", "Add"):   # Add: the conv bias
+                m = prod.get(m.input[0])
+            if m is not None and m.op_type == "Conv":
+                out.append(m)
+        return out
+
+    level = [n for n in g.node if n.op_type == "Concat" and len(conv_sources(n)) >= 2]
+    heads = sorted({c.name for n in level for c in conv_sources(n)})
+    seen, stack = set(), [n for n in level]
+    while stack:
+        n = stack.pop()
+        if n.name in seen:
+            continue
+        seen.add(n.name)
+        for o in n.output:
+            stack.extend(users.get(o, []))
+    decoder = [n.name for n in g.node if n.name in seen]
+    return decoder, heads
 
 
 def quantize_int8(kind: str, fp32: str | Path, out: str | Path, *, tolerance: float = 0.01,
@@ -425,16 +460,21 @@ def quantize_int8(kind: str, fp32: str | Path, out: str | Path, *, tolerance: fl
     if kind == "det":
         calib = [render_screen(CALIBRATION_SEED + i).image for i in range(200)]
         val = synthetic_screens(CALIBRATION_SEED + 1000, 200)
-        cls_model = str(Path(fp32).parent / "meter_digit_cls.onnx")
+        cls_model = str(Path(fp32).parent / "meter_digit_cls.onnx")   # the fp32 classifier: the detector alone is judged
         score = lambda m: stage2_reading_accuracy(str(m), cls_model, val)  # noqa: E731
-        heads = _output_convs(fp32)
-        candidates = [("all int8", []), ("output convs float", heads), ("output convs + decoder float", heads + ["Sigmoid", "Exp"])]
+        decoder, heads = decoder_nodes(fp32)
+        candidates = [("all int8", []), ("decoder float", decoder), ("decoder + output convs float", decoder + heads)]
     else:
         X, Y = synth_digit_samples(CALIBRATION_SEED, 60)
         calib = list(X[:400])
         vx, vy = synth_digit_samples(CALIBRATION_SEED + 1000, 120)
         score = lambda m: classifier_accuracy(str(m), list(vx), vy.argmax(1))  # noqa: E731
-        candidates = [("all int8", []), ("dense float", ["Gemm", "MatMul", "Softmax"])]
+        import onnx
+
+        g = onnx.load(str(fp32)).graph
+        tail = [n.name for n in g.node if n.op_type in ("ReduceMean", "MatMul", "Gemm", "Softmax")]
+        stem = [n.name for n in g.node if n.op_type == "Conv"][:1]
+        candidates = [("all int8", []), ("pool + dense float", tail), ("pool + dense + stem conv float", tail + stem)]
     base = score(fp32)
     tried, best = [], None
     work = out.parent / (out.stem + "_try")
@@ -486,7 +526,7 @@ def bundle(run_dir: str | Path, *, out_dir: str | Path | None = None, real: str 
         summaries[k] = chain if len(chain) > 1 else chain[0]
     for fam, kind, title in (("meter_digits", "det", "the meter digit detector (seed 001, stage 2)"),
                              ("meter_digit_cls", "cls", "the meter digit classifier (seed 001, stage 2)")):
-        card = [f"# {fam}: {title}", "", __doc__.split("\n\n")[2].strip(), "",
+        card = [f"# {fam}: {title}", "", "\n\n".join(__doc__.split("\n\n")[2:5]).strip(), "",
                 "Whole-meter accuracy on real photos is **not measured**: no public set of whole utility-meter "
                 "photos with readings exists here; stage 1 is measured on synthetic scenes only.", "",
                 md, "", "## Training", "", "```", "make train-meter-digits   # the exact commands are in the Makefile", "```", "",

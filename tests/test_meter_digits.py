@@ -1,0 +1,96 @@
+"""Meter stage 2 (seed 001): the training helpers, the stage-2 reading and the bundled digit models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.meters import MODELS_DIR, classify_crops, read_screen
+from calibration.meter_real import drum_digits, lcd_images, lcd_rows, lcd_screen
+from calibration.meter_synth import render_screen
+from training.meter_digits import DET_LABELS, assign, position_from_probs, soft_target
+
+DATA = Path(__file__).parent / "data" / "meters"
+VARIANTS = ["", "_int8"]
+
+
+def _models(suffix: str) -> tuple[Path, Path]:
+    det, cls = MODELS_DIR / f"meter_digits{suffix}.onnx", MODELS_DIR / f"meter_digit_cls{suffix}.onnx"
+    if not det.is_file() or not cls.is_file():
+        pytest.skip(f"{det.name} / {cls.name} are not bundled")
+    return det, cls
+
+
+def test_soft_targets() -> None:
+    t = soft_target(3.7)
+    assert t.sum() == pytest.approx(1.0) and t[3] == pytest.approx(0.3) and t[4] == pytest.approx(0.7)
+    t = soft_target(9.6)
+    assert t[9] == pytest.approx(0.4) and t[0] == pytest.approx(0.6)
+    assert np.argmax(soft_target(5.0)) == 5 and soft_target(5.0)[5] == 1.0
+
+
+def test_position_from_probs_is_circular() -> None:
+    probs = np.stack([soft_target(p) for p in (0.0, 3.0, 3.5, 9.5, 7.0)])
+    assert np.allclose(position_from_probs(probs), [0.0, 3.0, 3.5, 9.5, 7.0], atol=1e-6)
+    # a 9 / 0 mix reads near 9.5, not near 4.5
+    assert position_from_probs(0.5 * np.eye(10)[[9]] + 0.5 * np.eye(10)[[0]])[0] == pytest.approx(9.5)
+
+
+def test_anchor_assignment_gives_every_box_a_positive() -> None:
+    from exporters.zoo.keras_models import BOX_VARIANCE, retinanet_anchors
+
+    anchors = retinanet_anchors((96, 256), ratios=(0.5, 1.0, 2.0))
+    s = render_screen(4)
+    cls_ids = np.array([DET_LABELS.index(c) for c in s.classes])
+    ct, bt, pos = assign(anchors, s.boxes, cls_ids, 2, BOX_VARIANCE)
+    assert ct.shape == (len(anchors), 2) and bt.shape == (len(anchors), 4)
+    assert pos.sum() >= len(s.boxes)
+    assert ct[pos, 1].sum() >= 1 and ct[pos, 0].sum() >= len(s.digit_boxes)
+    assert np.all(ct[~pos] <= 0)
+    # decoding the targets of the positives gives back their boxes' centres
+    a = anchors[pos]
+    cx = a[:, 0] + bt[pos, 0] * BOX_VARIANCE[0] * a[:, 2]
+    centres = (s.boxes[:, 0] + s.boxes[:, 2]) / 2
+    assert np.all(np.min(np.abs(cx[:, None] - centres[None]), 1) < 1e-3)
+
+
+@pytest.mark.parametrize("suffix", VARIANTS)
+def test_bundled_classifier_reads_committed_drum_digits(suffix: str) -> None:
+    # The bundled classifier reads 81% of the real held-out drum digits (model card): it reads
+    # the drums at whole positions and misplaces half-rolled ones by less than a step.
+    _, cls = _models(suffix)
+    items = drum_digits("all", directory=DATA / "drum")
+    probs = classify_crops(str(cls), [d.image for d in items])
+    assert probs.shape == (len(items), 10)
+    assert np.allclose(probs.sum(1), 1.0, atol=1e-3)
+    read = probs.argmax(1)
+    for d, k in zip(items, read):
+        if d.position == int(d.position):
+            assert k == d.digit, (d.path, int(k))
+    pos = position_from_probs(probs)
+    err = np.abs(pos - np.array([d.position for d in items]))
+    assert np.all(np.minimum(err, 10 - err) < 1.0), list(zip([d.position for d in items], pos.round(2)))
+
+
+@pytest.mark.parametrize("suffix", VARIANTS)
+def test_bundled_models_read_committed_lcd_photos(suffix: str) -> None:
+    det, cls = _models(suffix)
+    for item in lcd_images("all", directory=DATA / "lcd"):
+        (row,) = lcd_rows(item)
+        screen, _ = lcd_screen(row)
+        text, boxes, probs, score = read_screen(screen, str(det), str(cls))
+        assert text == row.reading, item.path
+        assert len(boxes) == len(row.digits) and 0 < score <= 1
+
+
+def test_bundled_models_read_synthetic_screens() -> None:
+    # The digits of about 6 in 10 synthetic held-out screens are read right; the decimal point's place (the
+    # decimal box) is the weak part (model card: 37% of the readings are exactly right).
+    det, cls = _models("")
+    screens = [render_screen(9_000_000 + i) for i in range(10)]
+    reads = [read_screen(s.image, str(det), str(cls))[0] for s in screens]
+    digits_right = sum(r.replace(".", "") == s.reading.replace(".", "") for r, s in zip(reads, screens))
+    assert digits_right >= 5, list(zip(reads, [s.reading for s in screens]))
+    assert sum(r == s.reading for r, s in zip(reads, screens)) >= 1
