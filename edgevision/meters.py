@@ -49,6 +49,11 @@ METER_CLASSES = ("analog", "digital", "illegible")
 #: The digit classifier's crop, ``(height, width)`` px, and its margin (a fraction of the box height).
 DIGIT_CROP_SIZE = (32, 20)
 DIGIT_CROP_MARGIN = 0.08
+#: The detection score a digit or decimal box needs to count (the stage-2 recipe's operating point, chosen on
+#: validation data: ``benchmarks.meters.DIGIT_CONF``), and the horizontal overlap, as a fraction of the
+#: narrower box, beyond which two digit boxes are one digit seen twice (:func:`side_by_side`).
+MIN_DIGIT_SCORE = 0.4
+DIGIT_OVERLAP = 0.4
 #: The stage-2 detector's class names: a digit, and the area after the decimal point.
 DIGIT_CLASS, DECIMAL_CLASS = "digit", "decimal"
 
@@ -244,6 +249,24 @@ def digit_crop(image: np.ndarray, box: Any, size: Any = DIGIT_CROP_SIZE, margin:
     return cv2.warpAffine(image, a, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+def side_by_side(boxes: Any, scores: Any, overlap: float = DIGIT_OVERLAP) -> np.ndarray:
+    """Indices of the digit boxes to keep, best score first: the digits of a meter sit side by side, so a
+    box whose horizontal overlap with a kept (better) box exceeds ``overlap`` of the narrower width is
+    a duplicate that the detector's IoU-based NMS let through, and is dropped.
+
+    >>> side_by_side([[0, 0, 10, 20], [2, 0, 12, 20], [11, 0, 21, 20]], [0.9, 0.8, 0.7]).tolist()
+    [0, 2]
+    """
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    sc = np.asarray(scores, np.float64).reshape(-1)
+    kept: list[int] = []
+    for i in np.argsort(-sc, kind="stable"):
+        wi = b[i, 2] - b[i, 0]
+        if all(min(b[i, 2], b[k, 2]) - max(b[i, 0], b[k, 0]) <= overlap * min(wi, b[k, 2] - b[k, 0]) for k in kept):
+            kept.append(int(i))
+    return np.asarray(kept, np.int64)
+
+
 def _screen_homography(size: tuple[int, int], corners: np.ndarray) -> np.ndarray:
     """3x3 ``H`` mapping rectified-screen pixels (continuous, ``size`` = (h, w)) to source pixels."""
     import cv2
@@ -264,6 +287,10 @@ class MeterReader:
         classifier: a ``classification`` model reading one digit crop, labels ``"0"`` .. ``"9"``.
         conf_threshold, iou_threshold: the digit detector's decoder settings, overriding its
             model's (``None`` keeps the model's); only for a detector given as a path or name.
+        min_score: the detection score a ``digit`` or ``decimal`` box needs to count (default
+            :data:`MIN_DIGIT_SCORE`, the stage-2 recipe's operating point).
+        overlap: digit boxes overlapping a better one horizontally by more than this fraction of
+            the narrower width are dropped (:func:`side_by_side`); ``None`` keeps them.
         crop_margin: each digit box grows by this fraction of its height on every side before
             :func:`digit_crop` cuts it out at the classifier's input size (default: the margin
             the bundled classifier is trained with).
@@ -279,7 +306,8 @@ class MeterReader:
     def __init__(self, corners: str | os.PathLike | Any = DEFAULT_CORNERS,
                  digits: str | os.PathLike | Any = DEFAULT_DIGITS,
                  classifier: str | os.PathLike | Any = DEFAULT_CLASSIFIER, *, conf_threshold: float | None = None,
-                 iou_threshold: float | None = None, crop_margin: float = DIGIT_CROP_MARGIN, device: str = "auto",
+                 iou_threshold: float | None = None, min_score: float = MIN_DIGIT_SCORE,
+                 overlap: float | None = DIGIT_OVERLAP, crop_margin: float = DIGIT_CROP_MARGIN, device: str = "auto",
                  threads: int | None = None) -> None:
         from .checks import check_number
         from .predictor import Predictor
@@ -295,6 +323,9 @@ class MeterReader:
 
         self.crop_margin = check_number(crop_margin, "crop_margin", minimum=0, maximum=1,
                                         expected="a fraction in [0, 1]")
+        self.min_score = check_number(min_score, "min_score", minimum=0, maximum=1, expected="a score in [0, 1]")
+        self.overlap = None if overlap is None else check_number(overlap, "overlap", minimum=0, maximum=1,
+                                                                 expected="a fraction in [0, 1] or None")
         self.corners = predictor(corners)
         c = self.corners
         if c.task != "keypoints" or c.config.decoder.get("num_keypoints") != 4 or "class_output" not in c.config.decoder:
@@ -365,13 +396,15 @@ class MeterReader:
         decimal: dict[int, np.ndarray | None] = {}
         for i in todo:
             d = dets[i]
-            cls = [d.labels[j] for j in range(len(d))]
+            cls = [d.labels[j] if d.scores[j] >= self.min_score else None for j in range(len(d))]
             dec = [j for j, c in enumerate(cls) if c == DECIMAL_CLASS]
             decimal[i] = d.boxes[max(dec, key=lambda j: d.scores[j])] if dec else None
-            for j, c in enumerate(cls):
-                if c == DIGIT_CLASS:
-                    owners.append((i, j))
-                    crops.append(digit_crop(screens[i], d.boxes[j], self.crop_size, self.crop_margin))
+            digit = np.array([j for j, c in enumerate(cls) if c == DIGIT_CLASS], np.int64)
+            if self.overlap is not None and len(digit):
+                digit = np.sort(digit[side_by_side(d.boxes[digit], d.scores[digit], self.overlap)])
+            for j in digit:
+                owners.append((i, int(j)))
+                crops.append(digit_crop(screens[i], d.boxes[j], self.crop_size, self.crop_margin))
         reads = self.classifier(crops) if crops else []
         per: dict[int, list[tuple[int, str, float]]] = {i: [] for i in todo}
         for (i, j), r in zip(owners, reads):
@@ -492,6 +525,6 @@ def evaluate_meters(reader: MeterReader, images: Any, labels: Any, *, batch: int
     return res
 
 
-__all__ = ["MeterReader", "evaluate_meters", "MeterReading", "MeterDigit", "assemble_reading", "digit_crop", "recognition_rate",
+__all__ = ["MeterReader", "evaluate_meters", "side_by_side", "MIN_DIGIT_SCORE", "DIGIT_OVERLAP", "MeterReading", "MeterDigit", "assemble_reading", "digit_crop", "recognition_rate",
            "DEFAULT_CORNERS", "DIGIT_CROP_SIZE", "DIGIT_CROP_MARGIN",
            "DEFAULT_DIGITS", "DEFAULT_CLASSIFIER", "SCREEN_SIZE", "METER_CLASSES"]

@@ -208,6 +208,21 @@ def test_models_that_do_not_fit_their_stage_are_refused(tiny: dict[str, str]):
         MeterReader(tiny["digital"], edgevision.Predictor(tiny["digits"]), tiny["classifier"], conf_threshold=0.5)
 
 
+def test_weak_and_duplicate_digit_boxes_are_dropped(tiny: dict[str, str]):
+    from edgevision.meters import side_by_side
+
+    assert side_by_side([[0, 0, 10, 20], [5, 0, 15, 20], [9, 0, 19, 20]], [0.5, 0.9, 0.8]).tolist() == [1]
+    assert side_by_side([[0, 0, 10, 20], [5, 0, 15, 20]], [0.5, 0.9], overlap=0.6).tolist() == [1, 0]
+    assert side_by_side(np.zeros((0, 4)), []).tolist() == []
+    # every box (0.9 digits, 0.8 decimal) under min_score: nothing is read
+    r = MeterReader(tiny["digital"], tiny["digits"], tiny["classifier"], min_score=0.95)
+    res = r(_image())
+    assert (res.success, res.text, res.digits) == (False, "", ())
+    assert MeterReader(tiny["digital"], tiny["digits"], tiny["classifier"], min_score=0.85)(_image()).text == "7777"
+    with pytest.raises(InvalidArgumentError, match="overlap"):
+        MeterReader(tiny["digital"], tiny["digits"], tiny["classifier"], overlap=2)
+
+
 def test_the_detector_thresholds_can_be_overridden(tiny: dict[str, str]):
     r = MeterReader(tiny["digital"], tiny["digits"], tiny["classifier"], conf_threshold=0.85, iou_threshold=0.3)
     assert r.digits.config.decoder["conf_threshold"] == 0.85 and r.digits.config.decoder["iou_threshold"] == 0.3
@@ -333,6 +348,32 @@ def test_serve_cli_passes_the_meter_models(tiny: dict[str, str], monkeypatch: py
 
 
 # --- the bundled models on committed synthetic scenes ---------------------------------------------
+
+
+@pytest.mark.parametrize("variant", ["", "_int8"])
+def test_bundled_stage1_is_self_describing_with_a_card(variant: str):
+    path = BUNDLED / f"meter_corners{variant}.onnx"
+    cfg = edgevision.ModelConfig.read(path)
+    assert cfg.task == "keypoints" and list(cfg.labels) == CLASSES
+    assert cfg.decoder["num_keypoints"] == 4 and cfg.decoder["class_output"] == "screen_class"
+    assert cfg.extra["training"]["recipe"] == "training.meter_screen"
+    if variant:
+        assert cfg.extra["quantization"]["mode"] == "static"
+    card = (BUNDLED / "meter_corners.md").read_text()
+    assert "whole-meter" in card and "unmeasured" in card
+
+
+@pytest.mark.parametrize("variant", ["", "_int8"])
+def test_bundled_stage1_on_committed_scenes(variant: str):
+    items = _scenes()
+    p = edgevision.Predictor(f"meter_corners{variant}.onnx", threads=1)
+    rs = p([str(path) for path, _ in items])
+    right = sum(r.label == lab["class"] for r, (_, lab) in zip(rs, items))
+    assert right >= MIN_STAGE1_CLASSES
+    errs = [float(np.linalg.norm(r.keypoints - np.asarray(lab["corners"]), axis=1).mean()
+                  / np.linalg.norm(np.subtract(lab["corners"][2], lab["corners"][0])))
+            for r, (_, lab) in zip(rs, items) if lab["class"] != "illegible"]
+    assert float(np.median(errs)) <= MAX_STAGE1_MEDIAN_DIAG
 
 
 def _bundled() -> bool:

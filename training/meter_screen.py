@@ -114,9 +114,11 @@ class _Batches:
 
 def train(out: str | Path, *, samples: int = 16000, batch: int = 32, lr: float = 2e-3, epochs: int = 60,
           time_budget: float | None = 1200.0, threads: int = 1, workers: int = 2, turn: float = 0.25,
-          seed: int = 0, log_every: int = 100) -> dict[str, Any]:
+          seed: int = 0, log_every: int = 100, init: str | Path | None = None,
+          cache: str | Path | None = None) -> dict[str, Any]:
     """Trains ``meter_corners`` and exports it to ``out/meter_corners.onnx``; returns the run summary
-    (also written to ``out/summary.json``). See the module docs."""
+    (also written to ``out/summary.json``). See the module docs. ``init``: start from these weights
+    (a ``.weights.h5`` of an earlier run); ``cache``: the scene cache folder (default ``out/cache``)."""
     import torch
 
     torch.set_num_threads(threads)
@@ -132,12 +134,14 @@ def train(out: str | Path, *, samples: int = 16000, batch: int = 32, lr: float =
     keras.utils.set_random_seed(seed)
     size = tuple(ARCH["size"])
     t_data = time.monotonic()
-    X, Y = build_cache(out / "cache", partial(make_sample, base=TRAIN_BASE, size=size), samples,
+    X, Y = build_cache(Path(cache) if cache else out / "cache", partial(make_sample, base=TRAIN_BASE, size=size), samples,
                        key={"recipe": "meter_screen", "base": TRAIN_BASE, "size": size, "v": 1}, workers=workers,
                        desc="meter scenes")
     data_s = time.monotonic() - t_data
     built = meter_corners(**ARCH)
     model = built.model
+    if init:
+        model.load_weights(str(init))
     params = [v.value for v in model.trainable_variables]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     steps_per_epoch = max(1, samples // batch)
@@ -184,7 +188,10 @@ def train(out: str | Path, *, samples: int = 16000, batch: int = 32, lr: float =
     doc = {
         "command": " ".join(["python -m training.meter_screen", "--out", str(out), "--samples", str(samples),
                              "--batch", str(batch), "--lr", str(lr), "--epochs", str(epochs), "--time-budget",
-                             str(time_budget), "--threads", str(threads), "--workers", str(workers)]),
+                             str(time_budget), "--threads", str(threads), "--workers", str(workers), "--turn",
+                             str(turn)] + (["--init", str(init)] if init else []) + (["--cache", str(cache)]
+                                                                                      if cache else [])),
+        "init": None if init is None else str(init),
         "arch": {k: list(v) if isinstance(v, tuple) else v for k, v in ARCH.items()},
         "params": int(model.count_params()),
         "train": {"steps": step, "total_steps": total, "epochs": step * batch / samples, "batch": batch, "lr": lr,
@@ -361,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument("--workers", type=int, default=2, help="processes rendering the cache")
     ap.add_argument("--turn", type=float, default=0.25, help="probability of a quarter turn of an input")
+    ap.add_argument("--init", help="start from these weights (an earlier run's meter_corners.weights.h5)")
+    ap.add_argument("--cache", help="scene cache folder (default OUT/cache)")
     ap.add_argument("--bundle", action="store_true",
                     help="do not train: quantize the run's export and write the bundled files and card")
     ap.add_argument("--eval-count", type=int, default=500, help="held-out scenes for the card (--bundle)")
@@ -371,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             res = train(args.out, samples=args.samples, batch=args.batch, lr=args.lr, epochs=args.epochs,
                         time_budget=args.time_budget or None, threads=args.threads, workers=args.workers,
-                        turn=args.turn)
+                        turn=args.turn, init=args.init, cache=args.cache)
     except (EdgeVisionError, OSError) as e:
         print(f"python -m training.meter_screen: error: {e}", file=sys.stderr)
         return 2
