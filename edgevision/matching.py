@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import EdgeVisionError, ImageReadError, InvalidArgumentError, InvalidTypeError
+from .errors import EdgeVisionError, ImageReadError, InvalidArgumentError
 
 #: The bundled default model.
 DEFAULT_MODEL = "siamese_icons_int8.onnx"

@@ -540,10 +540,10 @@ def write_card(path: Path, summary: dict[str, Any], res: dict[str, Any], variant
         ("real held-out icons, 1-of-5 (int8)", ">= 97%", q["real_accuracy"] is not None and q["real_accuracy"] >= 0.97,
          _pct(q["real_accuracy"])),
         ("synthetic challenges (int8)", ">= 98%", q["synthetic_accuracy"] >= 0.98, _pct(q["synthetic_accuracy"])),
-        ("int8 within 1 pp of fp32 (real)", "<= 1 pp",
+        ("int8 within 1 pp of fp32 (real; fp32 minus int8)", "<= 1 pp",
          q["real_accuracy"] is not None and f["real_accuracy"] - q["real_accuracy"] <= 0.01,
          f"{100 * ((f['real_accuracy'] or 0) - (q['real_accuracy'] or 0)):+.1f} pp"),
-        ("int8 within 1 pp of fp32 (synthetic)", "<= 1 pp", f["synthetic_accuracy"] - q["synthetic_accuracy"] <= 0.01,
+        ("int8 within 1 pp of fp32 (synthetic; fp32 minus int8)", "<= 1 pp", f["synthetic_accuracy"] - q["synthetic_accuracy"] <= 0.01,
          f"{100 * (f['synthetic_accuracy'] - q['synthetic_accuracy']):+.1f} pp"),
         ("int8 latency (per challenge)", "<= 0.5x fp32", q["ms_per_challenge"] <= 0.5 * f["ms_per_challenge"],
          f"{q['ms_per_challenge'] / f['ms_per_challenge']:.2f}x"),
@@ -561,7 +561,7 @@ cosine-similar to the reference (the smallest Euclidean distance between unit em
 **Architecture:** `siamese_xception_small` (`exporters.zoo.keras_models`): a narrow Xception (stem, 2 entry
 blocks, 2 middle blocks, exit block of separable residual blocks, width 16), global average pooling,
 linear `projection` to 128, L2 normalization; {summary["params"]:,} parameters. Keras 3 (torch backend),
-exported with `exporters.export_keras` (parity max abs error {exp.parity.max_abs if hasattr(exp, "parity") and hasattr(exp.parity, "max_abs") else "see metadata"}).
+exported with `exporters.export_keras` (parity with Keras: max abs error {exp.parity.max_abs:.1e}).
 **Input:** `images` NHWC float32, 64 x 64, RGB, `(pixel / 255 - 0.5) / 0.5`, crops stretched (all in the
 model's `edgevision` metadata). Sizes: fp32 {f["size_mb"]:.2f} MB, int8 {q["size_mb"]:.2f} MB.
 
@@ -579,6 +579,20 @@ identities, 5 candidates), cropped at the default layout's slots.
 | issue 18 target | wanted | measured | |
 |---|---|---|---|
 {trows}
+
+Why the accuracy targets are missed: the model was trained for {s1["seconds"] / 60:.0f} minutes on one thread of a
+2-core CPU shared with two other trainings ({s1["steps"]} steps); its training loss was still falling when the
+cosine schedule ended, and the validation figures of stage 1 ({_pct(val["stage1"]["real_val"])} real,
+{_pct(val["stage1"]["synth_val"])} synthetic) match the held-out ones, so this is underfitting rather than a gap
+between validation and held-out data. Seed 004's own 98.36% is measured on its training set with a full
+Xception on a GPU. On the first 300 synthetic held-out challenges (int8, measured 2026-12-05) cropping the
+figures' labelled boxes instead of the default-layout slots scores 88.7% against 83.7%: part of the synthetic
+loss is slot crops that cut a rotated figure or take in a neighbour; the misses are spread over every figure
+family (worst: arrows 8 of 35, glyphs 8 of 32; best: polygons 2 of 26).
+
+Latency: one challenge is 6 crops in one batch; the per-crop row is one crop alone. Timings on this shared
+machine move by tens of percent from run to run (the other trainings), and the models are timed round-robin in
+the same run so the ratio is comparable.
 
 The synthetic held-out figures use held-out identities, but the figure *families* (polygons, stars,
 arrows, crosses, rings, crescents, glyphs, composites) are those of training: many held-out plain figures have
