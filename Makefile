@@ -48,13 +48,17 @@ train-meter-digits:
 		--det-epochs 3 --lr 1.5e-3 --init runs/meter_digits --time-limit 560
 	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits2 --only bundle
 
-# Meter stage 1 (seed 001): screen corners + meter class (Keras 3, torch backend), 24 min on one CPU thread after
-# the scene cache (10,000 scenes, 2 processes); then int8 (accuracy-aware) and the card (edgevision/models/meter_corners*).
+# Meter stage 1 (seed 001): screen corners + meter class (Keras 3, torch backend): 24 min on one CPU thread after
+# the scene cache (10,000 scenes, 2 processes), then 20 min more from those weights without quarter turns; then
+# int8 (accuracy-aware) and the card (edgevision/models/meter_corners*), as bundled on 2026-12-05.
 .PHONY: train-meter-screen
 train-meter-screen:
 	KERAS_BACKEND=torch $(PY) -m training.meter_screen --out runs/meter_screen --samples 10000 --time-budget 1440 \
 		--threads 1 --workers 2
-	KERAS_BACKEND=torch $(PY) -m training.meter_screen --out runs/meter_screen --bundle
+	KERAS_BACKEND=torch $(PY) -m training.meter_screen --out runs/meter_screen2 --samples 10000 --time-budget 1200 \
+		--threads 1 --workers 2 --turn 0 --lr 1e-3 --init runs/meter_screen/meter_corners.weights.h5 \
+		--cache runs/meter_screen/cache
+	KERAS_BACKEND=torch $(PY) -m training.meter_screen --out runs/meter_screen2 --bundle
 
 # The bundled defaults: train (CPU: time-budgeted, bf16 where the CPU has AVX-512 BF16/AMX;
 # a GPU is used when present), then export/quantize/card them into edgevision/models.

@@ -303,13 +303,16 @@ def stage1_heldout(model: Any, scenes: Sequence[Any]) -> dict[str, Any]:
     over the legible scenes (``analog``/``digital``: the ones whose corners matter) the corner
     error: ``mae_norm`` (mean |error| of the 8 coordinates over the letterboxed input's size,
     as ``calibration.metrics.corner_mae``), ``mae_px`` (source px), ``median_diag`` / ``p90_diag``
-    (each scene's mean corner distance over its screen diagonal: median, 90th percentile).
+    (each scene's mean corner distance over its screen diagonal: median, 90th percentile), and
+    ``by_orientation``: the same median for screens whose reading direction (TL -> TR) is within
+    30 degrees of the image's x axis (``upright``) and for the others (``turned``).
     """
     p = _predictor(model)
     res = p([s.image for s in scenes])
     conf: dict[str, dict[str, int]] = {}
     ok = 0
     per_diag, maes, mae_px = [], [], []
+    turned: list[bool] = []
     size = p.config.preprocess["size"]
     for s, r in zip(scenes, res):
         conf.setdefault(s.meter_class, {}).setdefault(str(r.label), 0)
@@ -320,6 +323,8 @@ def stage1_heldout(model: Any, scenes: Sequence[Any]) -> dict[str, Any]:
         gt = np.asarray(s.corners, np.float64)
         err = np.linalg.norm(r.keypoints - gt, axis=1)
         per_diag.append(float(err.mean() / np.linalg.norm(gt[2] - gt[0])))
+        v = gt[1] - gt[0]
+        turned.append(abs(math.degrees(math.atan2(v[1], v[0]))) > 30)
         scale = max(s.image.shape[0] / size[0], s.image.shape[1] / size[1])  # letterbox: source px per input px
         maes.append(float(np.abs(r.keypoints - gt).mean() / scale / np.mean(size)))
         mae_px.append(float(np.abs(r.keypoints - gt).mean()))
@@ -327,7 +332,10 @@ def stage1_heldout(model: Any, scenes: Sequence[Any]) -> dict[str, Any]:
             "confusion": conf, "mae_norm": float(np.mean(maes)) if maes else None,
             "mae_px": float(np.mean(mae_px)) if mae_px else None,
             "median_diag": float(np.median(per_diag)) if per_diag else None,
-            "p90_diag": float(np.percentile(per_diag, 90)) if per_diag else None}
+            "p90_diag": float(np.percentile(per_diag, 90)) if per_diag else None,
+            "by_orientation": {k: {"count": len(v), "median_diag": float(np.median(v)) if v else None}
+                               for k, v in (("upright", [e for e, t in zip(per_diag, turned) if not t]),
+                                            ("turned", [e for e, t in zip(per_diag, turned) if t]))}}
 
 
 def whole_meter_heldout(reader: Any, scenes: Sequence[Any], batch: int = 16) -> dict[str, Any]:
@@ -345,6 +353,25 @@ def whole_meter_heldout(reader: Any, scenes: Sequence[Any], batch: int = 16) -> 
                                                   "class": per[i]["class"]} for i in idx], [labels[i] for i in idx])
     res["errors"] = [p for p in per if p["label"] and not p["correct"]][:20]
     return res
+
+
+class TrueCorners:
+    """A stage-1 stand-in giving each scene's labelled corners and class (``MeterReader.corners = TrueCorners(scenes)``):
+    the whole reader with a perfect stage 1, i.e. stage 2 alone on the scene's own screen."""
+
+    def __init__(self, scenes: Sequence[Any]) -> None:
+        self._by_image = {id(s.image): s for s in scenes}
+
+    def __call__(self, images: Sequence[np.ndarray]) -> list[Any]:
+        from edgevision.meters import METER_CLASSES
+        from edgevision.results import KeypointsResult
+
+        out = []
+        for im in images:
+            s = self._by_image[id(im)]
+            out.append(KeypointsResult(np.asarray(s.corners, np.float64), class_id=METER_CLASSES.index(s.meter_class),
+                                       label=s.meter_class, score=1.0, orig_img=im))
+        return out
 
 
 def whole_meter_latency(readers: dict[str, Any], scenes: Sequence[Any], runs: int = 100) -> dict[str, dict[str, float]]:
@@ -387,6 +414,9 @@ def whole_meter_report(models_dir: str | None = None, scenes: int = 500, threads
         readers[var] = reader
         out["variants"][var] = {"models": [p.name for p in paths], "stage1": stage1_heldout(reader.corners, held),
                                 "meter": whole_meter_heldout(reader, held)}
+        perfect = MeterReader(reader.corners, reader.digits, reader.classifier)
+        perfect.corners = TrueCorners(held)
+        out["variants"][var]["meter_true_corners"] = whole_meter_heldout(perfect, held)
     if readers:
         for var, lat in whole_meter_latency(readers, held, runs).items():
             out["variants"][var]["latency_ms"] = lat
@@ -426,12 +456,18 @@ def whole_meter_markdown(rep: dict[str, Any]) -> str:
     for cls in ("analog", "digital"):
         row(f"recognition rate, {cls}", lambda r, c=cls: f"{pct(r['meter']['by_class'][c]['recognition_rate'])} "
                                                          f"of {r['meter']['by_class'][c]['readable']}")
+    row("the same with the labelled corners and class (stage 2 alone)",
+        lambda r: f"{pct(r['meter_true_corners']['recognition_rate'])} ({r['meter_true_corners']['correct']}/"
+                  f"{r['meter_true_corners']['readable']})")
     row("illegible meters answered success: false",
         lambda r: f"{r['meter']['illegible_rejected']}/{r['meter']['illegible']}")
     row("stage 1: class accuracy (every scene)", lambda r: pct(r["stage1"]["class_accuracy"]))
     row("stage 1: corner error / screen diagonal, median (p90)",
         lambda r: f"{r['stage1']['median_diag']:.4f} ({r['stage1']['p90_diag']:.4f})")
     row("stage 1: corner error, mean abs, source px", lambda r: f"{r['stage1']['mae_px']:.2f}")
+    row("stage 1: corner error / diagonal, median, upright (turned) screens",
+        lambda r: f"{r['stage1']['by_orientation']['upright']['median_diag']:.4f} "
+                  f"({r['stage1']['by_orientation']['turned']['median_diag']:.4f})")
     row("latency p50 (p90), ms a meter", lambda r: f"{r['latency_ms']['p50']:.2f} ({r['latency_ms']['p90']:.2f})",
         "int8 <= 0.5x fp32")
     if "fp32" in v and "int8" in v:
