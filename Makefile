@@ -46,7 +46,14 @@ train-meter-digits:
 		--drum-copies 20 --cls-epochs 8 --lr 1.5e-3 --init runs/meter_digits --time-limit 600
 	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits2 --only det --seed 1 --det-synth 2500 \
 		--det-epochs 3 --lr 1.5e-3 --init runs/meter_digits --time-limit 560
-	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits2 --only bundle
+	mkdir -p runs/meter_digits3 && cp runs/meter_digits2/meter_digit_cls.* runs/meter_digits3/
+	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits3 --only det --seed 2 --det-synth 3000 \
+		--det-epochs 14 --lr 1e-3 --init runs/meter_digits2 --threads 1 --time-limit 2100
+	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits4 --only det --seed 3 --det-synth 3000 \
+		--det-epochs 14 --lr 7e-4 --init runs/meter_digits3 --threads 1 --time-limit 1500
+	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits4 --only cls --seed 3 --synth-screens 1000 \
+		--drum-copies 30 --cls-epochs 10 --lr 1e-3 --init runs/meter_digits2 --threads 1 --time-limit 1200
+	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits4 --only bundle
 
 # Meter stage 1 (seed 001): screen corners + meter class (Keras 3, torch backend): 24 min on one CPU thread after
 # the scene cache (10,000 scenes, 2 processes), then 20 min more from those weights without quarter turns; then

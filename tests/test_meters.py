@@ -399,7 +399,7 @@ def test_committed_scenes_are_labelled():
 @pytest.mark.parametrize("variant", ["", "_int8"])
 def test_bundled_reader_on_committed_scenes(variant: str):
     """The bundled pipeline end to end. It reads none of the 6 readable committed scenes exactly (2026-12-05:
-    4.0% fp32 / 2.5% int8 of 398 held-out readable scenes, see meter_corners.md), so this checks what it
+    8.0% fp32 / 5.3% int8 of 398 held-out readable scenes, see meter_corners.md), so this checks what it
     answers, not that it reads right; benchmarks.meters has the figures."""
     reader = MeterReader(*(f"{m}{variant}.onnx" for m in ("meter_corners", "meter_digits", "meter_digit_cls")),
                          threads=1)
