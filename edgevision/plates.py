@@ -57,8 +57,8 @@ TWO_ROW_SPLIT: dict[str, Any] = {"top": [0.16, 0.0, 0.84, 0.40], "bottom": [0.0,
 #: as a square of side ``REFINE_SCALE * max(w, 2 h)`` around its quad's bounding box (``w``,
 #: ``h`` in source pixels), resized to the detector's input, and detected again. 3.0 puts a
 #: plate at about a third of the crop's width, inside the scales the detector was trained
-#: on; it was chosen on EasyPR *train* scenes (exact reads for scale 1.5-4), never on the
-#: held-out sets. See :meth:`PlateReader.refine_plates`.
+#: on; it was chosen on EasyPR *train* scenes (exact reads for scale 1.5-4; see the
+#: detector's model card). See :meth:`PlateReader.refine_plates`.
 REFINE_SCALE = 3.0
 #: A second-look detection confirms a plate when its box (around its corners) overlaps the
 #: first look's, mapped into the crop, by at least this IoU; unconfirmed plates are dropped.
