@@ -103,11 +103,14 @@ bundle:
 	$(PY) -m training.bundle runs/lpl --family lpl_resnet --tolerance 0.03 --val-count 500 --method percentile
 	$(PY) -m training.bundle runs/ocr5 --family plate_ocr --tolerance 0.003 --val-count 500
 
-# Seed 004's captcha matcher (issue 18): train (about 30 min wall on one shared CPU thread), then export, int8 and
+# Seed 004's captcha matcher (issue 18): train (about 30 min wall on one shared CPU thread), continue 16 min (the
+# bundled run), then export, int8 and
 # the card (edgevision/models/siamese_icons*). Needs the real icons (../shared/data/real, or EDGEVISION_REAL_DATA).
 .PHONY: train-siamese captcha
 train-siamese:
-	$(PY) -m training.siamese --out runs/siamese --stage1-minutes 24 --stage2-minutes 4 --threads 1
+	$(PY) -m training.siamese --out runs/siamese --stage1-minutes 24 --stage2-minutes 4 --threads 1 --no-bundle
+	$(PY) -m training.siamese --out runs/siamese2 --init runs/siamese/siamese.weights.h5 --stage1-minutes 16 \
+		--stage2-minutes 0 --lr 1e-3 --seed 1 --threads 1
 
 # The matcher on real held-out icons (1-of-5) and on held-out synthetic challenges, fp32 and int8.
 captcha:
