@@ -44,6 +44,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+# The classifier's view of a digit box: one definition, the runtime's (MeterReader crops with it).
+from edgevision.meters import DIGIT_CROP_SIZE, digit_crop
+
 __all__ = ["SCREEN_SIZE", "METER_CLASSES", "SCREEN_STYLES", "BOX_CLASSES", "MeterScreen", "MeterScene",
            "render_screen", "render_scene", "nearest_digit", "reading_from_positions", "screen_homography",
            "digit_crop", "DIGIT_CROP_SIZE"]
@@ -56,9 +59,6 @@ METER_CLASSES = ("analog", "digital", "illegible")
 SCREEN_STYLES = ("analog", "digital")
 #: Stage-2 detector classes.
 BOX_CLASSES = ("digit", "decimal")
-#: (h, w) px of a digit crop for the digit classifier: the size of the real drum crops.
-DIGIT_CROP_SIZE = (32, 20)
-
 _SH, _SW = SCREEN_SIZE
 _FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX)
 
@@ -138,28 +138,6 @@ def _cv_matrix(h: np.ndarray) -> np.ndarray:
     t = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
     ti = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]])
     return ti @ h @ t
-
-
-def digit_crop(image: np.ndarray, box: np.ndarray, size: tuple[int, int] = DIGIT_CROP_SIZE,
-               margin: float = 0.08) -> np.ndarray:
-    """The classifier's view of one digit box: uint8 BGR ``size`` (h, w).
-
-    The box (``x0, y0, x1, y1`` px) is widened (never narrowed) about its centre to the
-    crop's aspect ratio (a narrow LCD ``1`` box becomes a whole digit cell), grown by
-    ``margin`` of its height on every side, then resampled bilinearly; outside the
-    image is replicated border.
-    """
-    h, w = size
-    x0, y0, x1, y1 = (float(v) for v in box)
-    bh = max(y1 - y0, 1.0) * (1 + 2 * margin)
-    bw = max(x1 - x0 + 2 * margin * (y1 - y0), bh * w / h)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    src = np.array([[cx - bw / 2, cy - bh / 2], [cx + bw / 2, cy - bh / 2], [cx - bw / 2, cy + bh / 2]], np.float32)
-    dst = np.array([[0, 0], [w, 0], [0, h]], np.float32)
-    a = cv2.getAffineTransform(src, dst)
-    # continuous -> pixel centres: x_dst_c = A x_src_c  => shift both by 0.5
-    a[:, 2] += a[:, 0] * 0.5 + a[:, 1] * 0.5 - 0.5
-    return cv2.warpAffine(image, a, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 # --- glyphs ----------------------------------------------------------------------------------

@@ -232,8 +232,8 @@ def digit_crop(image: np.ndarray, box: Any, size: Any = DIGIT_CROP_SIZE, margin:
     The box (``x0, y0, x1, y1`` px of ``image``) is widened (never narrowed) about its
     centre to the crop's aspect ratio (a narrow LCD ``1`` becomes a whole digit cell),
     grown by ``margin`` of its height on every side, then resampled bilinearly; outside
-    the image the border is replicated. The same crop the classifier is trained on
-    (``calibration.meter_synth.digit_crop``).
+    the image the border is replicated. The one definition: the classifier is trained on
+    these crops (``calibration.meter_synth`` re-exports this function).
     """
     import cv2
 
