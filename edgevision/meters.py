@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .errors import ConfigMismatchError, InvalidArgumentError
-from .predictor import load_image
+from .predictor import load_images
 from .preprocess import warp_quad
 from .results import _SHIFT, _Result, _array, _color, _common, _draw_label, _fixed, _jsonable
 
@@ -368,12 +368,7 @@ class MeterReader:
 
 
     def __call__(self, x: Any) -> Any:
-        single = not isinstance(x, (list, tuple))
-        items = [x] if single else list(x)
-        if not items:
-            raise InvalidArgumentError("x: expected an image or a non-empty list of images")
-        names = ["x"] if single else [f"x[{i}]" for i in range(len(items))]
-        images = [load_image(item, nm) for item, nm in zip(items, names)]
+        images, single = load_images(x)
         out = self._read(images)
         return out[0] if single else out
 

@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from .errors import ConfigMismatchError, InvalidArgumentError
-from .predictor import load_image
+from .predictor import load_images
 from .preprocess import warp_quad
 from .results import _SHIFT, _Result, _array, _color, _common, _draw_label, _fixed
 
@@ -395,12 +395,7 @@ class PlateReader:
         return (crop[..., 0] if crop.shape[-1] == 1 else crop), ok
 
     def __call__(self, x: Any) -> Any:
-        single = not isinstance(x, (list, tuple))
-        items = [x] if single else list(x)
-        if not items:
-            raise InvalidArgumentError("x: expected an image or a non-empty list of images")
-        names = ["x"] if single else [f"x[{i}]" for i in range(len(items))]
-        images = [load_image(item, nm) for item, nm in zip(items, names)]
+        images, single = load_images(x)
         if self.detector is not None:
             scenes = self._read_scenes(images)
             return scenes[0] if single else scenes

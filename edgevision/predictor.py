@@ -124,6 +124,19 @@ def load_image(x: Any, name: str = "image", channels: int = 3) -> np.ndarray:
     return x
 
 
+def load_images(x: Any, channels: int = 3) -> tuple[list[np.ndarray], bool]:
+    """One image (path or array) or a list of them -> ``(images, single)``: the uint8 arrays of
+    :func:`load_image` (named ``x`` or ``x[i]`` in errors) and whether ``x`` was one image.
+
+    Raises InvalidArgumentError for an empty list."""
+    single = not isinstance(x, (list, tuple))
+    items = [x] if single else list(x)
+    if not items:
+        raise InvalidArgumentError("x: expected an image or a non-empty list of images")
+    names = ["x"] if single else [f"x[{i}]" for i in range(len(items))]
+    return [load_image(item, nm, channels) for item, nm in zip(items, names)], single
+
+
 class Predictor:
     """Load a model once, then call it on images.
 
@@ -211,21 +224,11 @@ class Predictor:
                     f"preprocess: {what} {want} ({layout}) contradicts the model's input {t.name!r} of shape {t.shape}"
                 )
 
-    # --- images ---------------------------------------------------------------
-
-    def _load(self, x: Any, name: str) -> np.ndarray:
-        return load_image(x, name, self._pre.get("channels") or 3)
-
     # --- running --------------------------------------------------------------
 
     def predict(self, x: Any) -> Any:
         """Results for one image (path or array) or a list of them; see the class docs."""
-        single = not isinstance(x, (list, tuple))
-        items = [x] if single else list(x)
-        if not items:
-            raise InvalidArgumentError("x: expected an image or a non-empty list of images")
-        names = ["x"] if single else [f"x[{i}]" for i in range(len(items))]
-        images = [self._load(item, nm) for item, nm in zip(items, names)]
+        images, single = load_images(x, self._pre.get("channels") or 3)
         results: list[Any] = []
         for start in range(0, len(images), self._batch):
             results.extend(self._run(images[start:start + self._batch]))
