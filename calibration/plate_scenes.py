@@ -42,6 +42,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edgevision import decoders
 from edgevision.errors import InvalidArgumentError
 
 from .plate_synth import (
@@ -96,15 +97,7 @@ def quad_boxes(quads: np.ndarray, shape: tuple[int, int] | None = None) -> np.nd
     return b
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(A, B) IoU of ``x1, y1, x2, y2`` boxes ``a`` (A, 4) and ``b`` (B, 4) (continuous pixels, no ``+1``)."""
-    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
-    area = lambda z: np.prod(np.clip(z[:, 2:] - z[:, :2], 0, None), axis=1)  # noqa: E731
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+box_iou = decoders.box_iou  # the runtime's (PlateReader's second look uses it too)
 
 
 #: Plates EasyPR's labels leave out in its train scenes, found by a teacher detector

@@ -57,6 +57,7 @@ __all__ = [
     "decode_embedding",
     "decode_raw",
     "nms",
+    "box_iou",
     "softmax",
     "PROB_ATOL",
     "DETECTION_LAYOUTS",
@@ -231,6 +232,18 @@ def _iou(b1: np.ndarray, a1: np.ndarray, b2: np.ndarray, a2: np.ndarray) -> np.n
     inter = np.maximum(iw, 0.0) * np.maximum(ih, 0.0)
     union = a1[:, None] + a2[None, :] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def box_iou(a: Any, b: Any) -> np.ndarray:
+    """(A, B) IoU of ``x1, y1, x2, y2`` boxes ``a`` (A, 4) and ``b`` (B, 4), float64 (continuous pixels,
+    no ``+1``; a box with x2 < x1 or y2 < y1 has no area; 0 where the union is 0)."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
+    area = lambda z: np.prod(np.clip(z[:, 2:] - z[:, :2], 0, None), axis=1)  # noqa: E731
+    union = area(a)[:, None] + area(b)[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def nms(

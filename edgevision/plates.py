@@ -32,6 +32,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
+from .decoders import box_iou
 from .errors import ConfigMismatchError, InvalidArgumentError
 from .predictor import load_images
 from .preprocess import warp_quad
@@ -185,16 +186,6 @@ class PlateScene(_Result):
     def _draw(self, canvas: np.ndarray, s: dict[str, Any]) -> None:
         for p in self.plates:
             p._draw(canvas, s)
-
-
-def _box_iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """IoU of each ``(x1, y1, x2, y2)`` row of ``boxes`` (K, 4) with ``box`` (4,); 0 where a box is empty."""
-    lt = np.maximum(boxes[:, :2], box[:2])
-    rb = np.minimum(boxes[:, 2:], box[2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), 1)
-    area = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), 1)
-    union = area + np.prod(np.clip(box[2:] - box[:2], 0, None)) - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def _unit_square_homography(q: np.ndarray) -> np.ndarray:
@@ -454,7 +445,7 @@ class PlateReader:
             if not len(r):
                 continue
             k = np.asarray(r.keypoints, np.float64)
-            iou = _box_iou(np.concatenate([k.min(1), k.max(1)], 1), first)
+            iou = box_iou(np.concatenate([k.min(1), k.max(1)], 1), first)[:, 0]
             best = int(np.argmax(iou))
             if iou[best] >= REFINE_MATCH_IOU:
                 out[i].append((j, k[best] + shift))
