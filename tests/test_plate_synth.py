@@ -252,6 +252,28 @@ def test_mixed_samples_label_what_they_show(tmp_path: Path) -> None:
         MixedOCRSample(0, 8, (("nope", 1.0),))(0)
 
 
+def test_mixed_samples_pass_glyph_warp_to_the_realistic_crops() -> None:
+    pytest.importorskip("torch")
+    from training.ocr import MixedOCRSample, decode_labels
+
+    plain = MixedOCRSample(3, 8, (("crops", 1.0),))(5)
+    warped = MixedOCRSample(3, 8, (("crops", 1.0),), glyph_warp=0.8)(5)
+    # Same plate and text (the warp only bends the strokes), different pixels; 0 is the default.
+    assert decode_labels(warped[1], 8) == decode_labels(plain[1], 8) == RealisticCrops(3, (64, 256))[5][1]
+    assert not np.array_equal(plain[0], warped[0])
+    assert np.array_equal(warped[0], RealisticCrops(3, (64, 256), glyph_warp=0.8)[5][0])
+
+
+def test_ocr_recipe_rejects_a_bad_glyph_warp(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from training.ocr import train
+
+    with pytest.raises(InvalidArgumentError, match="glyph_warp: expected 0 to 1"):
+        train(tmp_path, mix="real", glyph_warp=1.5, samples=8)
+    with pytest.raises(InvalidArgumentError, match="glyph_warp: applies"):
+        train(tmp_path, mix="synth", glyph_warp=0.5, samples=8)
+
+
 def test_real_chars_give_masks_of_the_labelled_character(tmp_path: Path) -> None:
     from calibration.plate_synth import RealChars
 

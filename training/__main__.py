@@ -55,8 +55,7 @@ def run(recipe: str, args: argparse.Namespace) -> dict[str, Any]:
         from . import ocr
 
         summary = ocr.train(out, num_slots=args.slots, init=args.init, mix=args.mix, easypr_root=args.easypr,
-                            chars_root=args.real_chars,
-                            **common)
+                            chars_root=args.real_chars, glyph_warp=args.glyph_warp, **common)
         name = "plate_ocr_crnn"
         crops = [plate_crop(s.image, s.corners, size=(64, 32 * args.slots)) for s in scenes]
         res = ocr.export(out / f"{name}.onnx", out / f"{name}.pt", num_slots=args.slots, summary=summary,
@@ -89,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--easypr", help="EasyPR folder for --mix real (default: the real-data root's easypr/)")
             p.add_argument("--real-chars", help="real segmented characters for --mix real (default: the real-data "
                                                 "root's chars/ when present)")
+            p.add_argument("--glyph-warp", type=float, default=0.0,
+                           help="per-character distortion of the realistic crops, 0 (none, default) to 1 "
+                                "(calibration.plate_synth.warp_glyph)")
         p.add_argument("--samples", type=int, help="synthetic training samples (cached)")
         p.add_argument("--epochs", type=int, help="epochs over the cached samples")
         p.add_argument("--lr", type=float, help="peak learning rate (AdamW, after warm-up; default 2e-3)")

@@ -196,13 +196,16 @@ class MixedOCRSample:
     """Picklable sample maker over a mixture (:data:`MIXES`): index -> (crop, labels) like
     :class:`OCRSample`. Sample ``i``'s source is drawn from ``(seed, i)``; ``easypr_root``
     is the EasyPR folder (required when the mixture has an ``easypr`` share); ``chars_root``
-    the real segmented characters some realistic crops are drawn with (optional)."""
+    the real segmented characters some realistic crops are drawn with (optional);
+    ``glyph_warp`` the realistic crops' per-character distortion
+    (:func:`calibration.plate_synth.warp_glyph`, 0 = none, 1 = full)."""
 
     seed: int
     num_slots: int
     mix: tuple[tuple[str, float], ...]
     easypr_root: str | None = None
     chars_root: str | None = None
+    glyph_warp: float = 0.0
 
     def __call__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         from calibration.plate_synth import RealisticCrops
@@ -215,7 +218,7 @@ class MixedOCRSample:
         if source == "scenes":
             return OCRSample(self.seed, self.num_slots)(i)
         if source == "crops":
-            crop, text, _ = RealisticCrops(self.seed, size, real_chars=self.chars_root)[i]
+            crop, text, _ = RealisticCrops(self.seed, size, real_chars=self.chars_root, glyph_warp=self.glyph_warp)[i]
         elif source == "easypr":
             crop, text = easypr_crop(_easypr_plates(str(self.easypr_root)), rng, size)
         else:
@@ -234,7 +237,8 @@ def mixture_samples(seed: int, count: int, data: dict[str, Any], num_slots: int 
     mix = (data.get("mix") or {}).get("shares") or MIXES["synth"]
     easypr = (data.get("easypr") or {}).get("root")
     chars = data.get("real_chars")
-    maker = MixedOCRSample(seed, num_slots, tuple(mix.items()), easypr, None if chars in (None, "None") else chars)
+    maker = MixedOCRSample(seed, num_slots, tuple(mix.items()), easypr, None if chars in (None, "None") else chars,
+                           float(data.get("glyph_warp") or 0.0))
     out: list[Any] = []
     i = 0
     while len(out) < count:
@@ -251,14 +255,16 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
           resume: bool = False, device: str | None = None, threads: int | None = None, workers: int | None = None,
           cache_dir: str | Path | None = None, progress: bool = True, log_every: int = 50,
           precision: str | None = "auto", init: str | Path | None = None, mix: str = "synth",
-          easypr_root: str | Path | None = None, chars_root: str | Path | None = None) -> dict[str, Any]:
+          easypr_root: str | Path | None = None, chars_root: str | Path | None = None,
+          glyph_warp: float = 0.0) -> dict[str, Any]:
     """Train ``plate_ocr_crnn``; writes ``out/checkpoints/last.pt`` and ``out/plate_ocr_crnn.pt``.
 
     ``mix``: a training mixture of :data:`MIXES` (``"synth"``: scenes only, the recipe
     before real-data work; ``"real"``: realistic crops, EasyPR train plates and scenes).
     ``easypr_root``: the EasyPR folder (default ``calibration.real.real_root() / "easypr"``);
     ``chars_root``: real segmented characters for the realistic crops (default
-    ``calibration.real.real_root() / "chars"`` when it exists, else none).
+    ``calibration.real.real_root() / "chars"`` when it exists, else none); ``glyph_warp``: the
+    realistic crops' per-character distortion (:func:`calibration.plate_synth.warp_glyph`, 0 to 1).
 
     ``init``: a weights file (``.pt`` state dict or checkpoint, or an exported ``.onnx``) to
     start from; its tensors whose names and shapes match are loaded, heads with fewer classes
@@ -275,6 +281,10 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
     out = Path(out)
     if mix not in MIXES:
         raise InvalidArgumentError(f"mix: expected one of {', '.join(MIXES)}, got {mix!r}")
+    if not 0.0 <= glyph_warp <= 1.0:
+        raise InvalidArgumentError(f"glyph_warp: expected 0 to 1, got {glyph_warp!r}")
+    if glyph_warp and mix == "synth":
+        raise InvalidArgumentError("glyph_warp: applies to the realistic crops of a real mixture, not mix='synth'")
     key: dict[str, Any] = {"recipe": "ocr", "slots": num_slots, "seed": seed, "jitter": JITTER, "v": 3,
                            "occlusion": OCCLUSION, "plate_weights": PLATE_WEIGHTS, "split_p": SPLIT_P,
                            "split": TWO_ROW_SPLIT}
@@ -292,8 +302,10 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
                 chars_root = None
         maker = MixedOCRSample(seed, num_slots, tuple(MIXES[mix].items()),
                                None if easypr_root is None else str(easypr_root),
-                               None if chars_root is None else str(chars_root))
+                               None if chars_root is None else str(chars_root), glyph_warp)
         key.update(mix=MIXES[mix], v=4, plate_synth=_plate_synth_version(), chars=str(chars_root))
+        if glyph_warp:  # absent at 0, so the caches of earlier runs keep their keys
+            key["glyph_warp"] = glyph_warp
     X, Y = build_cache(Path(cache_dir or out / "cache"), maker, samples, key=key,
                        workers=workers, desc="plate crops", progress=progress)
     model = build("plate_ocr_crnn", num_slots=num_slots).model.to(dev)
@@ -324,7 +336,8 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
                      else "training.ocr.MixedOCRSample", "seed": seed, "samples": samples,
                      "corner_jitter": JITTER, "plate_weights": PLATE_WEIGHTS, "two_row_split_p": SPLIT_P,
                      "occlusion": OCCLUSION, "mix": {"name": mix, "shares": MIXES[mix]},
-                     **({"easypr": {"root": str(easypr_root), "split": "train"}, "real_chars": str(chars_root)}
+                     **({"easypr": {"root": str(easypr_root), "split": "train"}, "real_chars": str(chars_root),
+                         "glyph_warp": glyph_warp}
                         if mix != "synth" else {})},
             "num_slots": num_slots, "batch": batch, "lr": lr, "device": dev,
             **({"init": loaded} if loaded else {})}
