@@ -222,7 +222,8 @@ def run(detector: str, ocr: str = "plate_ocr_int8.onnx", *, peer_detector: str |
 
     sets = load_scene_sets(real, limit)
     ours = edgevision.PlateReader(ocr=ocr, detector=detector, threads=threads)
-    first_look = edgevision.PlateReader(ocr=ours.ocr, detector=ours.detector, refine=False)
+    # Its own detector: without the second look the model's threshold applies, not the proposal one.
+    first_look = edgevision.PlateReader(ocr=ours.ocr, detector=detector, refine=False, threads=threads)
     name = f"{Path(detector).name} + {Path(ocr).name}"
     readers: list[tuple[str, Reader]] = [(name, plate_reader(ours)),
                                          (f"{name}, first look only (refine=False)", plate_reader(first_look))]

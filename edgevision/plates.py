@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from .decoders import box_iou
-from .errors import ConfigMismatchError, InvalidArgumentError
+from .errors import ConfigMismatchError, InvalidArgumentError, InvalidMetadataError
 from .predictor import load_images
 from .preprocess import warp_quad
 from .results import _SHIFT, _Result, _array, _color, _common, _draw_label, _fixed
@@ -64,6 +64,15 @@ REFINE_SCALE = 3.0
 #: A second-look detection confirms a plate when its box (around its corners) overlaps the
 #: first look's, mapped into the crop, by at least this IoU; unconfirmed plates are dropped.
 REFINE_MATCH_IOU = 0.3
+#: With the second look, the first look only proposes plates: the detector keeps
+#: detections scoring above ``REFINE_PROPOSE_CONF`` (instead of its model's
+#: ``conf_threshold``, 0.5 for the bundled detector), and the second look confirms a
+#: proposal only with a detection scoring at least ``REFINE_CONFIRM_CONF``. A plate too
+#: small for a confident first look gets its closer look; a false plate has to convince
+#: the detector twice. Chosen on EasyPR *train* scenes and the train half of the plate-free
+#: photos (see the detector's model card).
+REFINE_PROPOSE_CONF = 0.3
+REFINE_CONFIRM_CONF = 0.7
 
 
 @dataclass(eq=False)
@@ -298,13 +307,18 @@ class PlateReader:
             path, bundled name or Predictor. With it the reader finds every plate and
             ``corners`` is not used (nor loaded).
         conf_threshold, iou_threshold, max_plates: the detector's decoder settings
-            (``conf_threshold``, ``iou_threshold``, ``max_det``), overriding its model's;
-            ``None`` keeps the model's. Only with a detector.
+            (``conf_threshold``, ``iou_threshold``, ``max_det``), overriding its model's.
+            ``conf_threshold=None`` means :data:`REFINE_PROPOSE_CONF` with the second
+            look (its first look only proposes) and the model's own without it; the
+            others keep the model's. A detector given as a Predictor keeps its settings
+            (it proposes at its own ``conf_threshold``). Only with a detector.
         refine: the detector's second look (default on with a detector, see
             :meth:`refine_plates`): every plate is detected again in a crop where it is
             larger, which gives finer corners and drops plates the second look does not
             confirm. It about doubles the detector's time. ``refine_scale``: the crop's
-            side in plate sizes (:data:`REFINE_SCALE`), > 1. Only with a detector.
+            side in plate sizes (:data:`REFINE_SCALE`), > 1. ``confirm_threshold``: the
+            score (0..1) a second-look detection needs to confirm a plate
+            (:data:`REFINE_CONFIRM_CONF`). Only with a detector.
 
     Calls: ``reader(x)`` with an image path, a uint8 BGR array, or a list of them.
     Without a detector, one :class:`PlateReading` per image (the corner model regresses
@@ -315,7 +329,8 @@ class PlateReader:
     def __init__(self, corners: str | os.PathLike | Any = DEFAULT_CORNERS, ocr: str | os.PathLike | Any = DEFAULT_OCR,
                  *, detector: str | os.PathLike | Any = None, conf_threshold: float | None = None,
                  iou_threshold: float | None = None, max_plates: int | None = None, refine: bool | None = None,
-                 refine_scale: float = REFINE_SCALE, device: str = "auto", threads: int | None = None) -> None:
+                 refine_scale: float = REFINE_SCALE, confirm_threshold: float = REFINE_CONFIRM_CONF,
+                 device: str = "auto", threads: int | None = None) -> None:
         from .predictor import Predictor
 
         def predictor(model: Any, **kw: Any) -> Predictor:
@@ -331,13 +346,27 @@ class PlateReader:
                 or not (np.isfinite(refine_scale) and refine_scale > 1):
             raise InvalidArgumentError(f"refine_scale: expected a number > 1 (the crop's side in plate sizes), "
                                        f"got {refine_scale!r}")
+        if isinstance(confirm_threshold, (bool, np.bool_)) \
+                or not isinstance(confirm_threshold, (int, float, np.integer, np.floating)) \
+                or not 0.0 <= confirm_threshold <= 1.0:
+            raise InvalidArgumentError(f"confirm_threshold: expected a score in 0..1 (a second-look detection's), "
+                                       f"got {confirm_threshold!r}")
         self.refine = bool(detector is not None if refine is None else refine)
         self.refine_scale = float(refine_scale)
+        self.confirm_threshold = float(confirm_threshold)
         if detector is not None:
             if overrides and isinstance(detector, Predictor):
                 raise InvalidArgumentError("conf_threshold, iou_threshold, max_plates: pass them to the detector's "
                                            "Predictor (decoder={...}) when you give a Predictor")
-            self.detector = predictor(detector, **({"decoder": overrides} if overrides else {}))
+            propose = self.refine and conf_threshold is None and not isinstance(detector, Predictor)
+            try:
+                self.detector = predictor(detector, **({"decoder": {**overrides, "conf_threshold": REFINE_PROPOSE_CONF}}
+                                                       if propose else {"decoder": overrides} if overrides else {}))
+            except InvalidMetadataError:
+                if not propose:
+                    raise
+                # Not a detection model (no conf_threshold to set): loaded as it is, the task check says so.
+                self.detector = predictor(detector, **({"decoder": overrides} if overrides else {}))
             kpt = self.detector.config.decoder.get("kpt_shape") or [0]
             if self.detector.task != "pose" or kpt[0] != 4:
                 raise ConfigMismatchError(f"detector: expected a pose model with 4 keypoints (the plate corners), "
@@ -414,7 +443,8 @@ class PlateReader:
         centred on its corners' bounding box (``w``, ``h`` source pixels), clipped to the image,
         and all the crops go through the detector in one batch (its own letterbox brings each to
         its input size, so a small plate is seen larger). In a crop, the detection whose corners'
-        box overlaps the first look's most, with IoU >= :data:`REFINE_MATCH_IOU`, gives the
+        box overlaps the first look's most, with IoU >= :data:`REFINE_MATCH_IOU`, among those
+        scoring at least ``confirm_threshold`` (:data:`REFINE_CONFIRM_CONF`), gives the
         plate's corners, shifted back to source pixels; a plate with no such detection is dropped
         (the second look does not confirm it). A plate whose square lies wholly outside the image
         keeps its first look.
@@ -442,9 +472,10 @@ class PlateReader:
                 jobs.append((i, j, shift, np.concatenate([lo - shift, hi - shift])))
                 crops.append(im[y0:y1, x0:x1])
         for (i, j, shift, first), r in zip(jobs, self.detector(crops) if crops else []):
-            if not len(r):
+            sure = np.asarray(r.scores, np.float64) >= self.confirm_threshold if len(r) else np.zeros(0, bool)
+            if not sure.any():
                 continue
-            k = np.asarray(r.keypoints, np.float64)
+            k = np.asarray(r.keypoints, np.float64)[sure]
             iou = box_iou(np.concatenate([k.min(1), k.max(1)], 1), first)[:, 0]
             best = int(np.argmax(iou))
             if iou[best] >= REFINE_MATCH_IOU:
@@ -496,5 +527,5 @@ class PlateReader:
 
 
 __all__ = ["PlateReader", "PlateReading", "PlateScene", "DEFAULT_CORNERS", "DEFAULT_OCR", "TWO_ROW_SPLIT", "REFINE_SCALE",
-           "REFINE_MATCH_IOU", "rectify_rows",
+           "REFINE_MATCH_IOU", "REFINE_PROPOSE_CONF", "REFINE_CONFIRM_CONF", "rectify_rows",
            "reread_two_rows"]

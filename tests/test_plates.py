@@ -315,13 +315,16 @@ def test_with_a_detector_a_list_gives_one_scene_per_image(scene_reader) -> None:
     assert [len(s) for s in scenes] == [2, 2] and [s.orig_shape for s in scenes] == [(64, 64), (32, 96)]
 
 
-def _one_plate_detector(tmp: Path, corners: list[float], name: str) -> str:
-    """A constant ``pose`` model on a 64x64 input: one plate (score 0.9) with these corners (input px)."""
+def _one_plate_detector(tmp: Path, corners: list[float], name: str, score: float = 0.9,
+                        conf_threshold: float | None = None) -> str:
+    """A constant ``pose`` model on a 64x64 input: one plate (``score``) with these corners (input px)."""
     k = np.array(corners, np.float32).reshape(4, 2)
     (x0, y0), (x1, y1) = k.min(0), k.max(0)
     out = np.zeros((1, 13, 1), np.float32)
-    out[0, :4, 0], out[0, 4, 0], out[0, 5:, 0] = [(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], 0.9, k.ravel()
+    out[0, :4, 0], out[0, 4, 0], out[0, 5:, 0] = [(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], score, k.ravel()
     meta = {"task": "pose", "preprocess": {"size": 64}, "decoder": {"kpt_shape": [4, 2]}}
+    if conf_threshold is not None:
+        meta["decoder"]["conf_threshold"] = conf_threshold
     return models.save(models.with_metadata(models.constant_output_model("output0", out, h=64, w=64), meta),
                        tmp / f"{name}.onnx")
 
@@ -371,6 +374,33 @@ def test_the_second_look_clips_its_crop_to_the_image(tmp_path: Path) -> None:
     np.testing.assert_allclose(again[0].corners, first[0].corners, atol=1e-6)
 
 
+def test_with_the_second_look_the_first_only_proposes_and_the_second_confirms(tmp_path: Path) -> None:
+    # One centred plate scoring 0.4 on a detector whose own threshold is 0.5. Without the second
+    # look the model's threshold applies: no plate. With it, the first look proposes above
+    # REFINE_PROPOSE_CONF (0.3), and the second look (the same constant answer, 0.4) confirms
+    # only at confirm_threshold <= 0.4; the default REFINE_CONFIRM_CONF (0.7) drops it.
+    from edgevision.plates import REFINE_CONFIRM_CONF, REFINE_PROPOSE_CONF
+
+    assert REFINE_PROPOSE_CONF < 0.4 < REFINE_CONFIRM_CONF
+    corners = [22, 30, 42, 30, 42, 34, 22, 34]
+    det = _one_plate_detector(tmp_path, corners, "unsure", score=0.4, conf_threshold=0.5)
+    img = np.zeros((640, 640, 3), np.uint8)
+    ocr = _ocr(tmp_path)
+    assert len(edgevision.PlateReader(ocr=ocr, detector=det, refine=False)(img)) == 0
+    reader = edgevision.PlateReader(ocr=ocr, detector=det)
+    assert reader.detector.config.decoder["conf_threshold"] == REFINE_PROPOSE_CONF
+    assert reader.confirm_threshold == REFINE_CONFIRM_CONF and len(reader(img)) == 0
+    scene = edgevision.PlateReader(ocr=ocr, detector=det, confirm_threshold=0.35)(img)
+    assert len(scene) == 1 and scene[0].score == pytest.approx(0.4)
+    np.testing.assert_allclose(scene[0].corners, np.array(corners).reshape(4, 2) * 600 / 64 + 20, atol=1e-6)
+    # An explicit conf_threshold is the first look's; a detector given as a Predictor keeps its own.
+    assert len(edgevision.PlateReader(ocr=ocr, detector=det, conf_threshold=0.45, confirm_threshold=0.35)(img)) == 0
+    given = edgevision.Predictor(det)
+    assert len(edgevision.PlateReader(ocr=ocr, detector=given, confirm_threshold=0.35)(img)) == 0
+    sure = _one_plate_detector(tmp_path, corners, "sure", score=0.9, conf_threshold=0.5)
+    assert len(edgevision.PlateReader(ocr=ocr, detector=sure)(img)) == 1
+
+
 def test_detector_arguments_are_checked(tmp_path: Path) -> None:
     kp = models.save(models.with_metadata(models.keypoints_model(), _kp_meta()), tmp_path / "kp.onnx")
     with pytest.raises(ConfigMismatchError, match="detector: expected a pose model with 4 keypoints"):
@@ -390,6 +420,9 @@ def test_detector_arguments_are_checked(tmp_path: Path) -> None:
             edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det, refine_scale=bad)
     with pytest.raises(edgevision.InvalidArgumentError, match="refine: expected True or False"):
         edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det, refine="yes")
+    for bad in (-0.1, 1.5, float("nan"), "0.7", True, None):
+        with pytest.raises(edgevision.InvalidArgumentError, match="confirm_threshold: expected a score in 0..1"):
+            edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det, confirm_threshold=bad)
 
 
 def test_demo_command_with_a_detector_lists_every_plate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

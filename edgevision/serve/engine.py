@@ -165,8 +165,9 @@ class Engine:
         if config.pipeline == "plate":
             ocr = Predictor(config.ocr, warmup=False, **opts)
             if config.detector is not None:
-                self.reader = PlateReader(ocr=ocr, detector=Predictor(config.detector, warmup=False, **opts),
-                                          refine=config.refine)
+                # From its path: the reader sets the detector's threshold (a lower one when its
+                # first look only proposes plates for the second look to confirm).
+                self.reader = PlateReader(ocr=ocr, detector=config.detector, refine=config.refine, **opts)
                 first, stage = "detector", "detect"
             else:
                 self.reader = PlateReader(Predictor(config.corners, warmup=False, **opts), ocr)
