@@ -137,7 +137,10 @@ def finalize(path: str | os.PathLike, config: ModelConfig, *, simplify: bool = T
              dynamic_batch: bool = True, producer: str | None = None) -> dict[str, Any]:
     """Simplify, check and label an exported ONNX file in place.
 
-    Returns a dict of what was done: ``simplified`` (bool), ``shared_initializers``
+    With ``simplify``: onnxslim, then :func:`fold_conv_affine`.
+
+    Returns a dict of what was done: ``simplified`` (bool), ``folded_affine_ops`` (ops
+    folded into convolutions), ``shared_initializers``
     (byte-identical weights merged into one), ``nodes_before``,
     ``nodes_after``, ``opset``, ``inputs``/``outputs`` (name, shape with
     symbolic dims as strings).
@@ -159,6 +162,8 @@ def finalize(path: str | os.PathLike, config: ModelConfig, *, simplify: bool = T
             slim = onnxslim.slim(model)
         if slim is not None:
             model, simplified = slim, True
+    # Keras' BatchNormalization: Sub/Mul/Add after each Conv, which int8 would leave as float islands
+    folded = fold_conv_affine(model) if simplify else 0
     # a layer applied several times has its (folded) weights stored once per call otherwise
     shared = dedupe_initializers(model)
     try:
@@ -190,9 +195,130 @@ def finalize(path: str | os.PathLike, config: ModelConfig, *, simplify: bool = T
             out.append({"name": vi.name, "shape": dims})
         return out
 
-    return {"simplified": simplified, "shared_initializers": shared, "nodes_before": before, "nodes_after": len(model.graph.node),
+    return {"simplified": simplified, "folded_affine_ops": folded, "shared_initializers": shared, "nodes_before": before, "nodes_after": len(model.graph.node),
             "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None),
             "inputs": sig(model.graph.input), "outputs": sig(model.graph.output)}
+
+
+#: Elementwise ops :func:`fold_conv_affine` folds into the convolution before them.
+_AFFINE_OPS = ("Add", "Sub", "Mul", "Div")
+
+
+def fold_conv_affine(model: Any) -> int:
+    """Fold per-channel affine ops after a convolution into its weights and bias, in place;
+    returns how many ops were folded.
+
+    Keras exports a BatchNormalization in inference as ``Sub(mean)``, ``Mul(gamma /
+    sqrt(var + eps))`` and ``Add(beta)`` on the NHWC tensor, after a ``Transpose`` back from
+    the NCHW ``Conv``; neither onnxslim nor ONNX Runtime folds that chain (the Transpose
+    stands between), and after static int8 quantization each op becomes a float island
+    between DequantizeLinear and QuantizeLinear. For every ``Conv`` with constant weights
+    whose output, optionally through one ``Transpose`` to NHWC (perm ``[0, 2, 3, 1]``), feeds
+    a chain of ``Add``/``Sub``/``Mul``/``Div`` by per-channel constants (an initializer of one
+    value or one per output channel, on the channel axis), ``y = (x - m) * s + t`` becomes
+    ``W' = W * s``, ``b' = (b - m) * s + t``. Each tensor of the chain must have one consumer
+    and not be a graph output (the last may be one). Folded weights get new initializers
+    (the old ones are dropped when nothing else uses them); float32 only.
+    """
+    from onnx import numpy_helper
+
+    graph = model.graph
+    init = {t.name: t for t in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    consumers: dict[str, list[Any]] = {}
+    for n in graph.node:
+        for t in n.input:
+            consumers.setdefault(t, []).append(n)
+
+    def only_consumer(name: str) -> Any:
+        users = consumers.get(name, [])
+        return users[0] if len(users) == 1 and name not in outputs else None
+
+    def channel_vector(name: str, channels: int, axis: int) -> np.ndarray | None:
+        t = init.get(name)
+        if t is None or t.data_type != 1:  # float32
+            return None
+        a = numpy_helper.to_array(t)
+        if a.size == 1:
+            return np.full(channels, float(a.reshape(())), np.float64)
+        shape = list(a.shape)
+        if a.size != channels or len(shape) < -axis or shape[axis] != channels:
+            return None
+        return a.reshape(channels).astype(np.float64)
+
+    folded, removed, counter = 0, set(), 0
+    for conv in list(graph.node):
+        if conv.op_type != "Conv" or len(conv.input) < 2 or conv.input[1] not in init:
+            continue
+        if len(conv.input) > 2 and conv.input[2] and conv.input[2] not in init:
+            continue
+        w = numpy_helper.to_array(init[conv.input[1]])
+        if w.dtype != np.float32:
+            continue
+        channels = w.shape[0]
+        # the node whose output the chain hangs from, and the channel axis counted from the end
+        head, axis = conv, -(w.ndim - 1)
+        nxt = only_consumer(conv.output[0])
+        if nxt is not None and nxt.op_type == "Transpose":
+            perm = next((list(a.ints) for a in nxt.attribute if a.name == "perm"), None)
+            if perm == [0, 2, 3, 1] and w.ndim == 4:
+                head, axis = nxt, -1
+                nxt = only_consumer(nxt.output[0])
+        scale, shift, chain = np.ones(channels), np.zeros(channels), []
+        cur = head.output[0]
+        while nxt is not None and nxt.op_type in _AFFINE_OPS and len(nxt.input) == 2:
+            other = nxt.input[1] if nxt.input[0] == cur else nxt.input[0]
+            first = nxt.input[0] == cur
+            if nxt.op_type in ("Sub", "Div") and not first:
+                break  # c - x, c / x: not affine in x the same way
+            v = channel_vector(other, channels, axis)
+            if v is None or (nxt.op_type == "Div" and not np.all(v != 0)):
+                break
+            if nxt.op_type == "Add":
+                shift = shift + v
+            elif nxt.op_type == "Sub":
+                shift = shift - v
+            elif nxt.op_type == "Mul":
+                scale, shift = scale * v, shift * v
+            else:
+                scale, shift = scale / v, shift / v
+            chain.append(nxt)
+            cur = nxt.output[0]
+            if cur in outputs:
+                break
+            nxt = only_consumer(cur)
+        if not chain:
+            continue
+        b = (numpy_helper.to_array(init[conv.input[2]]).astype(np.float64) if len(conv.input) > 2 and conv.input[2]
+             else np.zeros(channels))
+        w2 = (w.astype(np.float64) * scale.reshape(-1, *([1] * (w.ndim - 1)))).astype(np.float32)
+        b2 = (b * scale + shift).astype(np.float32)
+        counter += 1
+        names = []
+        for arr, kind in ((w2, "W"), (b2, "B")):
+            name = f"{conv.name or 'conv'}_folded_{kind}_{counter}"
+            while name in init:
+                name += "_"
+            t = numpy_helper.from_array(arr, name)
+            graph.initializer.append(t)
+            init[name] = t
+            names.append(name)
+        del conv.input[1:]
+        conv.input.extend(names)
+        head.output[0] = cur  # the chain's result now comes straight from the conv (or its Transpose)
+        for n in chain:
+            removed.add(id(n))
+        folded += len(chain)
+    if not folded:
+        return 0
+    keep = [n for n in graph.node if id(n) not in removed]
+    del graph.node[:]
+    graph.node.extend(keep)
+    used = {t for n in graph.node for t in n.input} | outputs
+    unused = [t for t in graph.initializer if t.name not in used]
+    for t in unused:
+        graph.initializer.remove(t)
+    return folded
 
 
 def dedupe_initializers(model: Any) -> int:

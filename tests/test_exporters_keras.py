@@ -133,6 +133,10 @@ def test_meter_corners_predictor_matches_keras(corners):
         assert g.orig_shape == images[0].shape[:2]
     # the second output (screen class) is in the ONNX model too
     np.testing.assert_allclose(_session(res.path).run(None, {"images": blob})[1], k_class, atol=1e-5)
+    # every BatchNormalization (Sub, Mul, Add on the NHWC tensor after its Conv) is folded into the Conv
+    ops = [n.op_type for n in onnx.load(str(res.path)).graph.node]
+    # (fresh BatchNorms: onnxslim has already dropped the Sub of a zero mean and the Add of a zero beta)
+    assert res.info["folded_affine_ops"] >= ops.count("Conv") > 0 and "Sub" not in ops and "Mul" not in ops
 
 
 def test_meter_digits_predictor_matches_keras(digits):

@@ -1,0 +1,100 @@
+"""exporters.finalize.fold_conv_affine: per-channel affine ops after a Conv folded into it."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from exporters.finalize import fold_conv_affine
+
+C = 4
+
+
+def _graph(nodes: list, inits: dict[str, np.ndarray], outputs: tuple[str, ...] = ("y",)) -> onnx.ModelProto:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 6])
+    ys = [helper.make_tensor_value_info(o, TensorProto.FLOAT, [None] * 4) for o in outputs]
+    g = helper.make_graph(nodes, "g", [x], ys, [numpy_helper.from_array(v.astype(np.float32), k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m, full_check=True)
+    return m
+
+
+def _run(m: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
+    return ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+
+
+def _ops(m: onnx.ModelProto) -> list[str]:
+    return [n.op_type for n in m.graph.node]
+
+
+@pytest.fixture()
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+def test_a_keras_batchnorm_after_an_nhwc_transpose_folds_into_the_conv(rng) -> None:
+    # Keras' inference BatchNorm as exported: Conv (NCHW) -> Transpose to NHWC -> (x - mean) * s + beta -> Relu.
+    inits = {"W": rng.normal(0, 1, (C, 3, 3, 3)), "m": rng.normal(0, 1, (1, 1, 1, C)),
+             "s": rng.uniform(0.5, 2, (1, 1, 1, C)), "t": rng.normal(0, 1, (1, 1, 1, C))}
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"], pads=[1, 1, 1, 1], name="conv0"),
+             helper.make_node("Transpose", ["c"], ["ct"], perm=[0, 2, 3, 1]),
+             helper.make_node("Sub", ["ct", "m"], ["a"]), helper.make_node("Mul", ["a", "s"], ["b"]),
+             helper.make_node("Add", ["b", "t"], ["d"]), helper.make_node("Relu", ["d"], ["y"])]
+    m = _graph(nodes, inits)
+    x = rng.normal(0, 1, (1, 3, 5, 6)).astype(np.float32)
+    want = _run(m, x)[0]
+    assert fold_conv_affine(m) == 3
+    onnx.checker.check_model(m, full_check=True)
+    assert _ops(m) == ["Conv", "Transpose", "Relu"]
+    np.testing.assert_allclose(_run(m, x)[0], want, rtol=1e-5, atol=1e-5)
+    assert {t.name for t in m.graph.initializer}.isdisjoint({"W", "m", "s", "t"})  # the unused ones are gone
+
+
+def test_an_nchw_chain_with_a_bias_scalar_and_a_division_folds(rng) -> None:
+    inits = {"W": rng.normal(0, 1, (C, 3, 1, 1)), "B": rng.normal(0, 1, C), "s": rng.uniform(0.5, 2, (1, C, 1, 1)),
+             "k": np.array(2.0), "t": rng.normal(0, 1, (C, 1, 1))}
+    nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c"]),
+             helper.make_node("Mul", ["s", "c"], ["a"]),  # the constant first: still x * s
+             helper.make_node("Div", ["a", "k"], ["b"]), helper.make_node("Add", ["b", "t"], ["y"])]
+    m = _graph(nodes, inits)
+    x = rng.normal(0, 1, (1, 3, 5, 6)).astype(np.float32)
+    want = _run(m, x)[0]
+    assert fold_conv_affine(m) == 3 and _ops(m) == ["Conv"]
+    assert m.graph.node[0].output[0] == "y"  # the graph output keeps its name
+    np.testing.assert_allclose(_run(m, x)[0], want, rtol=1e-5, atol=1e-5)
+
+
+def test_what_is_not_a_per_channel_affine_of_the_conv_output_stays(rng) -> None:
+    x = rng.normal(0, 1, (1, 3, 5, 6)).astype(np.float32)
+    W = rng.normal(0, 1, (C, 3, 1, 1))
+    cases = {
+        # c - x is not x shifted
+        "constant minus x": ([helper.make_node("Conv", ["x", "W"], ["c"]), helper.make_node("Sub", ["v", "c"], ["y"])],
+                             {"v": rng.normal(0, 1, (1, C, 1, 1))}, ("y",)),
+        # a per-column (W axis, 6) constant is not per channel
+        "per-column constant": ([helper.make_node("Conv", ["x", "W"], ["c"]), helper.make_node("Add", ["c", "v"], ["y"])],
+                                {"v": rng.normal(0, 1, (1, 1, 1, 6))}, ("y",)),
+        # the conv's output is also a graph output: its value must stay
+        "output used twice": ([helper.make_node("Conv", ["x", "W"], ["c"]), helper.make_node("Mul", ["c", "v"], ["y"])],
+                              {"v": rng.normal(0, 1, (1, C, 1, 1))}, ("y", "c")),
+    }
+    for name, (nodes, extra, outs) in cases.items():
+        m = _graph(nodes, {"W": W, **extra}, outs)
+        want = _run(m, x)
+        ops = _ops(m)
+        assert fold_conv_affine(m) == 0, name
+        assert _ops(m) == ops, name
+        for a, b in zip(_run(m, x), want):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_conv_whose_output_feeds_two_nodes_is_left_alone(rng) -> None:
+    inits = {"W": rng.normal(0, 1, (C, 3, 1, 1)), "v": rng.normal(0, 1, (1, C, 1, 1))}
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"]), helper.make_node("Mul", ["c", "v"], ["a"]),
+             helper.make_node("Add", ["c", "a"], ["y"])]
+    m = _graph(nodes, inits)
+    assert fold_conv_affine(m) == 0 and _ops(m) == ["Conv", "Mul", "Add"]
