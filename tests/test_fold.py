@@ -8,7 +8,8 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from exporters.finalize import fold_conv_affine
+from exporters.errors import ExportError
+from exporters.finalize import fold_conv_affine, fold_file
 
 C = 4
 
@@ -98,3 +99,45 @@ def test_a_conv_whose_output_feeds_two_nodes_is_left_alone(rng) -> None:
              helper.make_node("Add", ["c", "a"], ["y"])]
     m = _graph(nodes, inits)
     assert fold_conv_affine(m) == 0 and _ops(m) == ["Conv", "Mul", "Add"]
+
+
+def test_fold_file_folds_an_export_in_place_keeping_its_metadata(rng, tmp_path) -> None:
+    inits = {"W": rng.normal(0, 1, (C, 3, 3, 3)), "s": rng.uniform(0.5, 2, (1, 1, 1, C)),
+             "t": rng.normal(0, 1, (1, 1, 1, C))}
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Transpose", ["c"], ["ct"], perm=[0, 2, 3, 1]),
+             helper.make_node("Mul", ["ct", "s"], ["a"]), helper.make_node("Add", ["a", "t"], ["y"])]
+    m = _graph(nodes, inits)
+    helper.set_model_props(m, {"edgevision": '{"task": "keypoints"}'})
+    path = tmp_path / "m.onnx"
+    onnx.save(m, str(path))
+    x = rng.normal(0, 1, (1, 3, 5, 6)).astype(np.float32)
+    want = _run(m, x)[0]
+    assert fold_file(path) == 2
+    folded = onnx.load(str(path))
+    assert _ops(folded) == ["Conv", "Transpose"]
+    assert {p.key: p.value for p in folded.metadata_props} == {"edgevision": '{"task": "keypoints"}'}
+    np.testing.assert_allclose(_run(folded, x)[0], want, rtol=1e-5, atol=1e-5)
+    assert fold_file(path) == 0  # nothing left to fold: the file is not rewritten
+
+
+def test_fold_file_refuses_to_write_a_fold_that_changes_the_outputs(rng, tmp_path, monkeypatch) -> None:
+    import exporters.finalize as fin
+
+    inits = {"W": rng.normal(0, 1, (C, 3, 1, 1)), "s": rng.uniform(0.5, 2, (1, C, 1, 1))}
+    m = _graph([helper.make_node("Conv", ["x", "W"], ["c"]), helper.make_node("Mul", ["c", "s"], ["y"])], inits)
+    path = tmp_path / "m.onnx"
+    onnx.save(m, str(path))
+    data = path.read_bytes()
+    real = fin.fold_conv_affine
+
+    def broken(model):  # a fold that gets the scale wrong
+        n = real(model)
+        w = next(t for t in model.graph.initializer if "folded_W" in t.name)
+        w.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(w) * 1.5, w.name))
+        return n
+
+    monkeypatch.setattr(fin, "fold_conv_affine", broken)
+    with pytest.raises(ExportError, match="changes output 'y' by up to"):
+        fold_file(path)
+    assert path.read_bytes() == data

@@ -506,12 +506,14 @@ def bundle(run_dir: str | Path, *, out_dir: str | Path | None = None, real: str 
     import shutil
 
     from benchmarks.meters import stage2_report, stage2_markdown
+    from exporters.finalize import fold_file
 
     run_dir = Path(run_dir)
     out = Path(out_dir) if out_dir else Path(__file__).resolve().parent.parent / "edgevision" / "models"
     q = {}
     for kind, fam in (("cls", "meter_digit_cls"), ("det", "meter_digits")):
         shutil.copyfile(run_dir / f"{fam}.onnx", out / f"{fam}.onnx")
+        fold_file(out / f"{fam}.onnx")  # an export from before exporters.finalize folded the BatchNorms
     for kind, fam in (("cls", "meter_digit_cls"), ("det", "meter_digits")):
         q[fam] = quantize_int8(kind, out / f"{fam}.onnx", out / f"{fam}_int8.onnx", real=real)
     rep = stage2_report(models_dir=str(out), real=real)
