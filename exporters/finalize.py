@@ -322,8 +322,9 @@ def fold_conv_affine(model: Any) -> int:
 
 
 def fold_file(path: str | os.PathLike, *, atol: float = 1e-4, rtol: float = 1e-4) -> int:
-    """:func:`fold_conv_affine` on an exported ``.onnx`` file, in place (an export made before
-    :func:`finalize` folded; a no-op on a newer one); returns how many ops were folded.
+    """:func:`fold_conv_affine` (then :func:`dedupe_initializers`) on an exported ``.onnx`` file, in
+    place (an export made before :func:`finalize` folded; a no-op on a newer one); returns how many
+    ops were folded.
 
     The metadata is kept. ONNX Runtime runs the file before and after on two random inputs
     (normal noise, the model's fixed dims, 2 for symbolic ones); the outputs must agree within
@@ -337,6 +338,7 @@ def fold_file(path: str | os.PathLike, *, atol: float = 1e-4, rtol: float = 1e-4
     folded = fold_conv_affine(model)
     if not folded:
         return 0
+    dedupe_initializers(model)  # a shared layer's convs fold into identical weights: stored once
     onnx.checker.check_model(model, full_check=True)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
