@@ -84,13 +84,17 @@ train-lpl:
 # 2026-12-02, `git show d2ddf85:edgevision/models/plate_ocr.onnx > runs/plate_ocr_stage3.onnx`) on the `real`
 # mixture (training/ocr.py MIXES: realistic crops in the real plate typeface, EasyPR train plates, scenes), with
 # the heads grown by the special plates' characters (80 min, 11,370 steps); stage 5 (the bundled one) goes on
-# from it on `real_balanced` (more scenes: stage 4 had lost 2 pp on the occluded synthetic plates). Both need
-# the real data (../shared/data/real, or EDGEVISION_REAL_DATA). Stages 1-3 below are how stage 3 was made.
+# from it on `real_balanced` (more scenes: stage 4 had lost 2 pp on the occluded synthetic plates), bundled on
+# 2026-12-04; stage 6 (bundled 2026-12-05) goes on from stage 5 for 85 min on 60,000 new crops (seed 6) whose
+# realistic plates bend each character (--glyph-warp 0.5). They need the real data (../shared/data/real, or
+# EDGEVISION_REAL_DATA). Stages 1-3 below are how stage 3 was made.
 train-ocr-real:
 	$(PY) -m training ocr --out runs/ocr4 --mix real --samples 80000 --epochs 60 --time-budget 4800 --lr 1e-3 \
 		--threads 2 --workers 2 --init runs/plate_ocr_stage3.onnx
 	$(PY) -m training ocr --out runs/ocr5 --mix real_balanced --samples 40000 --epochs 60 --time-budget 1500 \
 		--lr 3e-4 --threads 2 --workers 2 --init runs/ocr4/plate_ocr_crnn.pt
+	$(PY) -m training ocr --out runs/ocr6 --mix real_balanced --samples 60000 --epochs 60 --time-budget 5100 \
+		--lr 3e-4 --threads 2 --workers 2 --seed 6 --glyph-warp 0.5 --init runs/ocr5/plate_ocr_crnn.pt
 
 train-ocr:
 	$(PY) -m training ocr --out runs/ocr --samples 60000 --epochs 60 --time-budget 6000 --threads 1 --workers 1
@@ -101,7 +105,7 @@ train-ocr:
 
 bundle:
 	$(PY) -m training.bundle runs/lpl --family lpl_resnet --tolerance 0.03 --val-count 500 --method percentile
-	$(PY) -m training.bundle runs/ocr5 --family plate_ocr --tolerance 0.003 --val-count 500
+	$(PY) -m training.bundle runs/ocr6 --family plate_ocr --tolerance 0.003 --val-count 500
 
 # Seed 004's captcha matcher (issue 18): train (about 30 min wall on one shared CPU thread), continue 16 min (the
 # bundled run), then export, int8 and
