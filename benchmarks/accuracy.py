@@ -387,7 +387,7 @@ def plate_text(text: str | None) -> str | None:
 def _ocr_row(row: SetRow, predictor: Any, samples: Sequence[Any]) -> None:
     """The OCR alone (``calibration.metrics.evaluate``: a quad is rectified, a crop read whole),
     scored on :func:`plate_text` readings."""
-    from calibration.metrics import evaluate, ocr_scores
+    from calibration.metrics import evaluate, occlusion_level, ocr_scores
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -395,17 +395,22 @@ def _ocr_row(row: SetRow, predictor: Any, samples: Sequence[Any]) -> None:
     d = res.details
     row.count, row.exact_match, row.cer = res.count, res.value, d.get("cer")
     preds = d.get("predictions") or []
+    legible = d.get("legible")
     if any(plate_text(p["text"]) != p["text"] for p in preds):
         scores = ocr_scores([plate_text(p["text"]) for p in preds], [p["label"] for p in preds])
         row.exact_match, row.cer = scores["exact_match"], scores["cer"]
         row.note = "; ".join(filter(None, [row.note, "separators removed from the readings"]))
+        if legible is not None:  # the legible plates' figure, re-scored the same way
+            keep = [p for p in preds if occlusion_level(getattr(samples[p["index"]], "char_occlusion", None))
+                    != "illegible"]
+            legible = {**ocr_scores([plate_text(p["text"]) for p in keep], [p["label"] for p in keep]),
+                       "count": len(keep)} if keep else None
     row.skipped = dict(d.get("skipped") or {})
     row.predictions = list(d.get("predictions") or [])
     by_type = d.get("by_plate_type") or {}
     if row.key == "special" and by_type:
         row.note = "; ".join(filter(None, [row.note, ", ".join(
             f"{t} {v['exact_match'] * 100:.0f}%" for t, v in by_type.items())]))
-    legible = d.get("legible")
     if legible is not None:
         row.legible_exact_match, row.legible_count = legible.get("exact_match"), legible.get("count")
 

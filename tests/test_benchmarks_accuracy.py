@@ -191,6 +191,28 @@ def test_readings_are_scored_without_separators() -> None:
     assert "·" in SEPARATORS
 
 
+def test_a_row_read_with_separators_rescores_its_legible_plates_too(monkeypatch) -> None:
+    # A peer reads "京N·84E28": the row is re-scored without separators, and so is its legible
+    # figure (plates with half a character cell hidden or more left out), not only the whole row.
+    from types import SimpleNamespace
+
+    import calibration.metrics as cm
+    from benchmarks.accuracy import SetRow, _ocr_row
+
+    samples = [SimpleNamespace(char_occlusion=o) for o in (0.0, 0.2, 0.6, 0.0)]
+    preds = [{"index": 0, "label": "京N84E28", "text": "京N·84E28"},
+             {"index": 1, "label": "沪A12345", "text": "沪A·12345"},
+             {"index": 2, "label": "苏B00000", "text": "苏B·0000"},   # illegible and wrong
+             {"index": 3, "label": "皖C11111", "text": "皖C·11112"}]
+    fake = SimpleNamespace(count=4, value=0.0, details={
+        "cer": 0.5, "predictions": preds, "legible": {"exact_match": 0.0, "count": 3}})
+    monkeypatch.setattr(cm, "evaluate", lambda *a, **k: fake)
+    row = SetRow(key="synthetic", set="synthetic held-out", label="x")
+    _ocr_row(row, None, samples)
+    assert row.exact_match == pytest.approx(2 / 4) and "separators removed" in row.note
+    assert row.legible_count == 3 and row.legible_exact_match == pytest.approx(2 / 3)
+
+
 def test_the_ppocr_peer_config_is_complete() -> None:
     import json
     from pathlib import Path
