@@ -326,12 +326,14 @@ def fold_file(path: str | os.PathLike, *, atol: float = 1e-4, rtol: float = 1e-4
     place (an export made before :func:`finalize` folded; a no-op on a newer one); returns how many
     ops were folded.
 
-    The metadata is kept. ONNX Runtime runs the file before and after on two random inputs
-    (normal noise, the model's fixed dims, 2 for symbolic ones); the outputs must agree within
-    ``atol + rtol * |before|`` or nothing is written and :class:`ExportError` says by how much.
+    The metadata is kept. ONNX Runtime runs the file before and after on random inputs (normal
+    noise for float inputs, 0..255 otherwise; the model's fixed dims, 2 for symbolic ones); the
+    outputs must agree within ``atol + rtol * |before|`` or the file is left as it was and
+    :class:`ExportError` says by how much. The new file replaces the old one atomically.
     """
     import onnx
-    import onnxruntime as ort
+
+    from edgevision.backends import load_runner
 
     path = Path(path)
     model = onnx.load(str(path))
@@ -340,23 +342,27 @@ def fold_file(path: str | os.PathLike, *, atol: float = 1e-4, rtol: float = 1e-4
         return 0
     dedupe_initializers(model)  # a shared layer's convs fold into identical weights: stored once
     onnx.checker.check_model(model, full_check=True)
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    before = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    after = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(0)
-    feed = {}
-    for i in before.get_inputs():
-        shape = [d if isinstance(d, int) else 2 for d in i.shape]
-        feed[i.name] = (rng.normal(0, 1, shape).astype(np.float32) if i.type == "tensor(float)"
-                        else rng.integers(0, 256, shape).astype(np.uint8))
-    for a, b, o in zip(before.run(None, feed), after.run(None, feed), before.get_outputs()):
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        excess = float(np.max(np.abs(a - b) - (atol + rtol * np.abs(a)))) if a.size else 0.0
-        if excess > 0:
-            raise ExportError(f"{path}: folding {folded} affine ops changes output {o.name!r} by up to "
-                              f"{float(np.max(np.abs(a - b))):.3g} (tolerance {atol} + {rtol} x |value|); not written")
-    onnx.save(model, str(path))
+    tmp = path.with_name(f".{path.name}.folding")
+    onnx.save(model, str(tmp))
+    try:
+        before = load_runner(path, backend="onnxruntime", device="cpu")
+        after = load_runner(tmp, backend="onnxruntime", device="cpu")
+        rng = np.random.default_rng(0)
+        feed = {}
+        for i in before.inputs:
+            shape = [d if isinstance(d, int) else 2 for d in i.shape]
+            feed[i.name] = (rng.normal(0, 1, shape).astype(i.dtype) if np.issubdtype(i.dtype, np.floating)
+                            else rng.integers(0, 256, shape).astype(i.dtype))
+        for a, b, o in zip(before.infer(feed), after.infer(feed), before.outputs):
+            a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+            excess = float(np.max(np.abs(a - b) - (atol + rtol * np.abs(a)))) if a.size else 0.0
+            if excess > 0:
+                raise ExportError(f"{path}: folding {folded} affine ops changes output {o.name!r} by up to "
+                                  f"{float(np.max(np.abs(a - b))):.3g} (tolerance {atol} + {rtol} x |value|); "
+                                  "not written")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return folded
 
 
