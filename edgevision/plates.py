@@ -447,7 +447,7 @@ class PlateReader:
         scoring at least ``confirm_threshold`` (:data:`REFINE_CONFIRM_CONF`), gives the
         plate's corners, shifted back to source pixels; a plate with no such detection is dropped
         (the second look does not confirm it). A plate whose square lies wholly outside the image
-        keeps its first look.
+        keeps its first look if that scored at least ``confirm_threshold``, and is dropped otherwise.
 
         Returns, per image, ``(index into the first look, corners (4, 2) float64 source px)`` for
         every kept plate, in the first look's order.
@@ -466,7 +466,8 @@ class PlateReader:
                 x0, y0 = np.floor(np.maximum((lo + hi) / 2 - side / 2, 0)).astype(int)
                 x1, y1 = np.ceil(np.minimum((lo + hi) / 2 + side / 2, (w, h))).astype(int)
                 if x1 - x0 < 2 or y1 - y0 < 2:
-                    out[i].append((j, q))
+                    if float(d.scores[j]) >= self.confirm_threshold:  # nothing to look at again: sure already
+                        out[i].append((j, q))
                     continue
                 shift = np.array([x0, y0], np.float64)
                 jobs.append((i, j, shift, np.concatenate([lo - shift, hi - shift])))

@@ -401,6 +401,22 @@ def test_with_the_second_look_the_first_only_proposes_and_the_second_confirms(tm
     assert len(edgevision.PlateReader(ocr=ocr, detector=sure)(img)) == 1
 
 
+def test_a_plate_beyond_the_image_is_kept_only_if_its_first_look_is_sure(tmp_path: Path) -> None:
+    # Corners the detector put far outside the image (x 2000-2100 px of a 640 px wide one): the
+    # square around them lies wholly outside, so there is nothing to look at again. A first look
+    # at 0.9 is kept as it is; a proposal at 0.5 (above REFINE_PROPOSE_CONF, below the default
+    # confirm_threshold) is not, unless confirm_threshold is lowered to it.
+    corners = [200, 30, 210, 30, 210, 34, 200, 34]
+    img = np.zeros((640, 640, 3), np.uint8)
+    ocr = _ocr(tmp_path)
+    sure = edgevision.PlateReader(ocr=ocr, detector=_one_plate_detector(tmp_path, corners, "far_sure", score=0.9))(img)
+    assert len(sure) == 1
+    np.testing.assert_allclose(sure[0].corners, np.array(corners, np.float64).reshape(4, 2) * 10)
+    det = _one_plate_detector(tmp_path, corners, "far_unsure", score=0.5, conf_threshold=0.5)
+    assert len(edgevision.PlateReader(ocr=ocr, detector=det)(img)) == 0
+    assert len(edgevision.PlateReader(ocr=ocr, detector=det, confirm_threshold=0.45)(img)) == 1
+
+
 def test_detector_arguments_are_checked(tmp_path: Path) -> None:
     kp = models.save(models.with_metadata(models.keypoints_model(), _kp_meta()), tmp_path / "kp.onnx")
     with pytest.raises(ConfigMismatchError, match="detector: expected a pose model with 4 keypoints"):
