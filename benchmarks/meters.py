@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from calibration.meter_synth import MeterScreen, digit_crop, nearest_digit, render_screen
+from edgevision.meters import DIGIT_OVERLAP, MIN_DIGIT_SCORE, side_by_side
 
 #: First seed of the synthetic held-out screens (training uses seeds below 10**6).
 SYNTH_HELDOUT_SEED = 9_000_000
@@ -72,30 +73,18 @@ def classify_crops(classifier: Any, crops: Sequence[np.ndarray]) -> np.ndarray:
     return np.asarray(p.infer(blob)[0], np.float32).reshape(len(crops), -1)
 
 
-def side_by_side(boxes: np.ndarray, scores: np.ndarray, overlap: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
-    """Digits of a meter sit side by side: keep boxes best score first, dropping any whose horizontal
-    overlap with a kept box exceeds ``overlap`` of the narrower width (a duplicate the detector's
-    IoU-based NMS let through). Returns the kept boxes and scores, best first."""
-    kept: list[int] = []
-    for i in np.argsort(-scores, kind="stable"):
-        w_i = boxes[i, 2] - boxes[i, 0]
-        if all(min(boxes[i, 2], boxes[k, 2]) - max(boxes[i, 0], boxes[k, 0])
-               <= overlap * min(w_i, boxes[k, 2] - boxes[k, 0]) for k in kept):
-            kept.append(int(i))
-    return boxes[kept].reshape(-1, 4), scores[kept]
-
-
 #: The detection score a digit box needs in :func:`read_screen`; chosen on validation data (the real
-#: LCD *train* rows and synthetic validation screens), never on the held-out sets.
-DIGIT_CONF = 0.4
+#: LCD *train* rows and synthetic validation screens), never on the held-out sets. The runtime's
+#: constant (``MeterReader``'s default ``min_score``): one operating point.
+DIGIT_CONF = MIN_DIGIT_SCORE
 
 
 def read_screen(screen: np.ndarray, detector: Any, classifier: Any, *, conf: float = DIGIT_CONF,
-                overlap: float = 0.4) -> tuple[str, np.ndarray, np.ndarray, float]:
+                overlap: float = DIGIT_OVERLAP) -> tuple[str, np.ndarray, np.ndarray, float]:
     """Stage 2 on one rectified screen (uint8 BGR, 96x256).
 
     The detector's ``digit`` boxes above ``conf``, without side-by-side duplicates
-    (:func:`side_by_side`), sorted by centre x, are cropped
+    (:func:`edgevision.meters.side_by_side`), sorted by centre x, are cropped
     (:func:`calibration.meter_synth.digit_crop`) and read by the classifier in one batch
     (argmax: the nearest whole digit); a ``.`` goes before the first digit whose centre
     lies inside the highest-scoring ``decimal`` box. Returns ``(text, digit boxes (D, 4) px,
@@ -110,7 +99,8 @@ def read_screen(screen: np.ndarray, detector: Any, classifier: Any, *, conf: flo
     keep = (r.classes == digit_id) & (r.scores >= conf)
     boxes = np.asarray(r.boxes, np.float32)[keep]
     scores = np.asarray(r.scores, np.float32)[keep]
-    boxes, scores = side_by_side(boxes, scores, overlap)
+    kept = side_by_side(boxes, scores, overlap)
+    boxes, scores = boxes[kept].reshape(-1, 4), scores[kept]
     order = np.argsort((boxes[:, 0] + boxes[:, 2]) / 2, kind="stable")
     boxes, scores = boxes[order], scores[order]
     probs = classify_crops(classifier, [digit_crop(screen, b) for b in boxes])

@@ -50,8 +50,9 @@ METER_CLASSES = ("analog", "digital", "illegible")
 DIGIT_CROP_SIZE = (32, 20)
 DIGIT_CROP_MARGIN = 0.08
 #: The detection score a digit or decimal box needs to count (the stage-2 recipe's operating point, chosen on
-#: validation data: ``benchmarks.meters.DIGIT_CONF``), and the horizontal overlap, as a fraction of the
-#: narrower box, beyond which two digit boxes are one digit seen twice (:func:`side_by_side`).
+#: validation data: the real LCD *train* rows and synthetic validation screens; ``benchmarks.meters`` reads
+#: screens with it too), and the horizontal overlap, as a fraction of the narrower box, beyond which two
+#: digit boxes are one digit seen twice (:func:`side_by_side`).
 MIN_DIGIT_SCORE = 0.4
 DIGIT_OVERLAP = 0.4
 #: The stage-2 detector's class names: a digit, and the area after the decimal point.
