@@ -36,16 +36,9 @@ HELDOUT_CHALLENGE_SEED = 4_000_000
 
 def real_accuracy(matcher: Any, trials: Sequence[Any]) -> float:
     """1-of-N accuracy of ``matcher`` on real trials (each crop embedded once)."""
-    from calibration.captcha_real import read_icon
+    from calibration.captcha_real import predict_trials, trials_accuracy
 
-    paths = sorted({str(p) for t in trials for p in [t.reference, *t.candidates]})
-    index = {p: i for i, p in enumerate(paths)}
-    e = np.concatenate([matcher.embed([read_icon(p) for p in paths[i:i + 64]]) for i in range(0, len(paths), 64)])
-    hits = 0
-    for t in trials:
-        sims = e[[index[str(p)] for p in t.candidates]] @ e[index[str(t.reference)]]
-        hits += int(np.argmax(sims)) == t.target
-    return hits / len(trials)
+    return trials_accuracy(predict_trials(matcher.embed, trials), trials)
 
 
 def synthetic_challenges(count: int, seed: int = HELDOUT_CHALLENGE_SEED) -> list[Any]:

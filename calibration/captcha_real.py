@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,6 +166,24 @@ def matching_trials(icons: IconSet, count: int = TRIALS_COUNT, *, candidates: in
     return out
 
 
+def predict_trials(embed: Callable[[list[np.ndarray]], np.ndarray], trials: Sequence[Trial], *,
+                   batch: int = 64) -> list[int]:
+    """Each trial's answer: the index of the candidate most similar (cosine) to the reference.
+
+    ``embed`` maps a list of uint8 BGR crops to ``(N, D)`` embeddings (a ``SiameseMatcher.embed``,
+    or a host-side model). Every distinct crop of ``trials`` is read (:func:`read_icon`) and
+    embedded once, ``batch`` crops a call; rows are scaled to unit length (an all-zero row stays
+    zero). Score the answers with :func:`trials_accuracy`.
+    """
+    check_int(batch, "batch", minimum=1, expected="a positive int", error=InvalidArgumentError)
+    paths = sorted({str(p) for t in trials for p in [t.reference, *t.candidates]})
+    index = {p: i for i, p in enumerate(paths)}
+    e = np.concatenate([np.asarray(embed([read_icon(p) for p in paths[i:i + batch]]), np.float64)
+                        for i in range(0, len(paths), batch)])
+    e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    return [int(np.argmax(e[[index[str(p)] for p in t.candidates]] @ e[index[str(t.reference)]])) for t in trials]
+
+
 def trials_accuracy(predicted: Sequence[int], trials: Sequence[Trial]) -> float:
     """The share of trials whose predicted index equals the target."""
     if len(predicted) != len(trials) or not trials:
@@ -174,4 +192,4 @@ def trials_accuracy(predicted: Sequence[int], trials: Sequence[Trial]) -> float:
 
 
 __all__ = ["HELDOUT_IDENTITIES", "ICONS_DIR", "SUBSETS", "TRIALS_COUNT", "TRIALS_SEED", "IconSet", "Trial",
-           "icons_root", "identity_split", "load_icon_set", "matching_trials", "read_icon", "trials_accuracy"]
+           "icons_root", "identity_split", "load_icon_set", "matching_trials", "predict_trials", "read_icon", "trials_accuracy"]

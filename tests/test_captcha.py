@@ -146,6 +146,30 @@ def test_matching_trials(tmp_path: Path) -> None:
         matching_trials(icons, 5, candidates=8)
 
 
+def test_predict_trials_embeds_each_crop_once_and_answers_the_most_similar(tmp_path: Path) -> None:
+    from calibration.captcha_real import Trial, predict_trials
+
+    data = Path(__file__).parent / "data" / "captcha"
+    files = sorted(data.glob("*/*.png"))[:6]
+    # The reference's own file among the candidates: similarity 1, the answer whatever the embedding
+    # (per-channel mean and spread here, never parallel for two different icons).
+    trials = [Trial(files[0], [files[1], files[0], files[2]], 1, ["b", "a", "c"]),
+              Trial(files[3], [files[4], files[5], files[3]], 2, ["e", "f", "d"]),
+              Trial(files[1], [files[1], files[2], files[4]], 0, ["b", "c", "e"])]
+    seen: list[int] = []
+
+    def embed(crops: list[np.ndarray]) -> np.ndarray:
+        seen.append(len(crops))
+        return np.array([np.concatenate([c.reshape(-1, 3).mean(0), c.reshape(-1, 3).std(0)]) for c in crops])
+
+    assert predict_trials(embed, trials) == [1, 2, 0] and seen == [6]  # 6 distinct crops, one call
+    seen.clear()
+    assert predict_trials(embed, trials, batch=4) == [1, 2, 0] and seen == [4, 2]
+    assert trials_accuracy(predict_trials(embed, trials), trials) == 1.0
+    with pytest.raises(InvalidArgumentError, match="batch"):
+        predict_trials(embed, trials, batch=0)
+
+
 # --- the matcher --------------------------------------------------------------------------------
 
 

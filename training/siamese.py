@@ -218,17 +218,9 @@ def embed(model: Any, crops: list[np.ndarray], batch: int = 128) -> np.ndarray:
 
 def trial_accuracy(embed_fn: Any, trials: list[Any]) -> float:
     """1-of-N accuracy of ``embed_fn`` (list of uint8 BGR crops -> (N, D)) on real trials."""
-    from calibration.captcha_real import read_icon
+    from calibration.captcha_real import predict_trials, trials_accuracy
 
-    paths = sorted({str(p) for t in trials for p in [t.reference, *t.candidates]})
-    index = {p: i for i, p in enumerate(paths)}
-    e = embed_fn([read_icon(p) for p in paths])
-    e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
-    hits = 0
-    for t in trials:
-        sims = e[[index[str(p)] for p in t.candidates]] @ e[index[str(t.reference)]]
-        hits += int(np.argmax(sims)) == t.target
-    return hits / len(trials)
+    return trials_accuracy(predict_trials(embed_fn, trials), trials)
 
 
 def challenge_accuracy(embed_fn: Any, seeds: range, **render: Any) -> float:
