@@ -565,3 +565,52 @@ def test_admission_counts_a_request_from_its_upload_on() -> None:
 
     result, waited = asyncio.run(scenario())
     assert result == 3 and waited >= 0
+
+
+def test_admission_hands_back_errors_and_holds_a_worker_until_a_cancelled_call_returns() -> None:
+    """A call whose request went away keeps its worker until it returns; a call's error reaches its request."""
+    import threading
+
+    from edgevision.serve.engine import Admission
+
+    release = threading.Event()
+    started = threading.Event()
+
+    def slow() -> str:
+        started.set()
+        release.wait(10)
+        return "done"
+
+    def broken() -> None:
+        raise ValueError("bad pixels")
+
+    async def scenario() -> list[Any]:
+        a = Admission(workers=1, queue=1)
+        try:
+            task = asyncio.ensure_future(a.run(slow))
+            while not started.is_set():
+                await asyncio.sleep(0.001)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            held = (a.running, a._slots.locked())  # the worker is still busy
+            release.set()
+            for _ in range(1000):  # the call returns on the worker, then frees it on the loop
+                if a.running == 0:
+                    break
+                await asyncio.sleep(0.005)
+            freed = (a.running, a._slots.locked())
+            with pytest.raises(ValueError, match="bad pixels"):
+                await a.run(broken)
+            after_error = (a.running, a._slots.locked())
+            result, _ = await a.run(str.upper, "ok")
+            return [held, freed, after_error, result]
+        finally:
+            release.set()
+            a.close()
+
+    held, freed, after_error, result = asyncio.run(scenario())
+    assert held == (1, True)
+    assert freed == (0, False)
+    assert after_error == (0, False)
+    assert result == "OK"

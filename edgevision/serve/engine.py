@@ -81,20 +81,34 @@ class Admission:
         self.running += 1
         slots = self._slots
 
-        def done(_: Any) -> None:
+        t1 = _clock()
+        answer = loop.create_future()
+
+        def settle(result: Any, error: BaseException | None) -> None:  # on the loop, once the call returned
             self.running -= 1
             slots.release()
+            self._service_s = 0.9 * self._service_s + 0.1 * (_clock() - t1)
+            if answer.cancelled():
+                return
+            if error is not None:
+                answer.set_exception(error)
+            else:
+                answer.set_result(result)
 
-        t1 = _clock()
+        def call() -> None:  # on a worker: one wake-up of the loop per call, with the outcome
+            try:
+                result, error = fn(*args), None
+            except BaseException as e:  # handed to the awaiting request
+                result, error = None, e
+            loop.call_soon_threadsafe(settle, result, error)
+
         try:
-            fut = self._pool.submit(fn, *args)
+            self._pool.submit(call)
         except BaseException:
-            done(None)
+            self.running -= 1
+            slots.release()
             raise
-        fut.add_done_callback(lambda f: loop.call_soon_threadsafe(done, f))
-        result = await asyncio.wrap_future(fut)
-        self._service_s = 0.9 * self._service_s + 0.1 * (_clock() - t1)
-        return result, waited
+        return await answer, waited
 
     def close(self) -> None:
         """Waits for the calls in flight, then stops the threads."""
