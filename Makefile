@@ -35,25 +35,22 @@ train-detector:
 		--workers 2 --time-budget 4800
 	$(PY) -c "from training.detector import bundle; bundle('runs/det1', peer_detector='$(PEER)' or None)"
 
-# Meter stage 2 (seed 001): the digit classifier and detector (a first run, then a continued run with new
-# synthetic data and more real drum copies; about 20 minutes of 1-thread CPU each), then int8 and the model cards.
+# Meter stage 2 (seed 001): the digit detector (a first run, then continued runs with new synthetic data;
+# about 20 minutes of 1-thread CPU each), the digit classifier (width 48, real drums with the appearance
+# augmentation, from scratch: 10 minutes on 2 threads), then int8 and the model cards.
 train-meter-digits:
-	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits --only cls --synth-screens 2000 \
-		--cls-epochs 10 --time-limit 540
 	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits --only det --det-synth 3000 \
 		--det-epochs 4 --time-limit 600
-	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits2 --only cls --seed 1 --synth-screens 1000 \
-		--drum-copies 20 --cls-epochs 8 --lr 1.5e-3 --init runs/meter_digits --time-limit 600
 	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits2 --only det --seed 1 --det-synth 2500 \
 		--det-epochs 3 --lr 1.5e-3 --init runs/meter_digits --time-limit 560
-	mkdir -p runs/meter_digits3 && cp runs/meter_digits2/meter_digit_cls.* runs/meter_digits3/
 	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits3 --only det --seed 2 --det-synth 3000 \
 		--det-epochs 14 --lr 1e-3 --init runs/meter_digits2 --threads 1 --time-limit 2100
 	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits4 --only det --seed 3 --det-synth 3000 \
 		--det-epochs 14 --lr 7e-4 --init runs/meter_digits3 --threads 1 --time-limit 1500
-	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits4 --only cls --seed 3 --synth-screens 1000 \
-		--drum-copies 30 --cls-epochs 10 --lr 1e-3 --init runs/meter_digits2 --threads 1 --time-limit 1200
-	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits4 --only bundle
+	mkdir -p runs/meter_digits5 && cp runs/meter_digits4/meter_digits.* runs/meter_digits4/train_summary_det.json runs/meter_digits5/
+	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits5 --only cls --seed 5 --synth-screens 1000 \
+		--drum-copies 60 --cls-epochs 10 --lr 3e-3 --cls-width 48 --appearance --threads 2 --time-limit 1800
+	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits5 --only bundle
 
 # Meter stage 1 (seed 001): screen corners + meter class (Keras 3, torch backend): 24 min on one CPU thread after
 # the scene cache (10,000 scenes, 2 processes), then 20 min more from those weights without quarter turns; then

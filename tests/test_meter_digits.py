@@ -10,7 +10,7 @@ import pytest
 from benchmarks.meters import MODELS_DIR, classify_crops, read_screen
 from calibration.meter_real import drum_digits, lcd_images, lcd_rows, lcd_screen
 from calibration.meter_synth import render_screen
-from training.meter_digits import DET_LABELS, assign, position_from_probs, soft_target
+from training.meter_digits import CLS_ARCH, DET_LABELS, _appearance, assign, cls_arch, position_from_probs, soft_target
 
 DATA = Path(__file__).parent / "data" / "meters"
 VARIANTS = ["", "_int8"]
@@ -29,6 +29,28 @@ def test_soft_targets() -> None:
     t = soft_target(9.6)
     assert t[9] == pytest.approx(0.4) and t[0] == pytest.approx(0.6)
     assert np.argmax(soft_target(5.0)) == 5 and soft_target(5.0)[5] == 1.0
+
+
+def test_appearance_is_seeded_and_keeps_the_crop_shape() -> None:
+    img = np.zeros((32, 20, 3), np.uint8)
+    img[8:24, 6:14] = (40, 200, 90)  # a green stroke on black
+    outs = [_appearance(img, np.random.default_rng(s)) for s in range(40)]
+    assert all(o.shape == img.shape and o.dtype == np.uint8 for o in outs)
+    again = _appearance(img, np.random.default_rng(3))
+    assert np.array_equal(again, outs[3])
+    corners = [int(o[0, 0, 0]) for o in outs]
+    assert 0 in corners and 255 in corners  # some copies inverted, some not
+    assert any(len(set(o[16, 10].tolist())) == 1 and o[16, 10, 0] not in (0, 255) for o in outs)  # some grey
+    assert any(not np.array_equal(o[16, 10], img[16, 10]) and o[16, 10].max() == 200 for o in outs)  # shuffled
+
+
+def test_classifier_arch_comes_from_the_run_summary(tmp_path: Path) -> None:
+    import json
+
+    weights = tmp_path / "meter_digit_cls.weights.h5"
+    assert cls_arch(weights) == CLS_ARCH  # an old run without a summary
+    (tmp_path / "train_summary_cls.json").write_text(json.dumps({"arch": {**CLS_ARCH, "width": 48}}))
+    assert cls_arch(weights) == {**CLS_ARCH, "width": 48}
 
 
 def test_position_from_probs_is_circular() -> None:

@@ -99,6 +99,23 @@ def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def _appearance(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Meter-to-meter differences a few hundred real drums do not cover: a small rotation
+    (+-6 degrees), the colour channels shuffled (p 0.5), light digits on dark made dark on light
+    and back (inversion, p 0.3), grey (p 0.3)."""
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), float(rng.uniform(-6, 6)), 1.0)
+    out = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if rng.random() < 0.5:
+        out = out[..., rng.permutation(3)]
+    if rng.random() < 0.3:
+        out = 255 - out
+    if rng.random() < 0.3:
+        g = cv2.cvtColor(np.ascontiguousarray(out), cv2.COLOR_BGR2GRAY)
+        out = cv2.merge([g, g, g])
+    return np.ascontiguousarray(out)
+
+
 # --- classifier data -------------------------------------------------------------------------
 
 
@@ -115,10 +132,11 @@ def synth_digit_samples(seed: int, screens: int) -> tuple[np.ndarray, np.ndarray
     return np.stack(xs), np.stack(ys)
 
 
-def real_drum_samples(split: str = "train", real: str | None = None, copies: int = 6, seed: int = 1
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def real_drum_samples(split: str = "train", real: str | None = None, copies: int = 6, seed: int = 1,
+                      appearance: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Haverland's drum crops of ``split`` (32x20), each as ``copies`` augmented copies (shift, scale,
-    light, blur, noise), with soft targets."""
+    light, blur, noise; with ``appearance`` also rotation, channel order, inversion and grey:
+    :func:`_appearance`), with soft targets. The first copy is the crop as it is."""
     from calibration.meter_real import drum_digits
 
     rng = np.random.default_rng(seed)
@@ -134,7 +152,8 @@ def real_drum_samples(split: str = "train", real: str | None = None, copies: int
                 s = rng.uniform(0.92, 1.08)
                 cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
                 box = np.array([cx - w * s / 2, cy - h * s / 2, cx + w * s / 2, cy + h * s / 2], np.float32)
-                xs.append(_photometric(digit_crop(img, box, margin=0.0), rng))
+                crop = digit_crop(img, box, margin=0.0)
+                xs.append(_photometric(_appearance(crop, rng) if appearance else crop, rng))
             ys.append(soft_target(d.position))
     return np.stack(xs), np.stack(ys)
 
@@ -247,10 +266,13 @@ def _trainable(model: Any) -> list[Any]:
 
 def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, batch: int = 128,
               lr: float = 3e-3, threads: int = 1, seed: int = 0, real: str | None = None,
-              time_limit_s: float = 1200, init: str | Path | None = None, drum_copies: int = 6) -> dict[str, Any]:
+              time_limit_s: float = 1200, init: str | Path | None = None, drum_copies: int = 6,
+              width: int = CLS_ARCH["width"], appearance: bool = False) -> dict[str, Any]:
     """Train ``meter_digit_cls`` (AdamW, cosine schedule, soft-target cross-entropy) and save
-    ``<out>/meter_digit_cls.weights.h5`` and ``train_summary_cls.json``. ``init``: weights to start
-    from (a continued run: give it another ``seed`` so its synthetic data is new)."""
+    ``<out>/meter_digit_cls.weights.h5`` and ``train_summary_cls.json`` (its ``arch`` is what
+    :func:`export` builds). ``init``: weights to start from (a continued run: give it another
+    ``seed`` so its synthetic data is new). ``width``: the model's ``width``; ``appearance``:
+    the real drums' extra augmentation (:func:`real_drum_samples`)."""
     torch = _torch_setup(threads, seed)
     from exporters.zoo.keras_models import meter_digit_cls
 
@@ -258,12 +280,14 @@ def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, b
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     parts = {"synthetic": synth_digit_samples(seed * 20_000 + 1, synth_screens),
-             "real_drum_train": real_drum_samples("train", real, copies=drum_copies, seed=seed + 1),
+             "real_drum_train": real_drum_samples("train", real, copies=drum_copies, seed=seed + 1,
+                                                  appearance=appearance),
              "real_lcd_train": real_lcd_digit_samples("train", real)}
     X = np.concatenate([p[0] for p in parts.values()])
     Y = np.concatenate([p[1] for p in parts.values()])
     data_s = time.time() - t0
-    built = meter_digit_cls(**CLS_ARCH)
+    arch = {**CLS_ARCH, "width": width}
+    built = meter_digit_cls(**arch)
     model = built.model
     if init:
         model.load_weights(str(init))
@@ -296,10 +320,10 @@ def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, b
             print("cls: time limit reached", flush=True)
             break
     model.save_weights(str(out / "meter_digit_cls.weights.h5"))
-    summary = {"recipe": "training.meter_digits (classifier)", "arch": CLS_ARCH, "epochs_run": len(losses),
+    summary = {"recipe": "training.meter_digits (classifier)", "arch": arch, "epochs_run": len(losses),
                "epochs": epochs, "batch": batch, "lr": lr, "threads": threads, "seed": seed,
                "data": {k: int(len(v[0])) for k, v in parts.items()}, "synth_screens": synth_screens,
-               "drum_copies": drum_copies,
+               "drum_copies": drum_copies, "appearance": appearance,
                "loss_by_epoch": [round(v, 4) for v in losses], "data_s": round(data_s, 1),
                "train_s": round(time.time() - t0, 1)}
     summary["init"] = str(init) if init else None
@@ -386,12 +410,21 @@ def train_det(out: str | Path, *, synth_count: int = 6000, epochs: int = 12, bat
 # --- export, int8, bundle --------------------------------------------------------------------
 
 
+def cls_arch(weights: str | Path) -> dict[str, Any]:
+    """The classifier architecture of trained weights: the ``arch`` of the ``train_summary_cls.json``
+    beside them, or :data:`CLS_ARCH` for weights without one."""
+    summary = Path(weights).parent / "train_summary_cls.json"
+    return dict(json.loads(summary.read_text())["arch"]) if summary.is_file() else dict(CLS_ARCH)
+
+
 def export(kind: str, weights: str | Path, out: str | Path) -> Path:
-    """Export trained weights (``kind`` ``det`` or ``cls``) to a self-describing ONNX with ``exporters.export_keras``."""
+    """Export trained weights (``kind`` ``det`` or ``cls``) to a self-describing ONNX with
+    ``exporters.export_keras``. The classifier's architecture is the ``arch`` of the
+    ``train_summary_cls.json`` beside the weights (:data:`CLS_ARCH` without one)."""
     from exporters.keras_export import export_keras
     from exporters.zoo.keras_models import meter_digit_cls, meter_digits
 
-    built = meter_digits(**DET_ARCH) if kind == "det" else meter_digit_cls(**CLS_ARCH)
+    built = meter_digits(**DET_ARCH) if kind == "det" else meter_digit_cls(**cls_arch(weights))
     built.model.load_weights(str(weights))
     cfg = dict(built.config)
     if kind == "det":
@@ -555,12 +588,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 3e-3 cls, 2e-3 det)")
     ap.add_argument("--drum-copies", type=int, default=6, help="augmented copies of each real drum train crop")
     ap.add_argument("--init", default=None, help="run folder whose weights to continue from")
+    ap.add_argument("--cls-width", type=int, default=CLS_ARCH["width"], help="the classifier's width")
+    ap.add_argument("--appearance", action="store_true",
+                    help="real drums also rotated, channel-shuffled, inverted and greyed (see _appearance)")
     a = ap.parse_args(argv)
     out = Path(a.out)
     if a.only in (None, "cls"):
         train_cls(out, synth_screens=a.synth_screens, epochs=a.cls_epochs, threads=a.threads, real=a.real,
                   time_limit_s=a.time_limit, seed=a.seed, lr=a.lr or 3e-3,
-                  init=Path(a.init) / "meter_digit_cls.weights.h5" if a.init else None, drum_copies=a.drum_copies)
+                  init=Path(a.init) / "meter_digit_cls.weights.h5" if a.init else None, drum_copies=a.drum_copies,
+                  width=a.cls_width, appearance=a.appearance)
         export("cls", out / "meter_digit_cls.weights.h5", out / "meter_digit_cls.onnx")
     if a.only in (None, "det"):
         train_det(out, synth_count=a.det_synth, epochs=a.det_epochs, threads=a.threads, real=a.real,
