@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from calibration.meter_synth import MeterScreen, digit_crop, nearest_digit, render_screen
-from edgevision.meters import DIGIT_OVERLAP, MIN_DIGIT_SCORE, side_by_side
+from edgevision.meters import DIGIT_OVERLAP, MIN_DIGIT_SCORE, ScreenReading, read_screens
 
 #: First seed of the synthetic held-out screens (training uses seeds below 10**6).
 SYNTH_HELDOUT_SEED = 9_000_000
@@ -80,40 +80,11 @@ DIGIT_CONF = MIN_DIGIT_SCORE
 
 
 def read_screen(screen: np.ndarray, detector: Any, classifier: Any, *, conf: float = DIGIT_CONF,
-                overlap: float = DIGIT_OVERLAP) -> tuple[str, np.ndarray, np.ndarray, float]:
-    """Stage 2 on one rectified screen (uint8 BGR, 96x256).
-
-    The detector's ``digit`` boxes above ``conf``, without side-by-side duplicates
-    (:func:`edgevision.meters.side_by_side`), sorted by centre x, are cropped
-    (:func:`calibration.meter_synth.digit_crop`) and read by the classifier in one batch
-    (argmax: the nearest whole digit); a ``.`` goes before the first digit whose centre
-    lies inside the highest-scoring ``decimal`` box. Returns ``(text, digit boxes (D, 4) px,
-    probabilities (D, 10), score)``, the score the product of the digits' top
-    probabilities and detection scores (1.0 for no digit, with text ``""``).
-    """
-    det = _predictor(detector)
-    r = det(screen)
-    labels = list(det.config.labels or [])
-    digit_id = labels.index("digit") if "digit" in labels else 0
-    dec_id = labels.index("decimal") if "decimal" in labels else -1
-    keep = (r.classes == digit_id) & (r.scores >= conf)
-    boxes = np.asarray(r.boxes, np.float32)[keep]
-    scores = np.asarray(r.scores, np.float32)[keep]
-    kept = side_by_side(boxes, scores, overlap)
-    boxes, scores = boxes[kept].reshape(-1, 4), scores[kept]
-    order = np.argsort((boxes[:, 0] + boxes[:, 2]) / 2, kind="stable")
-    boxes, scores = boxes[order], scores[order]
-    probs = classify_crops(classifier, [digit_crop(screen, b) for b in boxes])
-    digits = [str(int(k)) for k in probs.argmax(1)] if len(probs) else []
-    dec = (r.classes == dec_id) & (r.scores >= conf)
-    if dec.any() and digits:
-        db = np.asarray(r.boxes, np.float32)[dec][int(np.argmax(r.scores[dec]))]
-        cx = (boxes[:, 0] + boxes[:, 2]) / 2
-        inside = np.flatnonzero((cx >= db[0]) & (cx <= db[2]))
-        if len(inside) and inside[0] > 0:
-            digits.insert(int(inside[0]), ".")
-    score = float(np.prod(probs.max(1)) * np.prod(scores)) if len(probs) else 1.0
-    return "".join(digits), boxes, probs, score
+                overlap: float = DIGIT_OVERLAP) -> ScreenReading:
+    """Stage 2 on one rectified screen (uint8 BGR, 96x256), exactly as ``MeterReader`` reads it:
+    :func:`edgevision.meters.read_screens` with the detector and classifier (paths or
+    :class:`~edgevision.Predictor` s), boxes scoring at least ``conf``."""
+    return read_screens([screen], _predictor(detector), _predictor(classifier), min_score=conf, overlap=overlap)[0]
 
 
 def classifier_accuracy(classifier: Any, crops: Sequence[np.ndarray], labels: Sequence[int]) -> float:
@@ -125,7 +96,7 @@ def classifier_accuracy(classifier: Any, crops: Sequence[np.ndarray], labels: Se
 def stage2_reading_accuracy(detector: Any, classifier: Any, screens: Sequence[MeterScreen]) -> float:
     """Fraction of synthetic screens read exactly (with the decimal point)."""
     det, cls = _predictor(detector), _predictor(classifier)
-    return float(np.mean([read_screen(s.image, det, cls)[0] == s.reading for s in screens]))
+    return float(np.mean([read_screen(s.image, det, cls).text == s.reading for s in screens]))
 
 
 def _positions(probs: np.ndarray) -> np.ndarray:
@@ -160,7 +131,7 @@ def lcd_heldout(detector: Any, classifier: Any, real: str | None = None) -> dict
     right, wrong, digit_ok, digits = 0, [], 0, 0
     for row in rows:
         screen, boxes = lcd_screen(row)
-        text = read_screen(screen, det, cls)[0].replace(".", "")
+        text = read_screen(screen, det, cls).text.replace(".", "")
         right += text == row.reading
         if text != row.reading:
             wrong.append({"path": Path(row.item.path).name, "label": row.reading, "read": text})
@@ -180,7 +151,7 @@ def synthetic_heldout(detector: Any, classifier: Any, count: int = 500) -> dict[
     by: dict[str, list[bool]] = {}
     crops, labels = [], []
     for s in screens:
-        by.setdefault(s.style, []).append(read_screen(s.image, det, cls)[0] == s.reading)
+        by.setdefault(s.style, []).append(read_screen(s.image, det, cls).text == s.reading)
         for b, p in zip(s.digit_boxes, s.positions):
             crops.append(digit_crop(s.image, b))
             labels.append(nearest_digit(p))

@@ -277,6 +277,85 @@ def _screen_homography(size: tuple[int, int], corners: np.ndarray) -> np.ndarray
     return cv2.getPerspectiveTransform(src, corners.astype(np.float32)).astype(np.float64)
 
 
+@dataclass(frozen=True, eq=False)
+class ScreenReading:
+    """Stage 2's reading of one rectified screen (:func:`read_screens`).
+
+    Attributes:
+        text: the reading (``"01234.56"``; ``""`` when no digit was found).
+        boxes: ``(K, 4)`` float64 digit boxes ``x0, y0, x1, y1`` in screen pixels, in reading order.
+        digits: the K classifier digits (``"0"`` .. ``"9"``), in reading order.
+        confidences: the classifier's probability of each digit (0..1).
+        scores: the detector's score of each box (0..1).
+        decimal: whether each digit belongs to the part after the point.
+        decimal_box: the best ``decimal`` box ``(x0, y0, x1, y1)`` (screen px), or ``None``.
+    """
+
+    text: str
+    boxes: np.ndarray
+    digits: tuple[str, ...]
+    confidences: tuple[float, ...]
+    scores: tuple[float, ...]
+    decimal: tuple[bool, ...]
+    decimal_box: tuple[float, float, float, float] | None
+
+    @property
+    def score(self) -> float:
+        """The product of the digits' confidences (0.0 without a digit)."""
+        return float(np.prod(self.confidences)) if self.digits else 0.0
+
+
+def read_screens(screens: list[np.ndarray], digits: Any, classifier: Any, *, min_score: float = MIN_DIGIT_SCORE,
+                 overlap: float | None = DIGIT_OVERLAP, crop_margin: float = DIGIT_CROP_MARGIN,
+                 times: dict[str, float] | None = None) -> list[ScreenReading]:
+    """Stage 2 on rectified screens (uint8 BGR at the detector's input size): one detector call for
+    every screen, one classifier call for every digit of every screen.
+
+    A box counts when its score is at least ``min_score``; the ``digit`` boxes lose side-by-side
+    duplicates (:func:`side_by_side`, unless ``overlap`` is None), each is cut out with
+    :func:`digit_crop` at the classifier's input size and ``crop_margin``, and the reading is
+    assembled by :func:`assemble_reading` around the highest-scoring ``decimal`` box.
+
+    Args:
+        digits, classifier: the stage-2 :class:`~edgevision.Predictor` s (a ``detection`` model with
+            the labels ``digit`` and ``decimal``; a ``classification`` model with labels ``"0"`` ..
+            ``"9"``), as :class:`MeterReader` checks them.
+        times: when given, receives the seconds of the two stages under ``"digits"`` (the detector)
+            and ``"classify"`` (crops and classifier).
+    """
+    t0 = _clock()
+    dets = digits(list(screens)) if len(screens) else []
+    t1 = _clock()
+    size = classifier.config.preprocess_kwargs()[0]
+    crop_size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    kept: list[np.ndarray] = []
+    decimal: list[np.ndarray | None] = []
+    crops: list[np.ndarray] = []
+    for screen, d in zip(screens, dets):
+        cls = [d.labels[j] if d.scores[j] >= min_score else None for j in range(len(d))]
+        dec = [j for j, c in enumerate(cls) if c == DECIMAL_CLASS]
+        decimal.append(d.boxes[max(dec, key=lambda j: d.scores[j])] if dec else None)
+        idx = np.array([j for j, c in enumerate(cls) if c == DIGIT_CLASS], np.int64)
+        if overlap is not None and len(idx):
+            idx = np.sort(idx[side_by_side(d.boxes[idx], d.scores[idx], overlap)])
+        kept.append(idx)
+        crops.extend(digit_crop(screen, d.boxes[j], crop_size, crop_margin) for j in idx)
+    reads = iter(classifier(crops) if crops else [])
+    out = []
+    for d, idx, dbox in zip(dets, kept, decimal):
+        got = [(str(r.labels[0]), float(r.top_scores[0])) for r in (next(reads) for _ in idx)]
+        boxes = np.asarray(d.boxes, np.float64)[idx].reshape(-1, 4)
+        text, order, inside = assemble_reading(boxes, [g for g, _ in got], dbox)
+        out.append(ScreenReading(
+            text, boxes[order].reshape(-1, 4), tuple(got[k][0] for k in order), tuple(got[k][1] for k in order),
+            tuple(float(d.scores[idx[k]]) for k in order), tuple(inside),
+            None if dbox is None else tuple(float(v) for v in dbox)))  # type: ignore[arg-type]
+    if times is not None:
+        times["digits"] = t1 - t0
+        times["classify"] = _clock() - t1
+    return out
+
+
 class MeterReader:
     """Two-stage meter reader (see the module docs).
 
@@ -375,6 +454,12 @@ class MeterReader:
 
     predict = __call__
 
+    def read_screens(self, screens: list[np.ndarray]) -> list[ScreenReading]:
+        """Stage 2 alone on rectified screens (uint8 BGR, :attr:`screen_size`), with this reader's
+        models and settings: :func:`read_screens`."""
+        return read_screens(screens, self.digits, self.classifier, min_score=self.min_score, overlap=self.overlap,
+                            crop_margin=self.crop_margin)
+
     def _read(self, images: list[np.ndarray]) -> list[MeterReading]:
         n = len(images)
         t0 = _clock()
@@ -385,29 +470,13 @@ class MeterReader:
             screens.append(None if r.label == "illegible" else self.rectify(im, r.keypoints))
         t2 = _clock()
         todo = [i for i, s in enumerate(screens) if s is not None]
-        dets = dict(zip(todo, self.digits([screens[i] for i in todo]))) if todo else {}
-        t3 = _clock()
-        owners: list[tuple[int, int]] = []
-        crops: list[np.ndarray] = []
-        decimal: dict[int, np.ndarray | None] = {}
-        for i in todo:
-            d = dets[i]
-            cls = [d.labels[j] if d.scores[j] >= self.min_score else None for j in range(len(d))]
-            dec = [j for j, c in enumerate(cls) if c == DECIMAL_CLASS]
-            decimal[i] = d.boxes[max(dec, key=lambda j: d.scores[j])] if dec else None
-            digit = np.array([j for j, c in enumerate(cls) if c == DIGIT_CLASS], np.int64)
-            if self.overlap is not None and len(digit):
-                digit = np.sort(digit[side_by_side(d.boxes[digit], d.scores[digit], self.overlap)])
-            for j in digit:
-                owners.append((i, int(j)))
-                crops.append(digit_crop(screens[i], d.boxes[j], self.crop_size, self.crop_margin))
-        reads = self.classifier(crops) if crops else []
-        per: dict[int, list[tuple[int, str, float]]] = {i: [] for i in todo}
-        for (i, j), r in zip(owners, reads):
-            per[i].append((j, str(r.labels[0]), float(r.top_scores[0])))
+        stage2 = {"digits": 0.0, "classify": 0.0}
+        reads = dict(zip(todo, read_screens([screens[i] for i in todo], self.digits, self.classifier,  # type: ignore[misc]
+                                            min_score=self.min_score, overlap=self.overlap,
+                                            crop_margin=self.crop_margin, times=stage2)))
         t4 = _clock()
-        ms = {"corners": (t1 - t0) * 1e3 / n, "rectify": (t2 - t1) * 1e3 / n, "digits": (t3 - t2) * 1e3 / n,
-              "classify": (t4 - t3) * 1e3 / n, "total": (t4 - t0) * 1e3 / n}
+        ms = {"corners": (t1 - t0) * 1e3 / n, "rectify": (t2 - t1) * 1e3 / n, "digits": stage2["digits"] * 1e3 / n,
+              "classify": stage2["classify"] * 1e3 / n, "total": (t4 - t0) * 1e3 / n}
         out = []
         for i, (im, r) in enumerate(zip(images, stage1)):
             cls = r.label or ""
@@ -417,22 +486,16 @@ class MeterReader:
             if screens[i] is None:  # illegible, or no usable quad
                 out.append(MeterReading(False, "", score=0.0, quad_ok=cls == "illegible", **common))
                 continue
-            d = dets[i]
-            got = per[i]
-            boxes = np.array([d.boxes[j] for j, _, _ in got], np.float64).reshape(-1, 4)
-            text, order, inside = assemble_reading(boxes, [g for _, g, _ in got], decimal[i])
+            sr = reads[i]
             H = _screen_homography(self.screen_size, np.asarray(r.keypoints, np.float64))
             digits = []
-            for k, dec in zip(order, inside):
-                j, g, conf = got[k]
-                x0, y0, x1, y1 = (float(v) for v in d.boxes[j])
+            for (x0, y0, x1, y1), g, conf, det, dec in zip(sr.boxes.tolist(), sr.digits, sr.confidences, sr.scores,
+                                                           sr.decimal):
                 pts = np.array([[x0, y0, 1], [x1, y0, 1], [x1, y1, 1], [x0, y1, 1]]) @ H.T
                 quad = tuple((float(px), float(py)) for px, py in pts[:, :2] / pts[:, 2:])
-                digits.append(MeterDigit((x0, y0, x1, y1), quad, g, conf, float(d.scores[j]), dec))
-            score = cscore * float(np.prod([m.confidence for m in digits])) if digits else 0.0
-            dbox = None if decimal[i] is None else tuple(float(v) for v in decimal[i])
-            out.append(MeterReading(bool(digits), text, score=score, digits=tuple(digits), decimal_box=dbox,
-                                    screen=screens[i], **common))
+                digits.append(MeterDigit((x0, y0, x1, y1), quad, g, conf, det, dec))
+            out.append(MeterReading(bool(digits), sr.text, score=cscore * sr.score, digits=tuple(digits),
+                                    decimal_box=sr.decimal_box, screen=screens[i], **common))
         return out
 
 
@@ -521,6 +584,6 @@ def evaluate_meters(reader: MeterReader, images: Any, labels: Any, *, batch: int
     return res
 
 
-__all__ = ["MeterReader", "evaluate_meters", "side_by_side", "MIN_DIGIT_SCORE", "DIGIT_OVERLAP", "MeterReading", "MeterDigit", "assemble_reading", "digit_crop", "recognition_rate",
+__all__ = ["MeterReader", "ScreenReading", "read_screens", "evaluate_meters", "side_by_side", "MIN_DIGIT_SCORE", "DIGIT_OVERLAP", "MeterReading", "MeterDigit", "assemble_reading", "digit_crop", "recognition_rate",
            "DEFAULT_CORNERS", "DIGIT_CROP_SIZE", "DIGIT_CROP_MARGIN",
            "DEFAULT_DIGITS", "DEFAULT_CLASSIFIER", "SCREEN_SIZE", "METER_CLASSES"]

@@ -98,18 +98,19 @@ def test_bundled_classifier_reads_committed_drum_digits(suffix: str) -> None:
 
 @pytest.mark.parametrize("suffix", VARIANTS)
 def test_bundled_models_read_committed_lcd_photos(suffix: str) -> None:
-    # fp32 reads the three committed photos exactly; int8 (84.6% of the held-out LCD readings against
-    # fp32's 89.2%, model card) reads one 7 as a 1 on one of them: it must still find every digit.
+    # fp32 reads the three committed photos exactly; int8 may misread one digit of one of them (the
+    # model card has both at 89.5% of the held-out LCD readings): it must still find every digit.
     det, cls = _models(suffix)
     right = 0
     items = lcd_images("all", directory=DATA / "lcd")
     for item in items:
         (row,) = lcd_rows(item)
         screen, _ = lcd_screen(row)
-        text, boxes, probs, score = read_screen(screen, str(det), str(cls))
-        right += text == row.reading
-        assert len(text) == len(row.reading), (item.path, text, row.reading)
-        assert len(boxes) == len(row.digits) and 0 < score <= 1
+        r = read_screen(screen, str(det), str(cls))
+        right += r.text == row.reading
+        assert len(r.text) == len(row.reading), (item.path, r.text, row.reading)
+        assert len(r.boxes) == len(r.digits) == len(r.confidences) == len(row.digits) and 0 < r.score <= 1
+        assert np.all(np.diff((r.boxes[:, 0] + r.boxes[:, 2]) / 2) > 0)  # reading order, left to right
     assert right >= (len(items) if suffix == "" else len(items) - 1), right
 
 
@@ -118,7 +119,27 @@ def test_bundled_models_read_synthetic_screens() -> None:
     # decimal box) is the weak part (model card: 66% of the readings are exactly right, fp32).
     det, cls = _models("")
     screens = [render_screen(9_000_000 + i) for i in range(10)]
-    reads = [read_screen(s.image, str(det), str(cls))[0] for s in screens]
+    reads = [read_screen(s.image, str(det), str(cls)).text for s in screens]
     digits_right = sum(r.replace(".", "") == s.reading.replace(".", "") for r, s in zip(reads, screens))
     assert digits_right >= 5, list(zip(reads, [s.reading for s in screens]))
     assert sum(r == s.reading for r, s in zip(reads, screens)) >= 1
+
+
+def test_stage_two_reads_screens_in_one_batch_as_it_reads_them_one_by_one() -> None:
+    import edgevision
+    from edgevision.meters import read_screens
+
+    det, cls = _models("_int8")
+    reader = edgevision.MeterReader(digits=str(det), classifier=str(cls), threads=1)
+    screens = [render_screen(9_100_000 + i).image for i in range(6)]
+    times: dict[str, float] = {}
+    batch = read_screens(screens, reader.digits, reader.classifier, times=times)
+    single = [reader.read_screens([s])[0] for s in screens]
+    assert [r.text for r in batch] == [r.text for r in single]
+    for a, b in zip(batch, single):
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-4)
+        np.testing.assert_allclose(a.confidences, b.confidences, atol=1e-5)
+        assert a.decimal == b.decimal and len(a.digits) == len(a.scores) == len(a.decimal)
+        assert ("." in a.text) == any(a.decimal)
+    assert set(times) == {"digits", "classify"} and all(v > 0 for v in times.values())
+    assert read_screens([], reader.digits, reader.classifier) == []

@@ -21,10 +21,11 @@ with two small models (design of issue 18):
   the nearest whole digit (3.4 -> 3, 3.6 -> 4); :func:`position_from_probs` gives the
   drum position in steps (a circular expectation over the 10 probabilities).
 
-The reading of a screen (``benchmarks.meters.read_screen``): the digit boxes scoring at least
-``DIGIT_CONF`` (0.4, chosen on the real LCD *train* rows and synthetic validation screens),
-without side-by-side duplicates, sorted by x, each read by the classifier; ``.`` before the
-first digit whose centre lies inside the best ``decimal`` box. Held-out data is never trained on: the real
+The reading of a screen is the runtime's (``edgevision.meters.read_screens``, which
+``MeterReader`` and ``benchmarks.meters`` both call): the digit boxes scoring at least
+``MIN_DIGIT_SCORE`` (0.4, chosen on the real LCD *train* rows and synthetic validation screens),
+without side-by-side duplicates, sorted by x, each read by the classifier; the digits whose
+centre lies inside the best ``decimal`` box go after a ``.``. Held-out data is never trained on: the real
 held-out splits of ``calibration.meter_real`` and synthetic seeds from
 :data:`benchmarks.meters.SYNTH_HELDOUT_SEED` on (training seeds are below 10**6).
 
