@@ -200,6 +200,16 @@ def finalize(path: str | os.PathLike, config: ModelConfig, *, simplify: bool = T
             "inputs": sig(model.graph.input), "outputs": sig(model.graph.output)}
 
 
+def consumers(graph: Any) -> dict[str, list[Any]]:
+    """Every tensor name of an ONNX ``graph`` -> the nodes that read it, in graph order (a node
+    reading a tensor twice is listed twice; tensors nothing reads are absent)."""
+    users: dict[str, list[Any]] = {}
+    for n in graph.node:
+        for t in n.input:
+            users.setdefault(t, []).append(n)
+    return users
+
+
 #: Elementwise ops :func:`fold_conv_affine` folds into the convolution before them.
 _AFFINE_OPS = ("Add", "Sub", "Mul", "Div")
 
@@ -225,13 +235,10 @@ def fold_conv_affine(model: Any) -> int:
     graph = model.graph
     init = {t.name: t for t in graph.initializer}
     outputs = {o.name for o in graph.output}
-    consumers: dict[str, list[Any]] = {}
-    for n in graph.node:
-        for t in n.input:
-            consumers.setdefault(t, []).append(n)
+    readers = consumers(graph)
 
     def only_consumer(name: str) -> Any:
-        users = consumers.get(name, [])
+        users = readers.get(name, [])
         return users[0] if len(users) == 1 and name not in outputs else None
 
     def channel_vector(name: str, channels: int, axis: int) -> np.ndarray | None:
@@ -518,4 +525,4 @@ def parity_inputs(config: ModelConfig, *, batch: int = 2, seed: int = 0,
     return sets
 
 
-__all__ = ["DEFAULT_OPSET", "ExportResult", "dedupe_initializers", "torchscript_log_off", "build_config", "input_shape", "quiet", "finalize", "procedural_images", "parity_inputs"]
+__all__ = ["DEFAULT_OPSET", "ExportResult", "consumers", "dedupe_initializers", "torchscript_log_off", "build_config", "input_shape", "quiet", "finalize", "procedural_images", "parity_inputs"]

@@ -141,3 +141,15 @@ def test_fold_file_refuses_to_write_a_fold_that_changes_the_outputs(rng, tmp_pat
     with pytest.raises(ExportError, match="changes output 'y' by up to"):
         fold_file(path)
     assert path.read_bytes() == data
+
+
+def test_consumers_lists_every_reader_of_a_tensor_in_graph_order() -> None:
+    from exporters.finalize import consumers
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="r"), helper.make_node("Add", ["a", "a"], ["b"], name="add"),
+             helper.make_node("Mul", ["x", "b"], ["y"], name="mul")]
+    g = helper.make_graph(nodes, "g", [x], [y])
+    users = consumers(g)
+    assert {k: [n.name for n in v] for k, v in users.items()} == {"x": ["r", "mul"], "a": ["add", "add"], "b": ["mul"]}

@@ -294,13 +294,12 @@ def output_convs(model: str | Path) -> list[str]:
     corners are regressed in pixels there, and they are a few kB of weights."""
     import onnx
 
+    from exporters.finalize import consumers
+
     m = onnx.load(str(model))
-    users: dict[str, list[str]] = {}
-    for n in m.graph.node:
-        for t in n.input:
-            users.setdefault(t, []).append(n.op_type)
+    users = consumers(m.graph)
     return [n.name for n in m.graph.node if n.op_type == "Conv"
-            and all(users.get(o) and set(users[o]) <= {"Reshape", "Flatten"} for o in n.output)]
+            and all(users.get(o) and {u.op_type for u in users[o]} <= {"Reshape", "Flatten"} for o in n.output)]
 
 
 def bundle(run_dir: str | Path, *, real: str | None = None, out_dir: str | Path | None = None,

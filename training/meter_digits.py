@@ -447,12 +447,11 @@ def decoder_nodes(model: str | Path) -> tuple[list[str], list[str]]:
     the scores), and the convolutions that feed them through ``Transpose`` / ``Reshape`` / bias ``Add`` only."""
     import onnx
 
+    from exporters.finalize import consumers
+
     g = onnx.load(str(model)).graph
     prod = {o: n for n in g.node for o in n.output}
-    users: dict[str, list[Any]] = {}
-    for n in g.node:
-        for t in n.input:
-            users.setdefault(t, []).append(n)
+    users = consumers(g)
     # level concats: Concat nodes fed (through Transpose / Reshape) by convolutions
     def conv_sources(n: Any) -> list[Any]:
         out = []
