@@ -613,6 +613,9 @@ def write_card(path: Path, summary: dict[str, Any], res: dict[str, Any], variant
         cur = json.loads(prev.read_text())
     minutes = sum(c["stage1"]["seconds"] / 60 + ((c.get("stage2") or {}).get("seconds", 0) / 60) for c in chain)
     steps = sum(c["stage1"]["steps"] for c in chain)
+    threads = sorted({int(c.get("threads") or 1) for c in chain})
+    cpu = (f"{threads[0]} thread{'s' if threads[0] > 1 else ''}" if len(threads) == 1
+           else " to ".join(str(t) for t in (threads[0], threads[-1])) + " threads") + " of a 2-core CPU"
     v = summary["validation"]
     final_val = v["stage2"] if summary["kept"] == "stage2" else v["stage1"]
     br = breakdown
@@ -643,8 +646,8 @@ identities, 5 candidates), cropped at the default layout's slots.
 |---|---|---|---|
 {trows}
 
-Why the accuracy targets are missed: the model was trained for {minutes:.0f} minutes in all ({steps} steps) on one
-thread of a 2-core CPU shared with two other trainings; the final validation figures
+Why the accuracy targets are missed: the model was trained for {minutes:.0f} minutes in all ({steps} steps) on
+{cpu} (runs in the chain below); the final validation figures
 ({_pct(final_val["real_val"])} real, {_pct(final_val["synth_val"])} synthetic) are close to the held-out ones, so
 this is underfitting rather than a gap between validation and held-out data. Seed 004's own 98.36% is measured
 on its training set with a full Xception on a GPU. On the first {br["count"]} synthetic held-out challenges (int8)
