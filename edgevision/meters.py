@@ -454,11 +454,11 @@ class MeterReader:
 
     predict = __call__
 
-    def read_screens(self, screens: list[np.ndarray]) -> list[ScreenReading]:
+    def read_screens(self, screens: list[np.ndarray], times: dict[str, float] | None = None) -> list[ScreenReading]:
         """Stage 2 alone on rectified screens (uint8 BGR, :attr:`screen_size`), with this reader's
-        models and settings: :func:`read_screens`."""
+        models and settings: :func:`read_screens` (``times`` as there)."""
         return read_screens(screens, self.digits, self.classifier, min_score=self.min_score, overlap=self.overlap,
-                            crop_margin=self.crop_margin)
+                            crop_margin=self.crop_margin, times=times)
 
     def _read(self, images: list[np.ndarray]) -> list[MeterReading]:
         n = len(images)
@@ -471,9 +471,7 @@ class MeterReader:
         t2 = _clock()
         todo = [i for i, s in enumerate(screens) if s is not None]
         stage2 = {"digits": 0.0, "classify": 0.0}
-        reads = dict(zip(todo, read_screens([screens[i] for i in todo], self.digits, self.classifier,  # type: ignore[misc]
-                                            min_score=self.min_score, overlap=self.overlap,
-                                            crop_margin=self.crop_margin, times=stage2)))
+        reads = dict(zip(todo, self.read_screens([screens[i] for i in todo], stage2)))  # type: ignore[misc]
         t4 = _clock()
         ms = {"corners": (t1 - t0) * 1e3 / n, "rectify": (t2 - t1) * 1e3 / n, "digits": stage2["digits"] * 1e3 / n,
               "classify": stage2["classify"] * 1e3 / n, "total": (t4 - t0) * 1e3 / n}
