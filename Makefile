@@ -113,7 +113,9 @@ train-siamese:
 	$(PY) -m training.siamese --out runs/siamese2 --init runs/siamese/siamese.weights.h5 --stage1-minutes 16 \
 		--stage2-minutes 0 --lr 1e-3 --seed 1 --threads 1 --no-bundle
 	$(PY) -m training.siamese --out runs/siamese3 --init runs/siamese2/siamese.weights.h5 --stage1-minutes 30 \
-		--stage2-minutes 0 --lr 7e-4 --seed 2 --threads 2
+		--stage2-minutes 0 --lr 7e-4 --seed 2 --threads 2 --no-bundle
+	$(PY) -m training.siamese --out runs/siamese4 --init runs/siamese3/siamese.weights.h5 --stage1-minutes 30 \
+		--stage2-minutes 0 --lr 5e-4 --seed 3 --threads 2
 
 # The matcher on real held-out icons (1-of-5) and on held-out synthetic challenges, fp32 and int8.
 captcha:
