@@ -37,7 +37,7 @@ train-detector:
 
 # Meter stage 2 (seed 001): the digit detector (a first run, then continued runs with new synthetic data;
 # about 20 minutes of 1-thread CPU each), the digit classifier (width 48, real drums with the appearance
-# augmentation, from scratch: 10 minutes on 2 threads), then int8 and the model cards.
+# augmentation, from scratch, then 8 epochs more: 18 minutes on 2 threads), then int8 and the model cards.
 train-meter-digits:
 	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits --only det --det-synth 3000 \
 		--det-epochs 4 --time-limit 600
@@ -50,7 +50,11 @@ train-meter-digits:
 	mkdir -p runs/meter_digits5 && cp runs/meter_digits4/meter_digits.* runs/meter_digits4/train_summary_det.json runs/meter_digits5/
 	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits5 --only cls --seed 5 --synth-screens 1000 \
 		--drum-copies 60 --cls-epochs 10 --lr 3e-3 --cls-width 48 --appearance --threads 2 --time-limit 1800
-	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits5 --only bundle
+	mkdir -p runs/meter_digits6 && cp runs/meter_digits5/meter_digits.* runs/meter_digits5/train_summary_det.json runs/meter_digits6/
+	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits6 --only cls --seed 6 --synth-screens 1000 \
+		--drum-copies 60 --cls-epochs 8 --lr 1e-3 --cls-width 48 --appearance --init runs/meter_digits5 --threads 2 \
+		--time-limit 900
+	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits6 --only bundle
 
 # Meter stage 1 (seed 001): screen corners + meter class (Keras 3, torch backend): 24 min on one CPU thread after
 # the scene cache (10,000 scenes, 2 processes), then 20 min more from those weights without quarter turns; then
