@@ -305,6 +305,12 @@ class ScreenReading:
         return float(np.prod(self.confidences)) if self.digits else 0.0
 
 
+def _input_hw(predictor: Any) -> tuple[int, int]:
+    """A model's input size ``(height, width)`` px, from its ``preprocess`` config."""
+    size = predictor.config.preprocess_kwargs()[0]
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
 def read_screens(screens: list[np.ndarray], digits: Any, classifier: Any, *, min_score: float = MIN_DIGIT_SCORE,
                  overlap: float | None = DIGIT_OVERLAP, crop_margin: float = DIGIT_CROP_MARGIN,
                  times: dict[str, float] | None = None) -> list[ScreenReading]:
@@ -326,8 +332,7 @@ def read_screens(screens: list[np.ndarray], digits: Any, classifier: Any, *, min
     t0 = _clock()
     dets = digits(list(screens)) if len(screens) else []
     t1 = _clock()
-    size = classifier.config.preprocess_kwargs()[0]
-    crop_size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    crop_size = _input_hw(classifier)
     kept: list[np.ndarray] = []
     decimal: list[np.ndarray | None] = []
     crops: list[np.ndarray] = []
@@ -427,10 +432,12 @@ class MeterReader:
             raise ConfigMismatchError(f"classifier: expected a classification model whose labels are digits "
                                       f"'0'..'9', {self.classifier.path} is task {self.classifier.task!r} with "
                                       f"labels {list(cl)}")
-        size = self.digits.config.preprocess_kwargs()[0]
-        self.screen_size: tuple[int, int] = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-        size = self.classifier.config.preprocess_kwargs()[0]
-        self.crop_size: tuple[int, int] = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+        self.screen_size: tuple[int, int] = _input_hw(self.digits)
+
+    @property
+    def crop_size(self) -> tuple[int, int]:
+        """The digit classifier's input ``(height, width)`` px: the size :func:`read_screens` cuts digits at."""
+        return _input_hw(self.classifier)
 
     def __repr__(self) -> str:
         return (f"MeterReader(corners={self.corners.path!r}, digits={self.digits.path!r}, "

@@ -99,7 +99,7 @@ def test_bundled_classifier_reads_committed_drum_digits(suffix: str) -> None:
 @pytest.mark.parametrize("suffix", VARIANTS)
 def test_bundled_models_read_committed_lcd_photos(suffix: str) -> None:
     # fp32 reads the three committed photos exactly; int8 may misread one digit of one of them (the
-    # model card has both at 89.5% of the held-out LCD readings): it must still find every digit.
+    # model card has both at 90.2% of the held-out LCD readings): it must still find every digit.
     det, cls = _models(suffix)
     right = 0
     items = lcd_images("all", directory=DATA / "lcd")
