@@ -31,7 +31,9 @@ Conventions:
   (x / width, y / height), otherwise model-input pixels.
 * ``ctc_ocr``: ``charset`` lists the symbols of the *non-blank* classes in
   class order, so the model has ``len(charset) + 1`` classes, and class ``c``
-  is ``charset[c]`` if ``c < blank`` else ``charset[c - 1]``.
+  is ``charset[c]`` if ``c < blank`` else ``charset[c - 1]``. An optional
+  ``decoder.rows`` (as ``slots_ocr``'s) names a second output with the
+  one-row/two-row scores.
 * ``slots_ocr``: head ``i`` predicts, for each of its ``slots`` (character
   positions 0..L-1 of the text), one class of its own ``charset``.
 

@@ -514,14 +514,7 @@ class SlotsDecoder:
             best.append(i.tolist())
             best_p.append(p.tolist())
         assert n is not None
-        n_rows: list[int | None] = [None] * n
-        if rows is not None:
-            r = _numeric(rows, "rows", (2,), "(N, 2)")
-            if r.shape != (n, 2):
-                raise DecodeError(f"rows: expected shape ({n}, 2) (one-row and two-row scores per image), "
-                                  f"got {np.shape(rows)}")
-            _no_nan(r, "rows")
-            n_rows = [int(v) + 1 for v in r.argmax(axis=1)]
+        n_rows = _rows_counts(rows, n)
         ims = _images(images, n)
         results = []
         for b in range(n):
@@ -534,6 +527,19 @@ class SlotsDecoder:
         return results
 
 
+def _rows_counts(rows: Any, n: int) -> list[int | None]:
+    """Per image, the rows of text a rows head's ``(n, 2)`` scores (logits or probabilities of
+    "one row" / "two rows") call: 1 or 2; ``None`` each without ``rows``."""
+    if rows is None:
+        return [None] * n
+    r = _numeric(rows, "rows", (2,), "(N, 2)")
+    if r.shape != (n, 2):
+        raise DecodeError(f"rows: expected shape ({n}, 2) (one-row and two-row scores per image), "
+                          f"got {np.shape(rows)}")
+    _no_nan(r, "rows")
+    return [int(v) + 1 for v in r.argmax(axis=1)]
+
+
 def decode_ctc(
     out: Any,
     charset: Sequence[str],
@@ -541,6 +547,7 @@ def decode_ctc(
     blank: int = 0,
     layout: str = "NTC",
     images: Any = None,
+    rows: Any = None,
 ) -> list[TextResult]:
     """Greedy CTC decoding (CRNN-style recognizers) -> one :class:`TextResult` per image.
 
@@ -556,6 +563,9 @@ def decode_ctc(
             from the end: ``-1`` is the last class).
         layout: ``"NTC"`` or ``"TNC"``.
         images: optional N source images (the crops the text was read from).
+        rows: optional ``(N, 2)`` output of a rows head (``decoder.rows``): logits or
+            probabilities of "one row" and "two rows" of text; sets ``rows`` (1 or 2,
+            else ``None``), as :func:`decode_slots_ocr` does.
 
     Returns:
         One :class:`TextResult` per image. Decoding takes the argmax class per
@@ -586,6 +596,7 @@ def decode_ctc(
     blank = int(blank) % c
     _no_nan(a, "out")
     ims = _images(images, n)
+    n_rows = _rows_counts(rows, n)
     p = _as_probabilities(a)
     best = p.argmax(axis=-1)  # (N, T)
     best_p = np.take_along_axis(p, best[..., None], axis=-1)[..., 0]
@@ -600,7 +611,7 @@ def decode_ctc(
         conf = tuple(float(v) for v in best_p[b, emit[b]])
         results.append(
             TextResult(text="".join(table[int(k)] for k in cls), confidence=float(np.prod(conf)),
-                       char_confidences=conf, orig_shape=_orig_shape(ims[b]), orig_img=ims[b])
+                       char_confidences=conf, rows=n_rows[b], orig_shape=_orig_shape(ims[b]), orig_img=ims[b])
         )
     return results
 

@@ -261,8 +261,8 @@ def reread_two_rows(ocr: Any, images: Sequence[np.ndarray], quads: Sequence[Any]
     """Second pass of a two-row-aware plate OCR: re-reads the plates its rows head called two-row.
 
     Args:
-        ocr: a ``slots_ocr`` :class:`~edgevision.Predictor`; without ``decoder.rows``
-            nothing is re-read.
+        ocr: a ``slots_ocr`` or ``ctc_ocr`` :class:`~edgevision.Predictor`; without
+            ``decoder.rows`` nothing is re-read.
         images: the source images (uint8 HWC).
         quads: per image, the plate corners (``(4, 2)`` source px, TL, TR, BR, BL), or
             ``None`` where there is no usable quadrilateral (nothing to re-read).

@@ -488,6 +488,30 @@ def _build_slots(cfg: "ModelConfig", outs: Outputs) -> Decode:
     return slots
 
 
+def _build_ctc(cfg: "ModelConfig", outs: Outputs) -> Decode:
+    kw = {k: v for k, v in cfg.decoder.items() if k != "rows"}
+    chars = list(cfg.charset or ())
+    rows_out = (cfg.decoder.get("rows") or {}).get("output")
+
+    def ctc(o: list, t: list, im: list, n: int) -> list:
+        rows = None if rows_out is None else outs.pick(o, rows_out, n, what="decoder.rows.output")
+        return decoders.decode_ctc(outs.first(o, n), chars, **kw, images=im, rows=rows)
+
+    return ctc
+
+
+def _ctc_rows(v: Any, c: KeyContext) -> dict[str, Any]:
+    """``decoder.rows`` of a ctc_ocr model: as slots_ocr's; its output is not the first (the logits)."""
+    rows = _validate_rows(v, [], c.source)
+    if rows["output"] == 0:
+        raise c.error("output 0 is the CTC logits; the rows scores are another output")
+    return rows
+
+
+def _ctc_output_refs(d: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    return [("decoder.rows.output", d["rows"]["output"])] if "rows" in d else []
+
+
 def _slots_output_refs(d: Mapping[str, Any]) -> list[tuple[str, Any]]:
     refs = [(f"decoder.heads[{i}].output", h.get("output")) for i, h in enumerate(d["heads"])]
     if "rows" in d:
@@ -532,12 +556,15 @@ _BUILTIN = (
     TaskSpec(
         name="ctc_ocr",
         keys=(DecoderKey("blank", _ctc_blank, default=decoder_default(_D.decode_ctc, "blank")),
-              _default(_D.decode_ctc, "layout", one_of(_D.CTC_LAYOUTS, upper=True))),
-        build=_first_output_decoder(_D.decode_ctc, charset=True),
+              _default(_D.decode_ctc, "layout", one_of(_D.CTC_LAYOUTS, upper=True)),
+              DecoderKey("rows", _ctc_rows)),
+        build=_build_ctc,
         result=TextResult,
         examples={"charset": 'charset=list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")'},
+        output_refs=_ctc_output_refs,
         requires=("charset",),
-        description="variable-length text, CTC over time steps",
+        description="variable-length text, CTC over time steps (the first output), optionally a "
+                    "one-row/two-row head (decoder.rows)",
     ),
     TaskSpec(
         name="detection",

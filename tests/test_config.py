@@ -33,6 +33,7 @@ from edgevision.errors import (
     ModelLoadError,
     UnsupportedSchemaError,
 )
+from edgevision.plates import TWO_ROW_SPLIT
 from edgevision.preprocess import OPTION_NAMES
 
 # ---------------------------------------------------------------------------
@@ -393,6 +394,10 @@ BAD = [
     ("ctc_blank_range", _with(VALID["ctc_ocr"], decoder={"blank": 11}), r"decoder\.blank: 11 is out of range: .* 11 classes, so blank must be in \[0, 10\]"),
     ("ctc_blank_type", _with(VALID["ctc_ocr"], decoder={"blank": -1}), r"decoder\.blank: expected an int >= 0"),
     ("ctc_layout", _with(VALID["ctc_ocr"], decoder={"layout": "NCT"}), r"decoder\.layout: expected one of \['NTC', 'TNC'\]"),
+    ("ctc_rows_logits", _with(VALID["ctc_ocr"], decoder={"rows": {"output": 0, "split": dict(TWO_ROW_SPLIT)}}),
+     r"decoder\.rows: output 0 is the CTC logits"),
+    ("ctc_rows_split", _with(VALID["ctc_ocr"], decoder={"rows": {"output": "rows", "split": {}}}),
+     r"decoder\.rows\.split: "),
     ("slots_heads_type", _with(VALID["slots_ocr"], decoder={"heads": {"charset": ["a"]}}), r"decoder\.heads: expected a non-empty list"),
     ("slots_heads_empty", _with(VALID["slots_ocr"], decoder={"heads": []}), r"decoder\.heads: expected a non-empty list"),
     ("slots_head_key", _with(VALID["slots_ocr"], decoder={"heads": [{"charset": ["a"], "slots": [0], "size": 3}]}),

@@ -498,6 +498,18 @@ def test_slots_ocr_rows_head():
         R.TextResult("a", 1.0, rows=3)
 
 
+def test_ctc_rows_head():
+    steps = _onehot_steps([1, 0, 2], 3)[None].repeat(3, 0)  # "ab" in each image
+    rows = np.array([[2.0, -1.0], [0.1, 0.3], [0.2, 0.8]])  # logits, logits, probabilities
+    res = D.decode_ctc(steps, "ab", rows=rows)
+    assert [r.text for r in res] == ["ab"] * 3 and [r.rows for r in res] == [1, 2, 2]
+    assert D.decode_ctc(steps, "ab")[0].rows is None
+    with pytest.raises(DecodeError, match=r"rows: expected shape \(3, 2\)"):
+        D.decode_ctc(steps, "ab", rows=np.zeros((2, 2)))
+    with pytest.raises(DecodeError, match="rows: contains NaN"):
+        D.decode_ctc(steps, "ab", rows=np.full((3, 2), np.nan))
+
+
 @pytest.mark.parametrize(
     "outs, heads, word",
     [

@@ -223,6 +223,30 @@ def test_two_row_plate_is_reread_with_its_rows_side_by_side(tmp_path: Path) -> N
     assert reread_two_rows(plain, [img], [quad], [whole]) == [None]
 
 
+def test_ctc_ocr_rows_head_rereads_two_row_plates(tmp_path: Path) -> None:
+    """A ctc_ocr model with ``decoder.rows``: its readings carry the rows head's call, and a
+    two-row reading is re-read from the rows side by side, as with a slots model."""
+    charset = ["沪", "A", "2"]
+    logits = np.full((1, 6, 4), -4.0, np.float32)
+    for t, k in enumerate([1, 0, 2, 2, 0, 3]):  # 沪 - A A - 2 -> "沪A2"
+        logits[0, t, k] = 4.0
+    meta = {"task": "ctc_ocr", "charset": charset, "preprocess": {"size": [32, 96], "mode": "stretch"},
+            "decoder": {"blank": 0, "layout": "NTC", "rows": {"output": "rows", "split": SPLIT}}}
+    path = models.save(models.with_metadata(models.constant_output_model(
+        "ctc", logits, 32, 96, extra={"rows": np.array([[-1.0, 1.0]], np.float32)}), meta), tmp_path / "ctc.onnx")
+    ocr = edgevision.Predictor(path)
+    img, quad = _corner_plate()
+    first = ocr(img)
+    assert (first.text, first.rows) == ("沪A2", 2)
+    again = reread_two_rows(ocr, [img], [quad], [first])[0]
+    assert again is not None and again[0].text == "沪A2"
+    np.testing.assert_array_equal(again[1], edgevision.plates.rectify_rows(img, quad, (32, 96), SPLIT))
+    meta["decoder"].pop("rows")
+    plain = edgevision.Predictor(models.save(models.with_metadata(models.constant_output_model(
+        "ctc", logits, 32, 96, extra={"rows": np.array([[-1.0, 1.0]], np.float32)}), meta), tmp_path / "ctc1.onnx"))
+    assert plain(img).rows is None and reread_two_rows(plain, [img], [quad], [first]) == [None]
+
+
 def test_plate_reader_reports_two_row_plates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     img, quad = _corner_plate()
     kp = models.save(models.with_metadata(models.keypoints_model(), _kp_meta()), tmp_path / "kp.onnx")

@@ -66,6 +66,58 @@ def test_ocr_tiny_run_lowers_loss(tmp_path: Path) -> None:
     assert s["loss_last"] < 0.95 * s["loss_first"], s  # cross-entropy starts near ln(35) = 3.56
 
 
+def test_ocr_ctc_tiny_run_lowers_loss_and_exports_a_ctc_model(tmp_path: Path) -> None:
+    from exporters.zoo.torch_models import PLATE_CTC_CHARSET
+
+    s = ocr.train(tmp_path, num_slots=8, epochs=8, lr=3e-3, head="ctc", precision="fp32", **TINY)
+    assert s["steps"] == 32 and (s["head"], s["arch"]) == ("ctc", "plate_ocr_ctc")
+    assert s["loss_last"] < 0.8 * s["loss_first"], s
+    res = ocr.export(tmp_path / "m.onnx", tmp_path / "plate_ocr_ctc.pt", summary=s, head="ctc")
+    cfg = edgevision.ModelConfig.read(res.path)
+    assert cfg.task == "ctc_ocr" and cfg.decoder["blank"] == 0 and cfg.decoder["rows"]["output"] == "rows"
+    assert tuple(cfg.charset) == PLATE_CTC_CHARSET
+    r = edgevision.Predictor(str(res.path))(np.zeros((36, 136, 3), np.uint8))
+    assert isinstance(r.text, str) and len(r.text) <= 32 and r.rows in (1, 2)
+    with pytest.raises(InvalidArgumentError, match="head: expected one of slots, ctc, got 'attn'"):
+        ocr.train(tmp_path, head="attn", **TINY)
+
+
+def test_ctc_targets_map_slot_labels_to_the_ctc_charset() -> None:
+    from exporters.zoo.torch_models import PLATE_CTC_CHARSET
+
+    labels = np.stack([ocr.encode_text("皖A12345", 8), ocr.encode_text("苏E12345警", 8),
+                       np.full(8, ocr.IGNORE)])
+    tgt, n = ocr.ctc_targets(labels)
+    assert n.tolist() == [7, 8, 0]
+    assert "".join(PLATE_CTC_CHARSET[k - 1] for k in tgt[0, :7]) == "皖A12345" and tgt[0, 7] == 0
+    assert "".join(PLATE_CTC_CHARSET[k - 1] for k in tgt[1]) == "苏E12345警"
+    assert (tgt[2] == 0).all()
+    logits = torch.full((2, 6, len(PLATE_CTC_CHARSET) + 1), -5.0)
+    for t, k in enumerate([3, 3, 0, 3, 5, 0]):  # a repeat kept by a blank, runs merged
+        logits[0, t, k] = 5.0
+    logits[1, :, 0] = 5.0  # all blank
+    assert ocr.ctc_greedy(logits) == [[3, 3, 5], []]
+
+
+def test_ctc_model_starts_from_a_slots_model(tmp_path: Path) -> None:
+    from exporters.zoo import build
+    from exporters.zoo.torch_models import PLATE_CTC_CHARSET, PLATE_PROVINCES, PLATE_SYMBOLS
+
+    slots = build("plate_ocr_crnn", num_slots=8).model
+    torch.save(slots.state_dict(), tmp_path / "slots.pt")
+    ctc = build("plate_ocr_ctc", num_slots=8).model
+    got = ocr._load_init(ctc, tmp_path / "slots.pt", np.zeros((1, 64, 256, 3), np.uint8))
+    assert got["fresh"] == [] and got["ctc_head"] == "from the slots heads"
+    torch.testing.assert_close(ctc.cnn[0].weight, slots.cnn[0].weight)
+    k = PLATE_CTC_CHARSET.index("苏") + 1
+    torch.testing.assert_close(ctc.ctc.weight[k], slots.province.weight[PLATE_PROVINCES.index("苏")])
+    torch.testing.assert_close(ctc.ctc.bias[PLATE_CTC_CHARSET.index("7") + 1],
+                               slots.symbols.bias[PLATE_SYMBOLS.index("7")])
+    torch.testing.assert_close(ctc.ctc.weight[0], slots.symbols.weight[PLATE_SYMBOLS.index("")])  # the blank
+    assert ctc(torch.zeros(2, 3, 64, 256))[0].shape == (2, 32, len(PLATE_CTC_CHARSET) + 1)
+    assert not ocr.ctc_head_from_slots(slots, slots.state_dict())  # a slots model has no CTC head
+
+
 def test_samples_are_deploy_preprocessed_and_deterministic() -> None:
     from calibration.synth import PlateSceneGenerator
 

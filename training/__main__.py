@@ -1,7 +1,7 @@
 """``python -m training``: train, export and evaluate the default plate models (bundling: :mod:`training.bundle`).
 
     python -m training lpl --out runs/lpl [--size 128] [--samples N] [--epochs E] [--time-budget S] [--resume]
-    python -m training ocr --out runs/ocr [--slots 8]  [--samples N] [--epochs E] [--time-budget S] [--resume] [--init W.pt|M.onnx]
+    python -m training ocr --out runs/ocr [--slots 8] [--head slots|ctc] [--samples N] [--epochs E] [--time-budget S] [--resume] [--init W.pt|M.onnx]
 
 Each run: builds (or reuses) the cached synthetic training set, trains with
 checkpoints (``--resume`` continues from ``OUT/checkpoints/last.pt``), exports
@@ -55,11 +55,11 @@ def run(recipe: str, args: argparse.Namespace) -> dict[str, Any]:
         from . import ocr
 
         summary = ocr.train(out, num_slots=args.slots, init=args.init, mix=args.mix, easypr_root=args.easypr,
-                            chars_root=args.real_chars, glyph_warp=args.glyph_warp, **common)
-        name = "plate_ocr_crnn"
+                            chars_root=args.real_chars, glyph_warp=args.glyph_warp, head=args.head, **common)
+        name = ocr.HEADS[args.head]
         crops = [plate_crop(s.image, s.corners, size=(64, 32 * args.slots)) for s in scenes]
         res = ocr.export(out / f"{name}.onnx", out / f"{name}.pt", num_slots=args.slots, summary=summary,
-                         representative=crops)
+                         representative=crops, head=args.head)
     print(res.summary())
     ev = _eval(res.path, args.eval_count)
     doc = {"recipe": recipe, "train": summary, "export": {"path": str(res.path), "size_mb": res.size_mb,
@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
                                           "start fresh")
             p.add_argument("--mix", default="synth", help="training mixture (training.ocr.MIXES): synth (scenes "
                                                           "only) or real (realistic crops, EasyPR train plates, scenes)")
+            p.add_argument("--head", choices=("slots", "ctc"), default="slots",
+                           help="slots: plate_ocr_crnn, one class per character slot (default); ctc: "
+                                "plate_ocr_ctc, a CTC head over 4 time steps a slot")
             p.add_argument("--easypr", help="EasyPR folder for --mix real (default: the real-data root's easypr/)")
             p.add_argument("--real-chars", help="real segmented characters for --mix real (default: the real-data "
                                                 "root's chars/ when present)")

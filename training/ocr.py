@@ -1,6 +1,6 @@
-"""Recipe: ``plate_ocr_crnn``, plate text (seed 003), trained on synthetic plates.
+"""Recipe: ``plate_ocr_crnn`` (slot heads) or ``plate_ocr_ctc`` (a CTC head), plate text (seed 003).
 
-    python -m training ocr --out runs/ocr [--slots 8] [--samples 40000] [--epochs 8] [--time-budget 1500] [--resume]
+    python -m training ocr --out runs/ocr [--slots 8] [--head slots|ctc] [--samples 40000] [--epochs 8] [--time-budget 1500] [--resume]
 
 Data: scenes from :class:`calibration.synth.PlateSceneGenerator` (``TRAIN_SEED``,
 plate types weighted by :data:`PLATE_WEIGHTS`: double-row plates are over-sampled);
@@ -15,7 +15,9 @@ Labels: slot 0 = province (31 classes), slots 1.. = 34 letters and
 digits plus "" for "no character" (a 7-character plate read by an 8-slot model),
 then the rows class (0 one row, 1 two rows). Loss: cross-entropy over slots, slot 0
 weighted like the seed ((first + 6*tail)/7 generalised to S slots), plus
-``ROWS_WEIGHT`` times the rows cross-entropy. AdamW, warm-up + cosine (time-budget
+``ROWS_WEIGHT`` times the rows cross-entropy. ``--head ctc`` reads the same labels as a
+text (:func:`ctc_targets`) and trains with the CTC loss over 4 time steps a slot instead,
+so a character need not sit in the column of its slot (:func:`ctc_loss`). AdamW, warm-up + cosine (time-budget
 aware). ``init=`` starts from earlier weights (tensors of matching shape; new heads
 start fresh). Evaluation: exact match and CER on the held-out set through
 ``edgevision.Predictor`` on the exported ONNX (two-row plates re-read as the reader does).
@@ -256,8 +258,9 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
           cache_dir: str | Path | None = None, progress: bool = True, log_every: int = 50,
           precision: str | None = "auto", init: str | Path | None = None, mix: str = "synth",
           easypr_root: str | Path | None = None, chars_root: str | Path | None = None,
-          glyph_warp: float = 0.0) -> dict[str, Any]:
-    """Train ``plate_ocr_crnn``; writes ``out/checkpoints/last.pt`` and ``out/plate_ocr_crnn.pt``.
+          glyph_warp: float = 0.0, head: str = "slots") -> dict[str, Any]:
+    """Train ``plate_ocr_crnn`` (``head="slots"``) or ``plate_ocr_ctc`` (``head="ctc"``); writes
+    ``out/checkpoints/last.pt`` and ``out/<arch>.pt``.
 
     ``mix``: a training mixture of :data:`MIXES` (``"synth"``: scenes only, the recipe
     before real-data work; ``"real"``: realistic crops, EasyPR train plates and scenes).
@@ -269,7 +272,11 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
     ``init``: a weights file (``.pt`` state dict or checkpoint, or an exported ``.onnx``) to
     start from; its tensors whose names and shapes match are loaded, heads with fewer classes
     fill the first rows of the grown ones (:func:`training.from_onnx.grow_rows`), the rest
-    (a new head) keep their fresh init.
+    (a new head) keep their fresh init. A CTC model started from a slots model's weights
+    gets its CTC head from the slots heads (:func:`ctc_head_from_slots`).
+
+    ``head="ctc"`` trains with the CTC loss on the same cached crops and labels (a slot
+    label sequence is the text; a two-row plate shown whole trains the rows head only).
     """
     import torch
     import torch.nn.functional as F
@@ -277,6 +284,8 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
     from exporters.zoo import build
     from edgevision.plates import TWO_ROW_SPLIT
 
+    if head not in HEADS:
+        raise InvalidArgumentError(f"head: expected one of {', '.join(HEADS)}, got {head!r}")
     seed, dev = start_run(seed, threads, device)
     out = Path(out)
     if mix not in MIXES:
@@ -308,7 +317,8 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
             key["glyph_warp"] = glyph_warp
     X, Y = build_cache(Path(cache_dir or out / "cache"), maker, samples, key=key,
                        workers=workers, desc="plate crops", progress=progress)
-    model = build("plate_ocr_crnn", num_slots=num_slots).model.to(dev)
+    arch = HEADS[head]
+    model = build(arch, num_slots=num_slots).model.to(dev)
     loaded = _load_init(model, init, X) if init is not None and not resume else None
     tail_w = num_slots - 1
 
@@ -328,7 +338,7 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
             rows_acc = (rows.argmax(-1) == rows_y).float().mean()
         return (l0 + tail_w * l1) / num_slots + ROWS_WEIGHT * lr_, {"exact": float(exact), "rows": float(rows_acc)}
 
-    run = fit(model, X, Y, ce, out, name="plate_ocr_crnn", batch=batch, epochs=epochs, lr=lr,
+    run = fit(model, X, Y, ce if head == "slots" else ctc_loss(num_slots, dev), out, name=arch, batch=batch, epochs=epochs, lr=lr,
               weight_decay=weight_decay, seed=seed, time_budget_s=time_budget_s, resume=resume, device=dev,
               jitter=(0.25, 0.25), progress=progress, log_every=log_every, precision=precision)
     return {"recipe": "ocr", **run,
@@ -339,8 +349,97 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
                      **({"easypr": {"root": str(easypr_root), "split": "train"}, "real_chars": str(chars_root),
                          "glyph_warp": glyph_warp}
                         if mix != "synth" else {})},
-            "num_slots": num_slots, "batch": batch, "lr": lr, "device": dev,
+            "num_slots": num_slots, "head": head, "arch": arch, "batch": batch, "lr": lr, "device": dev,
             **({"init": loaded} if loaded else {})}
+
+
+#: The OCR heads :func:`train` knows -> the zoo architecture it trains.
+HEADS: dict[str, str] = {"slots": "plate_ocr_crnn", "ctc": "plate_ocr_ctc"}
+
+
+def ctc_targets(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Slot labels (``(N, S)``, :func:`encode_text`) -> CTC targets of ``plate_ocr_ctc``:
+    ``(N, S)`` int64 classes (``PLATE_CTC_CHARSET`` index + 1, 0 past the text's end) and
+    ``(N,)`` lengths. A row whose slot 0 is ``IGNORE`` (a two-row plate shown whole, no text
+    target) gets length 0."""
+    from exporters.zoo.torch_models import PLATE_CTC_CHARSET, PLATE_PROVINCES, PLATE_SYMBOLS
+
+    labels = np.asarray(labels, np.int64)
+    prov = np.asarray([PLATE_CTC_CHARSET.index(c) + 1 for c in PLATE_PROVINCES], np.int64)
+    sym = np.asarray([PLATE_CTC_CHARSET.index(c) + 1 if c else 0 for c in PLATE_SYMBOLS], np.int64)
+    valid = labels[:, 0] != IGNORE
+    out = np.zeros(labels.shape, np.int64)
+    out[valid, 0] = prov[labels[valid, 0]]
+    out[valid, 1:] = sym[labels[valid, 1:]]
+    return out, (out != 0).sum(1)
+
+
+def ctc_greedy(logits: Any) -> list[list[int]]:
+    """Greedy CTC decoding of ``(N, T, C)`` logits (blank 0): per row, the classes emitted
+    (argmax per step, runs merged, blanks dropped); what ``edgevision.decoders.decode_ctc`` reads."""
+    best = logits.argmax(-1).cpu().numpy()
+    out = []
+    for row in best:
+        keep = np.ones(len(row), bool)
+        keep[1:] = row[1:] != row[:-1]
+        out.append([int(k) for k in row[keep] if k != 0])
+    return out
+
+
+def ctc_loss(num_slots: int, device: str) -> Any:
+    """The loss of ``plate_ocr_ctc`` for :func:`training.common.fit`: CTC (mean over the
+    samples that have a text target, each divided by its length) plus ``ROWS_WEIGHT`` times
+    the rows cross-entropy. Logs the batch's greedy exact match (``exact``) and rows accuracy."""
+    import torch
+    import torch.nn.functional as F
+
+    def loss(pred: Any, y: Any) -> tuple[Any, dict[str, float]]:
+        logits, rows = pred
+        tgt, lengths = ctc_targets(y[:, :num_slots].cpu().numpy())
+        valid = lengths > 0
+        n, t, _ = logits.shape
+        lc = logits.new_zeros(())
+        exact = 0.0
+        if valid.any():
+            idx = torch.as_tensor(np.flatnonzero(valid), device=logits.device)
+            lp = logits[idx].log_softmax(-1).transpose(0, 1)  # (T, n, C)
+            lc = F.ctc_loss(lp, torch.as_tensor(tgt[valid], device=logits.device),
+                            torch.full((len(idx),), t, dtype=torch.long),
+                            torch.as_tensor(lengths[valid], dtype=torch.long), blank=0, zero_infinity=True)
+            with torch.no_grad():
+                got = ctc_greedy(logits[idx])
+            exact = float(np.mean([g == list(r[:k]) for g, r, k in zip(got, tgt[valid], lengths[valid])]))
+        lr_ = F.cross_entropy(rows, y[:, num_slots])
+        with torch.no_grad():
+            rows_acc = float((rows.argmax(-1) == y[:, num_slots]).float().mean())
+        return lc + ROWS_WEIGHT * lr_, {"exact": exact, "rows": rows_acc}
+
+    return loss
+
+
+def ctc_head_from_slots(model: Any, state: dict[str, Any]) -> bool:
+    """Starts ``plate_ocr_ctc``'s CTC head from a slots model's heads in ``state`` (torch
+    tensors): each character's row from its province or symbol row, the blank from the
+    empty slot's. Returns False (nothing changed) when ``state`` has no slots heads."""
+    import torch
+
+    from exporters.zoo.torch_models import PLATE_CTC_CHARSET, PLATE_PROVINCES, PLATE_SYMBOLS
+
+    need = ("province.weight", "province.bias", "symbols.weight", "symbols.bias")
+    if not hasattr(model, "ctc") or not all(k in state for k in need):
+        return False
+    w = torch.zeros_like(model.ctc.weight)
+    b = torch.zeros_like(model.ctc.bias)
+    rows = [("symbols", PLATE_SYMBOLS.index(""))]
+    rows += [("province", PLATE_PROVINCES.index(c)) if c in PLATE_PROVINCES else ("symbols", PLATE_SYMBOLS.index(c))
+             for c in PLATE_CTC_CHARSET]
+    for k, (head, j) in enumerate(rows):
+        w[k] = state[f"{head}.weight"][j]
+        b[k] = state[f"{head}.bias"][j]
+    with torch.no_grad():
+        model.ctc.weight.copy_(w)
+        model.ctc.bias.copy_(b)
+    return True
 
 
 def _plate_synth_version() -> str:
@@ -400,12 +499,18 @@ def _load_init(model: Any, weights: str | Path, X: np.ndarray) -> dict[str, Any]
     if not match:
         raise InvalidArgumentError(f"init: no tensor of {path} matches plate_ocr_crnn's names and shapes")
     model.load_state_dict(match, strict=False)
+    if ctc_head_from_slots(model, {k: v.float() for k, v in state.items()}):
+        match.update({k: None for k in ("ctc.weight", "ctc.bias")})
     return {"weights": path.name, "sha256_16": digest, "tensors": len(match),
-            "fresh": sorted(k for k in own if k not in match), **({"grown": grown} if grown else {})}
+            "fresh": sorted(k for k in own if k not in match), **({"grown": grown} if grown else {}),
+            **({"ctc_head": "from the slots heads"} if "ctc.weight" in match else {})}
 
 
 def export(out: str | Path, weights: str | Path, *, num_slots: int = 8, summary: dict[str, Any] | None = None,
-           representative: Any = None) -> Any:
-    """Export trained weights to ``out`` (.onnx) with full metadata and a ``training`` section."""
-    return export_trained("plate_ocr_crnn", {"num_slots": num_slots}, weights, out, recipe="python -m training ocr", summary=summary,
-                          representative=representative)
+           representative: Any = None, head: str = "slots") -> Any:
+    """Export trained weights of the ``head`` architecture (:data:`HEADS`) to ``out`` (.onnx)
+    with full metadata and a ``training`` section."""
+    if head not in HEADS:
+        raise InvalidArgumentError(f"head: expected one of {', '.join(HEADS)}, got {head!r}")
+    return export_trained(HEADS[head], {"num_slots": num_slots}, weights, out, recipe="python -m training ocr",
+                          summary=summary, representative=representative)

@@ -68,6 +68,9 @@ REGISTRY: dict[str, Entry] = {e.name: e for e in (
           "CCPD plate OCR: CNN, one column per character slot; heads: 31 provinces (slot 0), 35 symbols (slots 1..)"),
     Entry("plate_ocr_crnn", "torch", f"{_T}:plate_ocr_crnn", "003",
           "CCPD plate OCR: the CNN plus a 2-layer bidirectional LSTM; same two heads, plus a one-row/two-row head"),
+    Entry("plate_ocr_ctc", "torch", f"{_T}:plate_ocr_ctc", "003",
+          "CCPD plate OCR: the CRNN with a CTC head over 4 time steps a slot (any length up to 8), "
+          "plus the one-row/two-row head"),
     Entry("yolo_tiny", "torch", f"{_T}:yolo_tiny", "002",
           "small anchor-free single-stage detector, YOLOv8 output layout (N, 4+classes, anchors)"),
     Entry("plate_pose", "torch", "exporters.zoo.pose_models:plate_pose", "016",

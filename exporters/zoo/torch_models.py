@@ -130,32 +130,43 @@ class PlateOCR(nn.Module):
     logits for "the crop shows one row of text" / "two rows" (a double-row plate,
     which :class:`edgevision.PlateReader` then re-reads with its rows side by side),
     from the mean and max of the CNN columns.
+
+    With ``ctc_classes=C`` (the CTC variant, :func:`plate_ocr_ctc`) the last stage keeps
+    4 columns per slot and one head gives ``ctc`` (N, 4*S, C) logits over time steps
+    (class 0 the blank) instead of the province and symbol heads; the text's length is
+    free, and a character need not sit in a fixed column of the crop.
     """
 
     def __init__(self, num_slots: int = 7, lstm: bool = False, dropout: float = 0.2,
                  num_provinces: int = len(PLATE_PROVINCES), num_symbols: int = len(PLATE_SYMBOLS),
-                 rows: bool = False) -> None:
+                 rows: bool = False, ctc_classes: int = 0) -> None:
         super().__init__()
         p = dropout
         self.num_slots = num_slots
+        # The CTC variant keeps the width of the third stage (4 columns per slot) in its last
+        # stage: same layers and weight shapes, so a slots model's weights load into it.
+        last = (2, 1) if ctc_classes else (2, 2)
         self.cnn = nn.Sequential(
             nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.Dropout2d(p), nn.MaxPool2d(2, 2),
             nn.Conv2d(32, 64, 3, padding=1, stride=(2, 1)), nn.BatchNorm2d(64), nn.ReLU(), nn.Dropout2d(p),
             nn.MaxPool2d(2, 2),
             nn.Conv2d(64, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU(), nn.Dropout2d(p), nn.MaxPool2d(2, 2),
-            nn.Conv2d(128, 256, 3, padding=1, stride=2), nn.ReLU(), nn.MaxPool2d(2, 2),
+            nn.Conv2d(128, 256, 3, padding=1, stride=last), nn.ReLU(), nn.MaxPool2d(last, last),
         )
         self.lstm = nn.LSTM(256, 128, num_layers=2, batch_first=True, dropout=p, bidirectional=True) if lstm else None
         feat = 256
-        self.province = nn.Linear(feat, num_provinces)
-        self.symbols = nn.Linear(feat, num_symbols)
+        if ctc_classes:
+            self.ctc = nn.Linear(feat, ctc_classes)
+        else:
+            self.province = nn.Linear(feat, num_provinces)
+            self.symbols = nn.Linear(feat, num_symbols)
         self.rows = nn.Linear(2 * 256, 2) if rows else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        c = self.cnn(x)                       # (N, 256, 1, S)
+        c = self.cnn(x)                       # (N, 256, 1, S), S = 4 * num_slots for CTC
         c = c.flatten(2).transpose(1, 2)      # (N, S, 256)
         f = self.lstm(c)[0] if self.lstm is not None else c
-        out = (self.province(f[:, :1]), self.symbols(f[:, 1:]))
+        out = (self.ctc(f),) if hasattr(self, "ctc") else (self.province(f[:, :1]), self.symbols(f[:, 1:]))
         if self.rows is not None:
             out += (self.rows(torch.cat([c.mean(1), c.amax(1)], 1)),)
         return out
@@ -181,6 +192,37 @@ def _plate_ocr(name: str, lstm: bool, num_slots: int, dropout: float, rows: bool
                           "std": list(IMAGENET_STD)},
            "decoder": decoder, "input_name": "images", "output_names": outputs, "layout": "NCHW"}
     return Built(name, "torch", PlateOCR(num_slots, lstm, dropout, rows=rows), cfg, (3, h, w))
+
+
+#: The CTC OCR's characters, blank excluded (its class ``k + 1`` is ``PLATE_CTC_CHARSET[k]``):
+#: the provinces, then the letters, digits and special characters.
+PLATE_CTC_CHARSET: tuple[str, ...] = PLATE_PROVINCES + tuple(c for c in PLATE_SYMBOLS if c)
+
+
+def plate_ocr_ctc(num_slots: int = 8, dropout: float = 0.2, rows: bool = True) -> Built:
+    """Seed 003's CNN + BiLSTM with a CTC head (``task="ctc_ocr"``): input 64 x 32*num_slots
+    (64x256 for up to 8 characters), 4*num_slots time steps, class 0 the blank, the charset
+    :data:`PLATE_CTC_CHARSET`; with the one-row/two-row head (``decoder.rows``) unless
+    ``rows=False``. Its layers have the shapes of :func:`plate_ocr_crnn`'s (the heads aside),
+    so a slots model's weights can start it."""
+    from edgevision.plates import TWO_ROW_SPLIT
+
+    if not is_int(num_slots) or not 2 <= num_slots <= 16:
+        raise InvalidArgumentError(f"num_slots: expected an int in 2..16 (characters per plate), got {num_slots!r}")
+    if not isinstance(rows, bool):
+        raise InvalidArgumentError(f"rows: expected a bool (add the one-row/two-row head), got {rows!r}")
+    h, w = 64, 32 * num_slots
+    decoder: dict[str, Any] = {"blank": 0, "layout": "NTC"}
+    outputs = ["ctc"]
+    if rows:
+        decoder["rows"] = {"output": "rows", "split": dict(TWO_ROW_SPLIT)}
+        outputs.append("rows")
+    cfg = {"task": "ctc_ocr", "name": "plate_ocr_ctc", "charset": list(PLATE_CTC_CHARSET),
+           "preprocess": {"size": [h, w], "mode": "stretch", "swap_rb": True, "mean": list(IMAGENET_MEAN),
+                          "std": list(IMAGENET_STD)},
+           "decoder": decoder, "input_name": "images", "output_names": outputs, "layout": "NCHW"}
+    model = PlateOCR(num_slots, True, dropout, rows=rows, ctc_classes=len(PLATE_CTC_CHARSET) + 1)
+    return Built("plate_ocr_ctc", "torch", model, cfg, (3, h, w))
 
 
 def plate_ocr_cnn(num_slots: int = 7, dropout: float = 0.2, rows: bool = False) -> Built:
