@@ -26,6 +26,7 @@ SMALL = {
     "lpl_resnet18": {"size": 64},
     "plate_ocr_cnn": {},
     "plate_ocr_crnn": {"num_slots": 8},
+    "plate_ocr_ctc": {"num_slots": 8},
     "yolo_tiny": {"size": 64},
     "plate_pose": {"size": 64, "width": 8, "neck": 16},
     "tutorial_mlp": {},
@@ -120,6 +121,11 @@ def test_predictor_matches_framework_decoding(exported: dict, name: str) -> None
         assert [g.rows for g in got] == [w.rows for w in want]
         assert ("rows" in d) == (name == "plate_ocr_crnn") and (rows is None or all(g.rows in (1, 2) for g in got))
         assert len(got[0].char_confidences) == len(built.config["decoder"]["heads"][1]["slots"]) + 1
+    elif cfg.task == "ctc_ocr":
+        want = decoders.decode_ctc(outs[0], cfg.charset, blank=d["blank"], layout=d["layout"], rows=outs[1])
+        assert [g.text for g in got] == [w.text for w in want]
+        assert [g.rows for g in got] == [w.rows for w in want] and all(g.rows in (1, 2) for g in got)
+        assert outs[0].shape[1:] == (32, len(cfg.charset) + 1)  # 4 time steps a slot, the blank first
     elif cfg.task == "detection":
         want = decoders.decode_detection(outs[0], ts, layout="yolov8", conf_threshold=d["conf_threshold"],
                                          iou_threshold=d["iou_threshold"], max_det=d["max_det"])
