@@ -271,9 +271,15 @@ def test_real_mixture_run_bundles_with_a_real_data_section(tmp_path: Path) -> No
     real = tmp_path / "real"
     shutil.copytree(Path(__file__).parent / "data" / "real_ccpd", real / "ccpd")
     out = tmp_path / "models"
+    before = tmp_path / "plate_ocr_before_int8.onnx"
+    shutil.copyfile(Path(edgevision.__file__).parent / "models" / "plate_ocr_int8.onnx", before)
+    with pytest.raises(InvalidArgumentError, match="compare: .*nothing.onnx is not a file"):
+        bundle(run, "plate_ocr", tolerance=1.0, out_dir=out, compare=[tmp_path / "nothing.onnx"])
     r = bundle(run, "plate_ocr", tolerance=1.0, calib_count=8, val_count=4, eval_count=4, runs=2, out_dir=out,
-               methods=("minmax",), real_dir=str(real))
+               methods=("minmax",), real_dir=str(real), compare=[before])
     card = (out / "plate_ocr.md").read_text()
+    assert "measured in the same run: `plate_ocr_before_int8.onnx`" in card
+    assert card.count("plate_ocr_before_int8.onnx (") >= 1  # its own table of the real sets
     assert card.index("## Real photographs") < card.index("## Held-out synthetic set")
     assert "| ccpd (quad) | 5 |" in card and "crops (evaluation only)" in card and "not found" in card
     assert "training mixture (real:" in card and "`easypr` the real EasyPR plates of the `train` split" in card

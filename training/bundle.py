@@ -1,7 +1,7 @@
 """Turn a finished training run into the bundled default models: fp32 and int8, with a model card.
 
     python -m training.bundle runs/lpl --family lpl_resnet [--tolerance 0.05] [--format U8S8]
-    python -m training.bundle runs/ocr --family plate_ocr  [--tolerance 0.005]
+    python -m training.bundle runs/ocr --family plate_ocr  [--tolerance 0.005] [--compare OLD.onnx ...]
 
 Writes into ``edgevision/models/``: ``<family>.onnx`` (the run's fp32 export) and
 ``<family>_int8.onnx`` (static QDQ int8 from the
@@ -23,9 +23,10 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-from edgevision.errors import EdgeVisionError
+from edgevision.errors import EdgeVisionError, InvalidArgumentError
 
 from .cards import write_card
 
@@ -46,9 +47,11 @@ def _samples(seed: int, count: int) -> list[Any]:
     return [g[i] for i in range(count)]
 
 
-def _real_section(family: str, fp32: Path, int8: Path, real_dir: str | None, eval_count: int) -> str:
+def _real_section(family: str, fp32: Path, int8: Path, real_dir: str | None, eval_count: int,
+                  compare: Sequence[str | Path] = ()) -> str:
     """The card's real-photograph section: ``benchmarks.accuracy`` on the bundled fp32 and int8
-    OCR (every real set, the synthetic held-out beside), or a line saying why it is missing."""
+    OCR and the ``compare`` models (e.g. the ones the bundle replaces) in the same run (every
+    real set, the synthetic held-out beside), or a line saying why it is missing."""
     from benchmarks.accuracy import AccuracyConfig, run_accuracy, to_markdown
     from calibration.errors import DatasetNotFoundError
     from calibration.real import real_root
@@ -57,22 +60,28 @@ def _real_section(family: str, fp32: Path, int8: Path, real_dir: str | None, eva
         root = real_root(real_dir)
     except DatasetNotFoundError as e:
         return f"## Real photographs\n\nNot measured: {e}\n"
-    res = run_accuracy(AccuracyConfig(ocr=[str(fp32), str(int8)], real=str(root), synthetic_count=eval_count))
+    res = run_accuracy(AccuracyConfig(ocr=[str(fp32), str(int8), *map(str, compare)], real=str(root),
+                                      synthetic_count=eval_count))
     body = to_markdown(res).replace(str(fp32.parent) + "/", "")
+    also = (f" Beside them, measured in the same run: {', '.join(f'`{Path(c).name}`' for c in compare)} "
+            "(the models this bundle replaces, or others to compare with)." if compare else "")
     return ("## Real photographs\n\nReal data first: `crops/` (902 real plate crops, evaluation only: never "
             "trained on), CCPD scenes and the held-out EasyPR plates (never trained on), each read from its "
-            "labelled quad and through the whole `PlateReader`; the synthetic sets after them.\n\n" + body)
+            "labelled quad and through the whole `PlateReader`; the synthetic sets after them." + also + "\n\n"
+            + body)
 
 
 def bundle(run_dir: str | Path, family: str, *, tolerance: float, fmt: str = "U8S8", method: str = "minmax",
            calib_count: int = 256, val_count: int = 200, eval_count: int = 500, runs: int = 30,
-           out_dir: str | Path = BUNDLE_DIR, methods: Any = None, real_dir: str | None = None) -> dict[str, Any]:
+           out_dir: str | Path = BUNDLE_DIR, methods: Any = None, real_dir: str | None = None,
+           compare: Sequence[str | Path] = ()) -> dict[str, Any]:
     """Bundle a run (module docs). ``methods``: the calibration methods of the plain static
     int8 rows of the report (default: all of :data:`calibration.quantize.METHODS`). An OCR run
     trained on a real-data mixture (``training ocr --mix real``) is calibrated and steered on
     that mixture; the OCR card carries the real-photograph figures of
     ``python -m benchmarks.accuracy`` (``real_dir``: the real sets, default
-    :func:`calibration.real.real_root`) before the synthetic ones."""
+    :func:`calibration.real.real_root`) before the synthetic ones; ``compare``: more OCR models
+    measured beside the bundled ones in that section (say, the models the bundle replaces)."""
     from calibration.data import CalibrationSet
     from calibration.errors import QuantizationError
     from calibration.metrics import heldout_samples
@@ -81,6 +90,11 @@ def bundle(run_dir: str | Path, family: str, *, tolerance: float, fmt: str = "U8
 
     methods = METHODS if methods is None else tuple(methods)
     run_dir, out_dir = Path(run_dir), Path(out_dir)
+    for c in compare:
+        if not Path(c).is_file():
+            raise InvalidArgumentError(f"compare: {c} is not a file (expected an OCR model to measure beside the bundle)")
+    if compare and family != "plate_ocr":
+        raise InvalidArgumentError(f"compare: only the plate_ocr family has a real-data section, not {family!r}")
     doc = json.loads((run_dir / "summary.json").read_text())
     src = Path(doc["export"]["path"])
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -132,7 +146,7 @@ def bundle(run_dir: str | Path, family: str, *, tolerance: float, fmt: str = "U8
     card = write_card(fp32, doc)
     q = aa.to_dict()
     text = card.read_text()
-    real = _real_section(family, fp32, aa.path, real_dir, eval_count) if family == "plate_ocr" else ""
+    real = _real_section(family, fp32, aa.path, real_dir, eval_count, compare) if family == "plate_ocr" else ""
     if real:  # real photographs first, the synthetic figures after them
         head, sep, tail = text.partition("## Held-out synthetic set")
         text = head + real + "\n" + sep + tail
@@ -170,11 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=30, help="timed runs per variant")
     ap.add_argument("--out-dir", default=str(BUNDLE_DIR))
     ap.add_argument("--real", help="the real plate sets for the OCR card (default: calibration.real.real_root())")
+    ap.add_argument("--compare", action="append", default=[], metavar="MODEL",
+                    help="an OCR model to measure beside the bundled ones in the card's real-data section "
+                         "(e.g. the one the bundle replaces; repeatable)")
     args = ap.parse_args(argv)
     try:
         res = bundle(args.run, args.family, tolerance=args.tolerance, fmt=args.format, method=args.method,
                      eval_count=args.eval_count, calib_count=args.calib_count, val_count=args.val_count,
-                     runs=args.runs, out_dir=args.out_dir, real_dir=args.real)
+                     runs=args.runs, out_dir=args.out_dir, real_dir=args.real, compare=args.compare)
     except (EdgeVisionError, OSError) as e:
         print(f"python -m training.bundle: error: {e}", file=sys.stderr)
         return 2
