@@ -28,6 +28,7 @@ results, one per image. Conventions:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -540,6 +541,95 @@ def _rows_counts(rows: Any, n: int) -> list[int | None]:
     return [int(v) + 1 for v in r.argmax(axis=1)]
 
 
+def compile_pattern(pattern: Any, name: str = "pattern") -> re.Pattern[str] | None:
+    """``pattern`` (a regular expression, or None) compiled; a bad one raises
+    :class:`DecodeError` naming ``name``."""
+    if pattern is None:
+        return None
+    if not isinstance(pattern, str) or not pattern:
+        raise DecodeError(f"{name}: expected a regular expression (str) the whole text must match, or None, "
+                          f"got {pattern!r}")
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise DecodeError(f"{name}: {pattern!r} is not a valid regular expression ({e})") from None
+
+
+def _ctc_beam(logp: np.ndarray, blank: int, width: int, prune: float = math.log(1e-4)) -> list[tuple[tuple[int, ...], float]]:
+    """CTC prefix beam search over ``logp`` (T, C) log-probabilities: the ``width`` most
+    probable label sequences (classes, blanks removed, runs merged) with their log-probability
+    (summed over every path that collapses to them), best first. Classes whose step
+    log-probability is under ``prune`` are not extended (the blank always is)."""
+    neg = -math.inf
+
+    def lse(x: float, y: float) -> float:  # log(exp(x) + exp(y)) on Python floats
+        if x < y:
+            x, y = y, x
+        return x if y == neg else x + math.log1p(math.exp(y - x))
+
+    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, neg)}  # prefix -> (log p ending in blank, non-blank)
+    for step in logp:
+        row = step.tolist()
+        cand = [int(c) for c in np.flatnonzero(step >= prune) if c != blank]
+        nxt: dict[tuple[int, ...], list[float]] = {}
+
+        def add(prefix: tuple[int, ...], pb: float, pnb: float) -> None:
+            cur = nxt.setdefault(prefix, [neg, neg])
+            cur[0] = lse(cur[0], pb)
+            cur[1] = lse(cur[1], pnb)
+
+        for prefix, (pb, pnb) in beams.items():
+            total = lse(pb, pnb)
+            add(prefix, total + row[blank], neg)  # a blank: the prefix stays
+            if prefix:
+                add(prefix, neg, pnb + row[prefix[-1]])  # the last class again, merged
+            for c in cand:
+                # after a non-blank of the same class only a path through a blank starts a new character
+                add(prefix + (c,), neg, (pb if prefix and prefix[-1] == c else total) + row[c])
+        ranked = sorted((kv for kv in nxt.items() if lse(*kv[1]) > neg), key=lambda kv: -lse(*kv[1]))[:width]
+        beams = {k: (v[0], v[1]) for k, v in ranked}
+    return sorted(((k, lse(*v)) for k, v in beams.items()), key=lambda kv: -kv[1])
+
+
+def _ctc_align(p: np.ndarray, labels: Sequence[int], blank: int) -> list[float]:
+    """The probability at the first step of each label's run on the most probable CTC path of
+    ``labels`` through ``p`` (T, C) (Viterbi over the blank-interleaved labels); what greedy
+    decoding reports as a character's confidence."""
+    ext = [blank]
+    for c in labels:
+        ext += [c, blank]
+    t_n, s_n = len(p), len(ext)
+    lp = np.log(np.maximum(p, 1e-30))
+    score = np.full((t_n, s_n), -np.inf)
+    back = np.zeros((t_n, s_n), np.int64)
+    score[0, 0] = lp[0, ext[0]]
+    if s_n > 1:
+        score[0, 1] = lp[0, ext[1]]
+    for t in range(1, t_n):
+        for s in range(s_n):
+            opts = [(score[t - 1, s], s)]
+            if s >= 1:
+                opts.append((score[t - 1, s - 1], s - 1))
+            if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]:
+                opts.append((score[t - 1, s - 2], s - 2))
+            best, arg = max(opts)
+            score[t, s] = best + lp[t, ext[s]]
+            back[t, s] = arg
+    s = s_n - 1 if s_n == 1 or score[-1, s_n - 1] >= score[-1, s_n - 2] else s_n - 2
+    states = [s]
+    for t in range(t_n - 1, 0, -1):
+        s = int(back[t, s])
+        states.append(s)
+    states.reverse()
+    conf: list[float] = []
+    prev = -1
+    for t, s in enumerate(states):
+        if ext[s] != blank and s != prev:
+            conf.append(float(p[t, ext[s]]))
+        prev = s
+    return conf
+
+
 def decode_ctc(
     out: Any,
     charset: Sequence[str],
@@ -548,6 +638,8 @@ def decode_ctc(
     layout: str = "NTC",
     images: Any = None,
     rows: Any = None,
+    pattern: str | None = None,
+    beam_width: int = 10,
 ) -> list[TextResult]:
     """Greedy CTC decoding (CRNN-style recognizers) -> one :class:`TextResult` per image.
 
@@ -566,6 +658,12 @@ def decode_ctc(
         rows: optional ``(N, 2)`` output of a rows head (``decoder.rows``): logits or
             probabilities of "one row" and "two rows" of text; sets ``rows`` (1 or 2,
             else ``None``), as :func:`decode_slots_ocr` does.
+        pattern: optional regular expression the whole text should match (a plate format,
+            say). A greedy reading that does not match is replaced by the most probable
+            reading of a CTC prefix beam search (``beam_width`` prefixes) that does; with
+            none in the beam, the greedy reading stands. Readings that match cost nothing.
+            ``".*"`` lets every reading through (an override that turns a model's pattern off).
+        beam_width: the beam of that search, >= 1.
 
     Returns:
         One :class:`TextResult` per image. Decoding takes the argmax class per
@@ -594,6 +692,8 @@ def decode_ctc(
     if not is_int(blank) or not -c <= blank < c:
         raise DecodeError(f"blank: expected a class index in [{-c}, {c - 1}], got {blank!r}")
     blank = int(blank) % c
+    regex = compile_pattern(pattern)
+    beam_width = check_int(beam_width, "beam_width", minimum=1, error=DecodeError)
     _no_nan(a, "out")
     ims = _images(images, n)
     n_rows = _rows_counts(rows, n)
@@ -609,6 +709,13 @@ def decode_ctc(
     for b in range(n):
         cls = best[b, emit[b]]
         conf = tuple(float(v) for v in best_p[b, emit[b]])
+        if regex is not None and not regex.fullmatch("".join(table[int(k)] for k in cls)):
+            logp = np.log(np.maximum(p[b], 1e-30))
+            for labels, _ in _ctc_beam(logp, blank, beam_width):
+                if regex.fullmatch("".join(table[k] for k in labels)):
+                    cls = np.asarray(labels, np.int64)
+                    conf = tuple(_ctc_align(p[b], labels, blank))
+                    break
         results.append(
             TextResult(text="".join(table[int(k)] for k in cls), confidence=float(np.prod(conf)),
                        char_confidences=conf, rows=n_rows[b], orig_shape=_orig_shape(ims[b]), orig_img=ims[b])

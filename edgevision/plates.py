@@ -54,6 +54,18 @@ DEFAULT_OCR = "plate_ocr_int8.onnx"
 #: ``decoder.rows.split`` (written from this at export) is the one that applies to it.
 TWO_ROW_SPLIT: dict[str, Any] = {"top": [0.16, 0.0, 0.84, 0.40], "bottom": [0.0, 0.34, 1.0, 1.0], "top_width": 0.3}
 
+#: The Chinese plate formats (GA 36) as a regular expression a reading must match in whole: a
+#: province and a letter (or 0: EasyPR writes the police "O" plates so), then 5 letters or
+#: digits (blue, yellow), a new-energy tail (``D``/``F``, a letter or digit and 4 digits, or 5
+#: digits and ``D``/``F``: 8 characters in all), or 4 and a special last character (police
+#: 警, coach 学, trailer 挂, Hong Kong 港, Macau 澳, consulate 领); or 使 and 6 digits (embassy).
+#: Letters exclude I and O. A CTC plate OCR's ``decoder.pattern`` (written from this at export):
+#: a reading that breaks it is replaced by the most probable one of a beam search that keeps it
+#: (``Predictor(..., decoder={"pattern": ".*"})`` reads without it).
+PLATE_TEXT_PATTERN = ("[皖沪津渝冀晋蒙辽吉黑苏浙京闽赣鲁豫鄂湘粤桂琼川贵云藏陕甘青宁新][A-HJ-NP-Z0]"
+                      "(?:[A-HJ-NP-Z0-9]{5}|[DF][A-HJ-NP-Z0-9][0-9]{4}|[0-9]{5}[DF]|[A-HJ-NP-Z0-9]{4}[警学挂港澳领])"
+                      "|使[0-9]{6}")
+
 #: The detector's second look (``PlateReader(refine=True)``): each detected plate is cut out
 #: as a square of side ``REFINE_SCALE * max(w, 2 h)`` around its quad's bounding box (``w``,
 #: ``h`` in source pixels), resized to the detector's input, and detected again. 3.0 puts a
@@ -528,5 +540,5 @@ class PlateReader:
 
 
 __all__ = ["PlateReader", "PlateReading", "PlateScene", "DEFAULT_CORNERS", "DEFAULT_OCR", "TWO_ROW_SPLIT", "REFINE_SCALE",
-           "REFINE_MATCH_IOU", "REFINE_PROPOSE_CONF", "REFINE_CONFIRM_CONF", "rectify_rows",
+           "REFINE_MATCH_IOU", "REFINE_PROPOSE_CONF", "PLATE_TEXT_PATTERN", "REFINE_CONFIRM_CONF", "rectify_rows",
            "reread_two_rows"]

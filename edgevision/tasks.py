@@ -60,7 +60,7 @@ import numpy as np
 from . import decoders
 from ._config.common import _bool, _choice, _error, _fmt, _fraction, _int, _is_int, _is_real, _strings
 from ._config.slots import _validate_heads, _validate_rows
-from .errors import InvalidArgumentError, InvalidMetadataError, InvalidTypeError
+from .errors import DecodeError, InvalidArgumentError, InvalidMetadataError, InvalidTypeError
 from .results import (
     ClassificationResult,
     DetectionResult,
@@ -508,6 +508,16 @@ def _ctc_rows(v: Any, c: KeyContext) -> dict[str, Any]:
     return rows
 
 
+def _ctc_pattern(v: Any, c: KeyContext) -> str | None:
+    """``decoder.pattern`` of a ctc_ocr model: a regular expression a reading must match in
+    whole (None: no constraint)."""
+    try:
+        decoders.compile_pattern(v)
+    except DecodeError as e:
+        raise c.error(str(e).split(": ", 1)[-1]) from None
+    return v
+
+
 def _ctc_output_refs(d: Mapping[str, Any]) -> list[tuple[str, Any]]:
     return [("decoder.rows.output", d["rows"]["output"])] if "rows" in d else []
 
@@ -557,7 +567,9 @@ _BUILTIN = (
         name="ctc_ocr",
         keys=(DecoderKey("blank", _ctc_blank, default=decoder_default(_D.decode_ctc, "blank")),
               _default(_D.decode_ctc, "layout", one_of(_D.CTC_LAYOUTS, upper=True)),
-              DecoderKey("rows", _ctc_rows)),
+              DecoderKey("rows", _ctc_rows),
+              DecoderKey("pattern", _ctc_pattern),
+              DecoderKey("beam_width", integer(1))),
         build=_build_ctc,
         result=TextResult,
         examples={"charset": 'charset=list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")'},

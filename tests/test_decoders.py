@@ -498,6 +498,59 @@ def test_slots_ocr_rows_head():
         R.TextResult("a", 1.0, rows=3)
 
 
+def test_ctc_beam_search_sums_every_path_of_a_reading():
+    """The prefix beam search, unpruned and wide enough, gives each reading the total
+    probability of the paths that collapse to it (checked against enumerating all paths)."""
+    import itertools
+
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        p = rng.dirichlet(np.ones(3), size=5)  # T=5, blank 0 and two characters
+        total: dict[tuple, float] = {}
+        for path in itertools.product(range(3), repeat=5):
+            lab = tuple(k for i, k in enumerate(path) if k and (i == 0 or path[i - 1] != k))
+            total[lab] = total.get(lab, 0.0) + float(np.prod(p[np.arange(5), path]))
+        beams = D._ctc_beam(np.log(p), 0, 10_000, prune=-math.inf)
+        assert {k: pytest.approx(math.exp(v), abs=1e-12) for k, v in beams} == total
+        assert [v for _, v in beams] == sorted((v for _, v in beams), reverse=True)
+
+
+def test_ctc_pattern_replaces_a_reading_that_breaks_it():
+    # greedy reads "aab" (a, a, blank, a... merged): with pattern "ab" the best matching reading wins
+    steps = np.array([[0.05, 0.9, 0.05], [0.4, 0.5, 0.1], [0.05, 0.05, 0.9]])  # a, a|blank, b
+    (g,) = D.decode_ctc(steps[None], "ab")
+    assert g.text == "ab"
+    steps2 = np.array([[0.05, 0.9, 0.05], [0.55, 0.4, 0.05], [0.05, 0.9, 0.05], [0.05, 0.05, 0.9]])
+    (g2,) = D.decode_ctc(steps2[None], "ab")
+    assert g2.text == "aab"
+    (c,) = D.decode_ctc(steps2[None], "ab", pattern="ab")
+    assert c.text == "ab"
+    # its confidences are those of the best path of "ab": a at step 0, b at step 3
+    assert c.char_confidences == pytest.approx((0.9, 0.9)) and c.confidence == pytest.approx(0.81)
+    # a reading that matches is kept as greedy decoding gives it; none matching in the beam: greedy stands
+    (same,) = D.decode_ctc(steps2[None], "ab", pattern="a+b")
+    assert (same.text, same.char_confidences) == (g2.text, g2.char_confidences)
+    (anything,) = D.decode_ctc(steps2[None], "ab", pattern=".*")
+    assert anything.text == "aab"
+    (none,) = D.decode_ctc(steps2[None], "ab", pattern="bbbb", beam_width=2)
+    assert none.text == "aab"
+    with pytest.raises(DecodeError, match=r"pattern: '\(\(' is not a valid regular expression"):
+        D.decode_ctc(steps2[None], "ab", pattern="((")
+    with pytest.raises(DecodeError, match="beam_width"):
+        D.decode_ctc(steps2[None], "ab", pattern="ab", beam_width=0)
+
+
+def test_ctc_align_gives_greedy_confidences_on_the_greedy_reading():
+    rng = np.random.default_rng(1)
+    p = rng.dirichlet(np.ones(5) * 0.3, size=12)
+    # on peaked rows (each step's class far above the rest, rows summing to 1) the greedy path is
+    # the best path of its own reading, so the aligned confidences are greedy decoding's
+    peaked = np.eye(5)[np.argmax(p, 1)] * 0.95 + 0.01
+    (gp,) = D.decode_ctc(peaked[None], "abcd")
+    lab = ["abcd".index(ch) + 1 for ch in gp.text]
+    assert len(lab) >= 3 and D._ctc_align(peaked, lab, 0) == pytest.approx(list(gp.char_confidences))
+
+
 def test_ctc_rows_head():
     steps = _onehot_steps([1, 0, 2], 3)[None].repeat(3, 0)  # "ab" in each image
     rows = np.array([[2.0, -1.0], [0.1, 0.3], [0.2, 0.8]])  # logits, logits, probabilities

@@ -223,6 +223,19 @@ def test_two_row_plate_is_reread_with_its_rows_side_by_side(tmp_path: Path) -> N
     assert reread_two_rows(plain, [img], [quad], [whole]) == [None]
 
 
+@pytest.mark.parametrize("text, ok", [
+    ("苏E12345", True), ("苏EA23B5", True), ("皖AD12345", True), ("皖A12345F", True), ("京A1234警", True),
+    ("粤Z1234港", True), ("沪A1234领", True), ("使014578", True), ("粤0A2160", True),
+    ("苏E123456", False), ("苏E1234", False), ("皖A123456", False), ("苏EI2345", False), ("E12345苏", False),
+    ("苏E12345警", False), ("京A123警4", False), ("使A14578", False), ("沪HK6385领", False)])
+def test_plate_text_pattern(text: str, ok: bool) -> None:
+    import re
+
+    from edgevision.plates import PLATE_TEXT_PATTERN
+
+    assert bool(re.fullmatch(PLATE_TEXT_PATTERN, text)) == ok
+
+
 def test_ctc_ocr_rows_head_rereads_two_row_plates(tmp_path: Path) -> None:
     """A ctc_ocr model with ``decoder.rows``: its readings carry the rows head's call, and a
     two-row reading is re-read from the rows side by side, as with a slots model."""

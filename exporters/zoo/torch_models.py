@@ -202,17 +202,18 @@ PLATE_CTC_CHARSET: tuple[str, ...] = PLATE_PROVINCES + tuple(c for c in PLATE_SY
 def plate_ocr_ctc(num_slots: int = 8, dropout: float = 0.2, rows: bool = True) -> Built:
     """Seed 003's CNN + BiLSTM with a CTC head (``task="ctc_ocr"``): input 64 x 32*num_slots
     (64x256 for up to 8 characters), 4*num_slots time steps, class 0 the blank, the charset
-    :data:`PLATE_CTC_CHARSET`; with the one-row/two-row head (``decoder.rows``) unless
-    ``rows=False``. Its layers have the shapes of :func:`plate_ocr_crnn`'s (the heads aside),
+    :data:`PLATE_CTC_CHARSET`, readings held to the plate formats
+    (``decoder.pattern``: :data:`edgevision.plates.PLATE_TEXT_PATTERN`); with the
+    one-row/two-row head (``decoder.rows``) unless ``rows=False``. Its layers have the shapes of :func:`plate_ocr_crnn`'s (the heads aside),
     so a slots model's weights can start it."""
-    from edgevision.plates import TWO_ROW_SPLIT
+    from edgevision.plates import PLATE_TEXT_PATTERN, TWO_ROW_SPLIT
 
     if not is_int(num_slots) or not 2 <= num_slots <= 16:
         raise InvalidArgumentError(f"num_slots: expected an int in 2..16 (characters per plate), got {num_slots!r}")
     if not isinstance(rows, bool):
         raise InvalidArgumentError(f"rows: expected a bool (add the one-row/two-row head), got {rows!r}")
     h, w = 64, 32 * num_slots
-    decoder: dict[str, Any] = {"blank": 0, "layout": "NTC"}
+    decoder: dict[str, Any] = {"blank": 0, "layout": "NTC", "pattern": PLATE_TEXT_PATTERN}
     outputs = ["ctc"]
     if rows:
         decoder["rows"] = {"output": "rows", "split": dict(TWO_ROW_SPLIT)}
