@@ -499,11 +499,12 @@ def _load_init(model: Any, weights: str | Path, X: np.ndarray) -> dict[str, Any]
     if not match:
         raise InvalidArgumentError(f"init: no tensor of {path} matches plate_ocr_crnn's names and shapes")
     model.load_state_dict(match, strict=False)
-    if ctc_head_from_slots(model, {k: v.float() for k, v in state.items()}):
+    from_slots = "ctc.weight" not in match and ctc_head_from_slots(model, {k: v.float() for k, v in state.items()})
+    if from_slots:
         match.update({k: None for k in ("ctc.weight", "ctc.bias")})
     return {"weights": path.name, "sha256_16": digest, "tensors": len(match),
             "fresh": sorted(k for k in own if k not in match), **({"grown": grown} if grown else {}),
-            **({"ctc_head": "from the slots heads"} if "ctc.weight" in match else {})}
+            **({"ctc_head": "from the slots heads"} if from_slots else {})}
 
 
 def export(out: str | Path, weights: str | Path, *, num_slots: int = 8, summary: dict[str, Any] | None = None,
