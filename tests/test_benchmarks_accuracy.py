@@ -49,7 +49,7 @@ def test_structure_and_missing_set(result, real_root):
     assert [m.model for m in result.models] == list(OCR)
     assert result.real_root == str(real_root)
     for m in result.models:
-        assert m.status == "ok" and m.task == "slots_ocr" and Path(m.path).name == m.model
+        assert m.status == "ok" and m.task == "ctc_ocr" and Path(m.path).name == m.model
         assert [r.key for r in m.rows] == list(acc.ROWS)  # every row, real data first
         assert [r.set for r in m.rows][-2:] == ["synthetic", "special"]  # synthetic figures after the real ones
         status = {r.key: r.status for r in m.rows}

@@ -21,14 +21,14 @@ from edgevision.samples import PLATES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "edgevision" / "models"
-FAMILIES = {"lpl_resnet": "keypoints", "plate_ocr": "slots_ocr"}
+FAMILIES = {"lpl_resnet": "keypoints", "plate_ocr": "ctc_ocr"}
 #: fp32 and int8 ship; fp16 derives from fp32 in seconds (benchmarks.latency makes it for its run).
 VARIANTS = ("", "_int8")
 SAMPLES = PLATES_DIR  # the sample scenes are package data
 
 # Floors on the 8 committed sample scenes: what the models do, with a margin for int8.
 MAX_CORNER_ERROR_PX = 2.5  # measured 1.20 px fp32, 1.19 px int8 (mean |dx|, |dy|), 2026-12-04
-MIN_OCR_EXACT = 0.75  # measured 7/8 (fp32 and int8; the miss: 8 read as 6), 2026-12-04; one more miss allowed
+MIN_OCR_EXACT = 0.875  # the CTC OCR (2026-12-05) reads 8/8, fp32 and int8 (the stage-6 OCR read 7/8); one miss allowed
 
 
 def _samples() -> list[dict]:
@@ -112,9 +112,10 @@ def test_ocr_reads_the_real_ccpd_samples(variant: str) -> None:
 
 # Floors of the bundled plate detector on the same 5 real CCPD samples (never trained on), measured
 # 2026-12-04: one plate found in each (IoU 0.64-0.86 with the labelled quad); corner error median
-# 0.037 (fp32) and 0.063 (int8) of the diagonal; read exactly 3/5 (fp32, int8 OCR) and 1/5 (int8).
+# 0.037 (fp32) and 0.063 (int8) of the diagonal. Read exactly, with the second look and the int8 CTC
+# OCR (2026-12-05): 5/5 (fp32 detector) and 4/5 (int8); one miss allowed.
 MAX_DETECTOR_CORNER_ERROR = {"": 0.05, "_int8": 0.08}
-MIN_DETECTOR_EXACT_FP32 = 2  # the int8 detector's corners cost it its reads (its card says so): no floor
+MIN_DETECTOR_EXACT = {"": 4, "_int8": 3}
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -134,5 +135,4 @@ def test_detector_finds_the_one_plate_of_each_real_ccpd_sample(variant: str) -> 
         errors.append(corner_error(plate.corners, gt))
         exact += plate.text == s.text
     assert float(np.median(errors)) <= MAX_DETECTOR_CORNER_ERROR[variant], errors
-    if variant == "":
-        assert exact >= MIN_DETECTOR_EXACT_FP32
+    assert exact >= MIN_DETECTOR_EXACT[variant]

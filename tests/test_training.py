@@ -116,6 +116,9 @@ def test_ctc_model_starts_from_a_slots_model(tmp_path: Path) -> None:
     torch.testing.assert_close(ctc.ctc.weight[0], slots.symbols.weight[PLATE_SYMBOLS.index("")])  # the blank
     assert ctc(torch.zeros(2, 3, 64, 256))[0].shape == (2, 32, len(PLATE_CTC_CHARSET) + 1)
     assert not ocr.ctc_head_from_slots(slots, slots.state_dict())  # a slots model has no CTC head
+    torch.save(ctc.state_dict(), tmp_path / "ctc.pt")  # a CTC model's own head loads as it is
+    again = ocr._load_init(build("plate_ocr_ctc", num_slots=8).model, tmp_path / "ctc.pt", np.zeros((1, 64, 256, 3), np.uint8))
+    assert again["fresh"] == [] and "ctc_head" not in again
 
 
 def test_samples_are_deploy_preprocessed_and_deterministic() -> None:
@@ -260,10 +263,10 @@ def test_real_mixture_run_bundles_with_a_real_data_section(tmp_path: Path) -> No
     easypr, _ = _easypr_tree(tmp_path)
     run = tmp_path / "run"
     s = ocr.train(run, epochs=1, lr=1e-4, precision="fp32", mix="real", easypr_root=easypr, chars_root=None,
-                  init=Path(edgevision.__file__).parent / "models" / "plate_ocr.onnx", **TINY)
+                  init=Path(edgevision.__file__).parent / "models" / "plate_ocr.onnx", head="ctc", **TINY)
     assert s["data"]["mix"] == {"name": "real", "shares": ocr.MIXES["real"]}
     assert s["data"]["easypr"] == {"root": str(easypr), "split": "train"}
-    res = ocr.export(run / "plate_ocr_crnn.onnx", run / "plate_ocr_crnn.pt", summary=s)
+    res = ocr.export(run / "plate_ocr_ctc.onnx", run / "plate_ocr_ctc.pt", summary=s, head="ctc")
     doc = {"recipe": "ocr", "train": s, "command": "python -m training ocr --mix real (test)",
            "export": {"path": str(res.path), "size_mb": res.size_mb, "parity": res.parity.to_dict()},
            "heldout": {"count": 4, "details": {"exact_match": 0.5}}}
