@@ -86,7 +86,7 @@ train-lpl:
 # mixture (training/ocr.py MIXES: realistic crops in the real plate typeface, EasyPR train plates, scenes), with
 # the heads grown by the special plates' characters (80 min, 11,370 steps); stage 5 (the bundled one) goes on
 # from it on `real_balanced` (more scenes: stage 4 had lost 2 pp on the occluded synthetic plates), bundled on
-# 2026-12-04; stage 6 (bundled 2026-12-05) goes on from stage 5 for 85 min on 60,000 new crops (seed 6) whose
+# 2026-12-04; stage 6 (bundled 2026-12-05 until the CTC OCR of train-ocr-ctc replaced it) goes on from stage 5 for 85 min on 60,000 new crops (seed 6) whose
 # realistic plates bend each character (--glyph-warp 0.5). They need the real data (../shared/data/real, or
 # EDGEVISION_REAL_DATA). Stages 1-3 below are how stage 3 was made.
 train-ocr-real:
@@ -114,9 +114,13 @@ train-ocr:
 	$(PY) -m training ocr --out runs/ocr3 --samples 60000 --epochs 60 --time-budget 6000 --lr 5e-4 --threads 2 \
 		--workers 2 --init runs/ocr2/plate_ocr_crnn.onnx
 
+# OCR_COMPARE: OCR models measured beside the bundled ones in the card's real-data section; the 2026-12-05 bundle
+# compared the stage-6 slot-heads OCR it replaced (`git show 44285d5:edgevision/models/plate_ocr.onnx`, and _int8).
+OCR_COMPARE ?=
 bundle:
 	$(PY) -m training.bundle runs/lpl --family lpl_resnet --tolerance 0.03 --val-count 500 --method percentile
-	$(PY) -m training.bundle runs/ocr6 --family plate_ocr --tolerance 0.003 --val-count 500
+	$(PY) -m training.bundle runs/ocr8 --family plate_ocr --tolerance 0.003 --val-count 500 \
+		$(foreach m,$(OCR_COMPARE),--compare $(m))
 
 # Seed 004's captcha matcher (issue 18): train (about 30 min wall on one shared CPU thread), continue 16 min (the
 # bundled run), then export, int8 and
