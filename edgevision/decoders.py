@@ -52,6 +52,8 @@ __all__ = [
     "decode_slots_ocr",
     "SlotsDecoder",
     "decode_ctc",
+    "ctc_emitted",
+    "compile_pattern",
     "decode_detection",
     "decode_pose",
     "decode_classification",
@@ -541,6 +543,14 @@ def _rows_counts(rows: Any, n: int) -> list[int | None]:
     return [int(v) + 1 for v in r.argmax(axis=1)]
 
 
+def ctc_emitted(best: np.ndarray, blank: int) -> np.ndarray:
+    """``(N, T)`` classes of a best path (the argmax per time step) -> ``(N, T)`` bool, the steps
+    greedy CTC decoding emits a character at: the first step of each run, blanks excluded."""
+    new_run = np.ones_like(best, dtype=bool)
+    new_run[:, 1:] = best[:, 1:] != best[:, :-1]
+    return new_run & (best != blank)
+
+
 def compile_pattern(pattern: Any, name: str = "pattern") -> re.Pattern[str] | None:
     """``pattern`` (a regular expression, or None) compiled; a bad one raises
     :class:`DecodeError` naming ``name``."""
@@ -700,9 +710,7 @@ def decode_ctc(
     p = _as_probabilities(a)
     best = p.argmax(axis=-1)  # (N, T)
     best_p = np.take_along_axis(p, best[..., None], axis=-1)[..., 0]
-    new_run = np.ones_like(best, dtype=bool)
-    new_run[:, 1:] = best[:, 1:] != best[:, :-1]
-    emit = new_run & (best != blank)
+    emit = ctc_emitted(best, blank)
     # class -> character: the table is the charset with a placeholder at the blank's index
     table = list(charset[:blank]) + [""] + list(charset[blank:])
     results = []

@@ -22,8 +22,8 @@ import json
 import shutil
 import sys
 import tempfile
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from edgevision.errors import EdgeVisionError, InvalidArgumentError

@@ -284,8 +284,7 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
     from exporters.zoo import build
     from edgevision.plates import TWO_ROW_SPLIT
 
-    if head not in HEADS:
-        raise InvalidArgumentError(f"head: expected one of {', '.join(HEADS)}, got {head!r}")
+    arch = _arch(head)
     seed, dev = start_run(seed, threads, device)
     out = Path(out)
     if mix not in MIXES:
@@ -317,7 +316,6 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
             key["glyph_warp"] = glyph_warp
     X, Y = build_cache(Path(cache_dir or out / "cache"), maker, samples, key=key,
                        workers=workers, desc="plate crops", progress=progress)
-    arch = HEADS[head]
     model = build(arch, num_slots=num_slots).model.to(dev)
     loaded = _load_init(model, init, X) if init is not None and not resume else None
     tail_w = num_slots - 1
@@ -357,6 +355,13 @@ def train(out: str | Path, *, num_slots: int = 8, samples: int = 40000, epochs: 
 HEADS: dict[str, str] = {"slots": "plate_ocr_crnn", "ctc": "plate_ocr_ctc"}
 
 
+def _arch(head: str) -> str:
+    """The zoo architecture of ``head`` (:data:`HEADS`); an unknown head is a clear error."""
+    if head not in HEADS:
+        raise InvalidArgumentError(f"head: expected one of {', '.join(HEADS)}, got {head!r}")
+    return HEADS[head]
+
+
 def ctc_targets(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Slot labels (``(N, S)``, :func:`encode_text`) -> CTC targets of ``plate_ocr_ctc``:
     ``(N, S)`` int64 classes (``PLATE_CTC_CHARSET`` index + 1, 0 past the text's end) and
@@ -377,13 +382,10 @@ def ctc_targets(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def ctc_greedy(logits: Any) -> list[list[int]]:
     """Greedy CTC decoding of ``(N, T, C)`` logits (blank 0): per row, the classes emitted
     (argmax per step, runs merged, blanks dropped); what ``edgevision.decoders.decode_ctc`` reads."""
+    from edgevision.decoders import ctc_emitted
+
     best = logits.argmax(-1).cpu().numpy()
-    out = []
-    for row in best:
-        keep = np.ones(len(row), bool)
-        keep[1:] = row[1:] != row[:-1]
-        out.append([int(k) for k in row[keep] if k != 0])
-    return out
+    return [row[emit].tolist() for row, emit in zip(best, ctc_emitted(best, 0))]
 
 
 def ctc_loss(num_slots: int, device: str) -> Any:
@@ -497,13 +499,12 @@ def _load_init(model: Any, weights: str | Path, X: np.ndarray) -> dict[str, Any]
         if k in own and (w := grow_rows(k, v.numpy(), own[k], grown)) is not None:
             match[k] = torch.as_tensor(np.array(w, copy=True)).to(own[k].dtype)
     if not match:
-        raise InvalidArgumentError(f"init: no tensor of {path} matches plate_ocr_crnn's names and shapes")
+        raise InvalidArgumentError(f"init: no tensor of {path} matches the OCR model's names and shapes (plate_ocr_crnn or plate_ocr_ctc)")
     model.load_state_dict(match, strict=False)
     from_slots = "ctc.weight" not in match and ctc_head_from_slots(model, {k: v.float() for k, v in state.items()})
-    if from_slots:
-        match.update({k: None for k in ("ctc.weight", "ctc.bias")})
-    return {"weights": path.name, "sha256_16": digest, "tensors": len(match),
-            "fresh": sorted(k for k in own if k not in match), **({"grown": grown} if grown else {}),
+    loaded = set(match) | ({"ctc.weight", "ctc.bias"} if from_slots else set())
+    return {"weights": path.name, "sha256_16": digest, "tensors": len(loaded),
+            "fresh": sorted(k for k in own if k not in loaded), **({"grown": grown} if grown else {}),
             **({"ctc_head": "from the slots heads"} if from_slots else {})}
 
 
@@ -511,7 +512,5 @@ def export(out: str | Path, weights: str | Path, *, num_slots: int = 8, summary:
            representative: Any = None, head: str = "slots") -> Any:
     """Export trained weights of the ``head`` architecture (:data:`HEADS`) to ``out`` (.onnx)
     with full metadata and a ``training`` section."""
-    if head not in HEADS:
-        raise InvalidArgumentError(f"head: expected one of {', '.join(HEADS)}, got {head!r}")
-    return export_trained(HEADS[head], {"num_slots": num_slots}, weights, out, recipe="python -m training ocr",
+    return export_trained(_arch(head), {"num_slots": num_slots}, weights, out, recipe="python -m training ocr",
                           summary=summary, representative=representative)

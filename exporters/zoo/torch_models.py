@@ -172,26 +172,38 @@ class PlateOCR(nn.Module):
         return out
 
 
-def _plate_ocr(name: str, lstm: bool, num_slots: int, dropout: float, rows: bool) -> Built:
-    from edgevision.plates import TWO_ROW_SPLIT
-
+def _check_ocr_args(num_slots: Any, rows: Any) -> None:
+    """The arguments every plate OCR builder takes, checked."""
     if not is_int(num_slots) or not 2 <= num_slots <= 16:
         raise InvalidArgumentError(f"num_slots: expected an int in 2..16 (characters per plate), got {num_slots!r}")
     if not isinstance(rows, bool):
         raise InvalidArgumentError(f"rows: expected a bool (add the one-row/two-row head), got {rows!r}")
-    h, w = 64, 32 * num_slots
-    decoder: dict[str, Any] = {"heads": [
+
+
+def _plate_ocr_config(name: str, task: str, num_slots: int, rows: bool, decoder: dict[str, Any],
+                      outputs: list[str], **extra: Any) -> dict[str, Any]:
+    """The config of a plate OCR of ``num_slots`` characters (input 64 x 32*num_slots, stretched,
+    ImageNet-normalized RGB): ``decoder`` and ``outputs`` are the heads'; ``rows=True`` adds the
+    one-row/two-row head (``decoder.rows``, output ``rows``, the split of
+    :data:`edgevision.plates.TWO_ROW_SPLIT`)."""
+    from edgevision.plates import TWO_ROW_SPLIT
+
+    if rows:
+        decoder = {**decoder, "rows": {"output": "rows", "split": dict(TWO_ROW_SPLIT)}}
+        outputs = [*outputs, "rows"]
+    return {"task": task, "name": name, **extra,
+            "preprocess": {"size": [64, 32 * num_slots], "mode": "stretch", "swap_rb": True,
+                           "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+            "decoder": decoder, "input_name": "images", "output_names": outputs, "layout": "NCHW"}
+
+
+def _plate_ocr(name: str, lstm: bool, num_slots: int, dropout: float, rows: bool) -> Built:
+    _check_ocr_args(num_slots, rows)
+    decoder = {"heads": [
         {"output": "province", "charset": list(PLATE_PROVINCES), "slots": [0]},
         {"output": "symbols", "charset": list(PLATE_SYMBOLS), "slots": list(range(1, num_slots))}]}
-    outputs = ["province", "symbols"]
-    if rows:
-        decoder["rows"] = {"output": "rows", "split": dict(TWO_ROW_SPLIT)}
-        outputs.append("rows")
-    cfg = {"task": "slots_ocr", "name": name,
-           "preprocess": {"size": [h, w], "mode": "stretch", "swap_rb": True, "mean": list(IMAGENET_MEAN),
-                          "std": list(IMAGENET_STD)},
-           "decoder": decoder, "input_name": "images", "output_names": outputs, "layout": "NCHW"}
-    return Built(name, "torch", PlateOCR(num_slots, lstm, dropout, rows=rows), cfg, (3, h, w))
+    cfg = _plate_ocr_config(name, "slots_ocr", num_slots, rows, decoder, ["province", "symbols"])
+    return Built(name, "torch", PlateOCR(num_slots, lstm, dropout, rows=rows), cfg, (3, 64, 32 * num_slots))
 
 
 #: The CTC OCR's characters, blank excluded (its class ``k + 1`` is ``PLATE_CTC_CHARSET[k]``):
@@ -204,26 +216,16 @@ def plate_ocr_ctc(num_slots: int = 8, dropout: float = 0.2, rows: bool = True) -
     (64x256 for up to 8 characters), 4*num_slots time steps, class 0 the blank, the charset
     :data:`PLATE_CTC_CHARSET`, readings held to the plate formats
     (``decoder.pattern``: :data:`edgevision.plates.PLATE_TEXT_PATTERN`); with the
-    one-row/two-row head (``decoder.rows``) unless ``rows=False``. Its layers have the shapes of :func:`plate_ocr_crnn`'s (the heads aside),
-    so a slots model's weights can start it."""
-    from edgevision.plates import PLATE_TEXT_PATTERN, TWO_ROW_SPLIT
+    one-row/two-row head (``decoder.rows``) unless ``rows=False``. Its layers have the shapes
+    of :func:`plate_ocr_crnn`'s (the heads aside), so a slots model's weights can start it."""
+    from edgevision.plates import PLATE_TEXT_PATTERN
 
-    if not is_int(num_slots) or not 2 <= num_slots <= 16:
-        raise InvalidArgumentError(f"num_slots: expected an int in 2..16 (characters per plate), got {num_slots!r}")
-    if not isinstance(rows, bool):
-        raise InvalidArgumentError(f"rows: expected a bool (add the one-row/two-row head), got {rows!r}")
-    h, w = 64, 32 * num_slots
-    decoder: dict[str, Any] = {"blank": 0, "layout": "NTC", "pattern": PLATE_TEXT_PATTERN}
-    outputs = ["ctc"]
-    if rows:
-        decoder["rows"] = {"output": "rows", "split": dict(TWO_ROW_SPLIT)}
-        outputs.append("rows")
-    cfg = {"task": "ctc_ocr", "name": "plate_ocr_ctc", "charset": list(PLATE_CTC_CHARSET),
-           "preprocess": {"size": [h, w], "mode": "stretch", "swap_rb": True, "mean": list(IMAGENET_MEAN),
-                          "std": list(IMAGENET_STD)},
-           "decoder": decoder, "input_name": "images", "output_names": outputs, "layout": "NCHW"}
+    _check_ocr_args(num_slots, rows)
+    cfg = _plate_ocr_config("plate_ocr_ctc", "ctc_ocr", num_slots, rows,
+                            {"blank": 0, "layout": "NTC", "pattern": PLATE_TEXT_PATTERN}, ["ctc"],
+                            charset=list(PLATE_CTC_CHARSET))
     model = PlateOCR(num_slots, True, dropout, rows=rows, ctc_classes=len(PLATE_CTC_CHARSET) + 1)
-    return Built("plate_ocr_ctc", "torch", model, cfg, (3, h, w))
+    return Built("plate_ocr_ctc", "torch", model, cfg, (3, 64, 32 * num_slots))
 
 
 def plate_ocr_cnn(num_slots: int = 7, dropout: float = 0.2, rows: bool = False) -> Built:
