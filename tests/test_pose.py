@@ -189,6 +189,38 @@ def test_the_loss_goes_down_when_the_model_fits_one_batch():
     assert loss.item() < 0.5 * first and info["npos"] >= 1
 
 
+
+def test_geometric_augmentation_moves_the_corners_with_the_pixels_and_keeps_plates_inside(monkeypatch):
+    import cv2
+
+    import training.detector as td
+    from training.detector import geometric
+
+    img = np.full((96, 96, 3), 114, np.uint8)
+    quads = np.full((3, 8), np.nan, np.float32)
+    quads[0] = [30, 40, 60, 40, 60, 52, 30, 52]
+    cv2.fillPoly(img, [quads[0].reshape(4, 2).astype(np.int32)], (255, 255, 255))
+    cv2.circle(img, (32, 42), 2, (0, 0, 255), -1)                     # marks the TL corner
+    rng = np.random.default_rng(1)
+    moved = 0
+    for _ in range(20):
+        out, q = geometric(img, quads, rng)
+        assert np.isnan(q[1:]).all()                                   # the padding rows stay padding
+        c = q[0].reshape(4, 2)
+        assert c.min() >= 0 and c.max() <= 95                          # every corner inside the frame
+        white = np.argwhere(out.min(2) > 200)[:, ::-1].astype(np.float32)
+        inside = [cv2.pointPolygonTest(c, (float(x), float(y)), True) > -1.5 for x, y in white]
+        assert np.mean(inside) > 0.98                                   # the plate's pixels are in its quad
+        red = np.argwhere((out[..., 2] > 200) & (out[..., 0] < 80))[:, ::-1].mean(0)
+        assert np.linalg.norm(red - c[0]) < np.linalg.norm(red - c[2])  # TL stays TL
+        moved += not np.allclose(q[0], quads[0])
+    assert moved >= 15
+    border = quads.copy()
+    border[0] = [2, 2, 93, 2, 93, 93, 2, 93]
+    monkeypatch.setattr(td, "GEO_ZOOM", (1.2, 1.6))                    # no zoom-in keeps it inside
+    out, q = geometric(img, border, rng)
+    assert out is img and q is border
+
 # --- the scene generator --------------------------------------------------------------------------
 
 

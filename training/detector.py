@@ -167,19 +167,68 @@ def loss_fn(model: Any, x: Any, y: Any, *, amp: bool = False) -> tuple[Any, dict
                   "iou": float(iou.detach().mean()), "npos": float(npos / len(x))}
 
 
-def _batch(X: np.ndarray, Y: np.ndarray, idx: np.ndarray, rng: np.random.Generator, device: str) -> tuple[Any, Any]:
-    """Cached uint8 BGR NHWC -> float RGB NCHW / 255 (the config's swap_rb and scale), flipped and jittered."""
+#: ``--geo-aug`` transform ranges: roll (degrees, uniform), zoom (log-uniform), dark gamma.
+GEO_ROLL_DEG = 30.0
+GEO_ZOOM = (0.45, 1.6)
+GEO_GAMMA = (1.0, 2.2)
+#: Tries at a transform that keeps every plate inside the frame before the scene is left as it is.
+GEO_TRIES = 6
+
+
+def geometric(img: np.ndarray, quads: np.ndarray, rng: np.random.Generator, *, pad_value: int = 114
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """One random similarity transform of a cached scene: roll up to +-:data:`GEO_ROLL_DEG`
+    degrees, zoom in :data:`GEO_ZOOM`, and a shift, about the frame's centre.
+
+    ``img`` (S, S, 3) uint8, ``quads`` (P, 8) corners in its pixels (NaN rows pad). A
+    transform is kept only when every plate's corners stay inside the frame (a plate cut by
+    the border would be a visible plate labelled as background, or a label on nothing); after
+    :data:`GEO_TRIES` tries the scene is returned unchanged. The corners keep their order
+    (TL, TR, BR, BL of the plate, which a roll under 45 degrees does not change). The border
+    filled by a zoom-out is ``pad_value``, the letterbox's. Returns ``(image, quads)``."""
+    import cv2
+
+    S = img.shape[0]
+    valid = ~np.isnan(quads[:, 0])
+    pts = quads[valid].reshape(-1, 2)
+    for _ in range(GEO_TRIES):
+        ang = rng.uniform(-GEO_ROLL_DEG, GEO_ROLL_DEG)
+        zoom = float(np.exp(rng.uniform(np.log(GEO_ZOOM[0]), np.log(GEO_ZOOM[1]))))
+        M = cv2.getRotationMatrix2D((S / 2, S / 2), ang, zoom)
+        M[:, 2] += rng.uniform(-0.2, 0.2, 2) * S
+        out = pts @ M[:, :2].T + M[:, 2] if len(pts) else pts
+        if len(out) == 0 or (out.min() >= 1 and out.max() <= S - 2):
+            warped = cv2.warpAffine(img, M, (S, S), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                    borderValue=(pad_value,) * 3)
+            q = quads.copy()
+            q[valid] = out.reshape(-1, 8)
+            return warped, q
+    return img, quads
+
+
+def _batch(X: np.ndarray, Y: np.ndarray, idx: np.ndarray, rng: np.random.Generator, device: str,
+           geo_aug: float = 0.0) -> tuple[Any, Any]:
+    """Cached uint8 BGR NHWC -> float RGB NCHW / 255 (the config's swap_rb and scale), flipped and jittered.
+
+    ``geo_aug``: the share of scenes given :func:`geometric` and a darkening gamma in :data:`GEO_GAMMA`."""
     import torch
 
     x = np.ascontiguousarray(X[idx][..., ::-1])          # BGR -> RGB
     y = np.array(Y[idx], np.float32)
     S = x.shape[2]
+    gamma = np.ones(len(idx), np.float32)
+    if geo_aug > 0:
+        for j in np.flatnonzero(rng.random(len(idx)) < geo_aug):
+            x[j], y[j] = geometric(x[j], y[j], rng)
+            gamma[j] = rng.uniform(*GEO_GAMMA)
     flip = rng.random(len(idx)) < 0.5
     x[flip] = x[flip][:, :, ::-1]
     yf = y[flip].reshape(-1, MAX_PLATES, 4, 2)
     yf[..., 0] = S - yf[..., 0]
     y[flip] = yf[:, :, FLIP_ORDER].reshape(-1, MAX_PLATES, 8)
     t = torch.from_numpy(x).to(device).permute(0, 3, 1, 2).float() / 255.0
+    if geo_aug > 0:
+        t = t ** torch.from_numpy(gamma).to(device).view(-1, 1, 1, 1)
     gain = torch.from_numpy(rng.uniform(0.75, 1.25, (len(idx), 1, 1, 1)).astype(np.float32)).to(device)
     off = torch.from_numpy(rng.uniform(-0.08, 0.08, (len(idx), 1, 1, 1)).astype(np.float32)).to(device)
     return (t * gain + off).clamp(0, 1), torch.from_numpy(y).to(device)
@@ -189,12 +238,14 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
           lr: float = 2e-3, weight_decay: float = 5e-4, seed: int | None = None, time_budget_s: float | None = None,
           resume: bool = False, device: str | None = None, threads: int | None = None, workers: int | None = None,
           real: str | None = None, width: int = 16, init: str | None = None, progress: bool = True,
-          log_every: int = 25, precision: str | None = "auto") -> dict[str, Any]:
+          log_every: int = 25, precision: str | None = "auto", geo_aug: float = 0.0) -> dict[str, Any]:
     """Train ``plate_pose``; writes ``out/checkpoints/last.pt`` and ``out/plate_pose.pt``. Returns the run's summary.
 
     ``precision`` (:func:`training.common.pick_precision`): ``bf16`` runs the network under
     bfloat16 autocast in channels-last memory (weights, optimizer and loss in float32); on a
-    CPU with AVX-512 BF16 that is about 1.7x faster than float32 here."""
+    CPU with AVX-512 BF16 that is about 1.7x faster than float32 here. ``geo_aug``: the share of
+    scenes rolled, zoomed, shifted and darkened in each batch (:func:`geometric`; 0 for the first
+    bundled run, which saw each cached scene as it is, flipped and brightness-jittered)."""
     import torch
 
     from .common import pick_precision
@@ -229,7 +280,7 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
         perm = np.random.default_rng([seed, epoch]).permutation(samples)
         for bi in range(step % steps_per_epoch, steps_per_epoch):
             idx = np.sort(perm[bi * batch:(bi + 1) * batch])
-            x, y = _batch(X, Y, idx, np.random.default_rng([seed, 7, step]), dev)
+            x, y = _batch(X, Y, idx, np.random.default_rng([seed, 7, step]), dev, geo_aug)
             if amp:
                 x = x.contiguous(memory_format=torch.channels_last)
             loss, info = loss_fn(model, x, y, amp=amp)
@@ -256,7 +307,7 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
     torch.save(model.state_dict(), out / "plate_pose.pt")
     return {"recipe": "detector", "steps": step, "total_steps": total, "epochs": step / steps_per_epoch,
             "stopped_by": stopped, "seconds": sched.elapsed, "precision": precision, "size": size, "batch": batch,
-            "lr": lr, "width": width,
+            "lr": lr, "width": width, "geo_aug": geo_aug, "init": str(init) if init else None,
             **{f"train_{k}_last100": float(np.mean(v[-100:])) for k, v in logs.items()},
             "data": {"generator": "calibration.plate_scenes.PlateDetectionScenes", "seed": seed, "samples": samples,
                      "easypr": "train scenes (+ teacher pseudo-labels)", "photos": "LCD photos, train half"}}
@@ -355,11 +406,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init", default=None)
     ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--geo-aug", type=float, default=0.0,
+                    help="share of scenes rolled (+-30 deg), zoomed (0.45-1.6x), shifted and darkened per batch")
     args = ap.parse_args(argv)
+    if not 0.0 <= args.geo_aug <= 1.0:
+        ap.error(f"--geo-aug must be a share in [0, 1], got {args.geo_aug}")
     summary = train(args.out, size=args.size, samples=args.samples, epochs=args.epochs, batch=args.batch, lr=args.lr,
                     time_budget_s=args.time_budget, resume=args.resume, device=args.device, threads=args.threads,
                     workers=args.workers, real=args.real, width=args.width, init=args.init,
-                    precision=args.precision)
+                    precision=args.precision, geo_aug=args.geo_aug)
     out = Path(args.out)
     res = export(out / "plate_pose.onnx", out / "plate_pose.pt", size=args.size, width=args.width, summary=summary)
     print(res.summary())
