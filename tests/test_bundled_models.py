@@ -110,12 +110,16 @@ def test_ocr_reads_the_real_ccpd_samples(variant: str) -> None:
     assert res.details["cer"] <= MAX_REAL_CCPD_CER, got
 
 
-# Floors of the bundled plate detector on the same 5 real CCPD samples (never trained on), measured
-# 2026-12-04: one plate found in each (IoU 0.64-0.86 with the labelled quad); corner error median
-# 0.037 (fp32) and 0.063 (int8) of the diagonal. Read exactly, with the second look and the int8 CTC
-# OCR (2026-12-05): 5/5 (fp32 detector) and 4/5 (int8); one miss allowed.
-MAX_DETECTOR_CORNER_ERROR = {"": 0.05, "_int8": 0.08}
-MIN_DETECTOR_EXACT = {"": 4, "_int8": 3}
+# Floors of the bundled plate detector on the same 5 real CCPD samples (never trained on). Measured
+# 2026-12-05 with the detector of runs/det3 (geometric augmentation) and the int8 CTC OCR: fp32 and
+# int8 each find 4 of the 5 plates (IoU >= 0.5 with the labelled quad) and read those 4 exactly;
+# corner error median 0.022 (fp32) and 0.026 (int8) of the diagonal. The fifth, 皖AD14488, is proposed
+# by the first look (score 0.8) but not confirmed by the second (under 0.7); it is the one CCPD plate
+# of 25 the reader misses. No sample gives a second plate. (The earlier detector found all 5, read 5
+# and 4, and had corner errors 0.037 and 0.063; on all 25 CCPD scenes it read 22 and 21, this one 22 and 23.)
+MAX_DETECTOR_CORNER_ERROR = {"": 0.04, "_int8": 0.04}
+MIN_DETECTOR_FOUND = {"": 4, "_int8": 4}
+MIN_DETECTOR_EXACT = {"": 4, "_int8": 4}
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -125,14 +129,18 @@ def test_detector_finds_the_one_plate_of_each_real_ccpd_sample(variant: str) -> 
     from calibration.real import read_real_ccpd
 
     reader = edgevision.PlateReader(detector=f"plate_pose{variant}.onnx", threads=1)
-    errors, exact = [], 0
+    errors, exact, found = [], 0, 0
     for s in read_real_ccpd(REAL_CCPD).samples:
         scene = reader(str(s.image_path))
         gt = np.asarray(s.corners, np.float64)
-        assert len(scene) == 1, (s.text, scene.texts)  # the plate, and nothing else
+        assert len(scene) <= 1, (s.text, scene.texts)  # one plate in each: never a second, invented one
+        if not len(scene):
+            continue
         (plate,) = scene
         assert box_iou(quad_boxes(plate.corners[None]), quad_boxes(gt[None]))[0, 0] >= 0.5, s.text
+        found += 1
         errors.append(corner_error(plate.corners, gt))
         exact += plate.text == s.text
+    assert found >= MIN_DETECTOR_FOUND[variant]
     assert float(np.median(errors)) <= MAX_DETECTOR_CORNER_ERROR[variant], errors
     assert exact >= MIN_DETECTOR_EXACT[variant]
