@@ -4,6 +4,8 @@ and loss, and the detector scene generator. None of it needs ``../shared``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -220,6 +222,16 @@ def test_geometric_augmentation_moves_the_corners_with_the_pixels_and_keeps_plat
     monkeypatch.setattr(td, "GEO_ZOOM", (1.2, 1.6))                    # no zoom-in keeps it inside
     out, q = geometric(img, border, rng)
     assert out is img and q is border
+
+
+@pytest.mark.parametrize("bad", ["-0.1", "1.5", "nan"])
+def test_the_detector_recipe_refuses_a_geo_aug_share_outside_0_1(bad: str, tmp_path: Path, capsys) -> None:
+    from training.detector import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--out", str(tmp_path / "run"), "--geo-aug", bad])
+    assert e.value.code == 2 and "--geo-aug must be a share in [0, 1]" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before anything was written
 
 # --- the scene generator --------------------------------------------------------------------------
 
