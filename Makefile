@@ -103,13 +103,16 @@ train-ocr-real:
 
 # Stage 7: the CTC head (training ocr --head ctc, plate_ocr_ctc) on stage 6's cached crops (seed 6), started
 # from stage 6's weights (its CTC head from the slot heads), 75 min on 2 CPU cores; stage 8 goes on from it for
-# 30 min. The crops are deterministic: link runs/ocr7/cache and runs/ocr8/cache to runs/ocr6/cache to skip
-# generating them again (the runs of 2026-12-05 did).
+# 30 min; stage 9 (the bundled one) from stage 8 for 40 min on 60,000 new crops (seed 9). The crops are
+# deterministic: link runs/ocr7/cache and runs/ocr8/cache to runs/ocr6/cache to skip generating them again
+# (the runs of 2026-12-05 did).
 train-ocr-ctc:
 	$(PY) -m training ocr --out runs/ocr7 --head ctc --mix real_balanced --samples 60000 --epochs 60 \
 		--time-budget 4500 --lr 5e-4 --threads 2 --workers 2 --seed 6 --glyph-warp 0.5 --init runs/ocr6/plate_ocr_crnn.pt
 	$(PY) -m training ocr --out runs/ocr8 --head ctc --mix real_balanced --samples 60000 --epochs 60 \
 		--time-budget 1800 --lr 2e-4 --threads 2 --workers 2 --seed 6 --glyph-warp 0.5 --init runs/ocr7/plate_ocr_ctc.pt
+	$(PY) -m training ocr --out runs/ocr9 --head ctc --mix real_balanced --samples 60000 --epochs 60 \
+		--time-budget 2400 --lr 2e-4 --threads 2 --workers 2 --seed 9 --glyph-warp 0.5 --init runs/ocr8/plate_ocr_ctc.pt
 
 train-ocr:
 	$(PY) -m training ocr --out runs/ocr --samples 60000 --epochs 60 --time-budget 6000 --threads 1 --workers 1
@@ -119,11 +122,12 @@ train-ocr:
 		--workers 2 --init runs/ocr2/plate_ocr_crnn.onnx
 
 # OCR_COMPARE: OCR models measured beside the bundled ones in the card's real-data section; the 2026-12-05 bundle
-# compared the stage-6 slot-heads OCR it replaced (`git show 44285d5:edgevision/models/plate_ocr.onnx`, and _int8).
+# compared the stage-6 slot-heads OCR it replaced (`git show 44285d5:edgevision/models/plate_ocr.onnx`, and _int8);
+# the stage-9 bundle (13:51 UTC) the stage-8 int8 model (`git show e6b9579:edgevision/models/plate_ocr_int8.onnx`).
 OCR_COMPARE ?=
 bundle:
 	$(PY) -m training.bundle runs/lpl --family lpl_resnet --tolerance 0.03 --val-count 500 --method percentile
-	$(PY) -m training.bundle runs/ocr8 --family plate_ocr --tolerance 0.003 --val-count 500 \
+	$(PY) -m training.bundle runs/ocr9 --family plate_ocr --tolerance 0.003 --val-count 500 \
 		$(foreach m,$(OCR_COMPARE),--compare $(m))
 
 # Seed 004's captcha matcher (issue 18): train (about 30 min wall on one shared CPU thread), continue 16 min (the
