@@ -232,6 +232,11 @@ def test_the_detector_recipe_refuses_a_geo_aug_share_outside_0_1(bad: str, tmp_p
         main(["--out", str(tmp_path / "run"), "--geo-aug", bad])
     assert e.value.code == 2 and "--geo-aug must be a share in [0, 1]" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # refused before anything was written
+    from training.detector import train
+
+    with pytest.raises(ValueError, match=r"geo_aug: expected a share in \[0, 1\]"):
+        train(tmp_path / "lib", geo_aug=float(bad))
+    assert not (tmp_path / "lib").exists()
 
 # --- the scene generator --------------------------------------------------------------------------
 

@@ -19,7 +19,8 @@ the score (alpha 0.25, gamma 2, every anchor, normalized by the positives), 1 - 
 box, and smooth-L1 on the corners divided by the plate's box diagonal (so a 30 px and a
 300 px plate weigh alike) with weight ``KPT_WEIGHT``. Augmentation per batch: horizontal
 flip (the corners' order swapped, TL<->TR, BL<->BR, so a mirrored plate's corners stay in
-reading order), brightness gain and offset. AdamW, warm-up + cosine (:class:`training.common.Schedule`).
+reading order), brightness gain and offset, and with ``--geo-aug P`` a share P of the scenes
+rolled, zoomed, shifted and darkened (:func:`geometric`). AdamW, warm-up + cosine (:class:`training.common.Schedule`).
 """
 
 from __future__ import annotations
@@ -246,11 +247,14 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
     CPU with AVX-512 BF16 that is about 1.7x faster than float32 here. ``geo_aug``: the share of
     scenes rolled, zoomed, shifted and darkened in each batch (:func:`geometric`; 0 for the first
     bundled run, which saw each cached scene as it is, flipped and brightness-jittered)."""
+    if not (isinstance(geo_aug, (int, float)) and 0.0 <= geo_aug <= 1.0):
+        raise ValueError(f"geo_aug: expected a share in [0, 1] of the scenes to transform, got {geo_aug!r}")
     import torch
 
     from .common import pick_precision
 
     from calibration.real import real_root
+
     from exporters.zoo import build
 
     seed, dev = start_run(seed, threads, device)
