@@ -715,17 +715,16 @@ def decode_ctc(
     table = list(charset[:blank]) + [""] + list(charset[blank:])
     results = []
     for b in range(n):
-        cls = best[b, emit[b]]
+        text = "".join(table[int(k)] for k in best[b, emit[b]])
         conf = tuple(float(v) for v in best_p[b, emit[b]])
-        if regex is not None and not regex.fullmatch("".join(table[int(k)] for k in cls)):
+        if regex is not None and not regex.fullmatch(text):
             logp = np.log(np.maximum(p[b], 1e-30))
             for labels, _ in _ctc_beam(logp, blank, beam_width):
-                if regex.fullmatch("".join(table[k] for k in labels)):
-                    cls = np.asarray(labels, np.int64)
-                    conf = tuple(_ctc_align(p[b], labels, blank))
+                if regex.fullmatch(cand := "".join(table[k] for k in labels)):
+                    text, conf = cand, tuple(_ctc_align(p[b], labels, blank))
                     break
         results.append(
-            TextResult(text="".join(table[int(k)] for k in cls), confidence=float(np.prod(conf)),
+            TextResult(text=text, confidence=float(np.prod(conf)),
                        char_confidences=conf, rows=n_rows[b], orig_shape=_orig_shape(ims[b]), orig_img=ims[b])
         )
     return results
