@@ -238,6 +238,28 @@ def test_the_detector_recipe_refuses_a_geo_aug_share_outside_0_1(bad: str, tmp_p
         train(tmp_path / "lib", geo_aug=float(bad))
     assert not (tmp_path / "lib").exists()
 
+def test_the_detector_recipe_passes_its_seed_to_the_run(tmp_path: Path, monkeypatch, capsys) -> None:
+    # A continued run with another --seed trains on new cached scenes: the CLI hands the seed to
+    # train(), which keys the scene cache and seeds the run with it.
+    import training.detector as td
+
+    seen: dict = {}
+
+    class Exported:
+        def summary(self) -> str:
+            return "exported"
+
+    (tmp_path / "run").mkdir()  # train() makes it
+    monkeypatch.setattr(td, "train", lambda out, **kw: seen.update(kw) or {"recipe": "detector"})
+    monkeypatch.setattr(td, "export", lambda *a, **kw: Exported())
+    assert td.main(["--out", str(tmp_path / "run"), "--seed", "7", "--init", "w.pt"]) == 0
+    assert seen["seed"] == 7 and seen["init"] == "w.pt"
+    assert td.main(["--out", str(tmp_path / "run")]) == 0 and seen["seed"] is None  # TRAIN_SEED
+    with pytest.raises(SystemExit) as e:
+        td.main(["--out", str(tmp_path / "other"), "--seed", "-1"])
+    assert e.value.code == 2 and "--seed must be an integer >= 0" in capsys.readouterr().err
+
+
 # --- the scene generator --------------------------------------------------------------------------
 
 

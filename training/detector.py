@@ -408,6 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default=None)
     ap.add_argument("--real", default=None)
     ap.add_argument("--init", default=None)
+    ap.add_argument("--seed", type=int, default=None,
+                    help="seed of the cached scenes and the run (default calibration.synth.TRAIN_SEED); a continued "
+                         "run with another seed trains on new scenes")
     ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--geo-aug", type=float, default=0.0,
@@ -415,9 +418,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not 0.0 <= args.geo_aug <= 1.0:
         ap.error(f"--geo-aug must be a share in [0, 1], got {args.geo_aug}")
+    if args.seed is not None and args.seed < 0:
+        ap.error(f"--seed must be an integer >= 0, got {args.seed}")
     summary = train(args.out, size=args.size, samples=args.samples, epochs=args.epochs, batch=args.batch, lr=args.lr,
                     time_budget_s=args.time_budget, resume=args.resume, device=args.device, threads=args.threads,
-                    workers=args.workers, real=args.real, width=args.width, init=args.init,
+                    workers=args.workers, real=args.real, width=args.width, init=args.init, seed=args.seed,
                     precision=args.precision, geo_aug=args.geo_aug)
     out = Path(args.out)
     res = export(out / "plate_pose.onnx", out / "plate_pose.pt", size=args.size, width=args.width, summary=summary)
