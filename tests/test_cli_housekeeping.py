@@ -12,7 +12,7 @@ import pytest
 import edgevision
 import edgevision.cli as cli
 from edgevision.modelinfo import model_info
-from edgevision.samples import PLATES_DIR, scene_items
+from edgevision.samples import PLATES_DIR, REAL_PLATES_DIR, scene_items
 
 import models
 from test_plates import _kp_meta, _ocr
@@ -64,8 +64,11 @@ def test_model_info_describes_a_file_and_a_loaded_predictor_alike(tmp_path: Path
 def test_the_sample_scenes_are_package_data() -> None:
     assert PLATES_DIR.parent.parent == Path(edgevision.__file__).resolve().parent
     folder, items = scene_items()
-    assert folder == PLATES_DIR and len(items) == 8
+    assert folder == PLATES_DIR.parent and len(items) == 10  # 8 synthetic scenes, then 2 real CCPD photographs
     assert all(p.is_file() and label and label["text"] and len(label["corners"]) == 4 for p, label in items)
+    assert [p.parent.parent for p, _ in items] == [PLATES_DIR] * 8 + [REAL_PLATES_DIR] * 2
+    assert all(label["source"].startswith("CCPD (") for _, label in items[8:])
+    assert "MIT License" in (REAL_PLATES_DIR / "NOTICE").read_text(encoding="utf-8")
 
 
 def test_demo_reads_the_bundled_scenes_from_any_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -74,8 +77,8 @@ def test_demo_reads_the_bundled_scenes_from_any_directory(tmp_path: Path, monkey
     monkeypatch.chdir(tmp_path)  # no samples/ folder here
     assert cli.main(["demo", "--corners", kp, "--ocr", _ocr(tmp_path), "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
-    assert "reading 8 image(s)" in out and "exact text 0/8" in out  # the tiny OCR reads "沪A2" everywhere
-    assert len(list((tmp_path / "out").glob("*_plate.jpg"))) == 8
+    assert "reading 10 image(s)" in out and "exact text 0/10" in out  # the tiny OCR reads "沪A2" everywhere
+    assert len(list((tmp_path / "out").glob("*_plate.jpg"))) == 10
 
 
 def test_scene_sources_and_their_errors(tmp_path: Path) -> None:

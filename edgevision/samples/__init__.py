@@ -1,11 +1,12 @@
 """Sample plate scenes shipped with the package (package data), and readers of scene folders.
 
     from edgevision.samples import PLATES_DIR, scene_items
-    folder, items = scene_items()          # the 8 bundled scenes with their labels
+    folder, items = scene_items()          # the 10 bundled scenes with their labels
     for path, label in items: ...          # label: manifest record (text, corners...) or None
 
 ``PLATES_DIR`` holds 8 generated CCPD-style scenes (``calibration.synth``), one of
-each plate type at least, and ``manifest.jsonl``: one JSON record a line with
+each plate type at least; ``REAL_PLATES_DIR`` 2 real CCPD photographs (MIT, see its
+``NOTICE``). Each folder has a ``manifest.jsonl``: one JSON record a line with
 ``image`` (a path relative to the folder), ``text``, ``plate_type``, ``corners``
 (TL, TR, BR, BL, source pixels) and ``bbox``. They ship in the wheel, so
 ``edgevision demo`` and ``edgevision serve``'s warm-up work from any install.
@@ -19,8 +20,10 @@ from typing import Any
 
 from ..errors import EdgeVisionError, InvalidArgumentError
 
-#: The bundled plate scenes (a manifest folder).
+#: The bundled synthetic plate scenes (a manifest folder).
 PLATES_DIR = Path(__file__).resolve().parent / "plates"
+#: The bundled real photographs (a manifest folder: 2 CCPD scenes, MIT).
+REAL_PLATES_DIR = Path(__file__).resolve().parent / "real_plates"
 #: File endings read as images when a folder has no manifest.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -51,14 +54,17 @@ def scene_items(source: str | Path | None = None,
     Args:
         source: a folder with ``manifest.jsonl`` (labelled), a folder of images
             (:data:`IMAGE_EXTENSIONS`, unlabelled), one image file, or None for the
-            bundled scenes (:data:`PLATES_DIR`).
+            bundled scenes (:data:`PLATES_DIR`, then :data:`REAL_PLATES_DIR`; the
+            folder returned is their parent).
         name: the argument named in errors.
 
     Raises:
         EdgeVisionError: ``source`` does not exist, or is a folder without images.
         InvalidArgumentError: a malformed manifest line.
     """
-    src = PLATES_DIR if source is None else Path(source)
+    if source is None:
+        return PLATES_DIR.parent, read_manifest(PLATES_DIR) + read_manifest(REAL_PLATES_DIR)
+    src = Path(source)
     if src.is_file():
         return src.parent, [(src, None)]
     if not src.is_dir():
@@ -71,4 +77,4 @@ def scene_items(source: str | Path | None = None,
     return src, [(p, None) for p in images]
 
 
-__all__ = ["PLATES_DIR", "IMAGE_EXTENSIONS", "read_manifest", "scene_items"]
+__all__ = ["PLATES_DIR", "REAL_PLATES_DIR", "IMAGE_EXTENSIONS", "read_manifest", "scene_items"]
