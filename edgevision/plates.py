@@ -461,6 +461,9 @@ class PlateReader:
         (the second look does not confirm it). A plate whose square lies wholly outside the image
         keeps its first look if that scored at least ``confirm_threshold``, and is dropped otherwise.
 
+        A plate whose second-look corners overlap a higher-scoring kept plate's (box IoU at least
+        the detector's ``iou_threshold``) is the same plate found twice, and is dropped.
+
         Returns, per image, ``(index into the first look, corners (4, 2) float64 source px)`` for
         every kept plate, in the first look's order.
         """
@@ -493,8 +496,18 @@ class PlateReader:
             best = int(np.argmax(iou))
             if iou[best] >= REFINE_MATCH_IOU:
                 out[i].append((j, k[best] + shift))
-        for kept in out:
-            kept.sort(key=lambda t: t[0])
+        # Two proposals can be confirmed as the same plate: the second look's NMS, in the first
+        # look's order (by decreasing score), at the detector's own IoU threshold.
+        iou_max = float(self.detector.config.decoder.get("iou_threshold", 0.45))
+        for i, plates in enumerate(out):
+            plates.sort(key=lambda t: t[0])
+            kept: list[tuple[int, np.ndarray]] = []
+            for j, q in plates:
+                box = np.concatenate([q.min(0), q.max(0)])[None]
+                if not kept or box_iou(box, np.array([np.concatenate([k.min(0), k.max(0)]) for _, k in kept])).max() \
+                        < iou_max:
+                    kept.append((j, q))
+            out[i] = kept
         return out
 
     def _read_scenes(self, images: list[np.ndarray]) -> list[PlateScene]:

@@ -438,6 +438,42 @@ def test_with_the_second_look_the_first_only_proposes_and_the_second_confirms(tm
     assert len(edgevision.PlateReader(ocr=ocr, detector=sure)(img)) == 1
 
 
+def test_two_proposals_the_second_look_confirms_as_one_plate_give_one_plate(tmp_path: Path) -> None:
+    # First look: plates A (score 0.9) and B (0.6), overlapping too little for its NMS (IoU 0.16).
+    # Both squares cover the whole 200x200 image, and a stand-in second look answers the same quad
+    # Q there, which overlaps both first looks (IoU 0.40 and 0.41 >= REFINE_MATCH_IOU): A and B are
+    # the same plate, found twice. The second look's NMS keeps A's reading, as Q.
+    from types import SimpleNamespace
+
+    def quad(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+        return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64)
+
+    a, b, q = quad(40, 90, 160, 110), quad(100, 100, 180, 125), quad(70, 95, 170, 118)
+
+    class Found(SimpleNamespace):  # a pose result: scores (K,), keypoints (K, 4, 2)
+        def __len__(self) -> int:
+            return len(self.scores)
+
+    class SecondLook:
+        def __init__(self, iou_threshold: float) -> None:
+            self.config = SimpleNamespace(decoder={"iou_threshold": iou_threshold})
+            self.crops: list = []
+
+        def __call__(self, crops: list) -> list:
+            self.crops += crops
+            return [Found(scores=np.array([0.95]), keypoints=q[None]) for _ in crops]
+
+    img = np.zeros((200, 200, 3), np.uint8)
+    first = Found(scores=np.array([0.9, 0.6]), keypoints=np.stack([a, b]))
+    reader = edgevision.PlateReader(ocr=_ocr(tmp_path), detector=_pose_detector(tmp_path))
+    reader.detector = SecondLook(0.45)
+    (kept,) = reader.refine_plates([img], [first])
+    assert [j for j, _ in kept] == [0] and len(reader.detector.crops) == 2
+    np.testing.assert_allclose(kept[0][1], q)
+    reader.detector = SecondLook(0.99)  # a detector whose own NMS keeps such overlaps keeps both
+    assert [j for j, _ in reader.refine_plates([img], [first])[0]] == [0, 1]
+
+
 def test_a_plate_beyond_the_image_is_kept_only_if_its_first_look_is_sure(tmp_path: Path) -> None:
     # Corners the detector put far outside the image (x 2000-2100 px of a 640 px wide one): the
     # square around them lies wholly outside, so there is nothing to look at again. A first look
