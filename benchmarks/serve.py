@@ -3,7 +3,8 @@
     python -m benchmarks.serve [--requests 5000] [--concurrency 16] [--rounds 200] [--json PATH] [--markdown PATH]
 
 1. Starts ``python -m edgevision serve --host 127.0.0.1 --port 0`` (the bundled plate
-   pipeline unless ``--corners``/``--ocr`` say otherwise) and waits for ``/health``.
+   pipeline, the detector's, unless ``--detector``/``--corners``/``--ocr`` say otherwise)
+   and waits for ``/health``.
 2. Concurrency 1: a service round-trip (``POST /recognize`` of the JPEG on one keep-alive
    connection, the JSON answer parsed) against the in-process ``PlateReader`` call on the
    same image, already decoded (the target's baseline), and on its path (``reader(path)``
@@ -56,7 +57,8 @@ class ServeBenchConfig:
     workers: int | None = None
     threads: int | None = None
     queue: int = 32
-    corners: str = "lpl_resnet_int8.onnx"
+    detector: str | None = None   # None: the server's and PlateReader's default (the bundled detector)
+    corners: str | None = None    # a corner model instead of the detector (seed 000's pipeline)
     ocr: str = "plate_ocr_int8.onnx"
     image: str | None = None   # default: the first bundled sample scene
     time_limit_s: float = 600.0
@@ -67,7 +69,16 @@ class ServeBenchConfig:
                 raise ValueError(f"{name}: expected an integer >= 1, got {getattr(self, name)!r}")
         if not self.time_limit_s > 0:
             raise ValueError(f"time_limit_s: expected seconds > 0, got {self.time_limit_s!r}")
+        if self.detector is not None and self.corners is not None:
+            raise ValueError("corners, detector: give one of them")
         return self
+
+    @property
+    def models(self) -> str:
+        """The pipeline's models, as the tables name them."""
+        from edgevision.plates import DEFAULT_DETECTOR
+
+        return f"{self.corners or self.detector or DEFAULT_DETECTOR} + {self.ocr}"
 
 
 class ServerProcess:
@@ -230,7 +241,8 @@ def run(config: ServeBenchConfig) -> dict[str, Any]:
     img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         raise ValueError(f"image: {image_path}: not a decodable image")
-    args = ["--pipeline", "plate", "--corners", config.corners, "--ocr", config.ocr, "--queue", str(config.queue)]
+    first = ["--corners", config.corners] if config.corners else ["--detector", config.detector] if config.detector else []
+    args = ["--pipeline", "plate", *first, "--ocr", config.ocr, "--queue", str(config.queue)]
     if config.workers:
         args += ["--workers", str(config.workers)]
     if config.threads:
@@ -239,7 +251,8 @@ def run(config: ServeBenchConfig) -> dict[str, Any]:
     try:
         health = json.loads(server.get("/health")[1])
         threads = config.threads or max(1, (os.cpu_count() or 1) // health["workers"])
-        reader = edgevision.PlateReader(config.corners, config.ocr, threads=threads)
+        reader = edgevision.PlateReader(config.corners, config.ocr, threads=threads,
+                                        **({"detector": config.detector} if config.detector else {}))
         conn = server.connect()
 
         def round_trip() -> None:
@@ -271,7 +284,7 @@ def run(config: ServeBenchConfig) -> dict[str, Any]:
     env = environment()
     return {"environment": env, "config": asdict(config), "server": {"workers": health["workers"],
             "threads": threads, "queue": config.queue, "exit_code_after_sigterm": exit_code},
-            "concurrency_1": single, "load": load,
+            "models": config.models, "concurrency_1": single, "load": load,
             "targets": {
                 "no 5xx at concurrency 16 over 5,000 requests": load["server_errors_5xx"] == 0 and load["complete"]
                 and load["client_errors"] == 0,
@@ -286,7 +299,7 @@ def markdown(res: dict[str, Any]) -> str:
     return "\n".join([
         f"`python -m benchmarks.serve` ({env['date']}, {env['cpu']}, {env['cores']} cores, onnxruntime "
         f"{env['onnxruntime']}; server: {res['server']['workers']} workers x {res['server']['threads']} thread(s), "
-        f"queue {res['server']['queue']}; models {res['config']['corners']} + {res['config']['ocr']}):",
+        f"queue {res['server']['queue']}; models {res['models']}):",
         "",
         "| measure | measured | target | |",
         "|---|---|---|---|",
@@ -316,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, help="the server's --workers (default: its own)")
     ap.add_argument("--threads", type=int, help="ONNX Runtime threads per model, server and in-process alike")
     ap.add_argument("--queue", type=int, default=d.queue, help=f"the server's --queue (default {d.queue})")
-    ap.add_argument("--corners", default=d.corners)
+    ap.add_argument("--detector", default=None, help="the plate detector (default: the bundled one)")
+    ap.add_argument("--corners", default=None, help="a corner model instead of the detector (seed 000's pipeline)")
     ap.add_argument("--ocr", default=d.ocr)
     ap.add_argument("--image", help="the JPEG of the concurrency-1 comparison (default: the first sample scene)")
     ap.add_argument("--time-limit", type=float, default=d.time_limit_s, help="seconds for the whole run (default 600)")
@@ -324,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", metavar="PATH", help="write the table as Markdown")
     a = ap.parse_args(argv)
     config = ServeBenchConfig(requests=a.requests, concurrency=a.concurrency, rounds=a.rounds, workers=a.workers,
-                              threads=a.threads, queue=a.queue, corners=a.corners, ocr=a.ocr, image=a.image,
+                              threads=a.threads, queue=a.queue, detector=a.detector, corners=a.corners, ocr=a.ocr,
+                              image=a.image,
                               time_limit_s=a.time_limit)
     try:
         config.validate()

@@ -135,12 +135,17 @@ def _demo(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
-    from .plates import PlateReader
+    from .plates import DEFAULT_DETECTOR, PlateReader
     from .samples import scene_items
 
+    if args.corners and args.detector:
+        raise EdgeVisionError("--corners, --detector: give one of them (the demo reads with a detector, by default "
+                              "the bundled one, or with a corner model)")
     src, items = scene_items(args.source, "SOURCE")
-    if args.detector:
-        reader = PlateReader(ocr=args.ocr, detector=args.detector, refine=args.refine, device=args.device)
+    detect = not args.corners
+    if detect:
+        reader = PlateReader(ocr=args.ocr, detector=args.detector or DEFAULT_DETECTOR, refine=args.refine,
+                             device=args.device)
     else:
         reader = PlateReader(args.corners, args.ocr, device=args.device)
     out_dir = Path(args.out)
@@ -157,7 +162,7 @@ def _demo(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         r = reader(img)
         times.append((time.perf_counter() - t0) * 1e3)
-        if args.detector:  # every plate the detector found
+        if detect:  # every plate the detector found
             found = ", ".join(f"{p.text} (conf {p.confidence:.2f}, score {p.score:.2f})" for p in r) or "no plate"
             line = f"  {path.name:<14} {len(r)} plate(s): {found}"
             if label is not None and label.get("text"):
@@ -182,7 +187,7 @@ def _demo(args: argparse.Namespace) -> int:
         cv2.imwrite(str(out_dir / f"{path.stem}_plate.jpg"), r.plot())
     if not times:
         raise EdgeVisionError(f"SOURCE: {src}: no readable image")
-    stages = "detector + rectify + OCR" if args.detector else "corners + rectify + OCR"
+    stages = "detector + rectify + OCR" if detect else "corners + rectify + OCR"
     summary = f"{len(times)} image(s), median {float(np.median(times)):.1f} ms per image ({stages})"
     if labelled:
         summary += f"; exact text {hits}/{labelled}"
@@ -333,24 +338,28 @@ def _add_match_parser(sub: Any) -> None:
 def _add_serve_parser(sub: Any) -> None:
     from .serve.config import PIPELINES, ServeConfig
 
+    from .plates import DEFAULT_CORNERS, DEFAULT_DETECTOR
+
     d = ServeConfig()
     s = sub.add_parser("serve", help="HTTP service: /recognize, /predict/{model}, /health, /models, /metrics "
                                      "(needs the [serve] extra)",
                        description="Serve plate reading and models over HTTP (FastAPI + uvicorn). Models load and "
                                    "warm up before the port opens; SIGTERM lets requests in flight finish.")
     s.add_argument("--pipeline", choices=[*PIPELINES, "none"],
-                   help="plate: POST /recognize with --corners and --ocr; meter: POST /recognize reads a meter "
+                   help="plate: POST /recognize with --detector (or --corners) and --ocr; meter: POST /recognize reads a meter "
                         "(seed 001) with --meter-corners, --meter-digits and --meter-classifier (default: plate, "
                         "or none with --model)")
     s.add_argument("--model", action="append", default=[], metavar="M",
                    help="a model (path or bundled name) to serve at POST /predict/{name}; repeatable")
-    s.add_argument("--corners", default=d.corners, help=f"plate corner model (default {d.corners})")
-    s.add_argument("--ocr", default=d.ocr, help=f"plate OCR model (default {d.ocr})")
     s.add_argument("--detector", default=None, metavar="M",
-                   help="a plate detector (pose model with 4 corners): /recognize reads every plate; "
-                        "--corners is then not used")
+                   help=f"plate detector (pose model with 4 corners): /recognize reads every plate (default: "
+                        f"bundled {DEFAULT_DETECTOR})")
+    s.add_argument("--corners", default=None, metavar="M",
+                   help=f"a plate corner model instead of the detector: /recognize reads the one plate it "
+                        f"regresses (seed 000; bundled: {DEFAULT_CORNERS})")
+    s.add_argument("--ocr", default=d.ocr, help=f"plate OCR model (default {d.ocr})")
     s.add_argument("--no-refine", dest="refine", action="store_false",
-                   help="with --detector: skip its second look at each plate (faster, coarser corners)")
+                   help="skip the detector's second look at each plate (faster, coarser corners)")
     s.add_argument("--meter-corners", default=d.meter_corners, metavar="M",
                    help=f"meter pipeline: screen corners and class (default {d.meter_corners})")
     s.add_argument("--meter-digits", default=d.meter_digits, metavar="M",
@@ -409,17 +418,21 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("model")
     i.add_argument("--json", action="store_true")
     i.set_defaults(fn=_info)
+    from .plates import DEFAULT_CORNERS, DEFAULT_DETECTOR, DEFAULT_OCR
+
     d = sub.add_parser("demo", help="read the plates of the sample scenes (or SOURCE) with the bundled models")
     d.add_argument("source", nargs="?", help="folder with manifest.jsonl, folder of images, or an image "
                                               "(default: the bundled sample scenes)")
     d.add_argument("--out", default="out/demo", help="folder for annotated images (default out/demo)")
-    d.add_argument("--corners", default="lpl_resnet_int8.onnx", help="corner model (default: bundled int8)")
-    d.add_argument("--ocr", default="plate_ocr_int8.onnx", help="OCR model (default: bundled int8)")
     d.add_argument("--detector", default=None, metavar="M",
-                   help="a plate detector (pose model with 4 corners): read every plate of each image "
-                        "instead of the one plate the corner model regresses")
+                   help=f"plate detector (pose model with 4 corners) reading every plate of each image "
+                        f"(default: bundled {DEFAULT_DETECTOR})")
+    d.add_argument("--corners", default=None, metavar="M",
+                   help=f"read with a corner model instead of the detector: the one plate it regresses per image "
+                        f"(seed 000; bundled: {DEFAULT_CORNERS})")
+    d.add_argument("--ocr", default=DEFAULT_OCR, help=f"OCR model (default: bundled {DEFAULT_OCR})")
     d.add_argument("--no-refine", dest="refine", action="store_false",
-                   help="with --detector: skip its second look at each plate (faster, coarser corners)")
+                   help="skip the detector's second look at each plate (faster, coarser corners)")
     d.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or tensorrt[:N]")
     d.set_defaults(fn=_demo)
     _add_read_meter_parser(sub)

@@ -1,16 +1,18 @@
 """Plate reading: corners, then rectification, then text, in one call.
 
-    reader = edgevision.PlateReader()                # bundled int8 defaults, offline
+    reader = edgevision.PlateReader()                # bundled int8 detector and OCR, offline
+    scene = reader("street.jpg")                     # -> PlateScene: every plate, possibly none
+    [(p.text, p.score, p.corners) for p in scene]; scene.timings_ms; scene.plot()
+
+With seed 000's corner model instead of the detector, the reader assumes one plate per
+image (CCPD-style close-ups) and returns one reading:
+
+    reader = edgevision.PlateReader("lpl_resnet_int8.onnx")   # or corners=...
     r = reader(cv2.imread("car.jpg"))                # -> PlateReading
     r.text, r.corners, r.confidence; cv2.imwrite("out.jpg", r.plot())
 
-With a plate detector (a ``pose`` model with 4 keypoints), the reader finds every plate:
-
-    reader = edgevision.PlateReader(detector="plate_pose_int8.onnx")
-    scene = reader("street.jpg")                     # -> PlateScene, possibly empty
-    [(p.text, p.score, p.corners) for p in scene]; scene.timings_ms; scene.plot()
-
-The detector gives each plate's box, score and corners; by default it then takes a
+The detector (a ``pose`` model with 4 keypoints, by default the bundled
+``plate_pose_int8.onnx``) gives each plate's box, score and corners; by default it then takes a
 second look at each plate, cut out where it is larger, for finer corners (and drops
 plates the second look does not confirm; ``refine=False`` skips it). Each quad is
 rectified with ``warp_quad`` straight into one OCR batch, read in one OCR call. Without a
@@ -43,6 +45,9 @@ _clock = time.perf_counter
 #: Default models (bundled in ``edgevision/models``).
 DEFAULT_CORNERS = "lpl_resnet_int8.onnx"
 DEFAULT_OCR = "plate_ocr_int8.onnx"
+#: The plate detector ``PlateReader()`` runs unless given a corner model (see :class:`PlateReader`).
+DEFAULT_DETECTOR = "plate_pose_int8.onnx"
+_DEFAULT = object()  # PlateReader's detector argument when none is given
 
 #: Where the two rows of a two-row plate (the Chinese double-row yellow plate, GA 36:
 #: 2 characters over 5) lie in the rectified plate, and how they are laid side by side
@@ -305,19 +310,25 @@ def reread_two_rows(ocr: Any, images: Sequence[np.ndarray], quads: Sequence[Any]
 
 
 class PlateReader:
-    """Two-stage plate reader over a corner model and an OCR model (see the module docs).
+    """Plate reader: a detector (or a corner model), then rectification, then an OCR model (see the module docs).
+
+    ``PlateReader()`` runs the bundled int8 detector (:data:`DEFAULT_DETECTOR`) and OCR and
+    reads every plate of an image. Given a corner model (``corners``, or ``detector=None``
+    for the bundled :data:`DEFAULT_CORNERS`), it reads the one plate that model regresses.
 
     Args:
         corners: a ``keypoints`` model with 4 points (path or bundled name), or a
-            :class:`~edgevision.Predictor` of one.
+            :class:`~edgevision.Predictor` of one: the reader then uses it instead of the
+            detector. Not together with ``detector``.
         ocr: a ``slots_ocr`` or ``ctc_ocr`` model (path or bundled name), or a
             :class:`~edgevision.Predictor` of one (e.g. built with configuration
             overrides, or shared with other readers).
         device, threads: passed to the :class:`~edgevision.Predictor` s built from paths.
 
         detector: a ``pose`` model with 4 keypoints (the plate's corners, TL, TR, BR, BL),
-            path, bundled name or Predictor. With it the reader finds every plate and
-            ``corners`` is not used (nor loaded).
+            path, bundled name or Predictor; default :data:`DEFAULT_DETECTOR` unless
+            ``corners`` is given. ``None``: no detector (the corner model, ``corners`` or
+            :data:`DEFAULT_CORNERS`).
         conf_threshold, iou_threshold, max_plates: the detector's decoder settings
             (``conf_threshold``, ``iou_threshold``, ``max_det``), overriding its model's.
             ``conf_threshold=None`` means :data:`REFINE_PROPOSE_CONF` with the second
@@ -338,8 +349,8 @@ class PlateReader:
     detected plate, possibly none.
     """
 
-    def __init__(self, corners: str | os.PathLike | Any = DEFAULT_CORNERS, ocr: str | os.PathLike | Any = DEFAULT_OCR,
-                 *, detector: str | os.PathLike | Any = None, conf_threshold: float | None = None,
+    def __init__(self, corners: str | os.PathLike | Any = None, ocr: str | os.PathLike | Any = DEFAULT_OCR,
+                 *, detector: str | os.PathLike | Any = _DEFAULT, conf_threshold: float | None = None,
                  iou_threshold: float | None = None, max_plates: int | None = None, refine: bool | None = None,
                  refine_scale: float = REFINE_SCALE, confirm_threshold: float = REFINE_CONFIRM_CONF,
                  device: str = "auto", threads: int | None = None) -> None:
@@ -348,6 +359,13 @@ class PlateReader:
         def predictor(model: Any, **kw: Any) -> Predictor:
             return model if isinstance(model, Predictor) else Predictor(model, device=device, threads=threads, **kw)
 
+        if detector is _DEFAULT:
+            detector = DEFAULT_DETECTOR if corners is None else None
+        elif detector is not None and corners is not None:
+            raise InvalidArgumentError("corners, detector: give one of them (the reader runs a detector, or a corner "
+                                       "model for one plate per image)")
+        if corners is None:
+            corners = DEFAULT_CORNERS
         overrides = {k: v for k, v in (("conf_threshold", conf_threshold), ("iou_threshold", iou_threshold),
                                        ("max_det", max_plates)) if v is not None}
         self.detector: Predictor | None = None
@@ -552,6 +570,6 @@ class PlateReader:
     predict = __call__
 
 
-__all__ = ["PlateReader", "PlateReading", "PlateScene", "DEFAULT_CORNERS", "DEFAULT_OCR", "TWO_ROW_SPLIT", "REFINE_SCALE",
-           "REFINE_MATCH_IOU", "REFINE_PROPOSE_CONF", "PLATE_TEXT_PATTERN", "REFINE_CONFIRM_CONF", "rectify_rows",
+__all__ = ["PlateReader", "PlateReading", "PlateScene", "DEFAULT_CORNERS", "DEFAULT_OCR", "DEFAULT_DETECTOR",
+           "TWO_ROW_SPLIT", "REFINE_SCALE", "REFINE_MATCH_IOU", "REFINE_PROPOSE_CONF", "PLATE_TEXT_PATTERN", "REFINE_CONFIRM_CONF", "rectify_rows",
            "reread_two_rows"]

@@ -10,15 +10,20 @@ import pytest
 from benchmarks import serve as bench
 
 import models
-from test_plates import _kp_meta, _ocr
+from test_plates import _kp_meta, _ocr, _pose_detector
 
 
-def test_a_small_run_reports_every_figure(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    kp = models.save(models.with_metadata(models.keypoints_model(), _kp_meta()), tmp_path / "kp.onnx")
+@pytest.mark.parametrize("first", ["--detector", "--corners"])
+def test_a_small_run_reports_every_figure(first: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    if first == "--corners":  # seed 000's pipeline
+        model = models.save(models.with_metadata(models.keypoints_model(), _kp_meta()), tmp_path / "kp.onnx")
+    else:  # the plate detector's (the default pipeline)
+        model = _pose_detector(tmp_path)
     out = tmp_path / "serve.json"
     assert bench.main(["--requests", "40", "--concurrency", "4", "--rounds", "10", "--workers", "2", "--threads", "1",
-                       "--corners", kp, "--ocr", _ocr(tmp_path), "--time-limit", "120", "--json", str(out)]) == 0
+                       first, model, "--ocr", _ocr(tmp_path), "--time-limit", "120", "--json", str(out)]) == 0
     res = json.loads(out.read_text(encoding="utf-8"))
+    assert res["models"] == f"{model} + {_ocr(tmp_path)}"
     load, single = res["load"], res["concurrency_1"]
     assert load["requests"] == 40 and load["complete"] and load["statuses"] == {"200": 40}
     assert load["server_errors_5xx"] == 0 and load["client_errors"] == 0
@@ -38,3 +43,7 @@ def test_bad_settings_are_refused(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as e:
         bench.main(["--requests", "0"])
     assert e.value.code == 2 and "requests: expected an integer >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--corners", "a.onnx", "--detector", "b.onnx"])
+    assert e.value.code == 2 and "corners, detector: give one of them" in capsys.readouterr().err
+    assert bench.ServeBenchConfig().models == "plate_pose_int8.onnx + plate_ocr_int8.onnx"  # the defaults

@@ -90,6 +90,24 @@ def test_plate_reader_on_the_sample_scenes(variant: str) -> None:
     assert exact >= MIN_OCR_EXACT, list(zip(texts, [r["text"] for r in recs]))
 
 
+def test_the_default_reader_is_the_bundled_detector_and_reads_every_plate() -> None:
+    # PlateReader() runs the int8 detector and OCR; a corner model given (or detector=None) makes it
+    # the seed-000 single-plate reader. The demo's real sample photographs are read as scenes.
+    from edgevision.plates import DEFAULT_CORNERS, DEFAULT_DETECTOR, DEFAULT_OCR
+    from edgevision.samples import REAL_PLATES_DIR, read_manifest
+
+    reader = edgevision.PlateReader(threads=1)
+    assert reader.corners is None and Path(reader.detector.path).name == DEFAULT_DETECTOR == "plate_pose_int8.onnx"
+    assert Path(reader.ocr.path).name == DEFAULT_OCR and reader.refine
+    for path, label in read_manifest(REAL_PLATES_DIR):
+        scene = reader(str(path))
+        assert isinstance(scene, edgevision.PlateScene) and label["text"] in scene.texts, (label, scene.texts)
+    corners = edgevision.PlateReader(detector=None, threads=1)
+    assert corners.detector is None and Path(corners.corners.path).name == DEFAULT_CORNERS
+    assert isinstance(corners(np.zeros((64, 64, 3), np.uint8)), edgevision.PlateReading)
+    assert edgevision.PlateReader(DEFAULT_CORNERS, threads=1).detector is None
+
+
 REAL_CCPD = ROOT / "tests" / "data" / "real_ccpd"
 # Floors on the 5 real CCPD samples: measured 5/5 exact, CER 0 (fp32 and int8, 2026-12-04); one miss allowed.
 MIN_REAL_CCPD_EXACT = 0.8

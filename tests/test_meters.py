@@ -330,8 +330,10 @@ def test_serve_meter_pipeline_recognize(tiny: dict[str, str]):
         assert c.post("/predict/cls", content=body.tobytes(), headers={"Content-Type": "image/png"}).status_code == 200
         bad = c.post("/recognize", content=b"not an image", headers={"Content-Type": "image/png"})
         assert bad.status_code in (400, 415) and bad.json()["success"] is False
-    with pytest.raises(InvalidArgumentError, match="detector"):
+    with pytest.raises(InvalidArgumentError, match="detector: a plate detector belongs to the plate pipeline"):
         ServeConfig(pipeline="meter", detector="plate_pose_int8.onnx")
+    with pytest.raises(InvalidArgumentError, match="corners: a plate corner model belongs to the plate pipeline"):
+        ServeConfig(pipeline="meter", corners="lpl_resnet_int8.onnx")
 
 
 def test_serve_cli_passes_the_meter_models(tiny: dict[str, str], monkeypatch: pytest.MonkeyPatch):

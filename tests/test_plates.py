@@ -503,6 +503,8 @@ def test_detector_arguments_are_checked(tmp_path: Path) -> None:
     assert r.corners is None and "detector=" in repr(r)
     with pytest.raises(edgevision.InvalidArgumentError, match="refine: only with a detector"):
         edgevision.PlateReader(kp, _ocr(tmp_path), refine=True)
+    with pytest.raises(edgevision.InvalidArgumentError, match="corners, detector: give one of them"):
+        edgevision.PlateReader(kp, _ocr(tmp_path), detector=det)
     assert edgevision.PlateReader(kp, _ocr(tmp_path), refine=False).refine is False
     for bad in (1.0, 0.5, float("nan"), "3", True):
         with pytest.raises(edgevision.InvalidArgumentError, match="refine_scale: expected a number > 1"):

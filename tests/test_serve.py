@@ -24,6 +24,7 @@ import pytest
 from fastapi.testclient import TestClient
 from onnx import TensorProto, helper, numpy_helper
 
+import edgevision
 from edgevision.samples import PLATES_DIR
 from edgevision.serve import ServeConfig, create_app
 from edgevision.serve.app import ERROR_CODES
@@ -54,6 +55,8 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_config(d: Path, **kw: Any) -> ServeConfig:
     opts = dict(corners=str(d / "kp.onnx"), ocr=str(d / "ocr.onnx"), models=(str(d / "cls.onnx"),), workers=2,
                 threads=1, queue=4, max_body_mb=MAX_BODY_MB, max_pixels=MAX_PIXELS)
+    if kw.get("detector") is not None or kw.get("pipeline", "plate") != "plate":
+        opts["corners"] = None  # the plate pipeline reads with a detector or a corner model, not both
     opts.update(kw)
     return ServeConfig(**opts)
 
@@ -194,7 +197,9 @@ def client(model_dir: Path) -> Any:
 
 def test_recognize_with_a_detector_answers_every_plate(model_dir: Path, tmp_path: Path) -> None:
     det = _pose_detector(tmp_path)  # two plates on any image, scores 0.9 and 0.6
-    cfg = tiny_config(model_dir, detector=det, corners="no-such-model.onnx", refine=False)  # corners is not loaded
+    with pytest.raises(edgevision.InvalidArgumentError, match="corners, detector: give one of them"):
+        tiny_config(model_dir, detector=det, corners=str(model_dir / "kp.onnx"))
+    cfg = tiny_config(model_dir, detector=det, refine=False)
     with TestClient(create_app(cfg)) as c:
         jpeg = SAMPLE.read_bytes()
         body = c.post("/recognize", content=jpeg, headers={"Content-Type": "image/jpeg"}).json()

@@ -20,15 +20,18 @@ class ServeConfig:
 
     Attributes:
         pipeline: ``"plate"`` serves ``POST /recognize`` with a :class:`~edgevision.PlateReader`
-            over ``corners`` and ``ocr``; ``"meter"`` with a :class:`~edgevision.MeterReader` over
+            over ``detector`` (or ``corners``) and ``ocr``; ``"meter"`` with a :class:`~edgevision.MeterReader` over
             ``meter_corners``, ``meter_digits`` and ``meter_classifier`` (seed 001); None serves
             ``models`` only.
         models: further models (paths or bundled names) served at ``POST /predict/{name}``,
             where ``name`` is the file name without ``.onnx``. The pipeline's two models
             are served there too.
-        corners, ocr: the plate pipeline's models (default: the bundled int8 pair).
-        detector: a plate detector (a ``pose`` model with 4 corners) for the plate pipeline: then
-            ``/recognize`` reads every plate of an image and ``corners`` is not loaded.
+        detector, ocr: the plate pipeline's models: a plate detector (a ``pose`` model with 4
+            corners; default the bundled ``plate_pose_int8.onnx``), with which ``/recognize`` reads
+            every plate of an image, and the OCR (default the bundled ``plate_ocr_int8.onnx``).
+        corners: a corner model (seed 000, ``keypoints`` with 4 points) for the plate pipeline
+            instead of the detector: ``/recognize`` then reads the one plate it regresses. Not
+            together with ``detector``.
         refine: with a detector, its second look at each plate (see :class:`~edgevision.PlateReader`).
         meter_corners, meter_digits, meter_classifier: the meter pipeline's three models (default:
             the bundled int8 ones).
@@ -48,7 +51,7 @@ class ServeConfig:
 
     pipeline: str | None = "plate"
     models: tuple[str, ...] = ()
-    corners: str = "lpl_resnet_int8.onnx"
+    corners: str | None = None
     ocr: str = "plate_ocr_int8.onnx"
     detector: str | None = None
     refine: bool = True
@@ -77,9 +80,13 @@ class ServeConfig:
         if self.pipeline is None and not self.models:
             raise InvalidArgumentError("models: nothing to serve; give a pipeline ('plate' or 'meter') or at least "
                                        "one model")
-        if self.pipeline != "plate" and self.detector is not None:
-            raise InvalidArgumentError(f"detector: a plate detector belongs to the plate pipeline, not to "
-                                       f"{self.pipeline or 'no pipeline'}")
+        for name, what in (("detector", "a plate detector"), ("corners", "a plate corner model")):
+            if self.pipeline != "plate" and getattr(self, name) is not None:
+                raise InvalidArgumentError(f"{name}: {what} belongs to the plate pipeline, not to "
+                                           f"{self.pipeline or 'no pipeline'}")
+        if self.detector is not None and self.corners is not None:
+            raise InvalidArgumentError("corners, detector: give one of them (the plate pipeline reads with a "
+                                       "detector, by default the bundled one, or with a corner model)")
         if not isinstance(self.refine, bool):
             raise InvalidTypeError(f"refine: expected True or False, got {self.refine!r}")
         object.__setattr__(self, "port", check_int(self.port, "port", minimum=0))
@@ -92,6 +99,16 @@ class ServeConfig:
         check_number(self.max_body_mb, "max_body_mb", positive=True)
         object.__setattr__(self, "max_pixels", check_int(self.max_pixels, "max_pixels", minimum=1))
         check_number(self.graceful_timeout_s, "graceful_timeout_s", positive=True)
+
+    @property
+    def plate_detector(self) -> str | None:
+        """The plate pipeline's detector: ``detector``, the bundled one when neither it nor
+        ``corners`` is given, or None (the corner model; or not the plate pipeline)."""
+        if self.pipeline != "plate" or self.corners is not None:
+            return None
+        from ..plates import DEFAULT_DETECTOR
+
+        return self.detector or DEFAULT_DETECTOR
 
     @property
     def worker_count(self) -> int:

@@ -178,10 +178,10 @@ class Engine:
         self.reader: Any = None
         if config.pipeline == "plate":
             ocr = Predictor(config.ocr, warmup=False, **opts)
-            if config.detector is not None:
+            if config.plate_detector is not None:
                 # From its path: the reader sets the detector's threshold (a lower one when its
                 # first look only proposes plates for the second look to confirm).
-                self.reader = PlateReader(ocr=ocr, detector=config.detector, refine=config.refine, **opts)
+                self.reader = PlateReader(ocr=ocr, detector=config.plate_detector, refine=config.refine, **opts)
                 first, stage = "detector", "detect"
             else:
                 self.reader = PlateReader(Predictor(config.corners, warmup=False, **opts), ocr)
