@@ -1,4 +1,4 @@
-"""Plate reading: corners, then rectification, then text, in one call.
+"""Plate reading: a plate detector (or a corner model), then rectification, then text, in one call.
 
     reader = edgevision.PlateReader()                # bundled int8 detector and OCR, offline
     scene = reader("street.jpg")                     # -> PlateScene: every plate, possibly none
@@ -17,11 +17,11 @@ second look at each plate, cut out where it is larger, for finer corners (and dr
 plates the second look does not confirm; ``refine=False`` skips it). Each quad is
 rectified with ``warp_quad`` straight into one OCR batch, read in one OCR call. Without a
 detector, stage 1 is a ``keypoints`` model that returns the 4 plate corners (TL, TR, BR,
-BL, source pixels) of the one plate it assumes (seed 000, CCPD-style close-ups). Stage 2 rectifies the quadrilateral with the compiled
-``warp_quad`` kernel to the OCR model's input size (uint8, the same crop
-``calibration.synth.plate_crop`` gives the OCR during training). Stage 3 is a
-``slots_ocr``/``ctc_ocr`` model reading the crop. Both stages are ordinary
-:class:`~edgevision.Predictor` s, so any self-describing models with those tasks
+BL, source pixels) of the one plate it assumes (seed 000, CCPD-style close-ups). Stage 2
+rectifies the quadrilateral with the compiled ``warp_quad`` kernel to the OCR model's
+input size (uint8, the same crop ``calibration.synth.plate_crop`` gives the OCR during
+training). Stage 3 is a ``slots_ocr``/``ctc_ocr`` model reading the crop. Every stage is an
+ordinary :class:`~edgevision.Predictor`, so any self-describing models with those tasks
 can stand in for the defaults.
 """
 
@@ -520,11 +520,12 @@ class PlateReader:
         for i, plates in enumerate(out):
             plates.sort(key=lambda t: t[0])
             kept: list[tuple[int, np.ndarray]] = []
+            boxes: list[np.ndarray] = []
             for j, q in plates:
-                box = np.concatenate([q.min(0), q.max(0)])[None]
-                if not kept or box_iou(box, np.array([np.concatenate([k.min(0), k.max(0)]) for _, k in kept])).max() \
-                        < iou_max:
+                box = np.concatenate([q.min(0), q.max(0)])
+                if not boxes or box_iou(box, np.array(boxes)).max() < iou_max:
                     kept.append((j, q))
+                    boxes.append(box)
             out[i] = kept
         return out
 
@@ -571,5 +572,5 @@ class PlateReader:
 
 
 __all__ = ["PlateReader", "PlateReading", "PlateScene", "DEFAULT_CORNERS", "DEFAULT_OCR", "DEFAULT_DETECTOR",
-           "TWO_ROW_SPLIT", "REFINE_SCALE", "REFINE_MATCH_IOU", "REFINE_PROPOSE_CONF", "PLATE_TEXT_PATTERN", "REFINE_CONFIRM_CONF", "rectify_rows",
-           "reread_two_rows"]
+           "TWO_ROW_SPLIT", "REFINE_SCALE", "REFINE_MATCH_IOU", "REFINE_PROPOSE_CONF", "PLATE_TEXT_PATTERN",
+           "REFINE_CONFIRM_CONF", "rectify_rows", "reread_two_rows"]
