@@ -121,6 +121,8 @@ def test_demo_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["0_plate.jpg", "1_plate.jpg"]
     assert cli(["demo", str(tmp_path / "nope"), "--corners", kp, "--ocr", ocr, "--out", str(out)]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+    assert cli(["demo", str(src), "--corners", kp, "--detector", kp, "--ocr", ocr, "--out", str(out)]) == 2
+    assert "--corners, --detector: give one of them" in capsys.readouterr().err
 
 
 # --- two-row plates ----------------------------------------------------------------

@@ -457,6 +457,11 @@ def test_config_defaults() -> None:
     c = ServeConfig(models=[Path("a.onnx")], pipeline=None)
     assert c.models == ("a.onnx",) and c.max_body_bytes == 20_000_000 and c.host == "127.0.0.1"
     assert 1 <= c.worker_count <= 4 and c.thread_count >= 1 and c.replace(queue=0).queue == 0
+    # The plate pipeline reads with the bundled detector unless given another, or a corner model.
+    assert c.plate_detector is None  # no plate pipeline
+    assert ServeConfig().plate_detector == "plate_pose_int8.onnx" and ServeConfig().corners is None
+    assert ServeConfig(detector="d.onnx").plate_detector == "d.onnx"
+    assert ServeConfig(corners="lpl_resnet_int8.onnx").plate_detector is None
 
 
 def test_two_models_under_one_name_are_refused(model_dir: Path, tmp_path: Path) -> None:
