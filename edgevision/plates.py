@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from .decoders import box_iou
+from .decoders import box_iou, nms
 from .errors import ConfigMismatchError, InvalidArgumentError, InvalidMetadataError
 from .predictor import load_images
 from .preprocess import warp_quad
@@ -480,7 +480,8 @@ class PlateReader:
         keeps its first look if that scored at least ``confirm_threshold``, and is dropped otherwise.
 
         A plate whose second-look corners overlap a higher-scoring kept plate's (box IoU at least
-        the detector's ``iou_threshold``) is the same plate found twice, and is dropped.
+        the detector's ``iou_threshold``; above 0 when that is 0) is the same plate found twice,
+        and is dropped (:func:`~edgevision.decoders.nms`).
 
         Returns, per image, ``(index into the first look, corners (4, 2) float64 source px)`` for
         every kept plate, in the first look's order.
@@ -519,14 +520,13 @@ class PlateReader:
         iou_max = float(self.detector.config.decoder.get("iou_threshold", 0.45))
         for i, plates in enumerate(out):
             plates.sort(key=lambda t: t[0])
-            kept: list[tuple[int, np.ndarray]] = []
-            boxes: list[np.ndarray] = []
-            for j, q in plates:
-                box = np.concatenate([q.min(0), q.max(0)])
-                if not boxes or box_iou(box, np.array(boxes)).max() < iou_max:
-                    kept.append((j, q))
-                    boxes.append(box)
-            out[i] = kept
+            if len(plates) > 1:
+                boxes = np.array([np.concatenate([q.min(0), q.max(0)]) for _, q in plates])
+                # nms suppresses an IoU above its threshold; here an IoU of at least iou_max does (but
+                # at 0, as the detector's own NMS, plates that do not overlap at all are both kept).
+                at_least = max(0.0, float(np.nextafter(iou_max, -np.inf)))
+                keep = nms(boxes, -np.arange(len(plates), dtype=np.float64), at_least)
+                out[i] = [plates[k] for k in sorted(keep)]
         return out
 
     def _read_scenes(self, images: list[np.ndarray]) -> list[PlateScene]:

@@ -474,6 +474,18 @@ def test_two_proposals_the_second_look_confirms_as_one_plate_give_one_plate(tmp_
     np.testing.assert_allclose(kept[0][1], q)
     reader.detector = SecondLook(0.99)  # a detector whose own NMS keeps such overlaps keeps both
     assert [j for j, _ in reader.refine_plates([img], [first])[0]] == [0, 1]
+    reader.detector = SecondLook(0.0)  # at 0 the same plate found twice is one plate
+    assert [j for j, _ in reader.refine_plates([img], [first])[0]] == [0]
+    # ... and two plates that do not overlap at all stay two, as in the detector's own NMS.
+    apart = Found(scores=np.array([0.9, 0.6]), keypoints=np.stack([a, quad(40, 150, 160, 170)]))
+    answers = iter([a, quad(40, 150, 160, 170)])
+
+    class Apart(SecondLook):
+        def __call__(self, crops: list) -> list:
+            return [Found(scores=np.array([0.95]), keypoints=next(answers)[None]) for _ in crops]
+
+    reader.detector = Apart(0.0)
+    assert [j for j, _ in reader.refine_plates([img], [apart])[0]] == [0, 1]
 
 
 def test_a_plate_beyond_the_image_is_kept_only_if_its_first_look_is_sure(tmp_path: Path) -> None:
