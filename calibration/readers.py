@@ -74,12 +74,17 @@ MALFORMED_NAME = "malformed_name"
 MISSING_IMAGE = "missing_image"
 UNREADABLE_IMAGE = "unreadable_image"
 SKIPPED = "skipped"
+#: A label line that repeats an earlier line of the same file exactly: one plate labelled twice
+#: (EasyPR's GDSL file lists two plates so) would otherwise count twice, and a single detection
+#: could match only one of its copies.
+DUPLICATE_LINE = "duplicate_line"
 _ISSUE_WORDS = {  # singular, plural (for summaries)
     MALFORMED_LINE: ("malformed line", "malformed lines"),
     MALFORMED_NAME: ("malformed name", "malformed names"),
     MISSING_IMAGE: ("missing image", "missing images"),
     UNREADABLE_IMAGE: ("unreadable image", "unreadable images"),
     SKIPPED: ("non-image entry skipped", "non-image entries skipped"),
+    DUPLICATE_LINE: ("duplicate line dropped", "duplicate lines dropped"),
 }
 _KIND_WORDS = {"manifest": ("manifest", "lines"), "ccpd": ("CCPD folder", "image files"),
                "images": ("image folder", "image files"),

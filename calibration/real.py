@@ -60,7 +60,7 @@ from edgevision.checks import is_real
 from edgevision.errors import InvalidArgumentError
 
 from .errors import DatasetNotFoundError
-from .readers import MALFORMED_LINE, Issue, ReadReport, ReadResult, Sample, _finish, _image_ok, _require, clockwise
+from .readers import DUPLICATE_LINE, MALFORMED_LINE, Issue, ReadReport, ReadResult, Sample, _finish, _image_ok, _require, clockwise
 
 __all__ = [
     "CROP_PLATE_TYPES",
@@ -216,6 +216,7 @@ def _read_tsv(root: str | os.PathLike[str], kind: str, columns: tuple[str, ...],
                                    f"with columns {' '.join(columns)})", path=str(src))
     report = ReadReport(src, kind, images_checked=check_images, max_examples=max_examples)
     samples = []
+    seen: dict[str, tuple[int, bool]] = {}  # a label line -> (its first line number, an entry here)
     with open(src, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
             if not raw.strip():
@@ -228,6 +229,13 @@ def _read_tsv(root: str | os.PathLike[str], kind: str, columns: tuple[str, ...],
                 continue
             if line.startswith("#"):
                 continue
+            if line in seen:  # the same plate labelled twice: a sample once, each copy reported
+                first, counted = seen[line]
+                if counted:  # (a copy of a line of another split is not this report's entry either)
+                    report.entries += 1
+                    report.add(Issue(DUPLICATE_LINE, str(src), f"repeats line {first}", lineno))
+                continue
+            seen[line] = (lineno, True)
             fields = line.split("\t")
             try:
                 if len(fields) != len(columns):
@@ -247,6 +255,7 @@ def _read_tsv(root: str | os.PathLike[str], kind: str, columns: tuple[str, ...],
                 report.add(Issue(MALFORMED_LINE, str(src), str(e), lineno))
                 continue
             if sample is None:
+                seen[line] = (lineno, False)
                 continue
             report.entries += 1
             if _image_ok(sample.image_path, report, check_images, lineno):

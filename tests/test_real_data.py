@@ -16,7 +16,7 @@ import pytest
 from calibration import real
 from calibration.ccpd import parse_ccpd_name
 from calibration.errors import DatasetNotFoundError, EmptyDatasetError
-from calibration.readers import MALFORMED_LINE, MISSING_IMAGE, UNREADABLE_IMAGE, clockwise
+from calibration.readers import DUPLICATE_LINE, MALFORMED_LINE, MISSING_IMAGE, UNREADABLE_IMAGE, clockwise
 from calibration.real import (
     EASYPR_TEST_MODULUS,
     easypr_split,
@@ -330,6 +330,27 @@ def test_read_easypr_splits(easypr_tree):
     assert train.report.counts == {MALFORMED_LINE: 2, MISSING_IMAGE: 1}
     every = {s.text for s in read_easypr(easypr_tree, "all")}
     assert every == {s.text for s in read_easypr(easypr_tree, "test")} | {s.text for s in train}
+
+
+def test_read_easypr_duplicate_lines(tmp_path):
+    # EasyPR's own file lists two plates twice: a line repeated exactly is one plate, not two
+    # (a detection could match only one of the copies), and each copy is reported.
+    root = tmp_path / "easypr"
+    write_jpg(root / "images" / "one.jpg", 240, 320, seed=1)
+    train = "images/one.jpg\t京A88731\t黄牌\t150,120,34,98\t-86\t1"
+    test = "images/one.jpg\t皖A12345\t蓝牌\t100,50,40,10\t0\t1"
+    write_tsv(root, [EASYPR_HEADER, train, test, train, test, test,
+                     "images/one.jpg\t皖A12345\t蓝牌\t100,50,40,12\t0\t1"])  # not a copy: another box
+    every = read_easypr(root)
+    assert [s.text for s in every] == ["京A88731", "皖A12345", "皖A12345"]
+    assert every.report.counts == {DUPLICATE_LINE: 3}
+    assert (every.report.entries, every.report.usable) == (6, 3)
+    assert [i.line for i in every.report.examples] == [4, 5, 6]
+    assert "repeats line 2" in str(every.report.examples[0]) and "duplicate lines dropped" in every.report.summary()
+    held_out = read_easypr(root, "test")  # a copy of a line of the other split is not an entry
+    assert [s.text for s in held_out] == ["皖A12345", "皖A12345"]
+    assert held_out.report.counts == {DUPLICATE_LINE: 2} and held_out.report.entries == 4
+    assert [s.text for s in read_easypr(root, "train")] == ["京A88731"]
 
 
 @pytest.mark.parametrize("bad", ["valid", "TEST", None, ""])
