@@ -276,10 +276,18 @@ class ModelConfig:
         preprocess options (per-channel lists as tuples) plus ``layout`` and ``dtype``.
         """
         size = (int(self.preprocess["size"][0]), int(self.preprocess["size"][1]))
-        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in self.preprocess.items() if k != "size"}
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in self.preprocess.items()
+                  if k not in ("size", "stride")}
         kwargs["layout"] = self.layout
         kwargs["dtype"] = self.dtype
         return size, kwargs
+
+    @property
+    def stride(self) -> int | None:
+        """``preprocess.stride``: the model takes any input height and width in multiples of it
+        (both axes dynamic), up to ``preprocess.size``, and the Predictor letterboxes each call to
+        the smallest such input (:func:`edgevision.preprocess.rect_size`); ``None``: always ``size``."""
+        return self.preprocess.get("stride")
 
     def preprocess_options(self, image_channels: int = 3) -> "_pp.Options":
         """The kernel's validated options (every default resolved) for images with ``image_channels`` channels."""
@@ -367,6 +375,10 @@ class ModelConfig:
             c, h, w = (dims[1], dims[2], dims[3]) if self.layout == "NCHW" else (dims[3], dims[1], dims[2])
             want_c = self.preprocess.get("channels", 3)
             hw = self.preprocess["size"]
+            if self.stride is not None and (h is not None or w is not None):
+                raise _error(source, "preprocess.stride",
+                             f"{self.stride} needs the model's height and width axes dynamic; its input "
+                             f"{vi.name!r} has shape {dims}")
             for what, want, have_ in (("preprocess.size", hw[0], h), ("preprocess.size", hw[1], w),
                                       ("preprocess.channels", want_c, c)):
                 if have_ is not None and have_ != want:

@@ -26,7 +26,7 @@ from .errors import (
     InvalidTypeError,
     ModelNotFoundError,
 )
-from .preprocess import image_channels, letterbox_batch
+from .preprocess import image_channels, letterbox_batch, rect_size
 
 #: Where bundled models live (package data).
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -169,6 +169,7 @@ class Predictor:
         self.config = resolve_config(base, config, overrides, source=self.path, model_metadata=custom)
         self._check_against_model()
         self._size, self._pre = self.config.preprocess_kwargs()
+        self._stride = self.config.stride
         self._input = self.runner.inputs[0]
         batch = self._input.fixed(0)
         self._batch = batch if batch else MAX_BATCH
@@ -223,6 +224,10 @@ class Predictor:
                 raise ConfigMismatchError(
                     f"preprocess: {what} {want} ({layout}) contradicts the model's input {t.name!r} of shape {t.shape}"
                 )
+        if cfg.stride is not None and (dims[0] is not None or dims[1] is not None):
+            raise ConfigMismatchError(
+                f"preprocess.stride: {cfg.stride} needs the model's height and width axes dynamic; its input "
+                f"{t.name!r} has shape {t.shape}")
 
     # --- running --------------------------------------------------------------
 
@@ -256,6 +261,11 @@ class Predictor:
                 models; this stage does not). At most the model's batch size when its
                 batch axis is fixed (:attr:`batch_size`).
 
+        With ``preprocess.stride`` in the config (a model whose height and width axes are
+        dynamic), the tensor is the smallest multiple of the stride that holds every image of the
+        batch letterboxed as into ``preprocess.size`` (:func:`~edgevision.preprocess.rect_size`),
+        not ``size`` itself: the same scale, less padding to compute.
+
         Returns:
             ``(blob, transforms)``: the input tensor in the model's layout and dtype
             (for a fixed batch axis, filled up to the batch size with the last image),
@@ -275,7 +285,11 @@ class Predictor:
                     "pass at most that many (p.predict splits longer lists)")
             if n < self._batch:  # a fixed batch axis: fill with the last image
                 batch += [batch[-1]] * (self._batch - n)
-        blob, transforms = letterbox_batch(batch, self._size, **self._pre)
+        size = self._size
+        if self._stride is not None:  # the smallest input that holds the batch (preprocess.stride)
+            size = rect_size([im.shape[:2] for im in batch], size, self._stride,
+                             scaleup=bool(self._pre.get("scaleup", True)))
+        blob, transforms = letterbox_batch(batch, size, **self._pre)
         return blob, transforms[:n]
 
     def infer(self, blob: np.ndarray) -> list[np.ndarray]:

@@ -65,6 +65,7 @@ QUAD_LIMIT = 2**26
 
 __all__ = [
     "LetterboxTransform",
+    "rect_size",
     "letterbox",
     "letterbox_batch",
     "warp_quad",
@@ -436,6 +437,39 @@ def placement(
     if align == "center":
         return (W - cw) // 2, (H - ch) // 2, cw, ch
     return 0, 0, cw, ch
+
+
+def rect_size(shapes: Sequence[tuple[int, int]], size: Any, stride: int, *, scaleup: bool = True) -> tuple[int, int]:
+    """The smallest model input, in multiples of ``stride``, that holds every image letterboxed as into ``size``.
+
+    ``shapes``: the images' ``(height, width)`` in pixels; ``size``: the largest model input
+    ``(height, width)`` (multiples of ``stride``). Each image is scaled as ``mode="letterbox"``
+    scales it into ``size`` (``r = min(H / h, W / w)``, capped at 1 when ``scaleup`` is false);
+    the result is the smallest ``(height, width)`` with both sides multiples of ``stride``, at
+    most ``size``, that holds every scaled image. Letterboxed into it, an image keeps that scale:
+    its side that fills ``size`` still fills it, and the padding shrinks to less than ``stride``
+    pixels on the other side (Ultralytics' ``auto`` letterbox, "rect" inference). A model whose
+    height and width axes are dynamic then computes ``H' x W'`` instead of ``H x W``: a 4:3 photo
+    at ``size`` 384 runs at 288 x 384, three quarters of the work.
+    """
+    H, W = parse_size(size)
+    s = check_int(stride, "stride", minimum=1, error=InvalidArgumentError)
+    if H % s or W % s:
+        raise InvalidArgumentError(f"size: expected multiples of stride {s}, got {(H, W)}")
+    if not shapes:
+        raise InvalidArgumentError("shapes: expected at least one (height, width)")
+    need_h = need_w = s
+    for h, w in shapes:
+        h, w = int(h), int(w)
+        if h < 1 or w < 1:
+            raise InvalidArgumentError(f"shapes: expected positive (height, width), got {(h, w)}")
+        r = min(H / h, W / w)
+        if not scaleup:
+            r = min(r, 1.0)
+        # the unrounded scaled sides (less a hair for float error at exact multiples), rounded up to the stride
+        need_h = max(need_h, math.ceil((h * r - 1e-6) / s) * s)
+        need_w = max(need_w, math.ceil((w * r - 1e-6) / s) * s)
+    return min(H, need_h), min(W, need_w)
 
 
 def transform_for(src_hw: tuple[int, int], dst_hw: tuple[int, int], rect: tuple[int, int, int, int]) -> LetterboxTransform:

@@ -491,7 +491,8 @@ def parity_inputs(config: ModelConfig, *, batch: int = 2, seed: int = 0,
                   representative: Sequence[np.ndarray] | np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Named input batches for the parity check, in the model's layout and dtype.
 
-    - ``random``: standard-normal tensors (timm's convention), ``batch`` of them;
+    - ``random``: standard-normal tensors (timm's convention), ``batch`` of them (and, for a
+      ``preprocess.stride`` model, ``batch`` more at half the height: its dynamic axes);
     - ``representative``: images through the deploy preprocessing
       (``edgevision.letterbox_batch`` with the config's options). ``representative``
       may be uint8 BGR images (any sizes) or an already preprocessed batch; by
@@ -501,6 +502,11 @@ def parity_inputs(config: ModelConfig, *, batch: int = 2, seed: int = 0,
     dtype = np.dtype(config.dtype)
     rng = np.random.default_rng(seed)
     sets: dict[str, np.ndarray] = {"random": rng.standard_normal((batch, *shape)).astype(dtype)}
+    if config.stride is not None:  # dynamic height and width: one smaller, non-square input too
+        hw_at = (1, 2) if config.layout == "NCHW" else (0, 1)
+        small = list(shape)
+        small[hw_at[0]] = max(config.stride, shape[hw_at[0]] // 2 // config.stride * config.stride)
+        sets["random, smaller input"] = rng.standard_normal((batch, *small)).astype(dtype)
     if isinstance(representative, np.ndarray) and representative.ndim == 4:
         if tuple(representative.shape[1:]) != shape:
             raise InvalidArgumentError(f"representative: expected a batch of shape (N, {', '.join(map(str, shape))}) "

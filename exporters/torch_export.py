@@ -110,6 +110,9 @@ def export_torch(model: Any, sample_input: Any, out: str | os.PathLike, *, task:
         layout: ``NCHW`` (PyTorch's) or ``NHWC``.
         opset: ONNX opset (default 18).
         dynamic_batch: keep the batch axis symbolic (verified after export).
+            With ``preprocess["stride"]`` the height and width axes are exported symbolic too,
+            in multiples of the stride up to ``size``: the model must take any such size, and the
+            parity check runs one input smaller than ``size`` as well.
         simplify: run onnxslim.
         parity: compare ONNX Runtime with the module on random and representative
             inputs; :class:`~exporters.errors.ParityError` (with the figures) beyond
@@ -154,16 +157,25 @@ def export_torch(model: Any, sample_input: Any, out: str | os.PathLike, *, task:
             kwargs: dict[str, Any] = {"input_names": [input_name], "output_names": names, "opset_version": opset}
             try:
                 with quiet(), torch.no_grad():
+                    # preprocess.stride: the height and width axes stay symbolic, in multiples of it
+                    hw_axes = (2, 3) if layout == "NCHW" else (1, 2)
                     if exporter == "dynamo":
-                        dyn = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
+                        axes_d: dict[int, Any] = {0: torch.export.Dim("batch", min=1, max=4096)} if dynamic_batch else {}
+                        if config.stride is not None:
+                            for ax, nm in zip(hw_axes, ("height", "width")):
+                                top = config.preprocess["size"][ax - hw_axes[0]] // config.stride
+                                axes_d[ax] = config.stride * torch.export.Dim(nm, min=1, max=top)
+                        dyn = (axes_d,) if axes_d else None
                         torch.onnx.export(model, (sample,), tmp, dynamo=True, verbose=False, external_data=False,
                                           dynamic_shapes=dyn, **kwargs)
                     else:
                         axes = None
-                        if dynamic_batch:
-                            axes = {input_name: {0: "batch"}}
+                        if dynamic_batch or config.stride is not None:
+                            axes = {input_name: {0: "batch"} if dynamic_batch else {}}
+                            if config.stride is not None:
+                                axes[input_name] |= dict(zip(hw_axes, ("height", "width")))
                             for i in range(len(ref_out)):
-                                axes[names[i] if names else f"output_{i}"] = {0: "batch"}
+                                axes[names[i] if names else f"output_{i}"] = {0: "batch"} if dynamic_batch else {}
                             if names is None:
                                 kwargs["output_names"] = [f"output_{i}" for i in range(len(ref_out))]
                         with torchscript_log_off():

@@ -98,10 +98,19 @@ def det_config() -> ModelConfig:
 # Schema basics
 
 
-def test_preprocess_keys_are_the_kernel_option_names_plus_size():
-    assert set(C.PREPROCESS_KEYS) == {"size"} | (OPTION_NAMES - {"dtype", "layout", "threads"})
+def test_preprocess_keys_are_the_kernel_option_names_plus_size_and_stride():
+    assert set(C.PREPROCESS_KEYS) == {"size", "stride"} | (OPTION_NAMES - {"dtype", "layout", "threads"})
     assert set(C.PREPROCESS_KEYS) == {"size", "mode", "align", "scaleup", "interpolation", "scale", "mean", "std",
-                                      "swap_rb", "pad_value", "channels"}
+                                      "swap_rb", "pad_value", "channels", "stride"}
+
+
+def test_stride_is_kept_apart_from_the_kernel_options():
+    cfg = ModelConfig.from_dict({"task": "raw", "preprocess": {"size": [64, 96], "stride": 32}})
+    assert cfg.stride == 32 and cfg.preprocess["stride"] == 32
+    size, kw = cfg.preprocess_kwargs()  # what edgevision.letterbox takes: no stride there
+    assert size == (64, 96) and "stride" not in kw
+    assert ModelConfig.from_dict({"task": "raw", "preprocess": {"size": 64}}).stride is None
+    assert ModelConfig.from_json(cfg.to_json()).stride == 32
     assert C.TASKS == ("keypoints", "slots_ocr", "ctc_ocr", "detection", "pose", "classification", "embedding", "raw")
 
 
@@ -200,6 +209,17 @@ def test_write_read_round_trip_keeps_other_metadata_and_extra_keys(tmp_path):
     assert read_custom_metadata(src)["author"] == "me"
     # what was written is exactly the schema JSON
     assert json.loads(read_custom_metadata(src)["edgevision"]) == cfg.to_dict()
+
+
+def test_write_takes_a_stride_only_for_dynamic_height_and_width(tmp_path):
+    cfg = ModelConfig.from_dict({"task": "raw", "preprocess": {"size": [32, 64], "stride": 32}})
+    dynamic = make_model(tmp_path / "dyn.onnx", shape=("N", 3, "H", "W"))
+    assert cfg.write(dynamic) == dynamic and ModelConfig.read(dynamic).stride == 32
+    static = make_model(tmp_path / "static.onnx", shape=("N", 3, 32, 64))
+    with pytest.raises(InvalidMetadataError, match=r"preprocess\.stride: 32 needs the model's height and width axes "
+                                                   r"dynamic; its input 'images' has shape \[None, 3, 32, 64\]"):
+        cfg.write(static)
+    assert ModelConfig.read(static) is None  # nothing written
 
 
 def test_write_replaces_the_entry_in_place(tmp_path):
@@ -358,6 +378,13 @@ BAD = [
     ("pre_size_range", _with(R, preprocess={"size": [0, 8]}), r"preprocess\.size: height and width must be in"),
     ("pre_size_float", _with(R, preprocess={"size": 8.0}), r"preprocess\.size: expected an int"),
     ("pre_mode", _with(R, preprocess={"size": 8, "mode": "fit"}), r"preprocess\.mode: expected one of \['letterbox'"),
+    ("stride_type", _with(R, preprocess={"size": 64, "stride": 32.0}), r"preprocess\.stride: expected an int >= 1"),
+    ("stride_bool", _with(R, preprocess={"size": 64, "stride": True}), r"preprocess\.stride: expected an int >= 1"),
+    ("stride_zero", _with(R, preprocess={"size": 64, "stride": 0}), r"preprocess\.stride: expected an int >= 1"),
+    ("stride_mode", _with(R, preprocess={"size": 64, "stride": 32, "mode": "stretch"}),
+     r"preprocess\.stride: only with mode 'letterbox'"),
+    ("stride_size", _with(R, preprocess={"size": [64, 80], "stride": 32}),
+     r"preprocess\.stride: size \[64, 80\] must be multiples of the stride 32"),
     ("pre_align", _with(R, preprocess={"size": 8, "align": "bottom"}), r"preprocess\.align: expected one of"),
     ("pre_interp", _with(R, preprocess={"size": 8, "interpolation": "cubic"}), r"preprocess\.interpolation: expected one of"),
     ("pre_scaleup", _with(R, preprocess={"size": 8, "scaleup": "yes"}), r"preprocess\.scaleup: expected a bool"),

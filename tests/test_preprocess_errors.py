@@ -235,3 +235,40 @@ def test_nasty_inputs_do_not_crash_the_process():
     r = subprocess.run([sys.executable, "-c", NASTY], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, f"rc={r.returncode}\nstdout:{r.stdout}\nstderr:{r.stderr}"
     assert r.stdout.strip() == "survived"
+
+
+# --- rect_size: the input of a model with preprocess.stride ------------------------------------
+
+from edgevision.preprocess import letterbox_batch, rect_size  # noqa: E402
+
+
+@pytest.mark.parametrize("shapes, size, stride, scaleup, want", [
+    ([(1188, 1584)], 384, 32, True, (288, 384)),         # a 4:3 photo: 288 rows of content, no padding
+    ([(1160, 720)], 384, 32, True, (384, 256)),          # portrait CCPD: 238 columns -> 256
+    ([(1080, 1920)], 640, 32, True, (384, 640)),         # 16:9 at 640: 360 rows -> 384 (Ultralytics' own example)
+    ([(100, 100)], 384, 32, True, (384, 384)),           # square: nothing to save
+    ([(60, 160), (160, 60)], 96, 32, True, (96, 96)),    # a batch: the size that holds every image
+    ([(20, 40)], 96, 32, False, (32, 64)),               # no upscaling: the image's own size, rounded up
+    ([(1, 4000)], 384, 32, True, (32, 384)),             # at least one stride
+])
+def test_rect_size(shapes, size, stride, scaleup, want):
+    got = rect_size(shapes, size, stride, scaleup=scaleup)
+    assert got == want
+    # letterboxed into it, each image keeps the scale it has in the full size
+    for hw in shapes:
+        img = np.zeros((*hw, 3), np.uint8)
+        full = letterbox_batch([img], size, scaleup=scaleup)[1][0]
+        rect = letterbox_batch([img], got, scaleup=scaleup)[1][0]
+        assert rect.scale == pytest.approx(full.scale) and rect.dst_shape == got
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(shapes=[(10, 10)], size=100, stride=32), r"size: expected multiples of stride 32"),
+    (dict(shapes=[(10, 10)], size=64, stride=0), r"stride: expected"),
+    (dict(shapes=[(10, 10)], size=64, stride=True), r"stride: expected"),
+    (dict(shapes=[], size=64, stride=32), r"shapes: expected at least one"),
+    (dict(shapes=[(0, 10)], size=64, stride=32), r"shapes: expected positive \(height, width\)"),
+])
+def test_rect_size_errors_name_the_argument(kwargs, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        rect_size(**kwargs)

@@ -27,9 +27,12 @@ _INPUT_OPTIONS = ("layout", "dtype")
 _RUNTIME_OPTIONS = ("threads",)
 #: ``preprocess`` keys: ``size`` plus the kernel's option names (edgevision.preprocess.OPTION_NAMES).
 _ORDER = ("mode", "align", "scaleup", "interpolation", "scale", "mean", "std", "swap_rb", "pad_value", "channels")
+#: ``preprocess`` keys the Predictor reads and the kernel does not: ``stride`` (the model takes
+#: any height and width in multiples of it; see docs/model_metadata.md).
+_PREDICTOR_KEYS = ("stride",)
 PREPROCESS_KEYS = ("size",) + tuple(k for k in _ORDER if k in _pp.OPTION_NAMES) + tuple(
-    sorted(_pp.OPTION_NAMES - set(_ORDER) - set(_INPUT_OPTIONS) - set(_RUNTIME_OPTIONS)))
-_KERNEL_KEYS = frozenset(PREPROCESS_KEYS[1:])
+    sorted(_pp.OPTION_NAMES - set(_ORDER) - set(_INPUT_OPTIONS) - set(_RUNTIME_OPTIONS))) + _PREDICTOR_KEYS
+_KERNEL_KEYS = frozenset(PREPROCESS_KEYS[1:]) - set(_PREDICTOR_KEYS)
 INPUT_KEYS = ("name", "layout", "dtype")
 #: Top-level keys with a meaning; any other key is kept verbatim in ``ModelConfig.extra``.
 TOP_LEVEL_KEYS = ("schema", "task", "name", "input", "preprocess", "labels", "charset", "decoder")

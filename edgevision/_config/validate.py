@@ -177,6 +177,18 @@ def _validate_preprocess(d: Mapping[str, Any], layout: str, dtype: str, source: 
             out[k] = getattr(o, k)
         else:  # scale, mean, std, pad_value: keep the given form (one number or one per channel)
             out[k] = _per_channel_json(kernel[k])
+    stride = pre.get("stride")
+    if stride is not None:
+        if not _is_int(stride) or stride < 1:
+            raise _error(source, "preprocess.stride", f"expected an int >= 1 (the model takes any height and width "
+                         f"in multiples of it), got {_fmt(stride)}")
+        if o.mode != "letterbox":
+            raise _error(source, "preprocess.stride", f"only with mode 'letterbox' (the input shrinks to the "
+                         f"letterboxed image), got mode {o.mode!r}")
+        if size[0] % stride or size[1] % stride:
+            raise _error(source, "preprocess.stride", f"size {[size[0], size[1]]} must be multiples of the stride "
+                         f"{stride}")
+        out["stride"] = int(stride)
     return out
 
 
