@@ -342,3 +342,85 @@ def test_the_int8_recipe_keeps_exactly_the_output_convolutions_float(pose_onnx):
     shapes = {i.name: numpy_helper.to_array(i).shape for i in m.graph.initializer}
     outs = sorted(shapes[n.input[1]][0] for n in m.graph.node if n.name in names)
     assert outs == [1, 1, 1, 4, 4, 4, 8, 8, 8]
+
+
+def test_decode_nodes_are_the_decoding_after_the_heads_and_nothing_that_feeds_them(pose_onnx):
+    import onnx
+
+    from training.detector import decode_nodes, output_convs
+
+    path, _ = pose_onnx
+    m = onnx.load(str(path))
+    tail = set(decode_nodes(path))
+    heads = set(output_convs(path))
+    assert tail and not tail & heads
+    assert not any(n.op_type == "Conv" for n in m.graph.node if n.name in tail)  # no backbone or head conv
+    by_name = {n.name: n for n in m.graph.node}
+    out = next(n for n in m.graph.node if m.graph.output[0].name in n.output)
+    assert out.name in tail  # what writes output0 (the rows of pixels and scores) stays float
+    # every node of the tail lies downstream of a head: a walk back from output0 through the tail
+    # ends at the output convolutions (or constants), never at a backbone node
+    producer = {o: n for n in m.graph.node for o in n.output}
+    for name in tail:
+        for i in by_name[name].input:
+            p = producer.get(i)
+            assert p is None or p.name in tail or p.name in heads
+
+
+@pytest.fixture(scope="module")
+def dynamic_pose_onnx(tmp_path_factory):
+    torch = pytest.importorskip("torch")
+    import exporters
+    from exporters.zoo import build
+
+    torch.manual_seed(0)
+    built = build("plate_pose", size=96, width=4, neck=8, dynamic_hw=True)  # untrained: the export path only
+    built.model.eval()
+    path = tmp_path_factory.mktemp("pose_dyn") / "plate_pose_dyn.onnx"
+    res = exporters.export_torch(built.model, torch.zeros(1, *built.input_shape), path, **built.export_kwargs())
+    return path, built, res
+
+
+def test_dynamic_hw_export_runs_each_call_on_the_smallest_stride_multiple(dynamic_pose_onnx):
+    import torch
+
+    from exporters.zoo import build
+
+    path, built, res = dynamic_pose_onnx
+    assert res.config.stride == 32 and {r.inputs for r in res.parity.rows} >= {"random, smaller input"}
+    p = Predictor(path, warmup=False, decoder={"conf_threshold": 0.0, "max_det": 5})
+    assert p.runner.inputs[0].fixed(2) is None and p.runner.inputs[0].fixed(3) is None
+    wide = (np.random.default_rng(1).random((60, 160, 3)) * 255).astype(np.uint8)  # 96 x 36 at 96: 96 x 64 (w x h)
+    blob, (t,) = p.preprocess([wide])
+    assert blob.shape == (1, 3, 64, 96) and t.scale == pytest.approx((0.6, 0.6)) and t.pad == (0, 14)
+    raw = p.infer(blob)[0]
+    with torch.no_grad():
+        ref = built.model(torch.from_numpy(np.asarray(blob))).numpy()
+    np.testing.assert_allclose(raw, ref, rtol=1e-4, atol=1e-3)
+    assert raw.shape == (1, 13, 8 * 12 + 4 * 6 + 2 * 3)
+    # at the full size it is the static model (the same weights, anchors as a constant)
+    static = build("plate_pose", size=96, width=4, neck=8)
+    static.model.load_state_dict(built.model.state_dict())
+    static.model.eval()
+    full = torch.from_numpy(np.asarray(p.preprocess([np.zeros((96, 96, 3), np.uint8)])[0]))
+    with torch.no_grad():
+        np.testing.assert_allclose(built.model(full).numpy(), static.model(full).numpy(), rtol=1e-6, atol=1e-5)
+    # a batch runs at the size that holds all of it; results are in each image's own pixels
+    tall = np.ascontiguousarray(wide.transpose(1, 0, 2))
+    blob2, (t1, t2) = p.preprocess([wide, tall])
+    assert blob2.shape == (2, 3, 96, 96)  # the wide image's 64 rows and the tall one's 96 columns
+    assert t1.scale == t.scale and t1.pad == (0, 30) and t2.pad == (30, 0)  # the same scale, more padding
+    both = p([wide, tall])
+    assert [r.orig_shape for r in both] == [(60, 160), (160, 60)] and all(len(r) == 5 for r in both)
+
+
+def test_dynamic_hw_is_refused_on_a_model_with_a_static_input(pose_onnx):
+    from edgevision.errors import ConfigMismatchError
+
+    path, _ = pose_onnx
+    with pytest.raises(ConfigMismatchError, match="preprocess.stride: 32 needs the model's height and width axes dynamic"):
+        Predictor(path, warmup=False, preprocess={"stride": 32})
+    with pytest.raises(InvalidArgumentError, match="dynamic_hw: expected True or False"):
+        from exporters.zoo import build
+
+        build("plate_pose", size=64, width=4, neck=8, dynamic_hw="yes")

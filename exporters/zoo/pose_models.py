@@ -6,6 +6,10 @@ the box ``cx, cy, w, h`` in model-input pixels, the plate score (sigmoid), then 
 TL, TR, BR, BL as ``x, y`` in model-input pixels. A anchors are the centres of the stride-8,
 -16 and -32 cells, row-major per level, as in :class:`exporters.zoo.torch_models.YoloTiny`.
 
+The anchor points of each level are the top-left block of its grid for the built size that the
+level's feature map covers, so the network runs on any input up to the built size in multiples of
+32 (``plate_pose(dynamic_hw=True)`` exports it so).
+
 Regression (what :mod:`training.detector` trains): box sides ``softplus(raw) * stride``
 from the anchor point (left, top, right, bottom); corner ``k`` = anchor + ``raw * 2 * stride``.
 
@@ -44,13 +48,15 @@ class _Residual(nn.Module):
 
 
 class PlatePoseNet(nn.Module):
-    """The detector (module docs). ``size`` (height, width), multiples of 32."""
+    """The detector (module docs). ``size`` (height, width), multiples of 32; ``dynamic_hw``: the
+    anchors follow the feature maps, for an export with dynamic height and width (:func:`plate_pose`)."""
 
     strides = (8, 16, 32)
     num_keypoints = 4
 
-    def __init__(self, size: tuple[int, int], width: int = 16, neck: int = 64) -> None:
+    def __init__(self, size: tuple[int, int], width: int = 16, neck: int = 64, dynamic_hw: bool = False) -> None:
         super().__init__()
+        self.dynamic_hw = bool(dynamic_hw)
         h, w = size
         if h % 32 or w % 32:
             raise InvalidArgumentError(f"size: height and width must be multiples of 32 (stride 32), got {size}")
@@ -74,33 +80,70 @@ class PlatePoseNet(nn.Module):
         anchors, strides = anchor_grid((h, w), self.strides)
         self.register_buffer("anchors", anchors, persistent=False)  # (1, 2, A)
         self.register_buffer("anchor_strides", strides, persistent=False)  # (1, 1, A)
+        start = 0
+        for i, st in enumerate(self.strides):  # the same points per level, (1, 2, h / st, w / st)
+            gh, gw = h // st, w // st
+            self.register_buffer(f"grid{i}", anchors[:, :, start:start + gh * gw].reshape(1, 2, gh, gw).clone(),
+                                 persistent=False)
+            start += gh * gw
 
-    def raw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(ltrb (N, 4, A) px, score logits (N, 1, A), corners (N, 8, A) px)``: what the loss uses."""
+    def _level_anchors(self, i: int, f: torch.Tensor) -> torch.Tensor:
+        """The anchor points (1, 2, h*w), input px, of level ``i`` for its feature map ``f`` (N, C, h, w):
+        the top-left h x w block of the level's grid for the built size. An input up to the built size
+        may be smaller (a dynamic height and width export slices the grid by the map's shape; a larger
+        one fails on the shapes rather than decode with wrong anchors)."""
+        grid = getattr(self, f"grid{i}")
+        return grid[:, :, :f.shape[-2], :f.shape[-1]].flatten(2)
+
+    def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(ltrb (N, 4, A) px, score logits (N, 1, A), corners (N, 8, A) px, anchors (1, 2, A) px)``.
+
+        At the built size (``dynamic_hw`` false) the anchors are the ``anchors`` buffer, a constant
+        of the exported graph; with ``dynamic_hw`` each level takes its block of the grid
+        (:meth:`_level_anchors`), so any height and width in multiples of 32 up to the built size run."""
         p3 = self.s8(self.stem(x))
         p4 = self.s16(p3)
-        boxes, scores, kpts = [], [], []
+        boxes, scores, kpts, anchors = [], [], [], []
         for i, f in enumerate(top_down(self.lat, p3, p4, self.s32(p4))):
             f = self.smooth[i](f)
             boxes.append(self.box[i](f).flatten(2))
             scores.append(self.cls[i](f).flatten(2))
             kpts.append(self.kpt[i](self.kpt_conv[i](f)).flatten(2))
-        ltrb = F.softplus(torch.cat(boxes, 2)) * self.anchor_strides
-        k = torch.cat(kpts, 2) * (2 * self.anchor_strides)
-        k = k + self.anchors.repeat(1, self.num_keypoints, 1)
-        return ltrb, torch.cat(scores, 2), k
+            if self.dynamic_hw:
+                anchors.append(self._level_anchors(i, f))
+        if self.dynamic_hw:
+            a = torch.cat(anchors, 2)
+            st = torch.cat([torch.full_like(anchors[i][:, :1], float(s)) for i, s in enumerate(self.strides)], 2)
+        else:
+            a, st = self.anchors, self.anchor_strides
+        ltrb = F.softplus(torch.cat(boxes, 2)) * st
+        k = torch.cat(kpts, 2) * (2 * st) + a.repeat(1, self.num_keypoints, 1)
+        return ltrb, torch.cat(scores, 2), k, a
+
+    def raw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(ltrb (N, 4, A) px, score logits (N, 1, A), corners (N, 8, A) px)``: what the loss uses
+        (at the built size, whose anchor points are the ``anchors`` buffer)."""
+        return self._heads(x)[:3]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ltrb, logits, k = self.raw(x)
-        return torch.cat([ltrb_to_xywh(self.anchors, ltrb), torch.sigmoid(logits), k], 1)
+        ltrb, logits, k, anchors = self._heads(x)
+        return torch.cat([ltrb_to_xywh(anchors, ltrb), torch.sigmoid(logits), k], 1)
 
 
-def plate_pose(size: Any = 384, width: int = 16, neck: int = 64) -> Built:
-    """The plate detector (module docs); ``size`` multiple of 32 (default 384)."""
+def plate_pose(size: Any = 384, width: int = 16, neck: int = 64, dynamic_hw: bool = False) -> Built:
+    """The plate detector (module docs); ``size`` multiple of 32 (default 384).
+
+    ``dynamic_hw``: export with dynamic height and width (``preprocess.stride`` 32), so the
+    Predictor letterboxes each call to the smallest multiple of 32 that holds the image (a 4:3
+    photo at 288 x 384: 0.75x the work). The bundled detector is exported without it: trained on
+    square letterboxes only, it finds more false plates on the shorter inputs (its card)."""
     h, w = _size(size)  # PlatePoseNet checks the multiples of 32
+    if not isinstance(dynamic_hw, bool):
+        raise InvalidArgumentError(f"dynamic_hw: expected True or False, got {dynamic_hw!r}")
     cfg = {"task": "pose", "name": "plate_pose", "labels": ["plate"],
-           "preprocess": {"size": [h, w], "mode": "letterbox", "swap_rb": True, "pad_value": 114},
+           "preprocess": {"size": [h, w], "mode": "letterbox", "swap_rb": True, "pad_value": 114,
+                          **({"stride": 32} if dynamic_hw else {})},
            "decoder": {"layout": "yolov8", "kpt_shape": [4, 2], "keypoint_names": list(KEYPOINTS),
                        "conf_threshold": 0.5, "iou_threshold": 0.45, "max_det": 20},
            "input_name": "images", "output_names": ["output0"], "layout": "NCHW"}
-    return Built("plate_pose", "torch", PlatePoseNet((h, w), width, neck), cfg, (3, h, w))
+    return Built("plate_pose", "torch", PlatePoseNet((h, w), width, neck, dynamic_hw), cfg, (3, h, w))
