@@ -192,6 +192,54 @@ def test_the_loss_goes_down_when_the_model_fits_one_batch():
 
 
 
+def test_the_loss_takes_rect_batches_on_a_dynamic_model_with_the_anchors_of_their_shape():
+    torch = pytest.importorskip("torch")
+    from exporters.zoo.pose_models import PlatePoseNet
+    from exporters.zoo.torch_models import anchor_grid
+    from training.detector import loss_fn
+
+    torch.manual_seed(0)
+    m = PlatePoseNet((64, 64), width=4, neck=8, dynamic_hw=True)
+    y = torch.full((2, 2, 8), float("nan"))
+    y[:, 0] = torch.tensor([10.0, 6, 50, 8, 49, 20, 11, 18])  # a plate in the top 32 rows
+    loss, info = loss_fn(m, torch.rand(2, 3, 32, 64), y)
+    assert torch.isfinite(loss) and info["npos"] >= 1
+    # the anchor points the model decodes with are those of the batch's shape
+    with torch.no_grad():
+        a = m._heads(torch.rand(1, 3, 32, 64))[3]
+    np.testing.assert_allclose(a.numpy(), anchor_grid((32, 64), m.strides)[0].numpy())
+
+
+def test_rect_batches_are_scenes_of_one_content_shape_cut_to_it():
+    from training.detector import MAX_PLATES, PAD_VALUE, _batch, content_rect, rect_groups
+
+    S = 96
+    X = np.full((5, S, S, 3), PAD_VALUE, np.uint8)
+    rng = np.random.default_rng(0)
+    X[0, 24:72] = rng.integers(0, 255, (48, S, 3))   # 48 content rows -> 64 rows, centred: 16..80
+    X[1, 24:72] = rng.integers(0, 255, (48, S, 3))
+    X[2] = rng.integers(0, 255, (S, S, 3))            # square: no rect group
+    X[3, :, 30:66] = rng.integers(0, 255, (S, 36, 3))  # 36 content columns -> 64, centred: 16..80
+    X[4, 24:72] = rng.integers(0, 255, (48, S, 3))
+    assert content_rect(X[0]) == (16, 0, 64, 96) and content_rect(X[2]) == (0, 0, 96, 96)
+    assert content_rect(X[3]) == (0, 16, 96, 64)
+    groups = rect_groups(X)
+    assert {k: v.tolist() for k, v in groups.items()} == {(16, 0, 64, 96): [0, 1, 4], (0, 16, 96, 64): [3]}
+    Y = np.full((5, MAX_PLATES, 8), np.nan, np.float32)
+    Y[:, 0] = [10, 30, 40, 30, 40, 40, 10, 40]
+    x, y = _batch(X, Y, np.array([0, 1, 4]), np.random.default_rng(1), "cpu", geo_aug=1.0, rect=(16, 0, 64, 96))
+    assert tuple(x.shape) == (3, 3, 64, 96)
+    q = y.numpy()[:, 0].reshape(3, 4, 2)
+    assert np.allclose(np.sort(q[:, :, 1], axis=1), [[14, 14, 24, 24]] * 3)  # 16 rows cut above: y - 16
+    # flipped scenes mirror x about the cut's width
+    assert set(np.round(np.sort(q[:, :, 0], axis=1)[:, 0]).tolist()) <= {10.0, 96 - 40.0}
+    from training.detector import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--out", "unused", "--rect", "1.5"])
+    assert e.value.code == 2
+
+
 def test_geometric_augmentation_moves_the_corners_with_the_pixels_and_keeps_plates_inside(monkeypatch):
     import cv2
 

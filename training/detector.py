@@ -137,7 +137,13 @@ def loss_fn(model: Any, x: Any, y: Any, *, amp: bool = False) -> tuple[Any, dict
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
         ltrb, logits, k = model.raw(x)
     ltrb, logits, k = ltrb.float(), logits.float(), k.float()
-    anchors, strides = model.anchors[0], model.anchor_strides[0, 0]
+    if tuple(x.shape[2:]) == tuple(model.input_hw):
+        anchors, strides = model.anchors[0], model.anchor_strides[0, 0]
+    else:  # a rect batch (a model built with dynamic_hw): the anchor points of its shape
+        from exporters.zoo.torch_models import anchor_grid
+
+        a, st = anchor_grid((int(x.shape[2]), int(x.shape[3])), model.strides)
+        anchors, strides = a[0].to(x.device), st[0, 0].to(x.device)
     index, q = assign(y, anchors, strides)
     posm = index >= 0
     npos = max(1, int(posm.sum()))
@@ -209,25 +215,69 @@ def geometric(img: np.ndarray, quads: np.ndarray, rng: np.random.Generator, *, p
     return img, quads
 
 
+#: The letterbox's pad value (the scenes are cached letterboxed, padded with it).
+PAD_VALUE = 114
+#: Stride of the rect batches (:func:`content_rect`): the model's coarsest level.
+RECT_STRIDE = 32
+
+
+def content_rect(img: np.ndarray, stride: int = RECT_STRIDE) -> tuple[int, int, int, int]:
+    """``(y0, x0, h, w)``: what rect inference feeds of a letterboxed scene ``img`` (S, S, 3) uint8: the
+    rows and columns holding its content (those not wholly the pad value), rounded out to multiples
+    of ``stride`` and centred on the content, as :func:`edgevision.preprocess.rect_size` sizes them."""
+    pad = np.all(img == PAD_VALUE, axis=2)
+    out = []
+    for keep, n in ((~pad.all(axis=1), img.shape[0]), (~pad.all(axis=0), img.shape[1])):
+        idx = np.flatnonzero(keep)
+        if not len(idx):
+            out.append((0, n))
+            continue
+        lo, hi = int(idx[0]), int(idx[-1]) + 1
+        side = min(n, -(-(hi - lo) // stride) * stride)
+        out.append((int(np.clip((lo + hi) // 2 - side // 2, 0, n - side)), side))
+    (y0, h), (x0, w) = out
+    return y0, x0, h, w
+
+
+def rect_groups(X: np.ndarray, stride: int = RECT_STRIDE) -> dict[tuple[int, int, int, int], np.ndarray]:
+    """The cached scenes ``X`` (N, S, S, 3) grouped by :func:`content_rect`, square ones left out:
+    ``{(y0, x0, h, w): indices}`` (rect batches are drawn from one group, so they share a shape)."""
+    groups: dict[tuple[int, int, int, int], list[int]] = {}
+    S = X.shape[1]
+    for i in range(len(X)):
+        r = content_rect(np.asarray(X[i]), stride)
+        if r[2:] != (S, S):
+            groups.setdefault(r, []).append(i)
+    return {k: np.array(v) for k, v in groups.items()}
+
+
 def _batch(X: np.ndarray, Y: np.ndarray, idx: np.ndarray, rng: np.random.Generator, device: str,
-           geo_aug: float = 0.0) -> tuple[Any, Any]:
+           geo_aug: float = 0.0, rect: tuple[int, int, int, int] | None = None) -> tuple[Any, Any]:
     """Cached uint8 BGR NHWC -> float RGB NCHW / 255 (the config's swap_rb and scale), flipped and jittered.
 
-    ``geo_aug``: the share of scenes given :func:`geometric` and a darkening gamma in :data:`GEO_GAMMA`."""
+    ``geo_aug``: the share of scenes given :func:`geometric` and a darkening gamma in :data:`GEO_GAMMA`.
+    ``rect``: ``(y0, x0, h, w)`` to cut every scene of the batch to (one :func:`rect_groups` group:
+    what rect inference feeds a model exported with dynamic height and width), or ``None``. A rect
+    batch is not given :func:`geometric` (its zoom-out would fill the cut rows with padding)."""
     import torch
 
     x = np.ascontiguousarray(X[idx][..., ::-1])          # BGR -> RGB
     y = np.array(Y[idx], np.float32)
     S = x.shape[2]
     gamma = np.ones(len(idx), np.float32)
-    if geo_aug > 0:
+    if rect is not None:
+        y0, x0, h, w = rect
+        x = np.ascontiguousarray(x[:, y0:y0 + h, x0:x0 + w])
+        y[..., 0::2] -= x0
+        y[..., 1::2] -= y0
+    elif geo_aug > 0:
         for j in np.flatnonzero(rng.random(len(idx)) < geo_aug):
             x[j], y[j] = geometric(x[j], y[j], rng)
             gamma[j] = rng.uniform(*GEO_GAMMA)
     flip = rng.random(len(idx)) < 0.5
     x[flip] = x[flip][:, :, ::-1]
     yf = y[flip].reshape(-1, MAX_PLATES, 4, 2)
-    yf[..., 0] = S - yf[..., 0]
+    yf[..., 0] = x.shape[2] - yf[..., 0]
     y[flip] = yf[:, :, FLIP_ORDER].reshape(-1, MAX_PLATES, 8)
     t = torch.from_numpy(x).to(device).permute(0, 3, 1, 2).float() / 255.0
     if geo_aug > 0:
@@ -241,16 +291,21 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
           lr: float = 2e-3, weight_decay: float = 5e-4, seed: int | None = None, time_budget_s: float | None = None,
           resume: bool = False, device: str | None = None, threads: int | None = None, workers: int | None = None,
           real: str | None = None, width: int = 16, init: str | None = None, progress: bool = True,
-          log_every: int = 25, precision: str | None = "auto", geo_aug: float = 0.0) -> dict[str, Any]:
+          log_every: int = 25, precision: str | None = "auto", geo_aug: float = 0.0, rect: float = 0.0
+          ) -> dict[str, Any]:
     """Train ``plate_pose``; writes ``out/checkpoints/last.pt`` and ``out/plate_pose.pt``. Returns the run's summary.
 
     ``precision`` (:func:`training.common.pick_precision`): ``bf16`` runs the network under
     bfloat16 autocast in channels-last memory (weights, optimizer and loss in float32); on a
     CPU with AVX-512 BF16 that is about 1.7x faster than float32 here. ``geo_aug``: the share of
     scenes rolled, zoomed, shifted and darkened in each batch (:func:`geometric`; 0 for the first
-    bundled run, which saw each cached scene as it is, flipped and brightness-jittered)."""
+    bundled run, which saw each cached scene as it is, flipped and brightness-jittered). ``rect``:
+    the share of batches drawn from one content shape and cut to it (:func:`rect_groups`); above 0 the model is built with
+    dynamic height and width and exported so (``preprocess.stride``), to be run on rect inputs."""
     if not (isinstance(geo_aug, (int, float)) and 0.0 <= geo_aug <= 1.0):
         raise ValueError(f"geo_aug: expected a share in [0, 1] of the scenes to transform, got {geo_aug!r}")
+    if not (isinstance(rect, (int, float)) and 0.0 <= rect <= 1.0):
+        raise ValueError(f"rect: expected a share in [0, 1] of the batches to cut to their content, got {rect!r}")
     import torch
 
     from .common import pick_precision
@@ -265,7 +320,15 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
     X, Y = build_cache(out / "cache", DetectorSample(seed, size, root), samples,
                        key={"recipe": "detector", "size": size, "seed": seed, "v": 1, "real": root},
                        workers=workers, desc="detector scenes", progress=progress)
-    model = build("plate_pose", size=size, width=width).model.to(dev)
+    model = build("plate_pose", size=size, width=width, dynamic_hw=rect > 0).model.to(dev)
+    groups = rect_groups(X) if rect > 0 else {}
+    group_keys = list(groups)
+    group_p = np.array([len(groups[k]) for k in group_keys], np.float64)
+    group_p = group_p / group_p.sum() if len(group_p) else group_p
+    if progress and groups:
+        print(f"rect batches from {len(groups)} content shapes: "
+              + ", ".join(f"{k[2]}x{k[3]} ({len(v)})" for k, v in sorted(groups.items(), key=lambda kv: -len(kv[1]))[:6]),
+              flush=True)
     if init:
         model.load_state_dict(torch.load(init, map_location=dev))
     precision = pick_precision(precision, dev)
@@ -286,7 +349,13 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
         perm = np.random.default_rng([seed, epoch]).permutation(samples)
         for bi in range(step % steps_per_epoch, steps_per_epoch):
             idx = np.sort(perm[bi * batch:(bi + 1) * batch])
-            x, y = _batch(X, Y, idx, np.random.default_rng([seed, 7, step]), dev, geo_aug)
+            brng = np.random.default_rng([seed, 7, step])
+            cut = None
+            if groups and brng.random() < rect:  # a rect batch: scenes of one content shape
+                gi = brng.choice(len(group_keys), p=group_p)
+                cut = group_keys[gi]
+                idx = np.sort(brng.choice(groups[cut], batch, replace=len(groups[cut]) < batch))
+            x, y = _batch(X, Y, idx, brng, dev, geo_aug, cut)
             if amp:
                 x = x.contiguous(memory_format=torch.channels_last)
             loss, info = loss_fn(model, x, y, amp=amp)
@@ -313,19 +382,22 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
     torch.save(model.state_dict(), out / "plate_pose.pt")
     return {"recipe": "detector", "steps": step, "total_steps": total, "epochs": step / steps_per_epoch,
             "stopped_by": stopped, "seconds": sched.elapsed, "precision": precision, "size": size, "batch": batch,
-            "lr": lr, "width": width, "geo_aug": geo_aug, "init": str(init) if init else None,
+            "lr": lr, "width": width, "geo_aug": geo_aug, "rect": rect, "init": str(init) if init else None,
             **{f"train_{k}_last100": float(np.mean(v[-100:])) for k, v in logs.items()},
             "data": {"generator": "calibration.plate_scenes.PlateDetectionScenes", "seed": seed, "samples": samples,
                      "easypr": "train scenes (+ teacher pseudo-labels)", "photos": "LCD photos, train half"}}
 
 
 def export(out: str | Path, weights: str | Path, *, size: int = 384, width: int = 16,
-           summary: dict[str, Any] | None = None, representative: Any = None) -> Any:
-    """Export the trained weights to ONNX with full metadata (:func:`training.common.export_trained`)."""
+           summary: dict[str, Any] | None = None, representative: Any = None, dynamic_hw: bool | None = None) -> Any:
+    """Export the trained weights to ONNX with full metadata (:func:`training.common.export_trained`);
+    ``dynamic_hw`` (default: whether the run trained on rect batches, ``summary["rect"] > 0``)."""
     from .common import export_trained
 
-    return export_trained("plate_pose", {"size": size, "width": width}, weights, out, recipe="detector",
-                          summary=summary, representative=representative)
+    if dynamic_hw is None:
+        dynamic_hw = bool((summary or {}).get("rect", 0) > 0)
+    return export_trained("plate_pose", {"size": size, "width": width, "dynamic_hw": dynamic_hw}, weights, out,
+                          recipe="detector", summary=summary, representative=representative)
 
 
 #: Seed of the scenes the int8 model is calibrated on (not the training seed; no evaluation scene).
@@ -446,15 +518,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--geo-aug", type=float, default=0.0,
                     help="share of scenes rolled (+-30 deg), zoomed (0.45-1.6x), shifted and darkened per batch")
+    ap.add_argument("--rect", type=float, default=0.0,
+                    help="share of batches cut to their content, in multiples of 32 (rect inputs); above 0 the "
+                         "model is exported with dynamic height and width (preprocess.stride 32)")
     args = ap.parse_args(argv)
     if not 0.0 <= args.geo_aug <= 1.0:
         ap.error(f"--geo-aug must be a share in [0, 1], got {args.geo_aug}")
+    if not 0.0 <= args.rect <= 1.0:
+        ap.error(f"--rect must be a share in [0, 1], got {args.rect}")
     if args.seed is not None and args.seed < 0:
         ap.error(f"--seed must be an integer >= 0, got {args.seed}")
     summary = train(args.out, size=args.size, samples=args.samples, epochs=args.epochs, batch=args.batch, lr=args.lr,
                     time_budget_s=args.time_budget, resume=args.resume, device=args.device, threads=args.threads,
                     workers=args.workers, real=args.real, width=args.width, init=args.init, seed=args.seed,
-                    precision=args.precision, geo_aug=args.geo_aug)
+                    precision=args.precision, geo_aug=args.geo_aug, rect=args.rect)
     out = Path(args.out)
     res = export(out / "plate_pose.onnx", out / "plate_pose.pt", size=args.size, width=args.width, summary=summary)
     print(res.summary())

@@ -58,6 +58,7 @@ class PlatePoseNet(nn.Module):
         super().__init__()
         self.dynamic_hw = bool(dynamic_hw)
         h, w = size
+        self.input_hw = (h, w)
         if h % 32 or w % 32:
             raise InvalidArgumentError(f"size: height and width must be multiples of 32 (stride 32), got {size}")
         c = width
