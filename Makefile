@@ -145,7 +145,9 @@ train-siamese:
 	$(PY) -m training.siamese --out runs/siamese4 --init runs/siamese3/siamese.weights.h5 --stage1-minutes 30 \
 		--stage2-minutes 0 --lr 5e-4 --seed 3 --threads 2 --no-bundle
 	$(PY) -m training.siamese --out runs/siamese5 --init runs/siamese4/siamese.weights.h5 --stage1-minutes 24 \
-		--stage2-minutes 0 --lr 3e-4 --seed 4 --threads 2
+		--stage2-minutes 0 --lr 3e-4 --seed 4 --threads 2 --no-bundle
+	$(PY) -m training.siamese --out runs/siamese6 --init runs/siamese5/siamese.weights.h5 --stage1-minutes 50 \
+		--stage2-minutes 0 --lr 3e-4 --seed 5 --threads 1
 
 # The matcher on real held-out icons (1-of-5) and on held-out synthetic challenges, fp32 and int8.
 captcha:
