@@ -19,8 +19,10 @@ the score (alpha 0.25, gamma 2, every anchor, normalized by the positives), 1 - 
 box, and smooth-L1 on the corners divided by the plate's box diagonal (so a 30 px and a
 300 px plate weigh alike) with weight ``KPT_WEIGHT``. Augmentation per batch: horizontal
 flip (the corners' order swapped, TL<->TR, BL<->BR, so a mirrored plate's corners stay in
-reading order), brightness gain and offset, and with ``--geo-aug P`` a share P of the scenes
-rolled, zoomed, shifted and darkened (:func:`geometric`). AdamW, warm-up + cosine (:class:`training.common.Schedule`).
+reading order), brightness gain and offset, with ``--geo-aug P`` a share P of the scenes
+rolled, zoomed, shifted and darkened (:func:`geometric`), and with ``--rect P`` a share P of the
+batches drawn from scenes of one content shape and cut to it (:func:`rect_groups`: what rect
+inference feeds a model exported with dynamic height and width, which such a run exports). AdamW, warm-up + cosine (:class:`training.common.Schedule`).
 """
 
 from __future__ import annotations
