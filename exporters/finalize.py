@@ -137,10 +137,10 @@ def finalize(path: str | os.PathLike, config: ModelConfig, *, simplify: bool = T
              dynamic_batch: bool = True, producer: str | None = None) -> dict[str, Any]:
     """Simplify, check and label an exported ONNX file in place.
 
-    With ``simplify``: onnxslim, then :func:`fold_conv_affine`.
+    With ``simplify``: onnxslim, then :func:`fold_conv_affine` and :func:`fold_pad_into_pool`.
 
     Returns a dict of what was done: ``simplified`` (bool), ``folded_affine_ops`` (ops
-    folded into convolutions), ``shared_initializers``
+    folded into convolutions), ``folded_pads`` (Pads folded into pools), ``shared_initializers``
     (byte-identical weights merged into one), ``nodes_before``,
     ``nodes_after``, ``opset``, ``inputs``/``outputs`` (name, shape with
     symbolic dims as strings).
@@ -164,6 +164,8 @@ def finalize(path: str | os.PathLike, config: ModelConfig, *, simplify: bool = T
             model, simplified = slim, True
     # Keras' BatchNormalization: Sub/Mul/Add after each Conv, which int8 would leave as float islands
     folded = fold_conv_affine(model) if simplify else 0
+    # Keras' MaxPooling2D(padding="same"): an edge Pad before the pool, a float island in int8
+    folded_pads = fold_pad_into_pool(model) if simplify else 0
     # a layer applied several times has its (folded) weights stored once per call otherwise
     shared = dedupe_initializers(model)
     try:
@@ -195,7 +197,7 @@ def finalize(path: str | os.PathLike, config: ModelConfig, *, simplify: bool = T
             out.append({"name": vi.name, "shape": dims})
         return out
 
-    return {"simplified": simplified, "folded_affine_ops": folded, "shared_initializers": shared, "nodes_before": before, "nodes_after": len(model.graph.node),
+    return {"simplified": simplified, "folded_affine_ops": folded, "folded_pads": folded_pads, "shared_initializers": shared, "nodes_before": before, "nodes_after": len(model.graph.node),
             "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None),
             "inputs": sig(model.graph.input), "outputs": sig(model.graph.output)}
 
@@ -325,6 +327,67 @@ def fold_conv_affine(model: Any) -> int:
     unused = [t for t in graph.initializer if t.name not in used]
     for t in unused:
         graph.initializer.remove(t)
+    return folded
+
+
+def fold_pad_into_pool(model: Any) -> int:
+    """Fold an edge ``Pad`` before a ``MaxPool`` into the pool's own padding, in place; returns how
+    many were folded.
+
+    Keras exports ``MaxPooling2D(padding="same")`` as ``Pad(mode="edge")`` (the missing rows and
+    columns after the image) then an unpadded ``MaxPool``. When each spatial pad is shorter than
+    the pool's kernel on that axis, every window that reads a padded value also reads the edge
+    value it copies, so the max is the max over the real values: exactly what ``MaxPool`` with
+    those ``pads`` computes (its implicit padding is -inf). The Pad must pad only the spatial
+    axes of the NCHW tensor with constant amounts, have the pool as its one reader, and the pool
+    must not use ``auto_pad``, ``ceil_mode`` or dilations. In int8 this also removes the
+    dequantize / Pad / quantize triple ONNX Runtime leaves around a float Pad.
+    """
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    init = {t.name: t for t in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    readers = consumers(graph)
+    folded, dead = 0, []
+    for pad in list(graph.node):
+        if pad.op_type != "Pad" or pad.output[0] in outputs:
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in pad.attribute}
+        if attrs.get("mode", b"constant") not in (b"edge", "edge"):
+            continue
+        users = readers.get(pad.output[0], [])
+        if len(users) != 1 or users[0].op_type != "MaxPool":
+            continue
+        pool = users[0]
+        if len(pad.input) < 2 or pad.input[1] not in init or (len(pad.input) > 3 and pad.input[3]):
+            continue  # pads not constant, or an axes input
+        amounts = numpy_helper.to_array(init[pad.input[1]]).astype(np.int64).reshape(-1)
+        if len(amounts) != 8 or amounts[[0, 1, 4, 5]].any() or (amounts < 0).any():
+            continue  # not a 4-d NCHW tensor padded on H and W only
+        pa = {a.name: helper.get_attribute_value(a) for a in pool.attribute}
+        kernel = list(pa.get("kernel_shape", []))
+        if (len(kernel) != 2 or pa.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET") or pa.get("ceil_mode", 0)
+                or any(d != 1 for d in pa.get("dilations", [1, 1])) or pa.get("storage_order", 0)):
+            continue
+        spatial = [int(amounts[2]), int(amounts[3]), int(amounts[6]), int(amounts[7])]  # h0, w0, h1, w1
+        if any(v >= kernel[i % 2] for i, v in enumerate(spatial)):
+            continue  # a window could lie wholly in the padding: not the same max
+        old = list(pa.get("pads", [0, 0, 0, 0]))
+        new = [a + b for a, b in zip(old, spatial)]
+        for a in list(pool.attribute):
+            if a.name == "pads":
+                pool.attribute.remove(a)
+        pool.attribute.append(helper.make_attribute("pads", new))
+        pool.input[0] = pad.input[0]
+        dead.append(pad)
+        folded += 1
+    for n in dead:
+        graph.node.remove(n)
+    if folded:
+        used = {t for n in graph.node for t in n.input}
+        for t in [t for t in graph.initializer if t.name not in used and t.name not in outputs]:
+            graph.initializer.remove(t)
     return folded
 
 
@@ -531,4 +594,4 @@ def parity_inputs(config: ModelConfig, *, batch: int = 2, seed: int = 0,
     return sets
 
 
-__all__ = ["DEFAULT_OPSET", "ExportResult", "consumers", "dedupe_initializers", "torchscript_log_off", "build_config", "input_shape", "quiet", "finalize", "procedural_images", "parity_inputs"]
+__all__ = ["DEFAULT_OPSET", "ExportResult", "consumers", "dedupe_initializers", "fold_pad_into_pool", "torchscript_log_off", "build_config", "input_shape", "quiet", "finalize", "procedural_images", "parity_inputs"]

@@ -153,3 +153,54 @@ def test_consumers_lists_every_reader_of_a_tensor_in_graph_order() -> None:
     g = helper.make_graph(nodes, "g", [x], [y])
     users = consumers(g)
     assert {k: [n.name for n in v] for k, v in users.items()} == {"x": ["r", "mul"], "a": ["add", "add"], "b": ["mul"]}
+
+
+# --- fold_pad_into_pool: Keras' MaxPooling2D(padding="same") ------------------------------------
+
+def _pad_pool(pads: list[int], mode: str = "edge", kernel: int = 3, stride: int = 2, extra_reader: bool = False
+              ) -> onnx.ModelProto:
+    nodes = [helper.make_node("Pad", ["x", "pads"], ["p"], mode=mode),
+             helper.make_node("MaxPool", ["p"], ["y"], kernel_shape=[kernel, kernel], strides=[stride, stride])]
+    outputs = ("y",)
+    if extra_reader:
+        nodes.append(helper.make_node("Relu", ["p"], ["z"]))
+        outputs = ("y", "z")
+    return _pad_graph(nodes, pads, outputs)
+
+
+def _pad_graph(nodes: list, pads: list[int], outputs: tuple[str, ...]) -> onnx.ModelProto:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 6])
+    ys = [helper.make_tensor_value_info(o, TensorProto.FLOAT, [None] * 4) for o in outputs]
+    g = helper.make_graph(nodes, "g", [x], ys, [numpy_helper.from_array(np.array(pads, np.int64), "pads")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m, full_check=True)
+    return m
+
+
+@pytest.mark.parametrize("pads", [[0, 0, 0, 0, 0, 0, 1, 1], [0, 0, 1, 0, 0, 0, 1, 2], [0, 0, 2, 2, 0, 0, 0, 0]])
+def test_an_edge_pad_before_a_max_pool_folds_into_its_padding_exactly(rng, pads) -> None:
+    from exporters.finalize import fold_pad_into_pool
+
+    m = _pad_pool(pads)
+    x = rng.normal(0, 1, (1, 3, 5, 6)).astype(np.float32)
+    want = _run(m, x)
+    assert fold_pad_into_pool(m) == 1
+    assert _ops(m) == ["MaxPool"] and not m.graph.initializer
+    onnx.checker.check_model(m, full_check=True)
+    (got,) = _run(m, x)
+    np.testing.assert_array_equal(got, want[0])
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(pads=[0, 0, 0, 0, 0, 0, 1, 1], mode="constant"),     # zeros are not the edge: the max could differ
+    dict(pads=[0, 0, 0, 0, 0, 0, 3, 3]),                      # a window could lie wholly in the padding
+    dict(pads=[0, 1, 0, 0, 0, 0, 1, 1]),                      # pads the channel axis
+    dict(pads=[0, 0, 0, 0, 0, 0, 1, 1], extra_reader=True),   # something else reads the padded tensor
+])
+def test_pads_that_are_not_the_pools_own_stay(kwargs) -> None:
+    from exporters.finalize import fold_pad_into_pool
+
+    m = _pad_pool(**kwargs)
+    before = _ops(m)
+    assert fold_pad_into_pool(m) == 0 and _ops(m) == before
