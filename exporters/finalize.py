@@ -323,11 +323,15 @@ def fold_conv_affine(model: Any) -> int:
     keep = [n for n in graph.node if id(n) not in removed]
     del graph.node[:]
     graph.node.extend(keep)
-    used = {t for n in graph.node for t in n.input} | outputs
-    unused = [t for t in graph.initializer if t.name not in used]
-    for t in unused:
-        graph.initializer.remove(t)
+    _drop_unused_initializers(graph)
     return folded
+
+
+def _drop_unused_initializers(graph: Any) -> None:
+    """Remove the initializers that no node reads and that are not graph outputs (after a fold)."""
+    used = {t for n in graph.node for t in n.input} | {o.name for o in graph.output}
+    for t in [t for t in graph.initializer if t.name not in used]:
+        graph.initializer.remove(t)
 
 
 def fold_pad_into_pool(model: Any) -> int:
@@ -349,7 +353,7 @@ def fold_pad_into_pool(model: Any) -> int:
     init = {t.name: t for t in graph.initializer}
     outputs = {o.name for o in graph.output}
     readers = consumers(graph)
-    folded, dead = 0, []
+    dead = []
     for pad in list(graph.node):
         if pad.op_type != "Pad" or pad.output[0] in outputs:
             continue
@@ -381,14 +385,11 @@ def fold_pad_into_pool(model: Any) -> int:
         pool.attribute.append(helper.make_attribute("pads", new))
         pool.input[0] = pad.input[0]
         dead.append(pad)
-        folded += 1
     for n in dead:
         graph.node.remove(n)
-    if folded:
-        used = {t for n in graph.node for t in n.input}
-        for t in [t for t in graph.initializer if t.name not in used and t.name not in outputs]:
-            graph.initializer.remove(t)
-    return folded
+    if dead:
+        _drop_unused_initializers(graph)
+    return len(dead)
 
 
 def fold_file(path: str | os.PathLike, *, atol: float = 1e-4, rtol: float = 1e-4) -> int:

@@ -137,15 +137,9 @@ def loss_fn(model: Any, x: Any, y: Any, *, amp: bool = False) -> tuple[Any, dict
     import torch.nn.functional as F
 
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
-        ltrb, logits, k = model.raw(x)
+        ltrb, logits, k, anchors, strides = model.raw(x)  # anchors and strides of this batch's shape
     ltrb, logits, k = ltrb.float(), logits.float(), k.float()
-    if tuple(x.shape[2:]) == tuple(model.input_hw):
-        anchors, strides = model.anchors[0], model.anchor_strides[0, 0]
-    else:  # a rect batch (a model built with dynamic_hw): the anchor points of its shape
-        from exporters.zoo.torch_models import anchor_grid
-
-        a, st = anchor_grid((int(x.shape[2]), int(x.shape[3])), model.strides)
-        anchors, strides = a[0].to(x.device), st[0, 0].to(x.device)
+    anchors, strides = anchors[0], strides[0, 0]
     index, q = assign(y, anchors, strides)
     posm = index >= 0
     npos = max(1, int(posm.sum()))

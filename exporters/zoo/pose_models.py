@@ -58,7 +58,6 @@ class PlatePoseNet(nn.Module):
         super().__init__()
         self.dynamic_hw = bool(dynamic_hw)
         h, w = size
-        self.input_hw = (h, w)
         if h % 32 or w % 32:
             raise InvalidArgumentError(f"size: height and width must be multiples of 32 (stride 32), got {size}")
         c = width
@@ -96,8 +95,9 @@ class PlatePoseNet(nn.Module):
         grid = getattr(self, f"grid{i}")
         return grid[:, :, :f.shape[-2], :f.shape[-1]].flatten(2)
 
-    def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(ltrb (N, 4, A) px, score logits (N, 1, A), corners (N, 8, A) px, anchors (1, 2, A) px)``.
+    def raw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(ltrb (N, 4, A) px, score logits (N, 1, A), corners (N, 8, A) px, anchors (1, 2, A) px,
+        strides (1, 1, A))``: what the loss uses, with the anchor points and strides of this input.
 
         At the built size (``dynamic_hw`` false) the anchors are the ``anchors`` buffer, a constant
         of the exported graph; with ``dynamic_hw`` each level takes its block of the grid
@@ -119,15 +119,10 @@ class PlatePoseNet(nn.Module):
             a, st = self.anchors, self.anchor_strides
         ltrb = F.softplus(torch.cat(boxes, 2)) * st
         k = torch.cat(kpts, 2) * (2 * st) + a.repeat(1, self.num_keypoints, 1)
-        return ltrb, torch.cat(scores, 2), k, a
-
-    def raw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(ltrb (N, 4, A) px, score logits (N, 1, A), corners (N, 8, A) px)``: what the loss uses
-        (at the built size, whose anchor points are the ``anchors`` buffer)."""
-        return self._heads(x)[:3]
+        return ltrb, torch.cat(scores, 2), k, a, st
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ltrb, logits, k, anchors = self._heads(x)
+        ltrb, logits, k, anchors, _ = self.raw(x)
         return torch.cat([ltrb_to_xywh(anchors, ltrb), torch.sigmoid(logits), k], 1)
 
 
