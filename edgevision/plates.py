@@ -15,7 +15,10 @@ The detector (a ``pose`` model with 4 keypoints, by default the bundled
 ``plate_pose_int8.onnx``) gives each plate's box, score and corners; by default it then takes a
 second look at each plate, cut out where it is larger, for finer corners (and drops
 plates the second look does not confirm; ``refine=False`` skips it). Each quad is
-rectified with ``warp_quad`` straight into one OCR batch, read in one OCR call. Without a
+rectified with ``warp_quad`` straight into one OCR batch, read in one OCR call; a plate
+whose characters lean in its crop (its quad's sides do not follow them) is also cut out
+upright and read in the same call, and the more confident reading stands (``deskew``,
+:func:`estimate_slant`). Without a
 detector, stage 1 is a ``keypoints`` model that returns the 4 plate corners (TL, TR, BR,
 BL, source pixels) of the one plate it assumes (seed 000, CCPD-style close-ups). Stage 2
 rectifies the quadrilateral with the compiled ``warp_quad`` kernel to the OCR model's
@@ -27,6 +30,7 @@ can stand in for the defaults.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass, field
@@ -90,6 +94,19 @@ REFINE_MATCH_IOU = 0.3
 #: photos (see the detector's model card).
 REFINE_PROPOSE_CONF = 0.3
 REFINE_CONFIRM_CONF = 0.7
+
+#: Slant correction (``PlateReader(deskew=True)``): a quad whose sides do not follow the
+#: plate's characters (a rotated rectangle around a plate seen from the side, say: the
+#: rectangles EasyPR labels plates with, and that a detector trained on them learns) gives a
+#: crop whose characters lean. :func:`estimate_slant` measures the lean of a crop's vertical
+#: strokes as ``k``, the x shift (crop pixels) per crop pixel of y, searched over
+#: ``[-SLANT_RANGE, SLANT_RANGE]`` (1.2: about 50 degrees); a plate leaning by at least
+#: ``SLANT_MIN`` (0.2: about 11 degrees) is read a second time from :func:`deskew_quad`'s
+#: crop, in the same OCR call, and the more confident reading stands.
+SLANT_RANGE = 1.2
+SLANT_MIN = 0.2
+#: Height (px) of the grey image :func:`estimate_slant` analyses (the crop scaled to it, aspect kept).
+SLANT_HEIGHT = 32
 
 
 @dataclass(eq=False)
@@ -222,6 +239,85 @@ def _unit_square_homography(q: np.ndarray) -> np.ndarray:
     return cv2.getPerspectiveTransform(src.astype(np.float32), q.astype(np.float32)).astype(np.float64)
 
 
+def estimate_slant(crop: np.ndarray) -> tuple[float, float]:
+    """How far a rectified plate's characters lean: ``(k, gain)``.
+
+    ``crop``: a uint8 plate crop, ``(H, W)`` grey or ``(H, W, 3)`` BGR, the characters
+    running along x. ``k`` is the lean of its vertical strokes, the x shift (crop pixels,
+    to the right) per crop pixel down: a stroke from ``(x, 0)`` to ``(x + k H, H)``.
+    ``gain``: how much sharper the strokes' column profile is at ``k`` than at 0 (>= 1).
+
+    Method: the projection profile, as in handwriting slant correction. The crop is
+    scaled to :data:`SLANT_HEIGHT` px high (aspect kept, so ``k`` is unchanged), its
+    horizontal gradient magnitude (Sobel) is sheared by each candidate ``k`` about the
+    middle row (``cv2.remap``), and ``k`` maximises the sum of squared column sums,
+    which is largest when every stroke falls in one column. Candidates: steps of 0.2 over
+    ``[-SLANT_RANGE, SLANT_RANGE]``, then 0.1 and 0.05 around the best.
+    """
+    import cv2
+
+    a = np.asarray(crop)
+    if a.dtype != np.uint8 or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3)) \
+            or min(a.shape[:2]) < 2:
+        raise InvalidArgumentError(f"crop: expected a uint8 (H, W) or (H, W, 3) image at least 2x2, "
+                                   f"got {a.dtype} {a.shape}")
+    g = a if a.ndim == 2 else a[..., 0] if a.shape[2] == 1 else cv2.cvtColor(a, cv2.COLOR_BGR2GRAY)
+    h = SLANT_HEIGHT
+    w = max(2, int(round(a.shape[1] * h / a.shape[0])))
+    g = cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+    gx = np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3))
+    def scores(ks: np.ndarray) -> np.ndarray:
+        # Every candidate's sheared gradient in one remap: rows [i h, (i + 1) h) are candidate i's.
+        mx, my = _shear_maps(tuple(np.round(ks, 6)), h, w)
+        cols = cv2.remap(gx, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        cols = cols.reshape(len(ks), h, w).sum(1, dtype=np.float64)
+        return np.einsum("kw,kw->k", cols, cols)
+
+    ks = np.round(np.arange(-SLANT_RANGE, SLANT_RANGE + 1e-9, 0.2), 6)
+    s = scores(ks)
+    zero, i = float(s[np.argmin(np.abs(ks))]), int(np.argmax(s))
+    best, top = float(ks[i]), float(s[i])
+    for step in (0.1, 0.05):
+        near = np.array([k for k in (best - step, best + step) if abs(k) <= SLANT_RANGE + 1e-9])
+        if near.size:
+            sn = scores(near)
+            j = int(np.argmax(sn))
+            if sn[j] > top:
+                best, top = float(near[j]), float(sn[j])
+    return best, (top / zero if zero > 0 else 1.0)
+
+
+@functools.lru_cache(maxsize=256)
+def _shear_maps(ks: tuple[float, ...], h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """``cv2.remap`` maps shearing an ``(h, w)`` image by each ``k`` about its middle row, stacked along y."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    k = np.asarray(ks, np.float32)[:, None, None]
+    mx = (x[None] + k * (y[None] - (h - 1) / 2.0)).reshape(-1, w)
+    my = np.broadcast_to(y[None], (len(ks), h, w)).reshape(-1, w)
+    return np.ascontiguousarray(mx, np.float32), np.ascontiguousarray(my, np.float32)
+
+
+def deskew_quad(corners: Any, k: float, size: Any) -> np.ndarray:
+    """The quad whose ``size`` crop shows the plate of ``corners``' crop with its lean ``k`` undone.
+
+    ``corners``: TL, TR, BR, BL (source px); ``size``: the crop's ``(H, W)`` (or one int);
+    ``k``: the lean of the characters in that crop (:func:`estimate_slant`). The new quad
+    keeps the old one's top and bottom edges (their lines, through the source's perspective)
+    and tilts its sides by ``k`` about the middle row, so its crop's strokes stand upright.
+    Returns ``(4, 2)`` float64 source px.
+    """
+    q = np.asarray(corners, np.float64)
+    if q.shape != (4, 2) or not np.isfinite(q).all():
+        raise InvalidArgumentError(f"corners: expected 4 finite (x, y) points, got {q.tolist()}")
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, float, np.integer, np.floating)) or not np.isfinite(k):
+        raise InvalidArgumentError(f"k: expected a finite number (x shift per pixel of y), got {k!r}")
+    hh, ww = (size, size) if isinstance(size, (int, np.integer)) else size
+    d = float(k) * hh / (2.0 * ww)  # half the lean over the crop's height, in fractions of its width
+    uv = np.array([[-d, 0.0], [1.0 - d, 0.0], [1.0 + d, 1.0], [d, 1.0]])
+    pts = np.concatenate([uv, np.ones((4, 1))], 1) @ _unit_square_homography(q).T
+    return pts[:, :2] / pts[:, 2:]
+
+
 def rectify_rows(image: np.ndarray, corners: Any, size: Any, split: Any = None, *,
                  channels: int | None = None) -> np.ndarray:
     """A two-row plate at ``corners`` rectified with its rows side by side, as one row.
@@ -342,6 +438,10 @@ class PlateReader:
             side in plate sizes (:data:`REFINE_SCALE`), > 1. ``confirm_threshold``: the
             score (0..1) a second-look detection needs to confirm a plate
             (:data:`REFINE_CONFIRM_CONF`). Only with a detector.
+        deskew: slant correction (default on): a plate whose characters lean by
+            :data:`SLANT_MIN` or more in its crop (:func:`estimate_slant`) is read again from
+            a quad that stands them upright (:func:`deskew_quad`), in the same OCR call, and
+            the more confident reading is kept, with its quad as the plate's corners.
 
     Calls: ``reader(x)`` with an image path, a uint8 BGR array, or a list of them.
     Without a detector, one :class:`PlateReading` per image (the corner model regresses
@@ -353,7 +453,7 @@ class PlateReader:
                  *, detector: str | os.PathLike | Any = _DEFAULT, conf_threshold: float | None = None,
                  iou_threshold: float | None = None, max_plates: int | None = None, refine: bool | None = None,
                  refine_scale: float = REFINE_SCALE, confirm_threshold: float = REFINE_CONFIRM_CONF,
-                 device: str = "auto", threads: int | None = None) -> None:
+                 deskew: bool = True, device: str = "auto", threads: int | None = None) -> None:
         from .predictor import Predictor
 
         def predictor(model: Any, **kw: Any) -> Predictor:
@@ -381,6 +481,9 @@ class PlateReader:
                 or not 0.0 <= confirm_threshold <= 1.0:
             raise InvalidArgumentError(f"confirm_threshold: expected a score in 0..1 (a second-look detection's), "
                                        f"got {confirm_threshold!r}")
+        if not isinstance(deskew, (bool, np.bool_)):
+            raise InvalidArgumentError(f"deskew: expected True or False, got {deskew!r}")
+        self.deskew = bool(deskew)
         self.refine = bool(detector is not None if refine is None else refine)
         self.refine_scale = float(refine_scale)
         self.confirm_threshold = float(confirm_threshold)
@@ -451,20 +554,49 @@ class PlateReader:
             return scenes[0] if single else scenes
         assert self.corners is not None
         quads = self.corners(images)
-        rect = [self.rectify(im, q.keypoints) for im, q in zip(images, quads)]
-        texts = self.ocr([c for c, _ in rect])
-        again = reread_two_rows(self.ocr, images, [q.keypoints if ok else None for q, (_, ok) in zip(quads, rect)],
-                                texts)
+        out = [PlateReading(corners=q, text=t.text, confidence=t.confidence, char_confidences=t.char_confidences,
+                            crop=c, quad_ok=ok, rows=rows, orig_shape=im.shape[:2], orig_img=im)
+               for im, (q, c, ok, t, rows) in zip(images, self._read(images, [q.keypoints for q in quads])[0])]
+        return out[0] if single else out
+
+    def _read(self, images: Sequence[np.ndarray], quads: Sequence[Any]
+              ) -> tuple[list[tuple[Any, np.ndarray, bool, Any, int]], float]:
+        """Rectify and read one plate per ``(image, quad)``, in one OCR call (two-row plates in a second).
+
+        With ``deskew``, a crop whose characters lean by at least :data:`SLANT_MIN`
+        (:func:`estimate_slant`) is also cut from :func:`deskew_quad`'s quad and read in the
+        same call; the more confident reading (``TextResult.confidence``) keeps its quad and crop.
+        Returns per plate ``(quad, crop, quad_ok, text_result, rows)``, and when the OCR
+        started (:func:`time.perf_counter`): what comes before it is rectification.
+        """
+        rect = [self.rectify(im, q) for im, q in zip(images, quads)]
+        quads = list(quads)
+        extra: list[tuple[int, np.ndarray, np.ndarray]] = []  # (plate, deskewed quad, its crop)
+        if self.deskew:
+            for i, (c, ok) in enumerate(rect):
+                if not ok:
+                    continue
+                k, _ = estimate_slant(c)
+                if abs(k) >= SLANT_MIN:
+                    q2 = deskew_quad(quads[i], k, self.crop_size)
+                    c2, ok2 = self.rectify(images[i], q2)
+                    if ok2:
+                        extra.append((i, q2, c2))
+        t_ocr = _clock()
+        read = self.ocr([c for c, _ in rect] + [c for _, _, c in extra])
+        texts = list(read[:len(rect)])
+        for (i, q2, c2), t2 in zip(extra, read[len(rect):]):
+            if t2.confidence > texts[i].confidence:
+                quads[i], rect[i], texts[i] = np.asarray(q2), (c2, True), t2
+        again = reread_two_rows(self.ocr, images, [q if ok else None for q, (_, ok) in zip(quads, rect)], texts)
         out = []
-        for im, q, (c, ok), t, a in zip(images, quads, rect, texts, again):
+        for q, (c, ok), t, a in zip(quads, rect, texts, again):
             rows = 1
             if a is not None:
                 t, c = a
                 rows = 2
-            out.append(PlateReading(corners=q.keypoints, text=t.text, confidence=t.confidence,
-                                    char_confidences=t.char_confidences, crop=c, quad_ok=ok, rows=rows,
-                                    orig_shape=im.shape[:2], orig_img=im))
-        return out[0] if single else out
+            out.append((q, c, ok, t, rows))
+        return out, t_ocr
 
     def refine_plates(self, images: Sequence[np.ndarray], dets: Sequence[Any]) -> list[list[tuple[int, np.ndarray]]]:
         """The detector's second look at the plates of its first (``dets``, one pose result per image).
@@ -540,25 +672,12 @@ class PlateReader:
         else:
             plates = [[(j, d.keypoints[j]) for j in range(len(d))] for d in dets]
         t_refine = _clock()
-        owners, crops, oks, quads = [], [], [], []
-        for i, im in enumerate(images):
-            for j, q in plates[i]:
-                c, ok = self.rectify(im, q)
-                owners.append((i, j))
-                crops.append(c)
-                oks.append(ok)
-                quads.append(q)
-        t2 = _clock()
-        texts = self.ocr(crops) if crops else []
-        again = reread_two_rows(self.ocr, [images[i] for i, _ in owners],
-                                [q if ok else None for q, ok in zip(quads, oks)], texts) if crops else []
+        owners = [(i, j, q) for i in range(len(images)) for j, q in plates[i]]
+        read, t2 = self._read([images[i] for i, _, _ in owners], [q for _, _, q in owners]) if owners \
+            else ([], t_refine)
         t3 = _clock()
         per: list[list[PlateReading]] = [[] for _ in images]
-        for (i, j), q, c, ok, t, a in zip(owners, quads, crops, oks, texts, again):
-            rows = 1
-            if a is not None:
-                t, c = a
-                rows = 2
+        for (i, j, _), (q, c, ok, t, rows) in zip(owners, read):
             per[i].append(PlateReading(corners=np.asarray(q, np.float64), text=t.text, confidence=t.confidence,
                                        char_confidences=t.char_confidences, crop=c, quad_ok=ok, rows=rows,
                                        score=float(dets[i].scores[j]), orig_shape=images[i].shape[:2],
@@ -573,4 +692,5 @@ class PlateReader:
 
 __all__ = ["PlateReader", "PlateReading", "PlateScene", "DEFAULT_CORNERS", "DEFAULT_OCR", "DEFAULT_DETECTOR",
            "TWO_ROW_SPLIT", "REFINE_SCALE", "REFINE_MATCH_IOU", "REFINE_PROPOSE_CONF", "PLATE_TEXT_PATTERN",
-           "REFINE_CONFIRM_CONF", "rectify_rows", "reread_two_rows"]
+           "REFINE_CONFIRM_CONF", "SLANT_MIN", "SLANT_RANGE", "SLANT_HEIGHT", "deskew_quad", "estimate_slant",
+           "rectify_rows", "reread_two_rows"]

@@ -545,3 +545,105 @@ def test_demo_command_with_a_detector_lists_every_plate(tmp_path: Path, capsys: 
     assert "found" in text and "MISSED" in text and "exact text 1/2" in text
     assert "detector + rectify + OCR" in text
     assert sorted(p.name for p in out.iterdir()) == ["0_plate.jpg", "1_plate.jpg"]
+
+
+# --- slant correction ------------------------------------------------------------------------------
+
+
+def _strokes(k: float, h: int = 64, w: int = 256) -> np.ndarray:
+    """A plate-like crop: white strokes on blue, each leaning by ``k`` (x px per px of y) about the middle row."""
+    img = np.full((h, w, 3), (160, 60, 20), np.uint8)
+    for x in range(24, w - 24, 30):
+        y0, y1 = 6, h - 6
+        top, bottom = x + k * (y0 - h / 2), x + k * (y1 - h / 2)
+        cv2.line(img, (int(round(top * 16)), y0 * 16), (int(round(bottom * 16)), y1 * 16), (255, 255, 255), 5,
+                 cv2.LINE_AA, shift=4)
+    return img
+
+
+@pytest.mark.parametrize("k", [-0.8, -0.4, 0.0, 0.3, 0.6])
+def test_estimate_slant_measures_how_far_the_strokes_lean(k: float) -> None:
+    from edgevision.plates import estimate_slant
+
+    got, gain = estimate_slant(_strokes(k))
+    assert got == pytest.approx(k, abs=0.06)
+    assert gain >= 1.0 and (gain > 1.2 if k else gain == pytest.approx(1.0))
+    grey, _ = estimate_slant(cv2.cvtColor(_strokes(k), cv2.COLOR_BGR2GRAY))  # grey crops too
+    assert grey == pytest.approx(got)
+
+
+def test_deskew_quad_stands_the_strokes_upright() -> None:
+    from edgevision.plates import deskew_quad, estimate_slant
+
+    scene = np.zeros((200, 400, 3), np.uint8)
+    scene[60:124, 50:306] = _strokes(0.5)  # a 256 x 64 plate whose strokes lean by 0.5
+    quad = np.array([[50, 60], [306, 60], [306, 124], [50, 124]], np.float64)
+    size = (32, 128)  # half the plate's size: the lean is a ratio, the same in the crop
+    crop = edgevision.warp_quad(scene, quad, size, dtype="uint8", layout="NHWC", scale=1.0)[0]
+    k, _ = estimate_slant(crop)
+    assert k == pytest.approx(0.5, abs=0.06)
+    upright = deskew_quad(quad, k, size)
+    # The top edge moves left and the bottom right by half the lean over the plate's height.
+    np.testing.assert_allclose(upright[:, 1], quad[:, 1])
+    np.testing.assert_allclose(upright[:, 0] - quad[:, 0], np.array([-1, -1, 1, 1]) * k * 64 / 2, atol=1e-6)
+    again = edgevision.warp_quad(scene, upright, size, dtype="uint8", layout="NHWC", scale=1.0)[0]
+    assert abs(estimate_slant(again)[0]) <= 0.06
+    np.testing.assert_allclose(deskew_quad(quad, 0.0, 64), quad, atol=1e-9)
+
+
+def test_slant_functions_refuse_bad_input() -> None:
+    from edgevision.plates import deskew_quad, estimate_slant
+
+    for bad in (np.zeros((64, 256, 3), np.float32), np.zeros((1, 256), np.uint8), np.zeros((64, 256, 4), np.uint8),
+                np.zeros((64,), np.uint8)):
+        with pytest.raises(edgevision.InvalidArgumentError, match=r"crop: expected a uint8 \(H, W\) or \(H, W, 3\)"):
+            estimate_slant(bad)
+    quad = [[0, 0], [10, 0], [10, 4], [0, 4]]
+    for bad_k in (float("nan"), True, "0.3", None):
+        with pytest.raises(edgevision.InvalidArgumentError, match="k: expected a finite number"):
+            deskew_quad(quad, bad_k, (32, 128))
+    for bad_q in ([[0, 0], [1, 1]], [[0, 0], [10, 0], [10, float("inf")], [0, 4]]):
+        with pytest.raises(edgevision.InvalidArgumentError, match="corners: expected 4 finite"):
+            deskew_quad(bad_q, 0.2, (32, 128))
+
+
+class _UprightOCR:
+    """An OCR stand-in whose confidence is higher the more upright a crop's strokes stand."""
+
+    def __init__(self, inner: edgevision.Predictor) -> None:
+        self.inner, self.config, self.seen = inner, inner.config, []
+
+    def __call__(self, crops: list) -> list:
+        from edgevision.plates import estimate_slant
+
+        out = []
+        for c in crops:
+            k, _ = estimate_slant(c)
+            self.seen.append(k)
+            out.append(edgevision.TextResult(text="沪A2" if abs(k) < 0.1 else "沪B1", confidence=1.0 - min(abs(k), 1.0),
+                                             char_confidences=[1.0 - min(abs(k), 1.0)] * 3))
+        return out
+
+
+def test_a_leaning_plate_is_read_again_upright_and_the_more_confident_reading_stands(tmp_path: Path) -> None:
+    scene = np.zeros((256, 256, 3), np.uint8)
+    scene[100:132, 64:192] = cv2.resize(_strokes(0.6), (128, 32), interpolation=cv2.INTER_AREA)
+    quad = np.array([[64, 100], [192, 100], [192, 132], [64, 132]], np.float64)
+    out = np.zeros((1, 13, 1), np.float32)
+    out[0, :4, 0], out[0, 4, 0], out[0, 5:, 0] = [32, 29, 32, 8], 0.9, (quad / 4).ravel()  # 256 -> 64 input
+    meta = {"task": "pose", "preprocess": {"size": 64}, "decoder": {"kpt_shape": [4, 2]}}
+    det = models.save(models.with_metadata(models.constant_output_model("output0", out, h=64, w=64), meta),
+                      tmp_path / "det1.onnx")
+    for deskew in (True, False):
+        reader = edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det, refine=False, deskew=deskew)
+        reader.ocr = _UprightOCR(reader.ocr)
+        (plate,) = reader(scene)
+        if deskew:
+            assert len(reader.ocr.seen) == 2  # the crop as detected, and upright, in one OCR call
+            assert plate.text == "沪A2" and abs(plate.corners[0, 0] - 64) > 5  # the upright quad's corners
+            assert plate.crop.shape == (32, 96, 3) and abs(edgevision.plates.estimate_slant(plate.crop)[0]) < 0.1
+        else:
+            assert len(reader.ocr.seen) == 1 and plate.text == "沪B1"
+            np.testing.assert_allclose(plate.corners, quad, atol=1e-3)
+    with pytest.raises(edgevision.InvalidArgumentError, match="deskew: expected True or False"):
+        edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det, deskew="yes")
