@@ -145,9 +145,9 @@ def _demo(args: argparse.Namespace) -> int:
     detect = not args.corners
     if detect:
         reader = PlateReader(ocr=args.ocr, detector=args.detector or DEFAULT_DETECTOR, refine=args.refine,
-                             device=args.device)
+                             deskew=args.deskew, device=args.device)
     else:
-        reader = PlateReader(args.corners, args.ocr, device=args.device)
+        reader = PlateReader(args.corners, args.ocr, deskew=args.deskew, device=args.device)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     print(f"{reader}\nreading {len(items)} image(s) from {src}; annotated copies go to {out_dir}/")
@@ -360,6 +360,8 @@ def _add_serve_parser(sub: Any) -> None:
     s.add_argument("--ocr", default=d.ocr, help=f"plate OCR model (default {d.ocr})")
     s.add_argument("--no-refine", dest="refine", action="store_false",
                    help="skip the detector's second look at each plate (faster, coarser corners)")
+    s.add_argument("--no-deskew", dest="deskew", action="store_false",
+                   help="skip the slant correction (a leaning plate is not read again upright)")
     s.add_argument("--meter-corners", default=d.meter_corners, metavar="M",
                    help=f"meter pipeline: screen corners and class (default {d.meter_corners})")
     s.add_argument("--meter-digits", default=d.meter_digits, metavar="M",
@@ -391,7 +393,8 @@ def _serve(args: argparse.Namespace) -> int:
     pipeline = args.pipeline or ("none" if args.model else "plate")
     config = ServeConfig(
         pipeline=None if pipeline == "none" else pipeline, models=tuple(args.model), corners=args.corners,
-        ocr=args.ocr, detector=args.detector, refine=args.refine, meter_corners=args.meter_corners, meter_digits=args.meter_digits,
+        ocr=args.ocr, detector=args.detector, refine=args.refine, deskew=args.deskew,
+        meter_corners=args.meter_corners, meter_digits=args.meter_digits,
         meter_classifier=args.meter_classifier, host=args.host, port=args.port, workers=args.workers, threads=args.threads, queue=args.queue,
         max_body_mb=args.max_body_mb, max_pixels=args.max_pixels, device=args.device,
         graceful_timeout_s=args.graceful_timeout, access_log=args.access_log, log_level=args.log_level)
@@ -433,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--ocr", default=DEFAULT_OCR, help=f"OCR model (default: bundled {DEFAULT_OCR})")
     d.add_argument("--no-refine", dest="refine", action="store_false",
                    help="skip the detector's second look at each plate (faster, coarser corners)")
+    d.add_argument("--no-deskew", dest="deskew", action="store_false",
+                   help="skip the slant correction (a leaning plate is not read again upright)")
     d.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or tensorrt[:N]")
     d.set_defaults(fn=_demo)
     _add_read_meter_parser(sub)

@@ -547,6 +547,27 @@ def test_demo_command_with_a_detector_lists_every_plate(tmp_path: Path, capsys: 
     assert sorted(p.name for p in out.iterdir()) == ["0_plate.jpg", "1_plate.jpg"]
 
 
+def test_demo_command_passes_the_reader_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[dict] = []
+
+    class Stop(Exception):
+        pass
+
+    def fake(*args: object, **kw: object) -> None:
+        seen.append(kw)
+        raise Stop
+
+    monkeypatch.setattr(edgevision.plates, "PlateReader", fake)
+    for flags, want in (([], {"refine": True, "deskew": True}), (["--no-deskew"], {"refine": True, "deskew": False}),
+                        (["--no-refine"], {"refine": False, "deskew": True})):
+        with pytest.raises(Stop):
+            cli(["demo", "--out", str(tmp_path / "out"), *flags])
+        assert {k: seen[-1][k] for k in want} == want
+    with pytest.raises(Stop):
+        cli(["demo", "--out", str(tmp_path / "out"), "--corners", "lpl_resnet_int8.onnx", "--no-deskew"])
+    assert seen[-1]["deskew"] is False
+
+
 # --- slant correction ------------------------------------------------------------------------------
 
 

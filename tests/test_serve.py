@@ -189,6 +189,16 @@ def test_the_detectors_second_look_is_a_setting(model_dir: Path, tmp_path: Path)
         tiny_config(model_dir, detector=det, refine="no")
 
 
+def test_the_slant_correction_is_a_setting(model_dir: Path, tmp_path: Path) -> None:
+    from edgevision.serve.engine import Engine
+
+    det = _pose_detector(tmp_path)
+    assert Engine(tiny_config(model_dir, detector=det, warmup=False)).reader.deskew is True  # PlateReader's default
+    assert Engine(tiny_config(model_dir, detector=det, warmup=False, deskew=False)).reader.deskew is False
+    with pytest.raises(TypeError, match="deskew: expected True or False"):
+        tiny_config(model_dir, detector=det, deskew=1)
+
+
 @pytest.fixture(scope="module")
 def client(model_dir: Path) -> Any:
     with TestClient(create_app(tiny_config(model_dir)), raise_server_exceptions=True) as c:

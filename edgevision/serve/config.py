@@ -33,6 +33,7 @@ class ServeConfig:
             instead of the detector: ``/recognize`` then reads the one plate it regresses. Not
             together with ``detector``.
         refine: with a detector, its second look at each plate (see :class:`~edgevision.PlateReader`).
+        deskew: the plate reader's slant correction (see :class:`~edgevision.PlateReader`).
         meter_corners, meter_digits, meter_classifier: the meter pipeline's three models (default:
             the bundled int8 ones).
         host, port: where uvicorn listens (``port=0``: a free port, printed at start).
@@ -55,6 +56,7 @@ class ServeConfig:
     ocr: str = "plate_ocr_int8.onnx"
     detector: str | None = None
     refine: bool = True
+    deskew: bool = True
     meter_corners: str = "meter_corners_int8.onnx"
     meter_digits: str = "meter_digits_int8.onnx"
     meter_classifier: str = "meter_digit_cls_int8.onnx"
@@ -89,6 +91,8 @@ class ServeConfig:
                                        "detector, by default the bundled one, or with a corner model)")
         if not isinstance(self.refine, bool):
             raise InvalidTypeError(f"refine: expected True or False, got {self.refine!r}")
+        if not isinstance(self.deskew, bool):
+            raise InvalidTypeError(f"deskew: expected True or False, got {self.deskew!r}")
         object.__setattr__(self, "port", check_int(self.port, "port", minimum=0))
         if self.port > 65535:
             raise InvalidArgumentError(f"port: expected 0..65535, got {self.port}")

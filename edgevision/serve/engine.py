@@ -181,10 +181,11 @@ class Engine:
             if config.plate_detector is not None:
                 # From its path: the reader sets the detector's threshold (a lower one when its
                 # first look only proposes plates for the second look to confirm).
-                self.reader = PlateReader(ocr=ocr, detector=config.plate_detector, refine=config.refine, **opts)
+                self.reader = PlateReader(ocr=ocr, detector=config.plate_detector, refine=config.refine,
+                                          deskew=config.deskew, **opts)
                 first, stage = "detector", "detect"
             else:
-                self.reader = PlateReader(Predictor(config.corners, warmup=False, **opts), ocr)
+                self.reader = PlateReader(Predictor(config.corners, warmup=False, **opts), ocr, deskew=config.deskew)
                 first, stage = "corners", "corners"
             for p in (getattr(self.reader, first), self.reader.ocr):
                 self.predictors.setdefault(model_name(p.path), p)
