@@ -80,6 +80,23 @@ def test_recalibrated_batchnorm_is_identity_in_eval_and_on_its_batch_in_training
         assert float((g - w).abs().max()) < 1e-3
 
 
+def test_bundled_detector_recovers_with_its_folded_biases() -> None:
+    """The detector's convolutions have no bias of their own: torch's exporter stores each folded
+    BatchNorm's shift as ``<conv>.weight_bias``, which comes back as that BatchNorm's bias, and the
+    recalibration keeps it (eval mode still computes the file's function)."""
+    path = Path(edgevision.__file__).parent / "models" / "plate_pose.onnx"
+    model = build("plate_pose", size=384, width=16).model
+    state, folded = state_from_onnx(model, path)
+    model.load_state_dict(state)
+    assert "stem.0.1" in folded and float(state["stem.0.1.bias"].abs().max()) > 0
+    rng = np.random.default_rng(2)
+    x = np.kron(rng.standard_normal((1, 3, 12, 12)), np.ones((1, 1, 32, 32))).astype(np.float32)
+    assert check_against_onnx(model, path, x, atol=1e-3) <= 1e-3
+    recalibrate_batchnorm(model, folded, [torch.from_numpy(x)])
+    assert not torch.allclose(dict(model.named_modules())["stem.0.1"].running_mean, torch.zeros(16))
+    assert check_against_onnx(model, path, x, atol=1e-3) <= 1e-3
+
+
 def test_wrong_architecture_and_bad_files_are_clear_errors(tmp_path: Path) -> None:
     cnn = build("plate_ocr_cnn", num_slots=8, rows=True).model  # no LSTM, different head inputs
     with pytest.raises(InvalidArgumentError, match="init: .*LSTM"):

@@ -12,7 +12,9 @@ BatchNorm after it. In training mode a BatchNorm normalizes by batch statistics,
 so :func:`recalibrate_batchnorm` then measures each such layer's input mean and
 variance on real batches and sets ``running_mean``/``running_var`` to them and
 ``weight``/``bias`` to ``sqrt(var + eps)``/``mean``: the layer is still the
-identity in eval mode, and nearly so in training mode.
+identity in eval mode, and nearly so in training mode. A convolution exported
+without a bias has its folded bias in ``<conv>.weight_bias``: it becomes the
+BatchNorm's shift, kept through the recalibration.
 """
 
 from __future__ import annotations
@@ -114,11 +116,18 @@ def state_from_onnx(model: Any, path: str | Path, grown: list[str] | None = None
                 state[f"{name}.bias_ih_l{layer}{sfx}"] = _lstm_gates(B[d, : 4 * H], H)
                 state[f"{name}.bias_hh_l{layer}{sfx}"] = _lstm_gates(B[d, 4 * H:], H)
     folded: list[str] = []
-    for name, m in model.named_modules():  # BatchNorms folded away: identity
+    modules = list(model.named_modules())
+    for idx, (name, m) in enumerate(modules):  # BatchNorms folded away: identity
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and f"{name}.weight" not in state:
             c = m.num_features
             state[f"{name}.weight"] = np.ones(c, np.float32)
-            state[f"{name}.bias"] = np.zeros(c, np.float32)
+            # A convolution without a bias gets the folded one as "<conv>.weight_bias" (torch's
+            # exporter): it becomes this BatchNorm's shift. The convolution is the last one
+            # before the BatchNorm in module order (Conv, BatchNorm, activation blocks).
+            conv = next((n for n, cm in reversed(modules[:idx]) if isinstance(cm, torch.nn.modules.conv._ConvNd)), None)
+            shift = inits.get(f"{conv}.weight_bias") if conv is not None and f"{conv}.bias" not in own else None
+            state[f"{name}.bias"] = (np.asarray(shift, np.float32) if shift is not None and shift.shape == (c,)
+                                     else np.zeros(c, np.float32))
             state[f"{name}.running_mean"] = np.zeros(c, np.float32)
             state[f"{name}.running_var"] = np.full(c, 1.0 - m.eps, np.float32)
             state[f"{name}.num_batches_tracked"] = np.zeros((), np.int64)
@@ -201,7 +210,11 @@ def recalibrate_batchnorm(model: Any, names: list[str], batches: Any) -> None:
         var = (s1 / count - mean * mean).clamp(min=0)
         m = mods[n]
         with torch.no_grad():
+            # Keep the layer's eval-mode function (the identity, or a shift by a folded bias):
+            # (x - mean) / s * w + b == (x - m0) / s0 * w0 + b0 for every x.
+            m0, w0, b0 = m.running_mean.double(), m.weight.double(), m.bias.double()
+            ratio = w0 / (m.running_var.double() + m.eps).sqrt()
             m.running_mean.copy_(mean.float())
             m.running_var.copy_(var.float())
-            m.weight.copy_((var + m.eps).sqrt().float())
-            m.bias.copy_(mean.float())
+            m.weight.copy_(((var + m.eps).sqrt() * ratio).float())
+            m.bias.copy_((b0 + (mean - m0) * ratio).float())
