@@ -266,6 +266,7 @@ def estimate_slant(crop: np.ndarray) -> tuple[float, float]:
     w = max(2, int(round(a.shape[1] * h / a.shape[0])))
     g = cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
     gx = np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3))
+
     def scores(ks: np.ndarray) -> np.ndarray:
         # Every candidate's sheared gradient in one remap: rows [i h, (i + 1) h) are candidate i's.
         mx, my = _shear_maps(tuple(np.round(ks, 6)), h, w)
