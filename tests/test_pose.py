@@ -472,3 +472,31 @@ def test_dynamic_hw_is_refused_on_a_model_with_a_static_input(pose_onnx):
         from exporters.zoo import build
 
         build("plate_pose", size=64, width=4, neck=8, dynamic_hw="yes")
+
+
+def test_the_detector_recipe_starts_from_the_bundled_onnx(tmp_path: Path) -> None:
+    """``training.detector --init plate_pose.onnx``: the bundled detector's weights come back from its
+    ONNX export (checked against ONNX Runtime), its folded BatchNorms recalibrated on the scenes, so a
+    run can go on from a bundled model whose checkpoint is gone; a ``.pt`` state dict loads as before."""
+    torch = pytest.importorskip("torch")
+    import edgevision
+    from exporters.zoo import build
+    from training.detector import load_init
+    from training.from_onnx import check_against_onnx
+
+    bundled = Path(edgevision.__file__).parent / "models" / "plate_pose.onnx"
+    rng = np.random.default_rng(3)
+    X = np.kron(rng.integers(0, 256, (4, 12, 12, 3)), np.ones((1, 32, 32, 1))).astype(np.uint8)
+    model = build("plate_pose", size=384, width=16).model
+    info = load_init(model, bundled, X)
+    assert info["weights"] == "plate_pose.onnx" and info["from_onnx"]["max_abs_error"] <= 1e-3
+    assert info["from_onnx"]["batchnorm_recalibrated"] > 0 and info["from_onnx"]["recalibration_images"] == 4
+    x = np.ascontiguousarray(X[:2][..., ::-1]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+    assert check_against_onnx(model, bundled, x, atol=1e-3) <= 1e-3  # still the file's function after recalibration
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    again = build("plate_pose", size=384, width=16).model
+    assert load_init(again, tmp_path / "w.pt", X)["weights"] == "w.pt"
+    with torch.no_grad():
+        assert torch.allclose(again.eval()(torch.from_numpy(x)), model.eval()(torch.from_numpy(x)))
+    with pytest.raises(edgevision.InvalidArgumentError, match="init: .* is not a file"):
+        load_init(again, tmp_path / "missing.onnx", X)

@@ -325,8 +325,7 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
         print(f"rect batches from {len(groups)} content shapes: "
               + ", ".join(f"{k[2]}x{k[3]} ({len(v)})" for k, v in sorted(groups.items(), key=lambda kv: -len(kv[1]))[:6]),
               flush=True)
-    if init:
-        model.load_state_dict(torch.load(init, map_location=dev))
+    loaded = load_init(model, init, X) if init else None
     precision = pick_precision(precision, dev)
     amp = precision == "bf16"
     if amp:
@@ -379,9 +378,42 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
     return {"recipe": "detector", "steps": step, "total_steps": total, "epochs": step / steps_per_epoch,
             "stopped_by": stopped, "seconds": sched.elapsed, "precision": precision, "size": size, "batch": batch,
             "lr": lr, "width": width, "geo_aug": geo_aug, "rect": rect, "init": str(init) if init else None,
+            **({"init_loaded": loaded} if loaded else {}),
             **{f"train_{k}_last100": float(np.mean(v[-100:])) for k, v in logs.items()},
             "data": {"generator": "calibration.plate_scenes.PlateDetectionScenes", "seed": seed, "samples": samples,
                      "easypr": "train scenes (+ teacher pseudo-labels)", "photos": "LCD photos, train half"}}
+
+
+def load_init(model: Any, weights: str | Path, X: np.ndarray) -> dict[str, Any]:
+    """Loads ``weights`` into the detector ``model``: a ``.pt`` state dict of the same architecture, or an
+    exported ``.onnx`` of it (the bundled ``plate_pose.onnx``, say, when its run's checkpoint is gone):
+    every tensor recovered by :func:`training.from_onnx.state_from_onnx`, checked against ONNX Runtime on
+    the first cached scenes ``X`` (uint8 BGR NHWC, as :func:`_batch` feeds them), and the BatchNorms that
+    export folded away recalibrated on up to 256 of them. Returns what was loaded (for the run's summary)."""
+    import hashlib
+
+    import torch
+
+    from .from_onnx import check_against_onnx, recalibrate_batchnorm, state_from_onnx
+
+    path = Path(weights)
+    if not path.is_file():
+        raise InvalidArgumentError(f"init: {path} is not a file (expected a .pt state dict or an .onnx export of "
+                                   "plate_pose)")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    dev = next(model.parameters()).device
+    if path.suffix.lower() != ".onnx":
+        model.load_state_dict(torch.load(path, map_location=dev))
+        return {"weights": path.name, "sha256_16": digest}
+    state, folded = state_from_onnx(model, path)
+    model.cpu().load_state_dict(state)
+    x = np.ascontiguousarray(X[:256][..., ::-1]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+    batches = [torch.from_numpy(x[i:i + 16]) for i in range(0, len(x), 16)]
+    err = check_against_onnx(model, path, x[:4])
+    recalibrate_batchnorm(model, folded, batches)
+    model.to(dev)
+    return {"weights": path.name, "sha256_16": digest,
+            "from_onnx": {"max_abs_error": err, "batchnorm_recalibrated": len(folded), "recalibration_images": len(x)}}
 
 
 def export(out: str | Path, weights: str | Path, *, size: int = 384, width: int = 16,
@@ -506,7 +538,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--device", default=None)
     ap.add_argument("--real", default=None)
-    ap.add_argument("--init", default=None)
+    ap.add_argument("--init", default=None,
+                    help="start from these weights: a .pt state dict, or an exported .onnx of the same architecture "
+                         "(e.g. edgevision/models/plate_pose.onnx; training.from_onnx, checked against ONNX Runtime)")
     ap.add_argument("--seed", type=int, default=None,
                     help="seed of the cached scenes and the run (default calibration.synth.TRAIN_SEED); a continued "
                          "run with another seed trains on new scenes")
