@@ -394,26 +394,22 @@ def load_init(model: Any, weights: str | Path, X: np.ndarray) -> dict[str, Any]:
 
     import torch
 
-    from .from_onnx import check_against_onnx, recalibrate_batchnorm, state_from_onnx
+    from .from_onnx import load_from_onnx
 
     path = Path(weights)
     if not path.is_file():
         raise InvalidArgumentError(f"init: {path} is not a file (expected a .pt state dict or an .onnx export of "
                                    "plate_pose)")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    dev = next(model.parameters()).device
     if path.suffix.lower() != ".onnx":
-        model.load_state_dict(torch.load(path, map_location=dev))
+        model.load_state_dict(torch.load(path, map_location=next(model.parameters()).device))
         return {"weights": path.name, "sha256_16": digest}
-    state, folded = state_from_onnx(model, path)
-    model.cpu().load_state_dict(state)
     x = np.ascontiguousarray(X[:256][..., ::-1]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-    batches = [torch.from_numpy(x[i:i + 16]) for i in range(0, len(x), 16)]
-    err = check_against_onnx(model, path, x[:4])
-    recalibrate_batchnorm(model, folded, batches)
-    model.to(dev)
+    got = load_from_onnx(model, path, [torch.from_numpy(x[i:i + 16]) for i in range(0, len(x), 16)], check=4)
     return {"weights": path.name, "sha256_16": digest,
-            "from_onnx": {"max_abs_error": err, "batchnorm_recalibrated": len(folded), "recalibration_images": len(x)}}
+            "from_onnx": {"max_abs_error": got["max_abs_error"],
+                          "batchnorm_recalibrated": len(got["batchnorm_recalibrated"]),
+                          "recalibration_images": got["recalibration_images"]}}
 
 
 def export(out: str | Path, weights: str | Path, *, size: int = 384, width: int = 16,

@@ -173,6 +173,25 @@ def check_against_onnx(model: Any, path: str | Path, inputs: np.ndarray, atol: f
     return err
 
 
+def load_from_onnx(model: Any, path: str | Path, batches: list[Any], *, check: int,
+                   grown: list[str] | None = None) -> dict[str, Any]:
+    """Starts ``model`` from the exported ONNX file at ``path``: :func:`state_from_onnx`, loaded on the
+    CPU, checked against ONNX Runtime (:func:`check_against_onnx`) on the first ``check`` inputs of
+    ``batches[0]``, the folded BatchNorms recalibrated on ``batches`` (input tensors, as the model
+    takes them), then moved back to the model's device. ``grown``: as in :func:`state_from_onnx`.
+
+    Returns ``{"tensors", "max_abs_error", "batchnorm_recalibrated" (names), "recalibration_images"}``.
+    """
+    dev = next(model.parameters()).device
+    state, folded = state_from_onnx(model, path, grown=grown)
+    model.cpu().load_state_dict(state)
+    err = check_against_onnx(model, path, batches[0][:check].numpy(), grown=bool(grown))
+    recalibrate_batchnorm(model, folded, batches)
+    model.to(dev)
+    return {"tensors": len(state), "max_abs_error": err, "batchnorm_recalibrated": folded,
+            "recalibration_images": sum(len(b) for b in batches)}
+
+
 def recalibrate_batchnorm(model: Any, names: list[str], batches: Any) -> None:
     """Gives the identity BatchNorms ``names`` their input statistics (see the module docs).
 

@@ -466,7 +466,7 @@ def _load_init(model: Any, weights: str | Path, X: np.ndarray) -> dict[str, Any]
     import torch
 
     from .common import imagenet_normalizer
-    from .from_onnx import check_against_onnx, recalibrate_batchnorm, state_from_onnx
+    from .from_onnx import load_from_onnx
 
     path = Path(weights)
     if not path.is_file():
@@ -475,18 +475,11 @@ def _load_init(model: Any, weights: str | Path, X: np.ndarray) -> dict[str, Any]
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     if path.suffix.lower() == ".onnx":
         grown: list[str] = []
-        state, folded = state_from_onnx(model, path, grown=grown)
-        dev = next(model.parameters()).device
-        model.cpu().load_state_dict(state)
         norm = imagenet_normalizer("cpu")
         batches = [norm(torch.from_numpy(np.array(X[i:i + 64]))) for i in range(0, min(len(X), 1024), 64)]
-        err = check_against_onnx(model, path, batches[0][:16].numpy(), grown=bool(grown))
-        recalibrate_batchnorm(model, folded, batches)
-        model.to(dev)
-        return {"weights": path.name, "sha256_16": digest, "tensors": len(state), "fresh": [],
-                **({"grown": grown} if grown else {}),
-                "from_onnx": {"max_abs_error": err, "batchnorm_recalibrated": folded,
-                              "recalibration_images": sum(len(b) for b in batches)}}
+        got = load_from_onnx(model, path, batches, check=16, grown=grown)
+        return {"weights": path.name, "sha256_16": digest, "tensors": got.pop("tensors"), "fresh": [],
+                **({"grown": grown} if grown else {}), "from_onnx": got}
     from .from_onnx import grow_rows
 
     state = torch.load(path, map_location="cpu", weights_only=True)
