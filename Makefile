@@ -67,12 +67,11 @@ train-meter-digits:
 # int8 (accuracy-aware) and the card (edgevision/models/meter_corners*), as bundled on 2026-12-05.
 .PHONY: train-meter-screen
 train-meter-screen:
-	KERAS_BACKEND=torch $(PY) -m training.meter_screen --out runs/meter_screen --samples 10000 --time-budget 1440 \
-		--threads 1 --workers 2
-	KERAS_BACKEND=torch $(PY) -m training.meter_screen --out runs/meter_screen2 --samples 10000 --time-budget 1200 \
-		--threads 1 --workers 2 --turn 0 --lr 1e-3 --init runs/meter_screen/meter_corners.weights.h5 \
-		--cache runs/meter_screen/cache
-	KERAS_BACKEND=torch $(PY) -m training.meter_screen --out runs/meter_screen2 --bundle
+	KERAS_BACKEND=torch $(PY) -m training.meter_screen --out runs/meter_screen_hm --samples 16000 --batch 32 \
+		--lr 0.002 --epochs 60 --time-budget 2400 --threads 2 --workers 2 --turn 0.15 --pool heatmap
+	KERAS_BACKEND=torch $(PY) -m training.meter_screen --out runs/meter_screen_hm --bundle
+# (Until 2026-12-06 the bundled model was the dense head: --pool flatten, runs/meter_screen 24 min, then
+# runs/meter_screen2 20 min more with --turn 0 --lr 1e-3 --init runs/meter_screen/meter_corners.weights.h5.)
 
 # The bundled defaults: train (CPU: time-budgeted, bf16 where the CPU has AVX-512 BF16/AMX;
 # a GPU is used when present), then export/quantize/card them into edgevision/models.

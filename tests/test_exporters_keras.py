@@ -139,6 +139,61 @@ def test_meter_corners_predictor_matches_keras(corners):
     assert res.info["folded_affine_ops"] >= ops.count("Conv") > 0 and "Sub" not in ops and "Mul" not in ops
 
 
+def _soft_argmax_reference(logits: np.ndarray) -> np.ndarray:
+    """Expected cell centre of each channel's softmax, by loops (the layer's independent reference)."""
+    n, h, w, k = logits.shape
+    out = np.zeros((n, 2 * k))
+    for i in range(n):
+        for c in range(k):
+            z = logits[i, :, :, c].astype(np.float64)
+            p = np.exp(z - z.max())
+            p /= p.sum()
+            for r in range(h):
+                for q in range(w):
+                    out[i, 2 * c] += p[r, q] * (q + 0.5) / w
+                    out[i, 2 * c + 1] += p[r, q] * (r + 0.5) / h
+    return out
+
+
+def test_soft_argmax_is_the_expected_cell_centre():
+    from exporters.zoo.keras_models import SoftArgmax2D
+
+    layer = SoftArgmax2D()
+    peaked = np.zeros((1, 4, 8, 2), np.float32)
+    peaked[0, 1, 6, 0] = 60.0                      # channel 0: all its mass on row 1, column 6
+    peaked[0, 3, 0, 1] = peaked[0, 3, 2, 1] = 60.0  # channel 1: split between columns 0 and 2 of row 3
+    got = np.asarray(layer(peaked))
+    np.testing.assert_allclose(got, [[6.5 / 8, 1.5 / 4, 1.5 / 8, 3.5 / 4]], atol=1e-6)
+    np.testing.assert_allclose(np.asarray(layer(np.zeros((2, 4, 8, 3), np.float32))), 0.5, atol=1e-6)  # flat: centre
+    logits = np.random.default_rng(0).normal(0, 3, (3, 5, 7, 4)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(layer(logits)), _soft_argmax_reference(logits), atol=1e-5)
+    assert layer.compute_output_shape((None, 5, 7, 4)) == (None, 8)
+
+
+def test_meter_corners_heatmap_head_exports_and_decodes(tmp_path):
+    built = _build("meter_corners", pool="heatmap", backbone_width=4, hidden=16, size=64)
+    train_model = built.notes["training_model"]
+    images = _images()
+    res = export_keras(built.model, tmp_path / "hm.onnx", **built.export_kwargs())
+    assert res.parity.ok and [o["name"] for o in res.info["outputs"]] == ["corners", "screen_class"]
+    blob, transforms = _blob(res.path, images)
+    k_corners, k_class = _keras_out(built.model, blob)
+    t_corners, t_class, t_logits = _keras_out(train_model, blob)  # the same layers, and the heatmaps
+    assert t_logits.shape == (2, 8, 8, 4)
+    np.testing.assert_allclose(t_corners, k_corners, atol=1e-6)
+    np.testing.assert_allclose(k_corners, _soft_argmax_reference(t_logits), atol=1e-5)
+    cfg = ModelConfig.read(res.path)
+    want = decoders.decode_keypoints(k_corners, transforms, num_keypoints=4, normalized=True,
+                                     names=list(CORNER_NAMES), classes=k_class, labels=list(cfg.labels))
+    for w, g in zip(want, edgevision.Predictor(res.path)(images)):
+        np.testing.assert_allclose(g.keypoints, w.keypoints, atol=1e-3)
+        assert g.label == w.label
+    with pytest.raises(InvalidArgumentError, match="multiple of 32"):
+        zoo.build("meter_corners", pool="heatmap", size=(80, 64))
+    with pytest.raises(InvalidArgumentError, match="'avg', 'flatten' or 'heatmap'"):
+        zoo.build("meter_corners", pool="max")
+
+
 def test_meter_digits_predictor_matches_keras(digits):
     built, res = digits
     assert res.parity.ok

@@ -287,3 +287,34 @@ def test_real_mixture_run_bundles_with_a_real_data_section(tmp_path: Path) -> No
     assert "| ccpd (quad) | 5 |" in card and "crops (evaluation only)" in card and "not found" in card
     assert "training mixture (real:" in card and "`easypr` the real EasyPR plates of the `train` split" in card
     assert r["accuracy_aware"]["ok"]
+
+
+def test_meter_screen_heatmap_targets_centre_on_the_corners() -> None:
+    import torch
+
+    from training.meter_screen import heatmap_loss, heatmap_targets
+
+    pts = torch.tensor([[0.30, 0.40, 0.71, 0.52, 0.47, 0.55, 0.12, 0.9]])       # 4 corners, normalized x, y
+    t = heatmap_targets(pts, 16, 16, sigma=1.0)                                  # (1, 16, 16, 4)
+    assert t.shape == (1, 16, 16, 4)
+    np.testing.assert_allclose(t.sum(dim=(1, 2)).numpy(), 1.0, atol=1e-6)
+    rows, cols = np.meshgrid((np.arange(16) + 0.5) / 16, (np.arange(16) + 0.5) / 16, indexing="ij")
+    for k, (x, y) in enumerate(pts.reshape(4, 2).numpy()):
+        m = t[0, :, :, k].numpy()
+        r, c = np.unravel_index(m.argmax(), m.shape)
+        assert (r, c) == (int(y * 16), int(x * 16))                              # the cell that holds the point
+        if 0.2 < x < 0.8 and 0.2 < y < 0.8:                                     # away from the border: centroid = point
+            assert float((m * cols).sum()) == pytest.approx(float(x), abs=1e-3)
+            assert float((m * rows).sum()) == pytest.approx(float(y), abs=1e-3)
+    # the loss is lowest for heatmaps that are the targets, and grows as they move away
+    at = torch.log(t.clamp_min(1e-12))
+    moved = torch.roll(at, shifts=2, dims=2)
+    assert float(heatmap_loss(at, pts)) < float(heatmap_loss(moved, pts)) < float(
+        heatmap_loss(torch.roll(at, shifts=5, dims=2), pts))
+
+
+def test_meter_screen_rejects_an_unknown_head(tmp_path: Path) -> None:
+    from training import meter_screen
+
+    with pytest.raises(InvalidArgumentError, match="pool: expected one of heatmap, flatten"):
+        meter_screen.train(tmp_path, samples=4, pool="dense", workers=1)

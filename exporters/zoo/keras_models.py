@@ -100,6 +100,30 @@ def light_backbone(x: Any, width: int, name: str = "backbone") -> list[Any]:
 # --- meter reading, stage 1: screen corners + screen class (seed 001) ----------------------
 
 
+@keras.saving.register_keras_serializable(package="edgevision")
+class SoftArgmax2D(layers.Layer):
+    """Heatmap logits (N, H, W, K) -> the K points' expected positions (N, 2 K), normalized.
+
+    Each channel is a softmax over its H x W cells; a point is the probability-weighted mean of
+    the cell centres ``((col + 0.5) / W, (row + 0.5) / H)``: ``x0, y0, x1, y1, ...`` in [0, 1] of
+    the input that the heatmap spans (integral regression, Sun et al. 2018; DSNT, Nibali et al.
+    2018). Differentiable, sub-cell precise, and in the graph: the exported model outputs points as
+    a regressor's would (``decoder.normalized``), so the runtime decodes it unchanged.
+    """
+
+    def call(self, logits: Any) -> Any:
+        _, h, w, k = logits.shape
+        cols = (np.arange(w, dtype=np.float32) + 0.5) / w
+        rows = (np.arange(h, dtype=np.float32) + 0.5) / h
+        grid = np.stack([np.tile(cols, h), np.repeat(rows, w)], axis=1)                  # (H W, 2): x, y
+        p = ops.softmax(ops.reshape(logits, (-1, h * w, k)), axis=1)                     # (N, H W, K)
+        pts = ops.matmul(ops.transpose(p, (0, 2, 1)), ops.convert_to_tensor(grid, dtype=logits.dtype))
+        return ops.reshape(pts, (-1, 2 * k))                                               # (N, 2 K)
+
+    def compute_output_shape(self, shape: Any) -> tuple:
+        return (shape[0], 2 * shape[-1])
+
+
 def meter_corners(size: Any = (128, 128), backbone_width: int = 16, hidden: int = 128,
                   dropout: float = 0.2, pool: str = "avg") -> Built:
     """Seed 001, stage 1: the meter screen's 4 corners and its class, from a letterboxed photo.
@@ -122,34 +146,59 @@ def meter_corners(size: Any = (128, 128), backbone_width: int = 16, hidden: int 
     average pooling (position enters only through the borders); ``"flatten"`` first
     reduces them to ``hidden // 4`` channels (1x1 conv, BN, ReLU) and flattens the
     grid, so the dense layer sees *where* each feature is, which is what a corner
-    regressor needs (``training.meter_screen`` uses it: +0.04 M parameters at the defaults).
+    regressor needs (+0.04 M parameters at the defaults). ``"heatmap"``: no dense corner
+    regressor; an FPN (1x1 laterals to ``hidden // 2`` channels, nearest upsampling + add) brings
+    the stride-32 and stride-16 features to stride 8, a separable block and a 1x1 conv give one
+    heatmap per corner, and :class:`SoftArgmax2D` turns each into its expected position (what
+    ``training.meter_screen`` uses: translation-equivariant, sub-cell precise). The class head is
+    then a dense layer on the global average of the stride-32 features. ``Built.notes``
+    ``training_model`` (heatmap only) also outputs the heatmap logits (N, H / 8, W / 8, 4),
+    for an auxiliary loss on their shape.
     """
     h, w = check_size(size, minimum=32, error=InvalidArgumentError)
     width = check_int(backbone_width, "backbone_width", minimum=1, expected="a positive int", error=InvalidArgumentError)
     hidden = check_int(hidden, "hidden", minimum=1, expected="a positive int", error=InvalidArgumentError)
     if not is_real(dropout) or not 0 <= dropout < 1:
         raise InvalidArgumentError(f"dropout: expected a number in [0, 1), got {dropout!r}")
-    if pool not in ("avg", "flatten"):
-        raise InvalidArgumentError(f"pool: expected 'avg' or 'flatten', got {pool!r}")
+    if pool not in ("avg", "flatten", "heatmap"):
+        raise InvalidArgumentError(f"pool: expected 'avg', 'flatten' or 'heatmap', got {pool!r}")
     inputs = keras.Input((h, w, 3), name="images")
-    c5 = light_backbone(inputs, width)[-1]
-    if pool == "avg":
+    c3, c4, c5 = light_backbone(inputs, width)
+    notes: dict[str, Any] = {}
+    if pool == "heatmap":
+        if h % 32 or w % 32:
+            raise InvalidArgumentError(f"size: the heatmap head needs a multiple of 32, got {size!r}")
+        fw = max(1, hidden // 2)
+        p = conv_bn(c5, fw, 1, 1, "lat5")
+        p = layers.Add(name="top4")([conv_bn(c4, fw, 1, 1, "lat4"), layers.UpSampling2D(2, name="up4")(p)])
+        p = layers.Add(name="top3")([conv_bn(c3, fw, 1, 1, "lat3"), layers.UpSampling2D(2, name="up3")(p)])
+        p = separable_block(p, fw, 1, "hm")
+        logits = layers.Conv2D(4, 1, name="heatmaps")(p)
+        corners = SoftArgmax2D(name="corners")(logits)
+        x = layers.GlobalAveragePooling2D(name="pool")(c5)
+        x = layers.Dense(hidden, activation="relu", name="fc")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name="dropout")(x)
+        screen = layers.Dense(len(METER_SCREEN_CLASSES), activation="softmax", name="screen_class")(x)
+        notes["training_model"] = keras.Model(inputs, [corners, screen, logits], name="meter_corners_train")
+    elif pool == "avg":
         x = layers.GlobalAveragePooling2D(name="pool")(c5)
     else:
         x = conv_bn(c5, max(1, hidden // 4), 1, 1, "reduce")
         x = layers.Flatten(name="pool")(x)
-    x = layers.Dense(hidden, activation="relu", name="fc")(x)
-    if dropout:
-        x = layers.Dropout(dropout, name="dropout")(x)
-    corners = layers.Dense(8, activation="sigmoid", name="corners")(x)
-    screen = layers.Dense(len(METER_SCREEN_CLASSES), activation="softmax", name="screen_class")(x)
+    if pool != "heatmap":
+        x = layers.Dense(hidden, activation="relu", name="fc")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name="dropout")(x)
+        corners = layers.Dense(8, activation="sigmoid", name="corners")(x)
+        screen = layers.Dense(len(METER_SCREEN_CLASSES), activation="softmax", name="screen_class")(x)
     model = keras.Model(inputs, [corners, screen], name="meter_corners")
     cfg = {"task": "keypoints", "name": "meter_corners", "labels": list(METER_SCREEN_CLASSES),
            "preprocess": {"size": [h, w], "mode": "letterbox", "swap_rb": True, "scale": 1 / 255, "pad_value": 114},
            "decoder": {"num_keypoints": 4, "normalized": True, "names": list(CORNER_NAMES),
                        "class_output": "screen_class"},
            "input_name": "images", "output_names": ["corners", "screen_class"], "layout": "NHWC"}
-    return Built("meter_corners", "keras", model, cfg, (h, w, 3))
+    return Built("meter_corners", "keras", model, cfg, (h, w, 3), notes)
 
 
 # --- meter reading, stage 2: RetinaNet-style digit detector (seed 001) ---------------------
