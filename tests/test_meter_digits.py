@@ -143,3 +143,38 @@ def test_stage_two_reads_screens_in_one_batch_as_it_reads_them_one_by_one() -> N
         assert ("." in a.text) == any(a.decimal)
     assert set(times) == {"digits", "classify"} and all(v > 0 for v in times.values())
     assert read_screens([], reader.digits, reader.classifier) == []
+
+
+def test_scene_screens_carry_their_labels_into_the_warped_screen() -> None:
+    from calibration.meter_synth import render_scene
+    from training.meter_digits import scene_digit_samples, scene_screens
+
+    exact = scene_screens(7_000_000, 6, jitter=0.0)
+    legible = [i for i in range(6) if render_scene(7_000_000 + i).meter_class != "illegible"]
+    assert len(exact) == len(legible) > 0
+    for (img, boxes, classes, positions), i in zip(exact, legible):
+        sc = render_scene(7_000_000 + i)
+        assert img.shape == (96, 256, 3) and img.dtype == np.uint8
+        assert classes == list(sc.screen.classes) and np.array_equal(positions, sc.screen.positions)
+        np.testing.assert_allclose(boxes, np.clip(sc.screen.boxes, 0, [256, 96, 256, 96]), atol=1e-3)  # no jitter
+    moved = scene_screens(7_000_000, 6)
+    again = scene_screens(7_000_000, 6)
+    assert len(moved) == len(again) and all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+                                            for a, b in zip(moved, again))  # deterministic
+    shift = [np.abs(m[1] - e[1]).max() for m, e in zip(moved, exact)]
+    assert max(shift) > 0.5 and all(np.all(m[1][:, 2:] >= m[1][:, :2]) for m in moved)  # moved, still boxes
+    x, y = scene_digit_samples(7_000_000, 6)
+    assert x.shape[1:] == (32, 20, 3) and len(x) == len(y) == sum(c.count("digit") for _, _, c, _ in moved)
+    np.testing.assert_allclose(y.sum(1), 1.0, atol=1e-6)
+
+
+def test_init_takes_a_run_folder_or_the_bundled_exports(tmp_path: Path) -> None:
+    from training.meter_digits import _init_file
+    from edgevision.errors import InvalidArgumentError
+
+    assert _init_file(MODELS_DIR, "meter_digit_cls") == Path(MODELS_DIR) / "meter_digit_cls.onnx"
+    (tmp_path / "meter_digits.weights.h5").write_bytes(b"")
+    (tmp_path / "meter_digits.onnx").write_bytes(b"")
+    assert _init_file(tmp_path, "meter_digits") == tmp_path / "meter_digits.weights.h5"  # a run's own weights first
+    with pytest.raises(InvalidArgumentError, match="neither meter_digit_cls.weights.h5 nor meter_digit_cls.onnx"):
+        _init_file(tmp_path, "meter_digit_cls")

@@ -48,6 +48,7 @@ import cv2
 import numpy as np
 
 from calibration.meter_synth import DIGIT_CROP_SIZE, SCREEN_SIZE, digit_crop, render_screen
+from edgevision.errors import InvalidArgumentError
 
 #: Anchor ratios (height / width) of the detector: digits are tall, the decimal area is wide.
 DET_RATIOS = (0.5, 1.0, 2.0)
@@ -184,6 +185,99 @@ def real_lcd_digit_samples(split: str = "train", real: str | None = None, copies
 # --- detector data ---------------------------------------------------------------------------
 
 
+#: ``render_scene`` seeds of the scene screens start at ``seed * 20_000 + SCENE_SEED_BASE`` (below 10**6, as
+#: every training seed here; the meter benchmarks' held-out scenes start at 400,000,000).
+SCENE_SEED_BASE = 300_000
+
+
+def _init(model: Any, init: str | Path, inputs: np.ndarray) -> None:
+    """Start ``model`` from ``init``: a ``.weights.h5`` of an earlier run, or an ``.onnx`` export of the same
+    architecture (a bundled file), recovered and checked by :func:`training.keras_from_onnx.load_keras_from_onnx`."""
+    if str(init).endswith(".onnx"):
+        from training.keras_from_onnx import load_keras_from_onnx
+
+        res = load_keras_from_onnx(model, init, inputs)
+        print(f"init from {init}: {res}", flush=True)
+    else:
+        model.load_weights(str(init))
+
+
+#: Scene screens (:func:`scene_screens`): the stage-1 corner error they imitate, as the standard deviation
+#: of each corner's shift in fractions of the screen diagonal (the heatmap corner model's median error on
+#: upright held-out scenes is about 0.03 of the diagonal, as a distance).
+SCENE_JITTER = 0.02
+
+
+def scene_screens(seed: int, count: int, jitter: float = SCENE_JITTER
+                  ) -> list[tuple[np.ndarray, np.ndarray, list[str], np.ndarray]]:
+    """Screens as :class:`edgevision.MeterReader` sees them: the legible scenes among
+    ``render_scene(seed + i)``, ``i < count``, each screen warped out of its 256x256 photo
+    (``warp_quad`` to :data:`SCREEN_SIZE`) through its corners, each corner moved by a normal shift of
+    ``jitter`` x the screen diagonal (stage 1's error). The scene's screen labels are carried into the
+    warped screen (its boxes through both homographies, then their bounding box, clipped).
+
+    Returns ``(image (96, 256, 3) uint8 BGR, boxes (K, 4) float32 px, classes, positions)`` per screen,
+    as :class:`calibration.meter_synth.MeterScreen` holds them. A screen stage 2 would meet blurrier
+    and less square than ``render_screen``'s, which is what the benchmark's whole meters show it."""
+    import cv2
+
+    from calibration.meter_synth import render_scene
+    from edgevision import warp_quad
+    from edgevision.errors import InvalidArgumentError as _Bad
+
+    rng = np.random.default_rng(seed)
+    h, w = SCREEN_SIZE
+    rect = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    out = []
+    for i in range(count):
+        sc = render_scene(seed + i)
+        if sc.meter_class == "illegible" or not len(sc.screen.boxes):
+            continue
+        c = np.asarray(sc.corners, np.float64)
+        q = c + rng.normal(0.0, jitter * float(np.linalg.norm(c[2] - c[0])), (4, 2))
+        try:
+            img = warp_quad(sc.image, q, SCREEN_SIZE, dtype="uint8", layout="NHWC", scale=1.0)[0]
+        except _Bad:
+            continue  # a jitter that folds the quad: no screen
+        m = np.linalg.inv(cv2.getPerspectiveTransform(rect, q.astype(np.float32))) \
+            @ cv2.getPerspectiveTransform(rect, c.astype(np.float32))
+        b = np.asarray(sc.screen.boxes, np.float64)
+        pts = np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [2, 3]], b[:, [0, 3]]], 1)      # (K, 4, 2)
+        hom = np.concatenate([pts, np.ones(pts.shape[:2] + (1,))], -1) @ m.T
+        xy = hom[..., :2] / hom[..., 2:]
+        boxes = np.concatenate([xy.min(1), xy.max(1)], 1)
+        boxes = np.clip(boxes, 0, [w, h, w, h]).astype(np.float32)
+        out.append((np.ascontiguousarray(img), boxes, list(sc.screen.classes),
+                    np.asarray(sc.screen.positions, np.float32)))
+    return out
+
+
+def scene_digit_samples(seed: int, count: int, jitter: float = SCENE_JITTER) -> tuple[np.ndarray, np.ndarray]:
+    """Digit crops (N, 32, 20, 3) uint8 BGR and soft targets (N, 10) from :func:`scene_screens`, each box
+    jittered a little (detector slack), as :func:`synth_digit_samples` makes them from rendered screens."""
+    rng = np.random.default_rng(seed + 1)
+    xs, ys = [], []
+    for img, boxes, classes, positions in scene_screens(seed, count, jitter):
+        digits = boxes[[k for k, c in enumerate(classes) if c == "digit"]]
+        for box, pos in zip(digits, positions):
+            if box[2] - box[0] < 2 or box[3] - box[1] < 2:
+                continue
+            xs.append(digit_crop(img, _jitter_box(box, rng)))
+            ys.append(soft_target(pos))
+    return np.stack(xs), np.stack(ys)
+
+
+def scene_detector_samples(seed: int, count: int, jitter: float = SCENE_JITTER
+                           ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """:func:`scene_screens` as detector samples: images, boxes (K, 4) px and class ids (0 digit, 1 decimal)."""
+    imgs, boxes, classes = [], [], []
+    for img, b, cls, _ in scene_screens(seed, count, jitter):
+        imgs.append(img)
+        boxes.append(b)
+        classes.append(np.array([DET_LABELS.index(c) for c in cls], np.int64))
+    return np.stack(imgs), boxes, classes
+
+
 def synth_detector_samples(seed: int, count: int) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
     """Synthetic screens (N, 96, 256, 3) uint8 BGR, boxes (K, 4) px and class ids (0 digit, 1 decimal)."""
     imgs, boxes, classes = [], [], []
@@ -272,12 +366,14 @@ def _trainable(model: Any) -> list[Any]:
 def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, batch: int = 128,
               lr: float = 3e-3, threads: int = 1, seed: int = 0, real: str | None = None,
               time_limit_s: float = 1200, init: str | Path | None = None, drum_copies: int = 6,
-              width: int = CLS_ARCH["width"], appearance: bool = False) -> dict[str, Any]:
+              width: int = CLS_ARCH["width"], appearance: bool = False, scenes: int = 0) -> dict[str, Any]:
     """Train ``meter_digit_cls`` (AdamW, cosine schedule, soft-target cross-entropy) and save
     ``<out>/meter_digit_cls.weights.h5`` and ``train_summary_cls.json`` (its ``arch`` is what
     :func:`export` builds). ``init``: weights to start from (a continued run: give it another
-    ``seed`` so its synthetic data is new). ``width``: the model's ``width``; ``appearance``:
-    the real drums' extra augmentation (:func:`real_drum_samples`)."""
+    ``seed`` so its synthetic data is new; a ``.onnx`` export, e.g. the bundled file, is recovered by
+    :mod:`training.keras_from_onnx`). ``width``: the model's ``width``; ``appearance``: the real drums'
+    extra augmentation (:func:`real_drum_samples`); ``scenes``: also the digits of the screens of this
+    many synthetic scenes as stage 1 warps them (:func:`scene_digit_samples`)."""
     torch = _torch_setup(threads, seed)
     from exporters.zoo.keras_models import meter_digit_cls
 
@@ -288,6 +384,8 @@ def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, b
              "real_drum_train": real_drum_samples("train", real, copies=drum_copies, seed=seed + 1,
                                                   appearance=appearance),
              "real_lcd_train": real_lcd_digit_samples("train", real)}
+    if scenes:
+        parts["scene_screens"] = scene_digit_samples(seed * 20_000 + SCENE_SEED_BASE, scenes)
     X = np.concatenate([p[0] for p in parts.values()])
     Y = np.concatenate([p[1] for p in parts.values()])
     data_s = time.time() - t0
@@ -295,7 +393,7 @@ def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, b
     built = meter_digit_cls(**arch)
     model = built.model
     if init:
-        model.load_weights(str(init))
+        _init(model, init, _to_input(X[:: max(1, len(X) // 256)][:256]))
     params = _trainable(model)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     rng = np.random.default_rng(seed)
@@ -328,7 +426,7 @@ def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, b
     summary = {"recipe": "training.meter_digits (classifier)", "arch": arch, "epochs_run": len(losses),
                "epochs": epochs, "batch": batch, "lr": lr, "threads": threads, "seed": seed,
                "data": {k: int(len(v[0])) for k, v in parts.items()}, "synth_screens": synth_screens,
-               "drum_copies": drum_copies, "appearance": appearance,
+               "drum_copies": drum_copies, "appearance": appearance, "scenes": scenes,
                "loss_by_epoch": [round(v, 4) for v in losses], "data_s": round(data_s, 1),
                "train_s": round(time.time() - t0, 1)}
     summary["init"] = str(init) if init else None
@@ -338,9 +436,11 @@ def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, b
 
 def train_det(out: str | Path, *, synth_count: int = 6000, epochs: int = 12, batch: int = 32, lr: float = 2e-3,
               threads: int = 1, seed: int = 0, real: str | None = None, time_limit_s: float = 1200,
-              init: str | Path | None = None) -> dict[str, Any]:
+              init: str | Path | None = None, scenes: int = 0) -> dict[str, Any]:
     """Train ``meter_digits`` (AdamW, cosine schedule, focal + smooth-L1 losses) and save
-    ``<out>/meter_digits.weights.h5`` and ``train_summary_det.json``. ``init``: as for :func:`train_cls`."""
+    ``<out>/meter_digits.weights.h5`` and ``train_summary_det.json``. ``init``: as for :func:`train_cls`;
+    ``scenes``: also the screens of this many synthetic scenes as stage 1 warps them
+    (:func:`scene_detector_samples`)."""
     torch = _torch_setup(threads, seed)
     from exporters.zoo.keras_models import BOX_VARIANCE, meter_digits
 
@@ -351,6 +451,10 @@ def train_det(out: str | Path, *, synth_count: int = 6000, epochs: int = 12, bat
     ri, rb, rc = real_lcd_detector_samples("train", real)
     images = np.concatenate([si, ri])
     boxes, classes = sb + rb, sc + rc
+    n_scene = 0
+    if scenes:
+        ci, cb, cc = scene_detector_samples(seed * 20_000 + SCENE_SEED_BASE, scenes)
+        images, boxes, classes, n_scene = np.concatenate([images, ci]), boxes + cb, classes + cc, len(ci)
     built = meter_digits(**DET_ARCH)
     anchors = built.notes["anchors"]
     targets = [assign(anchors, b, c, 2, BOX_VARIANCE) for b, c in zip(boxes, classes)]
@@ -359,7 +463,7 @@ def train_det(out: str | Path, *, synth_count: int = 6000, epochs: int = 12, bat
     PM = np.stack([t[2] for t in targets])
     data_s = time.time() - t0
     if init:
-        built.model.load_weights(str(init))
+        _init(built.model, init, _to_input(images[:: max(1, len(images) // 64)][:64]))
     model = built.notes["training_model"]
     params = _trainable(model)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
@@ -404,7 +508,7 @@ def train_det(out: str | Path, *, synth_count: int = 6000, epochs: int = 12, bat
     built.model.save_weights(str(out / "meter_digits.weights.h5"))
     summary = {"recipe": "training.meter_digits (detector)", "arch": DET_ARCH, "epochs_run": len(losses),
                "epochs": epochs, "batch": batch, "lr": lr, "threads": threads, "seed": seed,
-               "data": {"synthetic": int(len(si)), "real_lcd_train_rows_x3": int(len(ri))},
+               "data": {"synthetic": int(len(si)), "real_lcd_train_rows_x3": int(len(ri)), "scene_screens": n_scene},
                "loss_by_epoch": [round(v, 4) for v in losses], "data_s": round(data_s, 1),
                "train_s": round(time.time() - t0, 1)}
     summary["init"] = str(init) if init else None
@@ -561,7 +665,8 @@ def bundle(run_dir: str | Path, *, out_dir: str | Path | None = None, real: str 
         while d is not None:           # a continued run: its summary, then those it started from
             sm = json.loads((d / f"train_summary_{k}.json").read_text())
             chain.append(sm)
-            d = Path(sm["init"]).parent if sm.get("init") else None
+            # (a run started from an .onnx export, e.g. the bundled file, ends the chain: its card has the rest)
+            d = Path(sm["init"]).parent if sm.get("init") and not str(sm["init"]).endswith(".onnx") else None
         summaries[k] = chain if len(chain) > 1 else chain[0]
     for fam, kind, title in (("meter_digits", "det", "the meter digit detector (seed 001, stage 2)"),
                              ("meter_digit_cls", "cls", "the meter digit classifier (seed 001, stage 2)")):
@@ -575,6 +680,14 @@ def bundle(run_dir: str | Path, *, out_dir: str | Path | None = None, real: str 
         (out / f"{fam}.md").write_text("\n".join(card))
     (run_dir / "stage2_report.json").write_text(json.dumps(rep, indent=1, default=str))
     return {"report": rep, "int8": q}
+
+
+def _init_file(folder: str | Path, stem: str) -> Path:
+    """``folder/stem.weights.h5`` if there is one, else ``folder/stem.onnx`` (the bundled files' folder)."""
+    for name in (f"{stem}.weights.h5", f"{stem}.onnx"):
+        if (Path(folder) / name).is_file():
+            return Path(folder) / name
+    raise InvalidArgumentError(f"--init: {folder} holds neither {stem}.weights.h5 nor {stem}.onnx")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -592,7 +705,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="training seed (synthetic data seeds derive from it)")
     ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 3e-3 cls, 2e-3 det)")
     ap.add_argument("--drum-copies", type=int, default=6, help="augmented copies of each real drum train crop")
-    ap.add_argument("--init", default=None, help="run folder whose weights to continue from")
+    ap.add_argument("--init", default=None, help="run folder whose weights to continue from (its .weights.h5, or "
+                    "else its .onnx exports: e.g. edgevision/models for the bundled files)")
+    ap.add_argument("--scenes", type=int, default=0,
+                    help="also train on the screens of this many synthetic scenes as stage 1 warps them")
     ap.add_argument("--cls-width", type=int, default=CLS_ARCH["width"], help="the classifier's width")
     ap.add_argument("--appearance", action="store_true",
                     help="real drums also rotated, channel-shuffled, inverted and greyed (see _appearance)")
@@ -601,13 +717,13 @@ def main(argv: list[str] | None = None) -> int:
     if a.only in (None, "cls"):
         train_cls(out, synth_screens=a.synth_screens, epochs=a.cls_epochs, threads=a.threads, real=a.real,
                   time_limit_s=a.time_limit, seed=a.seed, lr=a.lr or 3e-3,
-                  init=Path(a.init) / "meter_digit_cls.weights.h5" if a.init else None, drum_copies=a.drum_copies,
-                  width=a.cls_width, appearance=a.appearance)
+                  init=_init_file(a.init, "meter_digit_cls") if a.init else None, drum_copies=a.drum_copies,
+                  width=a.cls_width, appearance=a.appearance, scenes=a.scenes)
         export("cls", out / "meter_digit_cls.weights.h5", out / "meter_digit_cls.onnx")
     if a.only in (None, "det"):
         train_det(out, synth_count=a.det_synth, epochs=a.det_epochs, threads=a.threads, real=a.real,
                   time_limit_s=a.time_limit, seed=a.seed, lr=a.lr or 2e-3,
-                  init=Path(a.init) / "meter_digits.weights.h5" if a.init else None)
+                  init=_init_file(a.init, "meter_digits") if a.init else None, scenes=a.scenes)
         export("det", out / "meter_digits.weights.h5", out / "meter_digits.onnx")
     if a.only in (None, "bundle"):
         res = bundle(out, real=a.real)
