@@ -178,3 +178,20 @@ def test_init_takes_a_run_folder_or_the_bundled_exports(tmp_path: Path) -> None:
     assert _init_file(tmp_path, "meter_digits") == tmp_path / "meter_digits.weights.h5"  # a run's own weights first
     with pytest.raises(InvalidArgumentError, match="neither meter_digit_cls.weights.h5 nor meter_digit_cls.onnx"):
         _init_file(tmp_path, "meter_digit_cls")
+
+
+def test_bundle_checks_its_kinds_and_reads_a_cards_training(tmp_path: Path) -> None:
+    from edgevision.errors import InvalidArgumentError
+    from training.meter_digits import _card_training, bundle
+
+    with pytest.raises(InvalidArgumentError, match="kinds: expected some of 'det', 'cls'"):
+        bundle(tmp_path, out_dir=tmp_path, kinds=("detector",))
+    with pytest.raises(InvalidArgumentError, match="kinds"):
+        bundle(tmp_path, out_dir=tmp_path, kinds=())
+    chain = _card_training(Path(MODELS_DIR) / "meter_digits.md")  # the bundled detector's runs, newest first
+    assert len(chain) >= 2 and all(c["recipe"] == "training.meter_digits (detector)" for c in chain)
+    assert chain[-1].get("init") is None and chain[0]["init"]
+    card = tmp_path / "x.md"
+    card.write_text("# x\n\n## Training\n\n```json\n{\"recipe\": \"r\", \"init\": null}\n```\n")
+    assert _card_training(card) == [{"recipe": "r", "init": None}]
+    assert _card_training(tmp_path / "missing.md") == []

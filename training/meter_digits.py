@@ -641,35 +641,52 @@ def quantize_int8(kind: str, fp32: str | Path, out: str | Path, *, tolerance: fl
             "calibration": f"synthetic seed {CALIBRATION_SEED}"}
 
 
-def bundle(run_dir: str | Path, *, out_dir: str | Path | None = None, real: str | None = None) -> dict[str, Any]:
+def bundle(run_dir: str | Path, *, out_dir: str | Path | None = None, real: str | None = None,
+           kinds: tuple[str, ...] = ("det", "cls")) -> dict[str, Any]:
     """Copy the run's fp32 exports into ``edgevision/models``, quantize them and write the model cards
-    (real held-out figures first, then synthetic held-out; ``benchmarks.meters``)."""
+    (real held-out figures first, then synthetic held-out; ``benchmarks.meters``). ``kinds``: the models
+    of the run to bundle (``det``, ``cls``); the other one stays as it is in ``out_dir``, its card's
+    stage-2 table brought up to date with the pair's figures and the rest of the card kept."""
     import shutil
 
     from benchmarks.meters import stage2_report, stage2_markdown
     from exporters.finalize import fold_file
 
+    if not kinds or set(kinds) - {"det", "cls"}:
+        raise InvalidArgumentError(f"kinds: expected some of 'det', 'cls', got {kinds!r}")
     run_dir = Path(run_dir)
     out = Path(out_dir) if out_dir else Path(__file__).resolve().parent.parent / "edgevision" / "models"
+    fams_all = (("cls", "meter_digit_cls"), ("det", "meter_digits"))
+    fams = [(k, f) for k, f in fams_all if k in kinds]
     q = {}
-    for kind, fam in (("cls", "meter_digit_cls"), ("det", "meter_digits")):
+    for kind, fam in fams:
         shutil.copyfile(run_dir / f"{fam}.onnx", out / f"{fam}.onnx")
         fold_file(out / f"{fam}.onnx")  # an export from before exporters.finalize folded the BatchNorms
-    for kind, fam in (("cls", "meter_digit_cls"), ("det", "meter_digits")):
+    for kind, fam in fams:
         q[fam] = quantize_int8(kind, out / f"{fam}.onnx", out / f"{fam}_int8.onnx", real=real)
     rep = stage2_report(models_dir=str(out), real=real)
     md = stage2_markdown(rep)
-    summaries = {}
-    for k in ("det", "cls"):
+    for kind, fam in (("cls", "meter_digit_cls"), ("det", "meter_digits")):
+        if kind not in kinds:  # kept: only its card's stage-2 table is new
+            card = (out / f"{fam}.md").read_text()
+            start, end = card.index("## Stage 2"), card.index(LCD_LABEL_NOTE)
+            (out / f"{fam}.md").write_text(card[:start] + md + "\n\n" + card[end:])
+    summaries: dict[str, Any] = {}
+    for k in kinds:
         chain, d = [], run_dir
         while d is not None:           # a continued run: its summary, then those it started from
             sm = json.loads((d / f"train_summary_{k}.json").read_text())
             chain.append(sm)
             # (a run started from an .onnx export, e.g. the bundled file, ends the chain: its card has the rest)
             d = Path(sm["init"]).parent if sm.get("init") and not str(sm["init"]).endswith(".onnx") else None
+        if str(chain[-1].get("init") or "").endswith(".onnx"):
+            # Started from a bundled export: that file's own training, from its card, completes the chain.
+            chain += _card_training(out / f"{dict(fams_all)[k]}.md")
         summaries[k] = chain if len(chain) > 1 else chain[0]
     for fam, kind, title in (("meter_digits", "det", "the meter digit detector (seed 001, stage 2)"),
                              ("meter_digit_cls", "cls", "the meter digit classifier (seed 001, stage 2)")):
+        if kind not in kinds:
+            continue
         card = [f"# {fam}: {title}", "", "\n\n".join(__doc__.split("\n\n")[2:5]).strip(), "",
                 "Whole-meter accuracy on real photos is **not measured**: no public set of whole utility-meter "
                 "photos with readings exists here; stage 1 is measured on synthetic scenes only.", "",
@@ -680,6 +697,21 @@ def bundle(run_dir: str | Path, *, out_dir: str | Path | None = None, real: str 
         (out / f"{fam}.md").write_text("\n".join(card))
     (run_dir / "stage2_report.json").write_text(json.dumps(rep, indent=1, default=str))
     return {"report": rep, "int8": q}
+
+
+def _card_training(card: Path) -> list[dict[str, Any]]:
+    """The training summaries (the ```json block after ``## Training``) of a model card, as a list; [] if none."""
+    if not card.is_file():
+        return []
+    text = card.read_text()
+    if "## Training" not in text:
+        return []
+    rest = text[text.index("## Training"):]
+    if "```json" not in rest:
+        return []
+    block = rest.split("```json", 1)[1].split("```", 1)[0]
+    doc = json.loads(block)
+    return doc if isinstance(doc, list) else [doc]
 
 
 def _init_file(folder: str | Path, stem: str) -> Path:
