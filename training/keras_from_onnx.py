@@ -261,12 +261,10 @@ def check_keras_against_onnx(model: Any, path: str | Path, x: np.ndarray, atol: 
     """The largest difference between ``model(x)`` (inference) and ONNX Runtime on ``path`` over every output,
     absolute, or relative to the output's largest magnitude where that is above 1 (a detector's boxes are in
     pixels); raises :class:`InvalidArgumentError` above ``atol``."""
-    import onnxruntime as ort
+    from edgevision.backends import load_runner
 
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    want = sess.run(None, {sess.get_inputs()[0].name: x})
+    runner = load_runner(str(path), backend="onnxruntime", device="cpu")
+    want = runner.infer({runner.inputs[0].name: x}, check=False)
     got = model(x, training=False)
     got = got if isinstance(got, (list, tuple)) else [got]
     if len(got) != len(want):
