@@ -318,3 +318,22 @@ def test_meter_screen_rejects_an_unknown_head(tmp_path: Path) -> None:
 
     with pytest.raises(InvalidArgumentError, match="pool: expected one of heatmap, flatten"):
         meter_screen.train(tmp_path, samples=4, pool="dense", workers=1)
+
+
+def test_meter_screen_keeps_the_heatmap_head_float(tmp_path: Path) -> None:
+    import onnx
+
+    from exporters import zoo
+    from exporters.keras_export import export_keras
+    from training.meter_screen import soft_argmax_nodes
+
+    hm = zoo.build("meter_corners", pool="heatmap", backbone_width=4, hidden=16, size=64)
+    path = export_keras(hm.model, tmp_path / "hm.onnx", **hm.export_kwargs()).path
+    names = soft_argmax_nodes(path)
+    ops = {n.name: n.op_type for n in onnx.load(str(path)).graph.node}
+    kinds = [ops[n] for n in names]
+    assert kinds.count("Conv") == 1 and kinds.count("Softmax") == 1 and kinds.count("MatMul") == 1
+    assert set(kinds) <= {"Conv", "Softmax", "MatMul", "Reshape", "Transpose"}
+    # the class head's softmax (after a dense layer) is not a heatmap's: a dense model has none to keep
+    dense = zoo.build("meter_corners", pool="flatten", backbone_width=4, hidden=16, size=64)
+    assert soft_argmax_nodes(export_keras(dense.model, tmp_path / "d.onnx", **dense.export_kwargs()).path) == []

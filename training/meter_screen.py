@@ -4,11 +4,14 @@
     python -m training.meter_screen --out runs/meter_screen --bundle     # int8 + card into edgevision/models
 
 Keras 3 on the torch backend (no TensorFlow): ``exporters.zoo`` builder ``meter_corners``
-(``pool="flatten"``: the dense head sees where each stride-32 feature lies), trained on
+(``pool="heatmap"``: each corner the expected position of its own 16x16 heatmap, a soft-argmax in
+the graph; ``--pool flatten`` is the first recipe's dense regressor over the flattened stride-32
+features), trained on
 ``calibration.meter_synth.render_scene`` photos made into model inputs by the *deploy*
 preprocessing (the kernel's letterbox with the model's own config, cached as uint8).
 Targets: the 4 screen corners TL, TR, BR, BL normalized to the letterboxed input (Huber
-loss; corners of a screen half out of the frame are clipped to it) and the class
+loss, plus a cross-entropy of each heatmap against a Gaussian at its corner, :func:`heatmap_loss`;
+corners of a screen half out of the frame are clipped to it) and the class
 ``analog`` / ``digital`` / ``illegible`` (cross-entropy). Augmentation: a quarter turn of
 the square input now and then (the corners keep their reading-order names, so their
 positions turn with the image). The learning rate warms up, then follows a cosine over
