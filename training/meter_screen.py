@@ -460,11 +460,17 @@ def _init_lines(doc: dict[str, Any]) -> str:
         return f"- Started from the weights `{doc['init']}`.\n"
     d = json.loads(first.read_text())
     t = d["train"]
+    now = doc["train"]
+    changes = []
+    if now["turn"] != t["turn"]:
+        changes.append(f"quarter turns with probability {now['turn']} instead of {t['turn']}")
+    if now["lr"] != t["lr"]:
+        changes.append(f"peak lr {now['lr']} instead of {t['lr']}")
     return (f"- Started from the weights of an earlier run on the same scenes: `{d['command']}` ({t['steps']} steps of "
             f"batch {t['batch']}, peak lr {t['lr']}, quarter turns with probability {t['turn']}, "
             f"{t['seconds'] / 60:.1f} min). Total: {t['steps'] + doc['train']['steps']} steps, "
-            f"{(t['seconds'] + doc['train']['seconds']) / 60:.1f} min of training. The continued run drops the "
-            "quarter turns (the held-out scenes are mostly upright) and halves the peak lr.\n")
+            f"{(t['seconds'] + doc['train']['seconds']) / 60:.1f} min of training."
+            + (f" The continued run: {'; '.join(changes)}." if changes else "") + "\n")
 
 
 def write_card(path: Path, doc: dict[str, Any], *, tolerance: float, fmt: str, calib_count: int,
