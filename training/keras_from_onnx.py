@@ -83,13 +83,12 @@ def _onnx_params(path: str | Path) -> list[dict[str, Any]]:
     import onnx
     from onnx import numpy_helper
 
+    from exporters.finalize import consumers
+
     g = onnx.load(str(path)).graph
     init = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     producer = {o: n for n in g.node for o in n.output}
-    users: dict[str, list[Any]] = {}
-    for n in g.node:
-        for i in n.input:
-            users.setdefault(i, []).append(n)
+    users = consumers(g)
 
     def weight(n: Any) -> str | None:
         if n.op_type not in ("Conv", "MatMul", "Gemm"):

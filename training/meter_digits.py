@@ -219,11 +219,8 @@ def scene_screens(seed: int, count: int, jitter: float = SCENE_JITTER
     Returns ``(image (96, 256, 3) uint8 BGR, boxes (K, 4) float32 px, classes, positions)`` per screen,
     as :class:`calibration.meter_synth.MeterScreen` holds them. A screen stage 2 would meet blurrier
     and less square than ``render_screen``'s, which is what the benchmark's whole meters show it."""
-    import cv2
-
     from calibration.meter_synth import render_scene
     from edgevision import warp_quad
-    from edgevision.errors import InvalidArgumentError as _Bad
 
     rng = np.random.default_rng(seed)
     h, w = SCREEN_SIZE
@@ -237,7 +234,7 @@ def scene_screens(seed: int, count: int, jitter: float = SCENE_JITTER
         q = c + rng.normal(0.0, jitter * float(np.linalg.norm(c[2] - c[0])), (4, 2))
         try:
             img = warp_quad(sc.image, q, SCREEN_SIZE, dtype="uint8", layout="NHWC", scale=1.0)[0]
-        except _Bad:
+        except InvalidArgumentError:
             continue  # a jitter that folds the quad: no screen
         m = np.linalg.inv(cv2.getPerspectiveTransform(rect, q.astype(np.float32))) \
             @ cv2.getPerspectiveTransform(rect, c.astype(np.float32))
@@ -666,7 +663,7 @@ def bundle(run_dir: str | Path, *, out_dir: str | Path | None = None, real: str 
         q[fam] = quantize_int8(kind, out / f"{fam}.onnx", out / f"{fam}_int8.onnx", real=real)
     rep = stage2_report(models_dir=str(out), real=real)
     md = stage2_markdown(rep)
-    for kind, fam in (("cls", "meter_digit_cls"), ("det", "meter_digits")):
+    for kind, fam in fams_all:
         if kind not in kinds:  # kept: only its card's stage-2 table is new
             card = (out / f"{fam}.md").read_text()
             start, end = card.index("## Stage 2"), card.index(LCD_LABEL_NOTE)

@@ -316,12 +316,11 @@ def soft_argmax_nodes(model: str | Path) -> list[str]:
     multiply-adds. Empty for a model without a heatmap (the dense head; its class softmax is not one)."""
     import onnx
 
+    from exporters.finalize import consumers
+
     g = onnx.load(str(model)).graph
     producer = {o: n for n in g.node for o in n.output}
-    users: dict[str, list[Any]] = {}
-    for n in g.node:
-        for i in n.input:
-            users.setdefault(i, []).append(n)
+    users = consumers(g)
     softmax = [n for n in g.node if n.op_type == "Softmax"]
     keep: list[Any] = []
     for sm in softmax:
