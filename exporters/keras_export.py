@@ -480,9 +480,7 @@ def load_keras_weights(model: Any, weights: str | os.PathLike) -> Any:
         have, file_names = _read_weights_tree(path)
         with tempfile.TemporaryDirectory(prefix="edgevision-keras-") as d:
             own_path = Path(d) / "own.weights.h5"
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model.save_weights(own_path)
+            save_keras_weights(model, own_path)
             want, own_names = _read_weights_tree(own_path)
         tops = {k.split("/", 1)[0] for k in want} | {"layers", "vars"}
         have = {k: v for k, v in have.items() if k.split("/", 1)[0] in tops}  # skip optimizer/metrics state
@@ -517,4 +515,15 @@ def load_keras_weights(model: Any, weights: str | os.PathLike) -> Any:
     return model
 
 
-__all__ = ["EXPORTERS", "LAYOUTS", "import_keras", "export_keras", "load_keras_weights"]
+def save_keras_weights(model: Any, weights: str | os.PathLike) -> Path:
+    """``model.save_weights(weights)`` (a ``.weights.h5`` file), without the NumPy 2 ``__array__(copy=)``
+    DeprecationWarning that Keras 3's torch variables raise while saving. Returns the path."""
+    path = Path(weights)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"__array__ implementation doesn't accept a copy keyword",
+                                category=DeprecationWarning)
+        model.save_weights(str(path))
+    return path
+
+
+__all__ = ["EXPORTERS", "LAYOUTS", "import_keras", "export_keras", "load_keras_weights", "save_keras_weights"]

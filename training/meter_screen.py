@@ -42,6 +42,7 @@ import numpy as np
 
 from benchmarks.meters import SCENE_HELDOUT_SEED, stage1_heldout, synthetic_scenes
 from edgevision.errors import EdgeVisionError, InvalidArgumentError
+from exporters.keras_export import save_keras_weights
 
 #: ``render_scene`` seed bases of the four disjoint sets (see the module docs); the held-out one is the
 #: whole-meter benchmark's (``benchmarks.meters``).
@@ -197,7 +198,7 @@ def train(out: str | Path, *, samples: int = 16000, batch: int = 32, lr: float =
             print(json.dumps(rec), flush=True)
     seconds = time.monotonic() - t0
     weights = out / "meter_corners.weights.h5"
-    model.save_weights(weights)
+    save_keras_weights(model, weights)
     reps = [make_sample(i, base=VAL_BASE, size=size)[0][..., ::-1] for i in range(4)]  # BGR for the exporter
     fp32 = out / f"{FAMILY}.onnx"
     res = export_keras(model, fp32, **built.export_kwargs(), representative=[np.ascontiguousarray(r) for r in reps],

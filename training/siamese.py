@@ -68,6 +68,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from exporters.keras_export import save_keras_weights
+
 #: Input size (height, width) of the trained model, pixels.
 SIZE = (64, 64)
 #: Train identities of datasets/icons kept out of training to choose heads and int8 variants.
@@ -428,7 +430,7 @@ def train(out: str | Path, *, stage1_minutes: float = 24, stage2_minutes: float 
     keep = "stage2" if v2 and (v2["real_val"] + v2["synth_val"]) >= (v1["real_val"] + v1["synth_val"]) else "stage1"
     if keep == "stage1":
         model.get_layer("projection").set_weights(w1)
-    model.save_weights(str(out / "siamese.weights.h5"))
+    save_keras_weights(model, str(out / "siamese.weights.h5"))
     summary = {"command": command or COMMAND, "arch": "siamese_xception_small", "arch_kwargs": {**ARCH, "size": list(SIZE)},
                "params": int(model.count_params()), "seed": seed, "threads": threads, "init": init,
                "data": {"real_train_identities": len(train_ids), "validation_identities": val_ids,
