@@ -7,7 +7,9 @@ names the ``real`` folder, as for :func:`calibration.real.real_root`); both are 
 - :func:`drum_digits`: haverland's drum-digit crops (``drum_digits_haverland``), 32x20 px
   BGR, 10 per tenth of a step; the folder name is the drum position (``3.7`` = 70% of the
   way from 3 to 4). Split per folder: the 3 files of each folder whose
-  ``zlib.crc32(file name)`` is smallest are held out (300 held out, 700 train).
+  ``zlib.crc32(file name)`` is smallest are held out (300 held out, 700 train). The
+  ``train`` split divides further for choosing a recipe without the held-out files: the
+  next 2 files of each folder in that order are ``validation`` (200), the rest ``fit`` (500).
   Caveat: the same physical drum (e.g. meter ``10``, ``dig6``) appears in many folders
   at different positions, and in one folder at different times; the split is per file,
   as the issue asks, not per drum.
@@ -41,7 +43,8 @@ import numpy as np
 from .errors import DatasetNotFoundError
 
 __all__ = ["DRUM_DIR", "LCD_DIR", "TAKE_BLOCK", "NEAR_DUPLICATE_CORR", "DrumDigit", "LCDImage", "meters_root",
-           "drum_digits", "lcd_images", "lcd_group_keys", "lcd_screen", "lcd_rows", "upright", "LCDRow", "SPLITS"]
+           "drum_digits", "lcd_images", "lcd_group_keys", "lcd_screen", "lcd_rows", "upright", "LCDRow", "SPLITS",
+           "DRUM_SPLITS"]
 
 DRUM_DIR = "meters/drum_digits_haverland/datasets/meterdigits"
 LCD_DIR = "meters/lcd_digits_philbrockman/Image Repo/labeled/Final Roboflow Export (841)"
@@ -50,7 +53,10 @@ TAKE_BLOCK = 25
 #: Two images whose 24x24 grey thumbnails correlate above this are near duplicates (one group).
 NEAR_DUPLICATE_CORR = 0.97
 SPLITS = ("train", "heldout", "all")
+#: :func:`drum_digits` also takes these: ``train`` = ``fit`` + ``validation``.
+DRUM_SPLITS = SPLITS + ("fit", "validation")
 _HELDOUT_PER_FOLDER = 3
+_VALIDATION_PER_FOLDER = 2
 
 
 @dataclass
@@ -105,19 +111,20 @@ def meters_root(real: str | Path | None = None) -> Path:
     return root
 
 
-def _check_split(split: str) -> str:
-    if split not in SPLITS:
-        raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
+def _check_split(split: str, allowed: tuple[str, ...] = SPLITS) -> str:
+    if split not in allowed:
+        raise ValueError(f"split: expected one of {allowed}, got {split!r}")
     return split
 
 
 def drum_digits(split: str = "heldout", real: str | Path | None = None, *, directory: str | Path | None = None
                 ) -> list[DrumDigit]:
-    """Haverland's drum-digit crops of one split (``train``, ``heldout`` or ``all``), sorted by position then name.
+    """Haverland's drum-digit crops of one split (``train``, ``heldout`` or ``all``; ``fit`` and
+    ``validation`` divide ``train``), sorted by position then name.
 
     ``directory``: the folder of the ``<position>/`` subfolders (default: ``<real>/`` + :data:`DRUM_DIR`).
     """
-    _check_split(split)
+    _check_split(split, DRUM_SPLITS)
     base = Path(directory) if directory is not None else meters_root(real) / DRUM_DIR
     if not base.is_dir():
         raise DatasetNotFoundError(f"{base}: no drum-digit folder")
@@ -129,9 +136,11 @@ def drum_digits(split: str = "heldout", real: str | Path | None = None, *, direc
             continue
         files = sorted((f for f in folder.iterdir() if f.suffix.lower() in (".jpg", ".jpeg", ".png")),
                        key=lambda f: (zlib.crc32(f.name.encode("utf-8")), f.name))
-        held = {f.name for f in files[:_HELDOUT_PER_FOLDER]}
+        cut = _HELDOUT_PER_FOLDER + _VALIDATION_PER_FOLDER
+        part = {f.name: ("heldout" if i < _HELDOUT_PER_FOLDER else "validation" if i < cut else "fit")
+                for i, f in enumerate(files)}
         for f in sorted(files, key=lambda f: f.name):
-            if split != "all" and (f.name in held) != (split == "heldout"):
+            if split not in ("all", part[f.name]) and not (split == "train" and part[f.name] != "heldout"):
                 continue
             img = cv2.imread(str(f), cv2.IMREAD_COLOR)
             if img is None:

@@ -194,6 +194,27 @@ def test_meter_corners_heatmap_head_exports_and_decodes(tmp_path):
         zoo.build("meter_corners", pool="max")
 
 
+@pytest.mark.parametrize("pool", ["avg", "rows", "flatten"])
+def test_meter_digit_cls_pools_export_and_classify(pool, tmp_path):
+    built = _build("meter_digit_cls", width=4, pool=pool)
+    dense = built.model.get_layer("probs")
+    # 32x20 -> an 8x5 map of 16 channels: pooled to 16, one 16-vector a row, or every cell
+    assert dense.kernel.shape[0] == {"avg": 16, "rows": 8 * 16, "flatten": 8 * 5 * 16}[pool]
+    res = export_keras(built.model, tmp_path / f"{pool}.onnx", **built.export_kwargs())
+    assert res.parity.ok
+    crops = [np.random.default_rng(i).integers(0, 255, (32, 20, 3), dtype=np.uint8) for i in range(3)]
+    p = edgevision.Predictor(res.path)
+    blob, _ = p.preprocess(crops)
+    (k_probs,) = _keras_out(built.model, blob)
+    np.testing.assert_allclose(np.asarray(p.infer(blob)[0]), k_probs, atol=1e-5)
+    assert [r.labels[0] for r in p(crops)] == [str(i) for i in k_probs.argmax(1)]
+
+
+def test_meter_digit_cls_pool_is_checked():
+    with pytest.raises(InvalidArgumentError, match="pool: expected one of avg, rows, flatten, got 'max'"):
+        zoo.build("meter_digit_cls", pool="max")
+
+
 def test_meter_digits_predictor_matches_keras(digits):
     built, res = digits
     assert res.parity.ok
@@ -539,7 +560,7 @@ def test_zoo_builders_validate_arguments():
         zoo.build("meter_digits", num_classes=3)
     with pytest.raises(InvalidArgumentError, match="backbone_width: expected a positive int"):
         zoo.build("meter_corners", backbone_width=0)
-    assert set(zoo.names("keras")) == {"meter_corners", "meter_digits", "siamese_xception"}
+    assert set(zoo.names("keras")) == {"meter_corners", "meter_digits", "meter_digit_cls", "siamese_xception"}
 
 
 def test_cli_exports_a_keras_file(tmp_path, capsys):

@@ -60,6 +60,17 @@ def test_position_from_probs_is_circular() -> None:
     assert position_from_probs(0.5 * np.eye(10)[[9]] + 0.5 * np.eye(10)[[0]])[0] == pytest.approx(9.5)
 
 
+def test_drum_scores_take_the_nearest_digit_and_either_at_a_half() -> None:
+    from benchmarks.meters import drum_scores
+
+    positions = [3.4, 3.6, 3.5, 3.5, 9.6, 9.6, 0.0]
+    probs = np.eye(10, dtype=np.float32)[[3, 3, 3, 4, 0, 9, 9]]
+    ok, err = drum_scores(probs, positions)
+    assert ok.tolist() == [True, False, True, True, True, False, False]
+    # the circular expectation of a one-hot 9 is 9.0: 0.6 steps from 9.6, 1.0 from 0.0 (not 9.0)
+    np.testing.assert_allclose(err, [0.4, 0.6, 0.5, 0.5, 0.4, 0.6, 1.0], atol=1e-6)
+
+
 def test_anchor_assignment_gives_every_box_a_positive() -> None:
     from exporters.zoo.keras_models import BOX_VARIANCE, retinanet_anchors
 

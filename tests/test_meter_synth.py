@@ -126,3 +126,26 @@ def test_real_splits_are_disjoint_and_deterministic() -> None:
     lt = {i.path for i in lcd_images("train", directory=DATA / "lcd")}
     lh = {i.path for i in lcd_images("heldout", directory=DATA / "lcd")}
     assert not lt & lh and len(lt | lh) == 3
+
+
+def test_drum_validation_divides_the_train_split(tmp_path: Path) -> None:
+    # 8 files a folder: 3 held out (smallest crc32 of the name), the next 2 validation, 3 fit
+    import shutil
+    import zlib
+
+    src = next((DATA / "drum" / "3.7").iterdir())
+    folder = tmp_path / "3.7"
+    folder.mkdir()
+    names = [f"3.7_{i}.jpg" for i in range(8)]
+    for n in names:
+        shutil.copy(src, folder / n)
+    order = sorted(names, key=lambda n: (zlib.crc32(n.encode("utf-8")), n))
+    split = {k: sorted(Path(d.path).name for d in drum_digits(k, directory=tmp_path))
+             for k in ("heldout", "validation", "fit", "train", "all")}
+    assert split["heldout"] == sorted(order[:3])
+    assert split["validation"] == sorted(order[3:5]) and split["fit"] == sorted(order[5:])
+    assert split["train"] == sorted(order[3:]) and split["all"] == sorted(names)
+    with pytest.raises(ValueError, match="split: expected one of"):
+        drum_digits("val", directory=tmp_path)
+    with pytest.raises(ValueError, match="split: expected one of"):
+        lcd_images("fit", directory=DATA / "lcd")  # the LCD photos split by groups, not this way

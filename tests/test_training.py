@@ -337,3 +337,44 @@ def test_meter_screen_keeps_the_heatmap_head_float(tmp_path: Path) -> None:
     # the class head's softmax (after a dense layer) is not a heatmap's: a dense model has none to keep
     dense = zoo.build("meter_corners", pool="flatten", backbone_width=4, hidden=16, size=64)
     assert soft_argmax_nodes(export_keras(dense.model, tmp_path / "d.onnx", **dense.export_kwargs()).path) == []
+
+
+def _tiny_meter_real(tmp_path: Path) -> Path:
+    """A ``real`` folder for the meter recipes from the committed samples: each drum crop copied to 6 names
+    (3 held out, 2 validation, 1 fit per position), the 3 LCD photos as they are."""
+    import shutil
+
+    from calibration.meter_real import DRUM_DIR, LCD_DIR
+
+    data = Path(__file__).parent / "data" / "meters"
+    real = tmp_path / "real"
+    for folder in (f for f in (data / "drum").iterdir() if f.is_dir()):
+        dst = real / DRUM_DIR / folder.name
+        dst.mkdir(parents=True)
+        src = next(folder.iterdir())
+        for i in range(6):
+            shutil.copy(src, dst / f"{folder.name}_{i}.jpg")
+    shutil.copytree(data / "lcd", real / LCD_DIR)
+    return real
+
+
+def test_meter_digit_cls_fit_split_scores_the_validation_drums(tmp_path: Path) -> None:
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # what the training recipes run on
+    pytest.importorskip("keras")
+    from training.meter_digits import export, train_cls
+
+    real = _tiny_meter_real(tmp_path)
+    s = train_cls(tmp_path / "run", synth_screens=2, epochs=2, batch=32, drum_copies=2, real=str(real),
+                  width=8, pool="rows", drum_split="fit")
+    assert s["arch"]["pool"] == "rows" and s["drum_split"] == "fit"
+    assert s["data"]["real_drum_train"] == 10 * 1 * 2  # the fit file of each position, 2 copies
+    val = s["validation"]
+    assert val["drums"] == 20 and [e["epoch"] for e in val["by_epoch"]] == [1, 2]
+    assert all(0.0 <= e["nearest_digit_accuracy"] <= 1.0 and 0.0 <= e["mae_steps"] <= 5.0 for e in val["by_epoch"])
+    onnx_path = export("cls", tmp_path / "run" / "meter_digit_cls.weights.h5", tmp_path / "cls.onnx")
+    probs = edgevision.Predictor(str(onnx_path)).infer(np.zeros((3, 32, 20, 3), np.float32))[0]
+    assert np.asarray(probs).shape == (3, 10)
+    with pytest.raises(InvalidArgumentError, match="drum_split: expected 'train' or 'fit'"):
+        train_cls(tmp_path / "bad", synth_screens=1, epochs=1, real=str(real), drum_split="heldout")

@@ -49,6 +49,7 @@ import numpy as np
 
 from calibration.meter_synth import DIGIT_CROP_SIZE, SCREEN_SIZE, digit_crop, render_screen
 from edgevision.errors import InvalidArgumentError
+from exporters.keras_export import save_keras_weights
 
 #: Anchor ratios (height / width) of the detector: digits are tall, the decimal area is wide.
 DET_RATIOS = (0.5, 1.0, 2.0)
@@ -56,7 +57,7 @@ DET_LABELS = ("digit", "decimal")
 #: Detector architecture (``keras_models.meter_digits`` keyword arguments).
 DET_ARCH = {"size": list(SCREEN_SIZE), "num_classes": 2, "backbone_width": 16, "fpn_width": 48, "head_depth": 2,
             "ratios": list(DET_RATIOS), "labels": list(DET_LABELS)}
-CLS_ARCH = {"size": list(DIGIT_CROP_SIZE), "width": 24, "num_classes": 10}
+CLS_ARCH = {"size": list(DIGIT_CROP_SIZE), "width": 24, "num_classes": 10, "pool": "avg"}
 #: What the model cards say of the real LCD held-out labels (docs/real_data.md lists them).
 LCD_LABEL_NOTE = ("The real LCD held-out labels are not all right: in 11 of the 286 readings the label contradicts "
                   "the display (listed, with what each display shows, in `docs/real_data.md`), so a reader of the "
@@ -138,6 +139,13 @@ def synth_digit_samples(seed: int, screens: int) -> tuple[np.ndarray, np.ndarray
     return np.stack(xs), np.stack(ys)
 
 
+def _stack_samples(xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Crops (N, 32, 20, 3) uint8 and targets (N, 10) float32; N may be 0 (a split without files)."""
+    if not xs:
+        return np.zeros((0, *DIGIT_CROP_SIZE, 3), np.uint8), np.zeros((0, 10), np.float32)
+    return np.stack(xs), np.stack(ys)
+
+
 def real_drum_samples(split: str = "train", real: str | None = None, copies: int = 6, seed: int = 1,
                       appearance: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Haverland's drum crops of ``split`` (32x20), each as ``copies`` augmented copies (shift, scale,
@@ -161,7 +169,7 @@ def real_drum_samples(split: str = "train", real: str | None = None, copies: int
                 crop = digit_crop(img, box, margin=0.0)
                 xs.append(_photometric(_appearance(crop, rng) if appearance else crop, rng))
             ys.append(soft_target(d.position))
-    return np.stack(xs), np.stack(ys)
+    return _stack_samples(xs, ys)
 
 
 def real_lcd_digit_samples(split: str = "train", real: str | None = None, copies: int = 2, seed: int = 2
@@ -179,7 +187,7 @@ def real_lcd_digit_samples(split: str = "train", real: str | None = None, copies
                     crop = digit_crop(item.image, b)
                     xs.append(crop if c == 0 else _photometric(crop, rng))
                     ys.append(np.eye(10, dtype=np.float32)[d])
-    return np.stack(xs), np.stack(ys)
+    return _stack_samples(xs, ys)
 
 
 # --- detector data ---------------------------------------------------------------------------
@@ -363,14 +371,21 @@ def _trainable(model: Any) -> list[Any]:
 def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, batch: int = 128,
               lr: float = 3e-3, threads: int = 1, seed: int = 0, real: str | None = None,
               time_limit_s: float = 1200, init: str | Path | None = None, drum_copies: int = 6,
-              width: int = CLS_ARCH["width"], appearance: bool = False, scenes: int = 0) -> dict[str, Any]:
+              width: int = CLS_ARCH["width"], appearance: bool = False, scenes: int = 0,
+              pool: str = CLS_ARCH["pool"], drum_split: str = "train") -> dict[str, Any]:
     """Train ``meter_digit_cls`` (AdamW, cosine schedule, soft-target cross-entropy) and save
     ``<out>/meter_digit_cls.weights.h5`` and ``train_summary_cls.json`` (its ``arch`` is what
     :func:`export` builds). ``init``: weights to start from (a continued run: give it another
     ``seed`` so its synthetic data is new; a ``.onnx`` export, e.g. the bundled file, is recovered by
     :mod:`training.keras_from_onnx`). ``width``: the model's ``width``; ``appearance``: the real drums'
     extra augmentation (:func:`real_drum_samples`); ``scenes``: also the digits of the screens of this
-    many synthetic scenes as stage 1 warps them (:func:`scene_digit_samples`)."""
+    many synthetic scenes as stage 1 warps them (:func:`scene_digit_samples`); ``pool``: the model's
+    pooling (``exporters.zoo.keras_models.DIGIT_POOLS``). ``drum_split`` ``fit`` trains on the real drum
+    train split less its ``validation`` files and scores those after each epoch (``validation`` in the
+    summary: nearest-digit accuracy and MAE in steps, :func:`benchmarks.meters.drum_scores`), to choose a
+    recipe without the held-out drums."""
+    if drum_split not in ("train", "fit"):
+        raise InvalidArgumentError(f"drum_split: expected 'train' or 'fit', got {drum_split!r}")
     torch = _torch_setup(threads, seed)
     from exporters.zoo.keras_models import meter_digit_cls
 
@@ -378,7 +393,7 @@ def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, b
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     parts = {"synthetic": synth_digit_samples(seed * 20_000 + 1, synth_screens),
-             "real_drum_train": real_drum_samples("train", real, copies=drum_copies, seed=seed + 1,
+             "real_drum_train": real_drum_samples(drum_split, real, copies=drum_copies, seed=seed + 1,
                                                   appearance=appearance),
              "real_lcd_train": real_lcd_digit_samples("train", real)}
     if scenes:
@@ -386,7 +401,14 @@ def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, b
     X = np.concatenate([p[0] for p in parts.values()])
     Y = np.concatenate([p[1] for p in parts.values()])
     data_s = time.time() - t0
-    arch = {**CLS_ARCH, "width": width}
+    val = None
+    if drum_split == "fit":
+        from calibration.meter_real import drum_digits
+
+        val = drum_digits("validation", real)
+        val_x = _to_input(np.stack([d.image for d in val]))
+        val_pos = [d.position for d in val]
+    arch = {**CLS_ARCH, "width": width, "pool": pool}
     built = meter_digit_cls(**arch)
     model = built.model
     if init:
@@ -395,7 +417,7 @@ def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, b
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     rng = np.random.default_rng(seed)
     steps = epochs * (len(X) // batch)
-    step, losses = 0, []
+    step, losses, val_scores = 0, [], []
     Xin = _to_input(X)
     for ep in range(epochs):
         perm = rng.permutation(len(X))
@@ -415,18 +437,29 @@ def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, b
             n += 1
             step += 1
         losses.append(tot / max(n, 1))
-        print(f"cls epoch {ep + 1}/{epochs} loss {losses[-1]:.4f} ({time.time() - t0:.0f} s)", flush=True)
+        msg = ""
+        if val is not None:
+            from benchmarks.meters import drum_scores
+
+            with torch.no_grad():
+                ok, err = drum_scores(model(torch.from_numpy(val_x), training=False).detach().numpy(), val_pos)
+            val_scores.append({"epoch": ep + 1, "nearest_digit_accuracy": round(float(ok.mean()), 4),
+                               "mae_steps": round(float(err.mean()), 4)})
+            msg = f", validation drums {100 * ok.mean():.1f}% MAE {err.mean():.3f}"
+        print(f"cls epoch {ep + 1}/{epochs} loss {losses[-1]:.4f}{msg} ({time.time() - t0:.0f} s)", flush=True)
         if time.time() - t0 > time_limit_s:
             print("cls: time limit reached", flush=True)
             break
-    model.save_weights(str(out / "meter_digit_cls.weights.h5"))
+    save_keras_weights(model, str(out / "meter_digit_cls.weights.h5"))
     summary = {"recipe": "training.meter_digits (classifier)", "arch": arch, "epochs_run": len(losses),
                "epochs": epochs, "batch": batch, "lr": lr, "threads": threads, "seed": seed,
                "data": {k: int(len(v[0])) for k, v in parts.items()}, "synth_screens": synth_screens,
-               "drum_copies": drum_copies, "appearance": appearance, "scenes": scenes,
+               "drum_copies": drum_copies, "appearance": appearance, "scenes": scenes, "drum_split": drum_split,
                "loss_by_epoch": [round(v, 4) for v in losses], "data_s": round(data_s, 1),
                "train_s": round(time.time() - t0, 1)}
     summary["init"] = str(init) if init else None
+    if val_scores:
+        summary["validation"] = {"drums": len(val), "by_epoch": val_scores}
     (out / "train_summary_cls.json").write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -502,7 +535,7 @@ def train_det(out: str | Path, *, synth_count: int = 6000, epochs: int = 12, bat
         if time.time() - t0 > time_limit_s:
             print("det: time limit reached", flush=True)
             break
-    built.model.save_weights(str(out / "meter_digits.weights.h5"))
+    save_keras_weights(built.model, str(out / "meter_digits.weights.h5"))
     summary = {"recipe": "training.meter_digits (detector)", "arch": DET_ARCH, "epochs_run": len(losses),
                "epochs": epochs, "batch": batch, "lr": lr, "threads": threads, "seed": seed,
                "data": {"synthetic": int(len(si)), "real_lcd_train_rows_x3": int(len(ri)), "scene_screens": n_scene},
@@ -739,6 +772,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenes", type=int, default=0,
                     help="also train on the screens of this many synthetic scenes as stage 1 warps them")
     ap.add_argument("--cls-width", type=int, default=CLS_ARCH["width"], help="the classifier's width")
+    ap.add_argument("--cls-pool", default=CLS_ARCH["pool"], choices=("avg", "rows", "flatten"),
+                    help="the classifier's pooling (exporters.zoo.keras_models.DIGIT_POOLS)")
+    ap.add_argument("--drum-split", default="train", choices=("train", "fit"),
+                    help="fit: keep the real drum validation files out and score them each epoch")
     ap.add_argument("--appearance", action="store_true",
                     help="real drums also rotated, channel-shuffled, inverted and greyed (see _appearance)")
     a = ap.parse_args(argv)
@@ -747,7 +784,8 @@ def main(argv: list[str] | None = None) -> int:
         train_cls(out, synth_screens=a.synth_screens, epochs=a.cls_epochs, threads=a.threads, real=a.real,
                   time_limit_s=a.time_limit, seed=a.seed, lr=a.lr or 3e-3,
                   init=_init_file(a.init, "meter_digit_cls") if a.init else None, drum_copies=a.drum_copies,
-                  width=a.cls_width, appearance=a.appearance, scenes=a.scenes)
+                  width=a.cls_width, appearance=a.appearance, scenes=a.scenes, pool=a.cls_pool,
+                  drum_split=a.drum_split)
         export("cls", out / "meter_digit_cls.weights.h5", out / "meter_digit_cls.onnx")
     if a.only in (None, "det"):
         train_det(out, synth_count=a.det_synth, epochs=a.det_epochs, threads=a.threads, real=a.real,

@@ -82,7 +82,9 @@ REGISTRY: dict[str, Entry] = {e.name: e for e in (
     Entry("meter_corners", "keras", f"{_K}:meter_corners", "001",
           "meter reading stage 1: 4 screen corners + class (analog / digital / illegible)"),
     Entry("meter_digits", "keras", f"{_K}:meter_digits", "001",
-          "meter reading stage 2: RetinaNet-style digit detector (10 digits + decimal area) on a light backbone"),
+          "meter reading stage 2: RetinaNet-style detector of the digit boxes and the decimal area on a light backbone"),
+    Entry("meter_digit_cls", "keras", f"{_K}:meter_digit_cls", "001",
+          "meter reading stage 2: the 32x20 digit classifier (soft targets give a drum's tenths)"),
     Entry("siamese_xception", "keras", f"{_K}:siamese_xception", "004",
           "captcha matching: Xception backbone (weights=None) + linear projection, L2-normalized embedding"),
 )}

@@ -361,15 +361,22 @@ def meter_digits(size: Any = (96, 256), num_classes: int = 11, backbone_width: i
     return Built("meter_digits", "keras", model, cfg, (h, w, 3), notes)
 
 
-def meter_digit_cls(size: Any = (32, 20), width: int = 24, num_classes: int = 10) -> Built:
+#: How :func:`meter_digit_cls` pools its last feature map (h/4 x w/4) before the dense softmax.
+DIGIT_POOLS = ("avg", "rows", "flatten")
+
+
+def meter_digit_cls(size: Any = (32, 20), width: int = 24, num_classes: int = 10, pool: str = "avg") -> Built:
     """Seed 001, stage 2: the digit classifier that reads every ``digit`` box of ``meter_digits``.
 
     Input: a digit crop, ``size`` (h, w) = 32x20 like haverland's real drum crops
     (``calibration.meter_synth.digit_crop`` makes one from a box), RGB (``swap_rb``),
     ``pixel / 255``, stretched. Layers: a 3x3 conv-BN-ReLU stem (``width``), four
     depthwise-separable blocks (``2*width`` stride 2, ``2*width``, ``4*width`` stride 2,
-    ``4*width``), global average pooling, dropout, a dense softmax over the digits
-    ``0``..``9`` (output ``probs`` (N, 10); about 15 k parameters at width 24).
+    ``4*width``), pooling, dropout, a dense softmax over the digits ``0``..``9`` (output
+    ``probs`` (N, 10); about 15 k parameters at width 24). ``pool`` (:data:`DIGIT_POOLS`):
+    ``avg`` global average pooling; ``rows`` averages each row of the h/4 x w/4 feature map
+    and keeps the rows apart, so the dense layer sees *where* a half-rolled drum digit's edges
+    are (its tenths); ``flatten`` keeps every cell.
 
     Trained with soft targets for half-rolled drum digits (3.7 -> 0.3 on ``3``, 0.7 on
     ``4``), so the probabilities also give the drum position: the circular expectation
@@ -378,13 +385,20 @@ def meter_digit_cls(size: Any = (32, 20), width: int = 24, num_classes: int = 10
     h, w = check_size(size, error=InvalidArgumentError)
     width = check_int(width, "width", minimum=1, expected="a positive int", error=InvalidArgumentError)
     n = check_int(num_classes, "num_classes", minimum=2, expected="an int >= 2", error=InvalidArgumentError)
+    if pool not in DIGIT_POOLS:
+        raise InvalidArgumentError(f"pool: expected one of {', '.join(DIGIT_POOLS)}, got {pool!r}")
     inputs = keras.Input((h, w, 3), name="images")
     x = conv_bn(inputs, width, 3, 1, "cls_stem")
     x = separable_block(x, 2 * width, 2, "cls_b1")
     x = separable_block(x, 2 * width, 1, "cls_b2")
     x = separable_block(x, 4 * width, 2, "cls_b3")
     x = separable_block(x, 4 * width, 1, "cls_b4")
-    x = layers.GlobalAveragePooling2D(name="cls_pool")(x)
+    if pool == "avg":
+        x = layers.GlobalAveragePooling2D(name="cls_pool")(x)
+    else:
+        if pool == "rows":
+            x = layers.AveragePooling2D((1, int(x.shape[2])), name="cls_pool")(x)
+        x = layers.Flatten(name="cls_flatten")(x)
     x = layers.Dropout(0.2, name="cls_dropout")(x)
     probs = layers.Dense(n, activation="softmax", name="probs")(x)
     model = keras.Model(inputs, probs, name="meter_digit_cls")
