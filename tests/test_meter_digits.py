@@ -206,3 +206,32 @@ def test_bundle_checks_its_kinds_and_reads_a_cards_training(tmp_path: Path) -> N
     card.write_text("# x\n\n## Training\n\n```json\n{\"recipe\": \"r\", \"init\": null}\n```\n")
     assert _card_training(card) == [{"recipe": "r", "init": None}]
     assert _card_training(tmp_path / "missing.md") == []
+
+
+def test_ensemble_cls_averages_runs_and_records_each_members_training(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from edgevision.errors import InvalidArgumentError
+    from training.meter_digits import ensemble_cls, main
+
+    _, cls = _models("")
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(cls, run / "meter_digit_cls.onnx")
+    (run / "train_summary_cls.json").write_text(json.dumps({"recipe": "r", "seed": 7, "init": None}))
+    s = ensemble_cls(tmp_path / "ens", [run, MODELS_DIR])
+    assert s["recipe"] == "training.meter_digits (classifier ensemble)"
+    assert s["members"][0]["training"] == [{"recipe": "r", "seed": 7, "init": None}]
+    bundled = s["members"][1]["training"]  # the bundled file's runs, from its card
+    assert bundled and all(t["recipe"].startswith("training.meter_digits (classifier") for t in bundled)
+    assert json.loads((tmp_path / "ens" / "train_summary_cls.json").read_text()) == json.loads(json.dumps(s))
+    x = np.stack([d.image for d in drum_digits("all", directory=DATA / "drum")])
+    one, two = classify_crops(str(cls), list(x)), classify_crops(str(tmp_path / "ens" / "meter_digit_cls.onnx"), list(x))
+    np.testing.assert_allclose(two, one, atol=1e-5)  # the mean of a model and itself
+    with pytest.raises(InvalidArgumentError, match="members: expected at least 2"):
+        ensemble_cls(tmp_path / "e", [run])
+    with pytest.raises(InvalidArgumentError, match="holds no meter_digit_cls.onnx"):
+        ensemble_cls(tmp_path / "e", [run, tmp_path])
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "e"), "--only", "ensemble"])  # argparse: --members is needed

@@ -703,15 +703,7 @@ def bundle(run_dir: str | Path, *, out_dir: str | Path | None = None, real: str 
             (out / f"{fam}.md").write_text(card[:start] + md + "\n\n" + card[end:])
     summaries: dict[str, Any] = {}
     for k in kinds:
-        chain, d = [], run_dir
-        while d is not None:           # a continued run: its summary, then those it started from
-            sm = json.loads((d / f"train_summary_{k}.json").read_text())
-            chain.append(sm)
-            # (a run started from an .onnx export, e.g. the bundled file, ends the chain: its card has the rest)
-            d = Path(sm["init"]).parent if sm.get("init") and not str(sm["init"]).endswith(".onnx") else None
-        if str(chain[-1].get("init") or "").endswith(".onnx"):
-            # Started from a bundled export: that file's own training, from its card, completes the chain.
-            chain += _card_training(out / f"{dict(fams_all)[k]}.md")
+        chain = _run_chain(run_dir, k)  # a continued run: its summary, then those it started from
         summaries[k] = chain if len(chain) > 1 else chain[0]
     for fam, kind, title in (("meter_digits", "det", "the meter digit detector (seed 001, stage 2)"),
                              ("meter_digit_cls", "cls", "the meter digit classifier (seed 001, stage 2)")):
@@ -727,6 +719,48 @@ def bundle(run_dir: str | Path, *, out_dir: str | Path | None = None, real: str 
         (out / f"{fam}.md").write_text("\n".join(card))
     (run_dir / "stage2_report.json").write_text(json.dumps(rep, indent=1, default=str))
     return {"report": rep, "int8": q}
+
+
+def ensemble_cls(out: str | Path, members: list[str | Path]) -> dict[str, Any]:
+    """Average trained classifiers into ``<out>/meter_digit_cls.onnx`` (``exporters.ensemble.average_models``:
+    the mean of the members' probabilities, one graph) and write ``<out>/train_summary_cls.json``: each
+    member's training (its run's summaries, following ``init``; for a folder of exports without
+    summaries, e.g. ``edgevision/models``, the training block of its model card). ``members``: run
+    folders holding a ``meter_digit_cls.onnx`` (at least 2)."""
+    from exporters.ensemble import average_models
+
+    if len(members) < 2:
+        raise InvalidArgumentError(f"members: expected at least 2 run folders, got {len(members)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files, trainings = [], []
+    for m in members:
+        f = Path(m) / "meter_digit_cls.onnx"
+        if not f.is_file():
+            raise InvalidArgumentError(f"members: {m} holds no meter_digit_cls.onnx")
+        files.append(f)
+        trainings.append(_run_chain(Path(m), "cls") if (Path(m) / "train_summary_cls.json").is_file()
+                         else _card_training(Path(m) / "meter_digit_cls.md"))
+    average_models(files, out / "meter_digit_cls.onnx")
+    summary = {"recipe": "training.meter_digits (classifier ensemble)", "rule": "mean of the members' probabilities",
+               "members": [{"from": str(m), "training": t} for m, t in zip(members, trainings)]}
+    (out / "train_summary_cls.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _run_chain(run_dir: Path, kind: str) -> list[dict[str, Any]]:
+    """A run's training summaries, newest first: its own, then those of the runs it continued (``init``);
+    one started from a bundled ``.onnx`` export ends with that file's training from its model card."""
+    chain, d = [], run_dir
+    while d is not None:
+        sm = json.loads((d / f"train_summary_{kind}.json").read_text())
+        chain.append(sm)
+        # (a run started from an .onnx export, e.g. the bundled file, ends the chain: its card has the rest)
+        d = Path(sm["init"]).parent if sm.get("init") and not str(sm["init"]).endswith(".onnx") else None
+    if str(chain[-1].get("init") or "").endswith(".onnx"):
+        fam = "meter_digits" if kind == "det" else "meter_digit_cls"
+        chain += _card_training(Path(chain[-1]["init"]).parent / f"{fam}.md")
+    return chain
 
 
 def _card_training(card: Path) -> list[dict[str, Any]]:
@@ -755,8 +789,13 @@ def _init_file(folder: str | Path, stem: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.meter_digits", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, help="run folder (weights, exports, summaries)")
-    ap.add_argument("--only", choices=("cls", "det", "bundle"), default=None,
-                    help="one step: train+export the classifier or the detector, or bundle a finished run")
+    ap.add_argument("--only", choices=("cls", "det", "ensemble", "bundle"), default=None,
+                    help="one step: train+export the classifier or the detector, average classifiers (--members) "
+                         "into --out, or bundle a finished run")
+    ap.add_argument("--members", nargs="+", default=None,
+                    help="with --only ensemble: run folders (or edgevision/models) whose meter_digit_cls.onnx to average")
+    ap.add_argument("--kinds", nargs="+", choices=("det", "cls"), default=("det", "cls"),
+                    help="with --only bundle: the run's models to bundle (the others stay as they are)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cls-epochs", type=int, default=14)
     ap.add_argument("--det-epochs", type=int, default=12)
@@ -792,8 +831,12 @@ def main(argv: list[str] | None = None) -> int:
                   time_limit_s=a.time_limit, seed=a.seed, lr=a.lr or 2e-3,
                   init=_init_file(a.init, "meter_digits") if a.init else None, scenes=a.scenes)
         export("det", out / "meter_digits.weights.h5", out / "meter_digits.onnx")
+    if a.only == "ensemble":
+        if not a.members:
+            ap.error("--only ensemble needs --members")
+        ensemble_cls(out, a.members)
     if a.only in (None, "bundle"):
-        res = bundle(out, real=a.real)
+        res = bundle(out, real=a.real, kinds=tuple(a.kinds))
         print(json.dumps(res["int8"], indent=1))
     return 0
 
