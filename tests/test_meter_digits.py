@@ -235,3 +235,12 @@ def test_ensemble_cls_averages_runs_and_records_each_members_training(tmp_path: 
         ensemble_cls(tmp_path / "e", [run, tmp_path])
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "e"), "--only", "ensemble"])  # argparse: --members is needed
+
+
+def test_a_rebundled_card_keeps_its_other_sections() -> None:
+    from training.meter_digits import _extra_sections
+
+    card = ("# m\n\nintro\n\n## Stage 2: digits\n\n| t |\n\n## Training\n\n```json\n{}\n```\n\n"
+            "## int8 (accuracy-aware)\n\n{}\n\n## Tried, not bundled\n\nwhat and why\n\n## Another\n\nmore\n")
+    assert _extra_sections(card) == ["## Tried, not bundled\n\nwhat and why\n", "## Another\n\nmore\n"]
+    assert _extra_sections("# m\n\nno sections\n") == []
