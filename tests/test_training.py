@@ -367,8 +367,9 @@ def test_meter_digit_cls_fit_split_scores_the_validation_drums(tmp_path: Path) -
 
     real = _tiny_meter_real(tmp_path)
     s = train_cls(tmp_path / "run", synth_screens=2, epochs=2, batch=32, drum_copies=2, real=str(real),
-                  width=8, pool="rows", drum_split="fit")
+                  width=8, pool="rows", drum_split="fit", drum_shift=0.12, drum_scale=0.15)
     assert s["arch"]["pool"] == "rows" and s["drum_split"] == "fit"
+    assert (s["drum_shift"], s["drum_scale"]) == (0.12, 0.15)
     assert s["data"]["real_drum_train"] == 10 * 1 * 2  # the fit file of each position, 2 copies
     val = s["validation"]
     assert val["drums"] == 20 and [e["epoch"] for e in val["by_epoch"]] == [1, 2]
@@ -378,3 +379,14 @@ def test_meter_digit_cls_fit_split_scores_the_validation_drums(tmp_path: Path) -
     assert np.asarray(probs).shape == (3, 10)
     with pytest.raises(InvalidArgumentError, match="drum_split: expected 'train' or 'fit'"):
         train_cls(tmp_path / "bad", synth_screens=1, epochs=1, real=str(real), drum_split="heldout")
+
+
+def test_real_drum_jitter_is_seeded_and_zero_jitter_keeps_the_geometry(tmp_path: Path) -> None:
+    from training.meter_digits import DRUM_SCALE, DRUM_SHIFT, real_drum_samples
+
+    real = str(_tiny_meter_real(tmp_path))
+    a = real_drum_samples("fit", real, copies=3, seed=4)
+    b = real_drum_samples("fit", real, copies=3, seed=4, shift=DRUM_SHIFT, scale=DRUM_SCALE)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])  # the defaults are the constants
+    c = real_drum_samples("fit", real, copies=3, seed=4, shift=0.3, scale=0.3)
+    assert not np.array_equal(a[0][1::3], c[0][1::3]) and np.array_equal(a[0][::3], c[0][::3])  # copy 0: as it is

@@ -147,11 +147,20 @@ def _stack_samples(xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[np.ndarr
     return np.stack(xs), np.stack(ys)
 
 
+#: Geometric jitter of the real drum copies: the box centre moves up to this fraction of the crop
+#: height (a drum's position moves with it: label noise of up to ~0.06 steps at the default) ...
+DRUM_SHIFT = 0.06
+#: ... and the box is scaled by up to this much either way.
+DRUM_SCALE = 0.08
+
+
 def real_drum_samples(split: str = "train", real: str | None = None, copies: int = 6, seed: int = 1,
-                      appearance: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                      appearance: bool = False, shift: float = DRUM_SHIFT, scale: float = DRUM_SCALE
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """Haverland's drum crops of ``split`` (32x20), each as ``copies`` augmented copies (shift, scale,
     light, blur, noise; with ``appearance`` also rotation, channel order, inversion and grey:
-    :func:`_appearance`), with soft targets. The first copy is the crop as it is."""
+    :func:`_appearance`), with soft targets. The first copy is the crop as it is. ``shift`` and ``scale``:
+    :data:`DRUM_SHIFT`, :data:`DRUM_SCALE`."""
     from calibration.meter_real import drum_digits
 
     rng = np.random.default_rng(seed)
@@ -163,8 +172,8 @@ def real_drum_samples(split: str = "train", real: str | None = None, copies: int
             if c == 0:
                 xs.append(img)
             else:
-                box = _jitter_box(np.array([0, 0, w, h], np.float32), rng, 0.06)
-                s = rng.uniform(0.92, 1.08)
+                box = _jitter_box(np.array([0, 0, w, h], np.float32), rng, shift)
+                s = rng.uniform(1 - scale, 1 + scale)
                 cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
                 box = np.array([cx - w * s / 2, cy - h * s / 2, cx + w * s / 2, cy + h * s / 2], np.float32)
                 crop = digit_crop(img, box, margin=0.0)
@@ -373,7 +382,8 @@ def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, b
               lr: float = 3e-3, threads: int = 1, seed: int = 0, real: str | None = None,
               time_limit_s: float = 1200, init: str | Path | None = None, drum_copies: int = 6,
               width: int = CLS_ARCH["width"], appearance: bool = False, scenes: int = 0,
-              pool: str = CLS_ARCH["pool"], drum_split: str = "train") -> dict[str, Any]:
+              pool: str = CLS_ARCH["pool"], drum_split: str = "train", drum_shift: float = DRUM_SHIFT,
+              drum_scale: float = DRUM_SCALE) -> dict[str, Any]:
     """Train ``meter_digit_cls`` (AdamW, cosine schedule, soft-target cross-entropy) and save
     ``<out>/meter_digit_cls.weights.h5`` and ``train_summary_cls.json`` (its ``arch`` is what
     :func:`export` builds). ``init``: weights to start from (a continued run: give it another
@@ -384,7 +394,8 @@ def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, b
     pooling (``exporters.zoo.keras_models.DIGIT_POOLS``). ``drum_split`` ``fit`` trains on the real drum
     train split less its ``validation`` files and scores those after each epoch (``validation`` in the
     summary: nearest-digit accuracy and MAE in steps, :func:`benchmarks.meters.drum_scores`), to choose a
-    recipe without the held-out drums."""
+    recipe without the held-out drums. ``drum_shift``, ``drum_scale``: the real drums' geometric jitter
+    (:func:`real_drum_samples`)."""
     if drum_split not in ("train", "fit"):
         raise InvalidArgumentError(f"drum_split: expected 'train' or 'fit', got {drum_split!r}")
     torch = _torch_setup(threads, seed)
@@ -395,7 +406,7 @@ def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, b
     t0 = time.time()
     parts = {"synthetic": synth_digit_samples(seed * 20_000 + 1, synth_screens),
              "real_drum_train": real_drum_samples(drum_split, real, copies=drum_copies, seed=seed + 1,
-                                                  appearance=appearance),
+                                                  appearance=appearance, shift=drum_shift, scale=drum_scale),
              "real_lcd_train": real_lcd_digit_samples("train", real)}
     if scenes:
         parts["scene_screens"] = scene_digit_samples(seed * 20_000 + SCENE_SEED_BASE, scenes)
@@ -456,6 +467,7 @@ def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, b
                "epochs": epochs, "batch": batch, "lr": lr, "threads": threads, "seed": seed,
                "data": {k: int(len(v[0])) for k, v in parts.items()}, "synth_screens": synth_screens,
                "drum_copies": drum_copies, "appearance": appearance, "scenes": scenes, "drum_split": drum_split,
+               "drum_shift": drum_shift, "drum_scale": drum_scale,
                "loss_by_epoch": [round(v, 4) for v in losses], "data_s": round(data_s, 1),
                "train_s": round(time.time() - t0, 1)}
     summary["init"] = str(init) if init else None
@@ -828,6 +840,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cls-width", type=int, default=CLS_ARCH["width"], help="the classifier's width")
     ap.add_argument("--cls-pool", default=CLS_ARCH["pool"], choices=("avg", "rows", "flatten"),
                     help="the classifier's pooling (exporters.zoo.keras_models.DIGIT_POOLS)")
+    ap.add_argument("--drum-shift", type=float, default=DRUM_SHIFT,
+                    help="real drum copies: box centre jitter, a fraction of the crop height")
+    ap.add_argument("--drum-scale", type=float, default=DRUM_SCALE, help="real drum copies: scale jitter, +-")
     ap.add_argument("--drum-split", default="train", choices=("train", "fit"),
                     help="fit: keep the real drum validation files out and score them each epoch")
     ap.add_argument("--appearance", action="store_true",
@@ -839,7 +854,7 @@ def main(argv: list[str] | None = None) -> int:
                   time_limit_s=a.time_limit, seed=a.seed, lr=a.lr or 3e-3,
                   init=_init_file(a.init, "meter_digit_cls") if a.init else None, drum_copies=a.drum_copies,
                   width=a.cls_width, appearance=a.appearance, scenes=a.scenes, pool=a.cls_pool,
-                  drum_split=a.drum_split)
+                  drum_split=a.drum_split, drum_shift=a.drum_shift, drum_scale=a.drum_scale)
         export("cls", out / "meter_digit_cls.weights.h5", out / "meter_digit_cls.onnx")
     if a.only in (None, "det"):
         train_det(out, synth_count=a.det_synth, epochs=a.det_epochs, threads=a.threads, real=a.real,
