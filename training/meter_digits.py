@@ -2,6 +2,8 @@
 
     python -m training.meter_digits --out runs/meter_digits          # both models, then bundle
     python -m training.meter_digits --out runs/meter_digits --only cls
+    python -m training.meter_digits --out runs/ens --only ensemble --members edgevision/models runs/a runs/b
+    python -m training.meter_digits --out runs/ens --only bundle --kinds cls
 
 Stage 2 reads a rectified meter screen (``calibration.meter_synth.SCREEN_SIZE``, 96x256)
 with two small models (design of issue 18):
@@ -19,7 +21,9 @@ with two small models (design of issue 18):
   0.3 ``3`` and 0.7 ``4`` (synthetic drums, the real drum train split), one-hot for the
   LCD digits (synthetic LCDs, real LCD train-split digit boxes). A digit is the argmax:
   the nearest whole digit (3.4 -> 3, 3.6 -> 4); :func:`position_from_probs` gives the
-  drum position in steps (a circular expectation over the 10 probabilities).
+  drum position in steps (a circular expectation over the 10 probabilities). Since
+  2026-12-06 the bundled file averages the probabilities of 3 such classifiers, trained
+  apart, in one graph (:func:`ensemble_cls`, ``exporters.ensemble.average_models``).
 
 The reading of a screen is the runtime's (``edgevision.meters.read_screens``, which
 ``MeterReader`` and ``benchmarks.meters`` both call): the digit boxes scoring at least
@@ -658,7 +662,10 @@ def quantize_int8(kind: str, fp32: str | Path, out: str | Path, *, tolerance: fl
         g = onnx.load(str(fp32)).graph
         tail = [n.name for n in g.node if n.op_type in ("ReduceMean", "MatMul", "Gemm", "Softmax")]
         stem = [n.name for n in g.node if n.op_type == "Conv"][:1]
-        candidates = [("all int8", []), ("pool + dense float", tail), ("pool + dense + stem conv float", tail + stem)]
+        # probabilities stay float: an ensemble's Mean over 8-bit softmaxes sums to 0.993 instead of 1
+        probs = [n.name for n in g.node if n.op_type in ("Softmax", "Mean")]
+        candidates = [("all int8", probs), ("pool + dense float", sorted(set(tail + probs))),
+                      ("pool + dense + stem conv float", sorted(set(tail + probs + stem)))]
     base = score(fp32)
     tried, best = [], None
     work = out.parent / (out.stem + "_try")
