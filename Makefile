@@ -43,7 +43,9 @@ train-detector:
 
 # Meter stage 2 (seed 001): the digit detector (a first run, then continued runs with new synthetic data;
 # about 20 minutes of 1-thread CPU each), the digit classifier (width 48, real drums with the appearance
-# augmentation, from scratch, then 8 epochs more: 18 minutes on 2 threads), then int8 and the model cards.
+# augmentation, from scratch, then 8 epochs more: 18 minutes on 2 threads), then int8 and the model cards;
+# then two more classifiers (10 epochs from scratch each: 19 minutes on 1 thread, 10 on 2) averaged with the
+# first into the bundled classifier (meter_digit_cls.md, "Three classifiers averaged").
 train-meter-digits:
 	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits --only det --det-synth 3000 \
 		--det-epochs 4 --time-limit 600
@@ -61,6 +63,14 @@ train-meter-digits:
 		--drum-copies 60 --cls-epochs 8 --lr 1e-3 --cls-width 48 --appearance --init runs/meter_digits5 --threads 2 \
 		--time-limit 900
 	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits6 --only bundle
+	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits_a --only cls --seed 7 --synth-screens 1000 \
+		--drum-copies 60 --cls-epochs 10 --lr 3e-3 --cls-width 48 --appearance --threads 1 --time-limit 2400
+	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits_b --only cls --seed 8 --synth-screens 1000 \
+		--drum-copies 60 --cls-epochs 10 --lr 3e-3 --cls-width 48 --appearance --drum-shift 0.12 --drum-scale 0.15 \
+		--threads 2 --time-limit 2400
+	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits_ens --only ensemble \
+		--members runs/meter_digits6 runs/meter_digits_a runs/meter_digits_b
+	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits_ens --only bundle --kinds cls
 
 # Meter stage 1 (seed 001): screen corners + meter class (Keras 3, torch backend): 24 min on one CPU thread after
 # the scene cache (10,000 scenes, 2 processes), then 20 min more from those weights without quarter turns; then
