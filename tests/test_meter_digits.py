@@ -238,9 +238,12 @@ def test_ensemble_cls_averages_runs_and_records_each_members_training(tmp_path: 
 
 
 def test_a_rebundled_card_keeps_its_other_sections() -> None:
-    from training.meter_digits import _extra_sections
+    from training.common import carry_card_sections
 
-    card = ("# m\n\nintro\n\n## Stage 2: digits\n\n| t |\n\n## Training\n\n```json\n{}\n```\n\n"
-            "## int8 (accuracy-aware)\n\n{}\n\n## Tried, not bundled\n\nwhat and why\n\n## Another\n\nmore\n")
-    assert _extra_sections(card) == ["## Tried, not bundled\n\nwhat and why\n", "## Another\n\nmore\n"]
-    assert _extra_sections("# m\n\nno sections\n") == []
+    old = ("# m\n\nintro\n\n## Stage 2: digits\n\n| t |\n\n## Training\n\n```json\n{}\n```\n\n"
+           "## Tried, not bundled\n\nwhat and why\n\n## Another\n\nmore\n")
+    new = "# m\n\nnew intro\n\n## Stage 2: digits\n\n| new |\n\n## Training\n\n{}\n"
+    out = carry_card_sections(old, new)
+    assert out == new + "\n## Tried, not bundled\n\nwhat and why\n\n## Another\n\nmore\n"
+    assert "| t |" not in out and out.count("## Training") == 1
+    assert carry_card_sections("", new) == new and carry_card_sections("# m\n\nno sections\n", new) == new

@@ -42,7 +42,6 @@ import argparse
 import json
 import math
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -55,6 +54,7 @@ import numpy as np
 from calibration.meter_synth import DIGIT_CROP_SIZE, SCREEN_SIZE, digit_crop, render_screen
 from edgevision.errors import InvalidArgumentError
 from exporters.keras_export import save_keras_weights
+from training.common import carry_card_sections
 
 #: Anchor ratios (height / width) of the detector: digits are tall, the decimal area is wide.
 DET_RATIOS = (0.5, 1.0, 2.0)
@@ -737,8 +737,7 @@ def bundle(run_dir: str | Path, *, out_dir: str | Path | None = None, real: str 
                 "```json", json.dumps(summaries[kind], indent=1), "```", "",
                 "## int8 (accuracy-aware)", "", "```json", json.dumps(q[fam], indent=1), "```", ""]
         old = out / f"{fam}.md"
-        kept = _extra_sections(old.read_text()) if old.is_file() else []
-        (out / f"{fam}.md").write_text("\n".join(card + kept))
+        (out / f"{fam}.md").write_text(carry_card_sections(old.read_text() if old.is_file() else "", "\n".join(card)))
     (run_dir / "stage2_report.json").write_text(json.dumps(rep, indent=1, default=str))
     return {"report": rep, "int8": q}
 
@@ -783,18 +782,6 @@ def _run_chain(run_dir: Path, kind: str) -> list[dict[str, Any]]:
         fam = "meter_digits" if kind == "det" else "meter_digit_cls"
         chain += _card_training(Path(chain[-1]["init"]).parent / f"{fam}.md")
     return chain
-
-
-#: The sections :func:`bundle` writes into a model card; any other ``## `` section of the card it
-#: replaces (a tried-and-not-bundled record, say) is carried over after them.
-CARD_SECTIONS = ("## Stage 2", "## Training", "## int8 (accuracy-aware)")
-
-
-def _extra_sections(text: str) -> list[str]:
-    """The ``## `` sections of a model card that :func:`bundle` does not write (:data:`CARD_SECTIONS`),
-    in their order, each as one string ending with a blank line."""
-    parts = re.split(r"(?m)^(?=## )", text)
-    return [p.rstrip("\n") + "\n" for p in parts[1:] if not p.startswith(CARD_SECTIONS)]
 
 
 def _card_training(card: Path) -> list[dict[str, Any]]:

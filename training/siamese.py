@@ -69,6 +69,7 @@ import cv2
 import numpy as np
 
 from exporters.keras_export import save_keras_weights
+from training.common import carry_card_sections
 
 #: Input size (height, width) of the trained model, pixels.
 SIZE = (64, 64)
@@ -694,7 +695,7 @@ validation challenges); the best one ({best}) is bundled:
 Whole real captcha screenshots are not measured (no labelled set here): the real figures are crop-level
 trials; the coordinates come from the candidate boxes a caller or the default layout gives.
 """
-    path.write_text(text)
+    path.write_text(carry_card_sections(path.read_text() if path.is_file() else "", text))
     return path
 
 
