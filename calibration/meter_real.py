@@ -57,6 +57,9 @@ SPLITS = ("train", "heldout", "all")
 DRUM_SPLITS = SPLITS + ("fit", "validation")
 _HELDOUT_PER_FOLDER = 3
 _VALIDATION_PER_FOLDER = 2
+#: The parts of a drum folder (held out, validation, fit) each split takes.
+_DRUM_PARTS = {"heldout": {"heldout"}, "validation": {"validation"}, "fit": {"fit"},
+               "train": {"validation", "fit"}, "all": {"heldout", "validation", "fit"}}
 
 
 @dataclass
@@ -140,7 +143,7 @@ def drum_digits(split: str = "heldout", real: str | Path | None = None, *, direc
         part = {f.name: ("heldout" if i < _HELDOUT_PER_FOLDER else "validation" if i < cut else "fit")
                 for i, f in enumerate(files)}
         for f in sorted(files, key=lambda f: f.name):
-            if split not in ("all", part[f.name]) and not (split == "train" and part[f.name] != "heldout"):
+            if part[f.name] not in _DRUM_PARTS[split]:
                 continue
             img = cv2.imread(str(f), cv2.IMREAD_COLOR)
             if img is None:

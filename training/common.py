@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import multiprocessing as mp
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -356,9 +356,6 @@ def imagenet_normalizer(device: str, *, channels_last: bool = False) -> Callable
     return f
 
 
-__all__ = ["seed_everything", "start_run", "pick_device", "pick_precision", "build_cache", "Checkpointer", "Schedule", "fit", "export_trained", "imagenet_normalizer"]
-
-
 def carry_card_sections(old: str, new: str) -> str:
     """A rewritten model card ``new`` (Markdown) followed by the ``## `` sections of the card ``old`` it
     replaces whose heading line ``new`` does not have (records a bundling step does not write, such as a
@@ -367,3 +364,8 @@ def carry_card_sections(old: str, new: str) -> str:
     parts = re.split(r"(?m)^(?=## )", old)[1:]
     kept = [p.rstrip("\n") + "\n" for p in parts if p.splitlines()[0] not in heads]
     return new if not kept else new.rstrip("\n") + "\n\n" + "\n".join(kept)
+
+
+__all__ = ["seed_everything", "start_run", "pick_device", "pick_precision", "build_cache", "Checkpointer", "Schedule", "fit", "export_trained", "imagenet_normalizer",
+           "carry_card_sections"]
+

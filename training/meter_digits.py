@@ -69,6 +69,8 @@ LCD_LABEL_NOTE = ("The real LCD held-out labels are not all right: in 11 of the 
                   "displays scores at most 275/286 = 96.2% on them. The set is used as it is.")
 #: Seed of the synthetic screens the int8 models are calibrated and validated on.
 CALIBRATION_SEED = 500_000
+#: The model file stem of each kind of stage-2 model.
+FAMILIES = {"cls": "meter_digit_cls", "det": "meter_digits"}
 
 
 def soft_target(position: float) -> np.ndarray:
@@ -706,7 +708,7 @@ def bundle(run_dir: str | Path, *, out_dir: str | Path | None = None, real: str 
         raise InvalidArgumentError(f"kinds: expected some of 'det', 'cls', got {kinds!r}")
     run_dir = Path(run_dir)
     out = Path(out_dir) if out_dir else Path(__file__).resolve().parent.parent / "edgevision" / "models"
-    fams_all = (("cls", "meter_digit_cls"), ("det", "meter_digits"))
+    fams_all = tuple(FAMILIES.items())
     fams = [(k, f) for k, f in fams_all if k in kinds]
     q = {}
     for kind, fam in fams:
@@ -779,8 +781,7 @@ def _run_chain(run_dir: Path, kind: str) -> list[dict[str, Any]]:
         # (a run started from an .onnx export, e.g. the bundled file, ends the chain: its card has the rest)
         d = Path(sm["init"]).parent if sm.get("init") and not str(sm["init"]).endswith(".onnx") else None
     if str(chain[-1].get("init") or "").endswith(".onnx"):
-        fam = "meter_digits" if kind == "det" else "meter_digit_cls"
-        chain += _card_training(Path(chain[-1]["init"]).parent / f"{fam}.md")
+        chain += _card_training(Path(chain[-1]["init"]).parent / f"{FAMILIES[kind]}.md")
     return chain
 
 

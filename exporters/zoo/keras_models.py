@@ -175,23 +175,19 @@ def meter_corners(size: Any = (128, 128), backbone_width: int = 16, hidden: int 
         p = separable_block(p, fw, 1, "hm")
         logits = layers.Conv2D(4, 1, name="heatmaps")(p)
         corners = SoftArgmax2D(name="corners")(logits)
-        x = layers.GlobalAveragePooling2D(name="pool")(c5)
-        x = layers.Dense(hidden, activation="relu", name="fc")(x)
-        if dropout:
-            x = layers.Dropout(dropout, name="dropout")(x)
-        screen = layers.Dense(len(METER_SCREEN_CLASSES), activation="softmax", name="screen_class")(x)
-        notes["training_model"] = keras.Model(inputs, [corners, screen, logits], name="meter_corners_train")
-    elif pool == "avg":
-        x = layers.GlobalAveragePooling2D(name="pool")(c5)
-    else:
+    if pool == "flatten":
         x = conv_bn(c5, max(1, hidden // 4), 1, 1, "reduce")
         x = layers.Flatten(name="pool")(x)
+    else:
+        x = layers.GlobalAveragePooling2D(name="pool")(c5)
+    x = layers.Dense(hidden, activation="relu", name="fc")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
     if pool != "heatmap":
-        x = layers.Dense(hidden, activation="relu", name="fc")(x)
-        if dropout:
-            x = layers.Dropout(dropout, name="dropout")(x)
         corners = layers.Dense(8, activation="sigmoid", name="corners")(x)
-        screen = layers.Dense(len(METER_SCREEN_CLASSES), activation="softmax", name="screen_class")(x)
+    screen = layers.Dense(len(METER_SCREEN_CLASSES), activation="softmax", name="screen_class")(x)
+    if pool == "heatmap":
+        notes["training_model"] = keras.Model(inputs, [corners, screen, logits], name="meter_corners_train")
     model = keras.Model(inputs, [corners, screen], name="meter_corners")
     cfg = {"task": "keypoints", "name": "meter_corners", "labels": list(METER_SCREEN_CLASSES),
            "preprocess": {"size": [h, w], "mode": "letterbox", "swap_rb": True, "scale": 1 / 255, "pad_value": 114},
