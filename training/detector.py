@@ -20,7 +20,9 @@ box, and smooth-L1 on the corners divided by the plate's box diagonal (so a 30 p
 300 px plate weigh alike) with weight ``KPT_WEIGHT``. Augmentation per batch: horizontal
 flip (the corners' order swapped, TL<->TR, BL<->BR, so a mirrored plate's corners stay in
 reading order), brightness gain and offset, with ``--geo-aug P`` a share P of the scenes
-rolled, zoomed, shifted and darkened (:func:`geometric`), and with ``--rect P`` a share P of the
+rolled, zoomed, shifted and darkened (:func:`geometric`), with ``--crops P`` a share P of each batch's
+scenes replaced by second-look crops (:func:`second_look_crop`: what ``PlateReader``'s second look
+feeds the detector, cut from the full-resolution scene), and with ``--rect P`` a share P of the
 batches drawn from scenes of one content shape and cut to it (:func:`rect_groups`: what rect
 inference feeds a model exported with dynamic height and width, which such a run exports). AdamW, warm-up + cosine (:class:`training.common.Schedule`).
 """
@@ -76,6 +78,100 @@ class DetectorSample:
             q = t.to_input(s.quads.reshape(-1, 2)).reshape(-1, 8)[:MAX_PLATES]
             y[:len(q)] = q
         return blob[0], y
+
+
+#: Side of a second-look crop, in plate sizes (``max(w, 2 h)``), drawn uniformly; the reader's
+#: second look uses :data:`edgevision.plates.REFINE_SCALE` (3).
+CROP_SCALE = (2.0, 4.0)
+#: Share of second-look crops centred on a plate-sized window anywhere (what a false first-look
+#: proposal shows the second look) rather than on a plate.
+CROP_BACKGROUND = 0.25
+#: Standard deviation of a crop's centre offset, as a fraction of its side (a first look's box is not exact).
+CROP_JITTER = 0.05
+#: Draws of a crop before one that cuts no plate is given up on (the last draw is kept, cut plates unlabelled).
+CROP_TRIES = 4
+
+
+def second_look_crop(image: np.ndarray, quads: np.ndarray, rng: np.random.Generator
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """A crop of a scene as ``PlateReader``'s second look cuts one (``edgevision.plates``,
+    ``refine_plates``): a square of side ``s * max(w, 2 h)`` (``s`` uniform in :data:`CROP_SCALE`)
+    about a plate's corners' box (``w``, ``h`` its size in pixels), its centre moved by a normal
+    :data:`CROP_JITTER` of the side, clipped to the image. With probability :data:`CROP_BACKGROUND`
+    (always, when the scene has no plate) the window is a plate-sized one (``max(w, 2 h)``
+    log-uniform from 40 px to half the image width) anywhere in the image instead.
+
+    ``image`` (H, W, 3) uint8 at full resolution, ``quads`` (K, 4, 2) corners in its pixels.
+    Returns ``(crop, quads)``: the crop (a view) and the quads wholly inside it, in its pixels.
+    A draw that cuts a plate (some corners inside, some out) is redrawn up to :data:`CROP_TRIES`
+    times (a cut plate would be a visible plate labelled as background)."""
+    h, w = image.shape[:2]
+    quads = np.asarray(quads, np.float64).reshape(-1, 4, 2)
+    for _ in range(CROP_TRIES):
+        if len(quads) and rng.random() >= CROP_BACKGROUND:
+            q = quads[rng.integers(len(quads))]
+            lo, hi = q.min(0), q.max(0)
+            size = max(hi[0] - lo[0], 2.0 * (hi[1] - lo[1]), 1.0)
+            centre = (lo + hi) / 2
+        else:
+            size = float(np.exp(rng.uniform(np.log(40.0), np.log(max(41.0, w / 2)))))
+            centre = rng.uniform((0.0, 0.0), (w, h))
+        side = size * rng.uniform(*CROP_SCALE)
+        centre = centre + rng.normal(0.0, CROP_JITTER, 2) * side
+        x0, y0 = np.floor(np.maximum(centre - side / 2, 0)).astype(int)
+        x1, y1 = np.ceil(np.minimum(centre + side / 2, (w, h))).astype(int)
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            continue
+        shifted = quads - np.array([x0, y0], np.float64)
+        inside = ((shifted >= 0) & (shifted <= (x1 - x0 - 1, y1 - y0 - 1))).all(2)   # (K, 4)
+        whole, cut = inside.all(1), inside.any(1) & ~inside.all(1)
+        if not cut.any():
+            break
+    else:
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return image, quads
+    return image[y0:y1, x0:x1], shifted[whole]
+
+
+@dataclass(frozen=True)
+class DetectorCropSample:
+    """Picklable: index -> a second-look crop (:func:`second_look_crop`) of scene ``offset + i`` of the
+    stream, letterboxed as :class:`DetectorSample` letterboxes a scene (same outputs)."""
+
+    seed: int
+    size: int
+    real: str | None
+    offset: int
+
+    def __call__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        import edgevision
+
+        s = _generator(self.seed, self.real)[self.offset + i]
+        crop, quads = second_look_crop(s.image, s.quads, np.random.default_rng([self.seed, 11, self.offset + i]))
+        blob, t = edgevision.letterbox(np.ascontiguousarray(crop), self.size, dtype="uint8", layout="NHWC",
+                                       scale=1.0, pad_value=114)
+        y = np.full((MAX_PLATES, 8), np.nan, np.float32)
+        if len(quads):
+            q = t.to_input(quads.reshape(-1, 2)).reshape(-1, 8)[:MAX_PLATES]
+            y[:len(q)] = q
+        return blob[0], y
+
+
+class _Joined:
+    """Row access to two arrays as one: rows ``0..len(a)-1`` of ``a``, then ``b`` (what :func:`_batch` indexes)."""
+
+    def __init__(self, a: np.ndarray, b: np.ndarray) -> None:
+        self.a, self.b, self.n = a, b, len(a)
+
+    def __getitem__(self, idx: np.ndarray) -> np.ndarray:
+        idx = np.asarray(idx)
+        other = idx >= self.n
+        out = np.empty((len(idx), *self.a.shape[1:]), self.a.dtype)
+        if (~other).any():
+            out[~other] = self.a[idx[~other]]
+        if other.any():
+            out[other] = self.b[idx[other] - self.n]
+        return out
 
 
 _GENERATORS: dict[Any, Any] = {}
@@ -287,8 +383,8 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
           lr: float = 2e-3, weight_decay: float = 5e-4, seed: int | None = None, time_budget_s: float | None = None,
           resume: bool = False, device: str | None = None, threads: int | None = None, workers: int | None = None,
           real: str | None = None, width: int = 16, init: str | None = None, progress: bool = True,
-          log_every: int = 25, precision: str | None = "auto", geo_aug: float = 0.0, rect: float = 0.0
-          ) -> dict[str, Any]:
+          log_every: int = 25, precision: str | None = "auto", geo_aug: float = 0.0, rect: float = 0.0,
+          crops: float = 0.0, crop_samples: int = 3000) -> dict[str, Any]:
     """Train ``plate_pose``; writes ``out/checkpoints/last.pt`` and ``out/plate_pose.pt``. Returns the run's summary.
 
     ``precision`` (:func:`training.common.pick_precision`): ``bf16`` runs the network under
@@ -297,11 +393,17 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
     scenes rolled, zoomed, shifted and darkened in each batch (:func:`geometric`; 0 for the first
     bundled run, which saw each cached scene as it is, flipped and brightness-jittered). ``rect``:
     the share of batches drawn from one content shape and cut to it (:func:`rect_groups`); above 0 the model is built with
-    dynamic height and width and exported so (``preprocess.stride``), to be run on rect inputs."""
+    dynamic height and width and exported so (``preprocess.stride``), to be run on rect inputs. ``crops``:
+    the share of each (square) batch's scenes replaced by second-look crops (:func:`second_look_crop`),
+    drawn from ``crop_samples`` of them cached from scenes ``samples ..`` of the same stream (new scenes)."""
     if not (isinstance(geo_aug, (int, float)) and 0.0 <= geo_aug <= 1.0):
         raise ValueError(f"geo_aug: expected a share in [0, 1] of the scenes to transform, got {geo_aug!r}")
     if not (isinstance(rect, (int, float)) and 0.0 <= rect <= 1.0):
         raise ValueError(f"rect: expected a share in [0, 1] of the batches to cut to their content, got {rect!r}")
+    if not (isinstance(crops, (int, float)) and 0.0 <= crops < 1.0):
+        raise ValueError(f"crops: expected a share in [0, 1) of each batch to replace by second-look crops, got {crops!r}")
+    if crops > 0 and not (isinstance(crop_samples, int) and crop_samples >= 1):
+        raise ValueError(f"crop_samples: expected an int >= 1 (second-look crops to cache), got {crop_samples!r}")
     import torch
 
     from .common import pick_precision
@@ -316,6 +418,15 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
     X, Y = build_cache(out / "cache", DetectorSample(seed, size, root), samples,
                        key={"recipe": "detector", "size": size, "seed": seed, "v": 1, "real": root},
                        workers=workers, desc="detector scenes", progress=progress)
+    n_crops = int(round(batch * crops))
+    XS, YS = X, Y
+    if n_crops:
+        Xc, Yc = build_cache(out / "crop_cache", DetectorCropSample(seed, size, root, samples), crop_samples,
+                             key={"recipe": "detector crops", "size": size, "seed": seed, "v": 1, "real": root,
+                                  "offset": samples, "scale": CROP_SCALE, "background": CROP_BACKGROUND,
+                                  "jitter": CROP_JITTER},
+                             workers=workers, desc="second-look crops", progress=progress)
+        XS, YS = _Joined(X, Xc), _Joined(Y, Yc)
     model = build("plate_pose", size=size, width=width, dynamic_hw=rect > 0).model.to(dev)
     groups = rect_groups(X) if rect > 0 else {}
     group_keys = list(groups)
@@ -350,7 +461,9 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
                 gi = brng.choice(len(group_keys), p=group_p)
                 cut = group_keys[gi]
                 idx = np.sort(brng.choice(groups[cut], batch, replace=len(groups[cut]) < batch))
-            x, y = _batch(X, Y, idx, brng, dev, geo_aug, cut)
+            if n_crops and cut is None:  # a share of the batch: second-look crops (rows after the scenes)
+                idx = np.concatenate([idx[:batch - n_crops], samples + brng.choice(crop_samples, n_crops)])
+            x, y = _batch(XS, YS, idx, brng, dev, geo_aug, cut)
             if amp:
                 x = x.contiguous(memory_format=torch.channels_last)
             loss, info = loss_fn(model, x, y, amp=amp)
@@ -378,6 +491,9 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
     return {"recipe": "detector", "steps": step, "total_steps": total, "epochs": step / steps_per_epoch,
             "stopped_by": stopped, "seconds": sched.elapsed, "precision": precision, "size": size, "batch": batch,
             "lr": lr, "width": width, "geo_aug": geo_aug, "rect": rect, "init": str(init) if init else None,
+            **({"crops": crops, "crop_samples": crop_samples, "crops_per_batch": n_crops,
+                "crop_scale": CROP_SCALE, "crop_background": CROP_BACKGROUND, "crop_jitter": CROP_JITTER}
+               if n_crops else {}),
             **({"init_loaded": loaded} if loaded else {}),
             **{f"train_{k}_last100": float(np.mean(v[-100:])) for k, v in logs.items()},
             "data": {"generator": "calibration.plate_scenes.PlateDetectionScenes", "seed": seed, "samples": samples,
@@ -547,7 +663,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rect", type=float, default=0.0,
                     help="share of batches cut to their content, in multiples of 32 (rect inputs); above 0 the "
                          "model is exported with dynamic height and width (preprocess.stride 32)")
+    ap.add_argument("--crops", type=float, default=0.0,
+                    help="share of each batch replaced by second-look crops (a square of 2-4 plate sizes about a "
+                         "plate, or a plate-sized window, cut from the full-resolution scene), as PlateReader's "
+                         "second look feeds the detector")
+    ap.add_argument("--crop-samples", type=int, default=3000, help="second-look crops cached (from new scenes)")
     args = ap.parse_args(argv)
+    if not 0.0 <= args.crops < 1.0:
+        ap.error(f"--crops must be a share in [0, 1), got {args.crops}")
+    if args.crop_samples < 1:
+        ap.error(f"--crop-samples must be >= 1, got {args.crop_samples}")
     if not 0.0 <= args.geo_aug <= 1.0:
         ap.error(f"--geo-aug must be a share in [0, 1], got {args.geo_aug}")
     if not 0.0 <= args.rect <= 1.0:
@@ -557,7 +682,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = train(args.out, size=args.size, samples=args.samples, epochs=args.epochs, batch=args.batch, lr=args.lr,
                     time_budget_s=args.time_budget, resume=args.resume, device=args.device, threads=args.threads,
                     workers=args.workers, real=args.real, width=args.width, init=args.init, seed=args.seed,
-                    precision=args.precision, geo_aug=args.geo_aug, rect=args.rect)
+                    precision=args.precision, geo_aug=args.geo_aug, rect=args.rect, crops=args.crops,
+                    crop_samples=args.crop_samples)
     out = Path(args.out)
     res = export(out / "plate_pose.onnx", out / "plate_pose.pt", size=args.size, width=args.width, summary=summary)
     print(res.summary())
