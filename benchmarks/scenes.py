@@ -18,8 +18,10 @@ The plate-level part of the real-data evaluation (issue 16; the OCR alone is
 
 ``--sets validation`` reads the data that choices are made on instead (never the sets above):
 
-* ``easypr train``: the EasyPR train scenes and their labelled plates. The bundled detector was
-  trained on them (with teacher labels for their unlabelled plates), so they flatter it.
+* ``easypr validation`` and ``easypr fit``: the EasyPR train scenes, in the two parts
+  :func:`calibration.plate_scenes.easypr_train_part` divides them into, with their labelled plates.
+  A detector trained with ``--easypr-split fit`` never saw the validation scenes; the bundled
+  detector was trained on both (with teacher labels for their unlabelled plates), so they flatter it.
 * ``plate-free train``: the train half of the LCD photos and the train scenes with their
   labelled plates masked out, as ``plate-free`` is made (trained on as backgrounds: they flatter too).
 * ``synthetic``: :data:`SYNTH_VALIDATION_COUNT` scenes of
@@ -146,11 +148,11 @@ def _masked(scene: Scene) -> Scene:
 
 def load_validation_sets(real: str | os.PathLike[str] | None = None, limit: int | None = None
                          ) -> dict[str, list[Scene]]:
-    """``{"easypr train": [...], "plate-free train": [...], "synthetic": [...]}``: what choices are made
-    on (module docs), apart from the held-out sets of :func:`load_scene_sets`."""
+    """``{"easypr validation": [...], "easypr fit": [...], "plate-free train": [...], "synthetic": [...]}``:
+    what choices are made on (module docs), apart from the held-out sets of :func:`load_scene_sets`."""
     import glob
 
-    from calibration.plate_scenes import PlateDetectionScenes, easypr_scenes, photo_split
+    from calibration.plate_scenes import PlateDetectionScenes, easypr_scenes, easypr_train_part, photo_split
     from calibration.real import real_root
 
     root = real_root(real)
@@ -165,7 +167,9 @@ def load_validation_sets(real: str | os.PathLike[str] | None = None, limit: int 
         synth.append(Scene(f"synthetic/{SYNTH_VALIDATION_SEED}/{i}", np.asarray(s.quads, np.float64).reshape(-1, 4, 2),
                            tuple(s.texts), s.image))
     free = [Scene(f, np.zeros((0, 4, 2)), ()) for f in photos[:limit]] + [_masked(s) for s in train[:limit]]
-    return {"easypr train": train[:limit], "plate-free train": free, "synthetic": synth}
+    parts = {p: [s for s in train if easypr_train_part(s.path) == p] for p in ("validation", "fit")}
+    return {"easypr validation": parts["validation"][:limit], "easypr fit": parts["fit"][:limit],
+            "plate-free train": free, "synthetic": synth}
 
 
 def match(pred_boxes: np.ndarray, scores: np.ndarray, gt_boxes: np.ndarray, iou: float = MATCH_IOU) -> list[int]:

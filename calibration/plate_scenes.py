@@ -55,7 +55,8 @@ from .plate_synth import (
 )
 from .synth import random_plate_text
 
-__all__ = ["DetectionScene", "PlateDetectionScenes", "EXTRA_PLATES", "box_iou", "easypr_scene_split", "easypr_scenes", "photo_split",
+__all__ = ["DetectionScene", "PlateDetectionScenes", "EXTRA_PLATES", "box_iou", "easypr_scene_split", "easypr_scenes",
+           "easypr_train_part", "EASYPR_VALIDATION_MODULUS", "EASYPR_SCENE_SPLITS", "photo_split",
            "paste_plate", "quad_boxes", "SCENE_MIX", "PLATE_ASPECTS"]
 
 #: Background mix of :class:`PlateDetectionScenes` (probabilities; sources that are not
@@ -113,22 +114,39 @@ def easypr_scene_split(texts: Sequence[str]) -> str:
     return "test" if any(easypr_split(t) == "test" for t in texts) else "train"
 
 
+#: ``crc32(scene file name) % EASYPR_VALIDATION_MODULUS == 0`` puts a train scene in ``validation``
+#: (:func:`easypr_scenes`), the rest in ``fit``.
+EASYPR_VALIDATION_MODULUS = 5
+#: Splits of :func:`easypr_scenes`: ``fit`` and ``validation`` divide ``train``.
+EASYPR_SCENE_SPLITS = ("train", "test", "fit", "validation")
+
+
+def easypr_train_part(path: str | os.PathLike[str]) -> str:
+    """``"validation"`` or ``"fit"``: the part of the train split a train scene belongs to, fixed by its file
+    name (``crc32(name) % EASYPR_VALIDATION_MODULUS == 0``: validation, about a fifth)."""
+    name = Path(path).name
+    return "validation" if zlib.crc32(name.encode("utf-8")) % EASYPR_VALIDATION_MODULUS == 0 else "fit"
+
+
 def easypr_scenes(root: str | os.PathLike[str], split: str, *, extra: str | os.PathLike[str] | None = None
                   ) -> list[tuple[Path, np.ndarray, tuple[str, ...]]]:
-    """The EasyPR scenes of ``split`` (``train``/``test``, :func:`easypr_scene_split`) under the real-data
-    folder ``root``, as ``(image path, quads (K, 4, 2), texts)``, grouped by image, sorted by path.
-    Images that do not decode whole are left out.
+    """The EasyPR scenes of ``split`` under the real-data folder ``root``, as ``(image path, quads
+    (K, 4, 2), texts)``, grouped by image, sorted by path. Images that do not decode whole are left out.
+
+    ``split``: ``train`` or ``test`` (:func:`easypr_scene_split`), or ``fit`` / ``validation``, the two
+    parts of ``train`` (:func:`easypr_train_part`): a detector trained on ``fit`` is chosen on
+    ``validation``, and ``test`` stays for the figures.
 
     ``extra``: a pseudo-label file (:data:`EXTRA_PLATES`); its quads for these scenes that were
     checked to be plates (``"plate": true``) are added with text ``""`` (train scenes only: the file never names a test scene, and it is refused
     for ``split="test"``)."""
     from .real import read_easypr
 
-    if split not in ("train", "test"):
-        raise InvalidArgumentError(f"split: expected 'train' or 'test', got {split!r}")
+    if split not in EASYPR_SCENE_SPLITS:
+        raise InvalidArgumentError(f"split: expected one of {list(EASYPR_SCENE_SPLITS)}, got {split!r}")
     more: dict[str, list[Any]] = {}
     if extra is not None:
-        if split != "train":
+        if split == "test":
             raise InvalidArgumentError("extra: pseudo-labels are for the train scenes only; the test scenes "
                                        "keep exactly their own labels")
         import json
@@ -142,7 +160,10 @@ def easypr_scenes(root: str | os.PathLike[str], split: str, *, extra: str | os.P
     for path in sorted(by):
         plates = by[path]
         texts = tuple(s.text for s in plates)
-        if easypr_scene_split(texts) == split:
+        part = easypr_scene_split(texts)
+        if part == "train" and split in ("fit", "validation"):
+            part = easypr_train_part(path)
+        if part == split:
             quads = [np.asarray(s.corners, np.float64) for s in plates]
             quads += [np.asarray(e["quad"], np.float64) for e in more.get(path.name, ()) if e.get("plate") is True]
             texts += ("",) * (len(quads) - len(texts))

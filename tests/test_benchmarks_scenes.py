@@ -84,7 +84,7 @@ def _jpg(path, seed):
 def test_validation_sets_hold_nothing_of_the_held_out_sets(tmp_path):
     """``--sets validation``: EasyPR train scenes, train-half plate-free photos (and the train scenes
     masked), synthetic scenes of their own seed; no held-out scene or photo (a tiny real-data tree)."""
-    from calibration.plate_scenes import photo_split
+    from calibration.plate_scenes import easypr_train_part, photo_split
 
     root = tmp_path / "real"
     _jpg(root / "easypr/images/one.jpg", 1)
@@ -99,9 +99,11 @@ def test_validation_sets_hold_nothing_of_the_held_out_sets(tmp_path):
     train_photos = {n for n in names if photo_split(n) == "train"}
     assert train_photos == {"x7.jpg"}
     sets = S.load_validation_sets(root, limit=2)
-    assert list(sets) == ["easypr train", "plate-free train", "synthetic"]
-    assert [s.path.split("/")[-1] for s in sets["easypr train"]] == ["two.jpg"]
-    assert sets["easypr train"][0].texts == ("京A88731",)
+    assert list(sets) == ["easypr validation", "easypr fit", "plate-free train", "synthetic"]
+    part = easypr_train_part("two.jpg")
+    assert [s.path.split("/")[-1] for s in sets[f"easypr {part}"]] == ["two.jpg"]
+    assert sets[f"easypr {part}"][0].texts == ("京A88731",)
+    assert sets["easypr validation" if part == "fit" else "easypr fit"] == []
     free = sets["plate-free train"]
     assert [s.path.split("/")[-1] for s in free] == ["x7.jpg", "two.jpg#masked"]
     assert all(len(s.quads) == 0 for s in free) and free[-1].load().shape == (120, 160, 3)

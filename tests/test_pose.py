@@ -607,3 +607,41 @@ def test_a_detector_run_with_crops_trains_on_both_caches(tmp_path: Path) -> None
     assert s["crops_per_batch"] == 2 and s["crop_samples"] == 4 and s["steps"] == 2
     assert np.isfinite(s["train_loss_last100"])
     assert len(list((tmp_path / "run" / "crop_cache").glob("*.x.npy"))) == 1
+
+
+def test_a_fit_run_builds_its_scenes_and_calibration_without_the_validation_scenes(tmp_path: Path, monkeypatch,
+                                                                                  capsys) -> None:
+    import cv2
+
+    import training.detector as td
+
+    root = tmp_path / "real"
+    (root / "easypr" / "images").mkdir(parents=True)
+    for i, name in enumerate(["one.jpg", "five.jpg"]):                  # crc32 % 5: 4 (fit), 0 (validation)
+        assert cv2.imwrite(str(root / "easypr" / "images" / name), np.full((120, 160, 3), 60 * i, np.uint8))
+    (root / "easypr" / "labels.tsv").write_text(
+        "#path\ttext\tkind\trect\tdeg\tlocate\n"
+        "images/one.jpg\t京A88731\t蓝牌\t60,50,40,10\t0\t1\nimages/five.jpg\t苏E12345\t蓝牌\t60,50,40,10\t0\t1\n",
+        encoding="utf-8")
+    names = {split: sorted(Path(p).name for p, _, _ in td._generator(3, str(root), split).easypr)
+             for split in ("train", "fit")}
+    assert names == {"train": ["five.jpg", "one.jpg"], "fit": ["one.jpg"]}
+    seen: dict = {}
+
+    class Exported:
+        def summary(self) -> str:
+            return "exported"
+
+    (tmp_path / "run").mkdir()
+    monkeypatch.setattr(td, "train", lambda out, **kw: seen.update(kw) or {"recipe": "detector"})
+    monkeypatch.setattr(td, "export", lambda *a, **kw: Exported())
+    assert td.main(["--out", str(tmp_path / "run"), "--easypr-split", "fit"]) == 0 and seen["easypr_split"] == "fit"
+    with pytest.raises(SystemExit) as e:
+        td.main(["--out", str(tmp_path / "run"), "--easypr-split", "validation"])
+    assert e.value.code == 2 and "invalid choice: 'validation'" in capsys.readouterr().err
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"easypr_split: expected one of \['train', 'fit'\]"):
+        td.train(tmp_path / "lib", easypr_split="validation")
+    with pytest.raises(td.InvalidArgumentError, match=r"easypr_split: expected one of \['train', 'fit'\]"):
+        td.quantize_int8(tmp_path / "m.onnx", tmp_path / "q.onnx", easypr_split="test")
+    assert not (tmp_path / "lib").exists()

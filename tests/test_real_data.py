@@ -357,3 +357,39 @@ def test_read_easypr_duplicate_lines(tmp_path):
 def test_read_easypr_bad_split(easypr_tree, bad):
     with pytest.raises(InvalidArgumentError, match="split"):
         read_easypr(easypr_tree, bad)
+
+
+def test_easypr_scenes_split_train_into_fit_and_validation_by_file_name(tmp_path):
+    """Scenes: ``test`` when any plate is a test plate; the other (``train``) scenes divide into ``fit``
+    and ``validation`` by ``crc32(file name) % 5`` (five.jpg: crc % 5 == 0, validation; one, four: fit)."""
+    import json
+    import zlib
+
+    from calibration.plate_scenes import EASYPR_VALIDATION_MODULUS, easypr_scenes, easypr_train_part
+
+    root = tmp_path / "real"
+    for i, name in enumerate(["one.jpg", "four.jpg", "five.jpg", "two.jpg"]):
+        write_jpg(root / "easypr" / "images" / name, 120, 160, seed=i)
+    write_tsv(root / "easypr", [
+        EASYPR_HEADER,
+        "images/one.jpg\t京A88731\t蓝牌\t60,50,40,10\t0\t1",      # train
+        "images/four.jpg\t沪A12345\t蓝牌\t60,50,40,10\t0\t1",     # train
+        "images/five.jpg\t苏E12345\t蓝牌\t60,50,40,10\t0\t1",     # train
+        "images/two.jpg\t京A88731\t蓝牌\t60,50,40,10\t0\t1",      # a train plate ...
+        "images/two.jpg\t皖A12345\t蓝牌\t100,80,40,10\t0\t1",     # ... beside a test plate: a test scene
+    ])
+    assert EASYPR_VALIDATION_MODULUS == 5
+    assert [zlib.crc32(n.encode()) % 5 for n in ("one.jpg", "four.jpg", "five.jpg")] == [4, 2, 0]
+    names = {split: [p.name for p, _, _ in easypr_scenes(root, split)]
+             for split in ("train", "test", "fit", "validation")}
+    assert names == {"train": ["five.jpg", "four.jpg", "one.jpg"], "test": ["two.jpg"],
+                     "fit": ["four.jpg", "one.jpg"], "validation": ["five.jpg"]}
+    assert easypr_train_part("five.jpg") == "validation" and easypr_train_part(Path("x/one.jpg")) == "fit"
+    extra = tmp_path / "extra.json"
+    extra.write_text(json.dumps({"scenes": {"five.jpg": [{"quad": [[1, 1], [9, 1], [9, 4], [1, 4]], "plate": True}]}}))
+    (_, quads, texts), = easypr_scenes(root, "validation", extra=extra)
+    assert quads.shape == (2, 4, 2) and texts == ("苏E12345", "")           # its pseudo-label added, no text
+    with pytest.raises(InvalidArgumentError, match="pseudo-labels are for the train scenes only"):
+        easypr_scenes(root, "test", extra=extra)
+    with pytest.raises(InvalidArgumentError, match=r"split: expected one of \['train', 'test', 'fit', 'validation'\]"):
+        easypr_scenes(root, "heldout")

@@ -67,11 +67,12 @@ class DetectorSample:
     seed: int
     size: int
     real: str | None
+    easypr: str = "train"
 
     def __call__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         import edgevision
 
-        s = _generator(self.seed, self.real)[i]
+        s = _generator(self.seed, self.real, self.easypr)[i]
         blob, t = edgevision.letterbox(s.image, self.size, dtype="uint8", layout="NHWC", scale=1.0, pad_value=114)
         y = np.full((MAX_PLATES, 8), np.nan, np.float32)
         if len(s.quads):
@@ -142,11 +143,12 @@ class DetectorCropSample:
     size: int
     real: str | None
     offset: int
+    easypr: str = "train"
 
     def __call__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         import edgevision
 
-        s = _generator(self.seed, self.real)[self.offset + i]
+        s = _generator(self.seed, self.real, self.easypr)[self.offset + i]
         crop, quads = second_look_crop(s.image, s.quads, np.random.default_rng([self.seed, 11, self.offset + i]))
         blob, t = edgevision.letterbox(np.ascontiguousarray(crop), self.size, dtype="uint8", layout="NHWC",
                                        scale=1.0, pad_value=114)
@@ -177,15 +179,20 @@ class _Joined:
 _GENERATORS: dict[Any, Any] = {}
 
 
-def _generator(seed: int, real: str | None) -> Any:
+#: ``--easypr-split`` choices: the EasyPR scenes a run's scenes are built on (``fit`` keeps
+#: ``calibration.plate_scenes``'s ``validation`` scenes out, for ``benchmarks.scenes --sets validation``).
+EASYPR_TRAIN_SPLITS = ("train", "fit")
+
+
+def _generator(seed: int, real: str | None, easypr_split: str = "train") -> Any:
     from calibration.plate_scenes import EXTRA_PLATES, PlateDetectionScenes, easypr_scenes
 
-    key = (seed, real)
+    key = (seed, real, easypr_split)
     if key not in _GENERATORS:
         easypr, photos = None, []
         if real is not None:
             root = Path(real)
-            easypr = easypr_scenes(root, "train", extra=EXTRA_PLATES if EXTRA_PLATES.exists() else None)
+            easypr = easypr_scenes(root, easypr_split, extra=EXTRA_PLATES if EXTRA_PLATES.exists() else None)
             photos = _lcd_photos(root, "train")
         _GENERATORS[key] = PlateDetectionScenes(seed, easypr=easypr, photos=photos)
     return _GENERATORS[key]
@@ -384,7 +391,7 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
           resume: bool = False, device: str | None = None, threads: int | None = None, workers: int | None = None,
           real: str | None = None, width: int = 16, init: str | None = None, progress: bool = True,
           log_every: int = 25, precision: str | None = "auto", geo_aug: float = 0.0, rect: float = 0.0,
-          crops: float = 0.0, crop_samples: int = 3000) -> dict[str, Any]:
+          crops: float = 0.0, crop_samples: int = 3000, easypr_split: str = "train") -> dict[str, Any]:
     """Train ``plate_pose``; writes ``out/checkpoints/last.pt`` and ``out/plate_pose.pt``. Returns the run's summary.
 
     ``precision`` (:func:`training.common.pick_precision`): ``bf16`` runs the network under
@@ -395,13 +402,18 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
     the share of batches drawn from one content shape and cut to it (:func:`rect_groups`); above 0 the model is built with
     dynamic height and width and exported so (``preprocess.stride``), to be run on rect inputs. ``crops``:
     the share of each (square) batch's scenes replaced by second-look crops (:func:`second_look_crop`),
-    drawn from ``crop_samples`` of them cached from scenes ``samples ..`` of the same stream (new scenes)."""
+    drawn from ``crop_samples`` of them cached from scenes ``samples ..`` of the same stream (new scenes).
+    ``easypr_split``: the real EasyPR scenes the scenes are built on, ``train`` (every bundled run) or
+    ``fit`` (``train`` less its ``validation`` scenes, which ``benchmarks.scenes --sets validation`` then
+    reads as never trained on; :data:`EASYPR_TRAIN_SPLITS`)."""
     if not (isinstance(geo_aug, (int, float)) and 0.0 <= geo_aug <= 1.0):
         raise ValueError(f"geo_aug: expected a share in [0, 1] of the scenes to transform, got {geo_aug!r}")
     if not (isinstance(rect, (int, float)) and 0.0 <= rect <= 1.0):
         raise ValueError(f"rect: expected a share in [0, 1] of the batches to cut to their content, got {rect!r}")
     if not (isinstance(crops, (int, float)) and 0.0 <= crops < 1.0):
         raise ValueError(f"crops: expected a share in [0, 1) of each batch to replace by second-look crops, got {crops!r}")
+    if easypr_split not in EASYPR_TRAIN_SPLITS:
+        raise ValueError(f"easypr_split: expected one of {list(EASYPR_TRAIN_SPLITS)}, got {easypr_split!r}")
     if crops > 0 and not (isinstance(crop_samples, int) and crop_samples >= 1):
         raise ValueError(f"crop_samples: expected an int >= 1 (second-look crops to cache), got {crop_samples!r}")
     import torch
@@ -415,14 +427,17 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
     seed, dev = start_run(seed, threads, device)
     out = Path(out)
     root = str(real_root(real))
-    X, Y = build_cache(out / "cache", DetectorSample(seed, size, root), samples,
-                       key={"recipe": "detector", "size": size, "seed": seed, "v": 1, "real": root},
+    split_key = {} if easypr_split == "train" else {"easypr": easypr_split}   # the train runs' keys as before
+    X, Y = build_cache(out / "cache", DetectorSample(seed, size, root, easypr_split), samples,
+                       key={"recipe": "detector", "size": size, "seed": seed, "v": 1, "real": root, **split_key},
                        workers=workers, desc="detector scenes", progress=progress)
     n_crops = int(round(batch * crops))
     XS, YS = X, Y
     if n_crops:
-        Xc, Yc = build_cache(out / "crop_cache", DetectorCropSample(seed, size, root, samples), crop_samples,
+        Xc, Yc = build_cache(out / "crop_cache", DetectorCropSample(seed, size, root, samples, easypr_split),
+                             crop_samples,
                              key={"recipe": "detector crops", "size": size, "seed": seed, "v": 1, "real": root,
+                                  **split_key,
                                   "offset": samples, "scale": CROP_SCALE, "background": CROP_BACKGROUND,
                                   "jitter": CROP_JITTER},
                              workers=workers, desc="second-look crops", progress=progress)
@@ -491,13 +506,14 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
     return {"recipe": "detector", "steps": step, "total_steps": total, "epochs": step / steps_per_epoch,
             "stopped_by": stopped, "seconds": sched.elapsed, "precision": precision, "size": size, "batch": batch,
             "lr": lr, "width": width, "geo_aug": geo_aug, "rect": rect, "init": str(init) if init else None,
+            **({"easypr_split": easypr_split} if easypr_split != "train" else {}),
             **({"crops": crops, "crop_samples": crop_samples, "crops_per_batch": n_crops,
                 "crop_scale": CROP_SCALE, "crop_background": CROP_BACKGROUND, "crop_jitter": CROP_JITTER}
                if n_crops else {}),
             **({"init_loaded": loaded} if loaded else {}),
             **{f"train_{k}_last100": float(np.mean(v[-100:])) for k, v in logs.items()},
             "data": {"generator": "calibration.plate_scenes.PlateDetectionScenes", "seed": seed, "samples": samples,
-                     "easypr": "train scenes (+ teacher pseudo-labels)", "photos": "LCD photos, train half"}}
+                     "easypr": f"{easypr_split} scenes (+ teacher pseudo-labels)", "photos": "LCD photos, train half"}}
 
 
 def load_init(model: Any, weights: str | Path, X: np.ndarray) -> dict[str, Any]:
@@ -545,19 +561,23 @@ CALIBRATION_SEED = 3_000_017
 
 
 def quantize_int8(fp32: str | Path, out: str | Path, *, real: str | None = None, count: int = 200,
-                  method: str = "percentile", float_decode: bool = True) -> Any:
+                  method: str = "percentile", float_decode: bool = True, easypr_split: str = "train") -> Any:
     """Static int8 (QDQ, U8S8: the fast format for ONNX Runtime on x86) of the detector, calibrated on
     ``count`` scenes of :class:`calibration.plate_scenes.PlateDetectionScenes` (``CALIBRATION_SEED``,
     EasyPR train backgrounds where the real data is there); the outputs and the output convolutions
     (:func:`output_convs`) stay float, and with ``float_decode`` the decoding after them too
     (:func:`decode_nodes`). Without it (how the bundled int8 detector was made) the box sides,
     corners and anchor sums are quantized to 8 bits over a few hundred pixels: its corners differ
-    from fp32 by a median 0.022 of the plate diagonal, against 0.004 with it (see the card)."""
+    from fp32 by a median 0.022 of the plate diagonal, against 0.004 with it (see the card).
+    ``easypr_split``: the EasyPR scenes the calibration scenes are built on (the run's, so a ``fit`` run's
+    int8 never sees a validation scene)."""
     from calibration.quantize import quantize
 
     if not isinstance(float_decode, bool):
         raise InvalidArgumentError(f"float_decode: expected True or False, got {float_decode!r}")
-    images = [_generator(CALIBRATION_SEED, real)[i].image for i in range(count)]
+    if easypr_split not in EASYPR_TRAIN_SPLITS:
+        raise InvalidArgumentError(f"easypr_split: expected one of {list(EASYPR_TRAIN_SPLITS)}, got {easypr_split!r}")
+    images = [_generator(CALIBRATION_SEED, real, easypr_split)[i].image for i in range(count)]
     return quantize(str(fp32), images, str(out), method=method, fmt="U8S8",
                     exclude=output_convs(fp32) + (decode_nodes(fp32) if float_decode else []))
 
@@ -615,13 +635,14 @@ def bundle(run_dir: str | Path, *, real: str | None = None, out_dir: str | Path 
     root = str(real_root(real))
     fp32 = out / "plate_pose.onnx"
     shutil.copyfile(run_dir / "plate_pose.onnx", fp32)
-    q = quantize_int8(fp32, out / "plate_pose_int8.onnx", real=root, float_decode=float_decode)
+    summary = json.loads((run_dir / "train_summary.json").read_text())
+    q = quantize_int8(fp32, out / "plate_pose_int8.onnx", real=root, float_decode=float_decode,
+                      easypr_split=summary.get("easypr_split", "train"))
     tables = {}
     for path in (fp32, q.path):
         res = scenes_run(str(path), peer_detector=peer_detector if path == q.path else None, real=root,
                          threads=threads)
         tables[Path(path).name] = to_markdown(res).replace(str(out) + "/", "")
-    summary = json.loads((run_dir / "train_summary.json").read_text())
     card = ["# plate_pose: the plate detector (issue 16)", "",
             "Boxes, scores and the 4 corners (TL, TR, BR, BL) of every plate; YOLOv8-pose output layout "
             "(`task: pose`, `kpt_shape: [4, 2]`). Architecture: `exporters.zoo.pose_models` "
@@ -668,6 +689,9 @@ def main(argv: list[str] | None = None) -> int:
                          "plate, or a plate-sized window, cut from the full-resolution scene), as PlateReader's "
                          "second look feeds the detector")
     ap.add_argument("--crop-samples", type=int, default=3000, help="second-look crops cached (from new scenes)")
+    ap.add_argument("--easypr-split", default="train", choices=EASYPR_TRAIN_SPLITS,
+                    help="real EasyPR scenes to build on: train (every bundled run) or fit (train less the scenes "
+                         "that benchmarks.scenes --sets validation reads as never trained on)")
     args = ap.parse_args(argv)
     if not 0.0 <= args.crops < 1.0:
         ap.error(f"--crops must be a share in [0, 1), got {args.crops}")
@@ -683,7 +707,7 @@ def main(argv: list[str] | None = None) -> int:
                     time_budget_s=args.time_budget, resume=args.resume, device=args.device, threads=args.threads,
                     workers=args.workers, real=args.real, width=args.width, init=args.init, seed=args.seed,
                     precision=args.precision, geo_aug=args.geo_aug, rect=args.rect, crops=args.crops,
-                    crop_samples=args.crop_samples)
+                    crop_samples=args.crop_samples, easypr_split=args.easypr_split)
     out = Path(args.out)
     res = export(out / "plate_pose.onnx", out / "plate_pose.pt", size=args.size, width=args.width, summary=summary)
     print(res.summary())
