@@ -55,6 +55,13 @@ DIGIT_CROP_MARGIN = 0.08
 #: digit boxes are one digit seen twice (:func:`side_by_side`).
 MIN_DIGIT_SCORE = 0.4
 DIGIT_OVERLAP = 0.4
+#: A ``digit`` box scoring under :data:`MIN_DIGIT_SCORE` (but at least its detector's own ``conf_threshold``,
+#: 0.3 for the bundled one) still counts when the classifier reads it with at least this probability: the
+#: detector underrates narrow digits (a seven-segment ``1`` is two segments), the classifier does not. Chosen
+#: on the same validation data as :data:`MIN_DIGIT_SCORE`, with the bundled int8 models (2026-12-06): real
+#: LCD train rows read 555 -> 561 of 601, synthetic screens (seeds 5,000,000+) 375 -> 379 of 500; 0.9 read
+#: 563 and 377, 0.99 556 and 378 (docs: ``meter_digits.md``).
+DIGIT_CONFIRM = 0.95
 #: The stage-2 detector's class names: a digit, and the area after the decimal point.
 DIGIT_CLASS, DECIMAL_CLASS = "digit", "decimal"
 
@@ -313,14 +320,16 @@ def _input_hw(predictor: Any) -> tuple[int, int]:
 
 def read_screens(screens: list[np.ndarray], digits: Any, classifier: Any, *, min_score: float = MIN_DIGIT_SCORE,
                  overlap: float | None = DIGIT_OVERLAP, crop_margin: float = DIGIT_CROP_MARGIN,
-                 times: dict[str, float] | None = None) -> list[ScreenReading]:
+                 confirm: float | None = DIGIT_CONFIRM, times: dict[str, float] | None = None) -> list[ScreenReading]:
     """Stage 2 on rectified screens (uint8 BGR at the detector's input size): one detector call for
-    every screen, one classifier call for every digit of every screen.
+    every screen, one classifier call for every digit box of every screen.
 
-    A box counts when its score is at least ``min_score``; the ``digit`` boxes lose side-by-side
-    duplicates (:func:`side_by_side`, unless ``overlap`` is None), each is cut out with
-    :func:`digit_crop` at the classifier's input size and ``crop_margin``, and the reading is
-    assembled by :func:`assemble_reading` around the highest-scoring ``decimal`` box.
+    A box counts when its score is at least ``min_score``, and a ``digit`` box the detector gives
+    under it when the classifier reads it with a probability of at least ``confirm`` (unless
+    ``confirm`` is None; :data:`DIGIT_CONFIRM`). Every ``digit`` box is cut out with :func:`digit_crop`
+    at the classifier's input size and ``crop_margin`` and read; those that count lose side-by-side
+    duplicates (:func:`side_by_side`, unless ``overlap`` is None), and the reading is assembled by
+    :func:`assemble_reading` around the highest-scoring ``decimal`` box.
 
     Args:
         digits, classifier: the stage-2 :class:`~edgevision.Predictor` s (a ``detection`` model with
@@ -333,22 +342,25 @@ def read_screens(screens: list[np.ndarray], digits: Any, classifier: Any, *, min
     dets = digits(list(screens)) if len(screens) else []
     t1 = _clock()
     crop_size = _input_hw(classifier)
-    kept: list[np.ndarray] = []
+    candidates: list[list[int]] = []
     decimal: list[np.ndarray | None] = []
     crops: list[np.ndarray] = []
     for screen, d in zip(screens, dets):
-        cls = [d.labels[j] if d.scores[j] >= min_score else None for j in range(len(d))]
-        dec = [j for j, c in enumerate(cls) if c == DECIMAL_CLASS]
+        dec = [j for j in range(len(d)) if d.labels[j] == DECIMAL_CLASS and d.scores[j] >= min_score]
         decimal.append(d.boxes[max(dec, key=lambda j: d.scores[j])] if dec else None)
-        idx = np.array([j for j, c in enumerate(cls) if c == DIGIT_CLASS], np.int64)
-        if overlap is not None and len(idx):
-            idx = np.sort(idx[side_by_side(d.boxes[idx], d.scores[idx], overlap)])
-        kept.append(idx)
-        crops.extend(digit_crop(screen, d.boxes[j], crop_size, crop_margin) for j in idx)
+        cand = [j for j in range(len(d)) if d.labels[j] == DIGIT_CLASS
+                and (d.scores[j] >= min_score or confirm is not None)]
+        candidates.append(cand)
+        crops.extend(digit_crop(screen, d.boxes[j], crop_size, crop_margin) for j in cand)
     reads = iter(classifier(crops) if crops else [])
     out = []
-    for d, idx, dbox in zip(dets, kept, decimal):
-        got = [(str(r.labels[0]), float(r.top_scores[0])) for r in (next(reads) for _ in idx)]
+    for d, cand, dbox in zip(dets, candidates, decimal):
+        read = {j: (str(r.labels[0]), float(r.top_scores[0])) for j, r in zip(cand, (next(reads) for _ in cand))}
+        idx = np.array([j for j in cand if d.scores[j] >= min_score
+                        or (confirm is not None and read[j][1] >= confirm)], np.int64)
+        if overlap is not None and len(idx):
+            idx = np.sort(idx[side_by_side(d.boxes[idx], d.scores[idx], overlap)])
+        got = [read[int(j)] for j in idx]
         boxes = np.asarray(d.boxes, np.float64)[idx].reshape(-1, 4)
         text, order, inside = assemble_reading(boxes, [g for g, _ in got], dbox)
         out.append(ScreenReading(
@@ -376,6 +388,8 @@ class MeterReader:
             :data:`MIN_DIGIT_SCORE`, the stage-2 recipe's operating point).
         overlap: digit boxes overlapping a better one horizontally by more than this fraction of
             the narrower width are dropped (:func:`side_by_side`); ``None`` keeps them.
+        confirm: a digit box scoring under ``min_score`` counts when the classifier reads it with
+            at least this probability (default :data:`DIGIT_CONFIRM`); ``None``: only ``min_score``.
         crop_margin: each digit box grows by this fraction of its height on every side before
             :func:`digit_crop` cuts it out at the classifier's input size (default: the margin
             the bundled classifier is trained with).
@@ -392,8 +406,8 @@ class MeterReader:
                  digits: str | os.PathLike | Any = DEFAULT_DIGITS,
                  classifier: str | os.PathLike | Any = DEFAULT_CLASSIFIER, *, conf_threshold: float | None = None,
                  iou_threshold: float | None = None, min_score: float = MIN_DIGIT_SCORE,
-                 overlap: float | None = DIGIT_OVERLAP, crop_margin: float = DIGIT_CROP_MARGIN, device: str = "auto",
-                 threads: int | None = None) -> None:
+                 overlap: float | None = DIGIT_OVERLAP, crop_margin: float = DIGIT_CROP_MARGIN,
+                 confirm: float | None = DIGIT_CONFIRM, device: str = "auto", threads: int | None = None) -> None:
         from .checks import check_number
         from .predictor import Predictor
 
@@ -411,6 +425,8 @@ class MeterReader:
         self.min_score = check_number(min_score, "min_score", minimum=0, maximum=1, expected="a score in [0, 1]")
         self.overlap = None if overlap is None else check_number(overlap, "overlap", minimum=0, maximum=1,
                                                                  expected="a fraction in [0, 1] or None")
+        self.confirm = None if confirm is None else check_number(confirm, "confirm", minimum=0, maximum=1,
+                                                                 expected="a probability in [0, 1] or None")
         self.corners = predictor(corners)
         c = self.corners
         if c.task != "keypoints" or c.config.decoder.get("num_keypoints") != 4 or "class_output" not in c.config.decoder:
@@ -465,7 +481,7 @@ class MeterReader:
         """Stage 2 alone on rectified screens (uint8 BGR, :attr:`screen_size`), with this reader's
         models and settings: :func:`read_screens` (``times`` as there)."""
         return read_screens(screens, self.digits, self.classifier, min_score=self.min_score, overlap=self.overlap,
-                            crop_margin=self.crop_margin, times=times)
+                            crop_margin=self.crop_margin, confirm=self.confirm, times=times)
 
     def _read(self, images: list[np.ndarray]) -> list[MeterReading]:
         n = len(images)
@@ -589,6 +605,6 @@ def evaluate_meters(reader: MeterReader, images: Any, labels: Any, *, batch: int
     return res
 
 
-__all__ = ["MeterReader", "ScreenReading", "read_screens", "evaluate_meters", "side_by_side", "MIN_DIGIT_SCORE", "DIGIT_OVERLAP", "MeterReading", "MeterDigit", "assemble_reading", "digit_crop", "recognition_rate",
+__all__ = ["MeterReader", "ScreenReading", "read_screens", "evaluate_meters", "side_by_side", "MIN_DIGIT_SCORE", "DIGIT_OVERLAP", "DIGIT_CONFIRM", "MeterReading", "MeterDigit", "assemble_reading", "digit_crop", "recognition_rate",
            "DEFAULT_CORNERS", "DIGIT_CROP_SIZE", "DIGIT_CROP_MARGIN",
            "DEFAULT_DIGITS", "DEFAULT_CLASSIFIER", "SCREEN_SIZE", "METER_CLASSES"]

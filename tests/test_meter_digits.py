@@ -247,3 +247,60 @@ def test_a_rebundled_card_keeps_its_other_sections() -> None:
     assert out == new + "\n## Tried, not bundled\n\nwhat and why\n\n## Another\n\nmore\n"
     assert "| t |" not in out and out.count("## Training") == 1
     assert carry_card_sections("", new) == new and carry_card_sections("# m\n\nno sections\n", new) == new
+
+
+class _StubDetections:
+    """What a detection Predictor returns for one screen: boxes, scores, labels."""
+
+    def __init__(self, rows):
+        self.boxes = np.array([r[0] for r in rows], np.float32).reshape(-1, 4)
+        self.scores = np.array([r[1] for r in rows], np.float32)
+        self.labels = [r[2] for r in rows]
+
+    def __len__(self):
+        return len(self.labels)
+
+
+class _StubClassifier:
+    """Reads each crop as the digit its brightest pixel codes (``v / 20``) with probability ``p[digit]``."""
+
+    class config:
+        @staticmethod
+        def preprocess_kwargs():
+            return ((32, 20), {})
+
+    def __init__(self, p):
+        self.p, self.seen = p, 0
+
+    def __call__(self, crops):
+        from types import SimpleNamespace
+
+        self.seen += len(crops)
+        out = []
+        for c in crops:
+            d = int(round(float(c.max()) / 20))
+            out.append(SimpleNamespace(labels=[str(d)], top_scores=[self.p[d]]))
+        return out
+
+
+def test_a_weak_digit_box_counts_when_the_classifier_is_sure_of_it() -> None:
+    """``confirm``: the detector's 0.3 box (a narrow seven-segment 1, say) counts when the classifier reads
+    it with probability >= DIGIT_CONFIRM; a weak box the classifier doubts, or any with confirm=None, does not."""
+    from edgevision.meters import DIGIT_CONFIRM, MIN_DIGIT_SCORE, read_screens
+
+    screen = np.zeros((96, 256, 3), np.uint8)
+    for x0, v in ((20, 20), (60, 40), (100, 60), (140, 80)):          # digits 1, 2, 3, 4 by brightness
+        screen[20:76, x0:x0 + 30] = v
+    rows = [((20, 20, 50, 76), 0.32, "digit"), ((60, 20, 90, 76), 0.9, "digit"), ((100, 20, 130, 76), 0.95, "digit"),
+            ((140, 20, 170, 76), 0.33, "digit")]
+    det = lambda screens: [_StubDetections(rows) for _ in screens]  # noqa: E731
+    assert 0.3 < MIN_DIGIT_SCORE and DIGIT_CONFIRM == 0.95
+    sure = {1: 0.97, 2: 0.99, 3: 0.99, 4: 0.6}                          # the classifier doubts the 4
+    cls = _StubClassifier(sure)
+    (r,) = read_screens([screen], det, cls)
+    assert r.text == "123" and cls.seen == 4                            # every digit box read, once
+    assert r.scores == pytest.approx((0.32, 0.9, 0.95))
+    (off,) = read_screens([screen], det, _StubClassifier(sure), confirm=None)
+    assert off.text == "23"
+    (strict,) = read_screens([screen], det, _StubClassifier(sure), confirm=0.98)
+    assert strict.text == "23"

@@ -221,6 +221,10 @@ def test_weak_and_duplicate_digit_boxes_are_dropped(tiny: dict[str, str]):
     assert MeterReader(tiny["digital"], tiny["digits"], tiny["classifier"], min_score=0.85)(_image()).text == "7777"
     with pytest.raises(InvalidArgumentError, match="overlap"):
         MeterReader(tiny["digital"], tiny["digits"], tiny["classifier"], overlap=2)
+    for bad in (1.5, -0.1, "high"):
+        with pytest.raises((InvalidArgumentError, TypeError), match="confirm"):
+            MeterReader(tiny["digital"], tiny["digits"], tiny["classifier"], confirm=bad)
+    assert MeterReader(tiny["digital"], tiny["digits"], tiny["classifier"], confirm=None).confirm is None
 
 
 def test_the_detector_thresholds_can_be_overridden(tiny: dict[str, str]):
