@@ -70,3 +70,20 @@ def test_packing_refuses_a_bad_quality_and_a_folder_in_use(real: Path, tmp_path:
     with pytest.raises(DatasetExistsError, match="is not empty"):
         pack_detector_data(real, used)
     assert [p.name for p in used.iterdir()] == ["keep.txt"]                 # nothing lost
+
+
+def test_the_packing_script_is_a_thin_cli(real: Path, tmp_path: Path, capsys) -> None:
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("pack_device_data", Path(__file__).parents[1] / "scripts" /
+                                                  "pack_device_data.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--real", str(real), "--out", str(tmp_path / "o")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["easypr_scenes"], printed["lcd_photos"]) == (2, 1) and printed["MiB"] >= 0
+    with pytest.raises(SystemExit) as e:
+        mod.main(["--real", str(real), "--out", str(tmp_path / "p"), "--quality", "30"])
+    assert e.value.code == 2 and "--quality must be in [50, 100]" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
