@@ -116,19 +116,14 @@ class SceneRow:
 
 def load_scene_sets(real: str | os.PathLike[str] | None = None, limit: int | None = None) -> dict[str, list[Scene]]:
     """``{"ccpd": [...], "easypr test": [...], "plate-free": [...]}`` from the real-data folder."""
-    import glob
-
-    from calibration.plate_scenes import easypr_scenes, photo_split
+    from calibration.plate_scenes import easypr_scenes, plate_free_photos
     from calibration.real import read_real_ccpd, real_root
 
     root = real_root(real)
     ccpd = [Scene(str(s.image_path), np.asarray(s.corners, np.float64)[None], (s.text,))
             for s in read_real_ccpd(root / "ccpd", check_images=True).samples]
     test = [Scene(str(p), q, t) for p, q, t in easypr_scenes(root, "test")]
-    free = []
-    for f in sorted(glob.glob(str(root / "meters/lcd_digits_philbrockman/**/*.jpg"), recursive=True)):
-        if photo_split(f) == "test":
-            free.append(Scene(f, np.zeros((0, 4, 2)), ()))
+    free = [Scene(f, np.zeros((0, 4, 2)), ()) for f in plate_free_photos(root, "test")]
     free += [_masked(s) for s in test]
     sets = {"ccpd": ccpd, "easypr test": test, "plate-free": free}
     return {k: v[:limit] if limit else v for k, v in sets.items()}
@@ -150,15 +145,12 @@ def load_validation_sets(real: str | os.PathLike[str] | None = None, limit: int 
                          ) -> dict[str, list[Scene]]:
     """``{"easypr validation": [...], "easypr fit": [...], "plate-free train": [...], "synthetic": [...]}``:
     what choices are made on (module docs), apart from the held-out sets of :func:`load_scene_sets`."""
-    import glob
-
-    from calibration.plate_scenes import PlateDetectionScenes, easypr_scenes, easypr_train_part, photo_split
+    from calibration.plate_scenes import PlateDetectionScenes, easypr_scenes, easypr_train_part, plate_free_photos
     from calibration.real import real_root
 
     root = real_root(real)
     train = [Scene(str(p), q, t) for p, q, t in easypr_scenes(root, "train")]
-    photos = [f for f in sorted(glob.glob(str(root / "meters/lcd_digits_philbrockman/**/*.jpg"), recursive=True))
-              if photo_split(f) == "train"]
+    photos = plate_free_photos(root, "train")
     n = SYNTH_VALIDATION_COUNT if limit is None else min(limit, SYNTH_VALIDATION_COUNT)
     gen = PlateDetectionScenes(SYNTH_VALIDATION_SEED, photos=photos)
     synth = []

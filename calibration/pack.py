@@ -25,10 +25,11 @@ import cv2
 import numpy as np
 
 from .errors import DatasetExistsError, DatasetNotFoundError
+from .plate_scenes import PLATE_FREE_PHOTOS
 
 #: Files kept beside the copied images: their terms (EasyPR's GDSL must go with any copy).
 EASYPR_TERMS = ("GDSL.txt", "GDSL.utf8.txt")
-LCD_DIR = Path("meters/lcd_digits_philbrockman")
+LCD_DIR = Path(PLATE_FREE_PHOTOS)
 LCD_TERMS = ("LICENSE", "README.md", "PROVENANCE.txt")
 
 
@@ -54,7 +55,7 @@ def pack_detector_data(real: str | os.PathLike[str] | None, out: str | os.PathLi
     A listed scene that no longer decodes raises DatasetNotFoundError."""
     from edgevision.errors import InvalidArgumentError
 
-    from .plate_scenes import easypr_scenes, photo_split
+    from .plate_scenes import easypr_scenes, plate_free_photos
     from .real import real_root
 
     if isinstance(quality, bool) or not isinstance(quality, int) or not 50 <= quality <= 100:
@@ -78,7 +79,7 @@ def pack_detector_data(real: str | os.PathLike[str] | None, out: str | os.PathLi
     for name in EASYPR_TERMS:
         if (src_e / name).exists():
             shutil.copyfile(src_e / name, out / "easypr" / name)
-    photos = [Path(f) for f in sorted((root / LCD_DIR).rglob("*.jpg")) if photo_split(f) == "train"]
+    photos = [Path(f) for f in plate_free_photos(root, "train")]
     for f in photos:
         total += _reencode(f, out / f.relative_to(root), quality)
     for name in LCD_TERMS:

@@ -57,6 +57,7 @@ from .synth import random_plate_text
 
 __all__ = ["DetectionScene", "PlateDetectionScenes", "EXTRA_PLATES", "box_iou", "easypr_scene_split", "easypr_scenes",
            "easypr_train_part", "EASYPR_VALIDATION_MODULUS", "EASYPR_SCENE_SPLITS", "photo_split",
+           "plate_free_photos", "PLATE_FREE_PHOTOS",
            "paste_plate", "quad_boxes", "SCENE_MIX", "PLATE_ASPECTS"]
 
 #: Background mix of :class:`PlateDetectionScenes` (probabilities; sources that are not
@@ -175,6 +176,22 @@ def photo_split(path: str | os.PathLike[str], test_modulus: int = 2) -> str:
     """``"test"`` iff ``crc32(file name) % test_modulus == 0``: a fixed split of plate-free photos
     into training backgrounds and the false-positive check."""
     return "test" if zlib.crc32(Path(path).name.encode("utf-8")) % test_modulus == 0 else "train"
+
+
+#: The plate-free photos under the real-data folder: the LCD photos (no vehicle in any).
+PLATE_FREE_PHOTOS = "meters/lcd_digits_philbrockman"
+
+
+def plate_free_photos(root: str | os.PathLike[str], split: str) -> list[str]:
+    """Paths (sorted) of the plate-free photos of ``split`` (``train``: backgrounds the detector
+    trains on; ``test``: the false-plate check) under the real-data folder ``root``
+    (:data:`PLATE_FREE_PHOTOS`, every ``.jpg`` below it, :func:`photo_split`)."""
+    import glob
+
+    if split not in ("train", "test"):
+        raise InvalidArgumentError(f"split: expected 'train' or 'test', got {split!r}")
+    files = sorted(glob.glob(str(Path(root) / PLATE_FREE_PHOTOS / "**" / "*.jpg"), recursive=True))
+    return [f for f in files if photo_split(f) == split]
 
 
 def paste_plate(canvas: np.ndarray, quad: np.ndarray, plate: np.ndarray, alpha: np.ndarray | None = None) -> None:

@@ -84,7 +84,7 @@ def _jpg(path, seed):
 def test_validation_sets_hold_nothing_of_the_held_out_sets(tmp_path):
     """``--sets validation``: EasyPR train scenes, train-half plate-free photos (and the train scenes
     masked), synthetic scenes of their own seed; no held-out scene or photo (a tiny real-data tree)."""
-    from calibration.plate_scenes import easypr_train_part, photo_split
+    from calibration.plate_scenes import easypr_train_part, photo_split, plate_free_photos
 
     root = tmp_path / "real"
     _jpg(root / "easypr/images/one.jpg", 1)
@@ -98,6 +98,9 @@ def test_validation_sets_hold_nothing_of_the_held_out_sets(tmp_path):
         _jpg(root / "meters/lcd_digits_philbrockman" / n, 10 + i)
     train_photos = {n for n in names if photo_split(n) == "train"}
     assert train_photos == {"x7.jpg"}
+    assert [f.split("/")[-1] for f in plate_free_photos(root, "test")] == ["a.jpg", "b.jpg", "lcd_1.jpg"]
+    with pytest.raises(S.InvalidArgumentError, match="split: expected 'train' or 'test'"):
+        plate_free_photos(root, "fit")
     sets = S.load_validation_sets(root, limit=2)
     assert list(sets) == ["easypr validation", "easypr fit", "plate-free train", "synthetic"]
     part = easypr_train_part("two.jpg")

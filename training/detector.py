@@ -30,7 +30,6 @@ inference feeds a model exported with dynamic height and width, which such a run
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import sys
 from dataclasses import dataclass
@@ -51,13 +50,6 @@ CENTER_RADIUS = 2.5
 KPT_WEIGHT = 4.0
 #: Flip permutation of the corners: TL, TR, BR, BL -> mirrored TR', TL', BL', BR'.
 FLIP_ORDER = [1, 0, 3, 2]
-
-
-def _lcd_photos(real: Path, split: str) -> list[str]:
-    from calibration.plate_scenes import photo_split
-
-    files = sorted(glob.glob(str(real / "meters/lcd_digits_philbrockman/**/*.jpg"), recursive=True))
-    return [f for f in files if photo_split(f) == split]
 
 
 @dataclass(frozen=True)
@@ -185,7 +177,7 @@ EASYPR_TRAIN_SPLITS = ("train", "fit")
 
 
 def _generator(seed: int, real: str | None, easypr_split: str = "train") -> Any:
-    from calibration.plate_scenes import EXTRA_PLATES, PlateDetectionScenes, easypr_scenes
+    from calibration.plate_scenes import EXTRA_PLATES, PlateDetectionScenes, easypr_scenes, plate_free_photos
 
     key = (seed, real, easypr_split)
     if key not in _GENERATORS:
@@ -193,7 +185,7 @@ def _generator(seed: int, real: str | None, easypr_split: str = "train") -> Any:
         if real is not None:
             root = Path(real)
             easypr = easypr_scenes(root, easypr_split, extra=EXTRA_PLATES if EXTRA_PLATES.exists() else None)
-            photos = _lcd_photos(root, "train")
+            photos = plate_free_photos(root, "train")
         _GENERATORS[key] = PlateDetectionScenes(seed, easypr=easypr, photos=photos)
     return _GENERATORS[key]
 

@@ -72,6 +72,8 @@ LCD_LABEL_NOTE = ("The real LCD held-out labels are not all right: in 11 of the 
 CALIBRATION_SEED = 500_000
 #: The model file stem of each kind of stage-2 model.
 FAMILIES = {"cls": "meter_digit_cls", "det": "meter_digits"}
+#: The title of each kind's model card.
+CARD_TITLES = {"det": "the meter digit detector (seed 001, stage 2)", "cls": "the meter digit classifier (seed 001, stage 2)"}
 
 
 def soft_target(position: float) -> np.ndarray:
@@ -728,10 +730,10 @@ def bundle(run_dir: str | Path, *, out_dir: str | Path | None = None, real: str 
     for k in kinds:
         chain = _run_chain(run_dir, k)  # a continued run: its summary, then those it started from
         summaries[k] = chain if len(chain) > 1 else chain[0]
-    for fam, kind, title in (("meter_digits", "det", "the meter digit detector (seed 001, stage 2)"),
-                             ("meter_digit_cls", "cls", "the meter digit classifier (seed 001, stage 2)")):
+    for kind, title in CARD_TITLES.items():
         if kind not in kinds:
             continue
+        fam = FAMILIES[kind]
         card = [f"# {fam}: {title}", "", "\n\n".join(__doc__.split("\n\n")[2:5]).strip(), "",
                 "Whole-meter accuracy on real photos is **not measured**: no public set of whole utility-meter "
                 "photos with readings exists here; stage 1 is measured on synthetic scenes only.", "",
@@ -740,7 +742,7 @@ def bundle(run_dir: str | Path, *, out_dir: str | Path | None = None, real: str 
                 "```json", json.dumps(summaries[kind], indent=1), "```", "",
                 "## int8 (accuracy-aware)", "", "```json", json.dumps(q[fam], indent=1), "```", ""]
         old = out / f"{fam}.md"
-        (out / f"{fam}.md").write_text(carry_card_sections(old.read_text() if old.is_file() else "", "\n".join(card)))
+        old.write_text(carry_card_sections(old.read_text() if old.is_file() else "", "\n".join(card)))
     (run_dir / "stage2_report.json").write_text(json.dumps(rep, indent=1, default=str))
     return {"report": rep, "int8": q}
 
