@@ -45,7 +45,8 @@ train-detector:
 # about 20 minutes of 1-thread CPU each), the digit classifier (width 48, real drums with the appearance
 # augmentation, from scratch, then 8 epochs more: 18 minutes on 2 threads), then int8 and the model cards;
 # then two more classifiers (10 epochs from scratch each: 19 minutes on 1 thread, 10 on 2) averaged with the
-# first into the bundled classifier (meter_digit_cls.md, "Three classifiers averaged").
+# first into the bundled classifier (meter_digit_cls.md, "Three classifiers averaged"), then the nearest-exemplar
+# vote over the real drum train crops added to both files (seconds; meter_digit_cls.md).
 train-meter-digits:
 	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits --only det --det-synth 3000 \
 		--det-epochs 4 --time-limit 600
@@ -71,6 +72,8 @@ train-meter-digits:
 	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits_ens --only ensemble \
 		--members runs/meter_digits6 runs/meter_digits_a runs/meter_digits_b
 	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits_ens --only bundle --kinds cls
+	KERAS_BACKEND=torch $(PY) -m training.meter_digits --out runs/meter_digits_ex --only exemplars --init edgevision/models
+	cp runs/meter_digits_ex/meter_digit_cls.onnx runs/meter_digits_ex/meter_digit_cls_int8.onnx edgevision/models/
 
 # Meter stage 1 (seed 001): screen corners + meter class (Keras 3, torch backend): 24 min on one CPU thread after
 # the scene cache (10,000 scenes, 2 processes), then 20 min more from those weights without quarter turns; then

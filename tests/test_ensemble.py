@@ -24,7 +24,8 @@ def _variant(tmp_path: Path, name: str, scale: float) -> Path:
     if not CLS.is_file():
         pytest.skip("meter_digit_cls.onnx is not bundled")
     m = onnx.load(str(CLS))
-    big = max(m.graph.initializer, key=lambda t: int(np.prod(t.dims)) if len(t.dims) == 2 else 0)
+    dense = [t for t in m.graph.initializer if len(t.dims) == 2 and not t.name.startswith("exemplars/")]
+    big = max(dense, key=lambda t: int(np.prod(t.dims)))  # a dense layer's weights (not the exemplar bank)
     big.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(big) * np.float32(scale), big.name))
     out = tmp_path / name / "meter_digit_cls.onnx"
     out.parent.mkdir()

@@ -4,6 +4,7 @@
     python -m training.meter_digits --out runs/meter_digits --only cls
     python -m training.meter_digits --out runs/ens --only ensemble --members edgevision/models runs/a runs/b
     python -m training.meter_digits --out runs/ens --only bundle --kinds cls
+    python -m training.meter_digits --out runs/ex --only exemplars --init edgevision/models
 
 Stage 2 reads a rectified meter screen (``calibration.meter_synth.SCREEN_SIZE``, 96x256)
 with two small models (design of issue 18):
@@ -23,7 +24,10 @@ with two small models (design of issue 18):
   the nearest whole digit (3.4 -> 3, 3.6 -> 4); :func:`position_from_probs` gives the
   drum position in steps (a circular expectation over the 10 probabilities). Since
   2026-12-06 the bundled file averages the probabilities of 3 such classifiers, trained
-  apart, in one graph (:func:`ensemble_cls`, ``exporters.ensemble.average_models``).
+  apart, in one graph (:func:`ensemble_cls`, ``exporters.ensemble.average_models``); a
+  later change of the same day gave it a nearest-exemplar vote over the 700 real drum train
+  crops (:func:`drum_exemplars`, ``exporters.exemplars``): a crop whose features are close to
+  a known drum's takes half its probabilities from its 5 nearest exemplars' positions.
 
 The reading of a screen is the runtime's (``edgevision.meters.read_screens``, which
 ``MeterReader`` and ``benchmarks.meters`` both call): the digit boxes scoring at least
@@ -774,6 +778,31 @@ def ensemble_cls(out: str | Path, members: list[str | Path]) -> dict[str, Any]:
     return summary
 
 
+#: The nearest-exemplar vote the bundled classifier carries (``exporters.exemplars``): chosen on the real
+#: drum *validation* files with members trained on the *fit* files and a bank of the fit files (model card).
+EXEMPLAR_VOTE = {"k": 5, "temperature": 0.02, "weight": 0.5, "gate_quantile": 0.02}
+
+
+def drum_exemplars(src: str | Path, out: str | Path, *, real: str | None = None, split: str = "train",
+                   files: tuple[str, ...] = ("meter_digit_cls.onnx", "meter_digit_cls_int8.onnx")) -> dict[str, Any]:
+    """Give the classifiers ``files`` of folder ``src`` a nearest-exemplar vote over the real drum digits of
+    ``split`` (``calibration.meter_real.drum_digits``; each labelled by :func:`soft_target` of its position)
+    with :data:`EXEMPLAR_VOTE`, written under the same names in ``out`` (``exporters.exemplars``: an int8
+    file gets a bank of its own int8 features). ``split="fit"`` keeps the validation drums out of the
+    bank, to choose the vote's settings on them. Returns each file's ``exemplars`` metadata section."""
+    from calibration.meter_real import drum_digits
+    from exporters.exemplars import add_exemplar_vote
+
+    drums = drum_digits(split, real)
+    targets = np.stack([soft_target(d.position) for d in drums])
+    src, out = Path(src), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    note = (f"real drum digits, split {split!r} of calibration.meter_real.drum_digits ({len(drums)} crops; "
+            "haverland/Tenth-of-step-of-a-meter-digit, Apache-2.0)")
+    return {f: add_exemplar_vote(src / f, out / f, [d.image for d in drums], targets, source=note, **EXEMPLAR_VOTE)
+            for f in files}
+
+
 def _run_chain(run_dir: Path, kind: str) -> list[dict[str, Any]]:
     """A run's training summaries, newest first: its own, then those of the runs it continued (``init``);
     one started from a bundled ``.onnx`` export ends with that file's training from its model card."""
@@ -814,9 +843,10 @@ def _init_file(folder: str | Path, stem: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.meter_digits", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, help="run folder (weights, exports, summaries)")
-    ap.add_argument("--only", choices=("cls", "det", "ensemble", "bundle"), default=None,
+    ap.add_argument("--only", choices=("cls", "det", "ensemble", "exemplars", "bundle"), default=None,
                     help="one step: train+export the classifier or the detector, average classifiers (--members) "
-                         "into --out, or bundle a finished run")
+                         "into --out, give the classifiers of --init a vote over the real drum exemplars "
+                         "(--drum-split) written to --out, or bundle a finished run")
     ap.add_argument("--members", nargs="+", default=None,
                     help="with --only ensemble: run folders (or edgevision/models) whose meter_digit_cls.onnx to average")
     ap.add_argument("--kinds", nargs="+", choices=("det", "cls"), default=("det", "cls"),
@@ -863,6 +893,10 @@ def main(argv: list[str] | None = None) -> int:
         if not a.members:
             ap.error("--only ensemble needs --members")
         ensemble_cls(out, a.members)
+    if a.only == "exemplars":
+        if not a.init:
+            ap.error("--only exemplars needs --init (the folder of the classifiers, e.g. edgevision/models)")
+        print(json.dumps(drum_exemplars(a.init, out, real=a.real, split=a.drum_split), indent=1))
     if a.only in (None, "bundle"):
         res = bundle(out, real=a.real, kinds=tuple(a.kinds))
         print(json.dumps(res["int8"], indent=1))
