@@ -4,6 +4,7 @@
     python -m exporters torch --arch NAME [--weights W.pt] [--arg key=value ...] --out X.onnx
     python -m exporters keras MODEL.keras --task TASK --size H W [--config cfg.yaml] --out X.onnx
     python -m exporters keras --arch NAME [--weights W.weights.h5] --out X.onnx
+    python -m exporters exemplars MODEL.onnx FOLDER --out X.onnx [--k 5] [--temperature 0.02] [--weight 0.5]
 
 Common options: ``--opset N``, ``--no-simplify``, ``--no-parity``, ``--atol``,
 ``--rtol``, ``--static-batch``. ``--arg`` values are JSON (``--arg size=96``,
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -82,6 +84,21 @@ def _keras_file(args: argparse.Namespace) -> Any:
     return export_keras(args.model, args.out, **kwargs, **_export_kwargs(args))
 
 
+def _exemplars(args: argparse.Namespace) -> int:
+    from edgevision.config import ModelConfig
+
+    from .exemplars import add_exemplar_vote, read_exemplar_folder
+
+    cfg = ModelConfig.read(args.model) if args.model.endswith(".onnx") and os.path.isfile(args.model) else None
+    if cfg is None or not cfg.labels:
+        raise EdgeVisionError(f"model: {args.model}: expected a self-describing .onnx classifier with labels")
+    images, idx = read_exemplar_folder(args.folder, cfg.labels)
+    sec = add_exemplar_vote(args.model, args.out, images, idx, k=args.k, temperature=args.temperature,
+                            weight=args.weight, gate_quantile=args.gate_quantile, source=f"folder {args.folder}")
+    print(f"{args.out}: a vote over {sec['count']} exemplars ({sec['dim']} features, gate {sec['gate']:.4f})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m exporters", description="export models to self-describing ONNX")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -104,6 +121,15 @@ def main(argv: list[str] | None = None) -> int:
     pk.add_argument("--layout", choices=("NHWC", "NCHW"), help="input layout (Keras default NHWC)")
     pk.add_argument("--config", help="JSON/YAML file with the edgevision keys (preprocess, decoder...)")
     _common(pk)
+    pe = sub.add_parser("exemplars", help="teach an exported classifier labelled crops (exporters.exemplars)")
+    pe.add_argument("model", help="a self-describing softmax classifier (.onnx, fp32 or int8)")
+    pe.add_argument("folder", help="FOLDER/<label>/*.jpg: labelled crops, one sub-folder per class label")
+    pe.add_argument("--out", required=True, help="output .onnx path")
+    pe.add_argument("--k", type=int, default=5, help="nearest exemplars that vote (default 5)")
+    pe.add_argument("--temperature", type=float, default=0.02, help="of the softmax over similarities (default 0.02)")
+    pe.add_argument("--weight", type=float, default=0.5, help="of the vote in the blend (default 0.5)")
+    pe.add_argument("--gate-quantile", type=float, default=0.02,
+                    help="the gate: this quantile of the exemplars' leave-one-out nearest similarity (default 0.02)")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "list":
@@ -111,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                 e = zoo.entry(name)
                 print(f"{name:<18s} {e.framework:<6s} seed {e.seed}  {e.description}")
             return 0
+        if args.cmd == "exemplars":
+            return _exemplars(args)
         from . import export_arch
 
         if args.cmd == "torch":

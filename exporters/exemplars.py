@@ -38,7 +38,7 @@ import numpy as np
 
 from .errors import ExportError
 
-__all__ = ["add_exemplar_vote", "prelogit_features", "exemplar_features", "vote_reference"]
+__all__ = ["add_exemplar_vote", "prelogit_features", "exemplar_features", "vote_reference", "read_exemplar_folder"]
 
 #: Key of the metadata section the vote adds (``ModelConfig.extra``).
 METADATA_KEY = "exemplars"
@@ -149,6 +149,42 @@ def _targets(targets: Any, n: int, classes: int) -> np.ndarray:
     if (t < 0).any() or not np.allclose(t.sum(1), 1.0, atol=1e-4):
         raise InvalidArgumentError("targets: each row must be probabilities (>= 0, summing to 1)")
     return t
+
+
+#: Image file suffixes :func:`read_exemplar_folder` reads.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def read_exemplar_folder(folder: str | os.PathLike, labels: Sequence[str]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Labelled crops from ``folder/<label>/*.jpg|png|bmp`` (one sub-folder per class; a folder's name
+    must be one of the model's ``labels``): the images (uint8 BGR) and their class indices, in sorted
+    order. Files that do not decode are an error, not a silent skip.
+
+    Raises:
+        InvalidArgumentError: no such folder, a sub-folder that names no label, an unreadable image,
+            or no image at all.
+    """
+    import cv2
+
+    from edgevision.errors import InvalidArgumentError
+
+    root = Path(os.fspath(folder))
+    if not root.is_dir():
+        raise InvalidArgumentError(f"folder: {root}: no such directory")
+    images, idx = [], []
+    for sub in sorted(d for d in root.iterdir() if d.is_dir()):
+        if sub.name not in labels:
+            raise InvalidArgumentError(f"folder: {sub.name!r} names no class of the model (labels {list(labels)})")
+        for f in sorted(f for f in sub.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES):
+            img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+            if img is None:
+                raise InvalidArgumentError(f"folder: {f}: not a readable image")
+            images.append(img)
+            idx.append(list(labels).index(sub.name))
+    if not images:
+        raise InvalidArgumentError(f"folder: {root}: no images in sub-folders named by class "
+                                   f"(expected {root}/<label>/*.jpg)")
+    return images, np.array(idx, np.int64)
 
 
 def add_exemplar_vote(model: str | os.PathLike, out: str | os.PathLike, images: Sequence[np.ndarray], targets: Any,

@@ -170,3 +170,38 @@ def test_bundled_digit_classifiers_carry_the_drum_vote() -> None:
         assert (got.argmax(1) == nearest).mean() >= 0.9, (name, got.argmax(1), nearest)
         assert np.abs(got - want).sum(1).mean() < 0.8
     json.dumps(sec)  # the metadata section is plain JSON
+
+
+def test_cli_teaches_a_folder_of_labelled_crops(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import cv2
+
+    from exporters.__main__ import main
+    from exporters.exemplars import read_exemplar_folder
+
+    src = _softmax_classifier(tmp_path / "cls.onnx")
+    crops = _clustered(3, 3, 4)
+    for i, img in enumerate(crops):
+        d = tmp_path / "crops" / str(7 - i // 3)  # patterns labelled 7, 6, 5
+        d.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(d / f"{i}.png"), img)
+    images, idx = read_exemplar_folder(tmp_path / "crops", META["labels"])
+    assert sorted(idx.tolist()) == [5, 5, 5, 6, 6, 6, 7, 7, 7] and all(im.shape == (H, W, 3) for im in images)
+    out = tmp_path / "taught.onnx"
+    assert main(["exemplars", str(src), str(tmp_path / "crops"), "--out", str(out), "--k", "3", "--weight", "0.9"]) == 0
+    assert "a vote over 9 exemplars" in capsys.readouterr().out
+    p = edgevision.Predictor(str(out), threads=1)
+    assert [r.labels[0] for r in p(crops)] == ["7"] * 3 + ["6"] * 3 + ["5"] * 3
+    # bad input: named, exit status 2, nothing written
+    (tmp_path / "crops" / "x").mkdir()
+    assert main(["exemplars", str(src), str(tmp_path / "crops"), "--out", str(tmp_path / "bad.onnx")]) == 2
+    assert "'x' names no class of the model" in capsys.readouterr().err
+    assert main(["exemplars", str(src), str(tmp_path / "none"), "--out", str(tmp_path / "bad.onnx")]) == 2
+    assert "no such directory" in capsys.readouterr().err
+    (tmp_path / "crops" / "x").rmdir()
+    (tmp_path / "crops" / "5" / "broken.png").write_bytes(b"not a png")
+    assert main(["exemplars", str(src), str(tmp_path / "crops"), "--out", str(tmp_path / "bad.onnx")]) == 2
+    assert "not a readable image" in capsys.readouterr().err
+    assert main(["exemplars", str(tmp_path / "missing.onnx"), str(tmp_path / "crops"), "--out",
+                 str(tmp_path / "bad.onnx")]) == 2
+    assert "expected a self-describing .onnx classifier" in capsys.readouterr().err
+    assert not (tmp_path / "bad.onnx").exists()
