@@ -95,6 +95,10 @@ def exemplar_features(model: str | os.PathLike, images: Sequence[np.ndarray], *,
 
     m = onnx.load(os.fspath(model))
     names = prelogit_features(m)
+    inits = {t.name for t in m.graph.initializer}
+    first = [vi for vi in m.graph.input if vi.name not in inits][0].type.tensor_type.shape.dim[0]
+    if first.HasField("dim_value") and first.dim_value > 0:  # a static batch: feed it exactly that many
+        batch = int(first.dim_value)
     for n in names:
         m.graph.output.append(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None))
     with tempfile.TemporaryDirectory() as tmp:
@@ -116,8 +120,12 @@ def _probs(model: str | os.PathLike, images: Sequence[np.ndarray]) -> np.ndarray
     import edgevision
 
     p = edgevision.Predictor(os.fspath(model), threads=1)
-    blob, _ = p.preprocess(list(images))
-    return np.asarray(p.infer(blob)[0], np.float32)
+    batch = p.batch_size if isinstance(p.batch_size, int) and p.batch_size > 0 else len(images)
+    out = []
+    for i in range(0, len(images), batch):
+        blob, _ = p.preprocess(list(images[i:i + batch]))
+        out.append(np.asarray(p.infer(blob)[0], np.float32))
+    return np.concatenate(out)
 
 
 def vote_reference(probs: np.ndarray, feats: np.ndarray, bank: np.ndarray, targets: np.ndarray, *, k: int,

@@ -24,7 +24,7 @@ META = {"task": "classification", "labels": [str(i) for i in range(C)],
                        "layout": "NHWC", "swap_rb": False}}
 
 
-def _softmax_classifier(path: Path, seed: int = 0) -> Path:
+def _softmax_classifier(path: Path, seed: int = 0, batch: int | str = "N") -> Path:
     """(N, H, W, 3) -> softmax(flatten(x) @ w + b): the flattened pixels are the pre-logit features."""
     rng = np.random.default_rng(seed)
     w = rng.normal(0, 0.3, (H * W * 3, C)).astype(np.float32)
@@ -33,8 +33,8 @@ def _softmax_classifier(path: Path, seed: int = 0) -> Path:
              helper.make_node("MatMul", ["feat", "w"], ["mm"]),
              helper.make_node("Add", ["mm", "b"], ["logits"]),
              helper.make_node("Softmax", ["logits"], ["probs"], axis=1)]
-    m = models._graph("cls", nodes, [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", H, W, 3])],
-                      [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", C])],
+    m = models._graph("cls", nodes, [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, H, W, 3])],
+                      [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [batch, C])],
                       [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
     return Path(models.save(models.with_metadata(m, META), path))
 
@@ -112,6 +112,14 @@ def test_soft_targets_and_an_ensemble(tmp_path: Path) -> None:
     sec = add_exemplar_vote(ens, tmp_path / "ens_ex.onnx", ex, targets, k=1, weight=1.0)
     assert sec["dim"] == 2 * H * W * 3
     np.testing.assert_allclose(_run(tmp_path / "ens_ex.onnx", ex), targets, atol=2e-3)
+
+
+def test_a_static_batch_model(tmp_path: Path) -> None:
+    src = _softmax_classifier(tmp_path / "cls1.onnx", batch=1)
+    ex = _clustered(3, 2, 6)
+    add_exemplar_vote(src, tmp_path / "ex1.onnx", ex, np.repeat([2, 4, 6], 2), k=1, weight=1.0)
+    p = edgevision.Predictor(str(tmp_path / "ex1.onnx"), threads=1)
+    assert p.batch_size == 1 and [r.labels[0] for r in p(ex)] == ["2", "2", "4", "4", "6", "6"]
 
 
 def test_bad_arguments_are_named(tmp_path: Path) -> None:
