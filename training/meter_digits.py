@@ -24,10 +24,11 @@ with two small models (design of issue 18):
   the nearest whole digit (3.4 -> 3, 3.6 -> 4); :func:`position_from_probs` gives the
   drum position in steps (a circular expectation over the 10 probabilities). Since
   2026-12-06 the bundled file averages the probabilities of 3 such classifiers, trained
-  apart, in one graph (:func:`ensemble_cls`, ``exporters.ensemble.average_models``); a
-  later change of the same day gave it a nearest-exemplar vote over the 700 real drum train
-  crops (:func:`drum_exemplars`, ``exporters.exemplars``): a crop whose features are close to
-  a known drum's takes half its probabilities from its 5 nearest exemplars' positions.
+  apart, in one graph (:func:`ensemble_cls`, ``exporters.ensemble.average_models``), each
+  of them fine-tuned 4 epochs more on scene screens as stage 1 warps them (``--scenes``) with
+  twice the real drum copies; and it carries a nearest-exemplar vote over the 700 real drum
+  train crops (:func:`drum_exemplars`, ``exporters.exemplars``): a crop whose features are
+  close to a known drum's takes half its probabilities from its 5 nearest exemplars' positions.
 
 The reading of a screen is the runtime's (``edgevision.meters.read_screens``, which
 ``MeterReader`` and ``benchmarks.meters`` both call): the digit boxes scoring at least
