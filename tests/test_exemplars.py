@@ -213,3 +213,31 @@ def test_cli_teaches_a_folder_of_labelled_crops(tmp_path: Path, capsys: pytest.C
                  str(tmp_path / "bad.onnx")]) == 2
     assert "expected a self-describing .onnx classifier" in capsys.readouterr().err
     assert not (tmp_path / "bad.onnx").exists()
+
+
+def test_drum_exemplars_gives_both_files_a_vote(tmp_path: Path) -> None:
+    """training.meter_digits.drum_exemplars (``--only exemplars``): the fp32 and int8 files of a folder each get a
+    vote over the real drums of a split, labelled by their soft targets (here the committed drum samples laid out
+    as the real set, split ``all``)."""
+    import shutil
+
+    from calibration.meter_real import DRUM_DIR, drum_digits
+    from training.meter_digits import EXEMPLAR_VOTE, drum_exemplars, soft_target
+
+    real = tmp_path / "real"
+    shutil.copytree(Path(__file__).parent / "data" / "meters" / "drum", real / DRUM_DIR,
+                    ignore=shutil.ignore_patterns("LICENSE"))
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("meter_digit_cls.onnx", "meter_digit_cls_int8.onnx"):
+        _softmax_classifier(src / name)
+    secs = drum_exemplars(src, tmp_path / "out", real=str(real), split="all")
+    drums = drum_digits("all", str(real))
+    assert sorted(secs) == ["meter_digit_cls.onnx", "meter_digit_cls_int8.onnx"]
+    for name, sec in secs.items():
+        assert sec["count"] == len(drums) and {k: sec[k] for k in EXEMPLAR_VOTE} == EXEMPLAR_VOTE
+        assert "'all'" in sec["source"] and "Apache-2.0" in sec["source"]
+        got = _run(tmp_path / "out" / name, [d.image for d in drums])
+        probs = _run(src / name, [d.image for d in drums])
+        want = 0.5 * probs + 0.5 * np.array([soft_target(d.position) for d in drums])  # each drum is its own nearest
+        np.testing.assert_allclose(got, want, atol=0.02)
