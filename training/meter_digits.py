@@ -493,9 +493,10 @@ def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, b
 
 def train_det(out: str | Path, *, synth_count: int = 6000, epochs: int = 12, batch: int = 32, lr: float = 2e-3,
               threads: int = 1, seed: int = 0, real: str | None = None, time_limit_s: float = 1200,
-              init: str | Path | None = None, scenes: int = 0) -> dict[str, Any]:
+              init: str | Path | None = None, scenes: int = 0, lcd_copies: int = 3) -> dict[str, Any]:
     """Train ``meter_digits`` (AdamW, cosine schedule, focal + smooth-L1 losses) and save
-    ``<out>/meter_digits.weights.h5`` and ``train_summary_det.json``. ``init``: as for :func:`train_cls`;
+    ``<out>/meter_digits.weights.h5`` and ``train_summary_det.json``. ``lcd_copies``: jittered crops of each
+    real LCD train row (:func:`real_lcd_detector_samples`). ``init``: as for :func:`train_cls`;
     ``scenes``: also the screens of this many synthetic scenes as stage 1 warps them
     (:func:`scene_detector_samples`)."""
     torch = _torch_setup(threads, seed)
@@ -505,7 +506,7 @@ def train_det(out: str | Path, *, synth_count: int = 6000, epochs: int = 12, bat
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     si, sb, sc = synth_detector_samples(seed * 20_000 + 100_000, synth_count)
-    ri, rb, rc = real_lcd_detector_samples("train", real)
+    ri, rb, rc = real_lcd_detector_samples("train", real, copies=lcd_copies)
     images = np.concatenate([si, ri])
     boxes, classes = sb + rb, sc + rc
     n_scene = 0
@@ -565,7 +566,7 @@ def train_det(out: str | Path, *, synth_count: int = 6000, epochs: int = 12, bat
     save_keras_weights(built.model, str(out / "meter_digits.weights.h5"))
     summary = {"recipe": "training.meter_digits (detector)", "arch": DET_ARCH, "epochs_run": len(losses),
                "epochs": epochs, "batch": batch, "lr": lr, "threads": threads, "seed": seed,
-               "data": {"synthetic": int(len(si)), "real_lcd_train_rows_x3": int(len(ri)), "scene_screens": n_scene},
+               "data": {"synthetic": int(len(si)), f"real_lcd_train_rows_x{lcd_copies}": int(len(ri)), "scene_screens": n_scene},
                "loss_by_epoch": [round(v, 4) for v in losses], "data_s": round(data_s, 1),
                "train_s": round(time.time() - t0, 1)}
     summary["init"] = str(init) if init else None
@@ -872,6 +873,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drum-shift", type=float, default=DRUM_SHIFT,
                     help="real drum copies: box centre jitter, a fraction of the crop height")
     ap.add_argument("--drum-scale", type=float, default=DRUM_SCALE, help="real drum copies: scale jitter, +-")
+    ap.add_argument("--lcd-copies", type=int, default=3, help="the detector: jittered crops of each real LCD train row")
     ap.add_argument("--drum-split", default="train", choices=("train", "fit"),
                     help="fit: keep the real drum validation files out and score them each epoch")
     ap.add_argument("--appearance", action="store_true",
@@ -888,7 +890,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.only in (None, "det"):
         train_det(out, synth_count=a.det_synth, epochs=a.det_epochs, threads=a.threads, real=a.real,
                   time_limit_s=a.time_limit, seed=a.seed, lr=a.lr or 2e-3,
-                  init=_init_file(a.init, "meter_digits") if a.init else None, scenes=a.scenes)
+                  init=_init_file(a.init, "meter_digits") if a.init else None, scenes=a.scenes,
+                  lcd_copies=a.lcd_copies)
         export("det", out / "meter_digits.weights.h5", out / "meter_digits.onnx")
     if a.only == "ensemble":
         if not a.members:
