@@ -44,10 +44,6 @@ __all__ = ["add_exemplar_vote", "prelogit_features", "exemplar_features", "vote_
 METADATA_KEY = "exemplars"
 
 
-def _producers(graph: Any) -> dict[str, Any]:
-    return {o: n for n in graph.node for o in n.output}
-
-
 def prelogit_features(model: Any) -> list[str]:
     """The pre-logit feature tensors of a softmax classifier graph: for the graph's output, the
     ``Softmax`` (or ``Mean`` of softmaxes: an ensemble) that makes it, then for each softmax the
@@ -58,7 +54,7 @@ def prelogit_features(model: Any) -> list[str]:
         ExportError: the graph's first output is not made that way.
     """
     g = model.graph
-    prod = _producers(g)
+    prod = {o: n for n in g.node for o in n.output}
     out = g.output[0].name
     top = prod.get(out)
     softmaxes = [top] if top is not None and top.op_type == "Softmax" else (
@@ -82,8 +78,21 @@ def _normalize(a: np.ndarray) -> np.ndarray:
     return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
 
 
-def exemplar_features(model: str | os.PathLike, images: Sequence[np.ndarray], *, batch: int = 64
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def _outputs(model: str | os.PathLike, images: Sequence[np.ndarray], batch: int = 64) -> list[np.ndarray]:
+    """Every output of ``model`` on ``images`` (uint8 BGR, any size) through its deploy preprocessing,
+    float32, ``batch`` images a call (a model with a static batch axis: that many)."""
+    import edgevision
+
+    p = edgevision.Predictor(os.fspath(model), threads=1)
+    batch = p.batch_size or batch
+    parts = []
+    for i in range(0, len(images), batch):
+        blob, _ = p.preprocess(list(images[i:i + batch]))
+        parts.append([np.asarray(o, np.float32).reshape(len(blob), -1) for o in p.infer(blob)])
+    return [np.concatenate(col) for col in zip(*parts)]
+
+
+def exemplar_features(model: str | os.PathLike, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """``(probs, features)`` of ``images`` (uint8 BGR, any size: the model's deploy preprocessing)
     through ``model``: its first output and the joint normalized pre-logit features (N, D) float32
     (:func:`prelogit_features`, each normalized, concatenated, normalized)."""
@@ -91,41 +100,14 @@ def exemplar_features(model: str | os.PathLike, images: Sequence[np.ndarray], *,
 
     import onnx
 
-    import edgevision
-
     m = onnx.load(os.fspath(model))
-    names = prelogit_features(m)
-    inits = {t.name for t in m.graph.initializer}
-    first = [vi for vi in m.graph.input if vi.name not in inits][0].type.tensor_type.shape.dim[0]
-    if first.HasField("dim_value") and first.dim_value > 0:  # a static batch: feed it exactly that many
-        batch = int(first.dim_value)
-    for n in names:
+    for n in prelogit_features(m):
         m.graph.output.append(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "features.onnx"
         onnx.save(m, str(path))
-        p = edgevision.Predictor(str(path), threads=1)
-        probs, feats = [], []
-        for i in range(0, len(images), batch):
-            blob, _ = p.preprocess(list(images[i:i + batch]))
-            outs = p.infer(blob)
-            probs.append(np.asarray(outs[0], np.float32))
-            feats.append(np.concatenate([_normalize(np.asarray(o, np.float32).reshape(len(blob), -1))
-                                         for o in outs[1:]], axis=1))
-    return np.concatenate(probs), _normalize(np.concatenate(feats)).astype(np.float32)
-
-
-def _probs(model: str | os.PathLike, images: Sequence[np.ndarray]) -> np.ndarray:
-    """The first output of ``model`` on ``images`` through its deploy preprocessing."""
-    import edgevision
-
-    p = edgevision.Predictor(os.fspath(model), threads=1)
-    batch = p.batch_size if isinstance(p.batch_size, int) and p.batch_size > 0 else len(images)
-    out = []
-    for i in range(0, len(images), batch):
-        blob, _ = p.preprocess(list(images[i:i + batch]))
-        out.append(np.asarray(p.infer(blob)[0], np.float32))
-    return np.concatenate(out)
+        probs, *feats = _outputs(path, images)
+    return probs, _normalize(np.concatenate([_normalize(f) for f in feats], axis=1)).astype(np.float32)
 
 
 def vote_reference(probs: np.ndarray, feats: np.ndarray, bank: np.ndarray, targets: np.ndarray, *, k: int,
@@ -222,6 +204,7 @@ def add_exemplar_vote(model: str | os.PathLike, out: str | os.PathLike, images: 
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    from edgevision.checks import check_int, check_number
     from edgevision.config import ModelConfig
     from edgevision.errors import InvalidArgumentError
 
@@ -238,19 +221,18 @@ def add_exemplar_vote(model: str | os.PathLike, out: str | os.PathLike, images: 
     n = len(images)
     if n < 2:
         raise InvalidArgumentError(f"images: expected at least 2 exemplar crops, got {n}")
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
-        raise InvalidArgumentError(f"k: expected an int in [1, {n}] (the number of exemplars), got {k!r}")
-    for name, v, lo, hi in (("temperature", temperature, 0.0, float("inf")), ("weight", weight, 0.0, 1.0)):
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not (lo < v <= hi):
-            raise InvalidArgumentError(f"{name}: expected a number in ({lo}, {hi}], got {v!r}")
-    if not isinstance(gate_quantile, (int, float)) or isinstance(gate_quantile, bool) or not 0 <= gate_quantile < 1:
+    check_int(k, "k", minimum=1, maximum=n, expected=f"an int in [1, {n}] (the number of exemplars)",
+              error=InvalidArgumentError)
+    check_number(temperature, "temperature", positive=True, error=InvalidArgumentError)
+    check_number(weight, "weight", positive=True, maximum=1, error=InvalidArgumentError)
+    if check_number(gate_quantile, "gate_quantile", minimum=0, maximum=1, expected="a number in [0, 1)",
+                    error=InvalidArgumentError) == 1:
         raise InvalidArgumentError(f"gate_quantile: expected a number in [0, 1), got {gate_quantile!r}")
-    classes = len(cfg.labels or [])
     probs, bank = exemplar_features(path, images)
-    classes = classes or probs.shape[1]
+    classes = probs.shape[1]
+    if cfg.labels and len(cfg.labels) != classes:
+        raise ExportError(f"model: {path} gives {classes} probabilities, its labels name {len(cfg.labels)}")
     tgt = _targets(targets, n, classes)
-    if probs.shape[1] != classes:
-        raise ExportError(f"model: {path} gives {probs.shape[1]} probabilities, its labels name {classes}")
     loo = bank.astype(np.float64) @ bank.astype(np.float64).T
     np.fill_diagonal(loo, -np.inf)
     gate = float(np.quantile(loo.max(1), gate_quantile))
@@ -334,7 +316,7 @@ def add_exemplar_vote(model: str | os.PathLike, out: str | os.PathLike, images: 
     d = cfg.to_dict()
     d[METADATA_KEY] = section
     ModelConfig.from_dict(d, source=str(tmp)).write(tmp)
-    got = _probs(tmp, images[:64])
+    got = _outputs(tmp, images[:64])[0]
     want = vote_reference(probs[:64], bank[:64], bank16.astype(np.float32), tgt, k=k, temperature=temperature,
                           weight=weight, gate=gate)
     err = float(np.max(np.abs(got - want)))
