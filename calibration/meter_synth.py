@@ -60,6 +60,9 @@ SCREEN_STYLES = ("analog", "digital")
 #: Stage-2 detector classes.
 BOX_CLASSES = ("digit", "decimal")
 _SH, _SW = SCREEN_SIZE
+#: Width of a seven-segment ``1``'s labelled box, a fraction of its cell's (:func:`_one_box`; the real LCD
+#: train labels: 10th / 50th / 90th percentile 0.50 / 0.68 / 0.96 of the other digits' width in the row).
+ONE_BOX_WIDTH = 0.65
 _FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX)
 
 
@@ -328,7 +331,7 @@ def _analog(rng: np.random.Generator, n_int: int, n_dec: int) -> tuple[np.ndarra
 
 
 def _digital(rng: np.random.Generator, n_int: int, n_dec: int) -> tuple[np.ndarray, list, np.ndarray, list]:
-    """A seven-segment LCD: image, digit cells, positions (whole), decimal box."""
+    """A seven-segment LCD: image, digit boxes (the cells; a ``1``'s: :func:`_one_box`), positions (whole), decimal box."""
     panel = _color(rng, (150, 170, 160), 22)          # grey-green, BGR
     img = np.empty((_SH, _SW, 3), np.float32)
     img[:] = panel
@@ -342,12 +345,15 @@ def _digital(rng: np.random.Generator, n_int: int, n_dec: int) -> tuple[np.ndarr
     slant = 0.0 if rng.random() < 0.4 else rng.uniform(0.04, 0.14)
     tails = rng.random(3) < np.array([0.8, 0.3, 0.8])
     thick_f = rng.uniform(0.1, 0.17)
+    boxes = [list(c) for c in cells]
     for i, (x0, y0, x1, y1) in enumerate(cells):
         w, h = x1 - x0, y1 - y0
         t = thick_f * h
         inner = (x0 + t / 2, y0 + t / 2, w - t - slant * h, h - t)
         _seven_segment(lit, int(digits[i]), *inner, t, slant, *tails)
         _seven_segment(ghost, None, *inner, t, slant, True, False, True, segments="abcdefg")
+        if digits[i] == 1:
+            boxes[i] = _one_box(inner, t, slant, w, y0, y1)
     # the decimal point after the integer digits
     x, y = cells[n_int - 1][2] + dgap / 2, cells[n_int - 1][3] - 0.06 * (cells[0][3] - cells[0][1])
     r = max(1.0, 0.06 * (cells[0][3] - cells[0][1]))
@@ -370,7 +376,24 @@ def _digital(rng: np.random.Generator, n_int: int, n_dec: int) -> tuple[np.ndarr
     yy, xx = np.mgrid[0:_SH, 0:_SW].astype(np.float32)
     g = 1 + rng.uniform(-0.2, 0.2) * (xx / _SW - 0.5) + rng.uniform(-0.2, 0.2) * (yy / _SH - 0.5)
     img *= g[..., None]
-    return img, cells, digits.astype(np.float32), dbox
+    return img, boxes, digits.astype(np.float32), dbox
+
+
+def _one_box(inner: tuple[float, float, float, float], thick: float, slant: float, cell_w: float,
+             y0: float, y1: float) -> list[float]:
+    """The labelled box of a seven-segment ``1`` (segments b and c): centred on its lit strokes,
+    :data:`ONE_BOX_WIDTH` of the cell wide (or the strokes' width, if wider), the cell's height.
+
+    A ``1`` lights only the right edge of its cell; the real LCD labels
+    (``calibration.meter_real``, PhilBrockman's boxes) frame what is lit, a median 0.68 of another
+    digit's width about the strokes, not the empty cell. Labelling the synthetic ``1`` the same way gives
+    the detector one convention: the box's centre is on the strokes it sees."""
+    ix0, _, iw, ih = inner
+    left = ix0 + iw + slant * 0.05 * ih - 0.45 * thick
+    right = ix0 + iw + slant * 0.95 * ih + 0.45 * thick
+    half = max(ONE_BOX_WIDTH * cell_w, right - left + thick) / 2
+    cx = (left + right) / 2
+    return [cx - half, y0, cx + half, y1]
 
 
 def _finish_screen(img: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:

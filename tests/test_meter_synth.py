@@ -56,6 +56,32 @@ def test_screen_labels(style: str) -> None:
         assert s.reading.replace(".", "") == "".join(str(nearest_digit(p)) for p in s.positions)
 
 
+def test_seven_segment_one_is_labelled_by_its_strokes() -> None:
+    # A "1" lights only its cell's right edge; its box frames the strokes (as the real LCD labels do),
+    # narrower than the other digits' boxes and centred on the dark strokes.
+    ones = 0
+    for seed in range(60):
+        s = render_screen(seed, "digital")
+        digits = s.digit_boxes
+        widths = digits[:, 2] - digits[:, 0]
+        is_one = np.array([nearest_digit(p) == 1 for p in s.positions])
+        if not is_one.any() or is_one.all():
+            continue
+        gray = s.image.astype(np.float32).mean(axis=2)
+        dark = np.clip(np.median(gray) - gray, 0, None)
+        heights = digits[:, 3] - digits[:, 1]
+        for box, w, h in zip(digits[is_one], widths[is_one], heights[is_one]):
+            peers = widths[~is_one & (np.abs(heights - h) < 0.01 * h)]   # other digits of the same size
+            if len(peers):
+                ones += 1
+                assert 0.5 <= w / np.median(peers) < 0.95
+            x0, y0, x1, y1 = (int(round(v)) for v in box)
+            profile = dark[y0:y1, x0:x1].sum(axis=0)
+            centre = float((profile * (np.arange(len(profile)) + 0.5)).sum() / profile.sum())
+            assert abs(centre / (x1 - x0) - 0.5) < 0.2, (seed, box, centre)
+    assert ones >= 10
+
+
 def test_nearest_digit_convention() -> None:
     assert [nearest_digit(p) for p in (3.4, 3.6, 9.6, 0.2, 7.0)] == [3, 4, 0, 0, 7]
     assert reading_from_positions(np.array([0, 1, 2.6, 3.4, 5.0]), 2) == "013.35"
