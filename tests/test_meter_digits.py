@@ -89,6 +89,34 @@ def test_anchor_assignment_gives_every_box_a_positive() -> None:
     assert np.all(np.min(np.abs(cx[:, None] - centres[None]), 1) < 1e-3)
 
 
+def test_topk_assignment_gives_a_narrow_box_more_positives_inside_it_and_keeps_the_others() -> None:
+    from exporters.zoo.keras_models import BOX_VARIANCE, retinanet_anchors
+
+    anchors = retinanet_anchors((96, 256), ratios=(0.5, 1.0, 2.0))
+    # a seven-segment "1" (12 x 36 px) beside a digit of the usual shape (20 x 40 px)
+    boxes = np.array([[100.0, 30.0, 112.0, 66.0], [120.0, 28.0, 140.0, 68.0]], np.float32)
+    ids = np.zeros(2, np.int64)
+    plain = assign(anchors, boxes, ids, 2, BOX_VARIANCE)
+    topk = assign(anchors, boxes, ids, 2, BOX_VARIANCE, topk=8)
+    a_xyxy = np.concatenate([anchors[:, :2] - anchors[:, 2:] / 2, anchors[:, :2] + anchors[:, 2:] / 2], 1)
+    from training.meter_digits import TOPK_MIN_IOU, _iou_matrix
+
+    iou = _iou_matrix(a_xyxy, boxes)
+    owner = iou.argmax(1)
+    n_plain = [int(np.sum(plain[2] & (owner == j))) for j in range(2)]
+    n_topk = [int(np.sum(topk[2] & (owner == j))) for j in range(2)]
+    assert n_plain[0] < n_plain[1] and n_topk[0] > n_plain[0]
+    # what was positive stays positive, for the same box (its deltas unchanged); new ones overlap enough
+    assert np.all(topk[2][plain[2]]) and np.allclose(topk[1][plain[2]], plain[1][plain[2]])
+    new = topk[2] & ~plain[2]
+    assert new.any() and np.all(iou[new].max(1) >= TOPK_MIN_IOU)
+    inside = [(b[0] < a[0] < b[2]) and (b[1] < a[1] < b[3]) for a, b in zip(anchors[new], boxes[owner[new]])]
+    assert all(inside)
+    # a new positive regresses to the box it overlaps most
+    cx = anchors[new, 0] + topk[1][new, 0] * BOX_VARIANCE[0] * anchors[new, 2]
+    assert np.allclose(cx, ((boxes[:, 0] + boxes[:, 2]) / 2)[owner[new]], atol=1e-3)
+
+
 @pytest.mark.parametrize("suffix", VARIANTS)
 def test_bundled_classifier_reads_committed_drum_digits(suffix: str) -> None:
     # The bundled classifier reads 93.7% of the real held-out drum digits (int8, model card): it reads
