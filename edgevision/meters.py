@@ -52,8 +52,11 @@ DIGIT_CROP_MARGIN = 0.08
 #: The detection score a digit or decimal box needs to count (the stage-2 recipe's operating point, chosen on
 #: validation data: the real LCD *train* rows and synthetic validation screens; ``benchmarks.meters`` reads
 #: screens with it too), and the horizontal overlap, as a fraction of the narrower box, beyond which two
-#: digit boxes are one digit seen twice (:func:`side_by_side`).
-MIN_DIGIT_SCORE = 0.4
+#: digit boxes are one digit seen twice (:func:`side_by_side`). 0.5 since the detector bundled on 2026-12-06
+#: 09:45 UTC (trained with more positive anchors about narrow digits, it scores them higher: LCD train rows
+#: 560 / 566 / 566 / 566 of 601 and synthetic screens 409 / 409 / 403 / 381 of 500 at 0.4 / 0.5 / 0.6 / 0.7;
+#: 0.4 before it; ``meter_digits.md``).
+MIN_DIGIT_SCORE = 0.5
 DIGIT_OVERLAP = 0.4
 #: A ``digit`` box scoring under :data:`MIN_DIGIT_SCORE` (but at least its detector's own ``conf_threshold``,
 #: 0.3 for the bundled one) still counts when the classifier reads it with at least this probability: the
