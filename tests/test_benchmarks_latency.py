@@ -290,11 +290,31 @@ def test_synthetic_data_and_an_ocr_model(tmp, family):
     assert kp.baseline == kp.label and ocr.baseline == ocr.label and ocr.ratios["e2e"] == 1.0
 
 
+def test_a_model_of_other_classes_is_not_scored_on_plate_scenes(tmp, family, manifest):
+    """The default and ``synth`` sets are plate scenes: a keypoints model whose class head names other
+    classes (a meter corner model) would be scored against plate corners, so it gets no metric there, and
+    says why; on data given with ``data`` it is scored as any model is."""
+    meter = kp_model(tmp / "meterkp.onnx")
+    ModelConfig.from_dict({**KP_META, "labels": ["analog", "digital", "illegible"]}).write(meter)
+    plate = kp_model(tmp / "platekp.onnx")
+    ModelConfig.from_dict({**KP_META, "labels": ["plate"]}).write(plate)
+    res = lat.run_benchmark(lat.BenchConfig(models=[meter, plate, family["fp32"]], data="synth:7",
+                                            **{**FAST, "eval_count": 2}), progress=False)
+    rows = {r.model: r for r in res.rows}
+    assert all(r.status == "ok" for r in res.rows), [r.reason for r in res.rows]
+    assert rows["meterkp.onnx"].metric is None
+    assert "plate scenes" in rows["meterkp.onnx"].metric_note and "analog" in rows["meterkp.onnx"].metric_note
+    assert rows["platekp.onnx"].metric["metric"] == "mae_norm" and rows["kp.onnx"].metric["metric"] == "mae_norm"
+    assert "meterkp.onnx: metric: not computed" in lat.to_markdown(res)
+    given = lat.run_benchmark(lat.BenchConfig(models=[meter], data=manifest, **FAST), progress=False)
+    assert given.rows[0].metric["metric"] == "mae_norm" and given.rows[0].metric["count"] == 4
+
+
 def test_the_default_data_is_the_heldout_set():
     from calibration.metrics import heldout_samples
 
     s = lat.load_samples(None, 3)
-    assert "held-out" in s.description and s.note is None and len(s.samples) == 3
+    assert "held-out" in s.description and s.note is None and len(s.samples) == 3 and s.domain == "plates"
     ref = heldout_samples(3)
     for a, b in zip(s.samples, ref):
         assert np.array_equal(a.image, b.image) and np.array_equal(a.corners, b.corners)

@@ -37,6 +37,22 @@ class SampleSet:
     samples: list[Any]
     description: str
     note: str | None = None
+    #: What the samples show when the benchmark made them: ``"plates"`` for the synthetic plate scenes (the
+    #: default set, ``synth[:SEED]``), whose labels are plate corners, boxes and texts; None for a given source.
+    domain: str | None = None
+
+
+#: :attr:`SampleSet.domain` of the synthetic plate scenes.
+PLATES = "plates"
+
+
+def scores_plates(predictor: Any) -> bool:
+    """Whether a model's task metric means something on plate scenes: it names no classes (a plate corner
+    regressor, a plate OCR), or ``plate`` is one of them (a plate detector). A model of other classes (meter
+    corners with their meter classes, meter digits) would be scored against plate labels: no such metric
+    is reported for it on the default set."""
+    labels = getattr(predictor.config, "labels", None)
+    return labels is None or "plate" in labels
 
 
 def load_samples(data: str | None, count: int) -> SampleSet:
@@ -63,7 +79,7 @@ def load_samples(data: str | None, count: int) -> SampleSet:
                 f"eval_count: the held-out synthetic set has {HELDOUT_COUNT} samples, got {count}; pass --eval-count "
                 f"<= {HELDOUT_COUNT} or --data synth:SEED for more")
         samples = list(heldout_samples(count))
-        return SampleSet(samples, f"held-out synthetic set (first {len(samples)} samples)")
+        return SampleSet(samples, f"held-out synthetic set (first {len(samples)} samples)", domain=PLATES)
     if not isinstance(data, str) or not data:
         raise InvalidArgumentError(f"data: expected 'synth[:SEED]' or a dataset path, got {data!r}")
     if data == SYNTH_PREFIX or data.startswith(SYNTH_PREFIX + ":"):
@@ -77,7 +93,7 @@ def load_samples(data: str | None, count: int) -> SampleSet:
         source = f"{SYNTH_PREFIX}:0" if data == SYNTH_PREFIX else data
         samples = load_source(source, count, name="data")
         seed = int(source.partition(":")[2])
-        return SampleSet(samples, f"synthetic scenes, seed {seed} (first {count} samples)")
+        return SampleSet(samples, f"synthetic scenes, seed {seed} (first {count} samples)", domain=PLATES)
     from calibration.readers import read_source
 
     try:

@@ -24,7 +24,7 @@ from calibration.timing import (
 )
 from edgevision.errors import EdgeVisionError, InvalidArgumentError
 
-from .data import SampleSet, check_device, default_devices, load_samples, timing_images
+from .data import PLATES, SampleSet, check_device, default_devices, load_samples, scores_plates, timing_images
 from .results import BenchConfig, BenchResult, Row
 from .variants import (ENGINE_SUFFIXES, STAGES, Variant, baseline_of, group_variants, noise_stage,
                        parse_variant)
@@ -163,6 +163,10 @@ def _prepare(row: Row, samples: SampleSet, config: BenchConfig,
         row.stage_notes["images"] = what
         if config.metric:
             key = (path, row.backend, row.device)  # the metric does not depend on batch or threads
+            if key not in caches["metrics"] and samples.domain == PLATES and not scores_plates(p):
+                caches["metrics"][key] = (None, f"not computed: the evaluation set is plate scenes and this model's "
+                                                f"classes are {', '.join(p.config.labels)} (score it on its own data: "
+                                                "benchmarks.meters, benchmarks.captcha, or --data)")
             if key not in caches["metrics"]:
                 caches["metrics"][key] = _evaluate(p, samples.samples, config.eval_count)
             row.metric, row.metric_note = caches["metrics"][key]
