@@ -332,3 +332,41 @@ def test_a_weak_digit_box_counts_when_the_classifier_is_sure_of_it() -> None:
     assert off.text == "23"
     (strict,) = read_screens([screen], det, _StubClassifier(sure), confirm=0.98)
     assert strict.text == "23"
+
+
+def test_one_epoch_of_each_recipe_runs_and_writes_its_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The training loops end to end on a few samples (the real sets replaced by synthetic stand-ins, so the
+    # test needs no ../shared): weights and a summary that records the recipe's settings.
+    import json
+
+    import training.meter_digits as md
+
+    def drums(*args, **kwargs):
+        return np.stack([digit_crop_of(s) for s in range(4)]), np.stack([soft_target(p) for p in (1.0, 2.5, 3.7, 9.6)])
+
+    def digit_crop_of(seed: int) -> np.ndarray:
+        from calibration.meter_synth import digit_crop
+
+        s = render_screen(seed, "analog")
+        return digit_crop(s.image, s.digit_boxes[0])
+
+    def lcd_digits(*args, **kwargs):
+        return np.stack([digit_crop_of(s) for s in range(4, 6)]), np.eye(10, dtype=np.float32)[[3, 7]]
+
+    def lcd_det(*args, **kwargs):
+        screens = [render_screen(s, "digital") for s in range(2)]
+        return (np.stack([s.image for s in screens]), [s.digit_boxes for s in screens],
+                [np.zeros(len(s.digit_boxes), np.int64) for s in screens])
+
+    monkeypatch.setattr(md, "real_drum_samples", drums)
+    monkeypatch.setattr(md, "real_lcd_digit_samples", lcd_digits)
+    monkeypatch.setattr(md, "real_lcd_detector_samples", lcd_det)
+    cls = md.train_cls(tmp_path / "cls", synth_screens=2, epochs=1, batch=8, threads=1, seed=3)
+    det = md.train_det(tmp_path / "det", synth_count=4, epochs=1, batch=2, threads=1, seed=3, topk=8)
+    assert (tmp_path / "cls" / "meter_digit_cls.weights.h5").is_file()
+    assert (tmp_path / "det" / "meter_digits.weights.h5").is_file()
+    for out, summary, name in ((tmp_path / "cls", cls, "train_summary_cls.json"),
+                               (tmp_path / "det", det, "train_summary_det.json")):
+        assert json.loads((out / name).read_text()) == json.loads(json.dumps(summary))
+        assert summary["epochs_run"] == 1 and np.isfinite(summary["loss_by_epoch"]).all()
+    assert det["topk"] == 8 and "topk" not in cls
