@@ -32,7 +32,7 @@ with two small models (design of issue 18):
 
 The reading of a screen is the runtime's (``edgevision.meters.read_screens``, which
 ``MeterReader`` and ``benchmarks.meters`` both call): the digit boxes scoring at least
-``MIN_DIGIT_SCORE`` (0.4, chosen on the real LCD *train* rows and synthetic validation screens),
+``MIN_DIGIT_SCORE`` (0.5, chosen with the detector on the real LCD *train* rows and synthetic validation screens),
 or a lower-scoring digit box the classifier reads with a probability of at least ``DIGIT_CONFIRM`` (0.95, since 2026-12-06),
 without side-by-side duplicates, sorted by x, each read by the classifier; the digits whose
 centre lies inside the best ``decimal`` box go after a ``.``. Held-out data is never trained on: the real
