@@ -69,7 +69,7 @@ def _evaluate(predictor: Any, samples: Sequence[Any], count: int) -> tuple[dict[
             warnings.simplefilter("ignore")  # third-party numerics warnings must not abort a benchmark row
             res = evaluate(predictor, samples, limit=count, progress=False)
     except Exception as e:  # a metric failure (unlabelled data, unsupported task) must not lose the timings
-        return None, f"metric not computed: {_error_text(e)}"
+        return None, f"not computed: {_error_text(e)}"
     d = res.to_dict() if hasattr(res, "to_dict") else dict(vars(res))
     return {"task": d.get("task"), "metric": d.get("metric"), "value": d.get("value"),
             "higher_is_better": d.get("higher_is_better"), "count": d.get("count"),
