@@ -892,8 +892,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drum-scale", type=float, default=DRUM_SCALE, help="real drum copies: scale jitter, +-")
     ap.add_argument("--lcd-copies", type=int, default=3, help="the detector: jittered crops of each real LCD train row")
     ap.add_argument("--det-topk", type=int, default=0,
-                    help="the detector: each box's best k anchors are positive too when their IoU is at least "
-                         "TOPK_MIN_IOU (assign's topk; 0: IoU >= 0.5 alone)")
+                    help="the detector: each box's best k anchors are positive too when their centre lies inside "
+                         "it and their IoU is at least TOPK_MIN_IOU (assign's topk; 0: IoU >= 0.5 alone)")
     ap.add_argument("--drum-split", default="train", choices=("train", "fit"),
                     help="fit: keep the real drum validation files out and score them each epoch")
     ap.add_argument("--appearance", action="store_true",

@@ -56,8 +56,14 @@ def _error_text(e: BaseException) -> str:
     return text if isinstance(e, EdgeVisionError) else f"{type(e).__name__}: {text}"
 
 
-def _evaluate(predictor: Any, samples: Sequence[Any], count: int) -> tuple[dict[str, Any] | None, str | None]:
-    """The task metric of ``predictor`` on ``samples`` (see calibration.metrics.evaluate)."""
+def _evaluate(predictor: Any, samples: SampleSet, count: int) -> tuple[dict[str, Any] | None, str | None]:
+    """The task metric of ``predictor`` on ``samples`` (see calibration.metrics.evaluate), or None and why not:
+    no samples, or plate scenes for a model of other classes (:func:`~.data.scores_plates`)."""
+    if samples.domain == PLATES and not scores_plates(predictor):
+        return None, (f"not computed: the evaluation set is plate scenes and this model's classes are "
+                      f"{', '.join(predictor.config.labels)} (score it on its own data: benchmarks.meters, "
+                      "benchmarks.captcha, or --data)")
+    samples = samples.samples
     if not samples:
         return None, "no evaluation samples"
     try:
@@ -163,12 +169,8 @@ def _prepare(row: Row, samples: SampleSet, config: BenchConfig,
         row.stage_notes["images"] = what
         if config.metric:
             key = (path, row.backend, row.device)  # the metric does not depend on batch or threads
-            if key not in caches["metrics"] and samples.domain == PLATES and not scores_plates(p):
-                caches["metrics"][key] = (None, f"not computed: the evaluation set is plate scenes and this model's "
-                                                f"classes are {', '.join(p.config.labels)} (score it on its own data: "
-                                                "benchmarks.meters, benchmarks.captcha, or --data)")
             if key not in caches["metrics"]:
-                caches["metrics"][key] = _evaluate(p, samples.samples, config.eval_count)
+                caches["metrics"][key] = _evaluate(p, samples, config.eval_count)
             row.metric, row.metric_note = caches["metrics"][key]
         else:
             row.metric_note = "--no-metric"
