@@ -257,23 +257,31 @@ def measure(set_name: str, reader_name: str, read: Reader, scenes: Sequence[Scen
 
 def run(detector: str, ocr: str = "plate_ocr_int8.onnx", *, peer_detector: str | None = None,
         real: str | None = None, threads: int = 1, limit: int | None = None,
-        log: Callable[[str], None] | None = print, sets: str = "held-out") -> dict[str, Any]:
+        log: Callable[[str], None] | None = print, sets: str = "held-out",
+        reader_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every set read by our reader (``detector`` + ``ocr``) and the peers; returns the rows and the environment.
 
     ``sets``: ``"held-out"`` (:func:`load_scene_sets`, the issue's figures) or ``"validation"``
-    (:func:`load_validation_sets`, what choices are made on; our reader with both looks only)."""
+    (:func:`load_validation_sets`, what choices are made on; our reader with both looks only).
+    ``reader_options``: :class:`edgevision.PlateReader` keywords for our reader (e.g.
+    ``confirm_threshold``, ``conf_threshold``), instead of its defaults; recorded in the result."""
     import edgevision
     from calibration.timing import environment
 
     if sets not in SET_GROUPS:
         raise InvalidArgumentError(f"sets: expected one of {list(SET_GROUPS)}, got {sets!r}")
+    options = dict(reader_options or {})
+    fixed = sorted(set(options) & {"ocr", "detector", "corners", "threads", "refine", "deskew"})
+    if fixed:
+        raise InvalidArgumentError(f"reader_options: {fixed} are set by the benchmark itself; give thresholds only")
     scene_sets = SET_GROUPS[sets](real, limit)
-    ours = edgevision.PlateReader(ocr=ocr, detector=detector, threads=threads)
+    ours = edgevision.PlateReader(ocr=ocr, detector=detector, threads=threads, **options)
     # Its own detector: without the second look the model's threshold applies, not the proposal one.
     first_look = edgevision.PlateReader(ocr=ours.ocr, detector=detector, refine=False, threads=threads)
     name = f"{Path(detector).name} + {Path(ocr).name}"
     # The same Predictors (the detector keeps its proposal threshold), without the slant correction.
-    upright = edgevision.PlateReader(ocr=ours.ocr, detector=ours.detector, deskew=False)
+    upright = edgevision.PlateReader(ocr=ours.ocr, detector=ours.detector, deskew=False,
+                                     confirm_threshold=ours.confirm_threshold)
     readers: list[tuple[str, Reader]] = [(name, plate_reader(ours)),
                                          (f"{name}, first look only (refine=False)", plate_reader(first_look)),
                                          (f"{name}, no slant correction (deskew=False)", plate_reader(upright))]
@@ -290,7 +298,8 @@ def run(detector: str, ocr: str = "plate_ocr_int8.onnx", *, peer_detector: str |
             if log:
                 log(f"{set_name}: {name} on {len(scenes)} scenes")
             rows.append(measure(set_name, name, read, scenes))
-    return {"environment": environment(), "threads": threads, "sets": sets, "rows": [asdict(r) for r in rows]}
+    return {"environment": environment(), "threads": threads, "sets": sets, "reader_options": options,
+            "rows": [asdict(r) for r in rows]}
 
 
 #: ``--sets`` choices: the loader of each group of sets.
@@ -333,11 +342,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sets", default="held-out", choices=list(SET_GROUPS),
                     help="held-out: the issue's real scenes (default); validation: EasyPR train scenes, train-half "
                          "plate-free photos and synthetic scenes, to choose on")
+    ap.add_argument("--confirm", type=float, default=None,
+                    help="the score a second-look detection needs to confirm a plate (PlateReader's "
+                         "confirm_threshold; default its REFINE_CONFIRM_CONF)")
+    ap.add_argument("--propose", type=float, default=None,
+                    help="the first look's score threshold (PlateReader's conf_threshold; default "
+                         "REFINE_PROPOSE_CONF with the second look)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--markdown", default=None)
     args = ap.parse_args(argv)
+    options = {k: v for k, v in (("confirm_threshold", args.confirm), ("conf_threshold", args.propose))
+               if v is not None}
     res = run(args.detector, args.ocr, peer_detector=args.peer_detector, real=args.real, threads=args.threads,
-              limit=args.limit, sets=args.sets)
+              limit=args.limit, sets=args.sets, reader_options=options)
     md = to_markdown(res)
     print(md)
     if args.json:

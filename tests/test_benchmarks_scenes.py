@@ -115,3 +115,35 @@ def test_validation_sets_hold_nothing_of_the_held_out_sets(tmp_path):
     assert all(len(s.quads) == len(s.texts) for s in synth) and synth[0].load().dtype == np.uint8
     with pytest.raises(S.InvalidArgumentError, match="sets: expected one of"):
         S.run("plate_pose_int8.onnx", real=str(root), sets="test")
+
+
+def test_reader_options_reach_our_reader_and_the_result(tmp_path, monkeypatch):
+    """``--confirm`` / ``--propose`` (``reader_options``) are passed to the PlateReader the benchmark builds, not read
+    from the module's constants, and are recorded; the reader's fixed arguments cannot be overridden."""
+    import edgevision
+
+    built = []
+    real_reader = edgevision.PlateReader
+
+    def recording(*args, **kw):
+        built.append(kw)
+        return real_reader(*args, **kw)
+
+    monkeypatch.setattr(edgevision, "PlateReader", recording)
+    root = tmp_path / "real"
+    _jpg(root / "meters/lcd_digits_philbrockman/x7.jpg", 1)
+    _jpg(root / "easypr/images/two.jpg", 2)
+    (root / "easypr/labels.tsv").write_text("#path\ttext\tplate_kind\tcx,cy,w,h\trotation_deg\tlocateType\n"
+                                            "images/two.jpg\t京A88731\t蓝牌\t80,60,40,12\t0\t1\n", encoding="utf-8")
+    res = S.run("plate_pose_int8.onnx", real=str(root), sets="validation", limit=1, log=None,
+                reader_options={"confirm_threshold": 0.85, "conf_threshold": 0.4})
+    assert res["reader_options"] == {"confirm_threshold": 0.85, "conf_threshold": 0.4}
+    ours = built[0]
+    assert ours["confirm_threshold"] == 0.85 and ours["conf_threshold"] == 0.4
+    assert [kw.get("confirm_threshold") for kw in built[1:]] == [None, 0.85]   # first look: no second look to confirm
+    assert {r["set"] for r in res["rows"]} == {"easypr validation", "easypr fit", "plate-free train", "synthetic"}
+    with pytest.raises(S.InvalidArgumentError, match=r"reader_options: \['detector'\] are set by the benchmark"):
+        S.run("plate_pose_int8.onnx", real=str(root), sets="validation", reader_options={"detector": "x.onnx"})
+    with pytest.raises(S.InvalidArgumentError, match="confirm_threshold: expected a score in 0..1"):
+        S.run("plate_pose_int8.onnx", real=str(root), sets="validation", limit=1, log=None,
+              reader_options={"confirm_threshold": 1.5})
