@@ -267,7 +267,7 @@ def synthetic_scenes(seed: int, count: int) -> list[Any]:
     return [render_scene(seed + i) for i in range(count)]
 
 
-def stage1_heldout(model: Any, scenes: Sequence[Any]) -> dict[str, Any]:
+def stage1_heldout(model: Any, scenes: Sequence[Any], reader: Any = None) -> dict[str, Any]:
     """Stage 1 (``meter_corners``) on labelled scenes through ``edgevision.Predictor``.
 
     Returns ``class_accuracy`` (every scene), ``confusion`` (truth -> predicted -> count), and
@@ -277,28 +277,34 @@ def stage1_heldout(model: Any, scenes: Sequence[Any]) -> dict[str, Any]:
     (each scene's mean corner distance over its screen diagonal: median, 90th percentile), and
     ``by_orientation``: the same median for screens whose reading direction (TL -> TR) is within
     30 degrees of the image's x axis (``upright``) and for the others (``turned``).
+    ``reader``: a ``MeterReader`` with a second look (``refine``): the corners are then the refined ones
+    (:meth:`~edgevision.MeterReader.refine_quads` on every scene stage 1 calls legible), the class stays stage 1's.
     """
     p = _predictor(model)
-    res = p([s.image for s in scenes])
+    images = [s.image for s in scenes]
+    res = p(images)
+    kps = [np.asarray(r.keypoints, np.float64) for r in res]
+    if reader is not None:
+        kps = reader.refine_quads(images, kps, [r.label != "illegible" for r in res])
     conf: dict[str, dict[str, int]] = {}
     ok = 0
     per_diag, maes, mae_px = [], [], []
     turned: list[bool] = []
     size = p.config.preprocess["size"]
-    for s, r in zip(scenes, res):
+    for s, r, kp in zip(scenes, res, kps):
         conf.setdefault(s.meter_class, {}).setdefault(str(r.label), 0)
         conf[s.meter_class][str(r.label)] += 1
         ok += r.label == s.meter_class
         if s.meter_class == "illegible":
             continue
         gt = np.asarray(s.corners, np.float64)
-        err = np.linalg.norm(r.keypoints - gt, axis=1)
+        err = np.linalg.norm(kp - gt, axis=1)
         per_diag.append(float(err.mean() / np.linalg.norm(gt[2] - gt[0])))
         v = gt[1] - gt[0]
         turned.append(abs(math.degrees(math.atan2(v[1], v[0]))) > 30)
         scale = max(s.image.shape[0] / size[0], s.image.shape[1] / size[1])  # letterbox: source px per input px
-        maes.append(float(np.abs(r.keypoints - gt).mean() / scale / np.mean(size)))
-        mae_px.append(float(np.abs(r.keypoints - gt).mean()))
+        maes.append(float(np.abs(kp - gt).mean() / scale / np.mean(size)))
+        mae_px.append(float(np.abs(kp - gt).mean()))
     return {"count": len(scenes), "legible": len(per_diag), "class_accuracy": ok / max(len(scenes), 1),
             "confusion": conf, "mae_norm": float(np.mean(maes)) if maes else None,
             "mae_px": float(np.mean(mae_px)) if mae_px else None,
@@ -381,9 +387,13 @@ def whole_meter_report(models_dir: str | None = None, scenes: int = 500, threads
         if not all(p.is_file() for p in paths):
             out["variants"][var] = {"missing": [p.name for p in paths if not p.is_file()]}
             continue
-        reader = MeterReader(*(str(p) for p in paths), threads=threads)
+        refine = d / f"meter_corners_refine{suffix}.onnx"   # stage 1's second look, where it is there
+        refine_path = str(refine) if refine.is_file() else None
+        reader = MeterReader(*(str(p) for p in paths), refine=refine_path, threads=threads)
         readers[var] = reader
-        out["variants"][var] = {"models": [p.name for p in paths], "stage1": stage1_heldout(reader.corners, held),
+        names = [p.name for p in paths] + ([refine.name] if refine_path else [])
+        out["variants"][var] = {"models": names, "stage1": stage1_heldout(reader.corners, held,
+                                                                           reader if refine_path else None),
                                 "meter": whole_meter_heldout(reader, held)}
         perfect = MeterReader(reader.corners, reader.digits, reader.classifier)
         perfect.corners = TrueCorners(held)

@@ -118,7 +118,7 @@ class MeterReading(_Result):
             (an illegible screen or a bad quad); not in ``to_dict()``.
         time: seconds the reading took (``timings_ms['total']`` / 1000).
         timings_ms: milliseconds per stage: ``corners`` (stage 1: preprocessing,
-            inference, decoding), ``rectify`` (the screen warps), ``digits`` (the
+            inference, decoding; with ``MeterReader(refine=...)`` its second look too), ``rectify`` (the screen warps), ``digits`` (the
             detector), ``classify`` (crops and the one classifier call) and ``total``.
             For a list of images each stage runs once for the whole list, and each image
             gets the list's time divided by its length.
@@ -260,6 +260,52 @@ def digit_crop(image: np.ndarray, box: Any, size: Any = DIGIT_CROP_SIZE, margin:
     return cv2.warpAffine(image, a, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+#: Stage 1's second look (:func:`screen_crop`, ``MeterReader(refine=...)``): the crop is a square of this many
+#: times the first quad's larger extent (x or y), about the centre of its bounding box.
+REFINE_CROP_SCALE = 1.3
+#: The crop's fill outside the image: the letterbox's pad value, which the corner models know as "no image".
+REFINE_PAD = 114
+
+
+def screen_crop(image: np.ndarray, corners: Any, size: int, scale: float = REFINE_CROP_SCALE
+                ) -> tuple[np.ndarray, np.ndarray, float]:
+    """The corner refinement's view of a screen: a square ``size`` x ``size`` uint8 crop of ``image``
+    (uint8 BGR) around the quadrilateral ``corners`` (4 x ``(x, y)`` source px), of side ``scale`` times
+    its larger extent, about its bounding box's centre; outside the image, :data:`REFINE_PAD`.
+
+    Returns ``(crop, origin, k)``: a point ``u`` of the crop (continuous px) is the source point
+    ``origin + u * k`` (``origin``: ``(2,)`` source px of the crop's top-left corner; ``k``: source px
+    per crop px). The one definition: ``training.meter_screen`` trains the refinement on these crops.
+    """
+    import cv2
+
+    pts = np.asarray(corners, np.float64).reshape(4, 2)
+    if not np.all(np.isfinite(pts)):
+        raise InvalidArgumentError(f"corners: expected 4 finite (x, y) points, got {pts.tolist()}")
+    lo, hi = pts.min(0), pts.max(0)
+    side = max(float(scale) * float((hi - lo).max()), 4.0)
+    origin = (lo + hi) / 2 - side / 2
+    k = side / size
+    a = np.array([[1 / k, 0, -origin[0] / k], [0, 1 / k, -origin[1] / k]], np.float64)
+    a[:, 2] += a[:, 0] * 0.5 + a[:, 1] * 0.5 - 0.5  # continuous coordinates -> OpenCV's pixel centres
+    crop = cv2.warpAffine(image, a, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=(REFINE_PAD,) * 3)
+    return crop, origin, k
+
+
+def match_order(quad: Any, reference: Any) -> np.ndarray:
+    """``quad`` (4 x ``(x, y)``) turned cyclically to the corner order closest to ``reference``'s (the
+    smallest summed distance): a refined quad keeps the reading orientation the first look chose.
+
+    >>> match_order([[1, 0], [1, 1], [0, 1], [0, 0]], [[0, 0], [1, 0], [1, 1], [0, 1]]).tolist()
+    [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]
+    """
+    q = np.asarray(quad, np.float64).reshape(4, 2)
+    r = np.asarray(reference, np.float64).reshape(4, 2)
+    shifts = [np.roll(q, -s, axis=0) for s in range(4)]
+    return min(shifts, key=lambda c: float(np.linalg.norm(c - r, axis=1).sum()))
+
+
 def side_by_side(boxes: Any, scores: Any, overlap: float = DIGIT_OVERLAP) -> np.ndarray:
     """Indices of the digit boxes to keep, best score first: the digits of a meter sit side by side, so a
     box whose horizontal overlap with a kept (better) box exceeds ``overlap`` of the narrower width is
@@ -396,6 +442,12 @@ class MeterReader:
         crop_margin: each digit box grows by this fraction of its height on every side before
             :func:`digit_crop` cuts it out at the classifier's input size (default: the margin
             the bundled classifier is trained with).
+        refine: stage 1's second look (``None``: none): a model like ``corners`` trained on
+            :func:`screen_crop` views (``training.meter_screen --refine``). Every legible screen's
+            first quad is cut out as a square of ``refine_scale`` (:data:`REFINE_CROP_SCALE`) times
+            its larger extent at the model's input size; the corners it finds there, in the first
+            look's reading order (:func:`match_order`), replace the first ones (the class stays
+            the first look's). One more corner call for the batch.
         device, threads: passed to the :class:`~edgevision.Predictor` s built from paths.
 
     Calls: ``reader(x)`` with an image path, a uint8 BGR array, or a list of them; one
@@ -410,7 +462,8 @@ class MeterReader:
                  classifier: str | os.PathLike | Any = DEFAULT_CLASSIFIER, *, conf_threshold: float | None = None,
                  iou_threshold: float | None = None, min_score: float = MIN_DIGIT_SCORE,
                  overlap: float | None = DIGIT_OVERLAP, crop_margin: float = DIGIT_CROP_MARGIN,
-                 confirm: float | None = DIGIT_CONFIRM, device: str = "auto", threads: int | None = None) -> None:
+                 confirm: float | None = DIGIT_CONFIRM, refine: str | os.PathLike | Any = None,
+                 refine_scale: float = REFINE_CROP_SCALE, device: str = "auto", threads: int | None = None) -> None:
         from .checks import check_number
         from .predictor import Predictor
 
@@ -430,12 +483,19 @@ class MeterReader:
                                                                  expected="a fraction in [0, 1] or None")
         self.confirm = None if confirm is None else check_number(confirm, "confirm", minimum=0, maximum=1,
                                                                  expected="a probability in [0, 1] or None")
+        self.refine_scale = check_number(refine_scale, "refine_scale", minimum=1, maximum=4,
+                                         expected="a crop scale in [1, 4] (times the quad's larger extent)")
         self.corners = predictor(corners)
         c = self.corners
         if c.task != "keypoints" or c.config.decoder.get("num_keypoints") != 4 or "class_output" not in c.config.decoder:
             raise ConfigMismatchError(f"corners: expected a keypoints model with 4 points and a class head "
                                       f"(decoder.class_output), {c.path} is task {c.task!r} with decoder "
                                       f"{dict(c.config.decoder)}")
+        self.refine = None if refine is None else predictor(refine)
+        if self.refine is not None and (self.refine.task != "keypoints"
+                                        or self.refine.config.decoder.get("num_keypoints") != 4):
+            raise ConfigMismatchError(f"refine: expected a keypoints model with 4 points, {self.refine.path} is task "
+                                      f"{self.refine.task!r} with decoder {dict(self.refine.config.decoder)}")
         if "illegible" not in (c.config.labels or ()):
             raise ConfigMismatchError(f"corners: expected screen class labels with 'illegible', {c.path} has "
                                       f"{c.config.labels}")
@@ -459,7 +519,8 @@ class MeterReader:
         return _input_hw(self.classifier)
 
     def __repr__(self) -> str:
-        return (f"MeterReader(corners={self.corners.path!r}, digits={self.digits.path!r}, "
+        refine = "" if self.refine is None else f", refine={self.refine.path!r}"
+        return (f"MeterReader(corners={self.corners.path!r}{refine}, digits={self.digits.path!r}, "
                 f"classifier={self.classifier.path!r})")
 
     def rectify(self, image: np.ndarray, corners: Any) -> np.ndarray | None:
@@ -472,6 +533,22 @@ class MeterReader:
         except InvalidArgumentError:
             return None
 
+
+    def refine_quads(self, images: list[np.ndarray], quads: list[np.ndarray], which: list[bool]) -> list[np.ndarray]:
+        """Stage 1's second look (see ``refine``): the quads (4 x ``(x, y)`` source px) of the images where
+        ``which`` is true, refined by :attr:`refine` in one batch; the others, and quads that are not finite,
+        are returned as they are."""
+        if self.refine is None:
+            raise InvalidArgumentError("refine: this reader has no refinement model (MeterReader(refine=...))")
+        out = [np.asarray(q, np.float64).reshape(4, 2) for q in quads]
+        todo = [i for i, w in enumerate(which) if w and np.all(np.isfinite(out[i]))]
+        if not todo:
+            return out
+        size = _input_hw(self.refine)[0]
+        views = [screen_crop(images[i], out[i], size, self.refine_scale) for i in todo]
+        for i, (_, origin, k), r in zip(todo, views, self.refine([v[0] for v in views])):
+            out[i] = match_order(origin + np.asarray(r.keypoints, np.float64).reshape(4, 2) * k, out[i])
+        return out
 
     def __call__(self, x: Any) -> Any:
         images, single = load_images(x)
@@ -490,10 +567,13 @@ class MeterReader:
         n = len(images)
         t0 = _clock()
         stage1 = self.corners(images)
+        quads = [np.asarray(r.keypoints, np.float64) for r in stage1]
+        if self.refine is not None:
+            quads = self.refine_quads(images, quads, [r.label != "illegible" for r in stage1])
         t1 = _clock()
         screens: list[np.ndarray | None] = []
-        for im, r in zip(images, stage1):
-            screens.append(None if r.label == "illegible" else self.rectify(im, r.keypoints))
+        for im, r, q in zip(images, stage1, quads):
+            screens.append(None if r.label == "illegible" else self.rectify(im, q))
         t2 = _clock()
         todo = [i for i, s in enumerate(screens) if s is not None]
         stage2 = {"digits": 0.0, "classify": 0.0}
@@ -505,13 +585,13 @@ class MeterReader:
         for i, (im, r) in enumerate(zip(images, stage1)):
             cls = r.label or ""
             cscore = float(r.score or 0.0)
-            common = dict(meter_class=cls, class_score=cscore, corners=r.keypoints, time=ms["total"] / 1e3,
+            common = dict(meter_class=cls, class_score=cscore, corners=quads[i], time=ms["total"] / 1e3,
                           timings_ms=dict(ms), orig_shape=im.shape[:2], orig_img=im)
             if screens[i] is None:  # illegible, or no usable quad
                 out.append(MeterReading(False, "", score=0.0, quad_ok=cls == "illegible", **common))
                 continue
             sr = reads[i]
-            H = _screen_homography(self.screen_size, np.asarray(r.keypoints, np.float64))
+            H = _screen_homography(self.screen_size, quads[i])
             digits = []
             for (x0, y0, x1, y1), g, conf, det, dec in zip(sr.boxes.tolist(), sr.digits, sr.confidences, sr.scores,
                                                            sr.decimal):
@@ -608,6 +688,6 @@ def evaluate_meters(reader: MeterReader, images: Any, labels: Any, *, batch: int
     return res
 
 
-__all__ = ["MeterReader", "ScreenReading", "read_screens", "evaluate_meters", "side_by_side", "MIN_DIGIT_SCORE", "DIGIT_OVERLAP", "DIGIT_CONFIRM", "MeterReading", "MeterDigit", "assemble_reading", "digit_crop", "recognition_rate",
+__all__ = ["MeterReader", "screen_crop", "match_order", "REFINE_CROP_SCALE", "ScreenReading", "read_screens", "evaluate_meters", "side_by_side", "MIN_DIGIT_SCORE", "DIGIT_OVERLAP", "DIGIT_CONFIRM", "MeterReading", "MeterDigit", "assemble_reading", "digit_crop", "recognition_rate",
            "DEFAULT_CORNERS", "DIGIT_CROP_SIZE", "DIGIT_CROP_MARGIN",
            "DEFAULT_DIGITS", "DEFAULT_CLASSIFIER", "SCREEN_SIZE", "METER_CLASSES"]

@@ -21,7 +21,9 @@ from edgevision.meters import (
     assemble_reading,
     digit_crop,
     evaluate_meters,
+    match_order,
     recognition_rate,
+    screen_crop,
 )
 
 import models
@@ -104,6 +106,55 @@ def test_digit_crop_is_the_one_the_classifier_is_trained_on():
         s = meter_synth.render_screen(seed)
         for box in list(s.boxes) + [[-4.0, -3.0, 6.5, 20.0], [250.0, 80.0, 262.0, 101.0]]:  # and past the edges
             np.testing.assert_array_equal(digit_crop(s.image, box), meter_synth.digit_crop(s.image, np.asarray(box)))
+
+
+def test_screen_crop_maps_crop_pixels_to_source_pixels_and_pads_outside():
+    """``screen_crop``'s ``(origin, k)``: crop point u is source point origin + u * k; a square of
+    ``scale`` x the quad's larger extent about its bounding box's centre; the pad value outside."""
+    xs = np.tile(np.arange(200, dtype=np.uint8), (120, 1))
+    img = np.dstack([xs, xs, xs])                      # every pixel holds its column index
+    quad = np.array([[40, 30], [120, 40], [118, 70], [42, 66]], np.float64)
+    crop, origin, k = screen_crop(img, quad, 64, 1.5)
+    assert crop.shape == (64, 64, 3) and crop.dtype == np.uint8
+    assert k == pytest.approx(1.5 * 80 / 64) and origin == pytest.approx([80 - 60, 50 - 60])
+    u = np.arange(64) + 0.5                            # crop pixel centres
+    src = origin[0] + u * k - 0.5                      # the source column index at each
+    inside = (src >= 0) & (src <= 199)
+    np.testing.assert_allclose(crop[32, inside, 0], src[inside], atol=1.0)
+    top = int(np.ceil((0 - origin[1]) / k))            # rows above the image are padding
+    assert top > 0 and np.all(crop[:top - 1] == 114)
+    with pytest.raises(InvalidArgumentError, match="corners: expected 4 finite"):
+        screen_crop(img, np.full((4, 2), np.nan), 64)
+
+
+def test_match_order_keeps_the_first_looks_reading_order():
+    ref = np.array([[0, 0], [10, 0], [10, 4], [0, 4]], np.float64)
+    for shift in range(4):
+        np.testing.assert_array_equal(match_order(np.roll(ref + 0.5, shift, axis=0), ref), ref + 0.5)
+
+
+def test_the_second_look_replaces_the_corners_with_those_found_in_the_crop(tiny: dict[str, str]):
+    """``MeterReader(refine=...)``: the refinement model's corners in the crop, mapped back to source pixels
+    in the first look's order, are the reading's corners and the quad stage 2 rectifies; the class stays."""
+    first = MeterReader(tiny["digital"], tiny["digits"], tiny["classifier"], threads=1)
+    # The constant corner model as the refinement: it finds QUAD (fractions of its 64 px input) in every crop.
+    r = MeterReader(tiny["digital"], tiny["digits"], tiny["classifier"], refine=tiny["illegible"],
+                    refine_scale=1.2, threads=1)
+    img = _image()
+    a, b = first(img), r(img)
+    _, origin, k = screen_crop(img, a.corners, 64, 1.2)
+    expected = match_order(origin + QUAD * 64 * k, a.corners)
+    np.testing.assert_allclose(b.corners, expected, atol=1e-3)
+    assert not np.allclose(b.corners, a.corners, atol=1.0)
+    assert (b.meter_class, b.class_score) == (a.meter_class, a.class_score)   # not the refinement's "illegible"
+    np.testing.assert_array_equal(b.screen, r.rectify(img, expected))
+    assert b.text == a.text == "777.7" and "refine=" in repr(r)
+    with pytest.raises(InvalidArgumentError, match="refine_scale: expected a crop scale"):
+        MeterReader(tiny["digital"], tiny["digits"], tiny["classifier"], refine=tiny["illegible"], refine_scale=0.5)
+    with pytest.raises(ConfigMismatchError, match="refine: expected a keypoints model"):
+        MeterReader(tiny["digital"], tiny["digits"], tiny["classifier"], refine=tiny["classifier"])
+    with pytest.raises(InvalidArgumentError, match="refine: this reader has no refinement model"):
+        first.refine_quads([img], [a.corners], [True])
 
 
 def test_recognition_rate_counts_fully_correct_readings_over_readable_meters():
@@ -430,3 +481,21 @@ def test_bundled_reader_on_committed_scenes(variant: str):
 MIN_STAGE1_CLASSES = 5
 MAX_STAGE1_MEDIAN_DIAG = 0.06
 MIN_CLASS_ACCURACY = 0.3
+
+
+def test_stage1_benchmark_measures_the_refined_corners_with_a_reader(tiny: dict[str, str]):
+    """``benchmarks.meters.stage1_heldout(model, scenes, reader)``: with a reader that has a second look, the corner
+    error is the refined corners'; the class stays stage 1's."""
+    from types import SimpleNamespace
+
+    from benchmarks.meters import stage1_heldout
+
+    r = MeterReader(tiny["digital"], tiny["digits"], tiny["classifier"], refine=tiny["illegible"], threads=1)
+    img = _image()
+    first = MeterReader(tiny["digital"], tiny["digits"], tiny["classifier"], threads=1)(img).corners
+    refined = r(img).corners
+    scene = SimpleNamespace(image=img, corners=refined, meter_class="digital")
+    with_refine = stage1_heldout(r.corners, [scene], r)
+    without = stage1_heldout(r.corners, [scene])
+    assert with_refine["mae_px"] == pytest.approx(0.0, abs=1e-3) and with_refine["class_accuracy"] == 1.0
+    assert without["mae_px"] == pytest.approx(float(np.abs(first - refined).mean()), rel=1e-6) and without["mae_px"] > 1

@@ -313,6 +313,34 @@ def test_meter_screen_heatmap_targets_centre_on_the_corners() -> None:
         heatmap_loss(torch.roll(at, shifts=5, dims=2), pts))
 
 
+def test_meter_screen_refine_samples_are_the_readers_crops_with_the_labelled_corners() -> None:
+    """``--refine``: each sample is ``edgevision.meters.screen_crop`` around the labelled quad with its noise (RGB),
+    deterministic per seed, and its label is the labelled corners in the crop's normalized coordinates."""
+    from calibration.meter_synth import METER_CLASSES, render_scene
+    from edgevision.meters import screen_crop
+    from training.meter_screen import REFINE_JITTER, REFINE_SCALE_RANGE, VAL_BASE, make_refine_sample, refine_samples
+
+    for i in range(3):
+        x, y = make_refine_sample(i, base=VAL_BASE, size=(128, 128))
+        x2, y2 = make_refine_sample(i, base=VAL_BASE, size=(128, 128))
+        np.testing.assert_array_equal(x, x2)
+        np.testing.assert_array_equal(y, y2)
+        s = render_scene(VAL_BASE + i)
+        rng = np.random.default_rng([VAL_BASE + i, 17])
+        pts = np.asarray(s.corners, np.float64)
+        ext = float(np.ptp(pts, axis=0).max())
+        noisy = pts + rng.normal(0, REFINE_JITTER * ext, (4, 2)) + rng.normal(0, REFINE_JITTER * ext, 2)
+        crop, origin, k = screen_crop(s.image, noisy, 128, float(rng.uniform(*REFINE_SCALE_RANGE)))
+        np.testing.assert_array_equal(x, crop[..., ::-1])
+        np.testing.assert_allclose(origin + y[:8].reshape(4, 2) * 128 * k, pts, atol=1e-3)
+        assert y[8] == METER_CLASSES.index(s.meter_class)
+    v = refine_samples(2, VAL_BASE)
+    first = make_refine_sample(0, base=VAL_BASE, size=(128, 128))
+    np.testing.assert_allclose(v[0].corners, first[1][:8].reshape(4, 2) * 128)
+    np.testing.assert_array_equal(v[0].image, first[0][..., ::-1])
+    assert v[0].image.shape == (128, 128, 3) and v[1].meter_class in METER_CLASSES
+
+
 def test_meter_screen_rejects_an_unknown_head(tmp_path: Path) -> None:
     from training import meter_screen
 

@@ -84,6 +84,33 @@ def make_sample(i: int, *, base: int, size: tuple[int, int]) -> tuple[np.ndarray
     return blob[0], y
 
 
+#: Stage 1's second look (``--refine``): the crop's scale (times the quad's larger extent) is drawn from this range
+#: about the one the reader uses (``edgevision.meters.REFINE_CROP_SCALE``), and the quad it is cut around is the
+#: labelled one with Gaussian noise of this fraction of its larger extent, per corner and for the whole quad (the
+#: first look's errors: a median of 3.5% of the scene's diagonal, about 8% of a screen's extent).
+REFINE_SCALE_RANGE = (1.15, 1.6)
+REFINE_JITTER = 0.07
+REFINE_FAMILY = "meter_corners_refine"
+
+
+def make_refine_sample(i: int, *, base: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Scene ``base + i`` as the second look sees it, ``(x, y)`` as :func:`make_sample` returns them: the
+    :func:`edgevision.meters.screen_crop` around a noisy copy of the labelled quad (:data:`REFINE_JITTER`, a
+    scale from :data:`REFINE_SCALE_RANGE`), RGB uint8, and the labelled corners normalized to the crop."""
+    from calibration.meter_synth import METER_CLASSES, render_scene
+    from edgevision.meters import screen_crop
+
+    s = render_scene(base + i)
+    rng = np.random.default_rng([base + i, 17])
+    pts = np.asarray(s.corners, np.float64).reshape(4, 2)
+    ext = float(np.ptp(pts, axis=0).max())
+    noisy = pts + rng.normal(0, REFINE_JITTER * ext, (4, 2)) + rng.normal(0, REFINE_JITTER * ext, 2)
+    crop, origin, k = screen_crop(s.image, noisy, int(size[0]), float(rng.uniform(*REFINE_SCALE_RANGE)))
+    norm = ((pts - origin) / k / np.array([size[1], size[0]], np.float64)).reshape(8)
+    y = np.concatenate([norm, [METER_CLASSES.index(s.meter_class)]]).astype(np.float32)
+    return np.ascontiguousarray(crop[..., ::-1]), y
+
+
 def rot90_points(pts: np.ndarray, k: int) -> np.ndarray:
     """Normalized points ``(..., 2)`` of a square image after ``np.rot90(image, k)`` (counter-clockwise)."""
     p = np.array(pts, np.float64)
@@ -125,12 +152,13 @@ class _Batches:
 def train(out: str | Path, *, samples: int = 16000, batch: int = 32, lr: float = 2e-3, epochs: int = 60,
           time_budget: float | None = 1200.0, threads: int = 1, workers: int = 2, turn: float = 0.25,
           seed: int = 0, log_every: int = 100, init: str | Path | None = None,
-          cache: str | Path | None = None, pool: str = "heatmap") -> dict[str, Any]:
+          cache: str | Path | None = None, pool: str = "heatmap", refine: bool = False) -> dict[str, Any]:
     """Trains ``meter_corners`` and exports it to ``out/meter_corners.onnx``; returns the run summary
     (also written to ``out/summary.json``). See the module docs. ``init``: start from these weights
     (a ``.weights.h5`` of an earlier run of the same ``pool``); ``cache``: the scene cache folder
     (default ``out/cache``); ``pool``: the corner head (:data:`POOLS`; ``heatmap`` adds the
-    auxiliary heatmap loss, :data:`HEATMAP_SIGMA`, :data:`HEATMAP_WEIGHT`)."""
+    auxiliary heatmap loss, :data:`HEATMAP_SIGMA`, :data:`HEATMAP_WEIGHT`); ``refine``: train stage 1's second
+    look instead (:func:`make_refine_sample` crops, exported as ``out/meter_corners_refine.onnx``)."""
     if pool not in POOLS:
         raise InvalidArgumentError(f"pool: expected one of {', '.join(POOLS)}, got {pool!r}")
     import torch
@@ -148,9 +176,12 @@ def train(out: str | Path, *, samples: int = 16000, batch: int = 32, lr: float =
     keras.utils.set_random_seed(seed)
     size = tuple(ARCH["size"])
     t_data = time.monotonic()
-    X, Y = build_cache(Path(cache) if cache else out / "cache", partial(make_sample, base=TRAIN_BASE, size=size), samples,
-                       key={"recipe": "meter_screen", "base": TRAIN_BASE, "size": size, "v": 1}, workers=workers,
-                       desc="meter scenes")
+    sample = make_refine_sample if refine else make_sample
+    key = ({"recipe": "meter_screen_refine", "base": TRAIN_BASE, "size": size, "v": 1,
+            "scale": list(REFINE_SCALE_RANGE), "jitter": REFINE_JITTER} if refine
+           else {"recipe": "meter_screen", "base": TRAIN_BASE, "size": size, "v": 1})
+    X, Y = build_cache(Path(cache) if cache else out / "cache", partial(sample, base=TRAIN_BASE, size=size), samples,
+                       key=key, workers=workers, desc="meter screen crops" if refine else "meter scenes")
     data_s = time.monotonic() - t_data
     arch = {**ARCH, "pool": pool}
     built = meter_corners(**arch)
@@ -199,17 +230,20 @@ def train(out: str | Path, *, samples: int = 16000, batch: int = 32, lr: float =
     seconds = time.monotonic() - t0
     weights = out / "meter_corners.weights.h5"
     save_keras_weights(model, weights)
-    reps = [make_sample(i, base=VAL_BASE, size=size)[0][..., ::-1] for i in range(4)]  # BGR for the exporter
-    fp32 = out / f"{FAMILY}.onnx"
-    res = export_keras(model, fp32, **built.export_kwargs(), representative=[np.ascontiguousarray(r) for r in reps],
+    reps = [sample(i, base=VAL_BASE, size=size)[0][..., ::-1] for i in range(4)]  # BGR for the exporter
+    family = REFINE_FAMILY if refine else FAMILY
+    fp32 = out / f"{family}.onnx"
+    res = export_keras(model, fp32, **{**built.export_kwargs(), "name": family},
+                       representative=[np.ascontiguousarray(r) for r in reps],
                        extra={"training": {"recipe": "training.meter_screen", "steps": step, "samples": samples,
-                                           "seed_base": TRAIN_BASE}})
+                                           "seed_base": TRAIN_BASE, "refine": refine}})
     doc = {
         "command": " ".join(["python -m training.meter_screen", "--out", str(out), "--samples", str(samples),
                              "--batch", str(batch), "--lr", str(lr), "--epochs", str(epochs), "--time-budget",
                              str(time_budget), "--threads", str(threads), "--workers", str(workers), "--turn",
                              str(turn), "--pool", pool] + (["--init", str(init)] if init else [])
-                            + (["--cache", str(cache)] if cache else [])),
+                            + (["--cache", str(cache)] if cache else []) + (["--refine"] if refine else [])),
+        "refine": refine,
         "init": None if init is None else str(init),
         "arch": {k: list(v) if isinstance(v, tuple) else v for k, v in arch.items()},
         "params": int(model.count_params()),
@@ -307,6 +341,42 @@ def bundle(run_dir: str | Path, *, out_dir: str | Path = BUNDLE_DIR, tolerance: 
     card = write_card(out_dir / f"{FAMILY}.md", doc, tolerance=tolerance, fmt=fmt, calib_count=calib_count,
                       val_count=val_count, whole=whole)
     return {"card": str(card), "heldout": ev, "latency_ms": lat, "quantization": doc["bundle"]["quantization"]}
+
+
+def refine_samples(count: int, base: int, size: tuple[int, int] = tuple(ARCH["size"])) -> list[Any]:
+    """``count`` second-look views (:func:`make_refine_sample` of scenes ``base + i``) as labelled samples for
+    ``calibration``: ``image`` (the crop, uint8 BGR), ``corners`` (crop px) and ``meter_class``."""
+    from types import SimpleNamespace
+
+    from calibration.meter_synth import METER_CLASSES
+
+    out = []
+    for i in range(count):
+        x, y = make_refine_sample(i, base=base, size=size)
+        corners = y[:8].reshape(4, 2).astype(np.float64) * np.array([size[1], size[0]], np.float64)
+        out.append(SimpleNamespace(image=np.ascontiguousarray(x[..., ::-1]), corners=corners,
+                                   meter_class=METER_CLASSES[int(y[8])]))
+    return out
+
+
+def quantize_refine(fp32: str | Path, out: str | Path, *, tolerance: float = 0.05, calib_count: int = 256,
+                    val_count: int = 200, fmt: str = "U8S8") -> dict[str, Any]:
+    """Static int8 of a second-look model (``--refine``), as :func:`bundle` makes stage 1's: accuracy-aware
+    (``mae_norm`` within ``tolerance`` relative of fp32 on ``val_count`` views of the validation scenes),
+    calibrated on ``calib_count`` views of :data:`CALIB_BASE` scenes, the soft-argmax nodes kept float.
+    ``fp32`` is folded in place first. Returns the quantization summary."""
+    from calibration.data import CalibrationSet
+    from calibration.quantize import quantize_accuracy_aware
+    from exporters.finalize import fold_file
+
+    fold_file(fp32)
+    calib = CalibrationSet.from_source(fp32, [v.image for v in refine_samples(calib_count, CALIB_BASE)],
+                                       count=calib_count, seed=0)
+    aa = quantize_accuracy_aware(fp32, calib, refine_samples(val_count, VAL_BASE), tolerance=tolerance,
+                                 metric="mae_norm", fmt=fmt, out=out, compare_default=False,
+                                 exclude=soft_argmax_nodes(fp32))
+    q = aa.to_dict()
+    return {k: q[k] for k in ("ok", "reason", "metric", "value", "fp32_value", "float_nodes")}
 
 
 def soft_argmax_nodes(model: str | Path) -> list[str]:
@@ -579,6 +649,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", help="scene cache folder (default OUT/cache)")
     ap.add_argument("--pool", default="heatmap", choices=POOLS,
                     help="corner head: soft-argmax heatmaps (default) or the first recipe's dense regressor")
+    ap.add_argument("--refine", action="store_true",
+                    help="train stage 1's second look (meter_corners_refine) on screen crops instead")
     ap.add_argument("--bundle", action="store_true",
                     help="do not train: quantize the run's export and write the bundled files and card")
     ap.add_argument("--eval-count", type=int, default=500, help="held-out scenes for the card (--bundle)")
@@ -589,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             res = train(args.out, samples=args.samples, batch=args.batch, lr=args.lr, epochs=args.epochs,
                         time_budget=args.time_budget or None, threads=args.threads, workers=args.workers,
-                        turn=args.turn, init=args.init, cache=args.cache, pool=args.pool)
+                        turn=args.turn, init=args.init, cache=args.cache, pool=args.pool, refine=args.refine)
     except (EdgeVisionError, OSError) as e:
         print(f"python -m training.meter_screen: error: {e}", file=sys.stderr)
         return 2
