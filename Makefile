@@ -102,6 +102,11 @@ train-meter-screen:
 	KERAS_BACKEND=torch $(PY) -m training.meter_screen --out runs/meter_screen_hm --samples 16000 --batch 32 \
 		--lr 0.002 --epochs 60 --time-budget 2400 --threads 2 --workers 2 --turn 0.15 --pool heatmap
 	KERAS_BACKEND=torch $(PY) -m training.meter_screen --out runs/meter_screen_hm --bundle
+	# stage 1's second look (bundled 2026-12-06): those weights, 45 min more on screen crops; int8 as stage 1's
+	KERAS_BACKEND=torch $(PY) -m training.meter_screen --out runs/mref1 --refine --samples 16000 --batch 32 \
+		--lr 0.001 --epochs 60 --time-budget 2700 --threads 2 --workers 2 --turn 0.15 --pool heatmap \
+		--init runs/meter_screen_hm/meter_corners.weights.h5
+	KERAS_BACKEND=torch $(PY) -m training.meter_screen --out runs/mref1 --refine --bundle
 # (Until 2026-12-06 the bundled model was the dense head: --pool flatten, runs/meter_screen 24 min, then
 # runs/meter_screen2 20 min more with --turn 0 --lr 1e-3 --init runs/meter_screen/meter_corners.weights.h5.)
 

@@ -5,7 +5,7 @@
     edgevision demo [SOURCE] [--out DIR] [--corners MODEL] [--ocr MODEL]
     edgevision match IMAGE [--save OUT] [--boxes JSON] [--model M]   (seed 004: the matching candidate's x, y)
     edgevision match LABELS [--images DIR]   (seed 004's accuracy on a labels.jsonl folder)
-    edgevision read-meter IMAGE... [--save DIR] [--json] [--corners M] [--digits M] [--classifier M]
+    edgevision read-meter IMAGE... [--save DIR] [--json] [--corners M] [--digits M] [--classifier M] [--refine M | --no-refine]
     edgevision read-meter --eval DIR | --synthetic N [--seed S] [--save DIR]   (seed 001's recognition rate)
     edgevision serve [--pipeline plate|meter|none] [--model M]... [--host H] [--port P] [--workers N] [--queue N] ...
     edgevision bench [MODEL...] [options]   (= python -m benchmarks.latency; listed only in a repository checkout)
@@ -231,7 +231,7 @@ def _read_meter(args: argparse.Namespace) -> int:
     if modes != 1:
         raise EdgeVisionError("expected IMAGE... to read, or --eval DIR, or --synthetic N to score a labelled set "
                               f"(one of them; got {modes})")
-    reader = MeterReader(args.corners, args.digits, args.classifier, device=args.device)
+    reader = MeterReader(args.corners, args.digits, args.classifier, refine=args.refine, device=args.device)
     if not args.images:
         what, images, labels = _meter_labelled(args)
         res = evaluate_meters(reader, images, labels, save=args.save)
@@ -263,7 +263,7 @@ def _read_meter(args: argparse.Namespace) -> int:
 
 
 def _add_read_meter_parser(sub: Any) -> None:
-    from .meters import DEFAULT_CLASSIFIER, DEFAULT_CORNERS, DEFAULT_DIGITS
+    from .meters import DEFAULT_CLASSIFIER, DEFAULT_CORNERS, DEFAULT_DIGITS, DEFAULT_REFINE
 
     m = sub.add_parser("read-meter", help="read utility meters (seed 001): screen corners and class, digits, "
                                           "reading; or score a labelled set",
@@ -284,6 +284,10 @@ def _add_read_meter_parser(sub: Any) -> None:
     m.add_argument("--corners", default=DEFAULT_CORNERS, help=f"stage-1 model (default {DEFAULT_CORNERS})")
     m.add_argument("--digits", default=DEFAULT_DIGITS, help=f"digit detector (default {DEFAULT_DIGITS})")
     m.add_argument("--classifier", default=DEFAULT_CLASSIFIER, help=f"digit classifier (default {DEFAULT_CLASSIFIER})")
+    m.add_argument("--refine", default=DEFAULT_REFINE,
+                   help=f"second look at the screen corners (default {DEFAULT_REFINE})")
+    m.add_argument("--no-refine", dest="refine", action="store_const", const=None,
+                   help="no second look at the screen corners (faster, coarser corners)")
     m.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or tensorrt[:N]")
     m.set_defaults(fn=_read_meter)
 
@@ -368,6 +372,10 @@ def _add_serve_parser(sub: Any) -> None:
                    help=f"meter pipeline: digit detector (default {d.meter_digits})")
     s.add_argument("--meter-classifier", default=d.meter_classifier, metavar="M",
                    help=f"meter pipeline: digit classifier (default {d.meter_classifier})")
+    s.add_argument("--meter-refine", default=d.meter_refine, metavar="M",
+                   help=f"meter pipeline: second look at the screen corners (default {d.meter_refine})")
+    s.add_argument("--no-meter-refine", dest="meter_refine", action="store_const", const=None,
+                   help="meter pipeline: no second look at the screen corners (faster, coarser corners)")
     s.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host}; 0.0.0.0 in a container)")
     s.add_argument("--port", type=port_number, default=d.port, help=f"port (default {d.port}; 0: any free port)")
     s.add_argument("--workers", type=positive_int, help="inferences run at once (default: CPUs, at most 4)")
@@ -395,7 +403,7 @@ def _serve(args: argparse.Namespace) -> int:
         pipeline=None if pipeline == "none" else pipeline, models=tuple(args.model), corners=args.corners,
         ocr=args.ocr, detector=args.detector, refine=args.refine, deskew=args.deskew,
         meter_corners=args.meter_corners, meter_digits=args.meter_digits,
-        meter_classifier=args.meter_classifier, host=args.host, port=args.port, workers=args.workers, threads=args.threads, queue=args.queue,
+        meter_classifier=args.meter_classifier, meter_refine=args.meter_refine, host=args.host, port=args.port, workers=args.workers, threads=args.threads, queue=args.queue,
         max_body_mb=args.max_body_mb, max_pixels=args.max_pixels, device=args.device,
         graceful_timeout_s=args.graceful_timeout, access_log=args.access_log, log_level=args.log_level)
     from .serve import app  # FastAPI and uvicorn: the [serve] extra

@@ -42,6 +42,8 @@ _clock = time.perf_counter
 DEFAULT_CORNERS = "meter_corners_int8.onnx"
 DEFAULT_DIGITS = "meter_digits_int8.onnx"
 DEFAULT_CLASSIFIER = "meter_digit_cls_int8.onnx"
+#: The bundled second look of stage 1 (``MeterReader(refine=...)``; see :func:`screen_crop`).
+DEFAULT_REFINE = "meter_corners_refine_int8.onnx"
 #: The rectified screen of the bundled models, ``(height, width)`` px (the digit detector's input).
 SCREEN_SIZE = (96, 256)
 #: The screen classes of stage 1 (seed 001). ``illegible`` screens are not read.
@@ -442,8 +444,8 @@ class MeterReader:
         crop_margin: each digit box grows by this fraction of its height on every side before
             :func:`digit_crop` cuts it out at the classifier's input size (default: the margin
             the bundled classifier is trained with).
-        refine: stage 1's second look (``None``: none): a model like ``corners`` trained on
-            :func:`screen_crop` views (``training.meter_screen --refine``). Every legible screen's
+        refine: stage 1's second look (default the bundled :data:`DEFAULT_REFINE`; ``None``: none):
+            a model like ``corners`` trained on :func:`screen_crop` views (``training.meter_screen --refine``). Every legible screen's
             first quad is cut out as a square of ``refine_scale`` (:data:`REFINE_CROP_SCALE`) times
             its larger extent at the model's input size; the corners it finds there, in the first
             look's reading order (:func:`match_order`), replace the first ones (the class stays
@@ -462,7 +464,7 @@ class MeterReader:
                  classifier: str | os.PathLike | Any = DEFAULT_CLASSIFIER, *, conf_threshold: float | None = None,
                  iou_threshold: float | None = None, min_score: float = MIN_DIGIT_SCORE,
                  overlap: float | None = DIGIT_OVERLAP, crop_margin: float = DIGIT_CROP_MARGIN,
-                 confirm: float | None = DIGIT_CONFIRM, refine: str | os.PathLike | Any = None,
+                 confirm: float | None = DIGIT_CONFIRM, refine: str | os.PathLike | Any = DEFAULT_REFINE,
                  refine_scale: float = REFINE_CROP_SCALE, device: str = "auto", threads: int | None = None) -> None:
         from .checks import check_number
         from .predictor import Predictor
@@ -688,6 +690,6 @@ def evaluate_meters(reader: MeterReader, images: Any, labels: Any, *, batch: int
     return res
 
 
-__all__ = ["MeterReader", "screen_crop", "match_order", "REFINE_CROP_SCALE", "ScreenReading", "read_screens", "evaluate_meters", "side_by_side", "MIN_DIGIT_SCORE", "DIGIT_OVERLAP", "DIGIT_CONFIRM", "MeterReading", "MeterDigit", "assemble_reading", "digit_crop", "recognition_rate",
+__all__ = ["MeterReader", "DEFAULT_REFINE", "screen_crop", "match_order", "REFINE_CROP_SCALE", "ScreenReading", "read_screens", "evaluate_meters", "side_by_side", "MIN_DIGIT_SCORE", "DIGIT_OVERLAP", "DIGIT_CONFIRM", "MeterReading", "MeterDigit", "assemble_reading", "digit_crop", "recognition_rate",
            "DEFAULT_CORNERS", "DIGIT_CROP_SIZE", "DIGIT_CROP_MARGIN",
            "DEFAULT_DIGITS", "DEFAULT_CLASSIFIER", "SCREEN_SIZE", "METER_CLASSES"]

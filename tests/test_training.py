@@ -341,6 +341,22 @@ def test_meter_screen_refine_samples_are_the_readers_crops_with_the_labelled_cor
     assert v[0].image.shape == (128, 128, 3) and v[1].meter_class in METER_CLASSES
 
 
+def test_meter_screen_bundle_refine_quantizes_and_copies_the_second_look(tmp_path: Path) -> None:
+    from exporters import zoo
+    from exporters.keras_export import export_keras
+    from training.meter_screen import REFINE_FAMILY, bundle_refine
+
+    with pytest.raises(InvalidArgumentError, match="run_dir: expected .*meter_corners_refine.onnx"):
+        bundle_refine(tmp_path, out_dir=tmp_path / "out")
+    hm = zoo.build("meter_corners", pool="heatmap", backbone_width=4, hidden=16, size=64)
+    export_keras(hm.model, tmp_path / f"{REFINE_FAMILY}.onnx", **{**hm.export_kwargs(), "name": REFINE_FAMILY})
+    res = bundle_refine(tmp_path, out_dir=tmp_path / "out", calib_count=8, val_count=4, tolerance=10.0)
+    assert res["quantization"]["ok"] and res["quantization"]["metric"] == "mae_norm"
+    cfg = edgevision.ModelConfig.read(tmp_path / "out" / f"{REFINE_FAMILY}_int8.onnx")
+    assert cfg.name == REFINE_FAMILY and cfg.extra["quantization"]["mode"] == "static"
+    assert (tmp_path / "out" / f"{REFINE_FAMILY}.onnx").is_file()
+
+
 def test_meter_screen_rejects_an_unknown_head(tmp_path: Path) -> None:
     from training import meter_screen
 

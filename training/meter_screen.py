@@ -379,6 +379,23 @@ def quantize_refine(fp32: str | Path, out: str | Path, *, tolerance: float = 0.0
     return {k: q[k] for k in ("ok", "reason", "metric", "value", "fp32_value", "float_nodes")}
 
 
+def bundle_refine(run_dir: str | Path, *, out_dir: str | Path = BUNDLE_DIR, **quantize: Any) -> dict[str, Any]:
+    """A ``--refine`` run's export folded and quantized (:func:`quantize_refine`) in ``run_dir``, both files then
+    copied into ``out_dir`` (the card's section is written by hand from ``benchmarks.meters``, which measures the
+    reader with them); ``quantize``: :func:`quantize_refine`'s options. Returns the quantization summary and the paths."""
+    import shutil
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    fp32, int8 = run_dir / f"{REFINE_FAMILY}.onnx", run_dir / f"{REFINE_FAMILY}_int8.onnx"
+    if not fp32.is_file():
+        raise InvalidArgumentError(f"run_dir: expected {fp32} (a training.meter_screen --refine run)")
+    q = quantize_refine(fp32, int8, **quantize)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for f in (fp32, int8):
+        shutil.copyfile(f, out_dir / f.name)
+    return {"quantization": q, "bundled": [str(out_dir / f.name) for f in (fp32, int8)]}
+
+
 def soft_argmax_nodes(model: str | Path) -> list[str]:
     """Names of the nodes of a heatmap model's corner head that :func:`bundle` keeps float: the
     heatmap convolution, the reshapes and transposes around the softmax, the softmax and the
@@ -652,12 +669,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--refine", action="store_true",
                     help="train stage 1's second look (meter_corners_refine) on screen crops instead")
     ap.add_argument("--bundle", action="store_true",
-                    help="do not train: quantize the run's export and write the bundled files and card")
+                    help="do not train: quantize the run's export and write the bundled files and card (with "
+                         "--refine: the second look's two files, no card)")
     ap.add_argument("--eval-count", type=int, default=500, help="held-out scenes for the card (--bundle)")
     args = ap.parse_args(argv)
     try:
         if args.bundle:
-            res = bundle(args.out, eval_count=args.eval_count)
+            res = bundle_refine(args.out) if args.refine else bundle(args.out, eval_count=args.eval_count)
         else:
             res = train(args.out, samples=args.samples, batch=args.batch, lr=args.lr, epochs=args.epochs,
                         time_budget=args.time_budget or None, threads=args.threads, workers=args.workers,

@@ -36,6 +36,8 @@ class ServeConfig:
         deskew: the plate reader's slant correction (see :class:`~edgevision.PlateReader`).
         meter_corners, meter_digits, meter_classifier: the meter pipeline's three models (default:
             the bundled int8 ones).
+        meter_refine: the meter pipeline's second look at the screen corners (default the bundled
+            int8 one; None: none; see :class:`~edgevision.MeterReader`).
         host, port: where uvicorn listens (``port=0``: a free port, printed at start).
         workers: inferences run at once, each on its own thread (default: the CPU count, at most 4).
         threads: ONNX Runtime intra-op threads per model (default: CPUs / workers, at least 1).
@@ -60,6 +62,7 @@ class ServeConfig:
     meter_corners: str = "meter_corners_int8.onnx"
     meter_digits: str = "meter_digits_int8.onnx"
     meter_classifier: str = "meter_digit_cls_int8.onnx"
+    meter_refine: str | None = "meter_corners_refine_int8.onnx"
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int | None = None

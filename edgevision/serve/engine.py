@@ -194,12 +194,17 @@ class Engine:
         elif config.pipeline == "meter":
             from ..meters import MeterReader
 
+            refine = None if config.meter_refine is None else Predictor(config.meter_refine, warmup=False, **opts)
             self.reader = MeterReader(*(Predictor(m, warmup=False, **opts) for m in
-                                        (config.meter_corners, config.meter_digits, config.meter_classifier)))
+                                        (config.meter_corners, config.meter_digits, config.meter_classifier)),
+                                      refine=refine)
             for stage in self.METER_STAGES:
                 p = getattr(self.reader, self._METER_ATTR[stage])
                 self.predictors.setdefault(model_name(p.path), p)
                 setattr(self.reader, self._METER_ATTR[stage], _TimedStage(p, stage))
+            if refine is not None:  # the second look counts as stage 1's time
+                self.predictors.setdefault(model_name(refine.path), refine)
+                self.reader.refine = _TimedStage(refine, "corners")
         for m in config.models:
             p = Predictor(m, warmup=False, **opts)
             name = model_name(p.path)
@@ -237,7 +242,8 @@ class Engine:
             if self.config.pipeline == "meter":
                 pipeline = {"name": "meter", "endpoint": "/recognize",
                             **{self._METER_ATTR[s]: model_name(getattr(self.reader, self._METER_ATTR[s]).path)
-                               for s in self.METER_STAGES}}
+                               for s in self.METER_STAGES},
+                            "refine": None if self.reader.refine is None else model_name(self.reader.refine.path)}
             elif self.reader is not None:
                 first = "detector" if self.reader.detector is not None else "corners"
                 pipeline = {"name": "plate", "endpoint": "/recognize",
@@ -247,7 +253,8 @@ class Engine:
 
     def recognize(self, data: bytes) -> tuple[Any, dict[str, float]]:
         """Decodes an encoded image and reads its plate: ``(PlateReading, stage seconds)``; with the
-        meter pipeline its meter: ``(MeterReading, stage seconds)``, stages ``decode``, ``corners``,
+        meter pipeline its meter: ``(MeterReading, stage seconds)``, stages ``decode``, ``corners`` (with
+        the second look at the corners, when the reader makes one),
         ``digits``, ``classify`` and ``rectify`` (the rest: the screen warps, the crops and glue).
 
         With a detector the reading is a :class:`~edgevision.PlateScene` (every plate) and the
