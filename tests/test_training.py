@@ -362,6 +362,8 @@ def test_meter_screen_rejects_an_unknown_head(tmp_path: Path) -> None:
 
     with pytest.raises(InvalidArgumentError, match="pool: expected one of heatmap, flatten"):
         meter_screen.train(tmp_path, samples=4, pool="dense", workers=1)
+    with pytest.raises(InvalidArgumentError, match="size"):
+        meter_screen.train(tmp_path, samples=4, size=8, workers=1)
 
 
 def test_meter_screen_keeps_the_heatmap_head_float(tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.meters import SCENE_HELDOUT_SEED, stage1_heldout, synthetic_scenes
+from edgevision.checks import check_int
 from edgevision.errors import EdgeVisionError, InvalidArgumentError
 from exporters.keras_export import save_keras_weights
 
@@ -152,13 +153,15 @@ class _Batches:
 def train(out: str | Path, *, samples: int = 16000, batch: int = 32, lr: float = 2e-3, epochs: int = 60,
           time_budget: float | None = 1200.0, threads: int = 1, workers: int = 2, turn: float = 0.25,
           seed: int = 0, log_every: int = 100, init: str | Path | None = None,
-          cache: str | Path | None = None, pool: str = "heatmap", refine: bool = False) -> dict[str, Any]:
+          cache: str | Path | None = None, pool: str = "heatmap", refine: bool = False,
+          size: int | None = None) -> dict[str, Any]:
     """Trains ``meter_corners`` and exports it to ``out/meter_corners.onnx``; returns the run summary
     (also written to ``out/summary.json``). See the module docs. ``init``: start from these weights
     (a ``.weights.h5`` of an earlier run of the same ``pool``); ``cache``: the scene cache folder
     (default ``out/cache``); ``pool``: the corner head (:data:`POOLS`; ``heatmap`` adds the
     auxiliary heatmap loss, :data:`HEATMAP_SIGMA`, :data:`HEATMAP_WEIGHT`); ``refine``: train stage 1's second
-    look instead (:func:`make_refine_sample` crops, exported as ``out/meter_corners_refine.onnx``)."""
+    look instead (:func:`make_refine_sample` crops, exported as ``out/meter_corners_refine.onnx``); ``size``: the
+    square input side in px (default :data:`ARCH`'s 128)."""
     if pool not in POOLS:
         raise InvalidArgumentError(f"pool: expected one of {', '.join(POOLS)}, got {pool!r}")
     import torch
@@ -174,7 +177,7 @@ def train(out: str | Path, *, samples: int = 16000, batch: int = 32, lr: float =
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
-    size = tuple(ARCH["size"])
+    size = tuple(ARCH["size"]) if size is None else (check_int(size, "size", minimum=32),) * 2
     t_data = time.monotonic()
     sample = make_refine_sample if refine else make_sample
     key = ({"recipe": "meter_screen_refine", "base": TRAIN_BASE, "size": size, "v": 1,
@@ -183,7 +186,7 @@ def train(out: str | Path, *, samples: int = 16000, batch: int = 32, lr: float =
     X, Y = build_cache(Path(cache) if cache else out / "cache", partial(sample, base=TRAIN_BASE, size=size), samples,
                        key=key, workers=workers, desc="meter screen crops" if refine else "meter scenes")
     data_s = time.monotonic() - t_data
-    arch = {**ARCH, "pool": pool}
+    arch = {**ARCH, "pool": pool, "size": size}
     built = meter_corners(**arch)
     model = built.model
     net = built.notes.get("training_model", model)
@@ -242,6 +245,7 @@ def train(out: str | Path, *, samples: int = 16000, batch: int = 32, lr: float =
                              "--batch", str(batch), "--lr", str(lr), "--epochs", str(epochs), "--time-budget",
                              str(time_budget), "--threads", str(threads), "--workers", str(workers), "--turn",
                              str(turn), "--pool", pool] + (["--init", str(init)] if init else [])
+                            + (["--size", str(size[0])] if size != tuple(ARCH["size"]) else [])
                             + (["--cache", str(cache)] if cache else []) + (["--refine"] if refine else [])),
         "refine": refine,
         "init": None if init is None else str(init),
@@ -367,12 +371,15 @@ def quantize_refine(fp32: str | Path, out: str | Path, *, tolerance: float = 0.0
     ``fp32`` is folded in place first. Returns the quantization summary."""
     from calibration.data import CalibrationSet
     from calibration.quantize import quantize_accuracy_aware
+    from edgevision import ModelConfig
     from exporters.finalize import fold_file
 
     fold_file(fp32)
-    calib = CalibrationSet.from_source(fp32, [v.image for v in refine_samples(calib_count, CALIB_BASE)],
+    side = ModelConfig.read(fp32).preprocess_kwargs()[0]
+    size = (side, side) if isinstance(side, int) else (int(side[0]), int(side[1]))
+    calib = CalibrationSet.from_source(fp32, [v.image for v in refine_samples(calib_count, CALIB_BASE, size)],
                                        count=calib_count, seed=0)
-    aa = quantize_accuracy_aware(fp32, calib, refine_samples(val_count, VAL_BASE), tolerance=tolerance,
+    aa = quantize_accuracy_aware(fp32, calib, refine_samples(val_count, VAL_BASE, size), tolerance=tolerance,
                                  metric="mae_norm", fmt=fmt, out=out, compare_default=False,
                                  exclude=soft_argmax_nodes(fp32))
     q = aa.to_dict()
@@ -666,6 +673,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", help="scene cache folder (default OUT/cache)")
     ap.add_argument("--pool", default="heatmap", choices=POOLS,
                     help="corner head: soft-argmax heatmaps (default) or the first recipe's dense regressor")
+    ap.add_argument("--size", type=int, default=None, help="square input side, px (default 128)")
     ap.add_argument("--refine", action="store_true",
                     help="train stage 1's second look (meter_corners_refine) on screen crops instead")
     ap.add_argument("--bundle", action="store_true",
@@ -679,7 +687,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             res = train(args.out, samples=args.samples, batch=args.batch, lr=args.lr, epochs=args.epochs,
                         time_budget=args.time_budget or None, threads=args.threads, workers=args.workers,
-                        turn=args.turn, init=args.init, cache=args.cache, pool=args.pool, refine=args.refine)
+                        turn=args.turn, init=args.init, cache=args.cache, pool=args.pool, refine=args.refine,
+                        size=args.size)
     except (EdgeVisionError, OSError) as e:
         print(f"python -m training.meter_screen: error: {e}", file=sys.stderr)
         return 2
