@@ -403,7 +403,8 @@ def _serve(args: argparse.Namespace) -> int:
         pipeline=None if pipeline == "none" else pipeline, models=tuple(args.model), corners=args.corners,
         ocr=args.ocr, detector=args.detector, refine=args.refine, deskew=args.deskew,
         meter_corners=args.meter_corners, meter_digits=args.meter_digits,
-        meter_classifier=args.meter_classifier, meter_refine=args.meter_refine, host=args.host, port=args.port, workers=args.workers, threads=args.threads, queue=args.queue,
+        meter_classifier=args.meter_classifier, meter_refine=args.meter_refine,
+        host=args.host, port=args.port, workers=args.workers, threads=args.threads, queue=args.queue,
         max_body_mb=args.max_body_mb, max_pixels=args.max_pixels, device=args.device,
         graceful_timeout_s=args.graceful_timeout, access_log=args.access_log, log_level=args.log_level)
     from .serve import app  # FastAPI and uvicorn: the [serve] extra

@@ -120,8 +120,9 @@ class MeterReading(_Result):
             (an illegible screen or a bad quad); not in ``to_dict()``.
         time: seconds the reading took (``timings_ms['total']`` / 1000).
         timings_ms: milliseconds per stage: ``corners`` (stage 1: preprocessing,
-            inference, decoding; with ``MeterReader(refine=...)`` its second look too), ``rectify`` (the screen warps), ``digits`` (the
-            detector), ``classify`` (crops and the one classifier call) and ``total``.
+            inference, decoding, and the second look when the reader has one),
+            ``rectify`` (the screen warps), ``digits`` (the detector), ``classify``
+            (crops and the one classifier call) and ``total``.
             For a list of images each stage runs once for the whole list, and each image
             gets the list's time divided by its length.
 
@@ -281,6 +282,10 @@ def screen_crop(image: np.ndarray, corners: Any, size: int, scale: float = REFIN
     """
     import cv2
 
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise InvalidArgumentError(f"size: expected the crop's side in px (an int >= 1), got {size!r}")
+    if not (isinstance(scale, (int, float, np.integer, np.floating)) and np.isfinite(scale) and scale > 0):
+        raise InvalidArgumentError(f"scale: expected a positive number (times the quad's larger extent), got {scale!r}")
     pts = np.asarray(corners, np.float64).reshape(4, 2)
     if not np.all(np.isfinite(pts)):
         raise InvalidArgumentError(f"corners: expected 4 finite (x, y) points, got {pts.tolist()}")
@@ -445,8 +450,9 @@ class MeterReader:
             :func:`digit_crop` cuts it out at the classifier's input size (default: the margin
             the bundled classifier is trained with).
         refine: stage 1's second look (default the bundled :data:`DEFAULT_REFINE`; ``None``: none):
-            a model like ``corners`` trained on :func:`screen_crop` views (``training.meter_screen --refine``). Every legible screen's
-            first quad is cut out as a square of ``refine_scale`` (:data:`REFINE_CROP_SCALE`) times
+            a ``keypoints`` model with a square input, trained on :func:`screen_crop` views
+            (``training.meter_screen --refine``). Every legible screen's first quad is cut out
+            as a square of ``refine_scale`` (:data:`REFINE_CROP_SCALE`) times
             its larger extent at the model's input size; the corners it finds there, in the first
             look's reading order (:func:`match_order`), replace the first ones (the class stays
             the first look's). One more corner call for the batch.
@@ -534,7 +540,6 @@ class MeterReader:
                              scale=1.0, channels=3)[0]
         except InvalidArgumentError:
             return None
-
 
     def refine_quads(self, images: list[np.ndarray], quads: list[np.ndarray], which: list[bool]) -> list[np.ndarray]:
         """Stage 1's second look (see ``refine``): the quads (4 x ``(x, y)`` source px) of the images where

@@ -125,6 +125,10 @@ def test_screen_crop_maps_crop_pixels_to_source_pixels_and_pads_outside():
     assert top > 0 and np.all(crop[:top - 1] == 114)
     with pytest.raises(InvalidArgumentError, match="corners: expected 4 finite"):
         screen_crop(img, np.full((4, 2), np.nan), 64)
+    with pytest.raises(InvalidArgumentError, match="size: expected the crop's side"):
+        screen_crop(img, quad, 0)
+    with pytest.raises(InvalidArgumentError, match="scale: expected a positive number"):
+        screen_crop(img, quad, 64, -1.0)
 
 
 def test_match_order_keeps_the_first_looks_reading_order():
@@ -269,7 +273,8 @@ def test_weak_and_duplicate_digit_boxes_are_dropped(tiny: dict[str, str]):
     r = MeterReader(tiny["digital"], tiny["digits"], tiny["classifier"], min_score=0.95, refine=None)
     res = r(_image())
     assert (res.success, res.text, res.digits) == (False, "", ())
-    assert MeterReader(tiny["digital"], tiny["digits"], tiny["classifier"], min_score=0.85, refine=None)(_image()).text == "7777"
+    r85 = MeterReader(tiny["digital"], tiny["digits"], tiny["classifier"], min_score=0.85, refine=None)
+    assert r85(_image()).text == "7777"
     with pytest.raises(InvalidArgumentError, match="overlap"):
         MeterReader(tiny["digital"], tiny["digits"], tiny["classifier"], overlap=2)
     for bad in (1.5, -0.1, "high"):

@@ -389,7 +389,8 @@ def quantize_refine(fp32: str | Path, out: str | Path, *, tolerance: float = 0.0
 def bundle_refine(run_dir: str | Path, *, out_dir: str | Path = BUNDLE_DIR, **quantize: Any) -> dict[str, Any]:
     """A ``--refine`` run's export folded and quantized (:func:`quantize_refine`) in ``run_dir``, both files then
     copied into ``out_dir`` (the card's section is written by hand from ``benchmarks.meters``, which measures the
-    reader with them); ``quantize``: :func:`quantize_refine`'s options. Returns the quantization summary and the paths."""
+    reader with them); ``quantize``: :func:`quantize_refine`'s options. Returns the quantization summary and the
+    paths."""
     import shutil
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
