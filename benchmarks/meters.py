@@ -395,7 +395,7 @@ def whole_meter_report(models_dir: str | None = None, scenes: int = 500, threads
         out["variants"][var] = {"models": names, "stage1": stage1_heldout(reader.corners, held,
                                                                            reader if refine_path else None),
                                 "meter": whole_meter_heldout(reader, held)}
-        perfect = MeterReader(reader.corners, reader.digits, reader.classifier)
+        perfect = MeterReader(reader.corners, reader.digits, reader.classifier, refine=None)  # the labelled corners
         perfect.corners = TrueCorners(held)
         out["variants"][var]["meter_true_corners"] = whole_meter_heldout(perfect, held)
     if readers:
