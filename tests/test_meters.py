@@ -552,3 +552,30 @@ def test_stage1_benchmark_measures_the_refined_corners_with_a_reader(tiny: dict[
     without = stage1_heldout(r.corners, [scene])
     assert with_refine["mae_px"] == pytest.approx(0.0, abs=1e-3) and with_refine["class_accuracy"] == 1.0
     assert without["mae_px"] == pytest.approx(float(np.abs(first - refined).mean()), rel=1e-6) and without["mae_px"] > 1
+
+
+def test_whole_meter_report_uses_a_bundled_second_look_but_not_on_the_labelled_corners(
+        tiny: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``benchmarks.meters.whole_meter_report``: a ``meter_corners_refine`` file in the models folder is the readers'
+    second look (listed with the models); the reader given the labelled corners makes none."""
+    import shutil
+
+    from benchmarks import meters as bm
+
+    for var in ("", "_int8"):
+        for name, src in (("meter_corners", "digital"), ("meter_digits", "digits"), ("meter_digit_cls", "classifier"),
+                          ("meter_corners_refine", "illegible")):
+            shutil.copyfile(tiny[src], tmp_path / f"{name}{var}.onnx")
+    refined_with: list[str] = []
+    real = MeterReader.refine_quads
+
+    def recording(self, images, quads, which):
+        refined_with.append(type(self.corners).__name__)
+        return real(self, images, quads, which)
+
+    monkeypatch.setattr(MeterReader, "refine_quads", recording)
+    rep = bm.whole_meter_report(str(tmp_path), scenes=3, runs=2)
+    for var in ("fp32", "int8"):
+        assert rep["variants"][var]["models"][-1] == f"meter_corners_refine{'_int8' if var == 'int8' else ''}.onnx"
+        assert rep["variants"][var]["meter_true_corners"]["readable"] == rep["variants"][var]["meter"]["readable"]
+    assert refined_with and "TrueCorners" not in refined_with
