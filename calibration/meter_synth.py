@@ -47,7 +47,7 @@ import numpy as np
 # The classifier's view of a digit box: one definition, the runtime's (MeterReader crops with it).
 from edgevision.meters import DIGIT_CROP_SIZE, digit_crop
 
-__all__ = ["SCREEN_SIZE", "METER_CLASSES", "SCREEN_STYLES", "BOX_CLASSES", "MeterScreen", "MeterScene",
+__all__ = ["SCREEN_SIZE", "METER_CLASSES", "SCREEN_STYLES", "BOX_CLASSES", "DRUM_GEOMETRIES", "MeterScreen", "MeterScene",
            "render_screen", "render_scene", "nearest_digit", "reading_from_positions", "screen_homography",
            "digit_crop", "DIGIT_CROP_SIZE"]
 
@@ -57,6 +57,17 @@ SCREEN_SIZE = (96, 256)
 METER_CLASSES = ("analog", "digital", "illegible")
 #: Screen styles (the legible meter classes).
 SCREEN_STYLES = ("analog", "digital")
+#: Geometries of the analog renderer's drums. ``"v1"`` (the default, and the one every held-out synthetic
+#: set of the benchmarks draws): digits 0.62-0.8 of the window's height, a pitch of 1-1.25 window heights,
+#: a drum radius of 0.75 window heights (about 0.7 pitch). Its half-rolled drums show an almost empty
+#: window with slivers of two digits at its edges (the glyph's ink, width-limited, is about 0.42 of the window).
+#: ``"v2"`` (2026-12-06): drums as haverland's real crops show them: the ink of a digit 0.7-0.86 of the
+#: window's height, a pitch of 1.15-1.4 digit heights, a radius of 1.2-2 pitches (mild curvature), so a drum
+#: half-way between two digits shows the lower half of one and the upper half of the next, both large.
+DRUM_GEOMETRIES = ("v1", "v2")
+_V2_DIGIT_H = (0.7, 0.86)
+_V2_PITCH = (1.15, 1.4)
+_V2_RADIUS = (1.2, 2.0)
 #: Stage-2 detector classes.
 BOX_CLASSES = ("digit", "decimal")
 _SH, _SW = SCREEN_SIZE
@@ -225,8 +236,10 @@ def _drum_positions(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _cylinder_strip(position: float, ch: int, cw: int, pitch: float, font: int, weight: float,
-                    italic: float, digit_h: float) -> np.ndarray:
-    """The mask (ch, cw) a drum at ``position`` shows through its window, on a cylinder."""
+                    italic: float, digit_h: float, radius: float | None = None, tall: bool = False) -> np.ndarray:
+    """The mask (ch, cw) a drum at ``position`` shows through its window, on a cylinder of ``radius`` px
+    (default ``0.75 * ch``, the ``"v1"`` geometry of :data:`DRUM_GEOMETRIES`). ``tall``: each glyph's ink
+    is stretched to the full ``digit_h`` (``"v2"``; ``"v1"`` keeps the width-limited glyph, about 0.6 of it)."""
     base = int(math.floor(position))
     frac = position - base
     gh = int(round(digit_h))
@@ -234,10 +247,14 @@ def _cylinder_strip(position: float, ch: int, cw: int, pitch: float, font: int, 
     strip = np.zeros((strip_h, cw), np.float32)
     for j, d in enumerate(range(base - 2, base + 3)):
         g = _glyph(str(d % 10), gh, cw, font, weight, italic)
+        if tall:
+            ink = np.flatnonzero(g.max(1) > 0.1)
+            if len(ink) > 1:
+                g = cv2.resize(g[ink[0]:ink[-1] + 1], (cw, gh), interpolation=cv2.INTER_LINEAR)
         top = int(round(j * pitch + (pitch - gh) / 2))
         strip[top:top + gh] = np.maximum(strip[top:top + gh], g[:max(0, min(gh, strip_h - top))])
     centre = 2.5 * pitch + frac * pitch      # strip coordinate at the window's centre
-    r = ch * 0.75
+    r = ch * 0.75 if radius is None else float(radius)
     ys = np.arange(ch, dtype=np.float32) + 0.5 - ch / 2
     theta = np.arcsin(np.clip(ys / r, -0.999, 0.999))
     src_y = (centre + r * theta - 0.5).astype(np.float32)
@@ -280,8 +297,9 @@ def _layout(rng: np.random.Generator, n_int: int, n_dec: int, h_range: tuple[flo
     return cells, dg
 
 
-def _analog(rng: np.random.Generator, n_int: int, n_dec: int) -> tuple[np.ndarray, list, np.ndarray, list]:
-    """An odometer window: image, digit cells, drum positions, decimal box."""
+def _analog(rng: np.random.Generator, n_int: int, n_dec: int, drums: str = "v1"
+            ) -> tuple[np.ndarray, list, np.ndarray, list]:
+    """An odometer window: image, digit cells, drum positions, decimal box (``drums``: :data:`DRUM_GEOMETRIES`)."""
     img = np.empty((_SH, _SW, 3), np.float32)
     dark_face = rng.random() < 0.6
     face = _color(rng, (35, 35, 38) if dark_face else (200, 205, 205), 18)
@@ -309,9 +327,16 @@ def _analog(rng: np.random.Generator, n_int: int, n_dec: int) -> tuple[np.ndarra
             bg, fg = _color(rng, (225, 225, 222), 15), _color(rng, (30, 30, 30), 12)
         else:
             bg, fg = _color(rng, (28, 28, 30), 10), _color(rng, (232, 232, 228), 12)
-        pitch = ch * rng.uniform(1.0, 1.25)
-        digit_h = ch * rng.uniform(0.62, 0.8)
-        m = _cylinder_strip(float(positions[i]), ch, cw, pitch, font, weight, italic, digit_h)
+        if drums == "v1":
+            pitch = ch * rng.uniform(1.0, 1.25)
+            digit_h = ch * rng.uniform(0.62, 0.8)
+            radius = None
+        else:
+            digit_h = ch * rng.uniform(*_V2_DIGIT_H)
+            pitch = digit_h * rng.uniform(*_V2_PITCH)
+            radius = pitch * rng.uniform(*_V2_RADIUS)
+        m = _cylinder_strip(float(positions[i]), ch, cw, pitch, font, weight, italic, digit_h, radius,
+                            tall=drums == "v2")
         cell = bg[None, None] * (1 - m[..., None]) + fg[None, None] * m[..., None]
         ys = (np.arange(ch, dtype=np.float32) + 0.5) / ch - 0.5
         shade = 1 - rng.uniform(0.3, 0.7) * (2 * ys) ** 2                 # the drum's curvature
@@ -419,7 +444,13 @@ def _finish_screen(img: np.ndarray, rng: np.random.Generator, strength: float = 
     return img
 
 
-def _draw_screen(rng: np.random.Generator, style: str | None) -> tuple[np.ndarray, MeterScreen]:
+def _check_drums(drums: str) -> str:
+    if drums not in DRUM_GEOMETRIES:
+        raise ValueError(f"drums: expected one of {DRUM_GEOMETRIES}, got {drums!r}")
+    return drums
+
+
+def _draw_screen(rng: np.random.Generator, style: str | None, drums: str = "v1") -> tuple[np.ndarray, MeterScreen]:
     """A clean screen (float32 image) and its labels (``image`` filled later)."""
     if style is None:
         style = SCREEN_STYLES[int(rng.integers(2))]
@@ -427,7 +458,10 @@ def _draw_screen(rng: np.random.Generator, style: str | None) -> tuple[np.ndarra
         raise ValueError(f"style: expected one of {SCREEN_STYLES} or None, got {style!r}")
     n_int = int(rng.integers(3, 7))
     n_dec = int(rng.integers(1, 4))
-    img, cells, positions, dbox = (_analog if style == "analog" else _digital)(rng, n_int, n_dec)
+    if style == "analog":
+        img, cells, positions, dbox = _analog(rng, n_int, n_dec, drums)
+    else:
+        img, cells, positions, dbox = _digital(rng, n_int, n_dec)
     boxes = np.array(list(cells) + [dbox], np.float32)
     boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, _SW)
     boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, _SH)
@@ -437,15 +471,17 @@ def _draw_screen(rng: np.random.Generator, style: str | None) -> tuple[np.ndarra
     return img, screen
 
 
-def render_screen(seed: int, style: str | None = None) -> MeterScreen:
+def render_screen(seed: int, style: str | None = None, drums: str = "v1") -> MeterScreen:
     """A rectified meter screen (:data:`SCREEN_SIZE`) with its digit boxes, drum positions and reading.
 
     ``style``: ``"analog"``, ``"digital"`` or ``None`` (either, by the seed). 3 to 6
     integer digits and 1 to 3 decimal digits; mild capture effects (light, reflection,
-    blur, resolution loss, noise, JPEG). Deterministic per ``seed``.
+    blur, resolution loss, noise, JPEG). ``drums``: the analog drums' geometry
+    (:data:`DRUM_GEOMETRIES`; the held-out sets use ``"v1"``). Deterministic per ``seed`` and ``drums``.
     """
+    _check_drums(drums)
     rng = np.random.default_rng([int(seed), 0x5C2EE7])
-    img, screen = _draw_screen(rng, style)
+    img, screen = _draw_screen(rng, style, drums)
     screen.image = _finish_screen(img, rng)
     return screen
 
@@ -603,7 +639,7 @@ def _scene_effects(img: np.ndarray, rng: np.random.Generator, quad: np.ndarray, 
     return out
 
 
-def render_scene(seed: int, size: tuple[int, int] = (256, 256)) -> MeterScene:
+def render_scene(seed: int, size: tuple[int, int] = (256, 256), drums: str = "v1") -> MeterScene:
     """A photo of a meter (``size`` (h, w) px) with its screen corners, class, screen labels and reading.
 
     Classes: ``analog`` (45%), ``digital`` (35%) and ``illegible`` (20%: a drum or LCD
@@ -613,10 +649,12 @@ def render_scene(seed: int, size: tuple[int, int] = (256, 256)) -> MeterScene:
     sometimes any angle or a quarter turn) and a perspective tilt, then glare, dirt,
     condensation, low light, blur, noise and JPEG at random. ``screen`` is the scene
     warped back through ``corners`` with ``edgevision.warp_quad`` (what stage 2 sees
-    after a perfect stage 1), with the screen's labels. Deterministic per ``seed``.
+    after a perfect stage 1), with the screen's labels. ``drums``: as :func:`render_screen`'s.
+    Deterministic per ``seed`` and ``drums``.
     """
     import edgevision
 
+    _check_drums(drums)
     h, w = int(size[0]), int(size[1])
     rng = np.random.default_rng([int(seed), 0x3E7E5])
     u = rng.random()
@@ -625,7 +663,7 @@ def render_scene(seed: int, size: tuple[int, int] = (256, 256)) -> MeterScene:
     illegible = None
     if meter_class == "illegible":
         illegible = ("blur", "glare", "dirt", "condensation", "cropped")[int(rng.integers(5))]
-    screen_img, screen = _draw_screen(rng, style)
+    screen_img, screen = _draw_screen(rng, style, drums)
     screen_img = _finish_screen(screen_img, rng, 0.5).astype(np.float32)
     face, alpha, (ox, oy) = _face(rng, screen_img)
     quad = _quad(rng, h, w, illegible == "cropped")

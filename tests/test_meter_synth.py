@@ -9,8 +9,9 @@ import pytest
 
 import edgevision
 from calibration.meter_real import drum_digits, lcd_images, lcd_rows, lcd_screen
-from calibration.meter_synth import (METER_CLASSES, SCREEN_SIZE, digit_crop, nearest_digit, reading_from_positions,
-                                     render_scene, render_screen, screen_homography)
+from calibration.meter_synth import (DRUM_GEOMETRIES, METER_CLASSES, SCREEN_SIZE, _cylinder_strip, digit_crop,
+                                     nearest_digit, reading_from_positions, render_scene, render_screen,
+                                     screen_homography)
 
 DATA = Path(__file__).parent / "data" / "meters"
 
@@ -90,6 +91,49 @@ def test_nearest_digit_convention() -> None:
 def test_half_rolled_drums_occur() -> None:
     fracs = np.concatenate([render_screen(s, "analog").positions % 1 for s in range(30)])
     assert np.any((fracs > 0.2) & (fracs < 0.8))
+
+
+def test_drum_geometry_v1_is_the_default_and_v2_keeps_the_labels() -> None:
+    assert DRUM_GEOMETRIES == ("v1", "v2")
+    for seed in (0, 7, 12):
+        a, b = render_screen(seed, "analog"), render_screen(seed, "analog", drums="v1")
+        c, d = render_screen(seed, "analog", drums="v2"), render_screen(seed, "analog", drums="v2")
+        assert np.array_equal(a.image, b.image)                    # the held-out sets' pixels are unchanged
+        assert np.array_equal(c.image, d.image)                    # v2 is deterministic too
+        assert not np.array_equal(a.image, c.image)
+        # the same meter: drums, boxes and reading come before the drums are drawn
+        assert np.array_equal(a.positions, c.positions) and np.array_equal(a.boxes, c.boxes)
+        assert a.reading == c.reading
+        # an LCD has no drums: the same pixels either way
+        assert np.array_equal(render_screen(seed, "digital").image, render_screen(seed, "digital", drums="v2").image)
+    s1, s2 = render_scene(6, drums="v2"), render_scene(6, drums="v2")
+    v1 = render_scene(6)
+    assert np.array_equal(s1.image, s2.image) and not np.array_equal(s1.image, v1.image)
+    assert (s1.meter_class, s1.reading) == (v1.meter_class, v1.reading) == ("analog", v1.reading)
+
+
+@pytest.mark.parametrize("bad", ["v3", "", None])
+def test_drum_geometry_is_checked(bad: object) -> None:
+    with pytest.raises(ValueError, match="drums"):
+        render_screen(0, drums=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="drums"):
+        render_scene(0, drums=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("position", [2.5, 5.5, 9.5])
+def test_v2_half_rolled_drum_shows_two_large_halves(position: float) -> None:
+    # Half-way between two digits a real drum shows the lower half of one and the upper half of the next,
+    # both large; v1's window is mostly empty in one half (the reason v2 exists).
+    ch, cw = 60, 36
+    v1 = _cylinder_strip(position, ch, cw, ch * 1.1, 0, 1.2, 0.0, ch * 0.7)
+    gh = 0.78 * ch
+    v2 = _cylinder_strip(position, ch, cw, 1.27 * gh, 0, 1.2, 0.0, gh, radius=1.6 * 1.27 * gh, tall=True)
+    ink = lambda m: (m.max(1) > 0.5)                                # noqa: E731  rows holding ink
+    assert ink(v2)[: ch // 2].mean() >= 0.6 and ink(v2)[ch // 2:].mean() >= 0.6
+    assert min(ink(v1)[: ch // 2].mean(), ink(v1)[ch // 2:].mean()) < 0.3
+    whole = _cylinder_strip(float(int(position)), ch, cw, 1.27 * gh, 0, 1.2, 0.0, gh, radius=1.6 * 1.27 * gh,
+                            tall=True)
+    assert 0.65 <= ink(whole).mean() <= 0.9                          # a whole digit: its ink fills most of the window
 
 
 def test_scene_labels_and_corners_map_the_screen() -> None:
