@@ -207,6 +207,27 @@ def test_scene_screens_carry_their_labels_into_the_warped_screen() -> None:
     np.testing.assert_allclose(y.sum(1), 1.0, atol=1e-6)
 
 
+def test_drum_geometry_of_the_training_screens() -> None:
+    from edgevision import InvalidArgumentError
+    from training.meter_digits import DRUM_CHOICES, drums_for, synth_digit_samples
+
+    assert DRUM_CHOICES == ("v1", "v2", "mix")
+    assert [drums_for("mix", i) for i in range(4)] == ["v1", "v2", "v1", "v2"]
+    assert {drums_for("v2", i) for i in range(3)} == {"v2"}
+    for bad in ("v3", "both"):
+        with pytest.raises(InvalidArgumentError, match="drums"):
+            drums_for(bad, 0)
+    # mix: the first screen as v1 draws it, the second as v2 draws it (same seeds, same labels)
+    seed = 11_010                                            # two analog screens
+    assert render_screen(seed).style == render_screen(seed + 1).style == "analog"
+    x_mix, y_mix = synth_digit_samples(seed, 2, "mix")
+    x_v1, y_v1 = synth_digit_samples(seed, 2, "v1")
+    n0 = len(render_screen(seed).positions)
+    np.testing.assert_array_equal(y_mix, y_v1)
+    np.testing.assert_array_equal(x_mix[:n0], x_v1[:n0])
+    assert not np.array_equal(x_mix[n0:], x_v1[n0:])
+
+
 def test_init_takes_a_run_folder_or_the_bundled_exports(tmp_path: Path) -> None:
     from training.meter_digits import _init_file
     from edgevision.errors import InvalidArgumentError
@@ -361,7 +382,7 @@ def test_one_epoch_of_each_recipe_runs_and_writes_its_summary(tmp_path: Path, mo
     monkeypatch.setattr(md, "real_drum_samples", drums)
     monkeypatch.setattr(md, "real_lcd_digit_samples", lcd_digits)
     monkeypatch.setattr(md, "real_lcd_detector_samples", lcd_det)
-    cls = md.train_cls(tmp_path / "cls", synth_screens=2, epochs=1, batch=8, threads=1, seed=3)
+    cls = md.train_cls(tmp_path / "cls", synth_screens=2, epochs=1, batch=8, threads=1, seed=3, drums="mix")
     det = md.train_det(tmp_path / "det", synth_count=4, epochs=1, batch=2, threads=1, seed=3, topk=8)
     assert (tmp_path / "cls" / "meter_digit_cls.weights.h5").is_file()
     assert (tmp_path / "det" / "meter_digits.weights.h5").is_file()
@@ -370,3 +391,4 @@ def test_one_epoch_of_each_recipe_runs_and_writes_its_summary(tmp_path: Path, mo
         assert json.loads((out / name).read_text()) == json.loads(json.dumps(summary))
         assert summary["epochs_run"] == 1 and np.isfinite(summary["loss_by_epoch"]).all()
     assert det["topk"] == 8 and "topk" not in cls
+    assert cls["drums"] == "mix"
