@@ -363,3 +363,35 @@ def test_card_synthetic_figures_are_what_the_bundled_models_do() -> None:
     for model, published in zip(MODELS, (m.group(2), m.group(3))):
         got = synthetic_accuracy(SiameseMatcher(model, threads=1), challenges)["accuracy"]
         assert abs(100 * got - float(published)) <= 0.5, (model, got, published)
+
+
+def test_a_training_run_can_start_from_the_bundled_export(tmp_path: Path) -> None:
+    # training.siamese --init takes the bundled .onnx (no .weights.h5 is in the repository): the recovered model
+    # computes the bundled embedding, and a .weights.h5 of it loads back the same.
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    from edgevision.backends import load_runner
+    from exporters.keras_export import save_keras_weights
+    from exporters.zoo.keras_models import siamese_xception_small
+    from training.siamese import ARCH, SIZE, load_init, to_input
+
+    bundled = Path(edgevision.__file__).parent / "models" / MODELS[0]
+    crops = np.stack([figure_crop(i, 7 + i, size=SIZE[0]) for i in range(16)])
+    asked = []
+
+    def sample() -> np.ndarray:
+        asked.append(1)
+        return crops
+
+    model = siamese_xception_small(**ARCH).model
+    assert "recovered" in load_init(model, bundled, sample) and asked == [1]
+    x = to_input(crops[:4])
+    runner = load_runner(str(bundled), backend="onnxruntime", device="cpu")
+    want = runner.infer({runner.inputs[0].name: x.numpy()}, check=False)[0]
+    got = model(x, training=False).detach().cpu().numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    save_keras_weights(model, str(tmp_path / "siamese.weights.h5"))
+    again = siamese_xception_small(**ARCH).model
+    assert load_init(again, tmp_path / "siamese.weights.h5", sample) == "weights loaded" and asked == [1]
+    np.testing.assert_allclose(again(x, training=False).detach().cpu().numpy(), got, atol=1e-6)

@@ -560,7 +560,8 @@ def test_zoo_builders_validate_arguments():
         zoo.build("meter_digits", num_classes=3)
     with pytest.raises(InvalidArgumentError, match="backbone_width: expected a positive int"):
         zoo.build("meter_corners", backbone_width=0)
-    assert set(zoo.names("keras")) == {"meter_corners", "meter_digits", "meter_digit_cls", "siamese_xception"}
+    assert set(zoo.names("keras")) == {"meter_corners", "meter_digits", "meter_digit_cls", "siamese_xception",
+                                       "siamese_xception_small"}
 
 
 def test_cli_exports_a_keras_file(tmp_path, capsys):

@@ -43,6 +43,8 @@ def _ort(path, x):
     ("meter_corners", {"pool": "heatmap", "backbone_width": 4, "hidden": 16, "size": 64, "dropout": 0.0},  # soft-argmax
      (64, 64, 3)),
     ("meter_digit_cls", {"width": 8, "pool": "rows"}, (32, 20, 3)),  # row pooling, flatten, dense
+    ("siamese_xception_small", {"size": (32, 32), "width": 4, "middle": 1, "embedding_dim": 8},  # separable convs,
+     (32, 32, 3)),                                                                               # residual adds
 ])
 def test_recovered_model_computes_what_the_export_does(tmp_path, arch, kw, shape):
     src = _built(arch, 1, **kw)
@@ -69,6 +71,38 @@ def test_recovered_model_computes_what_the_export_does(tmp_path, arch, kw, shape
     ref = _ort(path, x)
     for t, w in zip(train, ref):
         assert np.abs(_np(t) - w).max() <= 2e-3 * max(1.0, np.abs(w).max())
+
+
+def test_separable_convolutions_map_onto_their_two_onnx_nodes(tmp_path):
+    # A SeparableConv2D is a depthwise Conv feeding a pointwise Conv in the export: both kernels come back, and
+    # a depthwise node with a bias (which a SeparableConv2D cannot hold) is refused rather than dropped.
+    import onnx
+    from onnx import numpy_helper
+
+    kw = {"size": (32, 32), "width": 4, "middle": 0, "embedding_dim": 8}
+    src = _built("siamese_xception_small", 1, **kw)
+    path = export_keras(src.model, tmp_path / "m.onnx", **src.export_kwargs()).path
+    x = np.random.default_rng(0).random((8, 32, 32, 3)).astype(np.float32)
+    fresh = _built("siamese_xception_small", 2, **kw).model
+    load_keras_from_onnx(fresh, path, x)
+    for a, b in zip(src.model.layers, fresh.layers):
+        if isinstance(a, keras.layers.SeparableConv2D):
+            np.testing.assert_allclose(_np(b.depthwise_kernel), _np(a.depthwise_kernel), rtol=1e-5, atol=1e-6)
+            assert _np(b.pointwise_kernel).shape == _np(a.pointwise_kernel).shape
+    m = onnx.load(str(path))
+    inits = {i.name: i for i in m.graph.initializer}
+    dw = next(n for n in m.graph.node if n.op_type == "Conv"
+              and any(at.name == "group" and at.i > 1 for at in n.attribute))
+    c = numpy_helper.to_array(inits[dw.input[1]]).shape[0]
+    bias = numpy_helper.from_array(np.full(c, 0.5, np.float32), "dw_bias_test")
+    m.graph.initializer.append(bias)
+    if len(dw.input) > 2:
+        dw.input[2] = "dw_bias_test"
+    else:
+        dw.input.append("dw_bias_test")
+    onnx.save(m, str(tmp_path / "biased.onnx"))
+    with pytest.raises(InvalidArgumentError, match="depthwise half"):
+        load_keras_from_onnx(_built("siamese_xception_small", 3, **kw).model, tmp_path / "biased.onnx", x)
 
 
 def test_another_architecture_is_refused(tmp_path):

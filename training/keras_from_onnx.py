@@ -10,7 +10,8 @@ wrong mapping fails loudly instead of training from garbage. :mod:`training.from
 counterpart.
 
 Mapping: each of the model's layers with weights (``Conv2D``, ``DepthwiseConv2D``, ``Dense``; a layer
-shared across pyramid levels once) gets the ONNX ``Conv`` / ``MatMul`` / ``Gemm`` weight of its shape
+shared across pyramid levels once; a ``SeparableConv2D`` as its two halves, a depthwise ``Conv`` and the
+pointwise ``Conv`` it feeds) gets the ONNX ``Conv`` / ``MatMul`` / ``Gemm`` weight of its shape
 whose node is fed by the weights its own inputs come from (through weightless ops): a search over the
 graph's structure, not its node order, which the export's graph optimizations change. A folded convolution comes back as its folded kernel followed by its
 BatchNormalization made the identity plus the folded bias; the BatchNormalization's statistics are
@@ -28,7 +29,29 @@ import numpy as np
 
 from edgevision.errors import InvalidArgumentError
 
-_PARAM_LAYERS = ("Conv2D", "DepthwiseConv2D", "Dense")
+_PARAM_LAYERS = ("Conv2D", "DepthwiseConv2D", "Dense", "SeparableConv2D")
+
+
+class _Unit:
+    """What one weighted ONNX node holds of a Keras layer: the layer's kernel, or one half of a
+    ``SeparableConv2D`` (``part`` ``"dw"``: its depthwise kernel; ``"pw"``: its pointwise kernel and bias)."""
+
+    def __init__(self, layer: Any, part: str | None = None) -> None:
+        self.layer, self.part = layer, part
+        self.kind = {"dw": "DepthwiseConv2D", "pw": "Conv2D"}.get(part or "", type(layer).__name__)
+        self.kernel = {"dw": getattr(layer, "depthwise_kernel", None),
+                       "pw": getattr(layer, "pointwise_kernel", None)}.get(part or "", getattr(layer, "kernel", None))
+
+
+def _units(layers: list[Any]) -> list[_Unit]:
+    """The layers' units in call order (a ``SeparableConv2D``: its depthwise half, then its pointwise half)."""
+    out: list[_Unit] = []
+    for layer in layers:
+        if type(layer).__name__ == "SeparableConv2D":
+            out += [_Unit(layer, "dw"), _Unit(layer, "pw")]
+        else:
+            out.append(_Unit(layer))
+    return out
 
 
 def _param_layers(model: Any, x: np.ndarray) -> list[Any]:
@@ -154,23 +177,30 @@ def _keras_kernel(kind: str, w: np.ndarray, shape: tuple[int, ...]) -> np.ndarra
     return k if tuple(k.shape) == tuple(shape) else None
 
 
-def _match(layers: list[Any], params: list[dict[str, Any]]) -> list[int] | None:
-    """For each layer (in call order), the index of its ONNX entry: the same kernel shape and the same parents
+def _match(units: list[_Unit], params: list[dict[str, Any]]) -> list[int] | None:
+    """For each unit (in call order), the index of its ONNX entry: the same kernel shape and the same parents
     (mapped), found by a depth-first search (siblings of one shape, e.g. a detector's class and box heads, are
     told apart by what follows them). None when there is no such assignment."""
-    parents = [_keras_parents(layer) for layer in layers]
-    pos = {id(layer): i for i, layer in enumerate(layers)}
+    last = {id(u.layer): i for i, u in enumerate(units)}            # a layer's output: its last unit's
+    if any(id(p) not in last for u in units for p in _keras_parents(u.layer) if p != "input"):
+        return None
+    parents: list[set[Any]] = []
+    for i, u in enumerate(units):
+        if u.part == "pw":
+            parents.append({i - 1})                                    # fed by its own depthwise half
+        else:
+            parents.append({"input" if p == "input" else last[id(p)] for p in _keras_parents(u.layer)})
     assign: list[int] = []
     used: set[int] = set()
 
     def fits(i: int, j: int) -> bool:
-        if j in used or _keras_kernel(type(layers[i]).__name__, params[j]["weight"], tuple(layers[i].kernel.shape)) is None:
+        if j in used or _keras_kernel(units[i].kind, params[j]["weight"], tuple(units[i].kernel.shape)) is None:
             return False
-        want = {("input" if p == "input" else assign[pos[id(p)]]) for p in parents[i]}
+        want = {("input" if p == "input" else assign[p]) for p in parents[i]}
         return want == params[j]["parents"]
 
     def dfs(i: int) -> bool:
-        if i == len(layers):
+        if i == len(units):
             return True
         for j in range(len(params)):
             if fits(i, j):
@@ -182,8 +212,6 @@ def _match(layers: list[Any], params: list[dict[str, Any]]) -> list[int] | None:
                 used.discard(j)
         return False
 
-    if any(id(p) not in pos for ps in parents for p in ps if p != "input"):
-        return None
     return assign if dfs(0) else None
 
 
@@ -218,21 +246,27 @@ def load_keras_from_onnx(model: Any, path: str | Path, inputs: np.ndarray, *, at
     if x.ndim != 4 or not len(x):
         raise InvalidArgumentError(f"inputs: expected a non-empty float (N, H, W, C) batch, got shape {x.shape}")
     layers = _param_layers(model, x[:1])
+    units = _units(layers)
     params = _onnx_params(path)
     # A MatMul by a constant that is no layer's weight (a soft-argmax's grid of cell centres) stays unmatched.
-    match = _match(layers, params) if len(layers) <= len(params) else None
+    match = _match(units, params) if len(units) <= len(params) else None
     if match is not None and any(params[j]["op"] != "MatMul" for j in set(range(len(params))) - set(match)):
         match = None
     if match is None:
         raise InvalidArgumentError(f"path: {path} has {len(params)} weighted Conv/MatMul/Gemm nodes, the model "
-                                   f"{model.name!r} {len(layers)} Conv2D/DepthwiseConv2D/Dense layers, and no "
+                                   f"{model.name!r} {len(units)} Conv2D/DepthwiseConv2D/Dense kernels (SeparableConv2D: two), and no "
                                    "assignment of the same shapes and connections: not the same architecture")
     bns: list[tuple[Any, np.ndarray]] = []
-    for layer, j in zip(layers, match):
-        kind = type(layer).__name__
-        k = _keras_kernel(kind, params[j]["weight"], tuple(layer.kernel.shape))
-        layer.kernel.assign(k.astype(np.float32))
+    for unit, j in zip(units, match):
+        layer, kind = unit.layer, unit.kind
+        k = _keras_kernel(kind, params[j]["weight"], tuple(unit.kernel.shape))
+        unit.kernel.assign(k.astype(np.float32))
         b = params[j]["bias"]
+        if unit.part == "dw":  # a separable convolution's bias comes after its pointwise half
+            if b is not None and np.abs(b).max(initial=0.0) > 1e-6:
+                raise InvalidArgumentError(f"path: {path}: the depthwise half of {layer.name!r} has a non-zero "
+                                           "bias in the ONNX graph, which a SeparableConv2D cannot hold")
+            continue
         bias = np.zeros(int(np.prod(k.shape[2:])) if kind == "DepthwiseConv2D" else k.shape[-1], np.float32) \
             if b is None else b.astype(np.float32).reshape(-1)
         bn = _following_bn(model, layer) if kind != "Dense" else None

@@ -383,12 +383,29 @@ def validate(model: Any, icons: Any, val_ids: list[str], count: int = 300) -> di
             "synth_val": challenge_accuracy(fn, range(VAL_CHALLENGE_SEED, VAL_CHALLENGE_SEED + count))}
 
 
+def load_init(model: Any, init: str | Path, crops: Any) -> str:
+    """Set ``model``'s weights from ``init``: a ``siamese.weights.h5`` of an earlier run, or an ``.onnx`` export of
+    the same architecture (:func:`training.keras_from_onnx.load_keras_from_onnx`, which checks the recovered
+    model against ONNX Runtime and measures the folded BatchNormalizations on ``crops()``: a callable giving
+    uint8 BGR crops ``(N, *SIZE, 3)`` of the training distribution, called only for an export). Returns a line
+    for the log."""
+    if str(init).endswith(".onnx"):
+        from training.keras_from_onnx import load_keras_from_onnx
+
+        res = load_keras_from_onnx(model, init, to_input(crops()).numpy())
+        return f"weights recovered from the export ({res})"
+    model.load_weights(str(init))
+    return "weights loaded"
+
+
 def train(out: str | Path, *, stage1_minutes: float = 24, stage2_minutes: float = 4, batch: int = 64,
           lr: float = 2e-3, seed: int = 0, threads: int = 1, real: str | None = None,
           init: str | None = None, command: str | None = None) -> dict[str, Any]:
     """Both stages (module docs); writes ``out/siamese.weights.h5`` and ``out/summary.json``.
-    ``init``: a ``siamese.weights.h5`` to continue from (stage 1 then fine-tunes it);
-    ``stage2_minutes=0`` skips stage 2."""
+    ``init``: a ``siamese.weights.h5`` to continue from (stage 1 then fine-tunes it), or an ``.onnx``
+    export of the same architecture (the bundled ``siamese_icons.onnx``: its weights recovered and checked by
+    :func:`training.keras_from_onnx.load_keras_from_onnx`); a continued run is validated before it trains too
+    (``validation.start`` in the summary). ``stage2_minutes=0`` skips stage 2."""
     import torch
 
     from calibration.captcha_real import load_icon_set
@@ -413,9 +430,12 @@ def train(out: str | Path, *, stage1_minutes: float = 24, stage2_minutes: float 
         f"out (never read); {len(sampler.synth_ids)} procedural classes")
     built = siamese_xception_small(**ARCH)
     model = built.model
+    v0 = None
     if init:
-        model.load_weights(str(init))
-        log(f"continuing from {init}")
+        how = load_init(model, init, lambda: Sampler(icons, train_ids, synth_classes(), seed + 7919).batch(64)[0])
+        log(f"continuing from {init}: {how}")
+        v0 = validate(model, icons, val_ids)
+        log(f"start validation {v0}")
     s1 = train_stage1(model, sampler, minutes=stage1_minutes, batch=batch, lr=lr, log=log)
     v1 = validate(model, icons, val_ids)
     log(f"stage1 ({s1['steps']} steps) validation {v1}")
@@ -436,7 +456,7 @@ def train(out: str | Path, *, stage1_minutes: float = 24, stage2_minutes: float 
                "params": int(model.count_params()), "seed": seed, "threads": threads, "init": init,
                "data": {"real_train_identities": len(train_ids), "validation_identities": val_ids,
                         "heldout_identities": icons.identities("test"), "synth_classes": len(sampler.synth_ids)},
-               "stage1": s1, "stage2": s2, "validation": {"stage1": v1, "stage2": v2}, "kept": keep}
+               "stage1": s1, "stage2": s2, "validation": {"start": v0, "stage1": v1, "stage2": v2}, "kept": keep}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     log(f"kept {keep}; wrote {out / 'siamese.weights.h5'}")
     return summary
@@ -709,7 +729,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the CPU is shared)")
     ap.add_argument("--real", help="the real-data root (default: calibration.real.real_root())")
-    ap.add_argument("--init", help="continue from this siamese.weights.h5 (a previous run's)")
+    ap.add_argument("--init", help="continue from this siamese.weights.h5 (a previous run's) or a .onnx export "
+                                   "of the same architecture (e.g. edgevision/models/siamese_icons.onnx)")
     ap.add_argument("--bundle", action="store_true", help="only export, quantize and bundle an existing run")
     ap.add_argument("--no-bundle", action="store_true", help="train only")
     args = ap.parse_args(argv)

@@ -87,6 +87,9 @@ REGISTRY: dict[str, Entry] = {e.name: e for e in (
           "meter reading stage 2: the 32x20 digit classifier (soft targets give a drum's tenths)"),
     Entry("siamese_xception", "keras", f"{_K}:siamese_xception", "004",
           "captcha matching: Xception backbone (weights=None) + linear projection, L2-normalized embedding"),
+    Entry("siamese_xception_small", "keras", f"{_K}:siamese_xception_small", "004",
+          "captcha matching at edge size: a narrow Xception (separable residual blocks) + projection, L2-normalized "
+          "(the bundled siamese_icons)"),
 )}
 
 
