@@ -395,3 +395,39 @@ def test_a_training_run_can_start_from_the_bundled_export(tmp_path: Path) -> Non
     again = siamese_xception_small(**ARCH).model
     assert load_init(again, tmp_path / "siamese.weights.h5", sample) == "weights loaded" and asked == [1]
     np.testing.assert_allclose(again(x, training=False).detach().cpu().numpy(), got, atol=1e-6)
+
+
+def test_a_card_continued_from_a_bundled_export_keeps_the_whole_chain(tmp_path: Path) -> None:
+    # The runs that made a bundled export may be gone (run folders are not in the repository): a run started from
+    # the export takes their lines and totals from the card beside it, and a summary chain still comes first.
+    from training.siamese import _earlier_runs, _run_lines, chain_totals
+
+    card = ("# siamese_icons\n\nWhy: the model was trained for 100 minutes in all (9000 steps) on\n1 to 2 threads of a "
+            "2-core CPU.\n\n## Training\n\n- Data: icons.\n- `python -m training.siamese --out runs/a`:\n  - stage 1 "
+            "(backbone): old run A;\n- `python -m training.siamese --out runs/b --init runs/a/x.h5`:\n  - stage 1: old "
+            "run B;\n- One CPU thread (torch.set_num_threads(1)) on a shared 2-core machine.\n")
+    (tmp_path / "siamese_icons.md").write_text(card)
+    init = str(tmp_path / "siamese_icons.onnx")
+    run = {"command": "python -m training.siamese --out runs/c --init " + init, "init": init, "threads": 2,
+           "stage1": {"steps": 500, "seconds": 1200.0, "classes": 755, "batch": 64, "lr": 2e-4, "loss_first": 1.4,
+                      "loss_last": 1.3, "train_recall_last": 0.96},
+           "stage2": None, "kept": "stage1",
+           "validation": {"start": {"real_val": 0.97, "synth_val": 0.96}, "stage1": {"real_val": 0.98, "synth_val": 0.96},
+                          "stage2": None}}
+    e = _earlier_runs(init)
+    assert e is not None and (e["minutes"], e["steps"], e["threads"]) == (100.0, 9000, {1, 2})
+    assert e["lines"].startswith("- `python -m training.siamese --out runs/a`") and e["lines"].endswith("old run B;")
+    assert chain_totals(run) == (120.0, 9500, [1, 2])
+    lines = _run_lines(run)
+    assert lines.index("old run A") < lines.index("old run B") < lines.index("--out runs/c")
+    assert "98.0%" in lines
+    # a summary chain: the earlier run's summary.json, itself started from the export
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "summary.json").write_text(json.dumps(run))
+    nxt = {**run, "command": "python -m training.siamese --out runs/d", "init": str(tmp_path / "c" / "siamese.weights.h5"),
+           "threads": 1}
+    assert chain_totals(nxt) == (140.0, 10000, [1, 2])
+    assert _run_lines(nxt).index("old run B") < _run_lines(nxt).index("--out runs/c") < _run_lines(nxt).index("runs/d")
+    # nothing to take: a weights file, an export without a card
+    assert _earlier_runs(str(tmp_path / "x.weights.h5")) is None
+    assert _earlier_runs(str(tmp_path / "other" / "siamese_icons.onnx")) is None

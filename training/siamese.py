@@ -59,6 +59,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import time
 import zlib
@@ -559,13 +560,64 @@ def _pct(v: float | None) -> str:
     return "not measured" if v is None else f"{100 * v:.1f}%"
 
 
+#: The totals sentence of a card :func:`write_card` wrote ("trained for 179 minutes in all (21772 steps) on 1 to
+#: 2 threads ...").
+_CARD_TOTALS = re.compile(r"trained for (\d+) minutes in all \((\d+) steps\) on\s+(\d+)(?: to (\d+))? threads?")
+
+
+def _earlier_runs(init: str | None) -> dict[str, Any] | None:
+    """Where a chain of runs starts from a bundled export (``init`` an ``.onnx`` with the model card
+    :func:`write_card` wrote beside it, whose runs' folders may be gone): that card's lines for the runs that
+    made the export (``lines``), and their ``minutes``, ``steps`` and ``threads``, so that the next card keeps
+    the whole chain. None for any other ``init``, or a card without them."""
+    if not init or not str(init).endswith(".onnx"):
+        return None
+    card = Path(init).with_name(f"{FAMILY}.md")
+    if not card.is_file():
+        return None
+    text = card.read_text()
+    m = _CARD_TOTALS.search(text)
+    start = text.find("\n- `python -m training.siamese")
+    if m is None or start < 0:
+        return None
+    lines = []
+    for line in text[start + 1:].splitlines():   # the run list: each run's line and its indented stages
+        if not (line.startswith("- `python -m training.siamese") or line.startswith("  ")):
+            break
+        lines.append(line)
+    return {"lines": "\n".join(lines), "minutes": float(m.group(1)), "steps": int(m.group(2)),
+            "threads": {int(m.group(3)), int(m.group(4) or m.group(3))}}
+
+
+def chain_totals(summary: dict[str, Any]) -> tuple[float, int, list[int]]:
+    """Minutes and stage-1 steps of training, and the thread counts used, over a run and the runs it continued
+    (``init``: an earlier run's ``summary.json``, or a bundled export's card, :func:`_earlier_runs`)."""
+    chain, cur = [], summary
+    while True:
+        chain.append(cur)
+        prev = Path(cur["init"]).parent / "summary.json" if cur.get("init") else None
+        if not prev or not prev.is_file():
+            break
+        cur = json.loads(prev.read_text())
+    minutes = sum(c["stage1"]["seconds"] / 60 + ((c.get("stage2") or {}).get("seconds", 0) / 60) for c in chain)
+    steps = sum(c["stage1"]["steps"] for c in chain)
+    threads = {int(c.get("threads") or 1) for c in chain}
+    earlier = _earlier_runs(chain[-1].get("init"))
+    if earlier:
+        minutes, steps, threads = minutes + earlier["minutes"], steps + earlier["steps"], threads | earlier["threads"]
+    return minutes, steps, sorted(threads)
+
+
 def _run_lines(summary: dict[str, Any], run_dir: Path | None = None) -> str:
     """The card's lines for a run and, first, the runs it continued from (``summary["init"]``)."""
     out = ""
     if summary.get("init"):
         prev = Path(summary["init"]).parent / "summary.json"
+        earlier = _earlier_runs(summary["init"])
         if prev.is_file():
             out = _run_lines(json.loads(prev.read_text())) + "\n"
+        elif earlier:
+            out = earlier["lines"] + "\n"
     s1, s2, val = summary["stage1"], summary.get("stage2"), summary["validation"]
     out += f"""- `{summary["command"]}`{f" (continues from `{summary['init']}`)" if summary.get("init") else ""}:
   - stage 1 (backbone): {s1.get("loss", "CosFace")}, over {s1["classes"]} classes, {s1["steps"]} steps of batch
@@ -627,16 +679,7 @@ def write_card(path: Path, summary: dict[str, Any], res: dict[str, Any], variant
     vrows = "\n".join(f"| {k}{' (bundled)' if k == 'int8 ' + best else ''} | {_pct(v['real_val'])} | "
                       f"{_pct(v['synth_val'])} |" for k, v in variants.items())
     d = summary["data"]
-    chain, cur = [], summary
-    while True:
-        chain.append(cur)
-        prev = Path(cur["init"]).parent / "summary.json" if cur.get("init") else None
-        if not prev or not prev.is_file():
-            break
-        cur = json.loads(prev.read_text())
-    minutes = sum(c["stage1"]["seconds"] / 60 + ((c.get("stage2") or {}).get("seconds", 0) / 60) for c in chain)
-    steps = sum(c["stage1"]["steps"] for c in chain)
-    threads = sorted({int(c.get("threads") or 1) for c in chain})
+    minutes, steps, threads = chain_totals(summary)
     cpu = (f"{threads[0]} thread{'s' if threads[0] > 1 else ''}" if len(threads) == 1
            else " to ".join(str(t) for t in (threads[0], threads[-1])) + " threads") + " of a 2-core CPU"
     v = summary["validation"]
@@ -710,7 +753,7 @@ validation challenges); the best one ({best}) is bundled:
   background), and {d["synth_classes"]} procedural figure classes drawn as challenge candidates or references.
   The 30 held-out identities are never read by training.
 {_run_lines(summary)}
-- One CPU thread (torch.set_num_threads(1)) on a shared 2-core machine.
+- CPU: {cpu} (`torch.set_num_threads`), shared with other work.
 
 Whole real captcha screenshots are not measured (no labelled set here): the real figures are crop-level
 trials; the coordinates come from the candidate boxes a caller or the default layout gives.
