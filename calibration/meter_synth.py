@@ -47,9 +47,9 @@ import numpy as np
 # The classifier's view of a digit box: one definition, the runtime's (MeterReader crops with it).
 from edgevision.meters import DIGIT_CROP_SIZE, digit_crop
 
-__all__ = ["SCREEN_SIZE", "METER_CLASSES", "SCREEN_STYLES", "BOX_CLASSES", "DRUM_GEOMETRIES", "MeterScreen", "MeterScene",
-           "render_screen", "render_scene", "nearest_digit", "reading_from_positions", "screen_homography",
-           "digit_crop", "DIGIT_CROP_SIZE"]
+__all__ = ["SCREEN_SIZE", "METER_CLASSES", "SCREEN_STYLES", "BOX_CLASSES", "DRUM_GEOMETRIES", "MeterScreen",
+           "MeterScene", "render_screen", "render_scene", "nearest_digit", "reading_from_positions",
+           "screen_homography", "digit_crop", "DIGIT_CROP_SIZE"]
 
 #: (h, w) px of the rectified screen: the digit detector's input size.
 SCREEN_SIZE = (96, 256)

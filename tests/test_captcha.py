@@ -412,8 +412,8 @@ def test_a_card_continued_from_a_bundled_export_keeps_the_whole_chain(tmp_path: 
            "stage1": {"steps": 500, "seconds": 1200.0, "classes": 755, "batch": 64, "lr": 2e-4, "loss_first": 1.4,
                       "loss_last": 1.3, "train_recall_last": 0.96},
            "stage2": None, "kept": "stage1",
-           "validation": {"start": {"real_val": 0.97, "synth_val": 0.96}, "stage1": {"real_val": 0.98, "synth_val": 0.96},
-                          "stage2": None}}
+           "validation": {"start": {"real_val": 0.97, "synth_val": 0.96},
+                          "stage1": {"real_val": 0.98, "synth_val": 0.96}, "stage2": None}}
     e = _earlier_runs(init)
     assert e is not None and (e["minutes"], e["steps"], e["threads"]) == (100.0, 9000, {1, 2})
     assert e["lines"].startswith("- `python -m training.siamese --out runs/a`") and e["lines"].endswith("old run B;")
@@ -424,8 +424,8 @@ def test_a_card_continued_from_a_bundled_export_keeps_the_whole_chain(tmp_path: 
     # a summary chain: the earlier run's summary.json, itself started from the export
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "summary.json").write_text(json.dumps(run))
-    nxt = {**run, "command": "python -m training.siamese --out runs/d", "init": str(tmp_path / "c" / "siamese.weights.h5"),
-           "threads": 1}
+    nxt = {**run, "command": "python -m training.siamese --out runs/d",
+           "init": str(tmp_path / "c" / "siamese.weights.h5"), "threads": 1}
     assert chain_totals(nxt) == (140.0, 10000, [1, 2])
     assert _run_lines(nxt).index("old run B") < _run_lines(nxt).index("--out runs/c") < _run_lines(nxt).index("runs/d")
     # nothing to take: a weights file, an export without a card

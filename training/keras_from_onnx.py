@@ -254,8 +254,9 @@ def load_keras_from_onnx(model: Any, path: str | Path, inputs: np.ndarray, *, at
         match = None
     if match is None:
         raise InvalidArgumentError(f"path: {path} has {len(params)} weighted Conv/MatMul/Gemm nodes, the model "
-                                   f"{model.name!r} {len(units)} Conv2D/DepthwiseConv2D/Dense kernels (SeparableConv2D: two), and no "
-                                   "assignment of the same shapes and connections: not the same architecture")
+                                   f"{model.name!r} {len(units)} Conv2D/DepthwiseConv2D/Dense kernels (a "
+                                   "SeparableConv2D has two), and no assignment of the same shapes and connections: "
+                                   "not the same architecture")
     bns: list[tuple[Any, np.ndarray]] = []
     for unit, j in zip(units, match):
         layer, kind = unit.layer, unit.kind
