@@ -370,8 +370,7 @@ class ScreenReading:
 
 def _input_hw(predictor: Any) -> tuple[int, int]:
     """A model's input size ``(height, width)`` px, from its ``preprocess`` config."""
-    size = predictor.config.preprocess_kwargs()[0]
-    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    return predictor.config.preprocess_kwargs()[0]
 
 
 def read_screens(screens: list[np.ndarray], digits: Any, classifier: Any, *, min_score: float = MIN_DIGIT_SCORE,

@@ -375,8 +375,7 @@ def quantize_refine(fp32: str | Path, out: str | Path, *, tolerance: float = 0.0
     from exporters.finalize import fold_file
 
     fold_file(fp32)
-    side = ModelConfig.read(fp32).preprocess_kwargs()[0]
-    size = (side, side) if isinstance(side, int) else (int(side[0]), int(side[1]))
+    size = ModelConfig.read(fp32).preprocess_kwargs()[0]       # (height, width) px
     calib = CalibrationSet.from_source(fp32, [v.image for v in refine_samples(calib_count, CALIB_BASE, size)],
                                        count=calib_count, seed=0)
     aa = quantize_accuracy_aware(fp32, calib, refine_samples(val_count, VAL_BASE, size), tolerance=tolerance,
