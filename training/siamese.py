@@ -589,16 +589,22 @@ def _earlier_runs(init: str | None) -> dict[str, Any] | None:
             "threads": {int(m.group(3)), int(m.group(4) or m.group(3))}}
 
 
-def chain_totals(summary: dict[str, Any]) -> tuple[float, int, list[int]]:
-    """Minutes and stage-1 steps of training, and the thread counts used, over a run and the runs it continued
-    (``init``: an earlier run's ``summary.json``, or a bundled export's card, :func:`_earlier_runs`)."""
+def _chain(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """A run's summary, then the summaries of the runs it continued (each ``init``'s ``summary.json``), newest
+    first; the last one's ``init`` may be a bundled export (:func:`_earlier_runs`)."""
     chain, cur = [], summary
     while True:
         chain.append(cur)
         prev = Path(cur["init"]).parent / "summary.json" if cur.get("init") else None
         if not prev or not prev.is_file():
-            break
+            return chain
         cur = json.loads(prev.read_text())
+
+
+def chain_totals(summary: dict[str, Any]) -> tuple[float, int, list[int]]:
+    """Minutes and stage-1 steps of training, and the thread counts used, over a run and the runs it continued
+    (``init``: an earlier run's ``summary.json``, or a bundled export's card, :func:`_earlier_runs`)."""
+    chain = _chain(summary)
     minutes = sum(c["stage1"]["seconds"] / 60 + ((c.get("stage2") or {}).get("seconds", 0) / 60) for c in chain)
     steps = sum(c["stage1"]["steps"] for c in chain)
     threads = {int(c.get("threads") or 1) for c in chain}
@@ -608,18 +614,18 @@ def chain_totals(summary: dict[str, Any]) -> tuple[float, int, list[int]]:
     return minutes, steps, sorted(threads)
 
 
-def _run_lines(summary: dict[str, Any], run_dir: Path | None = None) -> str:
-    """The card's lines for a run and, first, the runs it continued from (``summary["init"]``)."""
-    out = ""
-    if summary.get("init"):
-        prev = Path(summary["init"]).parent / "summary.json"
-        earlier = _earlier_runs(summary["init"])
-        if prev.is_file():
-            out = _run_lines(json.loads(prev.read_text())) + "\n"
-        elif earlier:
-            out = earlier["lines"] + "\n"
+def _run_lines(summary: dict[str, Any]) -> str:
+    """The card's lines for a run and, first, the runs it continued from (:func:`_chain`, then the lines of the
+    bundled export's card it may have started from, :func:`_earlier_runs`), oldest first."""
+    chain = _chain(summary)
+    earlier = _earlier_runs(chain[-1].get("init"))
+    return "\n".join(([earlier["lines"]] if earlier else []) + [_one_run_lines(s) for s in reversed(chain)])
+
+
+def _one_run_lines(summary: dict[str, Any]) -> str:
+    """The card's lines for one run: its command, then each stage."""
     s1, s2, val = summary["stage1"], summary.get("stage2"), summary["validation"]
-    out += f"""- `{summary["command"]}`{f" (continues from `{summary['init']}`)" if summary.get("init") else ""}:
+    out = f"""- `{summary["command"]}`{f" (continues from `{summary['init']}`)" if summary.get("init") else ""}:
   - stage 1 (backbone): {s1.get("loss", "CosFace")}, over {s1["classes"]} classes, {s1["steps"]} steps of batch
     {s1["batch"]} ({s1["seconds"] / 60:.1f} min, AdamW, peak lr {s1["lr"]}, cosine); loss {s1["loss_first"]:.2f} ->
     {s1["loss_last"]:.2f}, batch recall@1 at the end {s1.get("train_recall_last", float("nan")):.2f}; validation: real
