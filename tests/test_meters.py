@@ -381,6 +381,12 @@ def test_serve_meter_pipeline_recognize(tiny: dict[str, str]):
                       meter_classifier=tiny["classifier"], meter_refine=tiny["illegible"], workers=1, threads=1,
                       queue=2)
     assert ServeConfig(pipeline="meter").meter_refine == "meter_corners_refine_int8.onnx"
+    # serve's defaults are literals (its config stays import-light): they must be MeterReader's
+    from edgevision import meters
+
+    d = ServeConfig()
+    assert (d.meter_corners, d.meter_digits, d.meter_classifier, d.meter_refine) == (
+        meters.DEFAULT_CORNERS, meters.DEFAULT_DIGITS, meters.DEFAULT_CLASSIFIER, meters.DEFAULT_REFINE)
     ok, body = cv2.imencode(".png", _image())
     with TestClient(create_app(cfg)) as c:
         r = c.post("/recognize", content=body.tobytes(), headers={"Content-Type": "image/png"})
