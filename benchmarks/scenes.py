@@ -264,7 +264,8 @@ def run(detector: str, ocr: str = "plate_ocr_int8.onnx", *, peer_detector: str |
     ``sets``: ``"held-out"`` (:func:`load_scene_sets`, the issue's figures) or ``"validation"``
     (:func:`load_validation_sets`, what choices are made on; our reader with both looks only).
     ``reader_options``: :class:`edgevision.PlateReader` keywords for our reader (e.g.
-    ``confirm_threshold``, ``conf_threshold``), instead of its defaults; recorded in the result."""
+    ``confirm_threshold``, ``conf_threshold``, ``second_look``), instead of its defaults;
+    recorded in the result."""
     import edgevision
     from calibration.timing import environment
 
@@ -278,10 +279,11 @@ def run(detector: str, ocr: str = "plate_ocr_int8.onnx", *, peer_detector: str |
     ours = edgevision.PlateReader(ocr=ocr, detector=detector, threads=threads, **options)
     # Its own detector: without the second look the model's threshold applies, not the proposal one.
     first_look = edgevision.PlateReader(ocr=ours.ocr, detector=detector, refine=False, threads=threads)
-    name = f"{Path(detector).name} + {Path(ocr).name}"
+    second = f" (second look: {Path(ours.second_look.path).name})" if ours.second_look is not None else ""
+    name = f"{Path(detector).name}{second} + {Path(ocr).name}"
     # The same Predictors (the detector keeps its proposal threshold), without the slant correction.
     upright = edgevision.PlateReader(ocr=ours.ocr, detector=ours.detector, deskew=False,
-                                     confirm_threshold=ours.confirm_threshold)
+                                     confirm_threshold=ours.confirm_threshold, second_look=ours.second_look)
     readers: list[tuple[str, Reader]] = [(name, plate_reader(ours)),
                                          (f"{name}, first look only (refine=False)", plate_reader(first_look)),
                                          (f"{name}, no slant correction (deskew=False)", plate_reader(upright))]
@@ -348,11 +350,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--propose", type=float, default=None,
                     help="the first look's score threshold (PlateReader's conf_threshold; default "
                          "REFINE_PROPOSE_CONF with the second look)")
+    ap.add_argument("--second-look", default=None,
+                    help="a pose model with 4 keypoints for the second look (PlateReader's second_look; default: "
+                         "the detector itself)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--markdown", default=None)
     args = ap.parse_args(argv)
-    options = {k: v for k, v in (("confirm_threshold", args.confirm), ("conf_threshold", args.propose))
-               if v is not None}
+    options = {k: v for k, v in (("confirm_threshold", args.confirm), ("conf_threshold", args.propose),
+                                 ("second_look", args.second_look)) if v is not None}
     res = run(args.detector, args.ocr, peer_detector=args.peer_detector, real=args.real, threads=args.threads,
               limit=args.limit, sets=args.sets, reader_options=options)
     md = to_markdown(res)

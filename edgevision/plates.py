@@ -406,6 +406,14 @@ def reread_two_rows(ocr: Any, images: Sequence[np.ndarray], quads: Sequence[Any]
     return out
 
 
+def _check_plate_pose(p: Any, name: str) -> None:
+    """Raise :class:`ConfigMismatchError` unless Predictor ``p`` is a pose model with 4 keypoints."""
+    kpt = p.config.decoder.get("kpt_shape") or [0]
+    if p.task != "pose" or kpt[0] != 4:
+        raise ConfigMismatchError(f"{name}: expected a pose model with 4 keypoints (the plate corners), "
+                                  f"{p.path} is task {p.task!r}")
+
+
 class PlateReader:
     """Plate reader: a detector (or a corner model), then rectification, then an OCR model (see the module docs).
 
@@ -439,6 +447,9 @@ class PlateReader:
             side in plate sizes (:data:`REFINE_SCALE`), > 1. ``confirm_threshold``: the
             score (0..1) a second-look detection needs to confirm a plate
             (:data:`REFINE_CONFIRM_CONF`). Only with a detector.
+        second_look: the ``pose`` model (4 keypoints; path, bundled name or Predictor)
+            that takes the second look; default ``None``: the detector itself. Only with
+            ``refine``.
         deskew: slant correction (default on): a plate whose characters lean by
             :data:`SLANT_MIN` or more in its crop (:func:`estimate_slant`) is read again from
             a quad that stands them upright (:func:`deskew_quad`), in the same OCR call, and
@@ -454,7 +465,8 @@ class PlateReader:
                  *, detector: str | os.PathLike | Any = _DEFAULT, conf_threshold: float | None = None,
                  iou_threshold: float | None = None, max_plates: int | None = None, refine: bool | None = None,
                  refine_scale: float = REFINE_SCALE, confirm_threshold: float = REFINE_CONFIRM_CONF,
-                 deskew: bool = True, device: str = "auto", threads: int | None = None) -> None:
+                 second_look: str | os.PathLike | Any = None, deskew: bool = True, device: str = "auto",
+                 threads: int | None = None) -> None:
         from .predictor import Predictor
 
         def predictor(model: Any, **kw: Any) -> Predictor:
@@ -470,6 +482,7 @@ class PlateReader:
         overrides = {k: v for k, v in (("conf_threshold", conf_threshold), ("iou_threshold", iou_threshold),
                                        ("max_det", max_plates)) if v is not None}
         self.detector: Predictor | None = None
+        self.second_look: Predictor | None = None
         self.corners: Predictor | None = None
         if refine is not None and not isinstance(refine, (bool, np.bool_)):
             raise InvalidArgumentError(f"refine: expected True or False, got {refine!r}")
@@ -501,15 +514,23 @@ class PlateReader:
                     raise
                 # Not a detection model (no conf_threshold to set): loaded as it is, the task check says so.
                 self.detector = predictor(detector, **({"decoder": overrides} if overrides else {}))
-            kpt = self.detector.config.decoder.get("kpt_shape") or [0]
-            if self.detector.task != "pose" or kpt[0] != 4:
-                raise ConfigMismatchError(f"detector: expected a pose model with 4 keypoints (the plate corners), "
-                                          f"{self.detector.path} is task {self.detector.task!r}")
+            _check_plate_pose(self.detector, "detector")
+            if second_look is not None:
+                if not self.refine:
+                    raise InvalidArgumentError("second_look: only with refine=True (it is the second look's model)")
+                try:  # it confirms at confirm_threshold, so it keeps whatever scores above the proposals' floor
+                    self.second_look = predictor(second_look, decoder={"conf_threshold": REFINE_PROPOSE_CONF}) \
+                        if not isinstance(second_look, Predictor) else second_look
+                except InvalidMetadataError:  # not a detection model: loaded as it is, the task check says so
+                    self.second_look = predictor(second_look)
+                _check_plate_pose(self.second_look, "second_look")
         else:
             if overrides:
                 raise InvalidArgumentError("conf_threshold, iou_threshold, max_plates: only with a detector")
             if self.refine:
                 raise InvalidArgumentError("refine: only with a detector (the second look re-runs it)")
+            if second_look is not None:
+                raise InvalidArgumentError("second_look: only with a detector and refine=True")
             self.corners = predictor(corners)
             if self.corners.task != "keypoints" or self.corners.config.decoder.get("num_keypoints") != 4:
                 raise ConfigMismatchError(f"corners: expected a keypoints model with 4 points, {self.corners.path} "
@@ -639,7 +660,8 @@ class PlateReader:
                 shift = np.array([x0, y0], np.float64)
                 jobs.append((i, j, shift, np.concatenate([lo - shift, hi - shift])))
                 crops.append(im[y0:y1, x0:x1])
-        for (i, j, shift, first), r in zip(jobs, self.detector(crops) if crops else []):
+        look = self.second_look if self.second_look is not None else self.detector
+        for (i, j, shift, first), r in zip(jobs, look(crops) if crops else []):
             sure = np.asarray(r.scores, np.float64) >= self.confirm_threshold if len(r) else np.zeros(0, bool)
             if not sure.any():
                 continue
@@ -649,8 +671,8 @@ class PlateReader:
             if iou[best] >= REFINE_MATCH_IOU:
                 out[i].append((j, k[best] + shift))
         # Two proposals can be confirmed as the same plate: the second look's NMS, in the first
-        # look's order (by decreasing score), at the detector's own IoU threshold.
-        iou_max = float(self.detector.config.decoder.get("iou_threshold", 0.45))
+        # look's order (by decreasing score), at the second look's model's own IoU threshold.
+        iou_max = float(look.config.decoder.get("iou_threshold", 0.45))
         for i, plates in enumerate(out):
             plates.sort(key=lambda t: t[0])
             if len(plates) > 1:

@@ -147,3 +147,31 @@ def test_reader_options_reach_our_reader_and_the_result(tmp_path, monkeypatch):
     with pytest.raises(S.InvalidArgumentError, match="confirm_threshold: expected a score in 0..1"):
         S.run("plate_pose_int8.onnx", real=str(root), sets="validation", limit=1, log=None,
               reader_options={"confirm_threshold": 1.5})
+
+
+def test_a_second_look_model_reaches_our_reader_and_names_its_rows(tmp_path, monkeypatch):
+    """``--second-look`` (``reader_options["second_look"]``) is our reader's second-look model, shared with its
+    no-slant-correction twin, and named in the rows; the first-look-only reader has none."""
+    import edgevision
+
+    built = []
+    real_reader = edgevision.PlateReader
+
+    def recording(*args, **kw):
+        built.append(kw)
+        return real_reader(*args, **kw)
+
+    monkeypatch.setattr(edgevision, "PlateReader", recording)
+    root = tmp_path / "real"
+    _jpg(root / "meters/lcd_digits_philbrockman/x7.jpg", 1)
+    _jpg(root / "easypr/images/two.jpg", 2)
+    (root / "easypr/labels.tsv").write_text("#path\ttext\tplate_kind\tcx,cy,w,h\trotation_deg\tlocateType\n"
+                                            "images/two.jpg\t京A88731\t蓝牌\t80,60,40,12\t0\t1\n", encoding="utf-8")
+    res = S.run("plate_pose_int8.onnx", real=str(root), sets="validation", limit=1, log=None,
+                reader_options={"second_look": "plate_pose.onnx"})
+    assert built[0]["second_look"] == "plate_pose.onnx" and "second_look" not in built[1]
+    assert isinstance(built[2]["second_look"], edgevision.Predictor)
+    assert str(built[2]["second_look"].path).endswith("/plate_pose.onnx")
+    assert {r["reader"] for r in res["rows"]} == {"plate_pose_int8.onnx (second look: plate_pose.onnx) + "
+                                                  "plate_ocr_int8.onnx"}
+    assert res["reader_options"] == {"second_look": "plate_pose.onnx"}

@@ -11,7 +11,7 @@ import pytest
 
 import edgevision
 from edgevision.cli import main as cli
-from edgevision.errors import ConfigMismatchError
+from edgevision.errors import ConfigMismatchError, InvalidArgumentError
 from edgevision.plates import reread_two_rows
 
 import models
@@ -438,6 +438,40 @@ def test_with_the_second_look_the_first_only_proposes_and_the_second_confirms(tm
     assert len(edgevision.PlateReader(ocr=ocr, detector=given, confirm_threshold=0.35)(img)) == 0
     sure = _one_plate_detector(tmp_path, corners, "sure", score=0.9, conf_threshold=0.5)
     assert len(edgevision.PlateReader(ocr=ocr, detector=sure)(img)) == 1
+
+
+def test_a_second_look_model_confirms_and_places_the_plates_the_detector_proposes(tmp_path: Path) -> None:
+    # The detector proposes the centred plate of the test above (crop: a 600 px square from (20, 20)).
+    # A second-look model answering other input corners gives the plate those corners, mapped from
+    # the crop; one answering 0.4 does not confirm it at the default REFINE_CONFIRM_CONF (0.7).
+    det = _one_plate_detector(tmp_path, [22, 30, 42, 30, 42, 34, 22, 34], "centred")
+    other = [24, 29, 44, 30, 44, 35, 24, 34]
+    second = _one_plate_detector(tmp_path, other, "second", conf_threshold=0.5)
+    img = np.zeros((640, 640, 3), np.uint8)
+    reader = edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det, second_look=second)
+    assert reader.second_look is not None and reader.second_look.config.decoder["conf_threshold"] == \
+        edgevision.plates.REFINE_PROPOSE_CONF
+    scene = reader(img)
+    assert len(scene) == 1 and scene[0].score == pytest.approx(0.9)  # the score stays the first look's
+    np.testing.assert_allclose(scene[0].corners, np.array(other).reshape(4, 2) * 600 / 64 + 20, atol=1e-6)
+    unsure = _one_plate_detector(tmp_path, other, "unsure2", score=0.4)
+    assert len(edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det, second_look=unsure)(img)) == 0
+    assert len(edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det, second_look=unsure,
+                                      confirm_threshold=0.35)(img)) == 1
+    # Without one, the detector looks again itself (its own corners).
+    np.testing.assert_allclose(edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det)(img)[0].corners,
+                               np.array([[22, 30], [42, 30], [42, 34], [22, 34]]) * 600 / 64 + 20, atol=1e-6)
+
+
+def test_a_second_look_model_is_checked(tmp_path: Path) -> None:
+    kp = models.save(models.with_metadata(models.keypoints_model(), _kp_meta()), tmp_path / "kp.onnx")
+    det = _one_plate_detector(tmp_path, [22, 30, 42, 30, 42, 34, 22, 34], "centred")
+    with pytest.raises(ConfigMismatchError, match="second_look: expected a pose model with 4 keypoints"):
+        edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det, second_look=_ocr(tmp_path))
+    with pytest.raises(InvalidArgumentError, match="second_look: only with refine=True"):
+        edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det, refine=False, second_look=det)
+    with pytest.raises(InvalidArgumentError, match="second_look: only with a detector"):
+        edgevision.PlateReader(kp, ocr=_ocr(tmp_path), second_look=det)
 
 
 def test_two_proposals_the_second_look_confirms_as_one_plate_give_one_plate(tmp_path: Path) -> None:
