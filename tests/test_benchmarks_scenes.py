@@ -117,12 +117,12 @@ def test_validation_sets_hold_nothing_of_the_held_out_sets(tmp_path):
         S.run("plate_pose_int8.onnx", real=str(root), sets="test")
 
 
-def test_reader_options_reach_our_reader_and_the_result(tmp_path, monkeypatch):
-    """``--confirm`` / ``--propose`` (``reader_options``) are passed to the PlateReader the benchmark builds, not read
-    from the module's constants, and are recorded; the reader's fixed arguments cannot be overridden."""
+def _recorded_validation_run(tmp_path, monkeypatch) -> tuple[list, object]:
+    """The keyword arguments of every PlateReader the benchmark builds (recorded as it builds them), and a real-data
+    root with one plate-free photo and one labelled EasyPR train scene."""
     import edgevision
 
-    built = []
+    built: list = []
     real_reader = edgevision.PlateReader
 
     def recording(*args, **kw):
@@ -135,6 +135,13 @@ def test_reader_options_reach_our_reader_and_the_result(tmp_path, monkeypatch):
     _jpg(root / "easypr/images/two.jpg", 2)
     (root / "easypr/labels.tsv").write_text("#path\ttext\tplate_kind\tcx,cy,w,h\trotation_deg\tlocateType\n"
                                             "images/two.jpg\t京A88731\t蓝牌\t80,60,40,12\t0\t1\n", encoding="utf-8")
+    return built, root
+
+
+def test_reader_options_reach_our_reader_and_the_result(tmp_path, monkeypatch):
+    """``--confirm`` / ``--propose`` (``reader_options``) are passed to the PlateReader the benchmark builds, not read
+    from the module's constants, and are recorded; the reader's fixed arguments cannot be overridden."""
+    built, root = _recorded_validation_run(tmp_path, monkeypatch)
     res = S.run("plate_pose_int8.onnx", real=str(root), sets="validation", limit=1, log=None,
                 reader_options={"confirm_threshold": 0.85, "conf_threshold": 0.4})
     assert res["reader_options"] == {"confirm_threshold": 0.85, "conf_threshold": 0.4}
@@ -154,19 +161,7 @@ def test_a_second_look_model_reaches_our_reader_and_names_its_rows(tmp_path, mon
     no-slant-correction twin, and named in the rows; the first-look-only reader has none."""
     import edgevision
 
-    built = []
-    real_reader = edgevision.PlateReader
-
-    def recording(*args, **kw):
-        built.append(kw)
-        return real_reader(*args, **kw)
-
-    monkeypatch.setattr(edgevision, "PlateReader", recording)
-    root = tmp_path / "real"
-    _jpg(root / "meters/lcd_digits_philbrockman/x7.jpg", 1)
-    _jpg(root / "easypr/images/two.jpg", 2)
-    (root / "easypr/labels.tsv").write_text("#path\ttext\tplate_kind\tcx,cy,w,h\trotation_deg\tlocateType\n"
-                                            "images/two.jpg\t京A88731\t蓝牌\t80,60,40,12\t0\t1\n", encoding="utf-8")
+    built, root = _recorded_validation_run(tmp_path, monkeypatch)
     res = S.run("plate_pose_int8.onnx", real=str(root), sets="validation", limit=1, log=None,
                 reader_options={"second_look": "plate_pose.onnx"})
     assert built[0]["second_look"] == "plate_pose.onnx" and "second_look" not in built[1]
