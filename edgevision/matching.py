@@ -34,6 +34,31 @@ from .errors import EdgeVisionError, ImageReadError, InvalidArgumentError
 DEFAULT_MODEL = "siamese_icons_int8.onnx"
 #: Candidates in the default layout.
 DEFAULT_CANDIDATES = 5
+#: ``SiameseMatcher(search=...)`` default: each candidate box is also tried moved by 1/8 of its side
+#: each way (:func:`search_boxes`). Chosen on 300 synthetic validation challenges (289 -> 292 right,
+#: the bundled int8), then measured once held out: 500 challenges 95.0 -> 95.8% (int8), 95.2 -> 96.0%
+#: (fp32), for about 4x the crops (siamese_icons.md). ``0`` is the fast path: the boxes alone.
+DEFAULT_SEARCH = 0.125
+
+
+def search_boxes(box: Any, shape: tuple[int, int], shift: float) -> np.ndarray:
+    """The crops a candidate ``box`` (x0, y0, x1, y1, source px) is searched at: the box itself, then the
+    box moved by ``shift`` times its width left and right and by ``shift`` times its height down and
+    up, each moved back inside the image of ``shape`` = (height, width) where it would leave it
+    (its size kept). ``(5, 4)`` float64; ``(1, 4)`` when ``shift`` is 0."""
+    b = np.asarray(box, np.float64)
+    if shift == 0:
+        return b[None].copy()
+    w, h = b[2] - b[0], b[3] - b[1]
+    out = [b] + [b + np.array([dx, dy, dx, dy]) for dx, dy in ((shift * w, 0), (-shift * w, 0), (0, shift * h),
+                                                              (0, -shift * h))]
+    ih, iw = shape
+    fixed = []
+    for x0, y0, x1, y1 in out:
+        dx = max(0.0, -x0) - max(0.0, x1 - iw)
+        dy = max(0.0, -y0) - max(0.0, y1 - ih)
+        fixed.append((x0 + dx, y0 + dy, x1 + dx, y1 + dy))
+    return np.array(fixed, np.float64)
 
 
 def challenge_layout(size: Any, candidates: int = DEFAULT_CANDIDATES) -> dict[str, np.ndarray]:
@@ -99,8 +124,9 @@ class MatchResult:
         center: ``(x, y)`` source pixels: the centre of the target's box (the point to click).
         similarity: cosine similarity of the target to the reference, -1..1.
         similarities: ``(N,)`` every candidate's cosine similarity to the reference.
-        boxes: ``(N, 4)`` the candidate boxes ``(x0, y0, x1, y1)`` (source pixels), or
-            ``None`` when the matcher was given crops.
+        boxes: ``(N, 4)`` the candidate boxes ``(x0, y0, x1, y1)`` (source pixels): with the
+            crop search (``SiameseMatcher(search=...)``), the crop each candidate scored best
+            at; ``None`` when the matcher was given crops.
         reference_box: ``(4,)`` or ``None``, likewise.
         orig_img: the challenge image (for :meth:`plot`), or ``None``.
     """
@@ -170,6 +196,12 @@ class SiameseMatcher:
     Args:
         model: an ``embedding`` model path or bundled name (default ``siamese_icons_int8.onnx``).
         device, threads, config: passed to :class:`edgevision.Predictor`.
+        search: crop search on challenge images, a fraction of a box's side in [0, 0.5)
+            (default :data:`DEFAULT_SEARCH`; 0: off). Each candidate box is also embedded
+            moved by ``search`` of its width left and right and of its height down and up
+            (:func:`search_boxes`; 5 crops a candidate), for a figure the box does not
+            centre; a candidate scores its best crop, and that crop is its box in the result
+            (the answer's centre is the chosen crop's).
 
     Call it on a challenge image (path or uint8 BGR array) with the reference box and the
     candidate boxes (default: :func:`challenge_layout` of the image), or use
@@ -178,9 +210,13 @@ class SiameseMatcher:
     """
 
     def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, *, device: str = "auto", threads: int | None = None,
-                 config: Any = None) -> None:
+                 config: Any = None, search: float = DEFAULT_SEARCH) -> None:
         from .predictor import Predictor
 
+        if isinstance(search, (bool, np.bool_)) or not isinstance(search, (int, float, np.integer, np.floating)) \
+                or not (np.isfinite(search) and 0 <= search < 0.5):
+            raise InvalidArgumentError(f"search: expected a fraction of a box's side in [0, 0.5), got {search!r}")
+        self.search = float(search)
         self.predictor = Predictor(model, device=device, threads=threads, config=config)
         if self.predictor.task != "embedding":
             raise InvalidArgumentError(f"model: expected an 'embedding' model, got task {self.predictor.task!r} "
@@ -221,9 +257,16 @@ class SiameseMatcher:
             raise InvalidArgumentError(f"candidate_boxes: expected a non-empty list of (x0, y0, x1, y1) boxes, got "
                                        f"{candidate_boxes!r}")
         boxes = np.stack([_box(b, f"candidate_boxes[{i}]", img.shape[:2]) for i, b in enumerate(candidate_boxes)])
-        r = self.match(crop(img, ref), [crop(img, b) for b in boxes])
-        c = ((boxes[r.target, 0] + boxes[r.target, 2]) / 2, (boxes[r.target, 1] + boxes[r.target, 3]) / 2)
-        return MatchResult(r.target, (float(c[0]), float(c[1])), r.similarity, r.similarities, boxes, ref, img)
+        tried = [search_boxes(b, img.shape[:2], self.search) for b in boxes]
+        r = self.match(crop(img, ref), [crop(img, t) for ts in tried for t in ts])
+        k = len(tried[0])
+        sims = r.similarities.reshape(len(boxes), k)
+        best = sims.argmax(1)
+        boxes = np.stack([ts[j] for ts, j in zip(tried, best)])
+        sims = sims[np.arange(len(boxes)), best]
+        t = int(np.argmax(sims))
+        c = ((boxes[t, 0] + boxes[t, 2]) / 2, (boxes[t, 1] + boxes[t, 3]) / 2)
+        return MatchResult(t, (float(c[0]), float(c[1])), float(sims[t]), sims, boxes, ref, img)
 
 
 def read_boxes(path: str | os.PathLike) -> dict[str, Any]:
@@ -283,5 +326,5 @@ def evaluate_labels(matcher: SiameseMatcher, labels: str | os.PathLike,
             "mean_center_error_px": float(np.mean(errors)) if errors else None}
 
 
-__all__ = ["DEFAULT_MODEL", "MatchResult", "SiameseMatcher", "challenge_layout", "crop", "evaluate_labels",
-           "read_boxes"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_SEARCH", "MatchResult", "SiameseMatcher", "challenge_layout", "crop",
+           "evaluate_labels", "read_boxes", "search_boxes"]

@@ -28,7 +28,7 @@ from calibration.captcha_synth import (
 )
 from edgevision.cli import main as cli
 from edgevision.errors import ImageReadError, InvalidArgumentError, InvalidTypeError
-from edgevision.matching import MatchResult, SiameseMatcher, challenge_layout, evaluate_labels
+from edgevision.matching import MatchResult, SiameseMatcher, challenge_layout, evaluate_labels, search_boxes
 
 DATA = Path(__file__).resolve().parent / "data" / "captcha"
 MODELS = ("siamese_icons.onnx", "siamese_icons_int8.onnx")
@@ -216,16 +216,46 @@ def test_matcher_on_synthetic_challenges(matcher: SiameseMatcher) -> None:
 
 def test_matcher_with_labelled_boxes_returns_the_figure_centre(matcher: SiameseMatcher) -> None:
     ch = render_challenge(SYNTH_SEEDS[0])
-    r = matcher(ch.image, ch.reference_box, ch.boxes)
-    assert r.target == ch.target
-    assert np.allclose(r.center, ((ch.boxes[r.target, 0] + ch.boxes[r.target, 2]) / 2,
-                                  (ch.boxes[r.target, 1] + ch.boxes[r.target, 3]) / 2))
+    centre = ((ch.boxes[ch.target, 0] + ch.boxes[ch.target, 2]) / 2, (ch.boxes[ch.target, 1] + ch.boxes[ch.target, 3]) / 2)
+    exact = SiameseMatcher(matcher.predictor.path, threads=1, search=0)(ch.image, ch.reference_box, ch.boxes)
+    assert exact.target == ch.target and np.allclose(exact.center, centre)
+    r = matcher(ch.image, ch.reference_box, ch.boxes)  # the default crop search: within 1/8 of the box's side
+    side = ch.boxes[ch.target, 2] - ch.boxes[ch.target, 0]
+    assert r.target == ch.target and np.abs(np.subtract(r.center, centre)).max() <= side / 8 + 1e-6
     d = r.to_dict()
     assert d["target"] == ch.target and set(d) >= {"x", "y", "similarity", "similarities", "candidate_boxes"}
     out = r.plot()
     assert out.shape == ch.image.shape and not np.array_equal(out, ch.image)
     x, y = (int(round(v)) for v in r.center)
     assert tuple(out[y, x]) == (0, 0, 255)  # the red marker
+
+
+def test_search_boxes_move_a_box_by_a_share_of_its_side_and_keep_it_in_the_image() -> None:
+    box = (100.0, 50.0, 180.0, 90.0)  # 80 x 40 px
+    np.testing.assert_array_equal(search_boxes(box, (200, 400), 0.0), [box])
+    np.testing.assert_allclose(search_boxes(box, (200, 400), 0.125),
+                               [box, (110, 50, 190, 90), (90, 50, 170, 90), (100, 55, 180, 95), (100, 45, 180, 85)])
+    # at the image's left and top edges the moved boxes are put back inside, their size kept
+    edge = search_boxes((0.0, 0.0, 80.0, 80.0), (200, 400), 0.25)
+    np.testing.assert_allclose(edge, [(0, 0, 80, 80), (20, 0, 100, 80), (0, 0, 80, 80), (0, 20, 80, 100),
+                                      (0, 0, 80, 80)])
+
+
+def test_the_crop_search_scores_each_candidate_by_its_best_crop(matcher: SiameseMatcher) -> None:
+    searching = SiameseMatcher(matcher.predictor.path, threads=1, search=0.125)
+    assert searching.search == 0.125 and SiameseMatcher(MODELS[1]).search == edgevision.matching.DEFAULT_SEARCH
+    ch = render_challenge(SYNTH_SEEDS[1])
+    r = searching(ch.image)
+    lay = challenge_layout(ch.image.shape[:2])
+    tried = [search_boxes(b, ch.image.shape[:2], 0.125) for b in lay["candidate_boxes"]]
+    e = matcher.embed([crop_box(ch.image, lay["reference_box"])] + [crop_box(ch.image, b) for t in tried for b in t])
+    sims = (e[1:] @ e[0]).reshape(len(tried), 5)
+    np.testing.assert_allclose(r.similarities, sims.max(1), atol=1e-5)
+    np.testing.assert_allclose(r.boxes, [t[j] for t, j in zip(tried, sims.argmax(1))])
+    assert r.target == int(np.argmax(sims.max(1))) and r.similarity == pytest.approx(float(sims.max()), abs=1e-5)
+    b = r.boxes[r.target]
+    assert r.center == pytest.approx(((b[0] + b[2]) / 2, (b[1] + b[3]) / 2))
+    assert r.plot().shape == ch.image.shape
 
 
 def test_matcher_errors() -> None:
@@ -245,6 +275,9 @@ def test_matcher_errors() -> None:
         m.match(img[:50, :50], [img[:40, :40]]).plot()
     with pytest.raises(InvalidArgumentError, match="embedding"):
         SiameseMatcher("plate_ocr_int8.onnx")
+    for bad in (-0.1, 0.5, True, "0.1", float("nan")):
+        with pytest.raises(InvalidArgumentError, match=r"search: expected a fraction of a box's side in \[0, 0.5\)"):
+            SiameseMatcher(MODELS[1], search=bad)
     with pytest.raises(InvalidArgumentError, match="size"):
         challenge_layout((20, 400))
 
@@ -278,6 +311,12 @@ def test_cli_match_prints_coordinates_and_saves(tmp_path: Path, capsys: pytest.C
     assert cli(["match", str(img)]) == 0
     rec = json.loads(capsys.readouterr().out)
     assert rec["boxes"].endswith("c.json") and rec["target"] == ch.target
+    # --search 0: the labelled boxes alone, the answer is the target box's centre
+    assert cli(["match", str(img), "--search", "0"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    b = ch.boxes[ch.target]
+    assert rec["target"] == ch.target and (rec["x"], rec["y"]) == pytest.approx(((b[0] + b[2]) / 2, (b[1] + b[3]) / 2),
+                                                                                abs=0.01)
 
 
 def test_cli_dataset_mode_prints_accuracy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -305,6 +344,8 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "not valid JSON" in capsys.readouterr().err
     assert cli(["match", str(img), "--boxes", str(tmp_path / "nope.json")]) == 2
     assert "no such file" in capsys.readouterr().err
+    assert cli(["match", str(img), "--search", "0.7"]) == 2
+    assert "search: expected a fraction of a box's side in [0, 0.5)" in capsys.readouterr().err
     (tmp_path / "labels.jsonl").write_text('{"image": "c.png"}\n')
     assert cli(["match", str(tmp_path)]) == 2
     assert "target" in capsys.readouterr().err
