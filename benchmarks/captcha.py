@@ -70,7 +70,7 @@ def run_captcha(models: Sequence[str] = DEFAULT_MODELS, *, real: str | None = No
     from calibration.captcha_real import TRIALS_COUNT, load_icon_set, matching_trials
     from calibration.errors import DatasetNotFoundError
     from calibration.timing import environment, measure_interleaved
-    from edgevision.matching import SiameseMatcher
+    from edgevision.matching import SiameseMatcher, search_boxes
 
     log = log or (lambda s: None)
     real_trials, real_error = None, None
@@ -103,7 +103,8 @@ def run_captcha(models: Sequence[str] = DEFAULT_MODELS, *, real: str | None = No
         row["ms_per_challenge"] = stats[f"{row['model']}|challenge"].median
         row["ms_per_crop"] = stats[f"{row['model']}|crop"].median
     used = next(iter(matchers.values())).search if matchers else search
-    crops = 1 + len(challenges[0].centers) * (5 if used else 1) if challenges else None   # search_boxes: 5 a box
+    per_box = len(search_boxes((0.0, 0.0, 1.0, 1.0), (2, 2), used or 0.0))
+    crops = 1 + len(challenges[0].centers) * per_box if challenges else None
     return {"environment": environment(), "threads": threads, "search": used, "crops_per_challenge": crops,
             "rows": rows, "real_error": real_error}
 

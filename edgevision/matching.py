@@ -4,7 +4,9 @@ The matcher embeds the reference crop and every candidate crop with an
 ``embedding`` model (default: the bundled ``siamese_icons_int8.onnx``, a small
 Xception trained as a Siamese network) and answers with the candidate whose unit
 embedding is most cosine-similar to the reference's (the smallest Euclidean
-distance between unit vectors: the same ranking).
+distance between unit vectors: the same ranking). On a challenge image it searches each
+candidate box at a few shifted crops (``search``, :func:`search_boxes`) and scores a
+candidate by its best crop, since a layout's slot does not centre every figure.
 
 Conventions: images are uint8 BGR (or paths OpenCV reads); points are continuous
 pixel coordinates ``(x, y)`` of the source image, origin at the top-left corner of

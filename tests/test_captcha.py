@@ -472,3 +472,15 @@ def test_a_card_continued_from_a_bundled_export_keeps_the_whole_chain(tmp_path: 
     # nothing to take: a weights file, an export without a card
     assert _earlier_runs(str(tmp_path / "x.weights.h5")) is None
     assert _earlier_runs(str(tmp_path / "other" / "siamese_icons.onnx")) is None
+
+
+def test_the_benchmark_records_the_crop_search(tmp_path: Path) -> None:
+    """``benchmarks.captcha --search``: the matchers search at it, and the result and table say so (crops a challenge)."""
+    from benchmarks.captcha import run_captcha, to_markdown
+
+    for search, crops in ((0.125, 26), (0.0, 6)):
+        res = run_captcha(MODELS[1:], real=str(tmp_path / "no-real-data"), synthetic=2, search=search)
+        assert res["search"] == search and res["crops_per_challenge"] == crops and res["real_error"]
+        md = to_markdown(res)
+        assert f"ms per challenge ({crops} crops, one batch)" in md
+        assert ("crop search +-0.125" in md) == bool(search)
