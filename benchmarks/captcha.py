@@ -1,6 +1,7 @@
 """Seed 004's captcha matcher on real held-out icons first, synthetic challenges beside (issue 18).
 
-    python -m benchmarks.captcha [--model M]... [--real DIR] [--trials N] [--synthetic N] [--json PATH] [--markdown PATH]
+    python -m benchmarks.captcha [--model M]... [--real DIR] [--trials N] [--synthetic N] [--search F] [--json PATH]
+                                 [--markdown PATH]
 
 For each model (default: the bundled ``siamese_icons.onnx`` and ``siamese_icons_int8.onnx``),
 through :class:`edgevision.SiameseMatcher` (ONNX Runtime CPU, 1 thread):
@@ -11,9 +12,11 @@ through :class:`edgevision.SiameseMatcher` (ONNX Runtime CPU, 1 thread):
   identities). Target: >= 97%. Never trained on.
 - **synthetic**: held-out challenges of :func:`calibration.captcha_synth.render_challenge`
   (seeds from ``training.siamese.HELDOUT_CHALLENGE_SEED``, procedural figures, held-out
-  identities), cropped at the default layout's slots. Target: >= 98%.
-- **latency**: one matcher call on one synthetic challenge (6 crops, one batched
-  inference), and one crop alone, milliseconds, the models timed round-robin.
+  identities), cropped at the default layout's slots, each searched at the matcher's crops
+  (``SiameseMatcher(search=...)``; ``--search F`` sets it). Target: >= 98%.
+- **latency**: one matcher call on one synthetic challenge (the reference and every crop of
+  every candidate, one batched inference: 26 crops with the default search, 6 without), and one
+  crop alone, milliseconds, the models timed round-robin.
 
 The library function is :func:`run_captcha`; ``main`` only parses arguments and prints.
 """

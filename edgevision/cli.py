@@ -3,7 +3,7 @@
     edgevision predict MODEL IMAGE... [--save DIR] [--json] [--device D] [--config FILE]
     edgevision info MODEL [--json]
     edgevision demo [SOURCE] [--out DIR] [--corners MODEL] [--ocr MODEL]
-    edgevision match IMAGE [--save OUT] [--boxes JSON] [--model M]   (seed 004: the matching candidate's x, y)
+    edgevision match IMAGE [--save OUT] [--boxes JSON] [--model M] [--search F]   (seed 004: the matching candidate's x, y)
     edgevision match LABELS [--images DIR]   (seed 004's accuracy on a labels.jsonl folder)
     edgevision read-meter IMAGE... [--save DIR] [--json] [--corners M] [--digits M] [--classifier M] [--refine M | --no-refine]
     edgevision read-meter --eval DIR | --synthetic N [--seed S] [--save DIR]   (seed 001's recognition rate)
