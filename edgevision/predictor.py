@@ -215,7 +215,7 @@ class Predictor:
         if len(t.shape) != 4:
             raise ConfigMismatchError(f"model: input {t.name!r} has shape {t.shape}; expected a 4-d image batch")
         size, kw = cfg.preprocess_kwargs()
-        h, w = (size, size) if isinstance(size, int) else tuple(size)
+        h, w = size
         layout = kw.get("layout", "NCHW")
         dims = (t.fixed(2), t.fixed(3), t.fixed(1)) if layout == "NCHW" else (t.fixed(1), t.fixed(2), t.fixed(3))
         channels = kw.get("channels") or 3

@@ -95,7 +95,7 @@ def build_config(*, task: str, preprocess: Mapping[str, Any], input_name: str, l
 def input_shape(config: ModelConfig) -> tuple[int, int, int]:
     """The per-image input shape the config implies: (C, H, W) for NCHW, (H, W, C) for NHWC."""
     size, kw = config.preprocess_kwargs()
-    h, w = (size, size) if isinstance(size, int) else tuple(size)
+    h, w = size
     c = kw.get("channels") or 3
     return (c, h, w) if config.layout == "NCHW" else (h, w, c)
 
@@ -578,7 +578,7 @@ def parity_inputs(config: ModelConfig, *, batch: int = 2, seed: int = 0,
         sets["representative"] = representative.astype(dtype, copy=False)
         return sets
     size, kw = config.preprocess_kwargs()
-    hw = (size, size) if isinstance(size, int) else tuple(size)
+    hw = size
     if representative is None:
         images = procedural_images(batch, (max(hw[0], 48) * 3 // 2, max(hw[1], 48) * 3 // 2), seed)
     else:

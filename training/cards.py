@@ -112,7 +112,7 @@ def write_card(onnx_path: str | Path, doc: dict[str, Any]) -> Path:
 
 **Task:** `{cfg.task}` - {"plate corners TL, TR, BR, BL (x, y), normalized to the letterboxed input; the Predictor returns source pixels" if cfg.task == "keypoints" else "plate text, CTC over time steps (blank 0), any length; the province first, then letters/digits" if cfg.task == "ctc_ocr" else "plate text, slot 0 = province, then letters/digits"}.
 **Architecture:** `{cfg.name}` (edgevision `exporters.zoo`), {doc["export"]["size_mb"]:.1f} MB fp32 ONNX, opset 18, dynamic batch.
-**Input:** `{cfg.input_name}` {cfg.layout} {cfg.dtype}, size {list(size) if not isinstance(size, int) else [size, size]}, preprocessing `{json.dumps({k: v for k, v in kw.items() if k not in ("layout", "dtype")}, ensure_ascii=False)}` (all in the model's `edgevision` metadata).
+**Input:** `{cfg.input_name}` {cfg.layout} {cfg.dtype}, size {list(size)}, preprocessing `{json.dumps({k: v for k, v in kw.items() if k not in ("layout", "dtype")}, ensure_ascii=False)}` (all in the model's `edgevision` metadata).
 
 ## Training
 

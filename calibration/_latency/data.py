@@ -117,7 +117,7 @@ def timing_images(predictor: Any, samples: Sequence[Any], count: int) -> tuple[l
 
     size, kw = predictor.config.preprocess_kwargs()
     channels = kw.get("channels") or 3
-    hw = (size, size) if isinstance(size, int) else tuple(size)
+    hw = size
     if samples:
         from calibration.metrics import load_image
 

@@ -88,7 +88,7 @@ def _chain(predictor: Any) -> Callable[[list[np.ndarray]], np.ndarray] | None:
     from .opencv import Case, chain_fn
 
     size, kw = predictor.config.preprocess_kwargs()
-    hw = (size, size) if isinstance(size, int) else tuple(size)
+    hw = size
     if (kw.get("channels") or 3) != 3 or kw.get("mode", "letterbox") not in ("letterbox", "stretch", "pad_right"):
         return None
     return chain_fn(Case("model", (0, 0), hw, kw.get("mode", "letterbox")))
