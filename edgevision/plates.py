@@ -472,6 +472,15 @@ class PlateReader:
         def predictor(model: Any, **kw: Any) -> Predictor:
             return model if isinstance(model, Predictor) else Predictor(model, device=device, threads=threads, **kw)
 
+        def proposing(model: Any, overrides: dict[str, Any]) -> Predictor:
+            """A pose model (not a Predictor) keeping detections above REFINE_PROPOSE_CONF, for a look whose
+            plates are confirmed (or proposed) at a threshold of the reader's, not at its model's own."""
+            try:
+                return predictor(model, decoder={**overrides, "conf_threshold": REFINE_PROPOSE_CONF})
+            except InvalidMetadataError:
+                # Not a detection model (no conf_threshold to set): loaded as it is, the task check says so.
+                return predictor(model, **({"decoder": overrides} if overrides else {}))
+
         if detector is _DEFAULT:
             detector = DEFAULT_DETECTOR if corners is None else None
         elif detector is not None and corners is not None:
@@ -506,23 +515,15 @@ class PlateReader:
                 raise InvalidArgumentError("conf_threshold, iou_threshold, max_plates: pass them to the detector's "
                                            "Predictor (decoder={...}) when you give a Predictor")
             propose = self.refine and conf_threshold is None and not isinstance(detector, Predictor)
-            try:
-                self.detector = predictor(detector, **({"decoder": {**overrides, "conf_threshold": REFINE_PROPOSE_CONF}}
-                                                       if propose else {"decoder": overrides} if overrides else {}))
-            except InvalidMetadataError:
-                if not propose:
-                    raise
-                # Not a detection model (no conf_threshold to set): loaded as it is, the task check says so.
-                self.detector = predictor(detector, **({"decoder": overrides} if overrides else {}))
+            self.detector = proposing(detector, overrides) if propose else \
+                predictor(detector, **({"decoder": overrides} if overrides else {}))
             _check_plate_pose(self.detector, "detector")
             if second_look is not None:
                 if not self.refine:
                     raise InvalidArgumentError("second_look: only with refine=True (it is the second look's model)")
-                try:  # it confirms at confirm_threshold, so it keeps whatever scores above the proposals' floor
-                    self.second_look = predictor(second_look, decoder={"conf_threshold": REFINE_PROPOSE_CONF}) \
-                        if not isinstance(second_look, Predictor) else second_look
-                except InvalidMetadataError:  # not a detection model: loaded as it is, the task check says so
-                    self.second_look = predictor(second_look)
+                # It confirms at confirm_threshold, so it keeps whatever scores above the proposals' floor.
+                self.second_look = predictor(second_look) if isinstance(second_look, Predictor) else \
+                    proposing(second_look, {})
                 _check_plate_pose(self.second_look, "second_look")
         else:
             if overrides:
@@ -540,7 +541,7 @@ class PlateReader:
             raise ConfigMismatchError(f"ocr: expected a slots_ocr or ctc_ocr model, {self.ocr.path} is "
                                       f"task {self.ocr.task!r}")
         size, kw = self.ocr.config.preprocess_kwargs()
-        self.crop_size = (size, size) if isinstance(size, int) else tuple(size)
+        self.crop_size = size
         self._gray = (kw.get("channels") or 3) == 1
 
     def __repr__(self) -> str:
