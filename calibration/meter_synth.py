@@ -14,7 +14,8 @@ Two-stage meter reading (seed 001, issue 18):
 This module draws both: :func:`render_screen` a rectified screen with its digit boxes,
 drum positions and reading; :func:`render_scene` a whole photo of a meter holding such
 a screen, with its corners and class. Everything is drawn with OpenCV (Hershey
-strokes and polygons, no font files), and is deterministic per ``seed``
+strokes and polygons, no font files; ``fonts="many"`` also draws drum digits in the TrueType faces
+matplotlib ships, for training), and is deterministic per ``seed``
 (``numpy.random.default_rng(seed)``; same seed, same pixels).
 
 Screens come in two styles, modelled on the real sets in ``../shared/data/real/meters/``:
@@ -38,6 +39,7 @@ coordinates (the top-left corner of the top-left pixel is ``(0, 0)``), boxes
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -48,7 +50,7 @@ import numpy as np
 from edgevision.meters import DIGIT_CROP_SIZE, digit_crop
 
 __all__ = ["SCREEN_SIZE", "METER_CLASSES", "SCREEN_STYLES", "BOX_CLASSES", "DRUM_GEOMETRIES", "MeterScreen",
-           "MeterScene", "render_screen", "render_scene", "nearest_digit", "reading_from_positions",
+           "DRUM_FONTS", "MeterScene", "render_screen", "render_scene", "nearest_digit", "reading_from_positions",
            "screen_homography", "digit_crop", "DIGIT_CROP_SIZE"]
 
 #: (h, w) px of the rectified screen: the digit detector's input size.
@@ -75,6 +77,18 @@ _SH, _SW = SCREEN_SIZE
 #: train labels: 10th / 50th / 90th percentile 0.50 / 0.68 / 0.96 of the other digits' width in the row).
 ONE_BOX_WIDTH = 0.65
 _FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX)
+#: The analog drums' typefaces. ``"hershey"`` (the default, and what every held-out synthetic set of the
+#: benchmarks draws): OpenCV's Hershey SIMPLEX or DUPLEX. ``"many"`` (2026-12-06, for training): a third
+#: of the windows in one of four Hershey faces (SIMPLEX, DUPLEX, COMPLEX, TRIPLEX), two thirds in one of
+#: :data:`TTF_FACES` (the TrueType fonts matplotlib ships: needs matplotlib and Pillow, the host-side
+#: extras), and 60% of the windows condensed (glyphs 0.65-1 as wide), as real drum fonts vary.
+DRUM_FONTS = ("hershey", "many")
+#: The TrueType faces of ``fonts="many"``: file names in matplotlib's ``mpl-data/fonts/ttf``.
+TTF_FACES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf",
+             "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf", "STIXGeneral.ttf", "STIXGeneralBol.ttf",
+             "cmss10.ttf", "cmr10.ttf", "cmtt10.ttf", "cmb10.ttf")
+_MANY_HERSHEY = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX,
+                 cv2.FONT_HERSHEY_TRIPLEX)
 
 
 @dataclass
@@ -166,21 +180,79 @@ def _put_text(img: np.ndarray, text: str, org: tuple[int, int], font: int, scale
     img[:] = img * (1 - a) + np.array(color, np.float32) * a
 
 
-def _glyph(ch: str, h: int, w: int, font: int, weight: float, italic: float = 0.0) -> np.ndarray:
-    """A white-on-black float32 mask (h, w) of character ``ch``, drawn 4x larger then reduced."""
+@dataclass(frozen=True)
+class _Face:
+    """A TrueType face of :data:`TTF_FACES`, drawn by Pillow."""
+
+    name: str
+
+
+def _ttf_path(name: str) -> str:
+    try:
+        import matplotlib
+    except ImportError as e:  # pragma: no cover - the host-side extras bring it
+        raise ImportError("fonts='many' draws matplotlib's TrueType fonts: pip install matplotlib pillow") from e
+    from pathlib import Path
+
+    path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: a font of TTF_FACES is missing from this matplotlib")
+    return str(path)
+
+
+@functools.lru_cache(maxsize=512)
+def _ttf_ink(name: str, ch: str, stroke: int) -> np.ndarray:
+    """uint8 (H, W) ink of ``ch`` in face ``name`` at 128 px, ``stroke`` px bolder, cropped to its ink."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(_ttf_path(name), 128)
+    im = Image.new("L", (256, 256), 0)
+    ImageDraw.Draw(im).text((128, 128), ch, fill=255, font=font, anchor="mm", stroke_width=stroke,
+                            stroke_fill=255)
+    a = np.asarray(im)
+    ys, xs = np.flatnonzero(a.max(1) > 0), np.flatnonzero(a.max(0) > 0)
+    return np.ascontiguousarray(a[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1])
+
+
+def _glyph(ch: str, h: int, w: int, font: int | _Face, weight: float, italic: float = 0.0,
+           condense: float = 1.0) -> np.ndarray:
+    """A white-on-black float32 mask (h, w) of character ``ch``, drawn 4x larger then reduced.
+
+    ``font``: a Hershey font (``cv2.FONT_HERSHEY_*``) or a TrueType :class:`_Face`; ``weight``: stroke
+    weight (about 0.9-1.6); ``italic``: shear; ``condense``: the glyph's width scale (1 = its own shape)."""
     k = 4
     H, W = h * k, w * k
+    if condense != 1.0:
+        W = max(1, int(round(W / condense)))     # drawn wider, then squeezed to w
     canvas = np.zeros((H, W), np.uint8)
-    thick = max(1, int(round(weight * H / 9)))
-    (tw, th), _ = cv2.getTextSize(ch, font, 1.0, thick)
-    scale = min(0.78 * H / th, 0.86 * W / max(tw, 1))
-    thick = max(1, int(round(weight * H / 9)))
-    (tw, th), base = cv2.getTextSize(ch, font, scale, thick)
-    cv2.putText(canvas, ch, ((W - tw) // 2, (H + th) // 2), font, scale, 255, thick, cv2.LINE_AA)
+    if isinstance(font, _Face):
+        ink = _ttf_ink(font.name, ch, int(round(max(0.0, weight - 0.9) * 6)))
+        s = min(0.78 * H / ink.shape[0], 0.86 * W / ink.shape[1])
+        gh, gw = max(1, int(round(ink.shape[0] * s))), max(1, int(round(ink.shape[1] * s)))
+        y0, x0 = (H - gh) // 2, (W - gw) // 2
+        canvas[y0:y0 + gh, x0:x0 + gw] = cv2.resize(ink, (gw, gh), interpolation=cv2.INTER_AREA)
+    else:
+        thick = max(1, int(round(weight * H / 9)))
+        (tw, th), _ = cv2.getTextSize(ch, font, 1.0, thick)
+        scale = min(0.78 * H / th, 0.86 * W / max(tw, 1))
+        thick = max(1, int(round(weight * H / 9)))
+        (tw, th), base = cv2.getTextSize(ch, font, scale, thick)
+        cv2.putText(canvas, ch, ((W - tw) // 2, (H + th) // 2), font, scale, 255, thick, cv2.LINE_AA)
     if italic:
         m = np.float32([[1, -italic, italic * H / 2], [0, 1, 0]])
         canvas = cv2.warpAffine(canvas, m, (W, H))
     return cv2.resize(canvas, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+
+
+def _drum_face(rng: np.random.Generator, fonts: str) -> tuple[int | _Face, float]:
+    """A window's drum typeface and condensing (:data:`DRUM_FONTS`)."""
+    if fonts == "hershey":
+        return _FONTS[rng.integers(len(_FONTS))], 1.0
+    if rng.random() < 1 / 3:
+        face: int | _Face = _MANY_HERSHEY[int(rng.integers(len(_MANY_HERSHEY)))]
+    else:
+        face = _Face(TTF_FACES[int(rng.integers(len(TTF_FACES)))])
+    return face, (1.0 if rng.random() < 0.4 else float(rng.uniform(0.65, 1.0)))
 
 
 #: Seven segments as (x0, y0, x1, y1) in a unit cell (x right, y down): a b c d e f g.
@@ -235,18 +307,20 @@ def _drum_positions(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.mod(pos, 10.0).astype(np.float32)
 
 
-def _cylinder_strip(position: float, ch: int, cw: int, pitch: float, font: int, weight: float,
-                    italic: float, digit_h: float, radius: float | None = None, tall: bool = False) -> np.ndarray:
+def _cylinder_strip(position: float, ch: int, cw: int, pitch: float, font: int | _Face, weight: float,
+                    italic: float, digit_h: float, radius: float | None = None, tall: bool = False,
+                    condense: float = 1.0) -> np.ndarray:
     """The mask (ch, cw) a drum at ``position`` shows through its window, on a cylinder of ``radius`` px
     (default ``0.75 * ch``, the ``"v1"`` geometry of :data:`DRUM_GEOMETRIES`). ``tall``: each glyph's ink
-    is stretched to the full ``digit_h`` (``"v2"``; ``"v1"`` keeps the width-limited glyph, about 0.6 of it)."""
+    is stretched to the full ``digit_h`` (``"v2"``; ``"v1"`` keeps the width-limited glyph, about 0.6 of it).
+    ``font``, ``weight``, ``italic``, ``condense``: as :func:`_glyph`'s."""
     base = int(math.floor(position))
     frac = position - base
     gh = int(round(digit_h))
     strip_h = int(math.ceil(pitch * 5))
     strip = np.zeros((strip_h, cw), np.float32)
     for j, d in enumerate(range(base - 2, base + 3)):
-        g = _glyph(str(d % 10), gh, cw, font, weight, italic)
+        g = _glyph(str(d % 10), gh, cw, font, weight, italic, condense)
         if tall:
             ink = np.flatnonzero(g.max(1) > 0.1)
             if len(ink) > 1:
@@ -297,16 +371,17 @@ def _layout(rng: np.random.Generator, n_int: int, n_dec: int, h_range: tuple[flo
     return cells, dg
 
 
-def _analog(rng: np.random.Generator, n_int: int, n_dec: int, drums: str = "v1"
+def _analog(rng: np.random.Generator, n_int: int, n_dec: int, drums: str = "v1", fonts: str = "hershey"
             ) -> tuple[np.ndarray, list, np.ndarray, list]:
-    """An odometer window: image, digit cells, drum positions, decimal box (``drums``: :data:`DRUM_GEOMETRIES`)."""
+    """An odometer window: image, digit cells, drum positions, decimal box (``drums``: :data:`DRUM_GEOMETRIES`,
+    ``fonts``: :data:`DRUM_FONTS`)."""
     img = np.empty((_SH, _SW, 3), np.float32)
     dark_face = rng.random() < 0.6
     face = _color(rng, (35, 35, 38) if dark_face else (200, 205, 205), 18)
     img[:] = face
     cells, dgap = _layout(rng, n_int, n_dec, (0.5, 0.8), (0.55, 0.72), (0.08, 0.4), rng.uniform(0.0, 0.5))
     positions = _drum_positions(rng, n_int + n_dec)
-    font = _FONTS[rng.integers(len(_FONTS))]
+    font, condense = _drum_face(rng, fonts)
     weight = rng.uniform(0.9, 1.6)
     italic = 0.0 if rng.random() < 0.8 else rng.uniform(0.05, 0.15)
     drum_light = rng.random() < 0.3
@@ -336,7 +411,7 @@ def _analog(rng: np.random.Generator, n_int: int, n_dec: int, drums: str = "v1"
             pitch = digit_h * rng.uniform(*_V2_PITCH)
             radius = pitch * rng.uniform(*_V2_RADIUS)
         m = _cylinder_strip(float(positions[i]), ch, cw, pitch, font, weight, italic, digit_h, radius,
-                            tall=drums == "v2")
+                            tall=drums == "v2", condense=condense)
         cell = bg[None, None] * (1 - m[..., None]) + fg[None, None] * m[..., None]
         ys = (np.arange(ch, dtype=np.float32) + 0.5) / ch - 0.5
         shade = 1 - rng.uniform(0.3, 0.7) * (2 * ys) ** 2                 # the drum's curvature
@@ -444,13 +519,16 @@ def _finish_screen(img: np.ndarray, rng: np.random.Generator, strength: float = 
     return img
 
 
-def _check_drums(drums: str) -> str:
+def _check_drums(drums: str, fonts: str = "hershey") -> str:
     if drums not in DRUM_GEOMETRIES:
         raise ValueError(f"drums: expected one of {DRUM_GEOMETRIES}, got {drums!r}")
+    if fonts not in DRUM_FONTS:
+        raise ValueError(f"fonts: expected one of {DRUM_FONTS}, got {fonts!r}")
     return drums
 
 
-def _draw_screen(rng: np.random.Generator, style: str | None, drums: str = "v1") -> tuple[np.ndarray, MeterScreen]:
+def _draw_screen(rng: np.random.Generator, style: str | None, drums: str = "v1", fonts: str = "hershey"
+                 ) -> tuple[np.ndarray, MeterScreen]:
     """A clean screen (float32 image) and its labels (``image`` filled later)."""
     if style is None:
         style = SCREEN_STYLES[int(rng.integers(2))]
@@ -459,7 +537,7 @@ def _draw_screen(rng: np.random.Generator, style: str | None, drums: str = "v1")
     n_int = int(rng.integers(3, 7))
     n_dec = int(rng.integers(1, 4))
     if style == "analog":
-        img, cells, positions, dbox = _analog(rng, n_int, n_dec, drums)
+        img, cells, positions, dbox = _analog(rng, n_int, n_dec, drums, fonts)
     else:
         img, cells, positions, dbox = _digital(rng, n_int, n_dec)
     boxes = np.array(list(cells) + [dbox], np.float32)
@@ -471,17 +549,19 @@ def _draw_screen(rng: np.random.Generator, style: str | None, drums: str = "v1")
     return img, screen
 
 
-def render_screen(seed: int, style: str | None = None, drums: str = "v1") -> MeterScreen:
+def render_screen(seed: int, style: str | None = None, drums: str = "v1", fonts: str = "hershey") -> MeterScreen:
     """A rectified meter screen (:data:`SCREEN_SIZE`) with its digit boxes, drum positions and reading.
 
     ``style``: ``"analog"``, ``"digital"`` or ``None`` (either, by the seed). 3 to 6
     integer digits and 1 to 3 decimal digits; mild capture effects (light, reflection,
     blur, resolution loss, noise, JPEG). ``drums``: the analog drums' geometry
-    (:data:`DRUM_GEOMETRIES`; the held-out sets use ``"v1"``). Deterministic per ``seed`` and ``drums``.
+    (:data:`DRUM_GEOMETRIES`; the held-out sets use ``"v1"``); ``fonts``: their typefaces
+    (:data:`DRUM_FONTS`; the held-out sets use ``"hershey"``). Deterministic per ``seed``, ``drums`` and
+    ``fonts``.
     """
-    _check_drums(drums)
+    _check_drums(drums, fonts)
     rng = np.random.default_rng([int(seed), 0x5C2EE7])
-    img, screen = _draw_screen(rng, style, drums)
+    img, screen = _draw_screen(rng, style, drums, fonts)
     screen.image = _finish_screen(img, rng)
     return screen
 
@@ -639,7 +719,8 @@ def _scene_effects(img: np.ndarray, rng: np.random.Generator, quad: np.ndarray, 
     return out
 
 
-def render_scene(seed: int, size: tuple[int, int] = (256, 256), drums: str = "v1") -> MeterScene:
+def render_scene(seed: int, size: tuple[int, int] = (256, 256), drums: str = "v1", fonts: str = "hershey"
+                 ) -> MeterScene:
     """A photo of a meter (``size`` (h, w) px) with its screen corners, class, screen labels and reading.
 
     Classes: ``analog`` (45%), ``digital`` (35%) and ``illegible`` (20%: a drum or LCD
@@ -649,12 +730,12 @@ def render_scene(seed: int, size: tuple[int, int] = (256, 256), drums: str = "v1
     sometimes any angle or a quarter turn) and a perspective tilt, then glare, dirt,
     condensation, low light, blur, noise and JPEG at random. ``screen`` is the scene
     warped back through ``corners`` with ``edgevision.warp_quad`` (what stage 2 sees
-    after a perfect stage 1), with the screen's labels. ``drums``: as :func:`render_screen`'s.
-    Deterministic per ``seed`` and ``drums``.
+    after a perfect stage 1), with the screen's labels. ``drums``, ``fonts``: as :func:`render_screen`'s.
+    Deterministic per ``seed``, ``drums`` and ``fonts``.
     """
     import edgevision
 
-    _check_drums(drums)
+    _check_drums(drums, fonts)
     h, w = int(size[0]), int(size[1])
     rng = np.random.default_rng([int(seed), 0x3E7E5])
     u = rng.random()
@@ -663,7 +744,7 @@ def render_scene(seed: int, size: tuple[int, int] = (256, 256), drums: str = "v1
     illegible = None
     if meter_class == "illegible":
         illegible = ("blur", "glare", "dirt", "condensation", "cropped")[int(rng.integers(5))]
-    screen_img, screen = _draw_screen(rng, style, drums)
+    screen_img, screen = _draw_screen(rng, style, drums, fonts)
     screen_img = _finish_screen(screen_img, rng, 0.5).astype(np.float32)
     face, alpha, (ox, oy) = _face(rng, screen_img)
     quad = _quad(rng, h, w, illegible == "cropped")

@@ -382,7 +382,8 @@ def test_one_epoch_of_each_recipe_runs_and_writes_its_summary(tmp_path: Path, mo
     monkeypatch.setattr(md, "real_drum_samples", drums)
     monkeypatch.setattr(md, "real_lcd_digit_samples", lcd_digits)
     monkeypatch.setattr(md, "real_lcd_detector_samples", lcd_det)
-    cls = md.train_cls(tmp_path / "cls", synth_screens=2, epochs=1, batch=8, threads=1, seed=3, drums="mix")
+    cls = md.train_cls(tmp_path / "cls", synth_screens=2, epochs=1, batch=8, threads=1, seed=3, drums="mix",
+                       fonts="many")
     det = md.train_det(tmp_path / "det", synth_count=4, epochs=1, batch=2, threads=1, seed=3, topk=8)
     assert (tmp_path / "cls" / "meter_digit_cls.weights.h5").is_file()
     assert (tmp_path / "det" / "meter_digits.weights.h5").is_file()
@@ -391,4 +392,4 @@ def test_one_epoch_of_each_recipe_runs_and_writes_its_summary(tmp_path: Path, mo
         assert json.loads((out / name).read_text()) == json.loads(json.dumps(summary))
         assert summary["epochs_run"] == 1 and np.isfinite(summary["loss_by_epoch"]).all()
     assert det["topk"] == 8 and "topk" not in cls
-    assert cls["drums"] == "mix"
+    assert cls["drums"] == "mix" and cls["fonts"] == "many"

@@ -9,8 +9,8 @@ import pytest
 
 import edgevision
 from calibration.meter_real import drum_digits, lcd_images, lcd_rows, lcd_screen
-from calibration.meter_synth import (DRUM_GEOMETRIES, METER_CLASSES, SCREEN_SIZE, _cylinder_strip, digit_crop,
-                                     nearest_digit, reading_from_positions, render_scene, render_screen,
+from calibration.meter_synth import (DRUM_FONTS, DRUM_GEOMETRIES, METER_CLASSES, SCREEN_SIZE, TTF_FACES, _Face,
+                                     _cylinder_strip, _glyph, digit_crop, nearest_digit, reading_from_positions, render_scene, render_screen,
                                      screen_homography)
 
 DATA = Path(__file__).parent / "data" / "meters"
@@ -110,6 +110,52 @@ def test_drum_geometry_v1_is_the_default_and_v2_keeps_the_labels() -> None:
     v1 = render_scene(6)
     assert np.array_equal(s1.image, s2.image) and not np.array_equal(s1.image, v1.image)
     assert (s1.meter_class, s1.reading) == (v1.meter_class, v1.reading) == ("analog", v1.reading)
+
+
+def test_drum_fonts_hershey_is_the_default_and_many_keeps_the_labels() -> None:
+    assert DRUM_FONTS == ("hershey", "many")
+    for seed in (0, 7, 12):
+        a, b = render_screen(seed, "analog"), render_screen(seed, "analog", fonts="hershey")
+        c, d = render_screen(seed, "analog", fonts="many"), render_screen(seed, "analog", fonts="many")
+        assert np.array_equal(a.image, b.image)                    # the held-out sets' pixels are unchanged
+        assert np.array_equal(c.image, d.image)                    # many is deterministic too
+        assert not np.array_equal(a.image, c.image)
+        # the same meter: drums, boxes and reading are drawn before the typeface
+        assert np.array_equal(a.positions, c.positions) and np.array_equal(a.boxes, c.boxes)
+        assert a.reading == c.reading
+        assert np.array_equal(render_screen(seed, "digital").image, render_screen(seed, "digital", fonts="many").image)
+    s1, s2, v1 = render_scene(6, fonts="many"), render_scene(6, fonts="many"), render_scene(6)
+    assert np.array_equal(s1.image, s2.image) and not np.array_equal(s1.image, v1.image)
+    assert (s1.meter_class, s1.reading) == (v1.meter_class, v1.reading)
+
+
+@pytest.mark.parametrize("bad", ["ttf", "", None])
+def test_drum_fonts_are_checked(bad: object) -> None:
+    with pytest.raises(ValueError, match="fonts"):
+        render_screen(0, fonts=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="fonts"):
+        render_scene(0, fonts=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("face", TTF_FACES)
+def test_every_truetype_face_draws_ten_distinct_centred_digits(face: str) -> None:
+    h, w = 48, 30
+    glyphs = [_glyph(str(d), h, w, _Face(face), 1.2) for d in range(10)]
+    for g in glyphs:
+        assert g.shape == (h, w) and g.dtype == np.float32 and 0 <= g.min() and g.max() <= 1
+        rows, cols = np.flatnonzero(g.max(1) > 0.3), np.flatnonzero(g.max(0) > 0.3)
+        # fitted as a Hershey glyph is: within 0.78 of the height and 0.86 of the width, centred
+        assert 0.55 * h <= rows[-1] - rows[0] + 1 <= 0.8 * h + 2 and cols[-1] - cols[0] + 1 <= 0.86 * w + 2
+        assert abs((rows[0] + rows[-1]) / 2 - h / 2) < 3 and abs((cols[0] + cols[-1]) / 2 - w / 2) < 3
+    for i in range(10):
+        for j in range(i + 1, 10):
+            assert np.abs(glyphs[i] - glyphs[j]).mean() > 0.02, (face, i, j)
+    # condensed: the same glyph narrower for its height (a glyph its cell's width limited may grow taller,
+    # up to the same 0.78 of the height)
+    wide, narrow = _glyph("0", h, w, _Face(face), 1.2), _glyph("0", h, w, _Face(face), 1.2, condense=0.65)
+    ink_w = [np.count_nonzero(g.max(0) > 0.3) for g in (wide, narrow)]
+    ink_h = [np.count_nonzero(g.max(1) > 0.3) for g in (wide, narrow)]
+    assert ink_w[1] / ink_h[1] < 0.8 * ink_w[0] / ink_h[0] and ink_h[1] <= 0.8 * h + 2
 
 
 @pytest.mark.parametrize("bad", ["v3", "", None])

@@ -155,14 +155,15 @@ def drums_for(drums: str, i: int) -> str:
     return ("v1", "v2")[i % 2] if drums == "mix" else drums
 
 
-def synth_digit_samples(seed: int, screens: int, drums: str = "v1") -> tuple[np.ndarray, np.ndarray]:
+def synth_digit_samples(seed: int, screens: int, drums: str = "v1", fonts: str = "hershey"
+                        ) -> tuple[np.ndarray, np.ndarray]:
     """Digit crops (N, 32, 20, 3) uint8 BGR and soft targets (N, 10) from ``screens`` synthetic screens
     (seeds ``seed .. seed + screens - 1``, drums as :func:`drums_for` gives them), each box jittered a
     little (detector slack)."""
     rng = np.random.default_rng(seed)
     xs, ys = [], []
     for i in range(screens):
-        s = render_screen(seed + i, drums=drums_for(drums, i))
+        s = render_screen(seed + i, drums=drums_for(drums, i), fonts=fonts)
         for box, pos in zip(s.digit_boxes, s.positions):
             xs.append(digit_crop(s.image, _jitter_box(box, rng)))
             ys.append(soft_target(pos))
@@ -255,7 +256,7 @@ def _init(model: Any, init: str | Path, inputs: np.ndarray) -> None:
 SCENE_JITTER = 0.02
 
 
-def scene_screens(seed: int, count: int, jitter: float = SCENE_JITTER, drums: str = "v1"
+def scene_screens(seed: int, count: int, jitter: float = SCENE_JITTER, drums: str = "v1", fonts: str = "hershey"
                   ) -> list[tuple[np.ndarray, np.ndarray, list[str], np.ndarray]]:
     """Screens as :class:`edgevision.MeterReader` sees them: the legible scenes among
     ``render_scene(seed + i)``, ``i < count``, each screen warped out of its 256x256 photo
@@ -266,7 +267,8 @@ def scene_screens(seed: int, count: int, jitter: float = SCENE_JITTER, drums: st
     Returns ``(image (96, 256, 3) uint8 BGR, boxes (K, 4) float32 px, classes, positions)`` per screen,
     as :class:`calibration.meter_synth.MeterScreen` holds them. A screen stage 2 would meet blurrier
     and less square than ``render_screen``'s, which is what the benchmark's whole meters show it.
-    ``drums``: the scenes' drum geometry, as :func:`drums_for` gives it."""
+    ``drums``: the scenes' drum geometry, as :func:`drums_for` gives it; ``fonts``: their typefaces
+    (:data:`calibration.meter_synth.DRUM_FONTS`)."""
     from calibration.meter_synth import render_scene
     from edgevision import warp_quad
 
@@ -275,7 +277,7 @@ def scene_screens(seed: int, count: int, jitter: float = SCENE_JITTER, drums: st
     rect = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     out = []
     for i in range(count):
-        sc = render_scene(seed + i, drums=drums_for(drums, i))
+        sc = render_scene(seed + i, drums=drums_for(drums, i), fonts=fonts)
         if sc.meter_class == "illegible" or not len(sc.screen.boxes):
             continue
         c = np.asarray(sc.corners, np.float64)
@@ -297,13 +299,13 @@ def scene_screens(seed: int, count: int, jitter: float = SCENE_JITTER, drums: st
     return out
 
 
-def scene_digit_samples(seed: int, count: int, jitter: float = SCENE_JITTER, drums: str = "v1"
-                        ) -> tuple[np.ndarray, np.ndarray]:
+def scene_digit_samples(seed: int, count: int, jitter: float = SCENE_JITTER, drums: str = "v1",
+                        fonts: str = "hershey") -> tuple[np.ndarray, np.ndarray]:
     """Digit crops (N, 32, 20, 3) uint8 BGR and soft targets (N, 10) from :func:`scene_screens`, each box
     jittered a little (detector slack), as :func:`synth_digit_samples` makes them from rendered screens."""
     rng = np.random.default_rng(seed + 1)
     xs, ys = [], []
-    for img, boxes, classes, positions in scene_screens(seed, count, jitter, drums):
+    for img, boxes, classes, positions in scene_screens(seed, count, jitter, drums, fonts):
         digits = boxes[[k for k, c in enumerate(classes) if c == "digit"]]
         for box, pos in zip(digits, positions):
             if box[2] - box[0] < 2 or box[3] - box[1] < 2:
@@ -429,7 +431,7 @@ def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, b
               time_limit_s: float = 1200, init: str | Path | None = None, drum_copies: int = 6,
               width: int = CLS_ARCH["width"], appearance: bool = False, scenes: int = 0,
               pool: str = CLS_ARCH["pool"], drum_split: str = "train", drum_shift: float = DRUM_SHIFT,
-              drum_scale: float = DRUM_SCALE, drums: str = "v1") -> dict[str, Any]:
+              drum_scale: float = DRUM_SCALE, drums: str = "v1", fonts: str = "hershey") -> dict[str, Any]:
     """Train ``meter_digit_cls`` (AdamW, cosine schedule, soft-target cross-entropy) and save
     ``<out>/meter_digit_cls.weights.h5`` and ``train_summary_cls.json`` (its ``arch`` is what
     :func:`export` builds). ``init``: weights to start from (a continued run: give it another
@@ -442,8 +444,13 @@ def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, b
     summary: nearest-digit accuracy and MAE in steps, :func:`benchmarks.meters.drum_scores`), to choose a
     recipe without the held-out drums. ``drum_shift``, ``drum_scale``: the real drums' geometric jitter
     (:func:`real_drum_samples`). ``drums``: the synthetic screens' and scenes' drum geometry
-    (:data:`DRUM_CHOICES`, :func:`drums_for`)."""
+    (:data:`DRUM_CHOICES`, :func:`drums_for`); ``fonts``: their drum typefaces
+    (:data:`calibration.meter_synth.DRUM_FONTS`)."""
     drums_for(drums, 0)
+    from calibration.meter_synth import DRUM_FONTS
+
+    if fonts not in DRUM_FONTS:
+        raise InvalidArgumentError(f"fonts: expected one of {DRUM_FONTS}, got {fonts!r}")
     if drum_split not in ("train", "fit"):
         raise InvalidArgumentError(f"drum_split: expected 'train' or 'fit', got {drum_split!r}")
     torch = _torch_setup(threads, seed)
@@ -452,12 +459,13 @@ def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, b
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    parts = {"synthetic": synth_digit_samples(seed * 20_000 + 1, synth_screens, drums),
+    parts = {"synthetic": synth_digit_samples(seed * 20_000 + 1, synth_screens, drums, fonts),
              "real_drum_train": real_drum_samples(drum_split, real, copies=drum_copies, seed=seed + 1,
                                                   appearance=appearance, shift=drum_shift, scale=drum_scale),
              "real_lcd_train": real_lcd_digit_samples("train", real)}
     if scenes:
-        parts["scene_screens"] = scene_digit_samples(seed * 20_000 + SCENE_SEED_BASE, scenes, drums=drums)
+        parts["scene_screens"] = scene_digit_samples(seed * 20_000 + SCENE_SEED_BASE, scenes, drums=drums,
+                                                      fonts=fonts)
     X = np.concatenate([p[0] for p in parts.values()])
     Y = np.concatenate([p[1] for p in parts.values()])
     data_s = time.time() - t0
@@ -515,7 +523,7 @@ def train_cls(out: str | Path, *, synth_screens: int = 5000, epochs: int = 14, b
                "epochs": epochs, "batch": batch, "lr": lr, "threads": threads, "seed": seed,
                "data": {k: int(len(v[0])) for k, v in parts.items()}, "synth_screens": synth_screens,
                "drum_copies": drum_copies, "appearance": appearance, "scenes": scenes, "drum_split": drum_split,
-               "drum_shift": drum_shift, "drum_scale": drum_scale, "drums": drums,
+               "drum_shift": drum_shift, "drum_scale": drum_scale, "drums": drums, "fonts": fonts,
                "loss_by_epoch": [round(v, 4) for v in losses], "data_s": round(data_s, 1),
                "train_s": round(time.time() - t0, 1)}
     summary["init"] = str(init) if init else None
@@ -918,6 +926,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drums", default="v1", choices=DRUM_CHOICES,
                     help="the classifier's synthetic screens and scenes: drum geometry (calibration.meter_synth."
                          "DRUM_GEOMETRIES), or mix (v1 and v2 alternately)")
+    ap.add_argument("--fonts", default="hershey", choices=("hershey", "many"),
+                    help="the classifier's synthetic screens and scenes: drum typefaces (calibration.meter_synth."
+                         "DRUM_FONTS; many: Hershey and matplotlib's TrueType faces, some condensed)")
     a = ap.parse_args(argv)
     out = Path(a.out)
     if a.only in (None, "cls"):
@@ -925,7 +936,8 @@ def main(argv: list[str] | None = None) -> int:
                   time_limit_s=a.time_limit, seed=a.seed, lr=a.lr or 3e-3,
                   init=_init_file(a.init, "meter_digit_cls") if a.init else None, drum_copies=a.drum_copies,
                   width=a.cls_width, appearance=a.appearance, scenes=a.scenes, pool=a.cls_pool,
-                  drum_split=a.drum_split, drum_shift=a.drum_shift, drum_scale=a.drum_scale, drums=a.drums)
+                  drum_split=a.drum_split, drum_shift=a.drum_shift, drum_scale=a.drum_scale, drums=a.drums,
+                  fonts=a.fonts)
         export("cls", out / "meter_digit_cls.weights.h5", out / "meter_digit_cls.onnx")
     if a.only in (None, "det"):
         train_det(out, synth_count=a.det_synth, epochs=a.det_epochs, threads=a.threads, real=a.real,
