@@ -283,7 +283,8 @@ def run(detector: str, ocr: str = "plate_ocr_int8.onnx", *, peer_detector: str |
     name = f"{Path(detector).name}{second} + {Path(ocr).name}"
     # The same Predictors (the detector keeps its proposal threshold), without the slant correction.
     upright = edgevision.PlateReader(ocr=ours.ocr, detector=ours.detector, deskew=False,
-                                     confirm_threshold=ours.confirm_threshold, second_look=ours.second_look)
+                                     confirm_threshold=ours.confirm_threshold, second_look=ours.second_look,
+                                     rescue=ours.rescue)
     readers: list[tuple[str, Reader]] = [(name, plate_reader(ours)),
                                          (f"{name}, first look only (refine=False)", plate_reader(first_look)),
                                          (f"{name}, no slant correction (deskew=False)", plate_reader(upright))]
@@ -333,6 +334,22 @@ def to_markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+_UNSET = object()
+
+
+def _rescue_arg(text: str) -> float | None:
+    """``--rescue``: ``off`` (None) or an OCR confidence in 0..1."""
+    if text.strip().lower() in ("off", "none"):
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an OCR confidence in 0..1 or 'off', got {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected an OCR confidence in 0..1 or 'off', got {text!r}")
+    return v
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.scenes", description=__doc__.split("\n\n")[0])
     ap.add_argument("--detector", required=True, help="a pose model with 4 keypoints (path or bundled name)")
@@ -353,11 +370,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--second-look", default=None,
                     help="a pose model with 4 keypoints for the second look (PlateReader's second_look; default: "
                          "the detector itself)")
+    ap.add_argument("--rescue", type=_rescue_arg, default=_UNSET, metavar="C|off",
+                    help="the OCR confidence at which a proposal the second look does not confirm is kept "
+                         "(PlateReader's rescue; default its RESCUE_CONF), or off")
     ap.add_argument("--json", default=None)
     ap.add_argument("--markdown", default=None)
     args = ap.parse_args(argv)
     options = {k: v for k, v in (("confirm_threshold", args.confirm), ("conf_threshold", args.propose),
                                  ("second_look", args.second_look)) if v is not None}
+    if args.rescue is not _UNSET:
+        options["rescue"] = args.rescue
     res = run(args.detector, args.ocr, peer_detector=args.peer_detector, real=args.real, threads=args.threads,
               limit=args.limit, sets=args.sets, reader_options=options)
     md = to_markdown(res)

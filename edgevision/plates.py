@@ -94,6 +94,14 @@ REFINE_MATCH_IOU = 0.3
 #: photos (see the detector's model card).
 REFINE_PROPOSE_CONF = 0.3
 REFINE_CONFIRM_CONF = 0.7
+#: ``PlateReader(rescue=...)``: a first-look proposal the second look does not confirm, overlapping
+#: no kept plate, is read by the OCR from its first-look corners in the same OCR call, and kept as a
+#: plate when that reading's confidence (the product of its characters' probabilities, readings held
+#: to the plate formats) is at least this: the OCR verifies what the detector doubted. Chosen on the
+#: EasyPR *train* scenes, the train half of the plate-free photos and the synthetic validation scenes
+#: by a rule written before its figures (the detector's model card, "OCR-verified rescue"). Opt-in:
+#: ``PlateReader``'s default is ``None`` (no rescue), since the extra OCR reads cost time.
+RESCUE_CONF = 0.9
 
 #: Slant correction (``PlateReader(deskew=True)``): a quad whose sides do not follow the
 #: plate's characters (a rotated rectangle around a plate seen from the side, say: the
@@ -454,6 +462,13 @@ class PlateReader:
             :data:`SLANT_MIN` or more in its crop (:func:`estimate_slant`) is read again from
             a quad that stands them upright (:func:`deskew_quad`), in the same OCR call, and
             the more confident reading is kept, with its quad as the plate's corners.
+        rescue: with the second look, the OCR confidence (0..1) at which a proposal the second
+            look does not confirm is kept anyway (default ``None``: never; :data:`RESCUE_CONF` is the
+            chosen setting, opt-in for now, as it costs time, see the detector's model card): such a
+            proposal, unless it overlaps a kept plate, is read from its first-look corners in
+            the same OCR call; the most likely proposals first, each kept one also ruling out
+            those overlapping it. Its ``score`` is its first look's. Without the second look
+            every proposal is a plate and this does nothing.
 
     Calls: ``reader(x)`` with an image path, a uint8 BGR array, or a list of them.
     Without a detector, one :class:`PlateReading` per image (the corner model regresses
@@ -465,8 +480,8 @@ class PlateReader:
                  *, detector: str | os.PathLike | Any = _DEFAULT, conf_threshold: float | None = None,
                  iou_threshold: float | None = None, max_plates: int | None = None, refine: bool | None = None,
                  refine_scale: float = REFINE_SCALE, confirm_threshold: float = REFINE_CONFIRM_CONF,
-                 second_look: str | os.PathLike | Any = None, deskew: bool = True, device: str = "auto",
-                 threads: int | None = None) -> None:
+                 second_look: str | os.PathLike | Any = None, deskew: bool = True,
+                 rescue: float | None = None, device: str = "auto", threads: int | None = None) -> None:
         from .predictor import Predictor
 
         def predictor(model: Any, **kw: Any) -> Predictor:
@@ -506,6 +521,11 @@ class PlateReader:
                                        f"got {confirm_threshold!r}")
         if not isinstance(deskew, (bool, np.bool_)):
             raise InvalidArgumentError(f"deskew: expected True or False, got {deskew!r}")
+        if rescue is not None and (isinstance(rescue, (bool, np.bool_))
+                                   or not isinstance(rescue, (int, float, np.integer, np.floating))
+                                   or not 0.0 <= rescue <= 1.0):
+            raise InvalidArgumentError(f"rescue: expected None or an OCR confidence in 0..1, got {rescue!r}")
+        self.rescue = None if rescue is None else float(rescue)
         self.deskew = bool(deskew)
         self.refine = bool(detector is not None if refine is None else refine)
         self.refine_scale = float(refine_scale)
@@ -685,6 +705,44 @@ class PlateReader:
                 out[i] = [plates[k] for k in sorted(keep)]
         return out
 
+    @staticmethod
+    def _unconfirmed(images: Sequence[np.ndarray], dets: Sequence[Any], plates: Sequence[Sequence[tuple[int, np.ndarray]]]
+                     ) -> list[tuple[int, int, np.ndarray]]:
+        """``(image, first-look index, first-look corners)`` of every proposal the second look did not
+        confirm and whose box overlaps no kept plate's, by decreasing first-look score in each image."""
+        out = []
+        for i, (d, kept) in enumerate(zip(dets, plates)):
+            done = {j for j, _ in kept}
+            boxes = np.array([np.concatenate([q.min(0), q.max(0)]) for _, q in kept]).reshape(-1, 4)
+            for j in sorted(range(len(d)), key=lambda j: -float(d.scores[j])):
+                q = np.asarray(d.keypoints[j], np.float64)
+                if j in done or not np.isfinite(q).all():
+                    continue
+                box = np.concatenate([q.min(0), q.max(0)])[None]
+                if len(boxes) and box_iou(box, boxes).max() > 0:
+                    continue
+                out.append((i, j, q))
+        return out
+
+    def _rescued(self, owners: list[tuple[int, int, np.ndarray]], read: list[Any], kept: int, dets: Sequence[Any]
+                 ) -> tuple[list[tuple[int, int, np.ndarray]], list[Any]]:
+        """The confirmed plates (the first ``kept`` owners and readings) and the unconfirmed proposals after
+        them whose reading is at least :attr:`rescue` confident, each (in order) unless it overlaps one
+        rescued before it in its image."""
+        keep = list(range(kept))
+        taken: dict[int, list[np.ndarray]] = {}
+        for k in range(kept, len(owners)):
+            i = owners[k][0]
+            q = np.asarray(read[k][0], np.float64)
+            if read[k][3].confidence < self.rescue:  # type: ignore[operator]
+                continue
+            box = np.concatenate([q.min(0), q.max(0)])[None]
+            if taken.get(i) and box_iou(box, np.array(taken[i])).max() > 0:
+                continue
+            taken.setdefault(i, []).append(box[0])
+            keep.append(k)
+        return [owners[k] for k in keep], [read[k] for k in keep]
+
     def _read_scenes(self, images: list[np.ndarray]) -> list[PlateScene]:
         """Detector (and its second look), then every quad rectified into one OCR batch, one OCR call."""
         assert self.detector is not None
@@ -697,9 +755,14 @@ class PlateReader:
             plates = [[(j, d.keypoints[j]) for j in range(len(d))] for d in dets]
         t_refine = _clock()
         owners = [(i, j, q) for i in range(len(images)) for j, q in plates[i]]
+        kept = len(owners)
+        if self.refine and self.rescue is not None:
+            owners += self._unconfirmed(images, dets, plates)
         read, t2 = self._read([images[i] for i, _, _ in owners], [q for _, _, q in owners]) if owners \
             else ([], t_refine)
         t3 = _clock()
+        if len(owners) > kept:
+            owners, read = self._rescued(owners, read, kept, dets)
         per: list[list[PlateReading]] = [[] for _ in images]
         for (i, j, _), (q, c, ok, t, rows) in zip(owners, read):
             per[i].append(PlateReading(corners=np.asarray(q, np.float64), text=t.text, confidence=t.confidence,
@@ -716,5 +779,5 @@ class PlateReader:
 
 __all__ = ["PlateReader", "PlateReading", "PlateScene", "DEFAULT_CORNERS", "DEFAULT_OCR", "DEFAULT_DETECTOR",
            "TWO_ROW_SPLIT", "REFINE_SCALE", "REFINE_MATCH_IOU", "REFINE_PROPOSE_CONF", "PLATE_TEXT_PATTERN",
-           "REFINE_CONFIRM_CONF", "SLANT_MIN", "SLANT_RANGE", "SLANT_HEIGHT", "deskew_quad", "estimate_slant",
+           "REFINE_CONFIRM_CONF", "RESCUE_CONF", "SLANT_MIN", "SLANT_RANGE", "SLANT_HEIGHT", "deskew_quad", "estimate_slant",
            "rectify_rows", "reread_two_rows"]

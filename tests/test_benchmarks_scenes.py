@@ -170,3 +170,22 @@ def test_a_second_look_model_reaches_our_reader_and_names_its_rows(tmp_path, mon
     assert {r["reader"] for r in res["rows"]} == {"plate_pose_int8.onnx (second look: plate_pose.onnx) + "
                                                   "plate_ocr_int8.onnx"}
     assert res["reader_options"] == {"second_look": "plate_pose.onnx"}
+
+
+def test_rescue_reaches_our_reader_and_its_no_slant_twin(tmp_path, monkeypatch):
+    """``--rescue`` (``reader_options["rescue"]``): our reader's and its deskew=False twin's; ``off`` is None."""
+    built, root = _recorded_validation_run(tmp_path, monkeypatch)
+    res = S.run("plate_pose_int8.onnx", real=str(root), sets="validation", limit=1, log=None,
+                reader_options={"rescue": 0.9})
+    assert built[0]["rescue"] == 0.9 and "rescue" not in built[1] and built[2]["rescue"] == 0.9
+    assert res["reader_options"] == {"rescue": 0.9}
+    seen = []
+    monkeypatch.setattr(S, "run", lambda *a, **kw: seen.append(kw["reader_options"]) or {"rows": [], "sets": "x"})
+    monkeypatch.setattr(S, "to_markdown", lambda res: "")
+    for arg, want in (("off", {"rescue": None}), ("0.95", {"rescue": 0.95})):
+        assert S.main(["--detector", "plate_pose_int8.onnx", "--rescue", arg]) == 0
+        assert seen[-1] == want
+    assert S.main(["--detector", "plate_pose_int8.onnx"]) == 0 and seen[-1] == {}
+    for bad in ("2", "sure"):
+        with pytest.raises(SystemExit):
+            S.main(["--detector", "plate_pose_int8.onnx", "--rescue", bad])

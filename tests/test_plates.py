@@ -702,3 +702,70 @@ def test_a_leaning_plate_is_read_again_upright_and_the_more_confident_reading_st
             np.testing.assert_allclose(plate.corners, quad, atol=1e-3)
     with pytest.raises(edgevision.InvalidArgumentError, match="deskew: expected True or False"):
         edgevision.PlateReader(ocr=_ocr(tmp_path), detector=det, deskew="yes")
+
+
+def test_an_unconfirmed_plate_is_rescued_when_the_ocr_reads_it_confidently(tmp_path: Path) -> None:
+    # The plate of test_the_second_look_drops_a_plate_it_does_not_confirm: proposed at 0.9, not confirmed.
+    # With rescue=C the OCR reads it from its first-look corners, and keeps it when its confidence is >= C.
+    det = _one_plate_detector(tmp_path, [28, 31, 36, 31, 36, 33, 28, 33], "small")
+    img = np.random.default_rng(3).integers(0, 256, (640, 640, 3), np.uint8)
+    ocr = edgevision.Predictor(_ocr(tmp_path))
+    first = edgevision.PlateReader(ocr=ocr, detector=det, refine=False)(img)
+    assert len(first) == 1
+    conf = first[0].confidence
+    assert 0 < conf < 1
+    assert edgevision.PlateReader(ocr=ocr, detector=det).rescue is None          # opt-in
+    assert len(edgevision.PlateReader(ocr=ocr, detector=det)(img)) == 0
+    scene = edgevision.PlateReader(ocr=ocr, detector=det, rescue=conf)(img)
+    assert len(scene) == 1 and scene[0].text == first[0].text and scene[0].score == pytest.approx(0.9)
+    np.testing.assert_allclose(scene[0].corners, first[0].corners, atol=1e-9)    # the first look's corners
+    assert scene[0].confidence == pytest.approx(conf)
+    assert len(edgevision.PlateReader(ocr=ocr, detector=det, rescue=min(1.0, conf + 1e-3))(img)) == 0
+    # without the second look every proposal is a plate already: rescue changes nothing
+    assert len(edgevision.PlateReader(ocr=ocr, detector=det, refine=False, rescue=0.0)(img)) == 1
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.1, True, "0.9", float("nan")])
+def test_rescue_is_checked(tmp_path: Path, bad: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="rescue"):
+        edgevision.PlateReader(ocr=_ocr(tmp_path), detector=_pose_detector(tmp_path), rescue=bad)  # type: ignore[arg-type]
+
+
+class _Dets:
+    """A first look's result as refine_plates and the rescue read it: scores and keypoints."""
+
+    def __init__(self, scores: list[float], quads: list[list[list[float]]]) -> None:
+        self.scores, self.keypoints = np.array(scores), np.array(quads, np.float64)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+def _quad(x0: float, y0: float, x1: float, y1: float) -> list[list[float]]:
+    return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+
+
+def test_the_rescue_candidates_are_the_unconfirmed_proposals_clear_of_kept_plates() -> None:
+    dets = _Dets([0.9, 0.6, 0.5, 0.4, 0.8],
+                 [_quad(10, 10, 30, 20), _quad(25, 12, 45, 22), _quad(60, 60, 80, 70),
+                  [[np.nan, 0], [1, 0], [1, 1], [0, 1]], _quad(60, 10, 80, 20)])
+    kept = [(0, np.array(_quad(11, 10, 31, 20)))]                     # plate 0 confirmed (refined corners)
+    got = edgevision.PlateReader._unconfirmed([np.zeros((100, 100, 3), np.uint8)], [dets], [kept])
+    # 1 overlaps the kept plate, 3 has no corners: 4 and 2 remain, the most likely first
+    assert [(i, j) for i, j, _ in got] == [(0, 4), (0, 2)]
+    np.testing.assert_array_equal(got[0][2], dets.keypoints[4])
+
+
+def test_rescued_proposals_need_the_confidence_and_do_not_overlap_each_other(tmp_path: Path) -> None:
+    from edgevision.results import TextResult
+
+    reader = edgevision.PlateReader(ocr=_ocr(tmp_path), detector=_pose_detector(tmp_path), rescue=0.9)
+    quads = [np.array(_quad(0, 0, 10, 5)), np.array(_quad(20, 0, 30, 5)), np.array(_quad(40, 0, 50, 5)),
+             np.array(_quad(22, 1, 32, 6)), np.array(_quad(20, 0, 30, 5))]
+    owners = [(0, 0, quads[0]), (0, 1, quads[1]), (0, 2, quads[2]), (0, 3, quads[3]), (1, 4, quads[4])]
+    read = [(q, None, True, TextResult(text=t, confidence=c), 1)
+            for q, (t, c) in zip(quads, [("A", 0.2), ("B", 0.95), ("C", 0.5), ("D", 0.99), ("E", 0.9)])]
+    kept_owners, kept_read = reader._rescued(owners, read, 1, [])
+    # the confirmed plate stays whatever its confidence; B is rescued; C is not sure enough; D overlaps B
+    # (rescued before it); E is in another image and exactly at the threshold
+    assert [o[1] for o in kept_owners] == [0, 1, 4] and [r[3].text for r in kept_read] == ["A", "B", "E"]
