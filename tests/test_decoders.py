@@ -515,6 +515,29 @@ def test_ctc_beam_search_sums_every_path_of_a_reading():
         assert [v for _, v in beams] == sorted((v for _, v in beams), reverse=True)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_ctc_beam_search_equals_its_reference_bit_for_bit(seed: int) -> None:
+    """The vectorized prefix beam search returns exactly what the plain reference returns: the same
+    readings, in the same order, with the same float log-probabilities, on junk (every class above the
+    pruning), on peaky plate-like paths, on exact ties (rounded or equal logits), any blank index,
+    widths from 1 to wider than the readings, and the reference's own unpruned check above."""
+    rng = np.random.default_rng(seed)
+    for trial in range(60):
+        t_n, c_n = int(rng.choice([1, 6, 32])), int(rng.choice([2, 5, 40]))
+        lg = rng.normal(0, 3, (t_n, c_n)) / rng.uniform(0.2, 4)
+        if trial % 3 == 0:
+            lg[np.arange(t_n), rng.integers(0, c_n, t_n)] += rng.uniform(3, 12)
+        if trial % 5 == 0:
+            lg = np.round(lg)
+        if trial % 11 == 0:
+            lg[:] = 0.0
+        p = np.exp(lg - lg.max(1, keepdims=True))
+        logp = np.log(np.maximum(p / p.sum(1, keepdims=True), 1e-30))
+        width, blank = int(rng.choice([1, 2, 10, 60])), int(rng.integers(0, c_n))
+        prune = math.log(1e-4) if trial % 4 else -math.inf
+        assert D._ctc_beam(logp, blank, width, prune) == D._ctc_beam_reference(logp, blank, width, prune)
+
+
 def test_ctc_pattern_replaces_a_reading_that_breaks_it():
     # greedy reads "aab" (a, a, blank, a... merged): with pattern "ab" the best matching reading wins
     steps = np.array([[0.05, 0.9, 0.05], [0.4, 0.5, 0.1], [0.05, 0.05, 0.9]])  # a, a|blank, b
