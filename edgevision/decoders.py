@@ -591,8 +591,10 @@ def _ctc_beam(logp: np.ndarray, blank: int, width: int, prune: float = math.log(
         step = logp[t]
         cand = np.flatnonzero(keep[t])
         n_c = len(cand)
+        every = np.arange(n_c)
         where[:] = -1
-        where[cand] = np.arange(n_c)
+        where[cand] = every
+        on_cand = step[cand]
         rb = float(step[blank])
         kids: dict[tuple[int, ...], list[tuple[int, ...]]] = {}   # a beam's prefix -> the beams extending it
         for q in beams:
@@ -609,7 +611,7 @@ def _ctc_beam(logp: np.ndarray, blank: int, width: int, prune: float = math.log(
                 merged[prefix] = cur = [neg, neg, rank]
                 rank += 1
             cur[0] = lse(cur[0], total + rb)   # a blank: the prefix stays
-            ext = step[cand] + total
+            ext = on_cand + total
             if prefix:
                 last = prefix[-1]
                 cur[1] = lse(cur[1], pnb + float(step[last]))   # the last class again, merged
@@ -625,7 +627,7 @@ def _ctc_beam(logp: np.ndarray, blank: int, width: int, prune: float = math.log(
                         merged[q] = e = [neg, neg, rank + k]
                     e[1] = lse(e[1], float(ext[k]))
                     onto.append(k)
-            idx = np.delete(np.arange(n_c), onto) if onto else np.arange(n_c)
+            idx = np.delete(every, onto) if onto else every
             ext_scores.append(ext[idx])
             ext_ranks.append(rank + idx)
             ext_from.append((prefix, cand[idx]))
