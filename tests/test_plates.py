@@ -600,6 +600,13 @@ def test_demo_command_passes_the_reader_settings(tmp_path: Path, monkeypatch: py
     with pytest.raises(Stop):
         cli(["demo", "--out", str(tmp_path / "out"), "--corners", "lpl_resnet_int8.onnx", "--no-deskew"])
     assert seen[-1]["deskew"] is False
+    with pytest.raises(Stop):
+        cli(["demo", "--out", str(tmp_path / "out"), "--rescue", "0.9"])
+    assert seen[-1]["rescue"] == 0.9
+    assert cli(["demo", "--out", str(tmp_path / "out"), "--rescue", "0.9", "--no-refine"]) != 0   # refused, named
+    for bad in ("1.5", "sure"):
+        with pytest.raises(SystemExit):
+            cli(["demo", "--out", str(tmp_path / "out"), "--rescue", bad])
 
 
 # --- slant correction ------------------------------------------------------------------------------

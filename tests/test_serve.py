@@ -199,6 +199,20 @@ def test_the_slant_correction_is_a_setting(model_dir: Path, tmp_path: Path) -> N
         tiny_config(model_dir, detector=det, deskew=1)
 
 
+def test_the_ocr_verified_rescue_is_an_opt_in_setting(model_dir: Path, tmp_path: Path) -> None:
+    from edgevision.errors import InvalidArgumentError
+    from edgevision.serve.engine import Engine
+
+    det = _pose_detector(tmp_path)
+    assert Engine(tiny_config(model_dir, detector=det, warmup=False)).reader.rescue is None  # PlateReader's default
+    assert Engine(tiny_config(model_dir, detector=det, warmup=False, rescue=0.9)).reader.rescue == 0.9
+    for bad in (1.5, -0.1, True, "0.9"):
+        with pytest.raises(InvalidArgumentError, match="rescue: expected None or an OCR confidence"):
+            tiny_config(model_dir, detector=det, rescue=bad)
+    with pytest.raises(InvalidArgumentError, match="rescue: it keeps plates the detector's second look"):
+        tiny_config(model_dir, detector=det, refine=False, rescue=0.9)
+
+
 @pytest.fixture(scope="module")
 def client(model_dir: Path) -> Any:
     with TestClient(create_app(tiny_config(model_dir)), raise_server_exceptions=True) as c:

@@ -34,6 +34,9 @@ class ServeConfig:
             together with ``detector``.
         refine: with a detector, its second look at each plate (see :class:`~edgevision.PlateReader`).
         deskew: the plate reader's slant correction (see :class:`~edgevision.PlateReader`).
+        rescue: with a detector and its second look, the OCR confidence (0..1) at which a proposal
+            the second look does not confirm is kept anyway (``PlateReader(rescue=...)``; default
+            ``None``: never; ``edgevision.plates.RESCUE_CONF`` is the chosen setting).
         meter_corners, meter_digits, meter_classifier: the meter pipeline's three models (default:
             the bundled int8 ones).
         meter_refine: the meter pipeline's second look at the screen corners (default the bundled
@@ -59,6 +62,7 @@ class ServeConfig:
     detector: str | None = None
     refine: bool = True
     deskew: bool = True
+    rescue: float | None = None
     meter_corners: str = "meter_corners_int8.onnx"
     meter_digits: str = "meter_digits_int8.onnx"
     meter_classifier: str = "meter_digit_cls_int8.onnx"
@@ -96,6 +100,13 @@ class ServeConfig:
             raise InvalidTypeError(f"refine: expected True or False, got {self.refine!r}")
         if not isinstance(self.deskew, bool):
             raise InvalidTypeError(f"deskew: expected True or False, got {self.deskew!r}")
+        if self.rescue is not None:
+            if isinstance(self.rescue, bool) or not isinstance(self.rescue, (int, float)) \
+                    or not 0.0 <= self.rescue <= 1.0:
+                raise InvalidArgumentError(f"rescue: expected None or an OCR confidence in 0..1, got {self.rescue!r}")
+            if self.pipeline != "plate" or self.corners is not None or not self.refine:
+                raise InvalidArgumentError("rescue: it keeps plates the detector's second look does not confirm; "
+                                           "it needs the plate pipeline with a detector and refine")
         object.__setattr__(self, "port", check_int(self.port, "port", minimum=0))
         if self.port > 65535:
             raise InvalidArgumentError(f"port: expected 0..65535, got {self.port}")

@@ -182,7 +182,7 @@ class Engine:
                 # From its path: the reader sets the detector's threshold (a lower one when its
                 # first look only proposes plates for the second look to confirm).
                 self.reader = PlateReader(ocr=ocr, detector=config.plate_detector, refine=config.refine,
-                                          deskew=config.deskew, **opts)
+                                          deskew=config.deskew, rescue=config.rescue, **opts)
                 first, stage = "detector", "detect"
             else:
                 self.reader = PlateReader(Predictor(config.corners, warmup=False, **opts), ocr, deskew=config.deskew)
