@@ -9,6 +9,11 @@ from typing import Any
 
 from ..checks import check_int, check_number
 from ..errors import InvalidArgumentError, InvalidTypeError
+from ..meters import DEFAULT_CLASSIFIER as METER_CLASSIFIER
+from ..meters import DEFAULT_CORNERS as METER_CORNERS
+from ..meters import DEFAULT_DIGITS as METER_DIGITS
+from ..meters import DEFAULT_REFINE as METER_REFINE
+from ..plates import DEFAULT_OCR
 
 #: Pipelines ``--pipeline`` can name.
 PIPELINES = ("plate", "meter")
@@ -58,15 +63,15 @@ class ServeConfig:
     pipeline: str | None = "plate"
     models: tuple[str, ...] = ()
     corners: str | None = None
-    ocr: str = "plate_ocr_int8.onnx"
+    ocr: str = DEFAULT_OCR
     detector: str | None = None
     refine: bool = True
     deskew: bool = True
     rescue: float | None = None
-    meter_corners: str = "meter_corners_int8.onnx"
-    meter_digits: str = "meter_digits_int8.onnx"
-    meter_classifier: str = "meter_digit_cls_int8.onnx"
-    meter_refine: str | None = "meter_corners_refine_int8.onnx"
+    meter_corners: str = METER_CORNERS
+    meter_digits: str = METER_DIGITS
+    meter_classifier: str = METER_CLASSIFIER
+    meter_refine: str | None = METER_REFINE
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int | None = None
