@@ -502,6 +502,32 @@ def test_the_detector_recipe_starts_from_the_bundled_onnx(tmp_path: Path) -> Non
         load_init(again, tmp_path / "missing.onnx", X)
 
 
+def test_a_smaller_detector_starts_from_the_bundled_onnx(tmp_path: Path) -> None:
+    """A run at another input size (a 192 second-look model from the 384 bundled detector): the same weights,
+    checked against the export on the scenes resized to its size, and the smaller model then computes what a
+    model of the export's size computes on the same (resized) scene."""
+    torch = pytest.importorskip("torch")
+    import cv2
+
+    import edgevision
+    from exporters.zoo import build
+    from training.detector import load_init
+
+    bundled = Path(edgevision.__file__).parent / "models" / "plate_pose.onnx"
+    rng = np.random.default_rng(5)
+    X = np.kron(rng.integers(0, 256, (4, 6, 6, 3)), np.ones((1, 32, 32, 1))).astype(np.uint8)   # 192 x 192
+    small = build("plate_pose", size=192, width=16).model
+    info = load_init(small, bundled, X, width=16)
+    assert info["from_onnx"]["max_abs_error"] <= 1e-3 and info["from_onnx"]["recalibration_images"] == 4
+    big = build("plate_pose", size=384, width=16).model
+    big.load_state_dict(small.state_dict())   # the small model's weights, at the export's size
+    up = np.stack([cv2.resize(x, (384, 384), interpolation=cv2.INTER_LINEAR) for x in X[:1]])
+    x = np.ascontiguousarray(up[..., ::-1]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+    from training.from_onnx import check_against_onnx
+
+    assert check_against_onnx(big, bundled, x, atol=1e-3) <= 1e-3
+
+
 # --- second-look crops (training.detector --crops) ------------------------------------------------
 
 

@@ -443,7 +443,7 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
         print(f"rect batches from {len(groups)} content shapes: "
               + ", ".join(f"{k[2]}x{k[3]} ({len(v)})" for k, v in sorted(groups.items(), key=lambda kv: -len(kv[1]))[:6]),
               flush=True)
-    loaded = load_init(model, init, X) if init else None
+    loaded = load_init(model, init, X, width=width) if init else None
     precision = pick_precision(precision, dev)
     amp = precision == "bf16"
     if amp:
@@ -508,12 +508,14 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
                      "easypr": f"{easypr_split} scenes (+ teacher pseudo-labels)", "photos": "LCD photos, train half"}}
 
 
-def load_init(model: Any, weights: str | Path, X: np.ndarray) -> dict[str, Any]:
+def load_init(model: Any, weights: str | Path, X: np.ndarray, width: int = 16) -> dict[str, Any]:
     """Loads ``weights`` into the detector ``model``: a ``.pt`` state dict of the same architecture, or an
     exported ``.onnx`` of it (the bundled ``plate_pose.onnx``, say, when its run's checkpoint is gone):
     every tensor recovered by :func:`training.from_onnx.state_from_onnx`, checked against ONNX Runtime on
     the first cached scenes ``X`` (uint8 BGR NHWC, as :func:`_batch` feeds them), and the BatchNorms that
-    export folded away recalibrated on up to 256 of them. Returns what was loaded (for the run's summary)."""
+    export folded away recalibrated on up to 256 of them (resized to the export's input size when the run's
+    differs: the network is fully convolutional; ``width``: the model's). Returns what was loaded (for the run's
+    summary)."""
     import hashlib
 
     import torch
@@ -528,8 +530,25 @@ def load_init(model: Any, weights: str | Path, X: np.ndarray) -> dict[str, Any]:
     if path.suffix.lower() != ".onnx":
         model.load_state_dict(torch.load(path, map_location=next(model.parameters()).device))
         return {"weights": path.name, "sha256_16": digest}
-    x = np.ascontiguousarray(X[:256][..., ::-1]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-    got = load_from_onnx(model, path, [torch.from_numpy(x[i:i + 16]) for i in range(0, len(x), 16)], check=4)
+    X = X[:256]
+    import onnx
+
+    dims = [d.dim_value for d in onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim]
+    target = model
+    if len(dims) == 4 and dims[2] and dims[3] and (dims[2], dims[3]) != tuple(X.shape[1:3]):
+        # An export at another input size (a 384 detector starting a 192 one): the same weights (fully
+        # convolutional; the anchors are not in the state). A twin at the export's size is loaded,
+        # checked and recalibrated on the scenes resized to it, and its state copied into the model.
+        import cv2
+
+        from exporters.zoo import build
+
+        target = build("plate_pose", size=(dims[2], dims[3]), width=width).model
+        X = np.stack([cv2.resize(x, (dims[3], dims[2]), interpolation=cv2.INTER_LINEAR) for x in X])
+    x = np.ascontiguousarray(X[..., ::-1]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+    got = load_from_onnx(target, path, [torch.from_numpy(x[i:i + 16]) for i in range(0, len(x), 16)], check=4)
+    if target is not model:
+        model.load_state_dict(target.state_dict())
     return {"weights": path.name, "sha256_16": digest,
             "from_onnx": {"max_abs_error": got["max_abs_error"],
                           "batchnorm_recalibrated": len(got["batchnorm_recalibrated"]),
