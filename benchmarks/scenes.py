@@ -62,6 +62,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from edgevision._argtypes import unit_interval_or_off
 from edgevision.errors import InvalidArgumentError
 
 #: IoU at which a detection matches a labelled plate.
@@ -337,19 +338,6 @@ def to_markdown(res: dict[str, Any]) -> str:
 _UNSET = object()
 
 
-def _rescue_arg(text: str) -> float | None:
-    """``--rescue``: ``off`` (None) or an OCR confidence in 0..1."""
-    if text.strip().lower() in ("off", "none"):
-        return None
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an OCR confidence in 0..1 or 'off', got {text!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected an OCR confidence in 0..1 or 'off', got {text!r}")
-    return v
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.scenes", description=__doc__.split("\n\n")[0])
     ap.add_argument("--detector", required=True, help="a pose model with 4 keypoints (path or bundled name)")
@@ -370,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--second-look", default=None,
                     help="a pose model with 4 keypoints for the second look (PlateReader's second_look; default: "
                          "the detector itself)")
-    ap.add_argument("--rescue", type=_rescue_arg, default=_UNSET, metavar="C|off",
+    ap.add_argument("--rescue", type=unit_interval_or_off, default=_UNSET, metavar="C|off",
                     help="the OCR confidence at which a proposal the second look does not confirm is kept "
                          "(PlateReader's rescue; default its RESCUE_CONF), or off")
     ap.add_argument("--json", default=None)

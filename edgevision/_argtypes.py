@@ -24,3 +24,19 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
 
 positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
+
+
+def unit_interval(text: str) -> float:
+    """An argparse ``type=`` accepting a number in 0..1 (a confidence, a share; a clear message otherwise)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in 0..1, got {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in 0..1, got {text!r}")
+    return v
+
+
+def unit_interval_or_off(text: str) -> float | None:
+    """As :func:`unit_interval`, or ``off`` / ``none`` for None (a setting that can be turned off)."""
+    return None if text.strip().lower() in ("off", "none") else unit_interval(text)

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._argtypes import int_at_least, non_negative_int, positive_int
+from ._argtypes import int_at_least, non_negative_int, positive_int, unit_interval
 from .errors import EdgeVisionError
 
 
@@ -372,7 +372,7 @@ def _add_serve_parser(sub: Any) -> None:
                    help="skip the detector's second look at each plate (faster, coarser corners)")
     s.add_argument("--no-deskew", dest="deskew", action="store_false",
                    help="skip the slant correction (a leaning plate is not read again upright)")
-    s.add_argument("--rescue", type=_confidence, default=None, metavar="C",
+    s.add_argument("--rescue", type=unit_interval, default=None, metavar="C",
                    help="plate pipeline with a detector: keep a plate the second look does not confirm when the OCR "
                         "reads it with confidence >= C (opt-in; 0.9 is the chosen setting)")
     s.add_argument("--meter-corners", default=d.meter_corners, metavar="M",
@@ -402,17 +402,6 @@ def _add_serve_parser(sub: Any) -> None:
     s.add_argument("--access-log", action="store_true", help="log every request (counts are in /metrics anyway)")
     s.add_argument("--log-level", default=d.log_level, choices=["critical", "error", "warning", "info", "debug"])
     s.set_defaults(fn=_serve)
-
-
-def _confidence(text: str) -> float:
-    """An argparse type: a confidence in 0..1."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a confidence in 0..1, got {text!r}") from None
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a confidence in 0..1, got {text!r}")
-    return v
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -467,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="skip the detector's second look at each plate (faster, coarser corners)")
     d.add_argument("--no-deskew", dest="deskew", action="store_false",
                    help="skip the slant correction (a leaning plate is not read again upright)")
-    d.add_argument("--rescue", type=_confidence, default=None, metavar="C",
+    d.add_argument("--rescue", type=unit_interval, default=None, metavar="C",
                    help="keep a plate the second look does not confirm when the OCR reads it with confidence >= C "
                         "(opt-in; 0.9 is the chosen setting: more plates found, about 5 ms more a street scene)")
     d.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or tensorrt[:N]")

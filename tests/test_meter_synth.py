@@ -93,40 +93,27 @@ def test_half_rolled_drums_occur() -> None:
     assert np.any((fracs > 0.2) & (fracs < 0.8))
 
 
-def test_drum_geometry_v1_is_the_default_and_v2_keeps_the_labels() -> None:
-    assert DRUM_GEOMETRIES == ("v1", "v2")
+@pytest.mark.parametrize("option, choices, other", [("drums", DRUM_GEOMETRIES, "v2"),
+                                                    ("fonts", DRUM_FONTS, "many")])
+def test_the_default_drums_keep_their_pixels_and_the_other_drawing_keeps_the_labels(option: str, choices: tuple,
+                                                                                       other: str) -> None:
+    # drums: v1 (default) / v2 geometry; fonts: hershey (default) / many typefaces
+    assert choices == {"drums": ("v1", "v2"), "fonts": ("hershey", "many")}[option]
     for seed in (0, 7, 12):
-        a, b = render_screen(seed, "analog"), render_screen(seed, "analog", drums="v1")
-        c, d = render_screen(seed, "analog", drums="v2"), render_screen(seed, "analog", drums="v2")
+        a, b = render_screen(seed, "analog"), render_screen(seed, "analog", **{option: choices[0]})
+        c, d = render_screen(seed, "analog", **{option: other}), render_screen(seed, "analog", **{option: other})
         assert np.array_equal(a.image, b.image)                    # the held-out sets' pixels are unchanged
-        assert np.array_equal(c.image, d.image)                    # v2 is deterministic too
+        assert np.array_equal(c.image, d.image)                    # the other drawing is deterministic too
         assert not np.array_equal(a.image, c.image)
         # the same meter: drums, boxes and reading come before the drums are drawn
         assert np.array_equal(a.positions, c.positions) and np.array_equal(a.boxes, c.boxes)
         assert a.reading == c.reading
         # an LCD has no drums: the same pixels either way
-        assert np.array_equal(render_screen(seed, "digital").image, render_screen(seed, "digital", drums="v2").image)
-    s1, s2 = render_scene(6, drums="v2"), render_scene(6, drums="v2")
-    v1 = render_scene(6)
+        assert np.array_equal(render_screen(seed, "digital").image,
+                              render_screen(seed, "digital", **{option: other}).image)
+    s1, s2, v1 = render_scene(6, **{option: other}), render_scene(6, **{option: other}), render_scene(6)
     assert np.array_equal(s1.image, s2.image) and not np.array_equal(s1.image, v1.image)
     assert (s1.meter_class, s1.reading) == (v1.meter_class, v1.reading) == ("analog", v1.reading)
-
-
-def test_drum_fonts_hershey_is_the_default_and_many_keeps_the_labels() -> None:
-    assert DRUM_FONTS == ("hershey", "many")
-    for seed in (0, 7, 12):
-        a, b = render_screen(seed, "analog"), render_screen(seed, "analog", fonts="hershey")
-        c, d = render_screen(seed, "analog", fonts="many"), render_screen(seed, "analog", fonts="many")
-        assert np.array_equal(a.image, b.image)                    # the held-out sets' pixels are unchanged
-        assert np.array_equal(c.image, d.image)                    # many is deterministic too
-        assert not np.array_equal(a.image, c.image)
-        # the same meter: drums, boxes and reading are drawn before the typeface
-        assert np.array_equal(a.positions, c.positions) and np.array_equal(a.boxes, c.boxes)
-        assert a.reading == c.reading
-        assert np.array_equal(render_screen(seed, "digital").image, render_screen(seed, "digital", fonts="many").image)
-    s1, s2, v1 = render_scene(6, fonts="many"), render_scene(6, fonts="many"), render_scene(6)
-    assert np.array_equal(s1.image, s2.image) and not np.array_equal(s1.image, v1.image)
-    assert (s1.meter_class, s1.reading) == (v1.meter_class, v1.reading)
 
 
 @pytest.mark.parametrize("bad", ["ttf", "", None])
