@@ -706,7 +706,7 @@ class PlateReader:
         return out
 
     @staticmethod
-    def _unconfirmed(images: Sequence[np.ndarray], dets: Sequence[Any], plates: Sequence[Sequence[tuple[int, np.ndarray]]]
+    def _unconfirmed(dets: Sequence[Any], plates: Sequence[Sequence[tuple[int, np.ndarray]]]
                      ) -> list[tuple[int, int, np.ndarray]]:
         """``(image, first-look index, first-look corners)`` of every proposal the second look did not
         confirm and whose box overlaps no kept plate's, by decreasing first-look score in each image."""
@@ -724,7 +724,7 @@ class PlateReader:
                 out.append((i, j, q))
         return out
 
-    def _rescued(self, owners: list[tuple[int, int, np.ndarray]], read: list[Any], kept: int, dets: Sequence[Any]
+    def _rescued(self, owners: list[tuple[int, int, np.ndarray]], read: list[Any], kept: int
                  ) -> tuple[list[tuple[int, int, np.ndarray]], list[Any]]:
         """The confirmed plates (the first ``kept`` owners and readings) and the unconfirmed proposals after
         them whose reading is at least :attr:`rescue` confident, each (in order) unless it overlaps one
@@ -757,12 +757,12 @@ class PlateReader:
         owners = [(i, j, q) for i in range(len(images)) for j, q in plates[i]]
         kept = len(owners)
         if self.refine and self.rescue is not None:
-            owners += self._unconfirmed(images, dets, plates)
+            owners += self._unconfirmed(dets, plates)
         read, t2 = self._read([images[i] for i, _, _ in owners], [q for _, _, q in owners]) if owners \
             else ([], t_refine)
         t3 = _clock()
         if len(owners) > kept:
-            owners, read = self._rescued(owners, read, kept, dets)
+            owners, read = self._rescued(owners, read, kept)
         per: list[list[PlateReading]] = [[] for _ in images]
         for (i, j, _), (q, c, ok, t, rows) in zip(owners, read):
             per[i].append(PlateReading(corners=np.asarray(q, np.float64), text=t.text, confidence=t.confidence,

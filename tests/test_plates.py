@@ -757,7 +757,7 @@ def test_the_rescue_candidates_are_the_unconfirmed_proposals_clear_of_kept_plate
                  [_quad(10, 10, 30, 20), _quad(25, 12, 45, 22), _quad(60, 60, 80, 70),
                   [[np.nan, 0], [1, 0], [1, 1], [0, 1]], _quad(60, 10, 80, 20)])
     kept = [(0, np.array(_quad(11, 10, 31, 20)))]                     # plate 0 confirmed (refined corners)
-    got = edgevision.PlateReader._unconfirmed([np.zeros((100, 100, 3), np.uint8)], [dets], [kept])
+    got = edgevision.PlateReader._unconfirmed([dets], [kept])
     # 1 overlaps the kept plate, 3 has no corners: 4 and 2 remain, the most likely first
     assert [(i, j) for i, j, _ in got] == [(0, 4), (0, 2)]
     np.testing.assert_array_equal(got[0][2], dets.keypoints[4])
@@ -772,7 +772,7 @@ def test_rescued_proposals_need_the_confidence_and_do_not_overlap_each_other(tmp
     owners = [(0, 0, quads[0]), (0, 1, quads[1]), (0, 2, quads[2]), (0, 3, quads[3]), (1, 4, quads[4])]
     read = [(q, None, True, TextResult(text=t, confidence=c), 1)
             for q, (t, c) in zip(quads, [("A", 0.2), ("B", 0.95), ("C", 0.5), ("D", 0.99), ("E", 0.9)])]
-    kept_owners, kept_read = reader._rescued(owners, read, 1, [])
+    kept_owners, kept_read = reader._rescued(owners, read, 1)
     # the confirmed plate stays whatever its confidence; B is rescued; C is not sure enough; D overlaps B
     # (rescued before it); E is in another image and exactly at the threshold
     assert [o[1] for o in kept_owners] == [0, 1, 4] and [r[3].text for r in kept_read] == ["A", "B", "E"]
