@@ -763,6 +763,9 @@ class PlateReader:
         t3 = _clock()
         if len(owners) > kept:
             owners, read = self._rescued(owners, read, kept)
+            # a rescued plate goes where its first-look score puts it (plates by decreasing score)
+            order = sorted(range(len(owners)), key=lambda k: -float(dets[owners[k][0]].scores[owners[k][1]]))
+            owners, read = [owners[k] for k in order], [read[k] for k in order]
         per: list[list[PlateReading]] = [[] for _ in images]
         for (i, j, _), (q, c, ok, t, rows) in zip(owners, read):
             per[i].append(PlateReading(corners=np.asarray(q, np.float64), text=t.text, confidence=t.confidence,

@@ -776,3 +776,14 @@ def test_rescued_proposals_need_the_confidence_and_do_not_overlap_each_other(tmp
     # the confirmed plate stays whatever its confidence; B is rescued; C is not sure enough; D overlaps B
     # (rescued before it); E is in another image and exactly at the threshold
     assert [o[1] for o in kept_owners] == [0, 1, 4] and [r[3].text for r in kept_read] == ["A", "B", "E"]
+
+
+def test_a_rescued_plate_takes_its_place_by_first_look_score(tmp_path: Path) -> None:
+    # The two plates of _pose_detector (0.9 and 0.6): the second look (stubbed) confirms only the 0.6 one; the
+    # 0.9 one, rescued, comes first, as plates go by decreasing score.
+    reader = edgevision.PlateReader(ocr=_ocr(tmp_path), detector=_pose_detector(tmp_path), rescue=0.0)
+    reader.refine_plates = lambda images, dets: [[(j, np.asarray(d.keypoints[j], np.float64))  # type: ignore[method-assign]
+                                                  for j in range(len(d)) if float(d.scores[j]) < 0.8] for d in dets]
+    scene = reader(np.zeros((128, 128, 3), np.uint8))
+    assert [p.score for p in scene] == pytest.approx([0.9, 0.6])
+    np.testing.assert_allclose(scene[0].corners, np.array([[8, 16], [32, 16], [32, 24], [8, 24]]) * 2.0)
