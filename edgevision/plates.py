@@ -103,6 +103,22 @@ REFINE_CONFIRM_CONF = 0.7
 #: ``PlateReader``'s default is ``None`` (no rescue), since the extra OCR reads cost time.
 RESCUE_CONF = 0.9
 
+
+def check_rescue(rescue: Any) -> float | None:
+    """``PlateReader``'s ``rescue`` checked: ``None``, or an OCR confidence in 0..1 (as a float);
+    anything else raises :class:`InvalidArgumentError` naming it."""
+    if rescue is not None and (isinstance(rescue, (bool, np.bool_))
+                               or not isinstance(rescue, (int, float, np.integer, np.floating))
+                               or not 0.0 <= rescue <= 1.0):
+        raise InvalidArgumentError(f"rescue: expected None or an OCR confidence in 0..1, got {rescue!r}")
+    return None if rescue is None else float(rescue)
+
+
+def _quad_boxes(quads: Any) -> np.ndarray:
+    """``(K, 4)`` float64 boxes ``x0, y0, x1, y1`` around ``K`` quads (4 x ``(x, y)`` corners each)."""
+    q = np.asarray(quads, np.float64).reshape(-1, 4, 2)
+    return np.concatenate([q.min(1), q.max(1)], 1)
+
 #: Slant correction (``PlateReader(deskew=True)``): a quad whose sides do not follow the
 #: plate's characters (a rotated rectangle around a plate seen from the side, say: the
 #: rectangles EasyPR labels plates with, and that a detector trained on them learns) gives a
@@ -521,11 +537,7 @@ class PlateReader:
                                        f"got {confirm_threshold!r}")
         if not isinstance(deskew, (bool, np.bool_)):
             raise InvalidArgumentError(f"deskew: expected True or False, got {deskew!r}")
-        if rescue is not None and (isinstance(rescue, (bool, np.bool_))
-                                   or not isinstance(rescue, (int, float, np.integer, np.floating))
-                                   or not 0.0 <= rescue <= 1.0):
-            raise InvalidArgumentError(f"rescue: expected None or an OCR confidence in 0..1, got {rescue!r}")
-        self.rescue = None if rescue is None else float(rescue)
+        self.rescue = check_rescue(rescue)
         self.deskew = bool(deskew)
         self.refine = bool(detector is not None if refine is None else refine)
         self.refine_scale = float(refine_scale)
@@ -687,7 +699,7 @@ class PlateReader:
             if not sure.any():
                 continue
             k = np.asarray(r.keypoints, np.float64)[sure]
-            iou = box_iou(np.concatenate([k.min(1), k.max(1)], 1), first)[:, 0]
+            iou = box_iou(_quad_boxes(k), first)[:, 0]
             best = int(np.argmax(iou))
             if iou[best] >= REFINE_MATCH_IOU:
                 out[i].append((j, k[best] + shift))
@@ -697,7 +709,7 @@ class PlateReader:
         for i, plates in enumerate(out):
             plates.sort(key=lambda t: t[0])
             if len(plates) > 1:
-                boxes = np.array([np.concatenate([q.min(0), q.max(0)]) for _, q in plates])
+                boxes = _quad_boxes([q for _, q in plates])
                 # nms suppresses an IoU above its threshold; here an IoU of at least iou_max does (but
                 # at 0, as the detector's own NMS, plates that do not overlap at all are both kept).
                 at_least = max(0.0, float(np.nextafter(iou_max, -np.inf)))
@@ -713,12 +725,12 @@ class PlateReader:
         out = []
         for i, (d, kept) in enumerate(zip(dets, plates)):
             done = {j for j, _ in kept}
-            boxes = np.array([np.concatenate([q.min(0), q.max(0)]) for _, q in kept]).reshape(-1, 4)
+            boxes = _quad_boxes([q for _, q in kept])
             for j in sorted(range(len(d)), key=lambda j: -float(d.scores[j])):
                 q = np.asarray(d.keypoints[j], np.float64)
                 if j in done or not np.isfinite(q).all():
                     continue
-                box = np.concatenate([q.min(0), q.max(0)])[None]
+                box = _quad_boxes([q])
                 if len(boxes) and box_iou(box, boxes).max() > 0:
                     continue
                 out.append((i, j, q))
@@ -736,7 +748,7 @@ class PlateReader:
             q = np.asarray(read[k][0], np.float64)
             if read[k][3].confidence < self.rescue:  # type: ignore[operator]
                 continue
-            box = np.concatenate([q.min(0), q.max(0)])[None]
+            box = _quad_boxes([q])
             if taken.get(i) and box_iou(box, np.array(taken[i])).max() > 0:
                 continue
             taken.setdefault(i, []).append(box[0])

@@ -13,7 +13,7 @@ from ..meters import DEFAULT_CLASSIFIER as METER_CLASSIFIER
 from ..meters import DEFAULT_CORNERS as METER_CORNERS
 from ..meters import DEFAULT_DIGITS as METER_DIGITS
 from ..meters import DEFAULT_REFINE as METER_REFINE
-from ..plates import DEFAULT_OCR
+from ..plates import DEFAULT_OCR, check_rescue
 
 #: Pipelines ``--pipeline`` can name.
 PIPELINES = ("plate", "meter")
@@ -106,9 +106,7 @@ class ServeConfig:
         if not isinstance(self.deskew, bool):
             raise InvalidTypeError(f"deskew: expected True or False, got {self.deskew!r}")
         if self.rescue is not None:
-            if isinstance(self.rescue, bool) or not isinstance(self.rescue, (int, float)) \
-                    or not 0.0 <= self.rescue <= 1.0:
-                raise InvalidArgumentError(f"rescue: expected None or an OCR confidence in 0..1, got {self.rescue!r}")
+            object.__setattr__(self, "rescue", check_rescue(self.rescue))
             if self.pipeline != "plate" or self.corners is not None or not self.refine:
                 raise InvalidArgumentError("rescue: it keeps plates the detector's second look does not confirm; "
                                            "it needs the plate pipeline with a detector and refine")
