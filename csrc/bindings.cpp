@@ -9,10 +9,12 @@
 #include <chrono>
 #include <thread>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "ctc_beam.hpp"
 #include "kernel.hpp"
 #include "thread_pool.hpp"
 
@@ -160,6 +162,30 @@ void warp(const py::handle& image, std::array<double, 9> M, py::array out, bool 
     without_gil([&] { run_warp(src, M.data(), out.mutable_data(), spec, threads < 1 ? 1 : threads); });
 }
 
+py::list ctc_beam_search(const py::array_t<double, py::array::c_style | py::array::forcecast>& logp, int64_t blank,
+                         int64_t width, double prune) {
+    if (logp.ndim() != 2) fail("logp: expected a (T, C) array of log-probabilities, got " + std::to_string(logp.ndim()) +
+                               " dimensions");
+    const int64_t T = logp.shape(0), C = logp.shape(1);
+    if (C < 1) fail("logp: expected at least one class (C >= 1)");
+    if (blank < 0 || blank >= C) fail("blank: expected a class index in [0, " + std::to_string(C - 1) + "]");
+    if (width < 1) fail("width: expected an int >= 1");
+    if (std::isnan(prune)) fail("prune: expected a log-probability, got NaN");
+    const double* data = logp.data();
+    for (int64_t i = 0; i < T * C; ++i)
+        if (std::isnan(data[i]) || data[i] == std::numeric_limits<double>::infinity())
+            fail("logp: expected log-probabilities (finite or -inf), got NaN or +inf");
+    std::vector<Reading> found;
+    without_gil([&] { found = ctc_beam(data, T, C, blank, width, prune); });
+    py::list out;
+    for (const auto& r : found) {
+        py::tuple labels(r.first.size());
+        for (size_t k = 0; k < r.first.size(); ++k) labels[k] = py::int_(r.first[k]);
+        out.append(py::make_tuple(labels, r.second));
+    }
+    return out;
+}
+
 std::string simd_level() { return simd_name(active_simd()); }
 
 std::string set_simd_level(const std::string& name) {
@@ -185,6 +211,8 @@ PYBIND11_MODULE(_core, m) {
           py::arg("interpolation"), py::arg("threads"));
     m.def("warp", &warp, py::arg("image"), py::arg("matrix"), py::arg("out"), py::arg("nhwc"), py::arg("channels"),
           py::arg("lane_src"), py::arg("a"), py::arg("b"), py::arg("pad"), py::arg("pad_u8"), py::arg("threads"));
+    m.def("ctc_beam", &ctc_beam_search, py::arg("logp"), py::arg("blank"), py::arg("width"), py::arg("prune"),
+          "CTC prefix beam search (edgevision.decoders._ctc_beam): [(classes, log-probability)], best first");
     m.def("simd_level", &simd_level);
     m.def("set_simd_level", &set_simd_level, py::arg("name"));
     m.def("supported_simd", &supported);

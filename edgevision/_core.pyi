@@ -1,4 +1,4 @@
-"""Private compiled kernel (csrc/bindings.cpp). Use edgevision.preprocess instead.
+"""Private compiled kernel (csrc/bindings.cpp). Use edgevision.preprocess (and edgevision.decoders) instead.
 
 Every function validates its buffers and raises ValueError/TypeError naming the
 argument; none can crash the process. The GIL is released while pixels are processed.
@@ -50,6 +50,13 @@ def warp(
 
     Bilinear sampling with OpenCV's 1/32-pixel fixed point; taps outside the image read
     pad_u8 (pixel units, per output channel); pixels entirely outside get pad.
+    """
+
+def ctc_beam(logp: np.ndarray, blank: int, width: int, prune: float) -> list[tuple[tuple[int, ...], float]]:
+    """CTC prefix beam search (csrc/ctc_beam.cpp; the reference is edgevision.decoders._ctc_beam_reference,
+    equal bit for bit): logp (T, C) log-probabilities (cast to float64; finite or -inf), the blank's class,
+    the beam width (>= 1), and the log-probability under which a class is not extended. Returns the
+    width most probable readings (classes, blanks removed, runs merged) with their log-probability, best first.
     """
 
 def simd_level() -> str:

@@ -517,7 +517,7 @@ def test_ctc_beam_search_sums_every_path_of_a_reading():
 
 @pytest.mark.parametrize("seed", range(4))
 def test_ctc_beam_search_equals_its_reference_bit_for_bit(seed: int) -> None:
-    """The vectorized prefix beam search returns exactly what the plain reference returns: the same
+    """The compiled prefix beam search returns exactly what the plain reference returns: the same
     readings, in the same order, with the same float log-probabilities, on junk (every class above the
     pruning), on peaky plate-like paths, on exact ties (rounded or equal logits), any blank index,
     widths from 1 to wider than the readings, and the reference's own unpruned check above."""
@@ -536,6 +536,27 @@ def test_ctc_beam_search_equals_its_reference_bit_for_bit(seed: int) -> None:
         width, blank = int(rng.choice([1, 2, 10, 60])), int(rng.integers(0, c_n))
         prune = math.log(1e-4) if trial % 4 else -math.inf
         assert D._ctc_beam(logp, blank, width, prune) == D._ctc_beam_reference(logp, blank, width, prune)
+
+
+def test_compiled_ctc_beam_search_names_a_bad_argument() -> None:
+    """The compiled search checks what it is given (the decoder checks first; this is its own guard):
+    a clear error naming the argument, never a crash."""
+    from edgevision import _core
+
+    ok = np.log(np.full((4, 3), 1 / 3))
+    assert _core.ctc_beam(ok.astype(np.float32), 0, 2, -math.inf)[0][1] == D._ctc_beam_reference(
+        ok.astype(np.float32).astype(np.float64), 0, 2, -math.inf)[0][1]   # float32 is widened
+    assert D._ctc_beam(np.zeros((0, 3)), 1, 3) == [((), 0.0)]   # no time steps: the empty reading, surely
+    for args, msg in [((np.zeros((2, 3, 1)), 0, 2, 0.0), "logp: expected a \\(T, C\\) array"),
+                      ((np.zeros((2, 0)), 0, 2, 0.0), "logp: expected at least one class"),
+                      ((ok, 3, 2, 0.0), r"blank: expected a class index in \[0, 2\]"),
+                      ((ok, -1, 2, 0.0), "blank: expected a class index"),
+                      ((ok, 0, 0, 0.0), "width: expected an int >= 1"),
+                      ((ok, 0, 2, math.nan), "prune: expected a log-probability"),
+                      ((np.where(np.eye(4, 3) > 0, np.nan, ok), 0, 2, 0.0), "logp: expected log-probabilities"),
+                      ((np.where(np.eye(4, 3) > 0, np.inf, ok), 0, 2, 0.0), "logp: expected log-probabilities")]:
+        with pytest.raises(ValueError, match=msg):
+            _core.ctc_beam(*args)
 
 
 def test_ctc_pattern_replaces_a_reading_that_breaks_it():
