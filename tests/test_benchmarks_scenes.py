@@ -49,6 +49,28 @@ def test_measure_counts_recall_precision_exact_and_corner_error():
     assert [m["label"] for m in row.misses] == ["京B67890"] and row.misses[0]["detected"] is False
 
 
+def test_readers_take_turns_on_each_scene_and_score_as_if_alone():
+    """measure_together: every scene is loaded once and read by each reader in turn, the first one
+    rotating; each reader warms up on the first scene; the rows equal those measured one at a time."""
+    calls: list[str] = []
+
+    def logged(name, dets):
+        inner = _reader(dets)
+
+        def read(img):
+            calls.append(name)
+            return inner(img)
+        return read
+
+    scenes = [_scene([Q1, Q2], ["沪A12345", "京B67890"], f"{i}.png") for i in range(3)]
+    a, b = [(Q1, 0.9, "沪A12345")], [(Q1, 0.9, "沪A12345"), (Q2, 0.8, "京B67890"), (Q2 + 300, 0.3, "X")]
+    rows = S.measure_together("ccpd", [("a", logged("a", a)), ("b", logged("b", b))], scenes)
+    assert calls == ["a"] * (S.WARMUP + 1) + ["b"] * (S.WARMUP + 1) + ["b", "a", "a", "b"]
+    assert [r.reader for r in rows] == ["a", "b"]
+    assert rows[0] == S.measure("ccpd", "a", _reader(a), scenes) and rows[1] == S.measure("ccpd", "b", _reader(b), scenes)
+    assert (rows[0].matched, rows[1].matched, rows[1].detections) == (3, 6, 9)
+
+
 def test_plate_free_scenes_count_false_plates_per_100_images():
     scenes = [_scene([], [], f"{i}.png") for i in range(4)]
     row = S.measure("plate-free", "ours", _reader([(Q1, 0.7, "A")]), scenes)
