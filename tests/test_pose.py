@@ -671,3 +671,42 @@ def test_a_fit_run_builds_its_scenes_and_calibration_without_the_validation_scen
     with pytest.raises(td.InvalidArgumentError, match=r"easypr_split: expected one of \['train', 'fit'\]"):
         td.quantize_int8(tmp_path / "m.onnx", tmp_path / "q.onnx", easypr_split="test")
     assert not (tmp_path / "lib").exists()
+
+
+def test_a_relu_detector_is_built_exported_and_starts_from_the_silu_bundled_onnx(tmp_path: Path) -> None:
+    """``act="relu"`` (``training.detector --act relu``): every SiLU becomes a ReLU (nothing else changes: the same
+    parameters), the export holds Relu nodes and no Sigmoid-times-input activation, and ``--init`` from the bundled
+    SiLU export loads its weights, checked by a SiLU twin against ONNX Runtime, into the ReLU model."""
+    torch = pytest.importorskip("torch")
+    import edgevision
+    from exporters.zoo import build
+    from training.detector import load_init
+
+    relu = build("plate_pose", size=64, width=4, neck=8, act="relu").model
+    silu = build("plate_pose", size=64, width=4, neck=8).model
+    assert not any(isinstance(m, torch.nn.SiLU) for m in relu.modules())
+    assert sum(isinstance(m, torch.nn.ReLU) for m in relu.modules()) == sum(
+        isinstance(m, torch.nn.SiLU) for m in silu.modules()) > 0
+    assert [(k, v.shape) for k, v in relu.state_dict().items()] == [(k, v.shape) for k, v in silu.state_dict().items()]
+    with pytest.raises(edgevision.InvalidArgumentError, match=r"act: expected one of \['silu', 'relu'\]"):
+        build("plate_pose", size=64, width=4, neck=8, act="gelu")
+    import exporters
+    import onnx
+
+    built = build("plate_pose", size=64, width=4, neck=8, act="relu")
+    built.model.eval()
+    exporters.export_torch(built.model, torch.zeros(1, *built.input_shape), tmp_path / "relu.onnx",
+                           **built.export_kwargs())
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "relu.onnx")).graph.node]
+    assert ops.count("Relu") == 17 and ops.count("Sigmoid") == 1   # the scores' sigmoid only (after the heads' concat)
+
+    bundled = Path(edgevision.__file__).parent / "models" / "plate_pose.onnx"
+    rng = np.random.default_rng(4)
+    X = np.kron(rng.integers(0, 256, (2, 12, 12, 3)), np.ones((1, 32, 32, 1))).astype(np.uint8)
+    model = build("plate_pose", size=384, width=16, act="relu").model
+    info = load_init(model, bundled, X, act="relu")
+    assert info["activation"] == "silu" and info["from_onnx"]["max_abs_error"] <= 1e-3
+    twin = build("plate_pose", size=384, width=16).model
+    load_init(twin, bundled, X)
+    for (k, a), (_, b) in zip(model.state_dict().items(), twin.state_dict().items()):
+        assert torch.equal(a, b), k

@@ -383,7 +383,7 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
           resume: bool = False, device: str | None = None, threads: int | None = None, workers: int | None = None,
           real: str | None = None, width: int = 16, init: str | None = None, progress: bool = True,
           log_every: int = 25, precision: str | None = "auto", geo_aug: float = 0.0, rect: float = 0.0,
-          crops: float = 0.0, crop_samples: int = 3000, easypr_split: str = "train") -> dict[str, Any]:
+          crops: float = 0.0, crop_samples: int = 3000, easypr_split: str = "train", act: str = "silu") -> dict[str, Any]:
     """Train ``plate_pose``; writes ``out/checkpoints/last.pt`` and ``out/plate_pose.pt``. Returns the run's summary.
 
     ``precision`` (:func:`training.common.pick_precision`): ``bf16`` runs the network under
@@ -397,7 +397,8 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
     drawn from ``crop_samples`` of them cached from scenes ``samples ..`` of the same stream (new scenes).
     ``easypr_split``: the real EasyPR scenes the scenes are built on, ``train`` (every bundled run) or
     ``fit`` (``train`` less its ``validation`` scenes, which ``benchmarks.scenes --sets validation`` then
-    reads as never trained on; :data:`EASYPR_TRAIN_SPLITS`)."""
+    reads as never trained on; :data:`EASYPR_TRAIN_SPLITS`). ``act``: the network's activation
+    (:data:`exporters.zoo.pose_models.ACTIVATIONS`); an ``init`` with the other one starts from its weights."""
     if not (isinstance(geo_aug, (int, float)) and 0.0 <= geo_aug <= 1.0):
         raise ValueError(f"geo_aug: expected a share in [0, 1] of the scenes to transform, got {geo_aug!r}")
     if not (isinstance(rect, (int, float)) and 0.0 <= rect <= 1.0):
@@ -434,7 +435,7 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
                                   "jitter": CROP_JITTER},
                              workers=workers, desc="second-look crops", progress=progress)
         XS, YS = _Joined(X, Xc), _Joined(Y, Yc)
-    model = build("plate_pose", size=size, width=width, dynamic_hw=rect > 0).model.to(dev)
+    model = build("plate_pose", size=size, width=width, dynamic_hw=rect > 0, act=act).model.to(dev)
     groups = rect_groups(X) if rect > 0 else {}
     group_keys = list(groups)
     group_p = np.array([len(groups[k]) for k in group_keys], np.float64)
@@ -443,7 +444,7 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
         print(f"rect batches from {len(groups)} content shapes: "
               + ", ".join(f"{k[2]}x{k[3]} ({len(v)})" for k, v in sorted(groups.items(), key=lambda kv: -len(kv[1]))[:6]),
               flush=True)
-    loaded = load_init(model, init, X, width=width) if init else None
+    loaded = load_init(model, init, X, width=width, act=act) if init else None
     precision = pick_precision(precision, dev)
     amp = precision == "bf16"
     if amp:
@@ -497,7 +498,7 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
     torch.save(model.state_dict(), out / "plate_pose.pt")
     return {"recipe": "detector", "steps": step, "total_steps": total, "epochs": step / steps_per_epoch,
             "stopped_by": stopped, "seconds": sched.elapsed, "precision": precision, "size": size, "batch": batch,
-            "lr": lr, "width": width, "geo_aug": geo_aug, "rect": rect, "init": str(init) if init else None,
+            "lr": lr, "width": width, "act": act, "geo_aug": geo_aug, "rect": rect, "init": str(init) if init else None,
             **({"easypr_split": easypr_split} if easypr_split != "train" else {}),
             **({"crops": crops, "crop_samples": crop_samples, "crops_per_batch": n_crops,
                 "crop_scale": CROP_SCALE, "crop_background": CROP_BACKGROUND, "crop_jitter": CROP_JITTER}
@@ -508,14 +509,15 @@ def train(out: str | Path, *, size: int = 384, samples: int = 8000, epochs: int 
                      "easypr": f"{easypr_split} scenes (+ teacher pseudo-labels)", "photos": "LCD photos, train half"}}
 
 
-def load_init(model: Any, weights: str | Path, X: np.ndarray, width: int = 16) -> dict[str, Any]:
+def load_init(model: Any, weights: str | Path, X: np.ndarray, width: int = 16, act: str = "silu") -> dict[str, Any]:
     """Loads ``weights`` into the detector ``model``: a ``.pt`` state dict of the same architecture, or an
     exported ``.onnx`` of it (the bundled ``plate_pose.onnx``, say, when its run's checkpoint is gone):
     every tensor recovered by :func:`training.from_onnx.state_from_onnx`, checked against ONNX Runtime on
     the first cached scenes ``X`` (uint8 BGR NHWC, as :func:`_batch` feeds them), and the BatchNorms that
     export folded away recalibrated on up to 256 of them (resized to the export's input size when the run's
-    differs: the network is fully convolutional; ``width``: the model's). Returns what was loaded (for the run's
-    summary)."""
+    differs: the network is fully convolutional; ``width``, ``act``: the model's; an export with the other
+    activation, which has the same weights, is checked as itself by a twin built with its activation, whose
+    weights the model then takes). Returns what was loaded (for the run's summary)."""
     import hashlib
 
     import torch
@@ -533,9 +535,16 @@ def load_init(model: Any, weights: str | Path, X: np.ndarray, width: int = 16) -
     X = X[:256]
     import onnx
 
-    dims = [d.dim_value for d in onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim]
+    graph = onnx.load(str(path), load_external_data=False).graph
+    dims = [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
+    its_act = "relu" if any(n.op_type == "Relu" for n in graph.node) else "silu"
     target = model
-    if len(dims) == 4 and dims[2] and dims[3] and (dims[2], dims[3]) != tuple(X.shape[1:3]):
+    other_size = len(dims) == 4 and dims[2] and dims[3] and (dims[2], dims[3]) != tuple(X.shape[1:3])
+    if its_act != act and not other_size:  # the same weights, checked by a twin with the export's activation
+        from exporters.zoo import build
+
+        target = build("plate_pose", size=tuple(X.shape[1:3]), width=width, act=its_act).model
+    elif other_size:
         # An export at another input size (a 384 detector starting a 192 one): the same weights (fully
         # convolutional; the anchors are not in the state). A twin at the export's size is loaded,
         # checked and recalibrated on the scenes resized to it, and its state copied into the model.
@@ -543,27 +552,31 @@ def load_init(model: Any, weights: str | Path, X: np.ndarray, width: int = 16) -
 
         from exporters.zoo import build
 
-        target = build("plate_pose", size=(dims[2], dims[3]), width=width).model
+        target = build("plate_pose", size=(dims[2], dims[3]), width=width, act=its_act).model
         X = np.stack([cv2.resize(x, (dims[3], dims[2]), interpolation=cv2.INTER_LINEAR) for x in X])
     x = np.ascontiguousarray(X[..., ::-1]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
     got = load_from_onnx(target, path, [torch.from_numpy(x[i:i + 16]) for i in range(0, len(x), 16)], check=4)
     if target is not model:
         model.load_state_dict(target.state_dict())
-    return {"weights": path.name, "sha256_16": digest,
+    return {"weights": path.name, "sha256_16": digest, **({"activation": its_act} if its_act != act else {}),
             "from_onnx": {"max_abs_error": got["max_abs_error"],
                           "batchnorm_recalibrated": len(got["batchnorm_recalibrated"]),
                           "recalibration_images": got["recalibration_images"]}}
 
 
 def export(out: str | Path, weights: str | Path, *, size: int = 384, width: int = 16,
-           summary: dict[str, Any] | None = None, representative: Any = None, dynamic_hw: bool | None = None) -> Any:
+           summary: dict[str, Any] | None = None, representative: Any = None, dynamic_hw: bool | None = None,
+           act: str | None = None) -> Any:
     """Export the trained weights to ONNX with full metadata (:func:`training.common.export_trained`);
-    ``dynamic_hw`` (default: whether the run trained on rect batches, ``summary["rect"] > 0``)."""
+    ``dynamic_hw`` (default: whether the run trained on rect batches, ``summary["rect"] > 0``); ``act``
+    (default: the run's, ``summary["act"]``, else ``"silu"``)."""
     from .common import export_trained
 
     if dynamic_hw is None:
         dynamic_hw = bool((summary or {}).get("rect", 0) > 0)
-    return export_trained("plate_pose", {"size": size, "width": width, "dynamic_hw": dynamic_hw}, weights, out,
+    if act is None:
+        act = str((summary or {}).get("act", "silu"))
+    return export_trained("plate_pose", {"size": size, "width": width, "dynamic_hw": dynamic_hw, "act": act}, weights, out,
                           recipe="detector", summary=summary, representative=representative)
 
 
@@ -700,6 +713,8 @@ def main(argv: list[str] | None = None) -> int:
                          "plate, or a plate-sized window, cut from the full-resolution scene), as PlateReader's "
                          "second look feeds the detector")
     ap.add_argument("--crop-samples", type=int, default=3000, help="second-look crops cached (from new scenes)")
+    ap.add_argument("--act", default="silu", choices=["silu", "relu"],
+                    help="the network's activation (relu: faster in int8; an --init export with silu starts it)")
     ap.add_argument("--easypr-split", default="train", choices=EASYPR_TRAIN_SPLITS,
                     help="real EasyPR scenes to build on: train (every bundled run) or fit (train less the scenes "
                          "that benchmarks.scenes --sets validation reads as never trained on)")
@@ -718,7 +733,7 @@ def main(argv: list[str] | None = None) -> int:
                     time_budget_s=args.time_budget, resume=args.resume, device=args.device, threads=args.threads,
                     workers=args.workers, real=args.real, width=args.width, init=args.init, seed=args.seed,
                     precision=args.precision, geo_aug=args.geo_aug, rect=args.rect, crops=args.crops,
-                    crop_samples=args.crop_samples, easypr_split=args.easypr_split)
+                    crop_samples=args.crop_samples, easypr_split=args.easypr_split, act=args.act)
     out = Path(args.out)
     res = export(out / "plate_pose.onnx", out / "plate_pose.pt", size=args.size, width=args.width, summary=summary)
     print(res.summary())
