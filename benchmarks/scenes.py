@@ -277,14 +277,15 @@ def measure_together(set_name: str, readers: Sequence[tuple[str, Reader]], scene
 def run(detector: str, ocr: str = "plate_ocr_int8.onnx", *, peer_detector: str | None = None,
         real: str | None = None, threads: int = 1, limit: int | None = None,
         log: Callable[[str], None] | None = print, sets: str = "held-out",
-        reader_options: dict[str, Any] | None = None) -> dict[str, Any]:
+        reader_options: dict[str, Any] | None = None, also_detectors: Sequence[str] = ()) -> dict[str, Any]:
     """Every set read by our reader (``detector`` + ``ocr``) and the peers; returns the rows and the environment.
 
     ``sets``: ``"held-out"`` (:func:`load_scene_sets`, the issue's figures) or ``"validation"``
     (:func:`load_validation_sets`, what choices are made on; our reader with both looks only).
     ``reader_options``: :class:`edgevision.PlateReader` keywords for our reader (e.g.
     ``confirm_threshold``, ``conf_threshold``, ``second_look``), instead of its defaults;
-    recorded in the result."""
+    recorded in the result. ``also_detectors``: other detectors read by the same reader (the same
+    OCR and options), one row each after ours, every scene read by all of them in turn."""
     import edgevision
     from calibration.timing import environment
 
@@ -309,10 +310,12 @@ def run(detector: str, ocr: str = "plate_ocr_int8.onnx", *, peer_detector: str |
                                          (f"{name}, no slant correction (deskew=False)", plate_reader(upright))]
     if sets == "validation":
         readers = readers[:1]
-    if ours.rescue is not None:  # the same Predictors without the OCR-verified rescue, to measure what it costs
+    for k, other in enumerate(also_detectors, 1):
+        alt = edgevision.PlateReader(ocr=ours.ocr, detector=other, threads=threads, **options)
+        readers.insert(k, (f"{Path(other).name} + {Path(ocr).name}", plate_reader(alt)))  # the same Predictors without the OCR-verified rescue, to measure what it costs
         plain = edgevision.PlateReader(ocr=ours.ocr, detector=ours.detector, deskew=ours.deskew,
                                        confirm_threshold=ours.confirm_threshold, second_look=ours.second_look)
-        readers.insert(1, (f"{name}, no rescue (rescue=None)", plate_reader(plain)))
+        readers.insert(1 + len(also_detectors), (f"{name}, no rescue (rescue=None)", plate_reader(plain)))
     if peer_detector:
         from benchmarks.peers.retina_plate import RetinaPlateDetector
 
@@ -381,7 +384,11 @@ def main(argv: list[str] | None = None) -> int:
                          "the detector itself)")
     ap.add_argument("--rescue", type=unit_interval_or_off, default=_UNSET, metavar="C|off",
                     help="the OCR confidence at which a proposal the second look does not confirm is kept "
-                         "(PlateReader's rescue; default its RESCUE_CONF), or off")
+                         "(PlateReader's rescue; edgevision.plates.RESCUE_CONF is the one chosen), or off; "
+                         "default: PlateReader's own")
+    ap.add_argument("--also-detector", action="append", default=[], metavar="DETECTOR",
+                    help="another detector read by the same reader, a row of its own, every scene read by each "
+                         "reader in turn (repeatable)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--markdown", default=None)
     args = ap.parse_args(argv)
@@ -390,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rescue is not _UNSET:
         options["rescue"] = args.rescue
     res = run(args.detector, args.ocr, peer_detector=args.peer_detector, real=args.real, threads=args.threads,
-              limit=args.limit, sets=args.sets, reader_options=options)
+              limit=args.limit, sets=args.sets, reader_options=options, also_detectors=args.also_detector)
     md = to_markdown(res)
     print(md)
     if args.json:

@@ -211,3 +211,19 @@ def test_rescue_reaches_our_reader_and_its_no_slant_twin(tmp_path, monkeypatch):
     for bad in ("2", "sure"):
         with pytest.raises(SystemExit):
             S.main(["--detector", "plate_pose_int8.onnx", "--rescue", bad])
+
+
+def test_other_detectors_and_the_no_rescue_twin_get_rows_of_their_own(tmp_path, monkeypatch):
+    """``--also-detector`` (``also_detectors``): a reader per other detector with our reader's options, a row each
+    after ours; with a rescue, a twin without it (rescue=None) measures what it costs."""
+    built, root = _recorded_validation_run(tmp_path, monkeypatch)
+    res = S.run("plate_pose_int8.onnx", real=str(root), sets="validation", limit=1, log=None,
+                reader_options={"rescue": 0.9, "confirm_threshold": 0.85}, also_detectors=["plate_pose.onnx"])
+    others = [kw for kw in built if kw.get("detector") == "plate_pose.onnx"]
+    assert len(others) == 1 and others[0]["rescue"] == 0.9 and others[0]["confirm_threshold"] == 0.85
+    plain = [kw for kw in built if "rescue" not in kw and kw.get("refine", True) and kw.get("deskew", True)
+             and kw.get("detector") != "plate_pose_int8.onnx"]
+    assert len(plain) == 1 and plain[0]["confirm_threshold"] == 0.85
+    readers = [r["reader"] for r in res["rows"] if r["set"] == "easypr fit"]
+    assert readers == ["plate_pose_int8.onnx + plate_ocr_int8.onnx", "plate_pose.onnx + plate_ocr_int8.onnx",
+                       "plate_pose_int8.onnx + plate_ocr_int8.onnx, no rescue (rescue=None)"]
