@@ -300,7 +300,10 @@ def run(detector: str, ocr: str = "plate_ocr_int8.onnx", *, peer_detector: str |
     # Its own detector: without the second look the model's threshold applies, not the proposal one.
     first_look = edgevision.PlateReader(ocr=ours.ocr, detector=detector, refine=False, threads=threads)
     second = f" (second look: {Path(ours.second_look.path).name})" if ours.second_look is not None else ""
-    name = f"{Path(detector).name}{second} + {Path(ocr).name}"
+    # rows name each detector by its file name, or by the path as given where two of them share one
+    names = [Path(d).name for d in (detector, *also_detectors)]
+    label = {d: (str(d) if names.count(Path(d).name) > 1 else Path(d).name) for d in (detector, *also_detectors)}
+    name = f"{label[detector]}{second} + {Path(ocr).name}"
     # The same Predictors (the detector keeps its proposal threshold), without the slant correction.
     upright = edgevision.PlateReader(ocr=ours.ocr, detector=ours.detector, deskew=False,
                                      confirm_threshold=ours.confirm_threshold, second_look=ours.second_look,
@@ -312,7 +315,8 @@ def run(detector: str, ocr: str = "plate_ocr_int8.onnx", *, peer_detector: str |
         readers = readers[:1]
     for k, other in enumerate(also_detectors, 1):
         alt = edgevision.PlateReader(ocr=ours.ocr, detector=other, threads=threads, **options)
-        readers.insert(k, (f"{Path(other).name} + {Path(ocr).name}", plate_reader(alt)))  # the same Predictors without the OCR-verified rescue, to measure what it costs
+        readers.insert(k, (f"{label[other]} + {Path(ocr).name}", plate_reader(alt)))
+    if ours.rescue is not None:  # the same Predictors without the OCR-verified rescue, to measure what it costs
         plain = edgevision.PlateReader(ocr=ours.ocr, detector=ours.detector, deskew=ours.deskew,
                                        confirm_threshold=ours.confirm_threshold, second_look=ours.second_look)
         readers.insert(1 + len(also_detectors), (f"{name}, no rescue (rescue=None)", plate_reader(plain)))

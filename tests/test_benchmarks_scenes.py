@@ -3,6 +3,8 @@ hand-made scenes and readers (no ../shared needed)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -227,3 +229,13 @@ def test_other_detectors_and_the_no_rescue_twin_get_rows_of_their_own(tmp_path, 
     readers = [r["reader"] for r in res["rows"] if r["set"] == "easypr fit"]
     assert readers == ["plate_pose_int8.onnx + plate_ocr_int8.onnx", "plate_pose.onnx + plate_ocr_int8.onnx",
                        "plate_pose_int8.onnx + plate_ocr_int8.onnx, no rescue (rescue=None)"]
+    # two detectors of one file name (a candidate beside the bundled one) are named by their paths
+    import shutil
+
+    import edgevision
+
+    shutil.copy(Path(edgevision.__file__).parent / "models" / "plate_pose_int8.onnx", tmp_path / "plate_pose_int8.onnx")
+    res = S.run(str(tmp_path / "plate_pose_int8.onnx"), real=str(root), sets="validation", limit=1, log=None,
+                also_detectors=["plate_pose_int8.onnx"])
+    assert [r["reader"] for r in res["rows"] if r["set"] == "easypr fit"] == [
+        f"{tmp_path / 'plate_pose_int8.onnx'} + plate_ocr_int8.onnx", "plate_pose_int8.onnx + plate_ocr_int8.onnx"]
