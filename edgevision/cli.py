@@ -458,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="skip the slant correction (a leaning plate is not read again upright)")
     d.add_argument("--rescue", type=unit_interval, default=None, metavar="C",
                    help="keep a plate the second look does not confirm when the OCR reads it with confidence >= C "
-                        "(opt-in; 0.9 is the chosen setting: more plates found, about 5 ms more a street scene)")
+                        "(opt-in; 0.9 is the chosen setting: more plates found, about 2 ms more a street scene)")
     d.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or tensorrt[:N]")
     d.set_defaults(fn=_demo)
     _add_read_meter_parser(sub)

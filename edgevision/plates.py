@@ -152,6 +152,10 @@ class PlateReading(_Result):
             is then that crop), else ``1``.
         score: the detector's score for this plate (0..1), or ``None`` when a corner
             regressor (which always returns one plate) found it.
+        confirmed: ``True`` when the detector's second look confirmed the plate, ``False``
+            when the second look did not and the OCR-verified rescue kept it
+            (``PlateReader(rescue=...)``: its text vouched for it), ``None`` without a second
+            look (``refine=False``, or a corner regressor).
 
     ``plot`` style: ``color`` (quad and label background, BGR, default green),
     ``thickness`` (px), ``font_size`` (px).
@@ -165,6 +169,7 @@ class PlateReading(_Result):
     quad_ok: bool = True
     rows: int = 1
     score: float | None = None
+    confirmed: bool | None = None
     orig_shape: tuple[int, int] | None = None
     orig_img: np.ndarray | None = field(default=None, repr=False)
 
@@ -177,6 +182,9 @@ class PlateReading(_Result):
         self.confidence = float(self.confidence)
         self.char_confidences = tuple(float(c) for c in self.char_confidences)
         self.score = None if self.score is None else float(self.score)
+        if self.confirmed is not None and not isinstance(self.confirmed, (bool, np.bool_)):
+            raise InvalidArgumentError(f"confirmed: expected True, False or None, got {self.confirmed!r}")
+        self.confirmed = None if self.confirmed is None else bool(self.confirmed)
         _common(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -773,16 +781,18 @@ class PlateReader:
         read, t2 = self._read([images[i] for i, _, _ in owners], [q for _, _, q in owners]) if owners \
             else ([], t_refine)
         t3 = _clock()
+        confirmed: list[bool | None] = [True if self.refine else None] * len(owners)
         if len(owners) > kept:
             owners, read = self._rescued(owners, read, kept)
+            confirmed = [k < kept for k in range(len(owners))]   # the confirmed first, then the rescued
             # a rescued plate goes where its first-look score puts it (plates by decreasing score)
             order = sorted(range(len(owners)), key=lambda k: -float(dets[owners[k][0]].scores[owners[k][1]]))
-            owners, read = [owners[k] for k in order], [read[k] for k in order]
+            owners, read, confirmed = [owners[k] for k in order], [read[k] for k in order], [confirmed[k] for k in order]
         per: list[list[PlateReading]] = [[] for _ in images]
-        for (i, j, _), (q, c, ok, t, rows) in zip(owners, read):
+        for (i, j, _), (q, c, ok, t, rows), sure in zip(owners, read, confirmed):
             per[i].append(PlateReading(corners=np.asarray(q, np.float64), text=t.text, confidence=t.confidence,
                                        char_confidences=t.char_confidences, crop=c, quad_ok=ok, rows=rows,
-                                       score=float(dets[i].scores[j]), orig_shape=images[i].shape[:2],
+                                       score=float(dets[i].scores[j]), confirmed=sure, orig_shape=images[i].shape[:2],
                                        orig_img=images[i]))
         n = len(images)
         ms = {"detect": (t1 - t0) * 1e3 / n, **({"refine": (t_refine - t1) * 1e3 / n} if self.refine else {}),

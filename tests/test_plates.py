@@ -727,6 +727,8 @@ def test_an_unconfirmed_plate_is_rescued_when_the_ocr_reads_it_confidently(tmp_p
     assert len(scene) == 1 and scene[0].text == first[0].text and scene[0].score == pytest.approx(0.9)
     np.testing.assert_allclose(scene[0].corners, first[0].corners, atol=1e-9)    # the first look's corners
     assert scene[0].confidence == pytest.approx(conf)
+    assert scene[0].confirmed is False and first[0].confirmed is None   # rescued; no second look at all
+    assert scene[0].to_dict()["confirmed"] is False
     assert len(edgevision.PlateReader(ocr=ocr, detector=det, rescue=min(1.0, conf + 1e-3))(img)) == 0
     # without the second look every proposal is a plate already: rescue changes nothing
     assert len(edgevision.PlateReader(ocr=ocr, detector=det, refine=False, rescue=0.0)(img)) == 1
@@ -786,4 +788,7 @@ def test_a_rescued_plate_takes_its_place_by_first_look_score(tmp_path: Path) -> 
                                                   for j in range(len(d)) if float(d.scores[j]) < 0.8] for d in dets]
     scene = reader(np.zeros((128, 128, 3), np.uint8))
     assert [p.score for p in scene] == pytest.approx([0.9, 0.6])
+    assert [p.confirmed for p in scene] == [False, True]   # the flags follow their plates
+    with pytest.raises(edgevision.InvalidArgumentError, match="confirmed: expected True, False or None"):
+        edgevision.PlateReading(corners=np.zeros((4, 2)), text="A", confidence=1.0, confirmed="yes")
     np.testing.assert_allclose(scene[0].corners, np.array([[8, 16], [32, 16], [32, 24], [8, 24]]) * 2.0)

@@ -230,6 +230,8 @@ class Plate(BaseModel):
     quad_ok: bool = Field(description="false when the corners were not a convex quad (the text deserves no trust)")
     rows: int = Field(description="2 when read as a two-row plate, else 1")
     score: float | None = Field(description="the detector's score for this plate (0..1); null without a detector")
+    confirmed: bool | None = Field(default=None, description="true: the detector's second look confirmed the plate; "
+                                   "false: kept by the OCR-verified rescue; null without a second look")
 
 
 class RecognizeAnswer(BaseModel):
@@ -406,7 +408,8 @@ def create_app(config: ServeConfig | None = None, *, engine: Engine | None = Non
             })
         readings = list(r) if engine.reader.detector is not None else [r]  # a PlateScene: every plate
         plates = [{"text": p.text, "confidence": p.confidence, "char_confidences": list(p.char_confidences),
-                   "corners": p.corners.tolist(), "quad_ok": p.quad_ok, "rows": p.rows, "score": p.score}
+                   "corners": p.corners.tolist(), "quad_ok": p.quad_ok, "rows": p.rows, "score": p.score,
+                   "confirmed": p.confirmed}
                   for p in readings]
         top = readings[0] if readings else None  # the detector's best plate, or the corner model's one
         total = _clock() - t0
