@@ -781,19 +781,18 @@ class PlateReader:
         read, t2 = self._read([images[i] for i, _, _ in owners], [q for _, _, q in owners]) if owners \
             else ([], t_refine)
         t3 = _clock()
-        confirmed: list[bool | None] = [True if self.refine else None] * len(owners)
+        sure = {(i, j) for i, j, _ in owners[:kept]}   # what the second look confirmed
         if len(owners) > kept:
             owners, read = self._rescued(owners, read, kept)
-            confirmed = [k < kept for k in range(len(owners))]   # the confirmed first, then the rescued
             # a rescued plate goes where its first-look score puts it (plates by decreasing score)
             order = sorted(range(len(owners)), key=lambda k: -float(dets[owners[k][0]].scores[owners[k][1]]))
-            owners, read, confirmed = [owners[k] for k in order], [read[k] for k in order], [confirmed[k] for k in order]
+            owners, read = [owners[k] for k in order], [read[k] for k in order]
         per: list[list[PlateReading]] = [[] for _ in images]
-        for (i, j, _), (q, c, ok, t, rows), sure in zip(owners, read, confirmed):
+        for (i, j, _), (q, c, ok, t, rows) in zip(owners, read):
             per[i].append(PlateReading(corners=np.asarray(q, np.float64), text=t.text, confidence=t.confidence,
                                        char_confidences=t.char_confidences, crop=c, quad_ok=ok, rows=rows,
-                                       score=float(dets[i].scores[j]), confirmed=sure, orig_shape=images[i].shape[:2],
-                                       orig_img=images[i]))
+                                       score=float(dets[i].scores[j]), confirmed=(i, j) in sure if self.refine else None,
+                                       orig_shape=images[i].shape[:2], orig_img=images[i]))
         n = len(images)
         ms = {"detect": (t1 - t0) * 1e3 / n, **({"refine": (t_refine - t1) * 1e3 / n} if self.refine else {}),
               "rectify": (t2 - t_refine) * 1e3 / n, "ocr": (t3 - t2) * 1e3 / n, "total": (t3 - t0) * 1e3 / n}

@@ -540,20 +540,19 @@ def load_init(model: Any, weights: str | Path, X: np.ndarray, width: int = 16, a
     its_act = "relu" if any(n.op_type == "Relu" for n in graph.node) else "silu"
     target = model
     other_size = len(dims) == 4 and dims[2] and dims[3] and (dims[2], dims[3]) != tuple(X.shape[1:3])
-    if its_act != act and not other_size:  # the same weights, checked by a twin with the export's activation
+    if other_size or its_act != act:
+        # The same weights in another shape: an export at another input size (a 384 detector starting a 192 one;
+        # fully convolutional, the anchors are not in the state) or with the other activation. A twin with the
+        # export's size and activation is loaded, checked and recalibrated (on the scenes resized to its size),
+        # and its state copied into the model.
         from exporters.zoo import build
 
-        target = build("plate_pose", size=tuple(X.shape[1:3]), width=width, act=its_act).model
-    elif other_size:
-        # An export at another input size (a 384 detector starting a 192 one): the same weights (fully
-        # convolutional; the anchors are not in the state). A twin at the export's size is loaded,
-        # checked and recalibrated on the scenes resized to it, and its state copied into the model.
-        import cv2
+        size = (dims[2], dims[3]) if other_size else tuple(X.shape[1:3])
+        target = build("plate_pose", size=size, width=width, act=its_act).model
+        if other_size:
+            import cv2
 
-        from exporters.zoo import build
-
-        target = build("plate_pose", size=(dims[2], dims[3]), width=width, act=its_act).model
-        X = np.stack([cv2.resize(x, (dims[3], dims[2]), interpolation=cv2.INTER_LINEAR) for x in X])
+            X = np.stack([cv2.resize(x, (dims[3], dims[2]), interpolation=cv2.INTER_LINEAR) for x in X])
     x = np.ascontiguousarray(X[..., ::-1]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
     got = load_from_onnx(target, path, [torch.from_numpy(x[i:i + 16]) for i in range(0, len(x), 16)], check=4)
     if target is not model:
@@ -713,7 +712,9 @@ def main(argv: list[str] | None = None) -> int:
                          "plate, or a plate-sized window, cut from the full-resolution scene), as PlateReader's "
                          "second look feeds the detector")
     ap.add_argument("--crop-samples", type=int, default=3000, help="second-look crops cached (from new scenes)")
-    ap.add_argument("--act", default="silu", choices=["silu", "relu"],
+    from exporters.zoo.pose_models import ACTIVATIONS
+
+    ap.add_argument("--act", default="silu", choices=ACTIVATIONS,
                     help="the network's activation (relu: faster in int8; an --init export with silu starts it)")
     ap.add_argument("--easypr-split", default="train", choices=EASYPR_TRAIN_SPLITS,
                     help="real EasyPR scenes to build on: train (every bundled run) or fit (train less the scenes "

@@ -100,6 +100,7 @@ class PlatePoseNet(nn.Module):
                 for name, child in module.named_children():
                     if isinstance(child, nn.SiLU):
                         setattr(module, name, nn.ReLU())
+
     def _level_anchors(self, i: int, f: torch.Tensor) -> torch.Tensor:
         """The anchor points (1, 2, h*w), input px, of level ``i`` for its feature map ``f`` (N, C, h, w):
         the top-left h x w block of the level's grid for the built size. An input up to the built size
