@@ -13,6 +13,12 @@ Each case is timed for:
 * ``numpy``: a vectorized float32 bilinear resize + pad + normalize;
 * ``memcpy``: np.copyto of the input bytes.
 
+One more case times the perspective warp as ``PlateReader`` uses it (a plate quad of a 1080p frame
+rectified to a 64x256 uint8 NHWC crop, ``warp_quad``): the kernel at its best SIMD level and at the
+scalar reference level, against ``cv2.warpPerspective`` (the same bilinear 1/32-pixel arithmetic,
+the homography from ``cv2.getPerspectiveTransform``), both at 1 thread; ``x chain`` is then
+OpenCV's median over the method's.
+
 Methods are timed round-robin (several rounds, each giving every method an
 equal slice), so load drift on a shared machine hits all of them alike.
 Figures are medians and p90 in ms; ``x chain`` is the OpenCV chain's median
@@ -133,6 +139,46 @@ def memcpy_method(pool: list[list[np.ndarray]]) -> Callable[[], Any]:
     return cycling(flat, run)
 
 
+#: The warp case: a plate-sized quad (x, y source px, TL TR BR BL) in a 1080p frame, and the crop size.
+WARP_QUAD = np.array([[820.0, 610.0], [1004.0, 622.0], [1000.0, 676.0], [817.0, 662.0]])
+WARP_CASE = Case("plate quad of 1080p->64x256 warp (uint8 NHWC)", (1080, 1920), (64, 256), "warp")
+
+
+def run_warp_case(quick: bool) -> dict[str, Any]:
+    """The warp case (module docs), in the same result shape as :func:`run_case`."""
+    frame = synthetic_frame(WARP_CASE.src_hw, seed=0)
+    H, W = WARP_CASE.dst_hw
+    kw = dict(rounds=3 if quick else 8, min_samples=9 if quick else 40, min_time_s=0.2 if quick else 1.0)
+    best = edgevision.kernel_info()["simd"]
+    dst = np.array([[0, 0], [W, 0], [W, H], [0, H]], np.float32)
+
+    def ev_at(level: str) -> Callable[[], Any]:
+        def run() -> Any:
+            with edgevision.simd(level):
+                return edgevision.warp_quad(frame, WARP_QUAD, (H, W), dtype="uint8", layout="NHWC", scale=1.0,
+                                            threads=1)
+        return run
+
+    def opencv() -> Any:
+        cv2.setNumThreads(1)
+        try:
+            M = cv2.getPerspectiveTransform(WARP_QUAD.astype(np.float32), dst)
+            return cv2.warpPerspective(frame, M, (W, H), flags=cv2.INTER_LINEAR)
+        finally:
+            cv2.setNumThreads(default_cv_threads)
+
+    default_cv_threads = cv2.getNumThreads()
+    methods = {"opencv warpPerspective": opencv, f"edgevision 1T ({best})": ev_at(best),
+               "edgevision 1T (scalar)": ev_at("scalar")}
+    stats: dict[str, Stats] = measure_interleaved(methods, **kw)
+    base = stats["opencv warpPerspective"].median
+    out_bytes = H * W * 3
+    rows = [{"method": name, **st.to_dict(), "x_chain": base / st.median,
+             "gb_s": 2 * out_bytes / (st.median * 1e6), "pct_memcpy": float("nan")} for name, st in stats.items()]
+    return {"case": WARP_CASE.name, "src_hw": WARP_CASE.src_hw, "dst_hw": WARP_CASE.dst_hw, "batch": 1, "frames": 1,
+            "in_bytes": out_bytes, "out_bytes": out_bytes, "rows": rows}
+
+
 # --- running -----------------------------------------------------------------
 
 
@@ -234,17 +280,17 @@ def main(argv: list[str] | None = None) -> int:
     env = environment()
     print(f"edgevision {env['edgevision']} | {env['cpu']} | {env['cores']} cores | SIMD {env['kernel']['simd']} "
           f"(supported: {', '.join(env['kernel']['supported'])}) | OpenCV {env['opencv']} | numpy {env['numpy']}")
-    cases = [c for c in CASES if not args.case or any(s in c.name for s in args.case)]
+    cases = [c for c in [*CASES, WARP_CASE] if not args.case or any(s in c.name for s in args.case)]
     results = []
     for case in cases:
-        res = run_case(case, args.quick)
+        res = run_warp_case(args.quick) if case is WARP_CASE else run_case(case, args.quick)
         results.append(res)
         print(f"\n{res['case']}  ({res['in_bytes'] / 1e6:.1f} MB in, {res['out_bytes'] / 1e6:.1f} MB out per call)")
         print(f"  {'method':<22}{'median ms':>10}{'p90 ms':>9}{'x chain':>9}{'GB/s':>8}{'% memcpy':>10}")
         for r in res["rows"]:
             print(f"  {r['method']:<22}{r['median_ms']:>10.3f}{r['p90_ms']:>9.3f}{r['x_chain']:>9.2f}"
                   f"{r['gb_s']:>8.2f}{r['pct_memcpy']:>10.0f}")
-    tg = targets(results) if len(cases) == len(CASES) else []
+    tg = targets(results) if all(c in cases for c in CASES) else []
     if tg:
         print("\nTargets (ratios from this run):")
         for t in tg:

@@ -1,14 +1,10 @@
 // Drives the row functions over whole images: padding, the two-row cache of
 // horizontal passes, strided sources, threads, and the perspective warp.
 #include <algorithm>
-#include <climits>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
-#if defined(__SSE2__) || defined(_M_X64)
-#include <emmintrin.h>
-#endif
 
 #include "kernel.hpp"
 #include "thread_pool.hpp"
@@ -175,80 +171,14 @@ void run_resize(const std::vector<ResizeJob>& jobs, const OutSpec& spec, Interp 
 
 namespace {
 
-constexpr int kInterBits = 5;
-constexpr int kTab = 1 << kInterBits;  // 1/32 pixel
-
-// Round to the nearest integer, ties to even (the default rounding mode), as std::lrint does,
-// without its libm call: cvRound's instruction on x86.
-inline int round_even(double v) {
-#if defined(__SSE2__) || defined(_M_X64)
-    return _mm_cvtsd_si32(_mm_set_sd(v));
-#else
-    return int(std::lrint(v));
-#endif
-}
-
 void warp_rows(const SrcImage& src, const double* M, void* out, const OutSpec& s, const RowFns& fn, int r0,
                int r1) {
     const PadValues pv(s);
     const ptrdiff_t plane = ptrdiff_t(s.H) * s.W;
     std::vector<int16_t> R(size_t(s.W) * s.L + kSlack, 0);
     std::vector<uint8_t> outside(s.W);
-    // Each lane's byte offset within a source pixel, or -1 for a lane fed zero.
-    ptrdiff_t co[4];
-    for (int l = 0; l < s.L; ++l) co[l] = s.lane_src[l] < 0 ? -1 : ptrdiff_t(s.lane_src[l]) * src.cs;
-    const uint8_t* d = src.data;
     for (int y = r0; y < r1; ++y) {
-        for (int x = 0; x < s.W; ++x) {
-            // Same arithmetic as OpenCV's warpPerspective: coordinates in 1/32 pixel.
-            const double X0 = M[0] * x + M[1] * y + M[2];
-            const double Y0 = M[3] * x + M[4] * y + M[5];
-            double W = M[6] * x + M[7] * y + M[8];
-            W = W != 0.0 ? kTab / W : 0.0;
-            const double fX = std::max(double(INT_MIN), std::min(double(INT_MAX), X0 * W));
-            const double fY = std::max(double(INT_MIN), std::min(double(INT_MAX), Y0 * W));
-            const int X = round_even(fX), Y = round_even(fY);
-            const int sx = X >> kInterBits, sy = Y >> kInterBits;
-            const int tx = X & (kTab - 1), ty = Y & (kTab - 1);
-            int16_t* r = R.data() + ptrdiff_t(x) * s.L;
-            if (sx >= src.w || sx + 1 < 0 || sy >= src.h || sy + 1 < 0) {
-                outside[x] = 1;
-                for (int l = 0; l < s.L; ++l) r[l] = 0;
-                continue;
-            }
-            outside[x] = 0;
-            const int w00 = (kTab - tx) * (kTab - ty) * kTab, w01 = tx * (kTab - ty) * kTab;
-            const int w10 = (kTab - tx) * ty * kTab, w11 = tx * ty * kTab;
-            // Offsets, not pointers: taps outside the image are never formed or read.
-            const ptrdiff_t o00 = ptrdiff_t(sy) * src.rs + ptrdiff_t(sx) * src.ps;
-            if (sx >= 0 && sx + 1 < src.w && sy >= 0 && sy + 1 < src.h) {
-                // All four taps inside (nearly every pixel of a plate or a screen): no border tests.
-                const uint8_t* p00 = d + o00;
-                const uint8_t* p10 = p00 + src.rs;
-                for (int l = 0; l < s.L; ++l) {
-                    const ptrdiff_t c = co[l];
-                    r[l] = c < 0 ? int16_t(0)
-                                 : int16_t((p00[c] * w00 + p00[src.ps + c] * w01 + p10[c] * w10 +
-                                            p10[src.ps + c] * w11 + (1 << 14)) >> 15);
-                }
-                continue;
-            }
-            const bool in_x0 = sx >= 0 && sx < src.w, in_x1 = sx + 1 >= 0 && sx + 1 < src.w;
-            const bool in_y0 = sy >= 0 && sy < src.h, in_y1 = sy + 1 >= 0 && sy + 1 < src.h;
-            for (int l = 0; l < s.L; ++l) {
-                const ptrdiff_t c = co[l];
-                if (c < 0) {
-                    r[l] = 0;
-                    continue;
-                }
-                const int cval = s.pad_u8[l];
-                const int v00 = in_y0 && in_x0 ? d[o00 + c] : cval;
-                const int v01 = in_y0 && in_x1 ? d[o00 + src.ps + c] : cval;
-                const int v10 = in_y1 && in_x0 ? d[o00 + src.rs + c] : cval;
-                const int v11 = in_y1 && in_x1 ? d[o00 + src.rs + src.ps + c] : cval;
-                r[l] = int16_t((v00 * w00 + v01 * w01 + v10 * w10 + v11 * w11 + (1 << 14)) >> 15);
-            }
-        }
+        fn.warp(src, M, y, s, R.data(), outside.data(), 0, s.W);
         void* drow = row_ptr(out, y, s);
         fn.store(R.data(), s.W, s, drow, plane, 0);
         // Pixels that sample nothing of the image get the exact (fractional) pad value.

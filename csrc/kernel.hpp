@@ -108,6 +108,14 @@ struct RowFns {
     // (2048, 0), hpass followed by vpass gives exactly these values
     // ((p*128 * 2048 >> 16) + 2) >> 2 == p), so the driver skips both.
     void (*point)(const uint8_t* S, const HTable& t, const int8_t* lane_src, int L, int16_t* R, int x0, int x1);
+    // Perspective warp, output pixels [x0, x1) of output row y: R[x*L + l] = lane l's bilinear
+    // sample at M (x, y, 1) (OpenCV's warpPerspective arithmetic: coordinates rounded to 1/32
+    // pixel, weights in 1/1024, taps outside the image read s.pad_u8), and outside[x] = 1 where
+    // no tap lies in the image (R is then 0 there and the driver writes the pad value).
+    // Bit-exact across levels: the coordinates are the same double operations in the same
+    // order (no FMA), the taps integer arithmetic.
+    void (*warp)(const SrcImage& src, const double* M, int y, const OutSpec& s, int16_t* R, uint8_t* outside,
+                 int x0, int x1);
 };
 
 const RowFns& row_fns(Simd level);

@@ -2,6 +2,7 @@
 // rows_scalar.cpp, bit for bit; ragged tails fall back to the scalar code.
 #include <immintrin.h>
 
+#include <climits>
 #include <cmath>
 #include <cstring>
 
@@ -375,10 +376,87 @@ void store_avx2(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t 
     }
 }
 
+// Perspective warp (RowFns::warp), 4 pixels a step. The coordinates are the scalar code's double
+// operations in the same order, four lanes wide (no FMA: the build passes -ffp-contract=off), and
+// the integer part (source pixel, 1/32 fractions, the four weights packed in pairs, whether the
+// taps are inside) is computed for the 4 pixels at once; each pixel whose taps lie inside the
+// image with a third column to spare is then sampled with one 8-byte load, one shuffle and one
+// multiply-add per row (the loads stay in the image when 2 ps + cn >= 8, see warp_sse41). Other
+// pixels, and sources whose pixels are not 3 or 4 bytes apart with adjacent channels, go to the
+// scalar code.
+void warp_avx2(const SrcImage& src, const double* M, int y, const OutSpec& s, int16_t* R, uint8_t* outside,
+               int x0, int x1) {
+    if (s.L != 4 || src.cs != 1 || (src.ps != 3 && src.ps != 4) || 2 * src.ps + src.cn < 8)
+        return S().warp(src, M, y, s, R, outside, x0, x1);
+    alignas(16) int8_t m[16];
+    for (int l = 0; l < 4; ++l) {
+        const int c = s.lane_src[l];
+        int8_t* q = m + l * 4;
+        q[1] = q[3] = int8_t(0x80);
+        q[0] = c < 0 ? int8_t(0x80) : int8_t(c);
+        q[2] = c < 0 ? int8_t(0x80) : int8_t(src.ps + c);
+    }
+    const __m128i mask = _mm_load_si128(reinterpret_cast<const __m128i*>(m));
+    const __m256d m0 = _mm256_set1_pd(M[0]), m3 = _mm256_set1_pd(M[3]), m6 = _mm256_set1_pd(M[6]);
+    const __m256d m1y = _mm256_set1_pd(M[1] * y), m4y = _mm256_set1_pd(M[4] * y), m7y = _mm256_set1_pd(M[7] * y);
+    const __m256d m2 = _mm256_set1_pd(M[2]), m5 = _mm256_set1_pd(M[5]), m8 = _mm256_set1_pd(M[8]);
+    const __m256d tab = _mm256_set1_pd(32.0), zero = _mm256_setzero_pd();
+    const __m256d hi = _mm256_set1_pd(double(INT_MAX)), lo = _mm256_set1_pd(double(INT_MIN));
+    const __m128i k31 = _mm_set1_epi32(31), k32 = _mm_set1_epi32(32), minus1 = _mm_set1_epi32(-1);
+    const __m128i wmax = _mm_set1_epi32(src.w - 2), hmax = _mm_set1_epi32(src.h - 1);
+    const __m128i half = _mm_set1_epi32(512);
+    const uint8_t* d = src.data;
+    const ptrdiff_t rs = src.rs, ps = src.ps;
+    __m256d xv = _mm256_set_pd(double(x0 + 3), double(x0 + 2), double(x0 + 1), double(x0));
+    const __m256d four = _mm256_set1_pd(4.0);  // x + 4 is exact: x < 2^15
+    for (int x = x0; x < x1; x += 4, xv = _mm256_add_pd(xv, four)) {
+        const __m256d X0 = _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(m0, xv), m1y), m2);
+        const __m256d Y0 = _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(m3, xv), m4y), m5);
+        __m256d W = _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(m6, xv), m7y), m8);
+        W = _mm256_and_pd(_mm256_div_pd(tab, W), _mm256_cmp_pd(W, zero, _CMP_NEQ_UQ));  // W != 0 ? 32 / W : 0
+        // min(v, hi) is v < hi ? v : hi and max(v, lo) is v > lo ? v : lo: the scalar code's
+        // std::min / std::max, NaN included (it becomes INT_MAX).
+        const __m128i X = _mm256_cvtpd_epi32(_mm256_max_pd(_mm256_min_pd(_mm256_mul_pd(X0, W), hi), lo));
+        const __m128i Y = _mm256_cvtpd_epi32(_mm256_max_pd(_mm256_min_pd(_mm256_mul_pd(Y0, W), hi), lo));
+        const __m128i sx = _mm_srai_epi32(X, 5), sy = _mm_srai_epi32(Y, 5);
+        const __m128i tx = _mm_and_si128(X, k31), ty = _mm_and_si128(Y, k31);
+        const __m128i ux = _mm_sub_epi32(k32, tx), uy = _mm_sub_epi32(k32, ty);
+        // Weights over 32 (at most 1024: 16-bit products suffice), packed (w00, w01) and (w10, w11).
+        const __m128i top = _mm_or_si128(_mm_mullo_epi16(ux, uy), _mm_slli_epi32(_mm_mullo_epi16(tx, uy), 16));
+        const __m128i bot = _mm_or_si128(_mm_mullo_epi16(ux, ty), _mm_slli_epi32(_mm_mullo_epi16(tx, ty), 16));
+        // Inside with a column to spare: 0 <= sx < w - 2 and 0 <= sy < h - 1.
+        const __m128i in = _mm_and_si128(
+            _mm_and_si128(_mm_cmpgt_epi32(sx, minus1), _mm_cmpgt_epi32(wmax, sx)),
+            _mm_and_si128(_mm_cmpgt_epi32(sy, minus1), _mm_cmpgt_epi32(hmax, sy)));
+        alignas(16) int32_t a_sx[4], a_sy[4], a_top[4], a_bot[4];
+        _mm_store_si128(reinterpret_cast<__m128i*>(a_sx), sx);
+        _mm_store_si128(reinterpret_cast<__m128i*>(a_sy), sy);
+        _mm_store_si128(reinterpret_cast<__m128i*>(a_top), top);
+        _mm_store_si128(reinterpret_cast<__m128i*>(a_bot), bot);
+        const int inside = _mm_movemask_ps(_mm_castsi128_ps(in));
+        const int n = x1 - x < 4 ? x1 - x : 4;
+        for (int k = 0; k < n; ++k) {
+            if (!(inside >> k & 1)) {
+                S().warp(src, M, y, s, R, outside, x + k, x + k + 1);
+                continue;
+            }
+            const uint8_t* p00 = d + ptrdiff_t(a_sy[k]) * rs + ptrdiff_t(a_sx[k]) * ps;
+            const __m128i t = _mm_madd_epi16(_mm_shuffle_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p00)), mask),
+                                             _mm_set1_epi32(a_top[k]));
+            const __m128i b = _mm_madd_epi16(
+                _mm_shuffle_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p00 + rs)), mask),
+                _mm_set1_epi32(a_bot[k]));
+            const __m128i v = _mm_srai_epi32(_mm_add_epi32(_mm_add_epi32(t, b), half), 10);
+            _mm_storel_epi64(reinterpret_cast<__m128i*>(R + ptrdiff_t(x + k) * 4), _mm_packs_epi32(v, v));
+            outside[x + k] = 0;
+        }
+    }
+}
+
 }  // namespace
 
 const RowFns& avx2_row_fns() {
-    static const RowFns fns{hpass_avx2, hpass2_avx2, vpass_avx2, store_avx2, point_avx2};
+    static const RowFns fns{hpass_avx2, hpass2_avx2, vpass_avx2, store_avx2, point_avx2, warp_avx2};
     return fns;
 }
 

@@ -4,6 +4,7 @@
 // passes use the scalar code (no gather instruction).
 #include <smmintrin.h>
 
+#include <climits>
 #include <cstring>
 
 #include "kernel.hpp"
@@ -167,10 +168,71 @@ void store_sse41(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t
     }
 }
 
+// Perspective warp (RowFns::warp), 2 pixels a step: their coordinates are the scalar code's
+// double operations in the same order, two lanes wide; a pixel whose 4 taps lie inside the
+// image (with a third column to spare, so that one 8-byte load per row covers both columns of
+// taps) is sampled with one shuffle and one multiply-add per row. Every other pixel, and every
+// source whose pixels are not 3 or 4 bytes apart with their channels adjacent, goes to the scalar
+// code. The load at pixel sx reads bytes [sx ps, sx ps + 8) of its row; pixel sx + 2 exists and
+// ends at byte (sx + 2) ps + cn - 1, so the load stays inside the image when 2 ps + cn >= 8.
+void warp_sse41(const SrcImage& src, const double* M, int y, const OutSpec& s, int16_t* R, uint8_t* outside,
+                int x0, int x1) {
+    if (s.L != 4 || src.cs != 1 || (src.ps != 3 && src.ps != 4) || 2 * src.ps + src.cn < 8)
+        return S().warp(src, M, y, s, R, outside, x0, x1);
+    // Lane l (32 bits) gets its channel's taps at columns sx and sx + 1 as two int16, so that one
+    // multiply-add with (w00, w01) gives the top row's part of the sample.
+    alignas(16) int8_t m[16];
+    for (int l = 0; l < 4; ++l) {
+        const int c = s.lane_src[l];
+        int8_t* q = m + l * 4;
+        q[1] = q[3] = int8_t(0x80);
+        q[0] = c < 0 ? int8_t(0x80) : int8_t(c);
+        q[2] = c < 0 ? int8_t(0x80) : int8_t(src.ps + c);
+    }
+    const __m128i mask = _mm_load_si128(reinterpret_cast<const __m128i*>(m));
+    const __m128d m0 = _mm_set1_pd(M[0]), m3 = _mm_set1_pd(M[3]), m6 = _mm_set1_pd(M[6]);
+    const __m128d m1y = _mm_set1_pd(M[1] * y), m4y = _mm_set1_pd(M[4] * y), m7y = _mm_set1_pd(M[7] * y);
+    const __m128d m2 = _mm_set1_pd(M[2]), m5 = _mm_set1_pd(M[5]), m8 = _mm_set1_pd(M[8]);
+    const __m128d tab = _mm_set1_pd(32.0), zero = _mm_setzero_pd();
+    const __m128d hi = _mm_set1_pd(double(INT_MAX)), lo = _mm_set1_pd(double(INT_MIN));
+    const __m128i half = _mm_set1_epi32(512);
+    for (int x = x0; x < x1; x += 2) {
+        const __m128d xv = _mm_set_pd(double(x + 1), double(x));
+        const __m128d X0 = _mm_add_pd(_mm_add_pd(_mm_mul_pd(m0, xv), m1y), m2);
+        const __m128d Y0 = _mm_add_pd(_mm_add_pd(_mm_mul_pd(m3, xv), m4y), m5);
+        __m128d W = _mm_add_pd(_mm_add_pd(_mm_mul_pd(m6, xv), m7y), m8);
+        W = _mm_and_pd(_mm_div_pd(tab, W), _mm_cmpneq_pd(W, zero));  // W != 0 ? 32 / W : 0 (NaN stays NaN)
+        // min(v, hi) is v < hi ? v : hi and max(v, lo) is v > lo ? v : lo: std::min / std::max's
+        // results in the scalar code, NaN included (it becomes INT_MAX).
+        const __m128d fX = _mm_max_pd(_mm_min_pd(_mm_mul_pd(X0, W), hi), lo);
+        const __m128d fY = _mm_max_pd(_mm_min_pd(_mm_mul_pd(Y0, W), hi), lo);
+        alignas(16) int32_t xy[4];  // X(x), X(x + 1), Y(x), Y(x + 1), rounded to even as cvtsd2si
+        _mm_store_si128(reinterpret_cast<__m128i*>(xy), _mm_unpacklo_epi64(_mm_cvtpd_epi32(fX), _mm_cvtpd_epi32(fY)));
+        for (int k = 0; k < 2 && x + k < x1; ++k) {
+            const int X = xy[k], Y = xy[2 + k];
+            const int sx = X >> 5, sy = Y >> 5;
+            if (sx < 0 || sx + 2 >= src.w || sy < 0 || sy + 1 >= src.h) {
+                S().warp(src, M, y, s, R, outside, x + k, x + k + 1);
+                continue;
+            }
+            const int tx = X & 31, ty = Y & 31;
+            // The scalar weights over 32: the sum (p * w) * 32 + 2^14 >> 15 is (p * w) + 2^9 >> 10.
+            const int w00 = (32 - tx) * (32 - ty), w01 = tx * (32 - ty), w10 = (32 - tx) * ty, w11 = tx * ty;
+            const uint8_t* p00 = src.data + ptrdiff_t(sy) * src.rs + ptrdiff_t(sx) * src.ps;
+            const __m128i top = _mm_madd_epi16(_mm_shuffle_epi8(load8(p00), mask), _mm_set1_epi32(w00 | (w01 << 16)));
+            const __m128i bot =
+                _mm_madd_epi16(_mm_shuffle_epi8(load8(p00 + src.rs), mask), _mm_set1_epi32(w10 | (w11 << 16)));
+            const __m128i v = _mm_srai_epi32(_mm_add_epi32(_mm_add_epi32(top, bot), half), 10);
+            _mm_storel_epi64(reinterpret_cast<__m128i*>(R + ptrdiff_t(x + k) * 4), _mm_packs_epi32(v, v));
+            outside[x + k] = 0;
+        }
+    }
+}
+
 }  // namespace
 
 const RowFns& sse41_row_fns() {
-    static const RowFns fns{hpass_sse41, hpass2_sse41, vpass_sse41, store_sse41, point_sse41};
+    static const RowFns fns{hpass_sse41, hpass2_sse41, vpass_sse41, store_sse41, point_sse41, warp_sse41};
     return fns;
 }
 

@@ -96,6 +96,33 @@ def test_warp_bit_identical_to_scalar(level, case, dtype):
             assert_bit_identical(got, expected, f"{level} width={width} {kw}")
 
 
+VIEW_KINDS = ("crop", "flip_rows", "flip_cols", "flip_both", "step2_rows", "step2_cols", "step2_both", "transposed")
+
+
+@pytest.mark.parametrize("cn", [3, 4])
+@pytest.mark.parametrize("kind", ["contiguous", *VIEW_KINDS])
+@pytest.mark.parametrize("level", LEVELS)
+def test_warp_views_edges_and_perspective_bit_identical_to_scalar(level, kind, cn):
+    """The SIMD warp samples packed 3- and 4-byte pixels itself and hands every other pixel to the
+    scalar code: strided and flipped views, taps on the last two columns or rows, and strongly
+    projective quads (the per-pixel division) must all give the scalar bytes."""
+    rng = np.random.default_rng(hash((kind, cn)) % 2**32)
+    h, w = 41, 67
+    image = random_image(h, w, cn, seed=3) if kind == "contiguous" else make_view(kind, h, w, cn, seed=3)
+    quads = [convex_quad(rng, h, w, inside=i % 3 != 0) for i in range(6)]
+    quads.append(np.array([[w - 9.3, h - 7.6], [w + 0.4, h - 8.1], [w - 0.2, h + 0.3], [w - 8.8, h - 0.7]]))  # the far corner
+    quads.append(np.array([[20.0, 10.0], [24.0, 10.5], [60.0, 40.0], [2.0, 38.0]]))  # a trapezoid: strong perspective
+    for quad in quads:
+        for swap_rb in (False, True):
+            kw = dict(dtype="uint8", layout="NHWC", swap_rb=swap_rb, scale=1.0, threads=1)
+            if cn == 4:
+                kw["channels"] = int(rng.choice([3, 4]))
+            size = (int(rng.integers(1, 40)), int(rng.integers(1, 90)))
+            expected = run_at("scalar", lambda: ev.warp_quad(image, quad, size, **kw))
+            got = run_at(level, lambda: ev.warp_quad(image, quad, size, **kw))
+            assert_bit_identical(got, expected, f"{level} {kind} cn={cn} quad={quad.tolist()} size={size} {kw}")
+
+
 @pytest.mark.parametrize("level", LEVELS)
 def test_large_image_bit_identical_to_scalar(level):
     image = random_image(1080, 1920, 3, seed=1)
