@@ -145,8 +145,10 @@ class Predictor:
             file name of a bundled model (works offline, from any directory).
         backend: ``auto`` or ``onnxruntime`` (TensorRT engines: not yet).
         device: ``auto``, ``cpu``, ``cuda[:N]`` or ``tensorrt[:N]``.
-        threads: inference threads (None: the runtime's default). The
-            preprocessing kernel uses its own pool.
+        threads: inference threads (None: the runtime's default), and the most
+            threads the preprocessing kernel's own pool uses for this model's
+            input (None: all hardware threads; the kernel takes one per 64K output
+            pixels at most).
         config: extra configuration (a dict or a JSON/YAML file) merged over the
             model's metadata; ``**overrides`` (the same keys) are merged last.
         warmup: run one inference at load time so the first real call is not slow.
@@ -169,6 +171,8 @@ class Predictor:
         self.config = resolve_config(base, config, overrides, source=self.path, model_metadata=custom)
         self._check_against_model()
         self._size, self._pre = self.config.preprocess_kwargs()
+        if threads is not None:  # load_runner checked it; the kernel's pool honours it too
+            self._pre = {**self._pre, "threads": threads}
         self._stride = self.config.stride
         self._input = self.runner.inputs[0]
         batch = self._input.fixed(0)

@@ -126,6 +126,27 @@ def test_eight_threads_sharing_one_predictor_get_identical_results(kp):
                 np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("threads", [None, 1, 2])
+def test_threads_caps_the_preprocessing_kernel_too(kp_path, monkeypatch, threads):
+    """``Predictor(threads=N)`` runs the letterbox kernel on at most N threads as well (the kernel's
+    default, all hardware threads, without it), with the same results."""
+    import edgevision.predictor as predictor_module
+
+    seen = []
+    real = predictor_module.letterbox_batch
+
+    def spy(images, size, **opts):
+        seen.append(opts.get("threads"))
+        return real(images, size, **opts)
+
+    p = Predictor(kp_path, threads=threads, warmup=False)
+    monkeypatch.setattr(predictor_module, "letterbox_batch", spy)
+    img = image(300, 500, seed=3)
+    got = p(img).keypoints
+    assert seen == [threads]
+    np.testing.assert_allclose(got, manual_keypoints(kp_path, img, p.config), rtol=1e-6, atol=1e-6)
+
+
 def test_backend_and_providers_are_reported(kp):
     assert kp.backend == "onnxruntime"
     assert kp.providers[-1] == "CPUExecutionProvider"
