@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <thread>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "ctc_beam.hpp"
+#include "nms.hpp"
 #include "kernel.hpp"
 #include "thread_pool.hpp"
 
@@ -186,6 +188,20 @@ py::list ctc_beam_search(const py::array_t<double, py::array::c_style | py::arra
     return out;
 }
 
+py::array_t<int64_t> nms(const py::array_t<double, py::array::c_style | py::array::forcecast>& boxes,
+                         const py::array_t<double, py::array::c_style | py::array::forcecast>& areas, double t,
+                         int64_t limit) {
+    if (boxes.ndim() != 2 || boxes.shape(1) != 4) fail("boxes: expected an (n, 4) array of x1, y1, x2, y2");
+    const int64_t n = boxes.shape(0);
+    if (areas.ndim() != 1 || areas.shape(0) != n) fail("areas: expected one area per box, shape (n,)");
+    if (!(t >= 0.0 && t <= 1.0)) fail("iou_threshold: expected a number in [0, 1]");
+    if (limit < 1) fail("max_det: expected a positive int");
+    const std::vector<int64_t> kept = nms_sorted(boxes.data(), areas.data(), n, t, limit);
+    py::array_t<int64_t> out(static_cast<py::ssize_t>(kept.size()));
+    std::copy(kept.begin(), kept.end(), out.mutable_data());
+    return out;
+}
+
 std::string simd_level() { return simd_name(active_simd()); }
 
 std::string set_simd_level(const std::string& name) {
@@ -213,6 +229,8 @@ PYBIND11_MODULE(_core, m) {
           py::arg("lane_src"), py::arg("a"), py::arg("b"), py::arg("pad"), py::arg("pad_u8"), py::arg("threads"));
     m.def("ctc_beam", &ctc_beam_search, py::arg("logp"), py::arg("blank"), py::arg("width"), py::arg("prune"),
           "CTC prefix beam search (edgevision.decoders._ctc_beam): [(classes, log-probability)], best first");
+    m.def("nms", &nms, py::arg("boxes"), py::arg("areas"), py::arg("iou_threshold"), py::arg("max_det"),
+          "greedy NMS of boxes in visiting order (edgevision.decoders._greedy_nms): the kept positions");
     m.def("simd_level", &simd_level);
     m.def("set_simd_level", &set_simd_level, py::arg("name"));
     m.def("supported_simd", &supported);

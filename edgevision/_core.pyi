@@ -59,6 +59,13 @@ def ctc_beam(logp: np.ndarray, blank: int, width: int, prune: float) -> list[tup
     width most probable readings (classes, blanks removed, runs merged) with their log-probability, best first.
     """
 
+def nms(boxes: np.ndarray, areas: np.ndarray, iou_threshold: float, max_det: int) -> np.ndarray:
+    """Greedy NMS (csrc/nms.cpp; the reference is edgevision.decoders._greedy_nms_reference, equal in its
+    decisions): boxes (n, 4) x1, y1, x2, y2 (cast to float64) already in visiting order and shifted by class,
+    their areas (n,) computed before the shift, the IoU above which a kept box suppresses (0..1), and the
+    most boxes kept (>= 1). Returns the kept positions (int64, into the ordered boxes), in order.
+    """
+
 def simd_level() -> str:
     """Active SIMD level: 'scalar', 'sse41', 'avx2' or 'neon'."""
 

@@ -282,17 +282,20 @@ def nms(
     Returns:
         int64 indices into ``boxes`` of the kept boxes, by decreasing score.
 
-    Method: the sorted boxes are taken ``NMS_BLOCK`` (128) at a time. A block is
-    first cut down by the boxes kept so far (one IoU matrix), then resolved
-    inside itself by iterating ``keep[j] = not any(keep[i] and IoU[i, j] > t for i < j)``
-    from all-kept to its fixed point (Cluster-NMS, Zheng et al. 2020). That fixed
-    point is unique and equals the greedy result; each iteration is one
-    vectorized pass, and it converges in as many passes as the longest chain of
-    suppressions (1-5 passes on clustered YOLO-like candidates, at most the block
-    size). So there is no Python loop over boxes, and ``max_det`` stops the work
-    early. Against ``cv2.dnn.NMSBoxesBatched`` (same kept sets; no early stop), with
-    ``max_det=300`` on this project's 2-core machine: ~0.6 vs 0.18 ms on 500
-    candidates (conf 0.25), ~2.5-3 vs ~115 ms on 5,700 (conf 0.001, mAP evaluation).
+    Method: the boxes are sorted once (numpy's stable argsort) and the greedy pass is
+    compiled (``_core.nms``, csrc/nms.cpp): each box is compared with the boxes kept
+    so far, and ``max_det`` stops the pass early. Its reference,
+    ``_greedy_nms_reference``, stays beside it and is tested to keep the same boxes:
+    the sorted boxes taken ``NMS_BLOCK`` (128) at a time, a block first cut down by
+    the boxes kept so far (one IoU matrix), then resolved inside itself by iterating
+    ``keep[j] = not any(keep[i] and IoU[i, j] > t for i < j)`` from all-kept to its
+    fixed point (Cluster-NMS, Zheng et al. 2020), which is unique and equals the
+    greedy result. With one class id throughout, no offset is added (it would shift
+    every box alike). On this project's 2-core machine (AMD EPYC), with
+    ``max_det=300`` and 80 classes: 0.014 / 0.13 / 0.40 ms compiled against 0.05 /
+    0.92 / 1.7 ms for the numpy reference on 30 / 500 / 5,700 clustered candidates;
+    ``cv2.dnn.NMSBoxesBatched`` (same kept sets; no early stop) took ~0.18 ms on 500 and
+    ~115 ms on 5,700 when last measured.
     """
     b = _numeric(boxes, "boxes", (2,), "(M, 4)")
     if b.shape[1] != 4:
@@ -315,17 +318,28 @@ def nms(
         return _greedy_nms(b, s, t, c, limit)
 
 
-def _greedy_nms(b: np.ndarray, s: np.ndarray, t: float, c: np.ndarray | None, limit: int) -> np.ndarray:
-    """:func:`nms` on validated arrays (float64 boxes)."""
-    n = b.shape[0]
+def _nms_inputs(b: np.ndarray, s: np.ndarray, c: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The boxes shifted by class (module docs of :func:`nms`) and their areas (before the shift), both in
+    visiting order, and that order (indices into the input)."""
     areas = np.maximum(b[:, 2] - b[:, 0], 0.0) * np.maximum(b[:, 3] - b[:, 1], 0.0)
-    if c is not None:
+    if c is not None and c.size and c.min() != c.max():  # one class: every shift would be the same, so none
         finite = b[np.isfinite(b)]
         span = float(finite.max() - finite.min() + 1.0) if finite.size else 1.0
         b = b + (c.astype(np.float64) * span)[:, None]
     order = np.argsort(-s.astype(np.float64), kind="stable")
-    b = b[order]
-    areas = areas[order]
+    return b[order], areas[order], order
+
+
+def _greedy_nms(b: np.ndarray, s: np.ndarray, t: float, c: np.ndarray | None, limit: int) -> np.ndarray:
+    """:func:`nms` on validated arrays (float64 boxes): the greedy pass compiled (``_core.nms``)."""
+    ordered, areas, order = _nms_inputs(b, s, c)
+    return order[_core.nms(ordered, areas, t, limit)].astype(np.int64)
+
+
+def _greedy_nms_reference(b: np.ndarray, s: np.ndarray, t: float, c: np.ndarray | None, limit: int) -> np.ndarray:
+    """:func:`_greedy_nms` in numpy (the method of :func:`nms`'s docs): the reference the compiled pass is tested against."""
+    n = b.shape[0]
+    b, areas, order = _nms_inputs(b, s, c)
     kept = np.empty(0, dtype=np.int64)
     for start in range(0, n, NMS_BLOCK):
         idx = np.arange(start, min(start + NMS_BLOCK, n))

@@ -207,6 +207,43 @@ def test_nms_degenerate_and_errors():
         D.nms(np.zeros((3, 4)), np.zeros(3), 0.5, max_det=0)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_compiled_nms_decides_as_the_numpy_reference(seed):
+    """``_core.nms`` (the greedy pass ``nms`` runs) keeps exactly what ``_greedy_nms_reference`` (the
+    vectorized Cluster-NMS in numpy) keeps: clustered boxes with tied scores, several classes, inf and NaN
+    coordinates, zero-area and inverted boxes, huge offsets, thresholds 0 and 1, every max_det."""
+    rng = np.random.default_rng(1000 + seed)
+    for n in (0, 1, 2, 3, 17, 129, 300):
+        boxes, scores, classes = _random_boxes(rng, n, 4, offset=float(rng.choice([0.0, -1e6, 3e7])))
+        if n:
+            odd = rng.random((n, 4)) < 0.03
+            boxes[odd] = rng.choice([np.inf, -np.inf, np.nan, 0.0], odd.sum())
+            flip = rng.random(n) < 0.05
+            boxes[flip] = boxes[flip][:, [2, 3, 0, 1]]
+        for t in (0.0, 0.3, 0.5, 1.0):
+            for cls in (None, classes, np.zeros(n, np.int64), np.full(n, 7)):
+                for limit in {1, 3, max(n, 1)}:
+                    b = np.asarray(boxes, np.float64)
+                    with np.errstate(invalid="ignore", over="ignore"):
+                        got = D._greedy_nms(b, scores, t, cls, limit)
+                        want = D._greedy_nms_reference(b, scores, t, cls, limit)
+                    assert got.dtype == np.int64
+                    assert got.tolist() == want.tolist(), (n, t, limit, None if cls is None else cls[:3])
+
+
+def test_compiled_nms_rejects_bad_buffers():
+    from edgevision import _core
+
+    with pytest.raises(ValueError, match="boxes"):
+        _core.nms(np.zeros((3, 5)), np.zeros(3), 0.5, 1)
+    with pytest.raises(ValueError, match="areas"):
+        _core.nms(np.zeros((3, 4)), np.zeros(2), 0.5, 1)
+    with pytest.raises(ValueError, match="iou_threshold"):
+        _core.nms(np.zeros((3, 4)), np.zeros(3), float("nan"), 1)
+    with pytest.raises(ValueError, match="max_det"):
+        _core.nms(np.zeros((3, 4)), np.zeros(3), 0.5, 0)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_nms_agrees_with_opencv(seed):
     """A second, maintained reference: cv2.dnn.NMSBoxesBatched (same greedy rule, same tie order)."""
