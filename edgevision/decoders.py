@@ -56,7 +56,9 @@ __all__ = [
     "ctc_emitted",
     "compile_pattern",
     "decode_detection",
+    "DetectionDecoder",
     "decode_pose",
+    "PoseDecoder",
     "decode_classification",
     "decode_embedding",
     "decode_raw",
@@ -804,40 +806,68 @@ def decode_detection(
     ``transform.boxes_to_source(boxes, clip=True)`` (clipped to the image).
     Boxes come out by decreasing score.
     """
-    if layout not in DETECTION_LAYOUTS:
-        raise DecodeError(f"layout: expected one of {list(DETECTION_LAYOUTS)}, got {layout!r}")
-    v8 = layout == "yolov8"
-    expected = "(N, 4 + C, A)" if v8 else "(N, A, 5 + C)"
-    a = _numeric(out, "out", (3,), expected)
-    num_classes = a.shape[1] - 4 if v8 else a.shape[2] - 5
-    if num_classes < 1:
-        raise DecodeError(f"out: expected shape {expected} with C >= 1 classes for layout {layout!r}, got {a.shape}")
-    conf, iou, limit = _nms_options(conf_threshold, iou_threshold, max_det, class_agnostic)
-    n = a.shape[0]
-    ts = _transforms(transforms, n)
-    ims = _images(images, n, ts)
-    label_of = _label_lookup(labels, num_classes)
-    results = []
-    with np.errstate(invalid="ignore", over="ignore"):  # inf/NaN in out: dropped or left as NaN, no warnings
-        for i in range(n):
-            if v8:
-                x, score, cls = _yolov8_survivors(a[i], num_classes, conf)
-            else:
-                x = a[i][a[i][:, 4] > conf]  # (A', 5 + C)
-                cls = x[:, 5:].argmax(axis=1) if len(x) else np.empty(0, dtype=np.int64)
-                score = np.take_along_axis(x[:, 5:], cls[:, None], axis=1)[:, 0].astype(np.float64) * x[:, 4]
-                x, score, cls = x[score > conf], score[score > conf], cls[score > conf]
-            xyxy = _xywh_to_xyxy(x)
-            keep = nms(xyxy, score, iou, classes=None if class_agnostic else cls, max_det=limit)
-            boxes = ts[i].boxes_to_source(xyxy[keep], clip=True)
-            kept_cls = cls[keep].astype(np.int64)
-            results.append(
-                DetectionResult(
-                    boxes=boxes.reshape(-1, 4), scores=score[keep].astype(np.float32), classes=kept_cls,
-                    labels=tuple(label_of(int(c)) for c in kept_cls), orig_shape=ts[i].src_shape, orig_img=ims[i],
+    return DetectionDecoder(layout=layout, conf_threshold=conf_threshold, iou_threshold=iou_threshold,
+                            max_det=max_det, class_agnostic=class_agnostic, labels=labels)(out, transforms, images)
+
+
+class DetectionDecoder:
+    """:func:`decode_detection` with its options checked once (a Predictor builds one per model).
+
+    ``DetectionDecoder(**options)(out, transforms, images=None)`` gives exactly what
+    ``decode_detection(out, transforms, **options, images=images)`` gives (the same defaults); per
+    call it only checks ``out``, the transforms and the images, and decodes.
+    """
+
+    def __init__(self, *, layout: str = "yolov8", conf_threshold: float = 0.25, iou_threshold: float = 0.45,
+                 max_det: int = 300, class_agnostic: bool = False, labels: Any = None) -> None:
+        if layout not in DETECTION_LAYOUTS:
+            raise DecodeError(f"layout: expected one of {list(DETECTION_LAYOUTS)}, got {layout!r}")
+        self.layout = layout
+        self.conf, self.iou, self.limit = _nms_options(conf_threshold, iou_threshold, max_det, class_agnostic)
+        self.class_agnostic = bool(class_agnostic)
+        self.labels = labels
+        self._label_of: dict[int, Any] = {}  # per class count (known from the output): labels checked once
+
+    def label_lookup(self, num_classes: int) -> Any:
+        """The class id -> name function for an output of ``num_classes`` classes (checked on first use)."""
+        f = self._label_of.get(num_classes)
+        if f is None:
+            f = self._label_of[num_classes] = _label_lookup(self.labels, num_classes)
+        return f
+
+    def __call__(self, out: Any, transforms: Any, images: Any = None) -> list[DetectionResult]:
+        v8 = self.layout == "yolov8"
+        layout, conf, iou, limit, class_agnostic = self.layout, self.conf, self.iou, self.limit, self.class_agnostic
+        expected = "(N, 4 + C, A)" if v8 else "(N, A, 5 + C)"
+        a = _numeric(out, "out", (3,), expected)
+        num_classes = a.shape[1] - 4 if v8 else a.shape[2] - 5
+        if num_classes < 1:
+            raise DecodeError(f"out: expected shape {expected} with C >= 1 classes for layout {layout!r}, got {a.shape}")
+        n = a.shape[0]
+        ts = _transforms(transforms, n)
+        ims = _images(images, n, ts)
+        label_of = self.label_lookup(num_classes)
+        results = []
+        with np.errstate(invalid="ignore", over="ignore"):  # inf/NaN in out: dropped or left as NaN, no warnings
+            for i in range(n):
+                if v8:
+                    x, score, cls = _yolov8_survivors(a[i], num_classes, conf)
+                else:
+                    x = a[i][a[i][:, 4] > conf]  # (A', 5 + C)
+                    cls = x[:, 5:].argmax(axis=1) if len(x) else np.empty(0, dtype=np.int64)
+                    score = np.take_along_axis(x[:, 5:], cls[:, None], axis=1)[:, 0].astype(np.float64) * x[:, 4]
+                    x, score, cls = x[score > conf], score[score > conf], cls[score > conf]
+                xyxy = _xywh_to_xyxy(x)
+                keep = nms(xyxy, score, iou, classes=None if class_agnostic else cls, max_det=limit)
+                boxes = ts[i].boxes_to_source(xyxy[keep], clip=True)
+                kept_cls = cls[keep].astype(np.int64)
+                results.append(
+                    DetectionResult(
+                        boxes=boxes.reshape(-1, 4), scores=score[keep].astype(np.float32), classes=kept_cls,
+                        labels=tuple(label_of(int(c)) for c in kept_cls), orig_shape=ts[i].src_shape, orig_img=ims[i],
+                    )
                 )
-            )
-    return results
+        return results
 
 
 def _yolov8_survivors(a: np.ndarray, num_classes: int, conf: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -895,45 +925,69 @@ def decode_pose(
     keypoints are mapped with ``transform.to_source`` and not clipped. Objects come out by
     decreasing score.
     """
-    if layout != "yolov8":
-        raise DecodeError(f"layout: expected 'yolov8' (the pose layout), got {layout!r}")
-    k, d = _kpt_shape(kpt_shape)
-    expected = f"(N, 4 + C + {k * d}, A)"
-    a = _numeric(out, "out", (3,), expected)
-    num_classes = a.shape[1] - 4 - k * d
-    if num_classes < 1:
-        raise DecodeError(f"out: expected shape {expected} with C >= 1 classes for kpt_shape {[k, d]}, got {a.shape}")
-    conf, iou, limit = _nms_options(conf_threshold, iou_threshold, max_det, class_agnostic)
-    if keypoint_names is not None:
-        if (isinstance(keypoint_names, (str, bytes)) or not isinstance(keypoint_names, (Sequence, np.ndarray))
-                or len(keypoint_names) != k):
-            raise DecodeError(f"keypoint_names: expected {k} point names (one per keypoint) or None, "
-                              f"got {keypoint_names!r}")
-        keypoint_names = tuple(str(v) for v in keypoint_names)
-    n = a.shape[0]
-    ts = _transforms(transforms, n)
-    ims = _images(images, n, ts)
-    label_of = _label_lookup(labels, num_classes)
-    k0 = 4 + num_classes
-    results = []
-    with np.errstate(invalid="ignore", over="ignore"):
-        for i in range(n):
-            x, score, cls = _yolov8_survivors(a[i], num_classes, conf)
-            xyxy = _xywh_to_xyxy(x)
-            keep = nms(xyxy, score, iou, classes=None if class_agnostic else cls, max_det=limit)
-            kp = x[keep, k0:].astype(np.float64).reshape(-1, k, d)
-            kept_cls = cls[keep].astype(np.int64)
-            results.append(
-                PoseResult(
-                    boxes=ts[i].boxes_to_source(xyxy[keep], clip=True).reshape(-1, 4),
-                    scores=score[keep].astype(np.float32), classes=kept_cls,
-                    keypoints=ts[i].to_source(kp[..., :2]).reshape(-1, k, 2),
-                    keypoint_scores=kp[..., 2].astype(np.float32) if d == 3 else None,
-                    labels=tuple(label_of(int(c)) for c in kept_cls), keypoint_names=keypoint_names,
-                    orig_shape=ts[i].src_shape, orig_img=ims[i],
+    return PoseDecoder(kpt_shape=kpt_shape, layout=layout, conf_threshold=conf_threshold,
+                       iou_threshold=iou_threshold, max_det=max_det, class_agnostic=class_agnostic, labels=labels,
+                       keypoint_names=keypoint_names)(out, transforms, images)
+
+
+class PoseDecoder(DetectionDecoder):
+    """:func:`decode_pose` with its options checked once (a Predictor builds one per model).
+
+    ``PoseDecoder(kpt_shape=..., **options)(out, transforms, images=None)`` gives exactly what
+    ``decode_pose(out, transforms, kpt_shape=..., **options, images=images)`` gives (the same
+    defaults); per call it only checks ``out``, the transforms and the images, and decodes.
+    """
+
+    def __init__(self, *, kpt_shape: Any, layout: str = "yolov8", conf_threshold: float = 0.25,
+                 iou_threshold: float = 0.45, max_det: int = 300, class_agnostic: bool = False, labels: Any = None,
+                 keypoint_names: Any = None) -> None:
+        if layout != "yolov8":
+            raise DecodeError(f"layout: expected 'yolov8' (the pose layout), got {layout!r}")
+        k, d = _kpt_shape(kpt_shape)
+        self.k, self.d = k, d
+        super().__init__(layout=layout, conf_threshold=conf_threshold, iou_threshold=iou_threshold, max_det=max_det,
+                         class_agnostic=class_agnostic, labels=labels)
+        if keypoint_names is not None:
+            if (isinstance(keypoint_names, (str, bytes)) or not isinstance(keypoint_names, (Sequence, np.ndarray))
+                    or len(keypoint_names) != k):
+                raise DecodeError(f"keypoint_names: expected {k} point names (one per keypoint) or None, "
+                                  f"got {keypoint_names!r}")
+            keypoint_names = tuple(str(v) for v in keypoint_names)
+        self.keypoint_names = keypoint_names
+
+    def __call__(self, out: Any, transforms: Any, images: Any = None) -> list[PoseResult]:  # type: ignore[override]
+        k, d, keypoint_names = self.k, self.d, self.keypoint_names
+        conf, iou, limit, class_agnostic = self.conf, self.iou, self.limit, self.class_agnostic
+        expected = f"(N, 4 + C + {k * d}, A)"
+        a = _numeric(out, "out", (3,), expected)
+        num_classes = a.shape[1] - 4 - k * d
+        if num_classes < 1:
+            raise DecodeError(f"out: expected shape {expected} with C >= 1 classes for kpt_shape {[k, d]}, "
+                              f"got {a.shape}")
+        n = a.shape[0]
+        ts = _transforms(transforms, n)
+        ims = _images(images, n, ts)
+        label_of = self.label_lookup(num_classes)
+        k0 = 4 + num_classes
+        results = []
+        with np.errstate(invalid="ignore", over="ignore"):
+            for i in range(n):
+                x, score, cls = _yolov8_survivors(a[i], num_classes, conf)
+                xyxy = _xywh_to_xyxy(x)
+                keep = nms(xyxy, score, iou, classes=None if class_agnostic else cls, max_det=limit)
+                kp = x[keep, k0:].astype(np.float64).reshape(-1, k, d)
+                kept_cls = cls[keep].astype(np.int64)
+                results.append(
+                    PoseResult(
+                        boxes=ts[i].boxes_to_source(xyxy[keep], clip=True).reshape(-1, 4),
+                        scores=score[keep].astype(np.float32), classes=kept_cls,
+                        keypoints=ts[i].to_source(kp[..., :2]).reshape(-1, k, 2),
+                        keypoint_scores=kp[..., 2].astype(np.float32) if d == 3 else None,
+                        labels=tuple(label_of(int(c)) for c in kept_cls), keypoint_names=keypoint_names,
+                        orig_shape=ts[i].src_shape, orig_img=ims[i],
+                    )
                 )
-            )
-    return results
+        return results
 
 
 def decode_classification(

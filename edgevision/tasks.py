@@ -452,9 +452,9 @@ def _ctc_blank(v: Any, c: KeyContext) -> int:
     return blank
 
 
-def _first_output_decoder(func: Callable[..., list], *, transforms: bool = False, labels: bool = False,
+def _first_output_decoder(func: Callable[..., list], *, labels: bool = False,
                           charset: bool = False) -> Callable[["ModelConfig", Outputs], Decode]:
-    """A factory for decoders of the first output: ``func(out, [transforms], **decoder, ..., images=images)``."""
+    """A factory for decoders of the first output: ``func(out, **decoder, ..., images=images)``."""
 
     def build(cfg: "ModelConfig", outs: Outputs) -> Decode:
         kw = dict(cfg.decoder)
@@ -463,12 +463,25 @@ def _first_output_decoder(func: Callable[..., list], *, transforms: bool = False
         chars = list(cfg.charset or ())
 
         def decode(o: list, t: list, im: list, n: int) -> list:
-            args = (outs.first(o, n), t) if transforms else (outs.first(o, n),)
-            if charset:
-                args += (chars,)
+            args = (outs.first(o, n), chars) if charset else (outs.first(o, n),)
             return func(*args, **kw, images=im)
 
         return decode
+
+    return build
+
+
+def _prepared_decoder(cls: type) -> Callable[["ModelConfig", Outputs], Decode]:
+    """A factory for decoders of the first output that check their options once: ``cls(**decoder,
+    labels=...)`` built with the model, then called ``(out, transforms, images)`` per batch."""
+
+    def build(cfg: "ModelConfig", outs: Outputs) -> Decode:
+        decode = cls(**cfg.decoder, labels=cfg.labels)
+
+        def run(o: list, t: list, im: list, n: int) -> list:
+            return decode(outs.first(o, n), t, im)
+
+        return run
 
     return build
 
@@ -585,7 +598,7 @@ _BUILTIN = (
               _default(_D.decode_detection, "iou_threshold", fraction),
               _default(_D.decode_detection, "max_det", integer(1)),
               _default(_D.decode_detection, "class_agnostic", boolean)),
-        build=_first_output_decoder(_D.decode_detection, transforms=True, labels=True),
+        build=_prepared_decoder(_D.DetectionDecoder),
         result=DetectionResult,
         description="boxes with classes and scores (YOLO heads), after NMS",
     ),
@@ -598,7 +611,7 @@ _BUILTIN = (
               _default(_D.decode_pose, "max_det", integer(1)),
               _default(_D.decode_pose, "class_agnostic", boolean),
               DecoderKey("keypoint_names", _pose_keypoint_names)),
-        build=_first_output_decoder(_D.decode_pose, transforms=True, labels=True),
+        build=_prepared_decoder(_D.PoseDecoder),
         result=PoseResult,
         examples={"decoder.kpt_shape": 'decoder={"kpt_shape": [4, 2]}'},
         description="boxes with scores and K keypoints each (YOLO-pose heads: plates and their corners), after NMS",

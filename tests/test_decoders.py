@@ -853,3 +853,34 @@ def test_result_construction_checks():
         R.KeypointsResult(np.zeros((1, 2)), orig_shape=(5, 5), orig_img=np.zeros((6, 6), np.uint8))
     empty = R.DetectionResult([], [], [])
     assert empty.boxes.shape == (0, 4) and len(empty) == 0 and empty.to_dict()["boxes"] == []
+
+
+@pytest.mark.parametrize("cls, func", [(D.DetectionDecoder, D.decode_detection), (D.PoseDecoder, D.decode_pose)])
+def test_prepared_decoders_share_the_functions_defaults(cls, func):
+    """A Predictor decodes detection and pose outputs with DetectionDecoder / PoseDecoder (options checked
+    once); the functions are those classes applied once, so their defaults must be the same."""
+    import inspect
+
+    want = {k: p.default for k, p in inspect.signature(func).parameters.items()
+            if p.kind is p.KEYWORD_ONLY and k != "images"}
+    got = {k: p.default for k, p in inspect.signature(cls).parameters.items()}
+    assert got == want
+
+
+def test_prepared_pose_decoder_checks_options_once_and_labels_per_class_count():
+    with pytest.raises(DecodeError, match="kpt_shape"):
+        D.PoseDecoder(kpt_shape=[4, 5])
+    with pytest.raises(DecodeError, match="iou_threshold"):
+        D.PoseDecoder(kpt_shape=[4, 2], iou_threshold=2.0)
+    with pytest.raises(DecodeError, match="keypoint_names"):
+        D.PoseDecoder(kpt_shape=[4, 2], keypoint_names=["a"])
+    dec = D.PoseDecoder(kpt_shape=[4, 2], labels=["plate"])
+    t = ev.LetterboxTransform((100, 200), (64, 64), (0.32, 0.32), (0, 16))
+    out = np.zeros((1, 4 + 1 + 8, 10), np.float32)
+    out[0, :5, 3] = [30, 20, 10, 6, 0.9]
+    out[0, 5:, 3] = [25, 17, 35, 17, 35, 23, 25, 23]
+    r = dec(out, [t])[0]
+    assert r.labels == ("plate",) and len(r) == 1
+    assert r.keypoints.tolist() == D.decode_pose(out, [t], kpt_shape=[4, 2], labels=["plate"])[0].keypoints.tolist()
+    with pytest.raises(DecodeError, match="labels"):  # two classes in the output, one name
+        dec(np.zeros((1, 4 + 2 + 8, 10), np.float32), [t])
