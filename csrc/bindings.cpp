@@ -188,6 +188,25 @@ py::list ctc_beam_search(const py::array_t<double, py::array::c_style | py::arra
     return out;
 }
 
+py::list ctc_align_path(const py::array_t<double, py::array::c_style | py::array::forcecast>& logp,
+                        const std::vector<int32_t>& labels, int64_t blank) {
+    if (logp.ndim() != 2) fail("logp: expected a (T, C) array of log-probabilities, got " + std::to_string(logp.ndim()) +
+                               " dimensions");
+    const int64_t T = logp.shape(0), C = logp.shape(1);
+    if (C < 1) fail("logp: expected at least one class (C >= 1)");
+    if (blank < 0 || blank >= C) fail("blank: expected a class index in [0, " + std::to_string(C - 1) + "]");
+    for (int32_t c : labels)
+        if (c < 0 || c >= C || c == blank) fail("labels: expected classes in [0, C) other than the blank");
+    const double* data = logp.data();
+    for (int64_t i = 0; i < T * C; ++i)
+        if (std::isnan(data[i]) || data[i] == std::numeric_limits<double>::infinity())
+            fail("logp: expected log-probabilities (finite or -inf), got NaN or +inf");
+    const auto steps = ctc_align(data, T, C, labels.data(), int64_t(labels.size()), blank);
+    py::list out;
+    for (const auto& tc : steps) out.append(py::make_tuple(tc.first, tc.second));
+    return out;
+}
+
 py::array_t<int64_t> nms(const py::array_t<double, py::array::c_style | py::array::forcecast>& boxes,
                          const py::array_t<double, py::array::c_style | py::array::forcecast>& areas, double t,
                          int64_t limit) {
@@ -229,6 +248,8 @@ PYBIND11_MODULE(_core, m) {
           py::arg("lane_src"), py::arg("a"), py::arg("b"), py::arg("pad"), py::arg("pad_u8"), py::arg("threads"));
     m.def("ctc_beam", &ctc_beam_search, py::arg("logp"), py::arg("blank"), py::arg("width"), py::arg("prune"),
           "CTC prefix beam search (edgevision.decoders._ctc_beam): [(classes, log-probability)], best first");
+    m.def("ctc_align", &ctc_align_path, py::arg("logp"), py::arg("labels"), py::arg("blank"),
+          "Viterbi alignment of labels (edgevision.decoders._ctc_align): [(step, class)] of each label run");
     m.def("nms", &nms, py::arg("boxes"), py::arg("areas"), py::arg("iou_threshold"), py::arg("max_det"),
           "greedy NMS of boxes in visiting order (edgevision.decoders._greedy_nms): the kept positions");
     m.def("simd_level", &simd_level);

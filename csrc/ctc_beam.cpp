@@ -131,4 +131,53 @@ std::vector<Reading> ctc_beam(const double* logp, int64_t T, int64_t C, int64_t 
     return out;
 }
 
+std::vector<std::pair<int64_t, int64_t>> ctc_align(const double* logp, int64_t T, int64_t C, const int32_t* labels,
+                                                   int64_t L, int64_t blank) {
+    std::vector<std::pair<int64_t, int64_t>> steps;
+    if (T == 0) return steps;
+    std::vector<int64_t> ext{blank};
+    for (int64_t i = 0; i < L; ++i) {
+        ext.push_back(labels[i]);
+        ext.push_back(blank);
+    }
+    const int64_t S = int64_t(ext.size());
+    std::vector<double> score(size_t(T * S), kNeg);
+    std::vector<int64_t> back(size_t(T * S), 0);
+    score[0] = logp[ext[0]];
+    if (S > 1) score[1] = logp[ext[1]];
+    for (int64_t t = 1; t < T; ++t) {
+        const double* prev = score.data() + (t - 1) * S;
+        const double* row = logp + t * C;
+        for (int64_t s = 0; s < S; ++s) {
+            double best = prev[s];
+            int64_t arg = s;
+            if (s >= 1 && prev[s - 1] > best) {
+                best = prev[s - 1];
+                arg = s - 1;
+            }
+            if (s >= 2 && ext[size_t(s)] != blank && ext[size_t(s)] != ext[size_t(s - 2)] && prev[s - 2] > best) {
+                best = prev[s - 2];
+                arg = s - 2;
+            }
+            score[size_t(t * S + s)] = best + row[ext[size_t(s)]];
+            back[size_t(t * S + s)] = arg;
+        }
+    }
+    const double* last = score.data() + (T - 1) * S;
+    int64_t s = (S == 1 || last[S - 1] >= last[S - 2]) ? S - 1 : S - 2;
+    std::vector<int64_t> states(static_cast<size_t>(T));
+    states[size_t(T - 1)] = s;
+    for (int64_t t = T - 1; t > 0; --t) {
+        s = back[size_t(t * S + s)];
+        states[size_t(t - 1)] = s;
+    }
+    int64_t prev_state = -1;
+    for (int64_t t = 0; t < T; ++t) {
+        const int64_t st = states[size_t(t)];
+        if (ext[size_t(st)] != blank && st != prev_state) steps.push_back({t, ext[size_t(st)]});
+        prev_state = st;
+    }
+    return steps;
+}
+
 }  // namespace ev

@@ -18,4 +18,12 @@ using Reading = std::pair<std::vector<int32_t>, double>;  // classes (blanks rem
 // calls them), and ties ranked by the reference's insertion order (its stable sort of a dict).
 std::vector<Reading> ctc_beam(const double* logp, int64_t T, int64_t C, int64_t blank, int64_t width, double prune);
 
+// The most probable CTC path of `labels` (L classes, none the blank) through logp (T x C, row-major):
+// Viterbi over the blank-interleaved labels. Returns, for each label run on that path, the time step
+// it starts at and its class (L pairs unless T < L; empty when T == 0). The twin of edgevision.decoders._ctc_align_reference: the same
+// double additions, and its tie rule (Python's max over (score, state) tuples: on equal scores the
+// later state, i.e. stay before advance before skip).
+std::vector<std::pair<int64_t, int64_t>> ctc_align(const double* logp, int64_t T, int64_t C, const int32_t* labels,
+                                                   int64_t L, int64_t blank);
+
 }  // namespace ev

@@ -59,6 +59,12 @@ def ctc_beam(logp: np.ndarray, blank: int, width: int, prune: float) -> list[tup
     width most probable readings (classes, blanks removed, runs merged) with their log-probability, best first.
     """
 
+def ctc_align(logp: np.ndarray, labels: list[int], blank: int) -> list[tuple[int, int]]:
+    """The most probable CTC path of labels through logp (T, C) (csrc/ctc_beam.cpp; the reference is
+    edgevision.decoders._ctc_align_reference, equal bit for bit): the (time step, class) at which each
+    label's run starts on it, in order (empty when T == 0).
+    """
+
 def nms(boxes: np.ndarray, areas: np.ndarray, iou_threshold: float, max_det: int) -> np.ndarray:
     """Greedy NMS (csrc/nms.cpp; the reference is edgevision.decoders._greedy_nms_reference, equal in its
     decisions): boxes (n, 4) x1, y1, x2, y2 (cast to float64) already in visiting order and shifted by class,

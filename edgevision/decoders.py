@@ -632,10 +632,20 @@ def _ctc_beam_reference(logp: np.ndarray, blank: int, width: int, prune: float =
     return sorted(((k, lse(*v)) for k, v in beams.items()), key=lambda kv: -kv[1])
 
 
-def _ctc_align(p: np.ndarray, labels: Sequence[int], blank: int) -> list[float]:
+def _ctc_align(p: np.ndarray, labels: Sequence[int], blank: int, logp: np.ndarray | None = None) -> list[float]:
     """The probability at the first step of each label's run on the most probable CTC path of
     ``labels`` through ``p`` (T, C) (Viterbi over the blank-interleaved labels); what greedy
-    decoding reports as a character's confidence."""
+    decoding reports as a character's confidence. ``logp``: ``log(max(p, 1e-30))`` when the caller
+    has it. The Viterbi pass is compiled (``_core.ctc_align``); :func:`_ctc_align_reference` is its
+    reference (the tests hold the two equal)."""
+    lp = np.log(np.maximum(p, 1e-30)) if logp is None else logp
+    return [float(p[t, c]) for t, c in _core.ctc_align(lp, [int(c) for c in labels], blank)]
+
+
+def _ctc_align_reference(p: np.ndarray, labels: Sequence[int], blank: int) -> list[float]:
+    """:func:`_ctc_align` in Python (its reference)."""
+    if len(p) == 0:
+        return []
     ext = [blank]
     for c in labels:
         ext += [c, blank]
@@ -752,7 +762,7 @@ def decode_ctc(
             logp = np.log(np.maximum(p[b], 1e-30))
             for labels, _ in _ctc_beam(logp, blank, beam_width):
                 if regex.fullmatch(cand := "".join(table[k] for k in labels)):
-                    text, conf = cand, tuple(_ctc_align(p[b], labels, blank))
+                    text, conf = cand, tuple(_ctc_align(p[b], labels, blank, logp))
                     break
         results.append(
             TextResult(text=text, confidence=float(np.prod(conf)),

@@ -632,6 +632,39 @@ def test_ctc_align_gives_greedy_confidences_on_the_greedy_reading():
     assert len(lab) >= 3 and D._ctc_align(peaked, lab, 0) == pytest.approx(list(gp.char_confidences))
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_compiled_ctc_align_equals_the_reference(seed):
+    """``_core.ctc_align`` (what ``_ctc_align`` runs) gives the Python reference's confidences bit for bit:
+    peaked and flat rows, exact ties (rows of equal values), zeros (log 1e-30), repeated labels, label
+    strings longer than the steps, T from 0 to 40, the blank first or last."""
+    rng = np.random.default_rng(77 + seed)
+    for _ in range(150):
+        T, C = int(rng.integers(0, 41)), int(rng.integers(2, 12))
+        kind = rng.integers(0, 4)
+        if kind == 0:
+            p = rng.dirichlet(np.ones(C) * 0.2, size=T)
+        elif kind == 1:
+            p = np.full((T, C), 1.0 / C)  # every path ties
+        elif kind == 2:
+            p = np.round(rng.dirichlet(np.ones(C), size=T), 1)  # ties and zeros
+        else:
+            p = np.eye(C)[rng.integers(0, C, T)] * 0.9 + 0.1 / C
+        blank = int(rng.choice([0, C - 1]))
+        others = [c for c in range(C) if c != blank]
+        labels = [int(c) for c in rng.choice(others, int(rng.integers(0, T + 3)))]
+        if len(labels) > 2 and rng.random() < 0.3:
+            labels[1] = labels[0]  # a repeated label: no skipping the blank between them
+        got = D._ctc_align(p, labels, blank)
+        want = D._ctc_align_reference(p, labels, blank)
+        assert got == want, (T, C, blank, labels)
+    from edgevision import _core
+
+    with pytest.raises(ValueError, match="labels"):
+        _core.ctc_align(np.zeros((3, 4)), [0], 0)
+    with pytest.raises(ValueError, match="logp"):
+        _core.ctc_align(np.full((3, 4), np.nan), [1], 0)
+
+
 def test_ctc_rows_head():
     steps = _onehot_steps([1, 0, 2], 3)[None].repeat(3, 0)  # "ab" in each image
     rows = np.array([[2.0, -1.0], [0.1, 0.3], [0.2, 0.8]])  # logits, logits, probabilities
