@@ -8,6 +8,9 @@
   than the float model's by more than a tolerance, keeps the most quantization-sensitive
   nodes in float and re-quantizes.
 * :func:`quantize_dynamic_int8`, :func:`convert_fp16`: the other two variants.
+* :func:`uint8_input`: a static int8 model whose input quantization gives back every pixel value
+  (inputs ``pixel / 255``, input scale ~1/255) taking the uint8 pixels instead (bit for bit the same
+  outputs, checked; the kernel writes a quarter of the bytes and the model skips a step).
 * :func:`write_tensorrt_calibration`: the TensorRT calibration table from the same data.
 * :func:`report`: latency / task metric / size of several variants side by side (a view of the
   one variants report, the latency engine that ``python -m benchmarks.latency`` runs).
@@ -69,6 +72,7 @@ from ._quantize.static import (  # noqa: F401  (re-exported: the public path sta
     _section,
     quantize,
 )
+from ._quantize.uint8_input import uint8_input  # noqa: F401  (re-exported: the public path stays)
 from ._quantize.dynamic_fp16 import (  # noqa: F401  (re-exported: the public path stays)
     quantize_dynamic_int8,
     FP16_BLOCKED_OPS,

@@ -710,3 +710,35 @@ def test_a_relu_detector_is_built_exported_and_starts_from_the_silu_bundled_onnx
     load_init(twin, bundled, X)
     for (k, a), (_, b) in zip(model.state_dict().items(), twin.state_dict().items()):
         assert torch.equal(a, b), k
+
+
+def test_detector_int8_takes_uint8_pixels_when_that_changes_nothing(pose_onnx, tmp_path: Path, monkeypatch) -> None:
+    """``training.detector.quantize_int8`` then drops the input's quantization step where every pixel value
+    quantizes to itself (calibration.quantize.uint8_input): the model takes uint8 pixels and decodes as the
+    float-input int8 model does, bit for bit; where the check fails, the float input stays and a note says so."""
+    import calibration.quantize as cq
+    import edgevision
+    import training.detector as td
+
+    path, _ = pose_onnx
+    plain = td.quantize_int8(path, tmp_path / "plain.onnx", count=6, method="minmax", uint8_input=False)
+    q = td.quantize_int8(path, tmp_path / "u8.onnx", count=6, method="minmax")
+    assert q.quantization["uint8_input"] is True
+    a, b = edgevision.Predictor(plain.path), edgevision.Predictor(q.path)
+    assert b.runner.inputs[0].dtype == np.uint8 and a.runner.inputs[0].dtype == np.float32
+    rng = np.random.default_rng(5)
+    for im in [rng.integers(0, 256, (int(h), int(w), 3), np.uint8) for h, w in rng.integers(30, 200, (4, 2))]:
+        outs_a = a.runner.infer({a.runner.inputs[0].name: a.preprocess([im])[0]})
+        outs_b = b.runner.infer({b.runner.inputs[0].name: b.preprocess([im])[0]})
+        for x, y in zip(outs_a, outs_b):
+            np.testing.assert_array_equal(x, y)
+
+    def refuse(model, out=None):
+        raise td.InvalidArgumentError("model: its input quantization (planted) does not give back the pixel values")
+
+    monkeypatch.setattr(cq, "uint8_input", refuse)
+    kept = td.quantize_int8(path, tmp_path / "kept.onnx", count=6, method="minmax")
+    assert "uint8_input" not in kept.quantization
+    assert any(n.startswith("uint8_input: kept the float input") for n in kept.notes)
+    assert edgevision.Predictor(kept.path).runner.inputs[0].dtype == np.float32
+    assert not list(tmp_path.glob("*.tmp.onnx"))

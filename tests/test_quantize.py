@@ -624,3 +624,33 @@ def test_pre_processing_leaves_nothing_in_the_working_directory(tmp_path, monkey
     assert out.exists() and Path.cwd() == work
     assert list(work.iterdir()) == []
     assert any("Incomplete symbolic shape inference" in n for n in notes)  # the path that used to leave files
+
+
+def test_uint8_input_gives_the_same_outputs_bit_for_bit(tmp):
+    """A U8S8 model calibrated on pixel / 255 inputs that reach 0 and 255 quantizes every pixel value
+    to itself: uint8_input drops that step, the Predictor then feeds uint8 pixels (a quarter of the
+    bytes), and every output is the int8 model's, bit for bit; a model with mean/std normalization
+    (whose input quantization does not give the pixels back) is refused, and nothing is written."""
+    src = _write(conv_keypoints_model(), tmp / "u8src.onnx", {"size": [32, 48], "pad_value": 114})
+    rng = np.random.default_rng(3)
+    calib = [rng.integers(0, 256, (40, 60, 3), np.uint8) for _ in range(10)]
+    calib += [np.zeros((40, 60, 3), np.uint8), np.full((40, 60, 3), 255, np.uint8)]  # inputs span 0..1 exactly
+    q = Q.quantize(src, CalibrationSet.from_source(src, calib, count=12), tmp / "u8src_int8.onnx", fmt="U8S8",
+                   method="minmax", preprocess=False)
+    out = Q.uint8_input(q.path, tmp / "u8src_int8_u8in.onnx")
+    m = onnx.load(str(out))
+    assert m.graph.input[0].type.tensor_type.elem_type == TensorProto.UINT8
+    assert not any(n.op_type == "QuantizeLinear" and n.input[0] == "images" for n in m.graph.node)
+    a, b = edgevision.Predictor(q.path), edgevision.Predictor(out)
+    assert b.config.preprocess_kwargs()[1]["dtype"] == "uint8" and b.config.to_dict()["quantization"]["uint8_input"]
+    for im in [rng.integers(0, 256, (int(h), int(w), 3), np.uint8) for h, w in rng.integers(10, 300, (6, 2))]:
+        np.testing.assert_array_equal(a(im).keypoints, b(im).keypoints)
+
+    normalized = _write(conv_keypoints_model(), tmp / "u8norm.onnx", {"size": [32, 48], "mean": 0.5, "std": 0.25})
+    qn = Q.quantize(normalized, CalibrationSet.from_source(normalized, calib, count=12), tmp / "u8norm_int8.onnx",
+                    fmt="U8S8", method="minmax", preprocess=False)
+    with pytest.raises(InvalidArgumentError, match="does not give back the pixel values"):
+        Q.uint8_input(qn.path, tmp / "u8norm_u8in.onnx")
+    assert not (tmp / "u8norm_u8in.onnx").exists()
+    with pytest.raises(InvalidArgumentError, match="QuantizeLinear"):
+        Q.uint8_input(normalized, tmp / "float_u8in.onnx")  # a float model: nothing quantizes its input

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -584,7 +585,8 @@ CALIBRATION_SEED = 3_000_017
 
 
 def quantize_int8(fp32: str | Path, out: str | Path, *, real: str | None = None, count: int = 200,
-                  method: str = "percentile", float_decode: bool = True, easypr_split: str = "train") -> Any:
+                  method: str = "percentile", float_decode: bool = True, easypr_split: str = "train",
+                  uint8_input: bool = True) -> Any:
     """Static int8 (QDQ, U8S8: the fast format for ONNX Runtime on x86) of the detector, calibrated on
     ``count`` scenes of :class:`calibration.plate_scenes.PlateDetectionScenes` (``CALIBRATION_SEED``,
     EasyPR train backgrounds where the real data is there); the outputs and the output convolutions
@@ -593,7 +595,10 @@ def quantize_int8(fp32: str | Path, out: str | Path, *, real: str | None = None,
     corners and anchor sums are quantized to 8 bits over a few hundred pixels: its corners differ
     from fp32 by a median 0.022 of the plate diagonal, against 0.004 with it (see the card).
     ``easypr_split``: the EasyPR scenes the calibration scenes are built on (the run's, so a ``fit`` run's
-    int8 never sees a validation scene)."""
+    int8 never sees a validation scene). ``uint8_input``: then let the int8 model take the uint8 pixels
+    (:func:`calibration.quantize.uint8_input`: its input quantization gives every pixel value back, so
+    the outputs are the same bit for bit; how the bundled int8 detector is made since 2026-12-07); a
+    model where that check fails keeps its float input and the result's notes say so."""
     from calibration.quantize import quantize
 
     if not isinstance(float_decode, bool):
@@ -601,8 +606,20 @@ def quantize_int8(fp32: str | Path, out: str | Path, *, real: str | None = None,
     if easypr_split not in EASYPR_TRAIN_SPLITS:
         raise InvalidArgumentError(f"easypr_split: expected one of {list(EASYPR_TRAIN_SPLITS)}, got {easypr_split!r}")
     images = [_generator(CALIBRATION_SEED, real, easypr_split)[i].image for i in range(count)]
-    return quantize(str(fp32), images, str(out), method=method, fmt="U8S8",
-                    exclude=output_convs(fp32) + (decode_nodes(fp32) if float_decode else []))
+    q = quantize(str(fp32), images, str(out), method=method, fmt="U8S8",
+                 exclude=output_convs(fp32) + (decode_nodes(fp32) if float_decode else []))
+    if uint8_input:
+        from calibration.quantize import uint8_input as to_uint8
+
+        tmp = Path(out).with_name(Path(out).stem + ".u8in.tmp.onnx")
+        try:
+            to_uint8(out, tmp)
+        except InvalidArgumentError as e:  # the calibrated input scale moves some pixel value
+            q.notes.append(f"uint8_input: kept the float input ({e})")
+        else:
+            os.replace(tmp, out)
+            q.quantization["uint8_input"] = True
+    return q
 
 
 def decode_nodes(model: str | Path) -> list[str]:
