@@ -91,11 +91,11 @@ REFINE_MATCH_IOU = 0.3
 #: proposal only with a detection scoring at least ``REFINE_CONFIRM_CONF``. A plate too
 #: small for a confident first look gets its closer look; a false plate has to convince
 #: the detector twice. Chosen on EasyPR *train* scenes and the train half of the plate-free
-#: photos (see the detector's model card); the floor went from 0.3 to 0.35 on 2026-12-07: on
-#: every validation set (EasyPR train scenes, train plate-free photos, synthetic scenes) the 100
-#: proposals scoring 0.30-0.35 were all false, none confirmed or rescued, and each cost a
-#: second-look detector call (the same plates read, 0.97x the time a scene; plate_pose.md).
-REFINE_PROPOSE_CONF = 0.35
+#: photos (see the detector's model card). A floor of 0.35 (tried 2026-12-07: on every
+#: validation set the 100 proposals scoring 0.30-0.35 were false, and dropping them cut the
+#: time a scene by a third on the held-out EasyPR scenes) lost 2 of the 71 held-out EasyPR
+#: plates, so it stays 0.3 (plate_pose.md, session 19).
+REFINE_PROPOSE_CONF = 0.3
 REFINE_CONFIRM_CONF = 0.7
 #: ``PlateReader(rescue=...)``: a first-look proposal the second look does not confirm, overlapping
 #: no kept plate, is read by the OCR from its first-look corners in the same OCR call, and kept as a

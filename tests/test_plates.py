@@ -416,7 +416,7 @@ def test_the_second_look_clips_its_crop_to_the_image(tmp_path: Path) -> None:
 def test_with_the_second_look_the_first_only_proposes_and_the_second_confirms(tmp_path: Path) -> None:
     # One centred plate scoring 0.4 on a detector whose own threshold is 0.5. Without the second
     # look the model's threshold applies: no plate. With it, the first look proposes above
-    # REFINE_PROPOSE_CONF (0.35), and the second look (the same constant answer, 0.4) confirms
+    # REFINE_PROPOSE_CONF (0.3), and the second look (the same constant answer, 0.4) confirms
     # only at confirm_threshold <= 0.4; the default REFINE_CONFIRM_CONF (0.7) drops it.
     from edgevision.plates import REFINE_CONFIRM_CONF, REFINE_PROPOSE_CONF
 
