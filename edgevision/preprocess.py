@@ -592,15 +592,19 @@ def letterbox_batch(images: Sequence[np.ndarray], size: Any = None, *, out: np.n
     return (out if out is not None else blob), transforms
 
 
+_NEXT = np.array([1, 2, 3, 0])  # each corner's successor, clockwise
+
+
 def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """The 3x3 float64 projective map taking the 4 points ``src`` onto ``dst`` ((4, 2) arrays, (x, y)),
     normalized so that ``M[2, 2] == 1``. Raises ``numpy.linalg.LinAlgError`` when the points are degenerate."""
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    x, y, u, v = src[:, 0], src[:, 1], dst[:, 0], dst[:, 1]
     A = np.zeros((8, 8))
-    rhs = np.zeros(8)
-    for i, ((x, y), (u, v)) in enumerate(zip(src, dst)):
-        A[2 * i] = [x, y, 1, 0, 0, 0, -u * x, -u * y]
-        A[2 * i + 1] = [0, 0, 0, x, y, 1, -v * x, -v * y]
-        rhs[2 * i], rhs[2 * i + 1] = u, v
+    A[0::2, 0], A[0::2, 1], A[0::2, 2], A[0::2, 6], A[0::2, 7] = x, y, 1.0, -u * x, -u * y
+    A[1::2, 3], A[1::2, 4], A[1::2, 5], A[1::2, 6], A[1::2, 7] = x, y, 1.0, -v * x, -v * y
+    rhs = dst.reshape(8)  # u0, v0, u1, v1, ...
     return np.append(np.linalg.solve(A, rhs), 1.0).reshape(3, 3)
 
 
@@ -630,8 +634,8 @@ def quad_matrix(quad: Any, hw: tuple[int, int]) -> np.ndarray:
     if not (extent >= 1e-6 and math.isfinite(extent)):
         raise InvalidArgumentError(f"quad: degenerate quadrilateral (spans less than 1e-6 pixels) {q.tolist()}")
     unit = centred / extent
-    edges = np.roll(unit, -1, axis=0) - unit
-    nxt = np.roll(edges, -1, axis=0)
+    edges = unit[_NEXT] - unit  # corner i+1 - corner i (np.roll by -1, without its overhead)
+    nxt = edges[_NEXT]
     cross = edges[:, 0] * nxt[:, 1] - edges[:, 1] * nxt[:, 0]
     eps = 1e-9
     if np.any(cross <= eps):
