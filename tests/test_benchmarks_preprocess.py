@@ -63,7 +63,7 @@ def test_methods_agree_with_the_kernel_on_a_small_case():
 
 def test_main_writes_json_and_markdown(tmp_path, capsys):
     js, md = tmp_path / "r.json", tmp_path / "r.md"
-    assert bench.main(["--quick", "--case", "plate", "--json", str(js), "--markdown", str(md)]) == 0
+    assert bench.main(["--quick", "--case", "plate 300x100", "--json", str(js), "--markdown", str(md)]) == 0
     out = capsys.readouterr().out
     assert "plate" in out and "edgevision 1T" in out
     data = json.loads(js.read_text())
@@ -77,3 +77,16 @@ def test_main_writes_json_and_markdown(tmp_path, capsys):
         assert r["median_ms"] > 0 and r["p90_ms"] >= r["median_ms"] and r["n"] >= 9
     assert data["targets"] == []  # targets need every case
     assert "| method | median ms |" in md.read_text()
+
+
+def test_warp_case_times_the_kernel_against_opencv(tmp_path, capsys):
+    """The warp case: warp_quad at the best SIMD level and at scalar, against cv2.warpPerspective, in one
+    run; no memcpy row (its % memcpy is None, printed as '-')."""
+    js, md = tmp_path / "w.json", tmp_path / "w.md"
+    assert bench.main(["--quick", "--case", "warp", "--json", str(js), "--markdown", str(md)]) == 0
+    (res,) = json.loads(js.read_text())["results"]
+    methods = [r["method"] for r in res["rows"]]
+    assert methods[0] == "opencv warpPerspective" and methods[-1] == "edgevision 1T (scalar)" and len(methods) == 3
+    assert all(r["pct_memcpy"] is None and r["median_ms"] > 0 for r in res["rows"])
+    assert res["rows"][0]["x_chain"] == pytest.approx(1.0)
+    assert "| opencv warpPerspective |" in md.read_text() and "warp" in capsys.readouterr().out
