@@ -118,6 +118,13 @@ struct RowFns {
                  int x0, int x1);
 };
 
+// For the SIMD warps (RowFns::warp): whether this source and spec can be sampled with 8-byte loads
+// (4 lanes; channels adjacent, pixels 3 or 4 bytes apart; each load at pixel sx stays inside the
+// image when pixel sx + 2 exists, i.e. 2 ps + cn >= 8), and if so the pshufb mask that turns the 8
+// bytes at pixel sx into lane l's (tap sx, tap sx + 1) as two int16 in its 32 bits (zero for a lane
+// fed no channel). Defined once, in the scalar file (baseline instructions), for every level.
+bool warp_tap_mask(const SrcImage& src, const OutSpec& s, int8_t mask[16]);
+
 const RowFns& row_fns(Simd level);
 const RowFns& scalar_row_fns();
 #if defined(EV_HAVE_X86)

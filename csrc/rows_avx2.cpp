@@ -381,21 +381,12 @@ void store_avx2(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t 
 // the integer part (source pixel, 1/32 fractions, the four weights packed in pairs, whether the
 // taps are inside) is computed for the 4 pixels at once; each pixel whose taps lie inside the
 // image with a third column to spare is then sampled with one 8-byte load, one shuffle and one
-// multiply-add per row (the loads stay in the image when 2 ps + cn >= 8, see warp_sse41). Other
-// pixels, and sources whose pixels are not 3 or 4 bytes apart with adjacent channels, go to the
-// scalar code.
+// multiply-add per row (warp_tap_mask, kernel.hpp, says where the loads stay in the image). Other
+// pixels, and the sources it turns down, go to the scalar code.
 void warp_avx2(const SrcImage& src, const double* M, int y, const OutSpec& s, int16_t* R, uint8_t* outside,
                int x0, int x1) {
-    if (s.L != 4 || src.cs != 1 || (src.ps != 3 && src.ps != 4) || 2 * src.ps + src.cn < 8)
-        return S().warp(src, M, y, s, R, outside, x0, x1);
     alignas(16) int8_t m[16];
-    for (int l = 0; l < 4; ++l) {
-        const int c = s.lane_src[l];
-        int8_t* q = m + l * 4;
-        q[1] = q[3] = int8_t(0x80);
-        q[0] = c < 0 ? int8_t(0x80) : int8_t(c);
-        q[2] = c < 0 ? int8_t(0x80) : int8_t(src.ps + c);
-    }
+    if (!warp_tap_mask(src, s, m)) return S().warp(src, M, y, s, R, outside, x0, x1);
     const __m128i mask = _mm_load_si128(reinterpret_cast<const __m128i*>(m));
     const __m256d m0 = _mm256_set1_pd(M[0]), m3 = _mm256_set1_pd(M[3]), m6 = _mm256_set1_pd(M[6]);
     const __m256d m1y = _mm256_set1_pd(M[1] * y), m4y = _mm256_set1_pd(M[4] * y), m7y = _mm256_set1_pd(M[7] * y);

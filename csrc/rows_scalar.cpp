@@ -173,6 +173,18 @@ void warp_scalar(const SrcImage& src, const double* M, int y, const OutSpec& s, 
 
 }  // namespace
 
+bool warp_tap_mask(const SrcImage& src, const OutSpec& s, int8_t mask[16]) {
+    if (s.L != 4 || src.cs != 1 || (src.ps != 3 && src.ps != 4) || 2 * src.ps + src.cn < 8) return false;
+    for (int l = 0; l < 4; ++l) {
+        const int c = s.lane_src[l];
+        int8_t* q = mask + l * 4;
+        q[1] = q[3] = int8_t(0x80);
+        q[0] = c < 0 ? int8_t(0x80) : int8_t(c);
+        q[2] = c < 0 ? int8_t(0x80) : int8_t(src.ps + c);
+    }
+    return true;
+}
+
 const RowFns& scalar_row_fns() {
     static const RowFns fns{hpass_scalar, hpass2_scalar, vpass_scalar, store_scalar, point_scalar, warp_scalar};
     return fns;

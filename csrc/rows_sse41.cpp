@@ -172,23 +172,11 @@ void store_sse41(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t
 // double operations in the same order, two lanes wide; a pixel whose 4 taps lie inside the
 // image (with a third column to spare, so that one 8-byte load per row covers both columns of
 // taps) is sampled with one shuffle and one multiply-add per row. Every other pixel, and every
-// source whose pixels are not 3 or 4 bytes apart with their channels adjacent, goes to the scalar
-// code. The load at pixel sx reads bytes [sx ps, sx ps + 8) of its row; pixel sx + 2 exists and
-// ends at byte (sx + 2) ps + cn - 1, so the load stays inside the image when 2 ps + cn >= 8.
+// source warp_tap_mask (kernel.hpp) turns down, goes to the scalar code.
 void warp_sse41(const SrcImage& src, const double* M, int y, const OutSpec& s, int16_t* R, uint8_t* outside,
                 int x0, int x1) {
-    if (s.L != 4 || src.cs != 1 || (src.ps != 3 && src.ps != 4) || 2 * src.ps + src.cn < 8)
-        return S().warp(src, M, y, s, R, outside, x0, x1);
-    // Lane l (32 bits) gets its channel's taps at columns sx and sx + 1 as two int16, so that one
-    // multiply-add with (w00, w01) gives the top row's part of the sample.
     alignas(16) int8_t m[16];
-    for (int l = 0; l < 4; ++l) {
-        const int c = s.lane_src[l];
-        int8_t* q = m + l * 4;
-        q[1] = q[3] = int8_t(0x80);
-        q[0] = c < 0 ? int8_t(0x80) : int8_t(c);
-        q[2] = c < 0 ? int8_t(0x80) : int8_t(src.ps + c);
-    }
+    if (!warp_tap_mask(src, s, m)) return S().warp(src, M, y, s, R, outside, x0, x1);
     const __m128i mask = _mm_load_si128(reinterpret_cast<const __m128i*>(m));
     const __m128d m0 = _mm_set1_pd(M[0]), m3 = _mm_set1_pd(M[3]), m6 = _mm_set1_pd(M[6]);
     const __m128d m1y = _mm_set1_pd(M[1] * y), m4y = _mm_set1_pd(M[4] * y), m7y = _mm_set1_pd(M[7] * y);
