@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +41,13 @@ def _metadata(model: Any) -> tuple[Any, dict[str, Any]]:
     raise InvalidArgumentError("model: it has no edgevision metadata (the preprocessing the check needs)")
 
 
-def _quantize_like(q_node: Any, inits: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """``x`` through a copy of ``q_node`` (its scale and zero point), run by ONNX Runtime."""
+def _quantize_like(q_node: Any, inits: dict[str, np.ndarray], x: np.ndarray, work: Path) -> np.ndarray:
+    """``x`` through a copy of ``q_node`` (its scale and zero point), run by ONNX Runtime (a model written
+    into ``work``, opened through edgevision's runner)."""
     import onnx
-    import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
+
+    from edgevision.backends import load_runner
 
     node = helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"],
                             **{a.name: helper.get_attribute_value(a) for a in q_node.attribute})
@@ -54,8 +57,9 @@ def _quantize_like(q_node: Any, inits: dict[str, np.ndarray], x: np.ndarray) -> 
                                numpy_helper.from_array(inits[q_node.input[2]], "z")])
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
     m.ir_version = min(m.ir_version, onnx.IR_VERSION)
-    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, {"x": x})[0]
+    path = work / "input_quantize.onnx"
+    onnx.save(m, str(path))
+    return load_runner(path, backend="onnxruntime", device="cpu").infer({"x": x})[0]
 
 
 def uint8_input(model: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
@@ -113,7 +117,8 @@ def uint8_input(model: str | os.PathLike, out: str | os.PathLike | None = None) 
     bytes_, _ = edgevision.letterbox(img, (4, 256), **{**u8_opts, "mode": "letterbox", "dtype": "uint8",
                                                         "scale": 1.0})
     for q in readers:
-        got = _quantize_like(q, inits, np.ascontiguousarray(floats, np.float32))
+        with tempfile.TemporaryDirectory(prefix="edgevision-u8in-") as work:
+            got = _quantize_like(q, inits, np.ascontiguousarray(floats, np.float32), Path(work))
         if not np.array_equal(got, bytes_):
             bad = int(np.count_nonzero(got != bytes_))
             raise InvalidArgumentError(
