@@ -452,19 +452,16 @@ def _ctc_blank(v: Any, c: KeyContext) -> int:
     return blank
 
 
-def _first_output_decoder(func: Callable[..., list], *, labels: bool = False,
-                          charset: bool = False) -> Callable[["ModelConfig", Outputs], Decode]:
-    """A factory for decoders of the first output: ``func(out, **decoder, ..., images=images)``."""
+def _first_output_decoder(func: Callable[..., list], *, labels: bool = False) -> Callable[["ModelConfig", Outputs], Decode]:
+    """A factory for decoders of the first output: ``func(out, **decoder, [labels=...,] images=images)``."""
 
     def build(cfg: "ModelConfig", outs: Outputs) -> Decode:
         kw = dict(cfg.decoder)
         if labels:
             kw["labels"] = cfg.labels
-        chars = list(cfg.charset or ())
 
         def decode(o: list, t: list, im: list, n: int) -> list:
-            args = (outs.first(o, n), chars) if charset else (outs.first(o, n),)
-            return func(*args, **kw, images=im)
+            return func(outs.first(o, n), **kw, images=im)
 
         return decode
 
