@@ -494,8 +494,9 @@ class PlateReader:
             chosen setting, opt-in for now, as it costs time, see the detector's model card): such a
             proposal, unless it overlaps a kept plate, is read from its first-look corners in
             the same OCR call; the most likely proposals first, each kept one also ruling out
-            those overlapping it. Its ``score`` is its first look's. Without the second look
-            every proposal is a plate and this does nothing.
+            those overlapping it. Its ``score`` is its first look's. Only with a detector and its
+            second look (without it every proposal is a plate already): otherwise
+            :class:`InvalidArgumentError`, as the CLI and the service refuse ``--rescue`` there.
 
     Calls: ``reader(x)`` with an image path, a uint8 BGR array, or a list of them.
     Without a detector, one :class:`PlateReading` per image (the corner model regresses
@@ -551,6 +552,9 @@ class PlateReader:
         self.rescue = check_rescue(rescue)
         self.deskew = bool(deskew)
         self.refine = bool(detector is not None if refine is None else refine)
+        if self.rescue is not None and (detector is None or not self.refine):
+            raise InvalidArgumentError("rescue: it keeps plates the detector's second look does not confirm; only "
+                                       "with a detector and refine=True")
         self.refine_scale = float(refine_scale)
         self.confirm_threshold = float(confirm_threshold)
         if detector is not None:

@@ -730,8 +730,11 @@ def test_an_unconfirmed_plate_is_rescued_when_the_ocr_reads_it_confidently(tmp_p
     assert scene[0].confirmed is False and first[0].confirmed is None   # rescued; no second look at all
     assert scene[0].to_dict()["confirmed"] is False
     assert len(edgevision.PlateReader(ocr=ocr, detector=det, rescue=min(1.0, conf + 1e-3))(img)) == 0
-    # without the second look every proposal is a plate already: rescue changes nothing
-    assert len(edgevision.PlateReader(ocr=ocr, detector=det, refine=False, rescue=0.0)(img)) == 1
+    # without the second look every proposal is a plate already: a rescue there is refused, named
+    with pytest.raises(InvalidArgumentError, match="rescue: .* only with a detector and refine=True"):
+        edgevision.PlateReader(ocr=ocr, detector=det, refine=False, rescue=0.0)
+    with pytest.raises(InvalidArgumentError, match="rescue"):
+        edgevision.PlateReader(ocr=ocr, detector=None, rescue=0.9)   # the corner model: one plate, no proposals
 
 
 @pytest.mark.parametrize("bad", [1.5, -0.1, True, "0.9", float("nan")])
