@@ -21,3 +21,13 @@ def test_cli_rejects_negative_threads(capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit) as e:
         bench.main(["--threads", "-1"])
     assert e.value.code == 2 and "--threads: expected 0" in capsys.readouterr().err
+
+
+def test_the_ocr_is_also_timed_on_a_real_plate_crop() -> None:
+    """With the bundled OCR, a row times it on what it reads (the bundled CCPD sample's plate, rectified by the
+    bundled reader), beside the 720p frame that breaks its plate pattern on every call."""
+    crop = bench.plate_crop()
+    assert crop is not None and crop.dtype.name == "uint8" and crop.shape[:2] == (64, 256)
+    import edgevision
+
+    assert edgevision.Predictor("plate_ocr_int8.onnx")(crop).text == "皖AYL375"  # the sample's plate
