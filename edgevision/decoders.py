@@ -53,6 +53,7 @@ __all__ = [
     "decode_slots_ocr",
     "SlotsDecoder",
     "decode_ctc",
+    "CTCDecoder",
     "ctc_emitted",
     "compile_pattern",
     "decode_detection",
@@ -199,6 +200,8 @@ _softmax = softmax  # decode_classification's ``softmax`` flag shadows the funct
 def _as_probabilities(x: np.ndarray) -> np.ndarray:
     """Rows (last axis) that already are probabilities are kept, others get a softmax (module docs)."""
     a = np.asarray(x, dtype=np.float64)
+    if a.size and (a.min() < 0 or a.max() > 1):  # logits: no row can be a probability vector
+        return softmax(a)
     sums_to_one = np.abs(a.sum(axis=-1, keepdims=True) - 1.0) <= PROB_ATOL
     is_prob = sums_to_one & np.all((a >= 0) & (a <= 1), axis=-1, keepdims=True)
     if is_prob.all():
@@ -724,51 +727,72 @@ def decode_ctc(
         product over the characters, so an empty text (all blank) has
         ``confidence == 1.0`` (the empty product) and no ``char_confidences``.
     """
-    layout_u = layout.upper() if isinstance(layout, str) else layout
-    if layout_u not in CTC_LAYOUTS:
-        raise DecodeError(f"layout: expected one of {list(CTC_LAYOUTS)}, got {layout!r}")
-    if isinstance(charset, str):
-        charset = list(charset)
-    if not isinstance(charset, (Sequence, np.ndarray)) or not all(isinstance(c, str) for c in charset):
-        raise DecodeError(f"charset: expected a sequence of strings (the characters, blank excluded), got {charset!r}")
-    a = _numeric(out, "out", (3,), "(N, T, C)" if layout_u == "NTC" else "(T, N, C)")
-    if layout_u == "TNC":
-        a = a.transpose(1, 0, 2)
-    n, _, c = a.shape
-    if c != len(charset) + 1:
-        raise DecodeError(
-            f"out: expected C = len(charset) + 1 = {len(charset) + 1} classes (the charset plus the blank) "
-            f"in the last axis of shape {'(N, T, C)' if layout_u == 'NTC' else '(T, N, C)'}, got {np.shape(out)}"
-        )
-    if not is_int(blank) or not -c <= blank < c:
-        raise DecodeError(f"blank: expected a class index in [{-c}, {c - 1}], got {blank!r}")
-    blank = int(blank) % c
-    regex = compile_pattern(pattern)
-    beam_width = check_int(beam_width, "beam_width", minimum=1, error=DecodeError)
-    _no_nan(a, "out")
-    ims = _images(images, n)
-    n_rows = _rows_counts(rows, n)
-    p = _as_probabilities(a)
-    best = p.argmax(axis=-1)  # (N, T)
-    best_p = np.take_along_axis(p, best[..., None], axis=-1)[..., 0]
-    emit = ctc_emitted(best, blank)
-    # class -> character: the table is the charset with a placeholder at the blank's index
-    table = list(charset[:blank]) + [""] + list(charset[blank:])
-    results = []
-    for b in range(n):
-        text = "".join(table[int(k)] for k in best[b, emit[b]])
-        conf = tuple(float(v) for v in best_p[b, emit[b]])
-        if regex is not None and not regex.fullmatch(text):
-            logp = np.log(np.maximum(p[b], 1e-30))
-            for labels, _ in _ctc_beam(logp, blank, beam_width):
-                if regex.fullmatch(cand := "".join(table[k] for k in labels)):
-                    text, conf = cand, tuple(_ctc_align(p[b], labels, blank, logp))
-                    break
-        results.append(
-            TextResult(text=text, confidence=float(np.prod(conf)),
-                       char_confidences=conf, rows=n_rows[b], orig_shape=_orig_shape(ims[b]), orig_img=ims[b])
-        )
-    return results
+    return CTCDecoder(charset, blank=blank, layout=layout, pattern=pattern, beam_width=beam_width)(out, images, rows)
+
+
+class CTCDecoder:
+    """:func:`decode_ctc` with its options (charset, blank, layout, pattern, beam width) checked once (a
+    Predictor builds one per model).
+
+    ``CTCDecoder(charset, **options)(out, images=None, rows=None)`` gives exactly what
+    ``decode_ctc(out, charset, **options, images=images, rows=rows)`` gives (the same defaults); per call
+    it only checks ``out`` (its class count against the charset's), the images and the rows, and decodes.
+    """
+
+    def __init__(self, charset: Sequence[str], *, blank: int = 0, layout: str = "NTC", pattern: str | None = None,
+                 beam_width: int = 10) -> None:
+        layout_u = layout.upper() if isinstance(layout, str) else layout
+        if layout_u not in CTC_LAYOUTS:
+            raise DecodeError(f"layout: expected one of {list(CTC_LAYOUTS)}, got {layout!r}")
+        if isinstance(charset, str):
+            charset = list(charset)
+        if not isinstance(charset, (Sequence, np.ndarray)) or not all(isinstance(c, str) for c in charset):
+            raise DecodeError(f"charset: expected a sequence of strings (the characters, blank excluded), "
+                              f"got {charset!r}")
+        c = len(charset) + 1
+        if not is_int(blank) or not -c <= blank < c:
+            raise DecodeError(f"blank: expected a class index in [{-c}, {c - 1}], got {blank!r}")
+        self.layout = layout_u
+        self.classes = c
+        self.blank = int(blank) % c
+        self.regex = compile_pattern(pattern)
+        self.beam_width = check_int(beam_width, "beam_width", minimum=1, error=DecodeError)
+        # class -> character: the table is the charset with a placeholder at the blank's index
+        self.table = list(charset[:self.blank]) + [""] + list(charset[self.blank:])
+
+    def __call__(self, out: Any, images: Any = None, rows: Any = None) -> list[TextResult]:
+        layout_u, blank, regex, beam_width, table = self.layout, self.blank, self.regex, self.beam_width, self.table
+        a = _numeric(out, "out", (3,), "(N, T, C)" if layout_u == "NTC" else "(T, N, C)")
+        if layout_u == "TNC":
+            a = a.transpose(1, 0, 2)
+        n, _, c = a.shape
+        if c != self.classes:
+            raise DecodeError(
+                f"out: expected C = len(charset) + 1 = {self.classes} classes (the charset plus the blank) "
+                f"in the last axis of shape {'(N, T, C)' if layout_u == 'NTC' else '(T, N, C)'}, got {np.shape(out)}"
+            )
+        _no_nan(a, "out")
+        ims = _images(images, n)
+        n_rows = _rows_counts(rows, n)
+        p = _as_probabilities(a)
+        best = p.argmax(axis=-1)  # (N, T)
+        best_p = np.take_along_axis(p, best[..., None], axis=-1)[..., 0]
+        emit = ctc_emitted(best, blank)
+        results = []
+        for b in range(n):
+            text = "".join(table[int(k)] for k in best[b, emit[b]])
+            conf = tuple(float(v) for v in best_p[b, emit[b]])
+            if regex is not None and not regex.fullmatch(text):
+                logp = np.log(np.maximum(p[b], 1e-30))
+                for labels, _ in _ctc_beam(logp, blank, beam_width):
+                    if regex.fullmatch(cand := "".join(table[k] for k in labels)):
+                        text, conf = cand, tuple(_ctc_align(p[b], labels, blank, logp))
+                        break
+            results.append(
+                TextResult(text=text, confidence=float(np.prod(conf)),
+                           char_confidences=conf, rows=n_rows[b], orig_shape=_orig_shape(ims[b]), orig_img=ims[b])
+            )
+        return results
 
 
 def _nms_options(conf_threshold: Any, iou_threshold: Any, max_det: Any, class_agnostic: Any) -> tuple[float, float, int]:

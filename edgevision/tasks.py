@@ -499,13 +499,12 @@ def _build_slots(cfg: "ModelConfig", outs: Outputs) -> Decode:
 
 
 def _build_ctc(cfg: "ModelConfig", outs: Outputs) -> Decode:
-    kw = {k: v for k, v in cfg.decoder.items() if k != "rows"}
-    chars = list(cfg.charset or ())
+    decode = decoders.CTCDecoder(list(cfg.charset or ()), **{k: v for k, v in cfg.decoder.items() if k != "rows"})
     rows_out = (cfg.decoder.get("rows") or {}).get("output")
 
     def ctc(o: list, t: list, im: list, n: int) -> list:
         rows = None if rows_out is None else outs.pick(o, rows_out, n, what="decoder.rows.output")
-        return decoders.decode_ctc(outs.first(o, n), chars, **kw, images=im, rows=rows)
+        return decode(outs.first(o, n), im, rows)
 
     return ctc
 

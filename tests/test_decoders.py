@@ -917,3 +917,21 @@ def test_prepared_pose_decoder_checks_options_once_and_labels_per_class_count():
     assert r.keypoints.tolist() == D.decode_pose(out, [t], kpt_shape=[4, 2], labels=["plate"])[0].keypoints.tolist()
     with pytest.raises(DecodeError, match="labels"):  # two classes in the output, one name
         dec(np.zeros((1, 4 + 2 + 8, 10), np.float32), [t])
+
+
+def test_prepared_ctc_decoder_shares_decode_ctcs_defaults_and_checks_once():
+    import inspect
+
+    want = {k: p.default for k, p in inspect.signature(D.decode_ctc).parameters.items()
+            if p.kind is p.KEYWORD_ONLY and k not in ("images", "rows")}
+    got = {k: p.default for k, p in inspect.signature(D.CTCDecoder).parameters.items() if p.kind is p.KEYWORD_ONLY}
+    assert got == want
+    with pytest.raises(DecodeError, match="blank"):
+        D.CTCDecoder("ab", blank=3)
+    with pytest.raises(DecodeError, match="pattern"):
+        D.CTCDecoder("ab", pattern="((")
+    dec = D.CTCDecoder("ab", pattern="ab")
+    steps = _onehot_steps([1, 0, 1, 2], 3)[None]  # greedy "aab" breaks the pattern; the beam finds "ab"
+    assert [r.text for r in dec(steps)] == [r.text for r in D.decode_ctc(steps, "ab", pattern="ab")]
+    with pytest.raises(DecodeError, match="C = len"):
+        dec(np.zeros((1, 4, 5)))
