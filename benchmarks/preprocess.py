@@ -139,6 +139,27 @@ def memcpy_method(pool: list[list[np.ndarray]]) -> Callable[[], Any]:
     return cycling(flat, run)
 
 
+def timing_options(quick: bool) -> dict[str, Any]:
+    """``measure_interleaved``'s rounds and samples for a case (``--quick``: fewer)."""
+    return dict(rounds=3 if quick else 8, min_samples=9 if quick else 40, min_time_s=0.2 if quick else 1.0)
+
+
+def with_cv_threads(fn: Callable[[], Any], n: int) -> Callable[[], Any]:
+    """``fn`` run with OpenCV at ``n`` threads (its setting restored after); ``n == 0``: ``fn`` as it is."""
+    if not n:
+        return fn
+    default = cv2.getNumThreads()
+
+    def run() -> Any:
+        cv2.setNumThreads(n)
+        try:
+            return fn()
+        finally:
+            cv2.setNumThreads(default)
+
+    return run
+
+
 #: The warp case: a plate-sized quad (x, y source px, TL TR BR BL) in a 1080p frame, and the crop size.
 WARP_QUAD = np.array([[820.0, 610.0], [1004.0, 622.0], [1000.0, 676.0], [817.0, 662.0]])
 WARP_CASE = Case("plate quad of 1080p->64x256 warp (uint8 NHWC)", (1080, 1920), (64, 256), "warp")
@@ -148,7 +169,6 @@ def run_warp_case(quick: bool) -> dict[str, Any]:
     """The warp case (module docs), in the same result shape as :func:`run_case`."""
     frame = synthetic_frame(WARP_CASE.src_hw, seed=0)
     H, W = WARP_CASE.dst_hw
-    kw = dict(rounds=3 if quick else 8, min_samples=9 if quick else 40, min_time_s=0.2 if quick else 1.0)
     best = edgevision.kernel_info()["simd"]
     dst = np.array([[0, 0], [W, 0], [W, H], [0, H]], np.float32)
 
@@ -160,17 +180,12 @@ def run_warp_case(quick: bool) -> dict[str, Any]:
         return run
 
     def opencv() -> Any:
-        cv2.setNumThreads(1)
-        try:
-            M = cv2.getPerspectiveTransform(WARP_QUAD.astype(np.float32), dst)
-            return cv2.warpPerspective(frame, M, (W, H), flags=cv2.INTER_LINEAR)
-        finally:
-            cv2.setNumThreads(default_cv_threads)
+        M = cv2.getPerspectiveTransform(WARP_QUAD.astype(np.float32), dst)
+        return cv2.warpPerspective(frame, M, (W, H), flags=cv2.INTER_LINEAR)
 
-    default_cv_threads = cv2.getNumThreads()
-    methods = {"opencv warpPerspective": opencv, f"edgevision 1T ({best})": ev_at(best),
+    methods = {"opencv warpPerspective": with_cv_threads(opencv, 1), f"edgevision 1T ({best})": ev_at(best),
                "edgevision 1T (scalar)": ev_at("scalar")}
-    stats: dict[str, Stats] = measure_interleaved(methods, **kw)
+    stats: dict[str, Stats] = measure_interleaved(methods, **timing_options(quick))
     base = stats["opencv warpPerspective"].median
     out_bytes = H * W * 3
     rows = [{"method": name, **st.to_dict(), "x_chain": base / st.median,
@@ -189,7 +204,6 @@ def run_case(case: Case, quick: bool) -> dict[str, Any]:
     in_bytes = sum(im.nbytes for im in pool[0])
     out_bytes = case.batch * 3 * H * W * 4
     threads = edgevision.kernel_info()["threads"]
-    kw = dict(rounds=3 if quick else 8, min_samples=9 if quick else 40, min_time_s=0.2 if quick else 1.0)
 
     methods: dict[str, tuple[Callable[[], Any], int]] = {
         "opencv chain": (chain_method(pool, case), 1),
@@ -199,23 +213,8 @@ def run_case(case: Case, quick: bool) -> dict[str, Any]:
         "numpy": (numpy_method(pool, case), 0),
         "memcpy": (memcpy_method(pool), 0),
     }
-    default_cv_threads = cv2.getNumThreads()
-
-    def with_cv_threads(fn: Callable[[], Any], n: int) -> Callable[[], Any]:
-        if not n:
-            return fn
-
-        def run() -> Any:
-            cv2.setNumThreads(n)
-            try:
-                return fn()
-            finally:
-                cv2.setNumThreads(default_cv_threads)
-
-        return run
-
     stats: dict[str, Stats] = measure_interleaved(
-        {name: with_cv_threads(fn, cv_threads) for name, (fn, cv_threads) in methods.items()}, **kw)
+        {name: with_cv_threads(fn, cv_threads) for name, (fn, cv_threads) in methods.items()}, **timing_options(quick))
 
     base = stats["opencv chain"].median
     memcpy_gbs = 2 * in_bytes / (stats["memcpy"].median * 1e6)

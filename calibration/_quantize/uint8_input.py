@@ -99,9 +99,11 @@ def uint8_input(model: str | os.PathLike, out: str | os.PathLike | None = None) 
             or any(o.name == name for o in g.output):
         raise InvalidArgumentError(f"model: its input {name!r} must feed only QuantizeLinear nodes with a constant "
                                    "per-tensor scale and a uint8 zero point (a static QDQ int8 model)")
+    if {q.output[0] for q in readers} & {o.name for o in g.output}:
+        raise InvalidArgumentError("model: a QuantizeLinear of the input is a graph output")
     entry, doc = _metadata(m)
-    cfg = edgevision.Predictor(src, warmup=False).config
-    size, kw = cfg.preprocess_kwargs()
+    before = edgevision.Predictor(src, warmup=False)
+    _, kw = before.config.preprocess_kwargs()
     if kw.get("dtype", "float32") != "float32" or kw.get("layout", "NCHW") not in ("NCHW", "NHWC"):
         raise InvalidArgumentError(f"model: its preprocessing writes {kw.get('dtype')} {kw.get('layout')}; "
                                    "expected float32")
@@ -111,11 +113,9 @@ def uint8_input(model: str | os.PathLike, out: str | os.PathLike | None = None) 
     ramp = np.arange(256, dtype=np.uint8)
     img = np.stack([np.roll(ramp, 85 * c) for c in range(channels)], axis=-1)[None].repeat(2, 0)
     img = img[..., 0] if channels == 1 else img
-    opts = {k: v for k, v in kw.items() if k not in ("mode",)}
-    floats, _ = edgevision.letterbox(img, (4, 256), **{**opts, "mode": "letterbox"})
-    u8_opts = {k: v for k, v in opts.items() if k not in ("mean", "std", "scale", "dtype")}
-    bytes_, _ = edgevision.letterbox(img, (4, 256), **{**u8_opts, "mode": "letterbox", "dtype": "uint8",
-                                                        "scale": 1.0})
+    floats, _ = edgevision.letterbox(img, (4, 256), **{**kw, "mode": "letterbox"})
+    u8_opts = {k: v for k, v in kw.items() if k not in ("mean", "std")}
+    bytes_, _ = edgevision.letterbox(img, (4, 256), **{**u8_opts, "mode": "letterbox", "dtype": "uint8", "scale": 1.0})
     for q in readers:
         with tempfile.TemporaryDirectory(prefix="edgevision-u8in-") as work:
             got = _quantize_like(q, inits, np.ascontiguousarray(floats, np.float32), Path(work))
@@ -130,9 +130,6 @@ def uint8_input(model: str | os.PathLike, out: str | os.PathLike | None = None) 
             for i, x in enumerate(n.input):
                 if x == q.output[0]:
                     n.input[i] = name
-        for o in g.output:
-            if o.name == q.output[0]:
-                raise InvalidArgumentError("model: a QuantizeLinear of the input is a graph output")
         g.node.remove(q)
     g.input[0].type.tensor_type.elem_type = TensorProto.UINT8
     pre = dict(doc.get("preprocess") or {})
@@ -151,14 +148,13 @@ def uint8_input(model: str | os.PathLike, out: str | os.PathLike | None = None) 
     _atomic_save(m, dst)
     _check_loads(dst, "uint8_input")
     # The end-to-end check: both models, through the Predictor, on the ramp and on random pictures.
-    a, b = edgevision.Predictor(src, warmup=False), edgevision.Predictor(dst, warmup=False)
+    after = edgevision.Predictor(dst, warmup=False)
     rng = np.random.default_rng(0)
     pictures = [img] + [rng.integers(0, 256, (int(h), int(w), channels), np.uint8).squeeze()
                         for h, w in rng.integers(20, 700, (3, 2))]
     for pic in pictures:
-        ra, rb = a.runner.infer({a.runner.inputs[0].name: a.preprocess([pic])[0]}), \
-            b.runner.infer({b.runner.inputs[0].name: b.preprocess([pic])[0]})
-        if not all(np.array_equal(x, y) for x, y in zip(ra, rb)):
+        outs = [p.runner.infer({p.runner.inputs[0].name: p.preprocess([pic])[0]}) for p in (before, after)]
+        if not all(np.array_equal(x, y) for x, y in zip(*outs)):
             os.unlink(dst)
             raise QuantizationError("uint8_input: the uint8-input model's outputs differ from the model's",
                                     step="uint8_input")
