@@ -164,21 +164,36 @@ void warp(const py::handle& image, std::array<double, 9> M, py::array out, bool 
     without_gil([&] { run_warp(src, M.data(), out.mutable_data(), spec, threads < 1 ? 1 : threads); });
 }
 
-py::list ctc_beam_search(const py::array_t<double, py::array::c_style | py::array::forcecast>& logp, int64_t blank,
-                         int64_t width, double prune) {
+// The (T, C) log-probabilities the CTC functions take, and their blank: the shape checked (2 dimensions,
+// C >= 1, the blank a class); check_values then rules out NaN and +inf (-inf is a probability of 0).
+struct LogProbs {
+    const double* data;
+    int64_t T, C;
+};
+
+LogProbs logp_shape(const py::array_t<double, py::array::c_style | py::array::forcecast>& logp, int64_t blank) {
     if (logp.ndim() != 2) fail("logp: expected a (T, C) array of log-probabilities, got " + std::to_string(logp.ndim()) +
                                " dimensions");
     const int64_t T = logp.shape(0), C = logp.shape(1);
     if (C < 1) fail("logp: expected at least one class (C >= 1)");
     if (blank < 0 || blank >= C) fail("blank: expected a class index in [0, " + std::to_string(C - 1) + "]");
+    return {logp.data(), T, C};
+}
+
+void check_values(const LogProbs& lp) {
+    for (int64_t i = 0; i < lp.T * lp.C; ++i)
+        if (std::isnan(lp.data[i]) || lp.data[i] == std::numeric_limits<double>::infinity())
+            fail("logp: expected log-probabilities (finite or -inf), got NaN or +inf");
+}
+
+py::list ctc_beam_search(const py::array_t<double, py::array::c_style | py::array::forcecast>& logp, int64_t blank,
+                         int64_t width, double prune) {
+    const LogProbs lp = logp_shape(logp, blank);
     if (width < 1) fail("width: expected an int >= 1");
     if (std::isnan(prune)) fail("prune: expected a log-probability, got NaN");
-    const double* data = logp.data();
-    for (int64_t i = 0; i < T * C; ++i)
-        if (std::isnan(data[i]) || data[i] == std::numeric_limits<double>::infinity())
-            fail("logp: expected log-probabilities (finite or -inf), got NaN or +inf");
+    check_values(lp);
     std::vector<Reading> found;
-    without_gil([&] { found = ctc_beam(data, T, C, blank, width, prune); });
+    without_gil([&] { found = ctc_beam(lp.data, lp.T, lp.C, blank, width, prune); });
     py::list out;
     for (const auto& r : found) {
         py::tuple labels(r.first.size());
@@ -190,18 +205,11 @@ py::list ctc_beam_search(const py::array_t<double, py::array::c_style | py::arra
 
 py::list ctc_align_path(const py::array_t<double, py::array::c_style | py::array::forcecast>& logp,
                         const std::vector<int32_t>& labels, int64_t blank) {
-    if (logp.ndim() != 2) fail("logp: expected a (T, C) array of log-probabilities, got " + std::to_string(logp.ndim()) +
-                               " dimensions");
-    const int64_t T = logp.shape(0), C = logp.shape(1);
-    if (C < 1) fail("logp: expected at least one class (C >= 1)");
-    if (blank < 0 || blank >= C) fail("blank: expected a class index in [0, " + std::to_string(C - 1) + "]");
+    const LogProbs lp = logp_shape(logp, blank);
     for (int32_t c : labels)
-        if (c < 0 || c >= C || c == blank) fail("labels: expected classes in [0, C) other than the blank");
-    const double* data = logp.data();
-    for (int64_t i = 0; i < T * C; ++i)
-        if (std::isnan(data[i]) || data[i] == std::numeric_limits<double>::infinity())
-            fail("logp: expected log-probabilities (finite or -inf), got NaN or +inf");
-    const auto steps = ctc_align(data, T, C, labels.data(), int64_t(labels.size()), blank);
+        if (c < 0 || c >= lp.C || c == blank) fail("labels: expected classes in [0, C) other than the blank");
+    check_values(lp);
+    const auto steps = ctc_align(lp.data, lp.T, lp.C, labels.data(), int64_t(labels.size()), blank);
     py::list out;
     for (const auto& tc : steps) out.append(py::make_tuple(tc.first, tc.second));
     return out;
