@@ -11,6 +11,9 @@
 * :func:`uint8_input`: a static int8 model whose input quantization gives back every pixel value
   (inputs ``pixel / 255``, input scale ~1/255) taking the uint8 pixels instead (bit for bit the same
   outputs, checked; the kernel writes a quarter of the bytes and the model skips a step).
+* :func:`channels_last_input`: such a uint8-input model taking NHWC pixels with a 4th, zero channel
+  (bit for bit the same outputs, checked; ONNX Runtime's int8 first convolution skips a transpose and
+  reads 4-byte taps).
 * :func:`write_tensorrt_calibration`: the TensorRT calibration table from the same data.
 * :func:`report`: latency / task metric / size of several variants side by side (a view of the
   one variants report, the latency engine that ``python -m benchmarks.latency`` runs).
@@ -20,8 +23,8 @@ Every variant keeps all of the source model's ``metadata_props`` and gets a
 so ``edgevision.Predictor`` drives it exactly like the float model.
 
 Layout: this module is the public face; its sections live in ``calibration/_quantize/``
-(``common``, ``graph``, ``static``, ``dynamic_fp16``, ``sensitivity``, ``accuracy_aware``,
-``tensorrt``, ``side_by_side``), split along the sections the file had, and every name is
+(``common``, ``graph``, ``static``, ``input_rewrites``, ``dynamic_fp16``, ``sensitivity``,
+``accuracy_aware``, ``tensorrt``, ``side_by_side``), split along the sections the file had, and every name is
 re-exported here: import from ``calibration.quantize``.
 """
 
@@ -72,7 +75,7 @@ from ._quantize.static import (  # noqa: F401  (re-exported: the public path sta
     _section,
     quantize,
 )
-from ._quantize.uint8_input import uint8_input  # noqa: F401  (re-exported: the public path stays)
+from ._quantize.input_rewrites import uint8_input, channels_last_input  # noqa: F401  (re-exported: the public path stays)
 from ._quantize.dynamic_fp16 import (  # noqa: F401  (re-exported: the public path stays)
     quantize_dynamic_int8,
     FP16_BLOCKED_OPS,

@@ -289,6 +289,12 @@ class ModelConfig:
         the smallest such input (:func:`edgevision.preprocess.rect_size`); ``None``: always ``size``."""
         return self.preprocess.get("stride")
 
+    @property
+    def input_channels(self) -> int:
+        """Channels of the model's input tensor: ``preprocess.channels`` (default 3) plus
+        ``preprocess.zero_channels`` (channels the kernel writes as 0, default 0)."""
+        return int(self.preprocess.get("channels") or 3) + int(self.preprocess.get("zero_channels") or 0)
+
     def preprocess_options(self, image_channels: int = 3) -> "_pp.Options":
         """The kernel's validated options (every default resolved) for images with ``image_channels`` channels."""
         _, kwargs = self.preprocess_kwargs()
@@ -308,8 +314,8 @@ class ModelConfig:
 
         The config is checked against the graph: ``input.name`` must be an input,
         the input's dtype must be ``dtype``, static dimensions must match
-        ``layout``, ``preprocess.size`` and ``preprocess.channels`` (default 3),
-        and slots-head outputs must exist.
+        ``layout``, ``preprocess.size`` and ``preprocess.channels`` (default 3) plus
+        ``preprocess.zero_channels``, and slots-head outputs must exist.
 
         Returns:
             The path written.
@@ -373,14 +379,14 @@ class ModelConfig:
         if tt.HasField("shape") and len(tt.shape.dim) == 4:
             dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
             c, h, w = (dims[1], dims[2], dims[3]) if self.layout == "NCHW" else (dims[3], dims[1], dims[2])
-            want_c = self.preprocess.get("channels", 3)
+            want_c = self.input_channels
             hw = self.preprocess["size"]
             if self.stride is not None and (h is not None or w is not None):
                 raise _error(source, "preprocess.stride",
                              f"{self.stride} needs the model's height and width axes dynamic; its input "
                              f"{vi.name!r} has shape {dims}")
             for what, want, have_ in (("preprocess.size", hw[0], h), ("preprocess.size", hw[1], w),
-                                      ("preprocess.channels", want_c, c)):
+                                      ("preprocess.channels", want_c, c)):  # plus zero_channels
                 if have_ is not None and have_ != want:
                     raise _error(source, what,
                                  f"size {hw} (height, width) with {want_c} channels in {self.layout} does not fit "

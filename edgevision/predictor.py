@@ -167,7 +167,11 @@ class Predictor:
         # Layers, lowest first: what the model's input signature says, its (possibly
         # partial) edgevision metadata, then `config`, then keyword overrides.
         custom = self.runner.metadata  # the backend's string metadata: no session, any Runner
-        base = deep_merge(_inferred_defaults(self.runner), _metadata_layer(custom, self.path))
+        inferred, meta = _inferred_defaults(self.runner), _metadata_layer(custom, self.path)
+        zero = (meta.get("preprocess") or {}).get("zero_channels") if isinstance(meta.get("preprocess"), dict) else None
+        if zero in (1,) and (inferred.get("preprocess") or {}).get("channels") == 3 + zero:
+            inferred["preprocess"]["channels"] = 3  # the tensor's channels count the kernel's zero channels
+        base = deep_merge(inferred, meta)
         self.config = resolve_config(base, config, overrides, source=self.path, model_metadata=custom)
         self._check_against_model()
         self._size, self._pre = self.config.preprocess_kwargs()
@@ -222,7 +226,7 @@ class Predictor:
         h, w = size
         layout = kw.get("layout", "NCHW")
         dims = (t.fixed(2), t.fixed(3), t.fixed(1)) if layout == "NCHW" else (t.fixed(1), t.fixed(2), t.fixed(3))
-        channels = kw.get("channels") or 3
+        channels = cfg.input_channels
         for what, want, have in (("height", h, dims[0]), ("width", w, dims[1]), ("channels", channels, dims[2])):
             if have is not None and want != have:
                 raise ConfigMismatchError(

@@ -18,6 +18,9 @@ Conventions (they hold for every function here and for :mod:`edgevision.referenc
   1/255 for float outputs and 1 for uint8 outputs. ``pad_value`` is in pixel
   units (0..255, fractional allowed), per output channel, and goes through the
   same formula.
+* **Zero channels**: ``zero_channels=1`` (with 3 output channels) appends a 4th output
+  channel that is always 0, written in the same pass: for int8 models whose first
+  convolution reads 4 bytes a pixel (``calibration.quantize.channels_last_input``).
 * **Resampling** ``bilinear`` reproduces ``cv2.resize(..., INTER_LINEAR)``
   bit for bit (same pixel centres and 11-bit fixed point); ``nearest`` is the
   exact pixel-centre rule ``floor((x + 0.5) * src / dst)`` (Pillow's). It agrees
@@ -200,6 +203,8 @@ class Options:
     dtype: np.dtype
     layout: str
     threads: int
+    #: Output channels after the ``channels`` image channels that are always 0 (0 or 1; with ``channels`` 3).
+    zero_channels: int = 0
 
     #: Derived values the kernel takes, in float32 arithmetic (computed once by parse_options):
     #: a = scale / std (multiplier of the uint8 pixel), b = -mean / std, pad_normalized = pad * a + b.
@@ -207,8 +212,14 @@ class Options:
     b: tuple[float, ...] = ()
     pad_normalized: tuple[float, ...] = ()
 
+    @property
+    def out_channels(self) -> int:
+        """Channels of the output tensor: ``channels`` plus ``zero_channels``."""
+        return self.channels + self.zero_channels
+
     def core_args(self) -> tuple[list[int], list[float], list[float], list[float]]:
-        """(lane_src, a, b, pad) padded to 4 entries, as edgevision._core takes them."""
+        """(lane_src, a, b, pad) padded to 4 entries, as edgevision._core takes them (a padded lane reads
+        no channel and is written as ``0 * 0 + 0``: the zero channels)."""
         return self._core  # type: ignore[attr-defined]
 
     def __post_init__(self) -> None:
@@ -321,6 +332,7 @@ def parse_options(
     dtype: Any = "float32",
     layout: str = "NCHW",
     channels: int | None = None,
+    zero_channels: int = 0,
     threads: int | None = None,
 ) -> Options:
     """Validates keyword options for an image with ``cn`` channels."""
@@ -337,9 +349,13 @@ def parse_options(
     if dt not in DTYPES.values():
         raise InvalidArgumentError(f"dtype: expected one of {list(DTYPES)}, got {dt}")
     if channels is None:
-        channels = 1 if cn == 1 else 3
+        channels = 1 if cn == 1 and not zero_channels else 3
     if not is_int(channels) or channels not in (1, 3, 4):
         raise InvalidArgumentError(f"channels: expected 1, 3 or 4, got {channels!r}")
+    check_int(zero_channels, "zero_channels", minimum=0, maximum=1, expected="0 or 1", error=InvalidArgumentError)
+    if zero_channels and channels != 3:
+        raise InvalidArgumentError(f"zero_channels: {zero_channels} needs channels 3 (the kernel writes at most 4 "
+                                   f"channels a pixel), got channels {channels}")
     if threads is None:
         threads = int(_core.hardware_threads())
     check_int(threads, "threads", minimum=1, expected="a positive int or None", error=InvalidArgumentError)
@@ -360,6 +376,7 @@ def parse_options(
         dtype=dt,
         layout=layout,
         threads=int(threads),
+        zero_channels=int(zero_channels),
     )
 
 
@@ -381,7 +398,7 @@ def _freeze(v: Any) -> Any:
 
 OPTION_NAMES = frozenset(
     ("mode", "align", "scaleup", "interpolation", "scale", "mean", "std", "swap_rb", "pad_value", "dtype", "layout",
-     "channels", "threads")
+     "channels", "zero_channels", "threads")
 )
 
 
@@ -536,7 +553,7 @@ def prepare_batch(
         hw = (int(images[0].shape[0]), int(images[0].shape[1]))
     else:
         hw = parse_size(size)
-    output_shape(len(images), o.channels, hw, o.layout)  # validates the element count
+    output_shape(len(images), o.out_channels, hw, o.layout)  # validates the element count
     return list(images), o, hw
 
 
@@ -563,7 +580,7 @@ def letterbox(image: np.ndarray, size: Any = None, *, out: np.ndarray | None = N
             without the leading 1) and dtype, written in place and returned.
         **opts: ``mode``, ``align``, ``scaleup``, ``interpolation``, ``scale``,
             ``mean``, ``std``, ``swap_rb``, ``pad_value``, ``dtype``, ``layout``,
-            ``channels``, ``threads`` (see module docs). ``threads`` is a
+            ``channels``, ``zero_channels``, ``threads`` (see module docs). ``threads`` is a
             maximum (default: all hardware threads); small outputs use fewer,
             one per 64K output pixels, since waking a thread costs more than it saves.
 
@@ -583,10 +600,10 @@ def letterbox_batch(images: Sequence[np.ndarray], size: Any = None, *, out: np.n
     names = opts.pop("_names", None)
     images, o, hw = prepare_batch(images, size, opts, names)
     rects = [placement(im.shape[:2], hw, o.mode, o.align, o.scaleup) for im in images]
-    shape = output_shape(len(images), o.channels, hw, o.layout)
+    shape = output_shape(len(images), o.out_channels, hw, o.layout)
     blob = _prepare_out(out, shape, o.dtype, images)
     lane4, a4, b4, pad4 = o.core_args()
-    _call_core(_core.resize, images, rects, blob, o.layout == "NHWC", o.channels, lane4, a4, b4, pad4,
+    _call_core(_core.resize, images, rects, blob, o.layout == "NHWC", o.out_channels, lane4, a4, b4, pad4,
                o.interpolation, o.threads)
     transforms = [transform_for(im.shape[:2], hw, r) for im, r in zip(images, rects)]
     return (out if out is not None else blob), transforms
@@ -687,11 +704,11 @@ def warp_quad(image: np.ndarray, quad: Any, size: Any, *, out: np.ndarray | None
     o = warp_options(image_channels(image), opts)
     hw = parse_size(size)
     M = quad_matrix(quad, hw)
-    shape = output_shape(1, o.channels, hw, o.layout)
+    shape = output_shape(1, o.out_channels, hw, o.layout)
     blob = _prepare_out(out, shape, o.dtype, [image])
     pad_u8 = [int(min(255, max(0, round(p)))) for p in o.pad_value]
     lane4, a4, b4, pad4 = o.core_args()
-    _call_core(_core.warp, image, M.ravel().tolist(), blob, o.layout == "NHWC", o.channels, lane4, a4, b4, pad4,
+    _call_core(_core.warp, image, M.ravel().tolist(), blob, o.layout == "NHWC", o.out_channels, lane4, a4, b4, pad4,
                pad_u8 + [0] * (4 - len(pad_u8)), o.threads)
     return out if out is not None else blob
 

@@ -42,6 +42,7 @@ How each stage is computed here:
 * normalization in float64: ``(v * scale - mean) / std``, then cast: float32
   and float16 with ``astype`` (round to nearest even), uint8 with ``np.rint``
   then ``np.clip(0, 255)``.
+* ``zero_channels``: that many channels of zeros appended after the normalized ones.
 
 The kernel computes the affine step in float32 as ``v * a + b`` with
 ``a = f32(scale) / f32(std)`` and ``b = -f32(mean) / f32(std)``, so float
@@ -134,9 +135,12 @@ def normalize_ref(values: np.ndarray, o: Options) -> np.ndarray:
         return y.astype(o.dtype)
 
 
-def _layout(hwc: np.ndarray, layout: str) -> np.ndarray:
-    """HxWxC -> (1, C, H, W) for NCHW or (1, H, W, C) for NHWC, C-contiguous."""
-    t = hwc.transpose(2, 0, 1) if layout == "NCHW" else hwc
+def _layout(hwc: np.ndarray, o: Options) -> np.ndarray:
+    """Normalized HxWxC, plus ``o.zero_channels`` channels of zeros -> (1, C, H, W) for NCHW or (1, H, W, C)
+    for NHWC, C-contiguous."""
+    if o.zero_channels:
+        hwc = np.concatenate([hwc, np.zeros(hwc.shape[:2] + (o.zero_channels,), hwc.dtype)], axis=2)
+    t = hwc.transpose(2, 0, 1) if o.layout == "NCHW" else hwc
     return np.ascontiguousarray(t)[None]
 
 
@@ -180,7 +184,7 @@ def _letterbox_one(image: np.ndarray, hw: tuple[int, int], o: Options) -> tuple[
     canvas = np.empty((hw[0], hw[1], o.channels), dtype=np.float64)
     canvas[...] = np.asarray(o.pad_value, dtype=np.float64)
     canvas[y0 : y0 + ch, x0 : x0 + cw] = lanes
-    blob = _layout(normalize_ref(canvas, o), o.layout)
+    blob = _layout(normalize_ref(canvas, o), o)
     return blob, transform_for(src.shape[:2], hw, rect)
 
 
@@ -248,7 +252,7 @@ def warp_quad_ref(image: np.ndarray, quad: Any, size: Any, *, out: np.ndarray | 
     o = warp_options(image_channels(image), opts)
     hw = parse_size(size)
     M = quad_matrix(quad, hw)
-    shape = output_shape(1, o.channels, hw, o.layout)
+    shape = output_shape(1, o.out_channels, hw, o.layout)
     lanes = _lanes(np.ascontiguousarray(image), o)
     pad_u8 = [float(min(255, max(0, round(p)))) for p in o.pad_value]
     border = tuple(pad_u8 + [0.0] * (4 - len(pad_u8)))
@@ -275,6 +279,6 @@ def warp_quad_ref(image: np.ndarray, quad: Any, size: Any, *, out: np.ndarray | 
     )
     values = warped.astype(np.float64)
     values[coverage <= 0] = np.asarray(o.pad_value, dtype=np.float64)
-    blob = _layout(normalize_ref(values, o), o.layout)
+    blob = _layout(normalize_ref(values, o), o)
     assert blob.shape == shape
     return _finish(blob, out, [image])

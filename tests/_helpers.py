@@ -149,7 +149,8 @@ def level_size(o: Options) -> np.ndarray:
     a = np.abs(np.asarray(o.scale, dtype=np.float64) / np.asarray(o.std, dtype=np.float64))
     if o.dtype == np.uint8:
         a = np.maximum(a, 1.0)
-    return _per_channel(a, o)
+    # zero channels: 1 (any difference shows; assert_matches_reference wants them exactly 0)
+    return _per_channel(np.concatenate([a, np.ones(o.zero_channels)]), o)
 
 
 def diff_in_levels(kernel: np.ndarray, ref: np.ndarray, o: Options) -> np.ndarray:
@@ -177,6 +178,11 @@ def assert_matches_reference(kernel: np.ndarray, ref: np.ndarray, o: Options, *,
     assert kernel.shape == ref.shape, (kernel.shape, ref.shape)
     assert kernel.dtype == ref.dtype == o.dtype, (kernel.dtype, ref.dtype, o.dtype)
     assert kernel.flags.c_contiguous
+    if o.zero_channels:  # exactly 0 in both
+        zeros = slice(o.channels, None)
+        axis = 1 if o.layout == "NCHW" else kernel.ndim - 1
+        for blob in (kernel, ref):
+            assert not np.take(blob, range(blob.shape[axis])[zeros], axis=axis).any(), "a zero channel is not 0"
     k = kernel.astype(np.float64)
     r = ref.astype(np.float64)
     if o.dtype == np.uint8:

@@ -101,7 +101,7 @@ def det_config() -> ModelConfig:
 def test_preprocess_keys_are_the_kernel_option_names_plus_size_and_stride():
     assert set(C.PREPROCESS_KEYS) == {"size", "stride"} | (OPTION_NAMES - {"dtype", "layout", "threads"})
     assert set(C.PREPROCESS_KEYS) == {"size", "mode", "align", "scaleup", "interpolation", "scale", "mean", "std",
-                                      "swap_rb", "pad_value", "channels", "stride"}
+                                      "swap_rb", "pad_value", "channels", "zero_channels", "stride"}
 
 
 def test_stride_is_kept_apart_from_the_kernel_options():
@@ -761,6 +761,14 @@ def test_write_checks_the_graph(tmp_path):
         det_config().merged({"preprocess": {"channels": 1}}).write(src)
     with pytest.raises(InvalidMetadataError, match=r"preprocess\.size"):
         det_config().merged({"input": {"layout": "NHWC"}}).write(src)
+    # zero_channels count in the input tensor's channels: 3 + 1 does not fit a 3-channel input, fits a 4-channel one
+    with pytest.raises(InvalidMetadataError, match=r"preprocess\.channels: .*with 4 channels"):
+        det_config().merged({"preprocess": {"zero_channels": 1}}).write(src)
+    four = make_model(tmp_path / "m4.onnx", shape=("N", 48, 64, 4), outputs=2)
+    cfg = det_config().merged({"input": {"layout": "NHWC"}, "preprocess": {"size": [48, 64], "zero_channels": 1}})
+    cfg.write(four)
+    assert cfg.input_channels == 4 and cfg.preprocess["zero_channels"] == 1
+    assert isinstance(cfg.preprocess["zero_channels"], int) and cfg.preprocess_options().out_channels == 4
     slots = ModelConfig.from_dict(_with(VALID["slots_ocr"], preprocess={"size": [32, 48]}))
     slots.write(src)  # heads: output index 0 implied, output "out1"
     with pytest.raises(InvalidMetadataError, match=r"decoder\.heads\[1\]\.output: 'out7' is not an output"):

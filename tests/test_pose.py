@@ -714,8 +714,9 @@ def test_a_relu_detector_is_built_exported_and_starts_from_the_silu_bundled_onnx
 
 def test_detector_int8_takes_uint8_pixels_when_that_changes_nothing(pose_onnx, tmp_path: Path, monkeypatch) -> None:
     """``training.detector.quantize_int8`` then drops the input's quantization step where every pixel value
-    quantizes to itself (calibration.quantize.uint8_input): the model takes uint8 pixels and decodes as the
-    float-input int8 model does, bit for bit; where the check fails, the float input stays and a note says so."""
+    quantizes to itself (calibration.quantize.uint8_input) and takes them channels-last with a zero 4th
+    channel (calibration.quantize.channels_last_input): the model decodes as the float-input int8 model
+    does, bit for bit; where a check fails, the input stays as it was and a note says so."""
     import calibration.quantize as cq
     import edgevision
     import training.detector as td
@@ -723,9 +724,10 @@ def test_detector_int8_takes_uint8_pixels_when_that_changes_nothing(pose_onnx, t
     path, _ = pose_onnx
     plain = td.quantize_int8(path, tmp_path / "plain.onnx", count=6, method="minmax", uint8_input=False)
     q = td.quantize_int8(path, tmp_path / "u8.onnx", count=6, method="minmax")
-    assert q.quantization["uint8_input"] is True
+    assert q.quantization["uint8_input"] is True and q.quantization["channels_last_input"] is True
     a, b = edgevision.Predictor(plain.path), edgevision.Predictor(q.path)
     assert b.runner.inputs[0].dtype == np.uint8 and a.runner.inputs[0].dtype == np.float32
+    assert b.config.layout == "NHWC" and b.runner.inputs[0].shape[-1] == 4  # channels_last_input's zero channel
     rng = np.random.default_rng(5)
     for im in [rng.integers(0, 256, (int(h), int(w), 3), np.uint8) for h, w in rng.integers(30, 200, (4, 2))]:
         outs_a = a.runner.infer({a.runner.inputs[0].name: a.preprocess([im])[0]})
@@ -735,6 +737,15 @@ def test_detector_int8_takes_uint8_pixels_when_that_changes_nothing(pose_onnx, t
 
     def refuse(model, out=None):
         raise td.InvalidArgumentError("model: its input quantization (planted) does not give back the pixel values")
+
+    def refuse_layout(model, out=None):
+        raise td.InvalidArgumentError("model: (planted) its input feeds more than convolutions")
+
+    monkeypatch.setattr(cq, "channels_last_input", refuse_layout)
+    nchw = td.quantize_int8(path, tmp_path / "nchw.onnx", count=6, method="minmax")
+    assert nchw.quantization["uint8_input"] is True and "channels_last_input" not in nchw.quantization
+    assert any(n.startswith("channels_last_input: kept the NCHW input") for n in nchw.notes)
+    assert edgevision.Predictor(nchw.path).config.layout == "NCHW"
 
     monkeypatch.setattr(cq, "uint8_input", refuse)
     kept = td.quantize_int8(path, tmp_path / "kept.onnx", count=6, method="minmax")

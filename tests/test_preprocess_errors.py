@@ -16,6 +16,7 @@ from edgevision.reference import letterbox_batch_ref, letterbox_ref, warp_quad_r
 
 IM = np.zeros((8, 10, 3), np.uint8)
 GRAY = np.zeros((8, 10), np.uint8)
+IM4 = np.zeros((8, 10, 4), np.uint8)
 QUAD = [[1, 1], [9, 1], [9, 7], [1, 7]]
 
 
@@ -122,6 +123,12 @@ CASES = [
     ("channels_2", lambda: ev.letterbox(IM, 16, channels=2), V, "channels"),
     ("channels_str", lambda: ev.letterbox(IM, 16, channels="3"), V, "channels"),
     ("warp_channels_1_from_bgr", lambda: ev.warp_quad(IM, QUAD, 8, channels=1), V, "channels"),
+    ("zero_channels_2", lambda: ev.letterbox(IM, 16, zero_channels=2), V, "zero_channels"),
+    ("zero_channels_negative", lambda: ev.letterbox(IM, 16, zero_channels=-1), V, "zero_channels"),
+    ("zero_channels_str", lambda: ev.letterbox(IM, 16, zero_channels="1"), V, "zero_channels"),
+    ("zero_channels_with_1_channel", lambda: ev.letterbox(GRAY, 16, channels=1, zero_channels=1), V, "zero_channels"),
+    ("zero_channels_with_4_channels", lambda: ev.letterbox(IM4, 16, channels=4, zero_channels=1), V, "zero_channels"),
+    ("warp_zero_channels_2", lambda: ev.warp_quad(IM, QUAD, 8, zero_channels=2), V, "zero_channels"),
     # option strings / types
     ("mode_unknown", lambda: ev.letterbox(IM, 16, mode="crop"), V, "mode"),
     ("mode_not_str", lambda: ev.letterbox(IM, 16, mode=1), T, "mode"),

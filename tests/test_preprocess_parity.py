@@ -118,6 +118,10 @@ CHANNEL_CASES = [
     (4, dict(swap_rb=True)),  # BGRA -> RGB
     (4, dict(channels=4)),  # BGRA -> BGRA
     (4, dict(channels=4, swap_rb=True)),  # BGRA -> RGBA
+    (3, dict(zero_channels=1)),  # BGR -> BGR + a zero channel
+    (3, dict(zero_channels=1, swap_rb=True)),  # BGR -> RGB + a zero channel
+    (None, dict(zero_channels=1)),  # gray -> 3 identical channels + a zero channel
+    (4, dict(zero_channels=1, swap_rb=True)),  # BGRA -> RGB (alpha dropped) + a zero channel
 ]
 
 
@@ -131,12 +135,14 @@ def test_channels(cn, opts, dtype, layout):
     # Channel semantics checked directly on an unresampled image (mode none, uint8, scale 1).
     exact, _ = ev.letterbox(image, None, mode="none", dtype="uint8", layout="NHWC", **opts)
     im3 = image[:, :, None] if image.ndim == 2 else image
-    channels = opts.get("channels", 1 if im3.shape[2] == 1 else 3)
+    zero = opts.get("zero_channels", 0)
+    channels = opts.get("channels", 1 if im3.shape[2] == 1 and not zero else 3)
     if im3.shape[2] == 1:
         expected = np.repeat(im3, channels, axis=2)
     else:
         order = [2, 1, 0] if opts.get("swap_rb") else [0, 1, 2]
         expected = im3[:, :, order + ([3] if channels == 4 else [])]
+    expected = np.concatenate([expected, np.zeros(expected.shape[:2] + (zero,), np.uint8)], axis=2)
     assert np.array_equal(exact[0], expected)
 
 

@@ -34,6 +34,7 @@ CHANNEL_CASES = {
     "bgr_to_rgb": (3, dict(swap_rb=True)),
     "bgra_to_3": (4, dict(swap_rb=True)),
     "bgra_to_4": (4, dict(channels=4)),
+    "bgr_to_rgb_and_zero": (3, dict(swap_rb=True, zero_channels=1)),
 }
 
 VALUES = dict(mean=[0.485, 0.456, 0.406, 0.3], std=[0.229, 0.224, 0.225, 0.2], pad_value=[114.5, 3.0, 250.25, 0.0])

@@ -626,17 +626,25 @@ def test_pre_processing_leaves_nothing_in_the_working_directory(tmp_path, monkey
     assert any("Incomplete symbolic shape inference" in n for n in notes)  # the path that used to leave files
 
 
+def _u8s8_pixels_model(tmp: Path, name: str) -> tuple[str, Any, list[np.ndarray]]:
+    """(float source, its U8S8 int8 QuantizeResult, calibration images): calibrated on pixel / 255 inputs
+    that reach 0 and 255, so its input quantization gives every pixel value back."""
+    src = _write(conv_keypoints_model(), tmp / f"{name}.onnx", {"size": [32, 48], "pad_value": 114})
+    rng = np.random.default_rng(3)
+    calib = [rng.integers(0, 256, (40, 60, 3), np.uint8) for _ in range(10)]
+    calib += [np.zeros((40, 60, 3), np.uint8), np.full((40, 60, 3), 255, np.uint8)]  # inputs span 0..1 exactly
+    q = Q.quantize(src, CalibrationSet.from_source(src, calib, count=12), tmp / f"{name}_int8.onnx", fmt="U8S8",
+                   method="minmax", preprocess=False)
+    return src, q, calib
+
+
 def test_uint8_input_gives_the_same_outputs_bit_for_bit(tmp):
     """A U8S8 model calibrated on pixel / 255 inputs that reach 0 and 255 quantizes every pixel value
     to itself: uint8_input drops that step, the Predictor then feeds uint8 pixels (a quarter of the
     bytes), and every output is the int8 model's, bit for bit; a model with mean/std normalization
     (whose input quantization does not give the pixels back) is refused, and nothing is written."""
-    src = _write(conv_keypoints_model(), tmp / "u8src.onnx", {"size": [32, 48], "pad_value": 114})
     rng = np.random.default_rng(3)
-    calib = [rng.integers(0, 256, (40, 60, 3), np.uint8) for _ in range(10)]
-    calib += [np.zeros((40, 60, 3), np.uint8), np.full((40, 60, 3), 255, np.uint8)]  # inputs span 0..1 exactly
-    q = Q.quantize(src, CalibrationSet.from_source(src, calib, count=12), tmp / "u8src_int8.onnx", fmt="U8S8",
-                   method="minmax", preprocess=False)
+    src, q, calib = _u8s8_pixels_model(tmp, "u8src")
     out = Q.uint8_input(q.path, tmp / "u8src_int8_u8in.onnx")
     m = onnx.load(str(out))
     assert m.graph.input[0].type.tensor_type.elem_type == TensorProto.UINT8
@@ -654,3 +662,67 @@ def test_uint8_input_gives_the_same_outputs_bit_for_bit(tmp):
     assert not (tmp / "u8norm_u8in.onnx").exists()
     with pytest.raises(InvalidArgumentError, match="QuantizeLinear"):
         Q.uint8_input(normalized, tmp / "float_u8in.onnx")  # a float model: nothing quantizes its input
+
+
+def test_channels_last_input_gives_the_same_outputs_bit_for_bit(tmp):
+    """channels_last_input makes a uint8-input int8 model take NHWC pixels with a 4th channel of zeros
+    (the kernel writes it: preprocess.zero_channels) through a leading Transpose, and gives the first
+    convolution a 4th input channel of zero weights: every output is the model's, bit for bit, for
+    colour and gray pictures; channels=3 gives NHWC alone."""
+    _, q, _ = _u8s8_pixels_model(tmp, "nhwc")
+    u8 = Q.uint8_input(q.path, tmp / "nhwc_u8.onnx")
+    out = Q.channels_last_input(u8, tmp / "nhwc_u8_last.onnx")
+    m = onnx.load(str(out))
+    assert [d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim][1:] == [32, 48, 4]
+    assert m.graph.node[0].op_type == "Transpose" and m.graph.node[0].input[0] == "images"
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    padded = [v for k, v in inits.items() if v.ndim == 4 and v.shape[1] == 4]
+    assert len(padded) == 1 and not padded[0][:, 3].any()
+    a, b = edgevision.Predictor(u8), edgevision.Predictor(out)
+    cfg = b.config.to_dict()
+    assert cfg["input"]["layout"] == "NHWC" and cfg["preprocess"]["zero_channels"] == 1
+    assert cfg["quantization"]["channels_last_input"] and b.config.input_channels == 4
+    rng = np.random.default_rng(8)
+    pictures = [rng.integers(0, 256, (int(h), int(w), 3), np.uint8) for h, w in rng.integers(10, 300, (5, 2))]
+    pictures.append(rng.integers(0, 256, (50, 70), np.uint8))  # gray: three equal colour channels
+    for im in pictures:
+        blob = b.preprocess([im])[0]
+        assert blob.shape[-1] == 4 and not blob[..., 3].any()
+        np.testing.assert_array_equal(a(im).keypoints, b(im).keypoints)
+    three = Q.channels_last_input(u8, tmp / "nhwc3.onnx", channels=3)
+    c = edgevision.Predictor(three)
+    assert tuple(c.runner.inputs[0].shape[1:]) == (32, 48, 3) and "zero_channels" not in c.config.preprocess
+    np.testing.assert_array_equal(a(pictures[0]).keypoints, c(pictures[0]).keypoints)
+
+
+def test_channels_last_input_refuses_what_it_cannot_rewrite_exactly(tmp):
+    """Refused, naming the argument, with nothing written: a float-input model, a model already NHWC, a
+    channel count other than 3 or 4, and a model whose dequantized input feeds anything but the data
+    input of a convolution; and the end-to-end check removes a model whose outputs differ."""
+    from calibration._quantize.input_rewrites import _check_same_outputs
+
+    src, q, _ = _u8s8_pixels_model(tmp, "refuse")
+    u8 = Q.uint8_input(q.path, tmp / "refuse_u8.onnx")
+    with pytest.raises(InvalidArgumentError, match="uint8 input"):
+        Q.channels_last_input(q.path, tmp / "a.onnx")  # float input: run uint8_input first
+    last = Q.channels_last_input(u8, tmp / "refuse_last.onnx")
+    with pytest.raises(InvalidArgumentError, match="expected NCHW with 3"):
+        Q.channels_last_input(last, tmp / "b.onnx")
+    for bad in (5, 2, "4"):
+        with pytest.raises(InvalidArgumentError, match="channels: expected 3 or 4"):
+            Q.channels_last_input(u8, tmp / "c.onnx", channels=bad)
+    m = onnx.load(str(u8))
+    dq = next(n for n in m.graph.node if n.op_type == "DequantizeLinear" and n.input[0] == "images")
+    m.graph.node.append(helper.make_node("Relu", [dq.output[0]], ["seen"], name="also_reads_the_input"))
+    m.graph.output.append(helper.make_tensor_value_info("seen", TensorProto.FLOAT, None))
+    onnx.save(m, str(tmp / "refuse_extra.onnx"))
+    with pytest.raises(InvalidArgumentError, match="data input of Conv"):
+        Q.channels_last_input(tmp / "refuse_extra.onnx", tmp / "d.onnx")
+    assert not any((tmp / f"{x}.onnx").exists() for x in "abcd")
+
+    # The safety net: a "rewrite" whose outputs differ (here: another model entirely) is removed.
+    other = tmp / "other.onnx"
+    other.write_bytes(Path(src).read_bytes())
+    with pytest.raises(QuantizationError, match="outputs differ"):
+        _check_same_outputs(edgevision.Predictor(u8), other, 3, [], "channels_last_input", "the rewrite")
+    assert not other.exists()

@@ -26,7 +26,8 @@ SCHEMA_VERSION = 1
 _INPUT_OPTIONS = ("layout", "dtype")
 _RUNTIME_OPTIONS = ("threads",)
 #: ``preprocess`` keys: ``size`` plus the kernel's option names (edgevision.preprocess.OPTION_NAMES).
-_ORDER = ("mode", "align", "scaleup", "interpolation", "scale", "mean", "std", "swap_rb", "pad_value", "channels")
+_ORDER = ("mode", "align", "scaleup", "interpolation", "scale", "mean", "std", "swap_rb", "pad_value", "channels",
+          "zero_channels")
 #: ``preprocess`` keys the Predictor reads and the kernel does not: ``stride`` (the model takes
 #: any height and width in multiples of it; see docs/model_metadata.md).
 _PREDICTOR_KEYS = ("stride",)

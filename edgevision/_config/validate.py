@@ -173,7 +173,7 @@ def _validate_preprocess(d: Mapping[str, Any], layout: str, dtype: str, source: 
     for k in PREPROCESS_KEYS[1:]:
         if k not in kernel:
             continue
-        if k in ("mode", "align", "interpolation", "scaleup", "swap_rb", "channels"):
+        if k in ("mode", "align", "interpolation", "scaleup", "swap_rb", "channels", "zero_channels"):
             out[k] = getattr(o, k)
         else:  # scale, mean, std, pad_value: keep the given form (one number or one per channel)
             out[k] = _per_channel_json(kernel[k])
