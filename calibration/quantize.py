@@ -14,6 +14,7 @@
 * :func:`channels_last_input`: such a uint8-input model taking NHWC pixels with a 4th, zero channel
   (bit for bit the same outputs, checked; ONNX Runtime's int8 first convolution skips a transpose and
   reads 4-byte taps).
+* :func:`optimize_input`: both, in place, each where it applies (what the bundling recipes run).
 * :func:`write_tensorrt_calibration`: the TensorRT calibration table from the same data.
 * :func:`report`: latency / task metric / size of several variants side by side (a view of the
   one variants report, the latency engine that ``python -m benchmarks.latency`` runs).
@@ -75,7 +76,7 @@ from ._quantize.static import (  # noqa: F401  (re-exported: the public path sta
     _section,
     quantize,
 )
-from ._quantize.input_rewrites import uint8_input, channels_last_input  # noqa: F401  (re-exported: the public path stays)
+from ._quantize.input_rewrites import uint8_input, channels_last_input, optimize_input  # noqa: F401  (re-exported: the public path stays)
 from ._quantize.dynamic_fp16 import (  # noqa: F401  (re-exported: the public path stays)
     quantize_dynamic_int8,
     FP16_BLOCKED_OPS,

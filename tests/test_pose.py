@@ -717,12 +717,13 @@ def test_detector_int8_takes_uint8_pixels_when_that_changes_nothing(pose_onnx, t
     quantizes to itself (calibration.quantize.uint8_input) and takes them channels-last with a zero 4th
     channel (calibration.quantize.channels_last_input): the model decodes as the float-input int8 model
     does, bit for bit; where a check fails, the input stays as it was and a note says so."""
-    import calibration.quantize as cq
+    import calibration._quantize.input_rewrites as rewrites
     import edgevision
     import training.detector as td
 
     path, _ = pose_onnx
-    plain = td.quantize_int8(path, tmp_path / "plain.onnx", count=6, method="minmax", uint8_input=False)
+    plain = td.quantize_int8(path, tmp_path / "plain.onnx", count=6, method="minmax", uint8_input=False,
+                             channels_last=False)
     q = td.quantize_int8(path, tmp_path / "u8.onnx", count=6, method="minmax")
     assert q.quantization["uint8_input"] is True and q.quantization["channels_last_input"] is True
     a, b = edgevision.Predictor(plain.path), edgevision.Predictor(q.path)
@@ -741,13 +742,13 @@ def test_detector_int8_takes_uint8_pixels_when_that_changes_nothing(pose_onnx, t
     def refuse_layout(model, out=None):
         raise td.InvalidArgumentError("model: (planted) its input feeds more than convolutions")
 
-    monkeypatch.setattr(cq, "channels_last_input", refuse_layout)
+    monkeypatch.setattr(rewrites, "channels_last_input", refuse_layout)
     nchw = td.quantize_int8(path, tmp_path / "nchw.onnx", count=6, method="minmax")
     assert nchw.quantization["uint8_input"] is True and "channels_last_input" not in nchw.quantization
-    assert any(n.startswith("channels_last_input: kept the NCHW input") for n in nchw.notes)
+    assert any(n.startswith("channels_last_input: kept the input layout") for n in nchw.notes)
     assert edgevision.Predictor(nchw.path).config.layout == "NCHW"
 
-    monkeypatch.setattr(cq, "uint8_input", refuse)
+    monkeypatch.setattr(rewrites, "uint8_input", refuse)
     kept = td.quantize_int8(path, tmp_path / "kept.onnx", count=6, method="minmax")
     assert "uint8_input" not in kept.quantization
     assert any(n.startswith("uint8_input: kept the float input") for n in kept.notes)

@@ -668,7 +668,8 @@ def test_channels_last_input_gives_the_same_outputs_bit_for_bit(tmp):
     """channels_last_input makes a uint8-input int8 model take NHWC pixels with a 4th channel of zeros
     (the kernel writes it: preprocess.zero_channels) through a leading Transpose, and gives the first
     convolution a 4th input channel of zero weights: every output is the model's, bit for bit, for
-    colour and gray pictures; channels=3 gives NHWC alone."""
+    colour and gray pictures; so for a float-input int8 model; channels=3 gives NHWC alone, and an
+    NHWC 3-channel model (Transpose first, as Keras exports) gets its 4th channel the same way."""
     _, q, _ = _u8s8_pixels_model(tmp, "nhwc")
     u8 = Q.uint8_input(q.path, tmp / "nhwc_u8.onnx")
     out = Q.channels_last_input(u8, tmp / "nhwc_u8_last.onnx")
@@ -689,25 +690,41 @@ def test_channels_last_input_gives_the_same_outputs_bit_for_bit(tmp):
         blob = b.preprocess([im])[0]
         assert blob.shape[-1] == 4 and not blob[..., 3].any()
         np.testing.assert_array_equal(a(im).keypoints, b(im).keypoints)
+    # a float-input int8 model (input -> QuantizeLinear -> DequantizeLinear -> Conv): the kernel writes 0.0
+    # in the 4th channel, which quantizes to the zero point, times zero weights
+    fl = Q.channels_last_input(q.path, tmp / "nhwc_float_last.onnx")
+    f = edgevision.Predictor(fl)
+    assert f.runner.inputs[0].dtype == np.float32 and f.config.input_channels == 4
+    for im in pictures:
+        np.testing.assert_array_equal(edgevision.Predictor(q.path)(im).keypoints, f(im).keypoints)
     three = Q.channels_last_input(u8, tmp / "nhwc3.onnx", channels=3)
     c = edgevision.Predictor(three)
     assert tuple(c.runner.inputs[0].shape[1:]) == (32, 48, 3) and "zero_channels" not in c.config.preprocess
     np.testing.assert_array_equal(a(pictures[0]).keypoints, c(pictures[0]).keypoints)
+    padded = Q.channels_last_input(three, tmp / "nhwc3_to_4.onnx")
+    d = edgevision.Predictor(padded)
+    assert tuple(d.runner.inputs[0].shape[1:]) == (32, 48, 4) and d.config.preprocess["zero_channels"] == 1
+    assert [n.op_type for n in onnx.load(str(padded)).graph.node].count("Transpose") == 1  # the one it had
+    for im in pictures:
+        np.testing.assert_array_equal(a(im).keypoints, d(im).keypoints)
 
 
 def test_channels_last_input_refuses_what_it_cannot_rewrite_exactly(tmp):
-    """Refused, naming the argument, with nothing written: a float-input model, a model already NHWC, a
+    """Refused, naming the argument, with nothing written: a float model (no quantized convolution reads
+    its input), a model with 4 channels already, NHWC 3-channel with channels=3 (nothing to do), a
     channel count other than 3 or 4, and a model whose dequantized input feeds anything but the data
     input of a convolution; and the end-to-end check removes a model whose outputs differ."""
     from calibration._quantize.input_rewrites import _check_same_outputs
 
     src, q, _ = _u8s8_pixels_model(tmp, "refuse")
     u8 = Q.uint8_input(q.path, tmp / "refuse_u8.onnx")
-    with pytest.raises(InvalidArgumentError, match="uint8 input"):
-        Q.channels_last_input(q.path, tmp / "a.onnx")  # float input: run uint8_input first
+    with pytest.raises(InvalidArgumentError, match="per-tensor QuantizeLinear"):
+        Q.channels_last_input(src, tmp / "a.onnx")  # a float model: no quantized convolution reads the input
     last = Q.channels_last_input(u8, tmp / "refuse_last.onnx")
-    with pytest.raises(InvalidArgumentError, match="expected NCHW with 3"):
-        Q.channels_last_input(last, tmp / "b.onnx")
+    with pytest.raises(InvalidArgumentError, match="expected 3"):
+        Q.channels_last_input(last, tmp / "b.onnx")  # 4 channels already
+    with pytest.raises(InvalidArgumentError, match="changes nothing"):
+        Q.channels_last_input(Q.channels_last_input(u8, tmp / "nhwc3.onnx", channels=3), tmp / "e.onnx", channels=3)
     for bad in (5, 2, "4"):
         with pytest.raises(InvalidArgumentError, match="channels: expected 3 or 4"):
             Q.channels_last_input(u8, tmp / "c.onnx", channels=bad)
@@ -718,7 +735,20 @@ def test_channels_last_input_refuses_what_it_cannot_rewrite_exactly(tmp):
     onnx.save(m, str(tmp / "refuse_extra.onnx"))
     with pytest.raises(InvalidArgumentError, match="data input of Conv"):
         Q.channels_last_input(tmp / "refuse_extra.onnx", tmp / "d.onnx")
-    assert not any((tmp / f"{x}.onnx").exists() for x in "abcd")
+    assert not any((tmp / f"{x}.onnx").exists() for x in "abcde")
+
+    # A Shape of the dequantized input is fine when it does not read the channel count (the batch size)
+    for attrs, ok in (({"start": 0, "end": 1}, True), ({}, False), ({"start": -3}, False), ({"start": 2}, True)):
+        m = onnx.load(str(u8))
+        dq = next(n for n in m.graph.node if n.op_type == "DequantizeLinear" and n.input[0] == "images")
+        m.graph.node.append(helper.make_node("Shape", [dq.output[0]], ["dims"], name="dims", **attrs))
+        m.graph.output.append(helper.make_tensor_value_info("dims", TensorProto.INT64, [None]))
+        onnx.save(m, str(tmp / "shape.onnx"))
+        if ok:
+            Q.channels_last_input(tmp / "shape.onnx", tmp / "shape_last.onnx")  # checked end to end, outputs too
+        else:
+            with pytest.raises(InvalidArgumentError, match="Shape"):
+                Q.channels_last_input(tmp / "shape.onnx", tmp / "shape_last.onnx")
 
     # The safety net: a "rewrite" whose outputs differ (here: another model entirely) is removed.
     other = tmp / "other.onnx"

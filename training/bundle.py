@@ -7,7 +7,8 @@ Writes into ``edgevision/models/``: ``<family>.onnx`` (the run's fp32 export) an
 ``<family>_int8.onnx`` (static QDQ int8 from the
 accuracy-aware loop of :func:`calibration.quantize.quantize_accuracy_aware`,
 calibrated on training-seed scenes, steered on a separate validation seed, never
-on the held-out set), plus ``<family>.md``, the model card with the seed-000-style
+on the held-out set; then :func:`calibration.quantize.optimize_input`: uint8 and
+channels-last input where the model allows, the same outputs bit for bit), plus ``<family>.md``, the model card with the seed-000-style
 table of every variant measured on the held-out synthetic set: fp16, dynamic int8,
 plain static int8 with each calibration method (:data:`calibration.quantize.METHODS`,
 same format and per-channel weights, no accuracy loop) and plain ``quantize_static``
@@ -85,7 +86,8 @@ def bundle(run_dir: str | Path, family: str, *, tolerance: float, fmt: str = "U8
     from calibration.data import CalibrationSet
     from calibration.errors import QuantizationError
     from calibration.metrics import heldout_samples
-    from calibration.quantize import METHODS, convert_fp16, quantize, quantize_accuracy_aware, quantize_dynamic_int8, report
+    from calibration.quantize import (METHODS, convert_fp16, optimize_input, quantize, quantize_accuracy_aware,
+                                      quantize_dynamic_int8, report)
     from calibration.synth import TRAIN_SEED
 
     methods = METHODS if methods is None else tuple(methods)
@@ -115,6 +117,8 @@ def bundle(run_dir: str | Path, family: str, *, tolerance: float, fmt: str = "U8
     calib = CalibrationSet.from_source(fp32, calib_src, count=calib_count, seed=0, progress=True)
     aa = quantize_accuracy_aware(fp32, calib, val, tolerance=tolerance, method=method, fmt=fmt,
                                  out=out_dir / f"{family}_int8.onnx", compare_default=True, progress=True)
+    # The same outputs bit for bit with a cheaper input, where the model allows (checked end to end).
+    input_steps, input_notes = optimize_input(aa.path)
     heldout = heldout_samples(eval_count)
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -158,6 +162,7 @@ def bundle(run_dir: str | Path, family: str, *, tolerance: float, fmt: str = "U8
 {calib_count} training-seed {data_words} through the deploy preprocessing, steered on {val_count} validation
 {data_words} (seed {VALIDATION_SEED}); tolerance {tolerance} on `{q["metric"]}` ({"relative" if not q["higher_is_better"] else "absolute"}).
 Result: {"within tolerance" if q["ok"] else "NOT within tolerance"} ({q["reason"]}); nodes kept in float: {q["float_nodes"] or "none"}.
+Input rewrites (`calibration.quantize.optimize_input`, the same outputs bit for bit): {", ".join(input_steps) or "none"}{"; " + "; ".join(input_notes) if input_notes else ""}.
 Plain `quantize_static` defaults on the same data scored {_fmt((q.get("baseline") or {}).get("value"))} on the validation set, against {_fmt(q["value"])} for this loop and {_fmt(q["fp32_value"])} for fp32.
 
 {f"fp16: not measured: {fp16_note}" if fp16_note else ""}

@@ -598,11 +598,12 @@ def quantize_int8(fp32: str | Path, out: str | Path, *, real: str | None = None,
     int8 never sees a validation scene). ``uint8_input``: then let the int8 model take the uint8 pixels
     (:func:`calibration.quantize.uint8_input`: its input quantization gives every pixel value back, so
     the outputs are the same bit for bit; how the bundled int8 detector is made since 2026-12-07); a
-    model where that check fails keeps its float input and the result's notes say so. ``channels_last``
-    (with ``uint8_input``): then let it take NHWC pixels with a 4th, zero channel
+    model where that check fails keeps its float input and the result's notes say so. ``channels_last``:
+    then let it take NHWC pixels with a 4th, zero channel
     (:func:`calibration.quantize.channels_last_input`: the same outputs bit for bit, checked; ONNX
     Runtime's first int8 convolution skips a transpose and reads 4-byte taps: 0.9x the detector's time
-    on an AMD EPYC; how the bundled int8 detector is made since 2026-12-07, session 20)."""
+    on an AMD EPYC; how the bundled int8 detector is made since 2026-12-07, session 20); likewise kept
+    as it was, with a note, where it does not apply (:func:`calibration.quantize.optimize_input`)."""
     from calibration.quantize import quantize
 
     if not isinstance(float_decode, bool):
@@ -612,27 +613,12 @@ def quantize_int8(fp32: str | Path, out: str | Path, *, real: str | None = None,
     images = [_generator(CALIBRATION_SEED, real, easypr_split)[i].image for i in range(count)]
     q = quantize(str(fp32), images, str(out), method=method, fmt="U8S8",
                  exclude=output_convs(fp32) + (decode_nodes(fp32) if float_decode else []))
-    if uint8_input:
-        from calibration.quantize import uint8_input as to_uint8
+    if uint8_input or channels_last:
+        from calibration.quantize import optimize_input
 
-        tmp = Path(out).with_name(Path(out).stem + ".u8in.tmp.onnx")
-        try:
-            to_uint8(out, tmp)
-        except InvalidArgumentError as e:  # the calibrated input scale moves some pixel value
-            q.notes.append(f"uint8_input: kept the float input ({e})")
-        else:
-            os.replace(tmp, out)
-            q.quantization["uint8_input"] = True
-            if channels_last:
-                from calibration.quantize import channels_last_input
-
-                try:
-                    channels_last_input(out, tmp)
-                except InvalidArgumentError as e:  # an input that feeds more than quantized convolutions
-                    q.notes.append(f"channels_last_input: kept the NCHW input ({e})")
-                else:
-                    os.replace(tmp, out)
-                    q.quantization["channels_last_input"] = True
+        applied, notes = optimize_input(out, uint8=uint8_input, channels_last=channels_last)
+        q.quantization.update(applied)
+        q.notes += notes
     return q
 
 

@@ -185,15 +185,26 @@ def _check_same_outputs(before: Any, dst: Path, channels: int, pictures: list[np
             raise QuantizationError(f"{step}: {what}'s outputs differ from the model's", step=step)
 
 
+def _reads_axis(shape_attrs: dict[str, Any], axis: int, rank: int) -> bool:
+    """Whether a ``Shape`` node with these attributes (``start``, ``end``; ONNX semantics, negative from the
+    end, clamped) outputs the size of ``axis`` of a ``rank``-d tensor."""
+    start, end = int(shape_attrs.get("start", 0)), int(shape_attrs.get("end", rank))
+    start, end = (min(max(v + rank if v < 0 else v, 0), rank) for v in (start, end))
+    return start <= axis < end
+
+
 def channels_last_input(model: str | os.PathLike, out: str | os.PathLike | None = None, *,
                         channels: int = 4) -> Path:
-    """Write ``model`` (a QDQ int8 model with uint8 NCHW input, e.g. from :func:`uint8_input`) taking NHWC
-    pixels with ``channels - 3`` zero channels after the 3 colour channels (the module docs).
+    """Write ``model`` (a QDQ int8 model) taking NHWC pixels with ``channels - 3`` zero channels after
+    the 3 colour channels (the module docs).
 
     Args:
-        model: the int8 model; its one input must be uint8, NCHW with 3 channels, and feed only
-            ``DequantizeLinear`` nodes (per-tensor) whose outputs feed only the data input of ``Conv``
-            nodes (``group`` 1) whose weights are a ``DequantizeLinear`` of a constant.
+        model: the int8 model with edgevision metadata; its one input (uint8 or float32, 3 channels)
+            must be NCHW, or NHWC read only by ``Transpose`` nodes to NCHW (what Keras exports), and
+            then go only through per-tensor ``QuantizeLinear`` (a float input) and ``DequantizeLinear``
+            nodes into the data input of ``Conv`` nodes (``group`` 1) whose weights are a
+            ``DequantizeLinear`` of a constant (and into ``Shape`` nodes that do not read the channel
+            count, e.g. the batch size).
         out: where to write it (default: ``<model>_nhwc.onnx`` beside it).
         channels: input channels after padding, 3 (NHWC only) or 4 (default; the 4th is zero).
 
@@ -202,7 +213,8 @@ def channels_last_input(model: str | os.PathLike, out: str | os.PathLike | None 
         ``channels - 3``, and its ``quantization`` section ``"channels_last_input": true``.
 
     Raises:
-        InvalidArgumentError: the model is not of that shape (nothing is written).
+        InvalidArgumentError: the model is not of that shape, or asks for nothing (an NHWC 3-channel
+            input and ``channels=3``): nothing is written.
         QuantizationError: the rewritten model's outputs differ from the model's on some picture
             (nothing is left written).
     """
@@ -218,16 +230,18 @@ def channels_last_input(model: str | os.PathLike, out: str | os.PathLike | None 
     m = _load(src)
     g = m.graph
     tt = g.input[0].type.tensor_type if len(g.input) == 1 else None
-    if tt is None or tt.elem_type != TensorProto.UINT8 or len(tt.shape.dim) != 4:
-        raise InvalidArgumentError(f"model: {src} must have one 4-d uint8 input (run uint8_input first), got "
+    if tt is None or tt.elem_type not in (TensorProto.UINT8, TensorProto.FLOAT) or len(tt.shape.dim) != 4:
+        raise InvalidArgumentError(f"model: {src} must have one 4-d uint8 or float32 input, got "
                                    f"{[(i.name, i.type.tensor_type.elem_type) for i in g.input]}")
-    name = g.input[0].name
+    name, u8 = g.input[0].name, tt.elem_type == TensorProto.UINT8
     entry, doc = _metadata(m)
     before = edgevision.Predictor(src, warmup=False)
     cfg = before.config
-    if cfg.layout != "NCHW" or cfg.input_channels != 3 or (cfg.preprocess.get("channels") or 3) != 3:
-        raise InvalidArgumentError(f"model: its input is {cfg.layout} with {cfg.input_channels} channels; "
-                                   "expected NCHW with 3 (colour) channels")
+    if cfg.input_channels != 3 or (cfg.preprocess.get("channels") or 3) != 3:
+        raise InvalidArgumentError(f"model: its input has {cfg.input_channels} channels; expected 3 (colour)")
+    nhwc = cfg.layout == "NHWC"
+    if nhwc and not pad:
+        raise InvalidArgumentError("channels: the input is NHWC with 3 channels already; channels=3 changes nothing")
     inits = {i.name: i for i in g.initializer}
     producers = {o: n for n in g.node for o in n.output}
     outputs = {o.name for o in g.output}
@@ -235,26 +249,51 @@ def channels_last_input(model: str | os.PathLike, out: str | os.PathLike | None 
     def consumers(x: str) -> list[Any]:
         return [n for n in g.node if x in n.input]
 
-    readers = consumers(name)
-    convs = []
-    for dq in readers:
-        if dq.op_type != "DequantizeLinear" or dq.input[0] != name or len(dq.input) < 2 \
-                or dq.input[1] not in inits or numpy_helper.to_array(inits[dq.input[1]]).size != 1 \
-                or dq.output[0] in outputs:
-            raise InvalidArgumentError(f"model: its input {name!r} must feed only per-tensor DequantizeLinear nodes "
-                                       f"(a static QDQ int8 model with uint8 input); {dq.name or dq.op_type} reads it")
-        for conv in consumers(dq.output[0]):
-            group = {a.name: helper.get_attribute_value(a) for a in conv.attribute}.get("group", 1)
-            wdq = producers.get(conv.input[1]) if conv.op_type == "Conv" and len(conv.input) > 1 else None
-            if conv.op_type != "Conv" or list(conv.input).index(dq.output[0]) != 0 or group != 1 or wdq is None \
-                    or wdq.op_type != "DequantizeLinear" or wdq.input[0] not in inits:
-                raise InvalidArgumentError(f"model: the dequantized input must feed only the data input of Conv nodes "
-                                           f"(group 1) with DequantizeLinear(constant) weights; "
-                                           f"{conv.name or conv.op_type} reads it")
-            convs.append(wdq)
-    if not readers:
-        raise InvalidArgumentError(f"model: nothing reads its input {name!r}")
-    for wdq in {id(w): w for w in convs}.values():
+    def per_tensor(n: Any) -> bool:
+        return len(n.input) >= 2 and n.input[1] in inits and numpy_helper.to_array(inits[n.input[1]]).size == 1 \
+            and n.output[0] not in outputs
+
+    def refuse(what: str, n: Any) -> InvalidArgumentError:
+        return InvalidArgumentError(f"model: {what}; {n.name or n.op_type} ({n.op_type}) reads it")
+
+    # The tensors the input reaches in NCHW: itself, or the outputs of the NHWC input's Transposes.
+    if nhwc:
+        heads = []
+        for t in consumers(name):
+            perm = {a.name: helper.get_attribute_value(a) for a in t.attribute}.get("perm")
+            if t.op_type != "Transpose" or list(perm or []) != [0, 3, 1, 2] or t.output[0] in outputs:
+                raise refuse(f"its NHWC input {name!r} must feed only Transposes to NCHW", t)
+            heads.append(t.output[0])
+    else:
+        heads = [name]
+    weights, qs, dqs_all = [], [], []
+    for h in heads:
+        dqs = []
+        for r in consumers(h):
+            if not u8 and r.op_type == "QuantizeLinear" and r.input[0] == h and per_tensor(r):
+                qs.append(r)
+                dqs += consumers(r.output[0])
+            else:
+                dqs.append(r)
+        dqs_all += dqs
+        for dq in dqs:
+            if dq.op_type != "DequantizeLinear" or not per_tensor(dq):
+                raise refuse("its input must go through per-tensor QuantizeLinear (float input) and "
+                             "DequantizeLinear nodes only (a static QDQ int8 model)", dq)
+            for conv in consumers(dq.output[0]):
+                attrs = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
+                if conv.op_type == "Shape" and not _reads_axis(attrs, 1, 4):
+                    continue  # the batch size or the spatial sides: the same with a 4th channel
+                group = attrs.get("group", 1)
+                wdq = producers.get(conv.input[1]) if conv.op_type == "Conv" and len(conv.input) > 1 else None
+                if conv.op_type != "Conv" or list(conv.input).index(dq.output[0]) != 0 or group != 1 or wdq is None \
+                        or wdq.op_type != "DequantizeLinear" or wdq.input[0] not in inits:
+                    raise refuse("the dequantized input must feed only the data input of Conv nodes (group 1) "
+                                 "with DequantizeLinear(constant) weights", conv)
+                weights.append(wdq)
+    if not weights:
+        raise InvalidArgumentError(f"model: no convolution reads its input {name!r}")
+    for wdq in {id(w): w for w in weights}.values():
         w = numpy_helper.to_array(inits[wdq.input[0]])
         if w.ndim != 4 or w.shape[1] != 3:
             raise InvalidArgumentError(f"model: the weight {wdq.input[0]!r} has shape {w.shape}; expected (out, 3, kh, kw)")
@@ -268,18 +307,27 @@ def channels_last_input(model: str | os.PathLike, out: str | os.PathLike | None 
             wdq.input[0] = new
         else:
             inits[wdq.input[0]].CopyFrom(numpy_helper.from_array(padded, wdq.input[0]))
-    nchw = name + "_nchw"
-    for dq in readers:
-        dq.input[0] = nchw
-    g.node.insert(0, helper.make_node("Transpose", [name], [nchw], name=name + "_to_nchw", perm=[0, 3, 1, 2]))
+    # Shapes recorded for the tensors whose channel count changes (the input's way to the convolutions,
+    # the padded weights) no longer hold: drop them (ONNX Runtime infers them again).
+    changed = set(heads) | {d.output[0] for d in dqs_all} | {q.output[0] for q in qs} | {w.output[0] for w in weights}
+    for vi in [v for v in g.value_info if v.name in changed]:
+        g.value_info.remove(vi)
     dims = tt.shape.dim
-    n_, h_, w_ = (onnx.TensorShapeProto.Dimension(), onnx.TensorShapeProto.Dimension(),
-                  onnx.TensorShapeProto.Dimension())
-    n_.CopyFrom(dims[0]), h_.CopyFrom(dims[2]), w_.CopyFrom(dims[3])
-    while len(dims):
-        dims.pop()
-    dims.extend([n_, h_, w_])
-    dims.add().dim_value = 3 + pad
+    if nhwc:
+        dims[3].Clear()
+        dims[3].dim_value = 3 + pad
+    else:
+        nchw = name + "_nchw"
+        for r in consumers(name):
+            r.input[list(r.input).index(name)] = nchw
+        g.node.insert(0, helper.make_node("Transpose", [name], [nchw], name=name + "_to_nchw", perm=[0, 3, 1, 2]))
+        keep = [onnx.TensorShapeProto.Dimension() for _ in range(3)]
+        for d, k in zip(keep, (0, 2, 3)):
+            d.CopyFrom(dims[k])
+        while len(dims):
+            dims.pop()
+        dims.extend(keep)
+        dims.add().dim_value = 3 + pad
     pre = dict(doc.get("preprocess") or {})
     if pad:
         pre["zero_channels"] = pad
@@ -294,3 +342,34 @@ def channels_last_input(model: str | os.PathLike, out: str | os.PathLike | None 
     img = np.stack([np.roll(ramp, 85 * c) for c in range(3)], axis=-1)[None].repeat(2, 0)
     _check_same_outputs(before, dst, 3, [img], "channels_last_input", "the channels-last model")
     return dst
+
+
+def optimize_input(model: str | os.PathLike, *, uint8: bool = True, channels_last: bool = True
+                   ) -> tuple[dict[str, bool], list[str]]:
+    """Apply :func:`uint8_input` then :func:`channels_last_input` to ``model`` in place, each where it applies.
+
+    A step whose preconditions the model does not meet (:class:`InvalidArgumentError`: a normalized
+    input for ``uint8``, an input feeding more than quantized convolutions for ``channels_last``) is
+    skipped with a note; the file is then left as the previous step wrote it. A failed end-to-end
+    check (:class:`QuantizationError`) is raised: it means a bug, not a model shape.
+
+    Returns:
+        ``({"uint8_input": bool, "channels_last_input": bool}, notes)``: which steps were applied
+        (the keys of the model's ``quantization`` metadata section that say so), and why the others
+        were not.
+    """
+    path = _model_path(model)
+    tmp = path.with_name(path.stem + ".input.tmp.onnx")
+    applied, notes = {}, []
+    for key, wanted, step, kept in (("uint8_input", uint8, uint8_input, "the float input"),
+                                    ("channels_last_input", channels_last, channels_last_input, "the input layout")):
+        if not wanted:
+            continue
+        try:
+            step(path, tmp)
+        except InvalidArgumentError as e:
+            notes.append(f"{key}: kept {kept} ({e})")
+        else:
+            os.replace(tmp, path)
+            applied[key] = True
+    return applied, notes
