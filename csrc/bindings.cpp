@@ -116,6 +116,9 @@ OutSpec make_spec(const py::array& out, bool nhwc, int channels, const std::arra
         s.pad_u8[c] = uint8_t(std::min(255, std::max(0, pad_u8[c])));
     }
     if (channels == 1) s.lane_src[0] = int8_t(lane_src[0]);
+    s.u8_copy = s.dtype == DType::U8;
+    for (int c = 0; c < s.C; ++c)
+        s.u8_copy = s.u8_copy && s.b[c] == 0.f && (s.a[c] == 1.f || s.lane_src[c] < 0);
     return s;
 }
 

@@ -53,6 +53,10 @@ struct OutSpec {
     float b[4] = {0, 0, 0, 0};
     float pad[4] = {0, 0, 0, 0};      // pad value, already through the affine map
     uint8_t pad_u8[4] = {0, 0, 0, 0}; // pad value in pixel units (warp taps outside)
+    // uint8 output whose affine map leaves every channel's value as it is (a 1 and b 0, or a lane
+    // fed zero with b 0): a store may then pack R's values (0..255) without the float round trip,
+    // which gives the same bytes. Set by make_spec; the scalar store ignores it (the reference).
+    bool u8_copy = false;
 };
 
 // Horizontal tap table for one (source width -> content width) pair.

@@ -357,9 +357,52 @@ void store1(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t plan
     if (i < n) S().store(R + i, n - i, s, dst, plane, x + i);
 }
 
+// uint8 stores of an identity map (OutSpec::u8_copy): R's values are the output bytes.
+// Interleaved 4 channels: 8 pixels (32 int16) -> 32 bytes, one pack and one lane fix-up.
+void copy4_interleaved(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t plane, int x) {
+    uint8_t* d = static_cast<uint8_t*>(dst) + ptrdiff_t(x) * 4;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i r0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(R + 4 * i));
+        const __m256i r1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(R + 4 * i + 16));
+        // packus works per 128-bit half: [r0 p0-1 | r1 p4-5 | r0 p2-3 | r1 p6-7] -> pixel order
+        const __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi16(r0, r1), _MM_SHUFFLE(3, 1, 2, 0));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + 4 * i), p);
+    }
+    if (i < n) S().store(R + 4 * i, n - i, s, dst, plane, x + i);
+}
+
+// Planar 3 or 4 channels: the deinterleave of store4_planar, then 8 bytes a plane.
+template <int C>
+void copy4_planar(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t plane, int x) {
+    const __m256i pairs = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,
+                                           0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    uint8_t* d = static_cast<uint8_t*>(dst) + x;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i r0 = _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(R + 4 * i)), pairs);
+        const __m256i r1 = _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(R + 4 * i + 16)), pairs);
+        const __m256i c01 = _mm256_permutevar8x32_epi32(_mm256_unpacklo_epi32(r0, r1), order);
+        const __m256i c23 = _mm256_permutevar8x32_epi32(_mm256_unpackhi_epi32(r0, r1), order);
+        // [c0 | c2 | c1 | c3], 8 bytes each
+        const __m256i b = _mm256_packus_epi16(c01, c23);
+        const __m128i lo = _mm256_castsi256_si128(b), hi = _mm256_extracti128_si256(b, 1);
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(d + i), lo);
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(d + plane + i), hi);
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(d + 2 * plane + i), _mm_unpackhi_epi64(lo, lo));
+        if (C == 4) _mm_storel_epi64(reinterpret_cast<__m128i*>(d + 3 * plane + i), _mm_unpackhi_epi64(hi, hi));
+    }
+    if (i < n) S().store(R + 4 * i, n - i, s, dst, plane, x + i);
+}
+
 template <DType DT>
 void store_dt(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t plane, int x) {
     if (s.L == 1) return store1<DT>(R, n, s, dst, plane, x);
+    if (DT == DType::U8 && s.u8_copy) {
+        if (s.nhwc && s.C == 4) return copy4_interleaved(R, n, s, dst, plane, x);
+        if (!s.nhwc) return s.C == 3 ? copy4_planar<3>(R, n, s, dst, plane, x) : copy4_planar<4>(R, n, s, dst, plane, x);
+    }
     if (s.nhwc) {
         if (s.C == 3) return store4_interleaved<DT, 3>(R, n, s, dst, plane, x);
         return store4_interleaved<DT, 4>(R, n, s, dst, plane, x);

@@ -40,8 +40,10 @@ CHANNEL_CASES = {
 VALUES = dict(mean=[0.485, 0.456, 0.406, 0.3], std=[0.229, 0.224, 0.225, 0.2], pad_value=[114.5, 3.0, 250.25, 0.0])
 
 
-def _values(channels: int) -> dict:
-    return {k: v[:channels] for k, v in VALUES.items()}
+def _values(channels: int, values: str = "normalized") -> dict:
+    """The value options: per-channel mean/std/pad (``normalized``), or none (``plain``: uint8 outputs then
+    keep the pixel values, the stores' packing path, OutSpec::u8_copy)."""
+    return {k: v[:channels] for k, v in VALUES.items()} if values == "normalized" else {}
 
 
 def run_at(level, fn):
@@ -50,10 +52,11 @@ def run_at(level, fn):
         return fn()
 
 
+@pytest.mark.parametrize("values", ["normalized", "plain"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", list(CHANNEL_CASES))
 @pytest.mark.parametrize("level", LEVELS)
-def test_letterbox_bit_identical_to_scalar(level, case, dtype):
+def test_letterbox_bit_identical_to_scalar(level, case, dtype, values):
     cn, base_opts = CHANNEL_CASES[case]
     channels = base_opts.get("channels", 1 if cn in (None, 1) else 3)
     checked = 0
@@ -71,7 +74,7 @@ def test_letterbox_bit_identical_to_scalar(level, case, dtype):
         for image, size, opts in variants:
             for interpolation in ("bilinear", "nearest"):
                 for layout in ("NCHW", "NHWC"):
-                    kw = dict(base_opts, **opts, **_values(channels), interpolation=interpolation,
+                    kw = dict(base_opts, **opts, **_values(channels, values), interpolation=interpolation,
                               layout=layout, dtype=dtype, threads=1)
                     expected = run_at("scalar", lambda: ev.letterbox(image, size, **kw)[0])
                     got = run_at(level, lambda: ev.letterbox(image, size, **kw)[0])
@@ -80,10 +83,11 @@ def test_letterbox_bit_identical_to_scalar(level, case, dtype):
     assert checked == 40 * 7 * 2 * 2
 
 
+@pytest.mark.parametrize("values", ["normalized", "plain"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", list(CHANNEL_CASES))
 @pytest.mark.parametrize("level", LEVELS)
-def test_warp_bit_identical_to_scalar(level, case, dtype):
+def test_warp_bit_identical_to_scalar(level, case, dtype, values):
     cn, opts = CHANNEL_CASES[case]
     channels = opts.get("channels", 1 if cn in (None, 1) else 3)
     rng = np.random.default_rng(11)
@@ -91,7 +95,7 @@ def test_warp_bit_identical_to_scalar(level, case, dtype):
     for width in range(1, 41):
         quad = convex_quad(rng, 30, 40, inside=width % 2 == 0)  # odd widths: partly outside (border taps)
         for layout in ("NCHW", "NHWC"):
-            kw = dict(opts, **_values(channels), layout=layout, dtype=dtype, threads=1)
+            kw = dict(opts, **_values(channels, values), layout=layout, dtype=dtype, threads=1)
             expected = run_at("scalar", lambda: ev.warp_quad(image, quad, (3, width), **kw))
             got = run_at(level, lambda: ev.warp_quad(image, quad, (3, width), **kw))
             assert_bit_identical(got, expected, f"{level} width={width} {kw}")
