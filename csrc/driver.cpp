@@ -33,9 +33,15 @@ template <typename T>
 void fill_typed(T* row, ptrdiff_t plane, int xa, int xb, const OutSpec& s, const T* v) {
     if (xb <= xa) return;
     if (s.nhwc) {
+        // One pixel, then the filled part copied onto the rest, doubling (memcpy's speed, any C).
         T* p = row + ptrdiff_t(xa) * s.C;
-        for (int x = xa; x < xb; ++x, p += s.C)
-            for (int c = 0; c < s.C; ++c) p[c] = v[c];
+        const size_t n = size_t(xb - xa) * size_t(s.C);
+        for (int c = 0; c < s.C; ++c) p[c] = v[c];
+        for (size_t done = size_t(s.C); done < n;) {
+            const size_t k = std::min(done, n - done);
+            std::memcpy(p + done, p, k * sizeof(T));
+            done += k;
+        }
     } else {
         for (int c = 0; c < s.C; ++c) std::fill_n(row + c * plane + xa, xb - xa, v[c]);
     }
