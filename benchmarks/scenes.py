@@ -318,7 +318,8 @@ def run(detector: str, ocr: str = "plate_ocr_int8.onnx", *, peer_detector: str |
         readers.insert(k, (f"{label[other]} + {Path(ocr).name}", plate_reader(alt)))
     if ours.rescue is not None:  # the same Predictors without the OCR-verified rescue, to measure what it costs
         plain = edgevision.PlateReader(ocr=ours.ocr, detector=ours.detector, deskew=ours.deskew,
-                                       confirm_threshold=ours.confirm_threshold, second_look=ours.second_look)
+                                       confirm_threshold=ours.confirm_threshold, second_look=ours.second_look,
+                                       rescue=None)
         readers.insert(1 + len(also_detectors), (f"{name}, no rescue (rescue=None)", plate_reader(plain)))
     if peer_detector:
         from benchmarks.peers.retina_plate import RetinaPlateDetector
@@ -389,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rescue", type=unit_interval_or_off, default=_UNSET, metavar="C|off",
                     help="the OCR confidence at which a proposal the second look does not confirm is kept "
                          "(PlateReader's rescue; edgevision.plates.RESCUE_CONF is the one chosen), or off; "
-                         "default: PlateReader's own")
+                         "default: PlateReader's own (auto: RESCUE_CONF with the second look)")
     ap.add_argument("--also-detector", action="append", default=[], metavar="DETECTOR",
                     help="another detector read by the same reader, a row of its own, every scene read by each "
                          "reader in turn (repeatable)")

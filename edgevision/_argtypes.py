@@ -40,3 +40,9 @@ def unit_interval(text: str) -> float:
 def unit_interval_or_off(text: str) -> float | None:
     """As :func:`unit_interval`, or ``off`` / ``none`` for None (a setting that can be turned off)."""
     return None if text.strip().lower() in ("off", "none") else unit_interval(text)
+
+
+def unit_interval_off_or_auto(text: str) -> float | str | None:
+    """As :func:`unit_interval_or_off`, or ``auto`` for the library's own default (a setting whose default
+    depends on others, e.g. ``PlateReader(rescue="auto")``)."""
+    return "auto" if text.strip().lower() == "auto" else unit_interval_or_off(text)

@@ -171,7 +171,9 @@ def test_reader_options_reach_our_reader_and_the_result(tmp_path, monkeypatch):
     assert res["reader_options"] == {"confirm_threshold": 0.85, "conf_threshold": 0.4}
     ours = built[0]
     assert ours["confirm_threshold"] == 0.85 and ours["conf_threshold"] == 0.4
-    assert [kw.get("confirm_threshold") for kw in built[1:]] == [None, 0.85]   # first look: no second look to confirm
+    # first look: no second look to confirm; the no-slant twin, and the no-rescue twin (the default rescues)
+    assert [kw.get("confirm_threshold") for kw in built[1:]] == [None, 0.85, 0.85]
+    assert built[3]["rescue"] is None
     assert {r["set"] for r in res["rows"]} == {"easypr validation", "easypr fit", "plate-free train", "synthetic"}
     with pytest.raises(S.InvalidArgumentError, match=r"reader_options: \['detector'\] are set by the benchmark"):
         S.run("plate_pose_int8.onnx", real=str(root), sets="validation", reader_options={"detector": "x.onnx"})
@@ -191,8 +193,8 @@ def test_a_second_look_model_reaches_our_reader_and_names_its_rows(tmp_path, mon
     assert built[0]["second_look"] == "plate_pose.onnx" and "second_look" not in built[1]
     assert isinstance(built[2]["second_look"], edgevision.Predictor)
     assert str(built[2]["second_look"].path).endswith("/plate_pose.onnx")
-    assert {r["reader"] for r in res["rows"]} == {"plate_pose_int8.onnx (second look: plate_pose.onnx) + "
-                                                  "plate_ocr_int8.onnx"}
+    ours = "plate_pose_int8.onnx (second look: plate_pose.onnx) + plate_ocr_int8.onnx"
+    assert {r["reader"] for r in res["rows"]} == {ours, ours + ", no rescue (rescue=None)"}
     assert res["reader_options"] == {"second_look": "plate_pose.onnx"}
 
 
@@ -223,8 +225,7 @@ def test_other_detectors_and_the_no_rescue_twin_get_rows_of_their_own(tmp_path, 
                 reader_options={"rescue": 0.9, "confirm_threshold": 0.85}, also_detectors=["plate_pose.onnx"])
     others = [kw for kw in built if kw.get("detector") == "plate_pose.onnx"]
     assert len(others) == 1 and others[0]["rescue"] == 0.9 and others[0]["confirm_threshold"] == 0.85
-    plain = [kw for kw in built if "rescue" not in kw and kw.get("refine", True) and kw.get("deskew", True)
-             and kw.get("detector") != "plate_pose_int8.onnx"]
+    plain = [kw for kw in built if "rescue" in kw and kw["rescue"] is None]
     assert len(plain) == 1 and plain[0]["confirm_threshold"] == 0.85
     readers = [r["reader"] for r in res["rows"] if r["set"] == "easypr fit"]
     assert readers == ["plate_pose_int8.onnx + plate_ocr_int8.onnx", "plate_pose.onnx + plate_ocr_int8.onnx",
@@ -236,6 +237,6 @@ def test_other_detectors_and_the_no_rescue_twin_get_rows_of_their_own(tmp_path, 
 
     shutil.copy(Path(edgevision.__file__).parent / "models" / "plate_pose_int8.onnx", tmp_path / "plate_pose_int8.onnx")
     res = S.run(str(tmp_path / "plate_pose_int8.onnx"), real=str(root), sets="validation", limit=1, log=None,
-                also_detectors=["plate_pose_int8.onnx"])
+                also_detectors=["plate_pose_int8.onnx"], reader_options={"rescue": None})
     assert [r["reader"] for r in res["rows"] if r["set"] == "easypr fit"] == [
         f"{tmp_path / 'plate_pose_int8.onnx'} + plate_ocr_int8.onnx", "plate_pose_int8.onnx + plate_ocr_int8.onnx"]

@@ -601,8 +601,15 @@ def test_demo_command_passes_the_reader_settings(tmp_path: Path, monkeypatch: py
         cli(["demo", "--out", str(tmp_path / "out"), "--corners", "lpl_resnet_int8.onnx", "--no-deskew"])
     assert seen[-1]["deskew"] is False
     with pytest.raises(Stop):
-        cli(["demo", "--out", str(tmp_path / "out"), "--rescue", "0.9"])
-    assert seen[-1]["rescue"] == 0.9
+        cli(["demo", "--out", str(tmp_path / "out")])
+    assert seen[-1]["rescue"] == "auto"   # the reader's own default
+    for arg, want in (("0.9", 0.9), ("off", None), ("auto", "auto")):
+        with pytest.raises(Stop):
+            cli(["demo", "--out", str(tmp_path / "out"), "--rescue", arg])
+        assert seen[-1]["rescue"] == want
+    with pytest.raises(Stop):
+        cli(["demo", "--out", str(tmp_path / "out"), "--no-refine"])   # auto: no rescue without the second look
+    assert seen[-1]["rescue"] == "auto" and seen[-1]["refine"] is False
     assert cli(["demo", "--out", str(tmp_path / "out"), "--rescue", "0.9", "--no-refine"]) != 0   # refused, named
     for bad in ("1.5", "sure"):
         with pytest.raises(SystemExit):
@@ -721,8 +728,14 @@ def test_an_unconfirmed_plate_is_rescued_when_the_ocr_reads_it_confidently(tmp_p
     assert len(first) == 1
     conf = first[0].confidence
     assert 0 < conf < 1
-    assert edgevision.PlateReader(ocr=ocr, detector=det).rescue is None          # opt-in
-    assert len(edgevision.PlateReader(ocr=ocr, detector=det)(img)) == 0
+    # the default ("auto"): RESCUE_CONF with the second look, none without it or with the corner model
+    assert edgevision.PlateReader(ocr=ocr, detector=det).rescue == edgevision.plates.RESCUE_CONF == 0.9
+    assert edgevision.PlateReader(ocr=ocr, detector=det, refine=False).rescue is None
+    assert edgevision.PlateReader(ocr=ocr, detector=None).rescue is None
+    assert edgevision.PlateReader(ocr=ocr, detector=det, rescue=None).rescue is None   # off
+    assert len(edgevision.PlateReader(ocr=ocr, detector=det, rescue=None)(img)) == 0
+    # this plate's reading is below 0.9: the default keeps it only if it reads that surely
+    assert len(edgevision.PlateReader(ocr=ocr, detector=det)(img)) == int(conf >= 0.9)
     scene = edgevision.PlateReader(ocr=ocr, detector=det, rescue=conf)(img)
     assert len(scene) == 1 and scene[0].text == first[0].text and scene[0].score == pytest.approx(0.9)
     np.testing.assert_allclose(scene[0].corners, first[0].corners, atol=1e-9)    # the first look's corners
@@ -737,7 +750,7 @@ def test_an_unconfirmed_plate_is_rescued_when_the_ocr_reads_it_confidently(tmp_p
         edgevision.PlateReader(ocr=ocr, detector=None, rescue=0.9)   # the corner model: one plate, no proposals
 
 
-@pytest.mark.parametrize("bad", [1.5, -0.1, True, "0.9", float("nan")])
+@pytest.mark.parametrize("bad", [1.5, -0.1, True, "0.9", "AUTO", float("nan")])
 def test_rescue_is_checked(tmp_path: Path, bad: object) -> None:
     with pytest.raises(InvalidArgumentError, match="rescue"):
         edgevision.PlateReader(ocr=_ocr(tmp_path), detector=_pose_detector(tmp_path), rescue=bad)  # type: ignore[arg-type]

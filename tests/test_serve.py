@@ -199,15 +199,23 @@ def test_the_slant_correction_is_a_setting(model_dir: Path, tmp_path: Path) -> N
         tiny_config(model_dir, detector=det, deskew=1)
 
 
-def test_the_ocr_verified_rescue_is_an_opt_in_setting(model_dir: Path, tmp_path: Path) -> None:
+def test_the_ocr_verified_rescue_follows_the_readers_default(model_dir: Path, tmp_path: Path) -> None:
+    """ServeConfig(rescue="auto") (the default) is the reader's own: RESCUE_CONF with a detector and its second
+    look, None without the second look; a number or None is passed on; a number where there is no second
+    look, or anything else, is refused, named."""
     from edgevision.errors import InvalidArgumentError
+    from edgevision.plates import RESCUE_CONF
     from edgevision.serve.engine import Engine
 
     det = _pose_detector(tmp_path)
-    assert Engine(tiny_config(model_dir, detector=det, warmup=False)).reader.rescue is None  # PlateReader's default
-    assert Engine(tiny_config(model_dir, detector=det, warmup=False, rescue=0.9)).reader.rescue == 0.9
+    assert tiny_config(model_dir, detector=det, warmup=False).rescue == "auto"
+    assert Engine(tiny_config(model_dir, detector=det, warmup=False)).reader.rescue == RESCUE_CONF
+    assert Engine(tiny_config(model_dir, detector=det, warmup=False, rescue=None)).reader.rescue is None
+    assert Engine(tiny_config(model_dir, detector=det, warmup=False, rescue=0.95)).reader.rescue == 0.95
+    assert Engine(tiny_config(model_dir, detector=det, refine=False, warmup=False)).reader.rescue is None
+    assert tiny_config(model_dir, detector=det, rescue=0.9).replace(rescue="auto", refine=False).rescue == "auto"
     for bad in (1.5, -0.1, True, "0.9"):
-        with pytest.raises(InvalidArgumentError, match="rescue: expected None or an OCR confidence"):
+        with pytest.raises(InvalidArgumentError, match="rescue: expected 'auto', None or an OCR confidence"):
             tiny_config(model_dir, detector=det, rescue=bad)
     with pytest.raises(InvalidArgumentError, match="rescue: it keeps plates the detector's second look"):
         tiny_config(model_dir, detector=det, refine=False, rescue=0.9)

@@ -40,8 +40,9 @@ class ServeConfig:
         refine: with a detector, its second look at each plate (see :class:`~edgevision.PlateReader`).
         deskew: the plate reader's slant correction (see :class:`~edgevision.PlateReader`).
         rescue: with a detector and its second look, the OCR confidence (0..1) at which a proposal
-            the second look does not confirm is kept anyway (``PlateReader(rescue=...)``; default
-            ``None``: never; ``edgevision.plates.RESCUE_CONF`` is the chosen setting).
+            the second look does not confirm is kept anyway (``PlateReader(rescue=...)``); default
+            ``"auto"``: the reader's own (``edgevision.plates.RESCUE_CONF`` for the plate pipeline with a
+            detector and its second look, none otherwise); ``None``: never.
         meter_corners, meter_digits, meter_classifier: the meter pipeline's three models (default:
             the bundled int8 ones).
         meter_refine: the meter pipeline's second look at the screen corners (default the bundled
@@ -67,7 +68,7 @@ class ServeConfig:
     detector: str | None = None
     refine: bool = True
     deskew: bool = True
-    rescue: float | None = None
+    rescue: float | str | None = "auto"
     meter_corners: str = METER_CORNERS
     meter_digits: str = METER_DIGITS
     meter_classifier: str = METER_CLASSIFIER
@@ -105,11 +106,10 @@ class ServeConfig:
             raise InvalidTypeError(f"refine: expected True or False, got {self.refine!r}")
         if not isinstance(self.deskew, bool):
             raise InvalidTypeError(f"deskew: expected True or False, got {self.deskew!r}")
-        if self.rescue is not None:
-            object.__setattr__(self, "rescue", check_rescue(self.rescue))
-            if self.pipeline != "plate" or self.corners is not None or not self.refine:
-                raise InvalidArgumentError("rescue: it keeps plates the detector's second look does not confirm; "
-                                           "it needs the plate pipeline with a detector and refine")
+        object.__setattr__(self, "rescue", check_rescue(self.rescue))
+        if self.rescue not in (None, "auto") and not (self.pipeline == "plate" and self.corners is None and self.refine):
+            raise InvalidArgumentError("rescue: it keeps plates the detector's second look does not confirm; "
+                                       "it needs the plate pipeline with a detector and refine")
         object.__setattr__(self, "port", check_int(self.port, "port", minimum=0))
         if self.port > 65535:
             raise InvalidArgumentError(f"port: expected 0..65535, got {self.port}")
