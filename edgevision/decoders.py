@@ -62,6 +62,7 @@ __all__ = [
     "PoseDecoder",
     "decode_classification",
     "decode_embedding",
+    "embedding_vectors",
     "decode_raw",
     "nms",
     "box_iou",
@@ -1061,8 +1062,9 @@ def decode_classification(
     ]
 
 
-def decode_embedding(out: Any, *, normalize: bool = True, images: Any = None) -> list[EmbeddingResult]:
-    """Embedding outputs ``(N, D)`` -> one :class:`EmbeddingResult` per image (float32 vectors).
+def embedding_vectors(out: Any, *, normalize: bool = True) -> np.ndarray:
+    """Embedding outputs ``(N, D)`` -> the ``(N, D)`` float32 vectors :func:`decode_embedding` gives, in one
+    array (the same checks and values; for callers that want the matrix, not a result per row).
 
     ``normalize=True`` divides each row by its L2 norm (computed in float64). An
     all-zero row stays zero rather than raising, so one blank crop cannot fail a
@@ -1080,11 +1082,15 @@ def decode_embedding(out: Any, *, normalize: bool = True, images: Any = None) ->
     if normalize:
         norm = np.linalg.norm(v, axis=1, keepdims=True)
         v = np.divide(v, norm, out=np.zeros_like(v), where=norm > 0)
-    ims = _images(images, a.shape[0])
-    return [
-        EmbeddingResult(vector=row.astype(np.float32), orig_shape=_orig_shape(im), orig_img=im)
-        for row, im in zip(v, ims)
-    ]
+    return v.astype(np.float32)
+
+
+def decode_embedding(out: Any, *, normalize: bool = True, images: Any = None) -> list[EmbeddingResult]:
+    """Embedding outputs ``(N, D)`` -> one :class:`EmbeddingResult` per image (float32 vectors:
+    :func:`embedding_vectors`, whose docs say how rows are normalized and checked)."""
+    v = embedding_vectors(out, normalize=normalize)
+    ims = _images(images, v.shape[0])
+    return [EmbeddingResult(vector=row, orig_shape=_orig_shape(im), orig_img=im) for row, im in zip(v, ims)]
 
 
 def decode_raw(outputs: Any, *, images: Any = None) -> list[RawResult]:

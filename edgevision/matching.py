@@ -110,11 +110,21 @@ def _box(b: Any, name: str, shape: tuple[int, int] | None) -> np.ndarray:
 
 def crop(image: np.ndarray, box: Any, name: str = "box") -> np.ndarray:
     """The pixels of ``box`` (rounded outwards to the pixel grid, clipped to the image)."""
-    a = _box(box, name, image.shape[:2])
+    _box(box, name, image.shape[:2])
+    return crops(image, np.asarray(box, np.float64)[None])[0]
+
+
+def crops(image: np.ndarray, boxes: np.ndarray, name: str = "boxes") -> list[np.ndarray]:
+    """:func:`crop` of each row of ``boxes`` (``(N, 4)`` finite float64 ``x0 < x1``, ``y0 < y1``), the rounding
+    and clipping done for all at once (views, no copies); a box left with no pixel raises, naming it."""
     h, w = image.shape[:2]
-    x0, y0 = max(0, int(math.floor(a[0]))), max(0, int(math.floor(a[1])))
-    x1, y1 = min(w, int(math.ceil(a[2]))), min(h, int(math.ceil(a[3])))
-    return image[y0:y1, x0:x1]
+    lo = np.maximum(np.floor(boxes[:, :2]), 0).astype(np.int64)
+    hi = np.minimum(np.ceil(boxes[:, 2:]), (w, h)).astype(np.int64)
+    empty = np.flatnonzero((hi - lo < 1).any(axis=1))
+    if empty.size:
+        i = int(empty[0])
+        raise InvalidArgumentError(f"{name}[{i}]: box {boxes[i].tolist()} has no pixel inside the image ({w} x {h} px)")
+    return [image[y0:y1, x0:x1] for (x0, y0), (x1, y1) in zip(lo.tolist(), hi.tolist())]
 
 
 @dataclass(eq=False)
@@ -228,10 +238,25 @@ class SiameseMatcher:
         return f"SiameseMatcher({self.predictor.path!r})"
 
     def embed(self, crops: Sequence[Any]) -> np.ndarray:
-        """Unit embeddings ``(N, D)`` float32 of crops (uint8 BGR arrays or paths)."""
+        """Unit embeddings ``(N, D)`` float32 of crops (uint8 BGR arrays or paths): the Predictor's
+        stages (``preprocess``, ``infer``) in batches of the model's size, and its decoder's vectors as one
+        matrix (:func:`~edgevision.decoders.embedding_vectors`, the model's ``normalize``), with no
+        result object per crop."""
+        from .decoders import embedding_vectors
+        from .predictor import MAX_BATCH, load_image
+
         if not isinstance(crops, (list, tuple)) or not crops:
             raise InvalidArgumentError(f"crops: expected a non-empty list of images, got {type(crops).__name__}")
-        return np.stack([r.vector for r in self.predictor(list(crops))]).astype(np.float32)
+        p = self.predictor
+        images = [load_image(c, f"crops[{i}]", p.config.preprocess.get("channels") or 3) for i, c in enumerate(crops)]
+        step = p.batch_size or MAX_BATCH
+        normalize = p.config.decoder.get("normalize", True)
+        parts = []
+        for start in range(0, len(images), step):
+            chunk = images[start:start + step]
+            blob, _ = p.preprocess(chunk)
+            parts.append(embedding_vectors(p.infer(blob)[0], normalize=normalize)[:len(chunk)])
+        return np.concatenate(parts)
 
     def match(self, reference: Any, candidates: Sequence[Any]) -> MatchResult:
         """Match a reference crop against candidate crops (uint8 BGR arrays or paths, any sizes).
@@ -260,7 +285,8 @@ class SiameseMatcher:
                                        f"{candidate_boxes!r}")
         boxes = np.stack([_box(b, f"candidate_boxes[{i}]", img.shape[:2]) for i, b in enumerate(candidate_boxes)])
         tried = [search_boxes(b, img.shape[:2], self.search) for b in boxes]
-        r = self.match(crop(img, ref), [crop(img, t) for ts in tried for t in ts])
+        # search_boxes keeps a box's size and moves it back inside the image: each still has its pixels there
+        r = self.match(crop(img, ref, "reference_box"), crops(img, np.concatenate(tried), "searched boxes"))
         k = len(tried[0])
         sims = r.similarities.reshape(len(boxes), k)
         best = sims.argmax(1)

@@ -280,6 +280,48 @@ def test_matcher_errors() -> None:
             SiameseMatcher(MODELS[1], search=bad)
     with pytest.raises(InvalidArgumentError, match="size"):
         challenge_layout((20, 400))
+    with pytest.raises(InvalidTypeError, match=r"crops\[1\]"):   # a float32 array: not an image, named
+        m.embed([img[:40, :40], np.zeros((8, 8), np.float32)])
+
+
+def test_crops_are_the_crop_of_each_box_and_name_an_empty_one() -> None:
+    from edgevision.matching import crop, crops
+
+    img = render_challenge(2).image
+    h, w = img.shape[:2]
+    boxes = np.array([[0.5, 1.2, 30.1, 40.0], [-5, -5, 10, 10], [w - 10.5, h - 3.2, w + 7, h + 9], [3, 4, 5, 6]])
+    got = crops(img, boxes)
+    assert len(got) == 4 and all(np.shares_memory(g, img) for g in got)
+    for g, b in zip(got, boxes):
+        np.testing.assert_array_equal(g, crop(img, b))
+    with pytest.raises(InvalidArgumentError, match=r"searched\[1\]: box .* has no pixel inside the image"):
+        crops(img, np.array([[0, 0, 4, 4], [w + 1, 0, w + 9, 8]], np.float64), "searched")
+
+
+def test_embed_batches_a_fixed_batch_model_and_gives_the_predictors_vectors(tmp_path: Path) -> None:
+    """SiameseMatcher.embed runs the Predictor's stages in batches of a fixed-batch model's size and gives the
+    vectors its decoder gives, crop for crop."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgevision.config import ModelConfig
+
+    rng = np.random.default_rng(4)
+    w = numpy_helper.from_array(rng.standard_normal((3 * 8 * 8, 6)).astype(np.float32), "w")
+    nodes = [helper.make_node("Flatten", ["images"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["emb"])]
+    g = helper.make_graph(nodes, "emb", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [3, 3, 8, 8])],
+                          [helper.make_tensor_value_info("emb", TensorProto.FLOAT, [3, 6])], [w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    path = tmp_path / "emb3.onnx"
+    onnx.save(m, str(path))
+    ModelConfig.from_dict({"task": "embedding", "preprocess": {"size": 8, "mode": "stretch"}}).write(path)
+    matcher = SiameseMatcher(str(path), search=0.0)
+    assert matcher.predictor.batch_size == 3
+    pics = [rng.integers(0, 256, (int(a), int(b), 3), np.uint8) for a, b in rng.integers(5, 40, (7, 2))]
+    e = matcher.embed(pics)
+    assert e.shape == (7, 6) and e.dtype == np.float32
+    np.testing.assert_array_equal(e, np.stack([r.vector for r in matcher.predictor(pics)]))
 
 
 def test_exported_from_the_package() -> None:

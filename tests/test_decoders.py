@@ -740,6 +740,17 @@ def test_embedding_normalization():
         D.decode_embedding(out)
     with pytest.raises(DecodeError, match="out"):
         D.decode_embedding(out[0])
+    # embedding_vectors: the same vectors as one float32 matrix, the same checks
+    out[2, 3] = 1.0
+    m = D.embedding_vectors(out)
+    assert m.dtype == np.float32 and m.shape == (3, 16)
+    np.testing.assert_array_equal(m, np.stack([r.vector for r in D.decode_embedding(out)]))
+    np.testing.assert_array_equal(D.embedding_vectors(out, normalize=False), out)
+    out[0, 0] = np.inf
+    with pytest.raises(DecodeError, match=r"rows \[0\]"):
+        D.embedding_vectors(out)
+    with pytest.raises(DecodeError, match="normalize"):
+        D.embedding_vectors(out[1:], normalize="yes")
 
 
 def test_nearest_match_against_brute_force():
