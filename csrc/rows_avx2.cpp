@@ -292,14 +292,23 @@ inline void put2_interleaved(void* dst, ptrdiff_t px, __m256 v) {
     }
 }
 
-// Planar (NCHW) stores: deinterleave 8 pixels x 4 lanes in the int16 domain, then
-// convert one plane (8 values) at a time.
-template <DType DT, int C>
-void store4_planar(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t plane, int x) {
+// 8 pixels of 4 int16 lanes (R, pixel-major) -> c01 = [c0 p0..p7 | c1 p0..p7], c23 = [c2 p0..p7 | c3 p0..p7].
+inline void deinterleave8(const int16_t* R, __m256i& c01, __m256i& c23) {
     // Within each 128-bit half, [p0c0 p0c1 p0c2 p0c3 p1c0 ...] -> [p0c0 p1c0 | p0c1 p1c1 | p0c2 p1c2 | p0c3 p1c3].
     const __m256i pairs = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,
                                            0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    const __m256i r0 = _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(R)), pairs);
+    const __m256i r1 = _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(R + 16)), pairs);
+    // [c0(p0p1) c0(p4p5) c1(p0p1) c1(p4p5) | c0(p2p3) c0(p6p7) c1(p2p3) c1(p6p7)] -> [c0 p0..p7 | c1 p0..p7]
+    c01 = _mm256_permutevar8x32_epi32(_mm256_unpacklo_epi32(r0, r1), order);
+    c23 = _mm256_permutevar8x32_epi32(_mm256_unpackhi_epi32(r0, r1), order);
+}
+
+// Planar (NCHW) stores: deinterleave 8 pixels x 4 lanes in the int16 domain, then
+// convert one plane (8 values) at a time.
+template <DType DT, int C>
+void store4_planar(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t plane, int x) {
     __m256 A[4], B[4];
     for (int c = 0; c < 4; ++c) {
         A[c] = _mm256_set1_ps(s.a[c]);
@@ -307,11 +316,8 @@ void store4_planar(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff
     }
     int i = 0;
     for (; i + 8 <= n; i += 8) {
-        const __m256i r0 = _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(R + 4 * i)), pairs);
-        const __m256i r1 = _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(R + 4 * i + 16)), pairs);
-        // [c0(p0p1) c0(p4p5) c1(p0p1) c1(p4p5) | c0(p2p3) c0(p6p7) c1(p2p3) c1(p6p7)] -> [c0 p0..p7 | c1 p0..p7]
-        const __m256i c01 = _mm256_permutevar8x32_epi32(_mm256_unpacklo_epi32(r0, r1), order);
-        const __m256i c23 = _mm256_permutevar8x32_epi32(_mm256_unpackhi_epi32(r0, r1), order);
+        __m256i c01, c23;
+        deinterleave8(R + 4 * i, c01, c23);
         const ptrdiff_t px = x + i;
         put8<DT>(dst, px, _mm256_add_ps(_mm256_mul_ps(cvt8(_mm256_castsi256_si128(c01)), A[0]), B[0]));
         put8<DT>(dst, plane + px,
@@ -372,19 +378,14 @@ void copy4_interleaved(const int16_t* R, int n, const OutSpec& s, void* dst, ptr
     if (i < n) S().store(R + 4 * i, n - i, s, dst, plane, x + i);
 }
 
-// Planar 3 or 4 channels: the deinterleave of store4_planar, then 8 bytes a plane.
+// Planar 3 or 4 channels: deinterleave8, then 8 bytes a plane.
 template <int C>
 void copy4_planar(const int16_t* R, int n, const OutSpec& s, void* dst, ptrdiff_t plane, int x) {
-    const __m256i pairs = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,
-                                           0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     uint8_t* d = static_cast<uint8_t*>(dst) + x;
     int i = 0;
     for (; i + 8 <= n; i += 8) {
-        const __m256i r0 = _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(R + 4 * i)), pairs);
-        const __m256i r1 = _mm256_shuffle_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(R + 4 * i + 16)), pairs);
-        const __m256i c01 = _mm256_permutevar8x32_epi32(_mm256_unpacklo_epi32(r0, r1), order);
-        const __m256i c23 = _mm256_permutevar8x32_epi32(_mm256_unpackhi_epi32(r0, r1), order);
+        __m256i c01, c23;
+        deinterleave8(R + 4 * i, c01, c23);
         // [c0 | c2 | c1 | c3], 8 bytes each
         const __m256i b = _mm256_packus_epi16(c01, c23);
         const __m128i lo = _mm256_castsi256_si128(b), hi = _mm256_extracti128_si256(b, 1);
