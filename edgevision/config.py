@@ -386,7 +386,7 @@ class ModelConfig:
                              f"{self.stride} needs the model's height and width axes dynamic; its input "
                              f"{vi.name!r} has shape {dims}")
             for what, want, have_ in (("preprocess.size", hw[0], h), ("preprocess.size", hw[1], w),
-                                      ("preprocess.channels", want_c, c)):  # plus zero_channels
+                                      ("preprocess.channels", want_c, c)):
                 if have_ is not None and have_ != want:
                     raise _error(source, what,
                                  f"size {hw} (height, width) with {want_c} channels in {self.layout} does not fit "

@@ -566,7 +566,6 @@ class PlateReader:
                                        f"got {confirm_threshold!r}")
         if not isinstance(deskew, (bool, np.bool_)):
             raise InvalidArgumentError(f"deskew: expected True or False, got {deskew!r}")
-        check_rescue(rescue)
         self.deskew = bool(deskew)
         self.refine = bool(detector is not None if refine is None else refine)
         self.rescue = resolve_rescue(rescue, detector is not None and self.refine)

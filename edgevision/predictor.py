@@ -168,9 +168,12 @@ class Predictor:
         # partial) edgevision metadata, then `config`, then keyword overrides.
         custom = self.runner.metadata  # the backend's string metadata: no session, any Runner
         inferred, meta = _inferred_defaults(self.runner), _metadata_layer(custom, self.path)
-        zero = (meta.get("preprocess") or {}).get("zero_channels") if isinstance(meta.get("preprocess"), dict) else None
-        if zero in (1,) and (inferred.get("preprocess") or {}).get("channels") == 3 + zero:
-            inferred["preprocess"]["channels"] = 3  # the tensor's channels count the kernel's zero channels
+        # The tensor's channels count the kernel's zero channels (preprocess.zero_channels, 0 or 1): with a
+        # zero channel, a 4-channel input is 3 colour channels, not BGRA.
+        pre_meta = meta.get("preprocess")
+        if isinstance(pre_meta, dict) and pre_meta.get("zero_channels") == 1 \
+                and (inferred.get("preprocess") or {}).get("channels") == 4:
+            inferred["preprocess"]["channels"] = 3
         base = deep_merge(inferred, meta)
         self.config = resolve_config(base, config, overrides, source=self.path, model_metadata=custom)
         self._check_against_model()

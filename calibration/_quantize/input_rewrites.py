@@ -57,6 +57,14 @@ def _metadata(model: Any) -> tuple[Any, dict[str, Any]]:
     raise InvalidArgumentError("model: it has no edgevision metadata (the preprocessing the check needs)")
 
 
+def _ramp(channels: int) -> np.ndarray:
+    """Every pixel value in every channel: a 2 x 256 uint8 image, each channel holding 0..255 in a different
+    order (letterboxed into 4 x 256 it shows the pad value too; stretch would hide it)."""
+    ramp = np.arange(256, dtype=np.uint8)
+    img = np.stack([np.roll(ramp, 85 * c) for c in range(channels)], axis=-1)[None].repeat(2, 0)
+    return img[..., 0] if channels == 1 else img
+
+
 def _quantize_like(q_node: Any, inits: dict[str, np.ndarray], x: np.ndarray, work: Path) -> np.ndarray:
     """``x`` through a copy of ``q_node`` (its scale and zero point), run by ONNX Runtime (a model written
     into ``work``, opened through edgevision's runner)."""
@@ -124,11 +132,7 @@ def uint8_input(model: str | os.PathLike, out: str | os.PathLike | None = None) 
         raise InvalidArgumentError(f"model: its preprocessing writes {kw.get('dtype')} {kw.get('layout')}; "
                                    "expected float32")
     channels = kw.get("channels") or 3
-    # Every pixel value in every channel, and the pad value: a 2 x 256 image letterboxed into 4 x 256
-    # (stretch would hide the pad), each channel holding 0..255 in a different order.
-    ramp = np.arange(256, dtype=np.uint8)
-    img = np.stack([np.roll(ramp, 85 * c) for c in range(channels)], axis=-1)[None].repeat(2, 0)
-    img = img[..., 0] if channels == 1 else img
+    img = _ramp(channels)
     floats, _ = edgevision.letterbox(img, (4, 256), **{**kw, "mode": "letterbox"})
     u8_opts = {k: v for k, v in kw.items() if k not in ("mean", "std")}
     bytes_, _ = edgevision.letterbox(img, (4, 256), **{**u8_opts, "mode": "letterbox", "dtype": "uint8", "scale": 1.0})
@@ -338,9 +342,7 @@ def channels_last_input(model: str | os.PathLike, out: str | os.PathLike | None 
     onnx.checker.check_model(m)
     _atomic_save(m, dst)
     _check_loads(dst, "channels_last_input")
-    ramp = np.arange(256, dtype=np.uint8)
-    img = np.stack([np.roll(ramp, 85 * c) for c in range(3)], axis=-1)[None].repeat(2, 0)
-    _check_same_outputs(before, dst, 3, [img], "channels_last_input", "the channels-last model")
+    _check_same_outputs(before, dst, 3, [_ramp(3)], "channels_last_input", "the channels-last model")
     return dst
 
 
