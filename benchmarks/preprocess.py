@@ -19,6 +19,12 @@ scalar reference level, against ``cv2.warpPerspective`` (the same bilinear 1/32-
 the homography from ``cv2.getPerspectiveTransform``), both at 1 thread; ``x chain`` is then
 OpenCV's median over the method's.
 
+Another times the plate detector's input as ``PlateReader`` writes it (a 1080p frame letterboxed to 384 x 384
+uint8 NHWC, BGR -> RGB, with a 4th channel of zeros, ``zero_channels=1``: what the channels-last int8 detector
+takes): the kernel at its best SIMD level and at scalar, against OpenCV's fastest equivalent (``cv2.resize``,
+``cv2.copyMakeBorder``, then ``cv2.mixChannels`` into a zeroed 4-channel buffer), at 1 thread; every method's
+output is checked equal to OpenCV's, byte for byte, before the timing.
+
 Methods are timed round-robin (several rounds, each giving every method an
 equal slice), so load drift on a shared machine hits all of them alike.
 Figures are medians and p90 in ms; ``x chain`` is the OpenCV chain's median
@@ -194,6 +200,50 @@ def run_warp_case(quick: bool) -> dict[str, Any]:
             "in_bytes": out_bytes, "out_bytes": out_bytes, "rows": rows}
 
 
+#: The detector-input case: a 1080p frame to the plate detector's 384 x 384 x 4 uint8 NHWC input.
+INPUT_CASE = Case("1080p->384 letterbox, uint8 NHWC + zero channel (plate detector input)", (1080, 1920), (384, 384),
+                  "letterbox")
+
+
+def run_input_case(quick: bool) -> dict[str, Any]:
+    """The detector-input case (module docs), in the same result shape as :func:`run_case`."""
+    frame = synthetic_frame(INPUT_CASE.src_hw, seed=0)
+    H, W = INPUT_CASE.dst_hw
+    best = edgevision.kernel_info()["simd"]
+    x0, y0, cw, ch = placement(frame.shape[:2], (H, W), "letterbox", "center", True)
+    cv_out = np.zeros((H, W, 4), np.uint8)
+
+    def opencv() -> np.ndarray:
+        small = cv2.resize(frame, (cw, ch), interpolation=cv2.INTER_LINEAR)
+        framed = cv2.copyMakeBorder(small, y0, H - ch - y0, x0, W - cw - x0, cv2.BORDER_CONSTANT, value=(114, 114, 114))
+        cv2.mixChannels([framed], [cv_out], [0, 2, 1, 1, 2, 0])   # BGR -> RGB, the 4th channel left 0
+        return cv_out
+
+    def ev_at(level: str) -> Callable[[], Any]:
+        out = np.empty((1, H, W, 4), np.uint8)
+
+        def run() -> Any:
+            with edgevision.simd(level):
+                return edgevision.letterbox(frame, (H, W), dtype="uint8", layout="NHWC", scale=1.0, swap_rb=True,
+                                            pad_value=114, zero_channels=1, threads=1, out=out)[0]
+        return run
+
+    methods = {"opencv resize+border+mixChannels": with_cv_threads(opencv, 1), f"edgevision 1T ({best})": ev_at(best),
+               "edgevision 1T (scalar)": ev_at("scalar")}
+    want = opencv().copy()
+    for name, fn in methods.items():
+        got = np.asarray(fn()).reshape(want.shape)
+        if not np.array_equal(got, want):
+            raise AssertionError(f"{name}: its output differs from OpenCV's in {int((got != want).sum())} bytes")
+    stats: dict[str, Stats] = measure_interleaved(methods, **timing_options(quick))
+    base = stats["opencv resize+border+mixChannels"].median
+    in_bytes, out_bytes = frame.nbytes, H * W * 4
+    rows = [{"method": name, **st.to_dict(), "x_chain": base / st.median,
+             "gb_s": (in_bytes + out_bytes) / (st.median * 1e6), "pct_memcpy": None} for name, st in stats.items()]
+    return {"case": INPUT_CASE.name, "src_hw": INPUT_CASE.src_hw, "dst_hw": INPUT_CASE.dst_hw, "batch": 1,
+            "frames": 1, "in_bytes": in_bytes, "out_bytes": out_bytes, "rows": rows}
+
+
 # --- running -----------------------------------------------------------------
 
 
@@ -259,7 +309,7 @@ def to_markdown(env: dict[str, Any], results: list[dict[str, Any]], tg: list[dic
     for res in results:
         lines += [f"**{res['case']}**", "", "| method | median ms | p90 ms | x chain | GB/s | % memcpy |", "|---|---|---|---|---|---|"]
         for r in res["rows"]:
-            pct = "-" if r["pct_memcpy"] is None else f"{r['pct_memcpy']:.0f}"  # the warp case has no memcpy row
+            pct = "-" if r["pct_memcpy"] is None else f"{r['pct_memcpy']:.0f}"  # the warp and input cases: no memcpy row
             lines.append(f"| {r['method']} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | {r['x_chain']:.2f} | "
                          f"{r['gb_s']:.2f} | {pct} |")
         lines.append("")
@@ -280,15 +330,16 @@ def main(argv: list[str] | None = None) -> int:
     env = environment()
     print(f"edgevision {env['edgevision']} | {env['cpu']} | {env['cores']} cores | SIMD {env['kernel']['simd']} "
           f"(supported: {', '.join(env['kernel']['supported'])}) | OpenCV {env['opencv']} | numpy {env['numpy']}")
-    cases = [c for c in [*CASES, WARP_CASE] if not args.case or any(s in c.name for s in args.case)]
+    cases = [c for c in [*CASES, WARP_CASE, INPUT_CASE] if not args.case or any(s in c.name for s in args.case)]
+    special = {WARP_CASE.name: run_warp_case, INPUT_CASE.name: run_input_case}
     results = []
     for case in cases:
-        res = run_warp_case(args.quick) if case is WARP_CASE else run_case(case, args.quick)
+        res = special[case.name](args.quick) if case.name in special else run_case(case, args.quick)
         results.append(res)
         print(f"\n{res['case']}  ({res['in_bytes'] / 1e6:.1f} MB in, {res['out_bytes'] / 1e6:.1f} MB out per call)")
         print(f"  {'method':<22}{'median ms':>10}{'p90 ms':>9}{'x chain':>9}{'GB/s':>8}{'% memcpy':>10}")
         for r in res["rows"]:
-            pct = "-" if r["pct_memcpy"] is None else f"{r['pct_memcpy']:.0f}"  # the warp case has no memcpy row
+            pct = "-" if r["pct_memcpy"] is None else f"{r['pct_memcpy']:.0f}"  # the warp and input cases: no memcpy row
             print(f"  {r['method']:<22}{r['median_ms']:>10.3f}{r['p90_ms']:>9.3f}{r['x_chain']:>9.2f}"
                   f"{r['gb_s']:>8.2f}{pct:>10}")
     tg = targets(results) if all(c in cases for c in CASES) else []

@@ -90,3 +90,25 @@ def test_warp_case_times_the_kernel_against_opencv(tmp_path, capsys):
     assert all(r["pct_memcpy"] is None and r["median_ms"] > 0 for r in res["rows"])
     assert res["rows"][0]["x_chain"] == pytest.approx(1.0)
     assert "| opencv warpPerspective |" in md.read_text() and "warp" in capsys.readouterr().out
+
+
+def test_detector_input_case_checks_the_bytes_then_times_the_kernel_against_opencv(tmp_path, monkeypatch):
+    """The detector-input case: the kernel's uint8 NHWC letterbox with a zero 4th channel at the best SIMD level
+    and at scalar against OpenCV's resize + border + mixChannels, each output checked equal to OpenCV's first;
+    a method whose bytes differ stops the case, named."""
+    js = tmp_path / "i.json"
+    assert bench.main(["--quick", "--case", "plate detector input", "--json", str(js)]) == 0
+    (res,) = json.loads(js.read_text())["results"]
+    methods = [r["method"] for r in res["rows"]]
+    assert methods[0] == "opencv resize+border+mixChannels" and methods[-1] == "edgevision 1T (scalar)"
+    assert res["out_bytes"] == 384 * 384 * 4 and all(r["median_ms"] > 0 for r in res["rows"])
+    real = bench.edgevision.letterbox
+
+    def off_by_one(*a, **kw):
+        blob, t = real(*a, **kw)
+        blob[0, 0, 0, 3] = 1   # the zero channel is not zero
+        return blob, t
+
+    monkeypatch.setattr(bench.edgevision, "letterbox", off_by_one)
+    with pytest.raises(AssertionError, match=r"edgevision 1T \(\w+\): its output differs from OpenCV's in 1 bytes"):
+        bench.run_input_case(quick=True)
