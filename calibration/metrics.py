@@ -464,9 +464,11 @@ def evaluate(predictor: Any, samples: Sequence[Any], *, limit: int | None = None
     p = _predictor(predictor)
     task = p.task
     if task not in PRIMARY_METRICS:
+        hint = {"embedding": "score embeddings with top1_retrieval",
+                "pose": "plate detectors are scored on real scenes by python -m benchmarks.scenes"}.get(
+                    task, "score its outputs with your own metric")
         raise InvalidArgumentError(
-            f"predictor: task {task!r} has no evaluator (supported: {', '.join(PRIMARY_METRICS)}); score "
-            "embeddings with top1_retrieval or raw outputs with your own metric")
+            f"predictor: task {task!r} has no evaluator (supported: {', '.join(PRIMARY_METRICS)}); {hint}")
     if hasattr(samples, "samples") and hasattr(samples, "report"):  # a readers.ReadResult
         samples = samples.samples
     if isinstance(samples, (str, bytes, os.PathLike, np.ndarray)) or not hasattr(samples, "__iter__"):

@@ -214,8 +214,10 @@ def test_evaluate_argument_errors(kp_model, tmp_path):
         M.evaluate(kp_model, s, limit=0)
     path = models.save(models.classification_model(), tmp_path / "cls.onnx")
     ModelConfig.from_dict({"task": "classification", "preprocess": {"size": [32, 32]}}).write(path)
-    with pytest.raises(InvalidArgumentError, match="task 'classification' has no evaluator"):
+    with pytest.raises(InvalidArgumentError, match="task 'classification' has no evaluator.*your own metric"):
         M.evaluate(path, s)
+    with pytest.raises(InvalidArgumentError, match="task 'pose' has no evaluator.*benchmarks.scenes"):
+        M.evaluate("plate_pose_int8.onnx", s)
 
 
 def test_evaluate_ctc_ocr_reads_the_plate_crop(tmp_path):
