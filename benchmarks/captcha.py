@@ -1,7 +1,7 @@
 """Seed 004's captcha matcher on real held-out icons first, synthetic challenges beside (issue 18).
 
-    python -m benchmarks.captcha [--model M]... [--real DIR] [--trials N] [--synthetic N] [--search F] [--json PATH]
-                                 [--markdown PATH]
+    python -m benchmarks.captcha [--model M]... [--views V]... [--real DIR] [--trials N] [--synthetic N] [--search F]
+                                 [--json PATH] [--markdown PATH]
 
 For each model (default: the bundled ``siamese_icons.onnx`` and ``siamese_icons_int8.onnx``),
 through :class:`edgevision.SiameseMatcher` (ONNX Runtime CPU, 1 thread):
@@ -14,6 +14,9 @@ through :class:`edgevision.SiameseMatcher` (ONNX Runtime CPU, 1 thread):
   (seeds from ``training.siamese.HELDOUT_CHALLENGE_SEED``, procedural figures, held-out
   identities), cropped at the default layout's slots, each searched at the matcher's crops
   (``SiameseMatcher(search=...)``; ``--search F`` sets it). Target: >= 98%.
+- ``--views V`` (repeatable): each model is measured with each of these test-time views
+  (``SiameseMatcher(views=...)``, :data:`edgevision.matching.VIEWS`), a row each; default: the
+  matcher's own.
 - **latency**: one matcher call on one synthetic challenge (the reference and every crop of
   every candidate, one batched inference: 26 crops with the default search, 6 without), and one
   crop alone, milliseconds, the models timed round-robin.
@@ -64,12 +67,13 @@ def synthetic_accuracy(matcher: Any, challenges: Sequence[Any]) -> dict[str, flo
 
 def run_captcha(models: Sequence[str] = DEFAULT_MODELS, *, real: str | None = None, trials: int | None = None,
                 synthetic: int = 500, threads: int = 1, search: float | None = None,
-                log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                views: Sequence[str] | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Measure each model (module docs). Returns ``{"environment", "search", "rows": [...], "real_error"}``:
     one row per model with ``real_accuracy`` (None when the real set is missing),
     ``synthetic_accuracy``, ``center_error_px``, ``ms_per_challenge``, ``ms_per_crop``, ``size_mb``.
     ``search``: the matchers' crop search on the challenge images (``SiameseMatcher(search=...)``;
-    default: the matcher's own); the real trials are crops, which it does not touch."""
+    default: the matcher's own); the real trials are crops, which it does not touch. ``views``: the test-time
+    views to measure each model with (a row per model and views; default: the matcher's own)."""
     from calibration.captcha_real import TRIALS_COUNT, load_icon_set, matching_trials
     from calibration.errors import DatasetNotFoundError
     from calibration.timing import environment, measure_interleaved
@@ -82,15 +86,18 @@ def run_captcha(models: Sequence[str] = DEFAULT_MODELS, *, real: str | None = No
     except DatasetNotFoundError as e:
         real_error = str(e)
     challenges = synthetic_challenges(synthetic)
-    matchers = {m: SiameseMatcher(m, threads=threads, **({} if search is None else {"search": search}))
-                for m in models}
+    opts = {} if search is None else {"search": search}
+    # one matcher per (model, views); a row is named by its model, and its views when more than one is measured
+    named = [(m, v) for m in models for v in (views or [None])]
+    matchers = {(f"{m} [views={v}]" if views and len(views) > 1 else m): SiameseMatcher(
+        m, threads=threads, **opts, **({} if v is None else {"views": v})) for m, v in named}
     rows = []
     for m, matcher in matchers.items():
         log(f"{m}: real trials")
         ra = real_accuracy(matcher, real_trials) if real_trials else None
         log(f"{m}: synthetic challenges")
         sa = synthetic_accuracy(matcher, challenges)
-        rows.append({"model": m, "path": str(matcher.predictor.path), "real_accuracy": ra,
+        rows.append({"model": m, "path": str(matcher.predictor.path), "views": matcher.views, "real_accuracy": ra,
                      "real_trials": len(real_trials) if real_trials else 0,
                      "synthetic_accuracy": sa["accuracy"], "center_error_px": sa["center_error_px"],
                      "synthetic_count": len(challenges),
@@ -118,8 +125,9 @@ def to_markdown(result: dict[str, Any]) -> str:
         return "not measured" if v is None else f"{100 * v:.1f}%"
 
     rows = result["rows"]
-    head = "| | " + " | ".join(f"`{Path(r['model']).stem}`" for r in rows) + " | target |\n|---|" + "---|" * (
-        len(rows) + 1)
+    several = len({r.get("views") for r in rows}) > 1
+    head = "| | " + " | ".join(f"`{Path(r['path']).stem}`" + (f" (views {r['views']})" if several else "")
+                               for r in rows) + " | target |\n|---|" + "---|" * (len(rows) + 1)
     n_real = rows[0]["real_trials"] if rows else 0
     search = result.get("search") or 0.0
     crops = result.get("crops_per_challenge") or 6
@@ -146,6 +154,7 @@ def to_markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from edgevision.errors import EdgeVisionError
+    from edgevision.matching import VIEWS
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.captcha", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", action="append", help="an embedding model (repeatable; default: the bundled fp32 "
@@ -157,12 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--search", type=float, default=None,
                     help="the matchers' crop search, a fraction of a box's side in [0, 0.5) (SiameseMatcher(search=); "
                          "default: the matcher's own)")
+    ap.add_argument("--views", action="append", choices=sorted(VIEWS),
+                    help="the matchers' test-time views (SiameseMatcher(views=); repeatable: a row per model and "
+                         "views; default: the matcher's own)")
     ap.add_argument("--json", help="write the result as JSON")
     ap.add_argument("--markdown", help="write the table as Markdown")
     args = ap.parse_args(argv)
     try:
         res = run_captcha(args.model or DEFAULT_MODELS, real=args.real, trials=args.trials, synthetic=args.synthetic,
-                          threads=args.threads, search=args.search, log=lambda s: print(s, file=sys.stderr))
+                          threads=args.threads, search=args.search, views=args.views,
+                          log=lambda s: print(s, file=sys.stderr))
     except (EdgeVisionError, OSError) as e:
         print(f"python -m benchmarks.captcha: error: {e}", file=sys.stderr)
         return 2

@@ -304,12 +304,13 @@ def _match(args: argparse.Namespace) -> int:
     if src.is_dir() or src.suffix == ".jsonl":  # dataset mode: seed 004's accuracy
         if args.save or args.boxes:
             raise EdgeVisionError("--save and --boxes apply to one challenge image, not to a labelled set")
-        res = evaluate_labels(SiameseMatcher(args.model, device=args.device, search=args.search), src, args.images)
+        res = evaluate_labels(SiameseMatcher(args.model, device=args.device, search=args.search, views=args.views),
+                              src, args.images)
         print(json.dumps(res, ensure_ascii=False, indent=2))
         return 0
     boxes_path = Path(args.boxes) if args.boxes else src.with_suffix(".json")
     boxes = read_boxes(boxes_path) if (args.boxes or boxes_path.is_file()) else None
-    m = SiameseMatcher(args.model, device=args.device, search=args.search)
+    m = SiameseMatcher(args.model, device=args.device, search=args.search, views=args.views)
     r = m(str(src), *((boxes["reference_box"], boxes["candidate_boxes"]) if boxes else ()))
     rec = {"image": str(src), **r.to_dict(), "boxes": str(boxes_path) if boxes else "default layout"}
     if args.save:
@@ -325,7 +326,7 @@ def _match(args: argparse.Namespace) -> int:
 
 
 def _add_match_parser(sub: Any) -> None:
-    from .matching import DEFAULT_MODEL, DEFAULT_SEARCH
+    from .matching import DEFAULT_MODEL, DEFAULT_SEARCH, DEFAULT_VIEWS, VIEWS
 
     m = sub.add_parser("match", help="icon-matching captchas (seed 004): print the matching candidate's "
                                      "coordinates, or the accuracy on a labelled set",
@@ -341,6 +342,9 @@ def _add_match_parser(sub: Any) -> None:
     m.add_argument("--search", type=float, default=DEFAULT_SEARCH, metavar="F",
                    help=f"crop search: each candidate box also tried moved by F of its side each way, 0 <= F < 0.5 "
                         f"(default {DEFAULT_SEARCH}; 0: the boxes alone, about 4x faster)")
+    m.add_argument("--views", choices=list(VIEWS), default=DEFAULT_VIEWS,
+                   help=f"test-time views of every crop, their embeddings averaged (default {DEFAULT_VIEWS}: the 8 "
+                        "turns and mirrors of the square; none: about 8x faster, less accurate)")
     m.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or tensorrt[:N]")
     m.set_defaults(fn=_match)
 

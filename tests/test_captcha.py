@@ -316,12 +316,23 @@ def test_embed_batches_a_fixed_batch_model_and_gives_the_predictors_vectors(tmp_
     path = tmp_path / "emb3.onnx"
     onnx.save(m, str(path))
     ModelConfig.from_dict({"task": "embedding", "preprocess": {"size": 8, "mode": "stretch"}}).write(path)
-    matcher = SiameseMatcher(str(path), search=0.0)
+    matcher = SiameseMatcher(str(path), search=0.0, views="none")
     assert matcher.predictor.batch_size == 3
     pics = [rng.integers(0, 256, (int(a), int(b), 3), np.uint8) for a, b in rng.integers(5, 40, (7, 2))]
     e = matcher.embed(pics)
     assert e.shape == (7, 6) and e.dtype == np.float32
     np.testing.assert_array_equal(e, np.stack([r.vector for r in matcher.predictor(pics)]))
+    # views: each crop's vector is the unit mean of its views' vectors (the 8 turns and mirrors by default)
+    for views, k in (("flip", 2), ("rotations", 4), ("dihedral", 8)):
+        m = SiameseMatcher(str(path), search=0.0, views=views)
+        seen = [v for p in pics for v in edgevision.matching.VIEWS[views](p)]
+        assert len(seen) == 7 * k
+        mean = matcher.embed(seen).astype(np.float64).reshape(7, k, -1).mean(1)
+        want = mean / np.linalg.norm(mean, axis=1, keepdims=True)
+        np.testing.assert_allclose(m.embed(pics), want, rtol=1e-6, atol=1e-7)
+    assert SiameseMatcher(str(path)).views == edgevision.matching.DEFAULT_VIEWS == "dihedral"
+    with pytest.raises(InvalidArgumentError, match=r"views: expected one of \['none', 'flip', 'rotations', 'dihedral'\]"):
+        SiameseMatcher(str(path), views="turns")
 
 
 def test_exported_from_the_package() -> None:
