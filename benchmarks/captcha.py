@@ -18,8 +18,9 @@ through :class:`edgevision.SiameseMatcher` (ONNX Runtime CPU, 1 thread):
   (``SiameseMatcher(views=...)``, :data:`edgevision.matching.VIEWS`), a row each; default: the
   matcher's own.
 - **latency**: one matcher call on one synthetic challenge (the reference and every crop of
-  every candidate, one batched inference: 26 crops with the default search, 6 without), and one
-  crop alone, milliseconds, the models timed round-robin.
+  every candidate: 26 crops with the default search, 6 without, each as many times as the views,
+  in batches of ``edgevision.matching.EMBED_BATCH``), and one crop alone, milliseconds, the models
+  timed round-robin.
 
 The library function is :func:`run_captcha`; ``main`` only parses arguments and prints.
 """
@@ -121,6 +122,8 @@ def run_captcha(models: Sequence[str] = DEFAULT_MODELS, *, real: str | None = No
 
 def to_markdown(result: dict[str, Any]) -> str:
     """The result as a Markdown table (real held-out first)."""
+    from edgevision.matching import EMBED_BATCH
+
     def pct(v: float | None) -> str:
         return "not measured" if v is None else f"{100 * v:.1f}%"
 
@@ -139,7 +142,8 @@ def to_markdown(result: dict[str, Any]) -> str:
              + " | ".join(pct(r["synthetic_accuracy"]) for r in rows) + " | >= 98% |",
              f"| answer to target-centre distance, mean px (synthetic, {where}) | "
              + " | ".join(f"{r['center_error_px']:.1f}" for r in rows) + " | |",
-             f"| ms per challenge ({crops} crops, one batch), p50, {result['threads']} thread | "
+             f"| ms per challenge ({crops} crops, times the views' count, in batches of {EMBED_BATCH}), p50, "
+             f"{result['threads']} thread | "
              + " | ".join(f"{r['ms_per_challenge']:.2f}" for r in rows) + " | int8 <= 0.5x fp32 |",
              f"| ms per crop, p50, {result['threads']} thread | " + " | ".join(f"{r['ms_per_crop']:.2f}" for r in rows)
              + " | |",

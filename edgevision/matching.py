@@ -41,6 +41,10 @@ DEFAULT_CANDIDATES = 5
 #: the bundled int8), then measured once held out: 500 challenges 95.0 -> 95.8% (int8), 95.2 -> 96.0%
 #: (fp32), for about 4x the crops (siamese_icons.md). ``0`` is the fast path: the boxes alone.
 DEFAULT_SEARCH = 0.125
+#: Crops an embedding call takes at most (:meth:`SiameseMatcher.embed`; a model with a fixed batch takes its own).
+#: Smaller batches stay in cache: a challenge's 208 crops (26 x 8 views) took 39.9 / 45.5 ms int8 and
+#: 76.7 / 85.8 ms fp32 in batches of 16 / 32 (AMD EPYC, 1 thread, interleaved; the same similarities).
+EMBED_BATCH = 16
 #: ``SiameseMatcher(views=...)``'s default (:data:`VIEWS`): the 8 symmetries of the square. Chosen on the
 #: validation identities and challenges (int8: real 97.2 -> 97.8%, synthetic 96.3 -> 98.0%), then measured once
 #: held out (int8: real 95.3 -> 96.1%, synthetic 95.8 -> 96.4%), for 8x the crops (siamese_icons.md, session 20).
@@ -265,12 +269,13 @@ class SiameseMatcher:
 
     def embed(self, crops: Sequence[Any]) -> np.ndarray:
         """Unit embeddings ``(N, D)`` float32 of crops (uint8 BGR arrays or paths): the Predictor's
-        stages (``preprocess``, ``infer``) in batches of the model's size, and its decoder's vectors as one
+        stages (``preprocess``, ``infer``) in batches of the model's size (:data:`EMBED_BATCH` for a dynamic
+        batch axis), and its decoder's vectors as one
         matrix (:func:`~edgevision.decoders.embedding_vectors`, the model's ``normalize``), with no
         result object per crop. With :attr:`views` other than ``none``, each crop's vector is the mean
         over its views (:data:`VIEWS`), scaled back to unit length when the model normalizes."""
         from .decoders import embedding_vectors
-        from .predictor import MAX_BATCH, load_image
+        from .predictor import load_image
 
         if not isinstance(crops, (list, tuple)) or not crops:
             raise InvalidArgumentError(f"crops: expected a non-empty list of images, got {type(crops).__name__}")
@@ -278,7 +283,7 @@ class SiameseMatcher:
         images = [load_image(c, f"crops[{i}]", p.config.preprocess.get("channels") or 3) for i, c in enumerate(crops)]
         view = VIEWS[self.views]
         seen = [v for im in images for v in view(im)]   # crop-major: crop i's views are rows [i k, (i + 1) k)
-        step = p.batch_size or MAX_BATCH
+        step = p.batch_size or EMBED_BATCH
         normalize = p.config.decoder.get("normalize", True)
         parts = []
         for start in range(0, len(seen), step):

@@ -535,5 +535,5 @@ def test_the_benchmark_records_the_crop_search(tmp_path: Path) -> None:
         res = run_captcha(MODELS[1:], real=str(tmp_path / "no-real-data"), synthetic=2, search=search)
         assert res["search"] == search and res["crops_per_challenge"] == crops and res["real_error"]
         md = to_markdown(res)
-        assert f"ms per challenge ({crops} crops, one batch)" in md
+        assert f"ms per challenge ({crops} crops, times the views' count, in batches of 16)" in md
         assert ("crop search +-0.125" in md) == bool(search)
