@@ -134,8 +134,7 @@ def _box(b: Any, name: str, shape: tuple[int, int] | None) -> np.ndarray:
 
 def crop(image: np.ndarray, box: Any, name: str = "box") -> np.ndarray:
     """The pixels of ``box`` (rounded outwards to the pixel grid, clipped to the image)."""
-    _box(box, name, image.shape[:2])
-    return crops(image, np.asarray(box, np.float64)[None])[0]
+    return crops(image, _box(box, name, image.shape[:2])[None], name)[0]
 
 
 def crops(image: np.ndarray, boxes: np.ndarray, name: str = "boxes") -> list[np.ndarray]:
@@ -294,11 +293,8 @@ class SiameseMatcher:
         k = len(seen) // len(images)
         if k == 1:
             return e
-        mean = e.astype(np.float64).reshape(len(images), k, -1).mean(axis=1)
-        if normalize:
-            norm = np.linalg.norm(mean, axis=1, keepdims=True)
-            mean = np.divide(mean, norm, out=np.zeros_like(mean), where=norm > 0)
-        return mean.astype(np.float32)
+        # the mean of each crop's views, normalized as the decoder normalizes a vector
+        return embedding_vectors(e.astype(np.float64).reshape(len(images), k, -1).mean(axis=1), normalize=normalize)
 
     def match(self, reference: Any, candidates: Sequence[Any]) -> MatchResult:
         """Match a reference crop against candidate crops (uint8 BGR arrays or paths, any sizes).

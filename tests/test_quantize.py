@@ -737,6 +737,22 @@ def test_channels_last_input_refuses_what_it_cannot_rewrite_exactly(tmp):
         Q.channels_last_input(tmp / "refuse_extra.onnx", tmp / "d.onnx")
     assert not any((tmp / f"{x}.onnx").exists() for x in "abcde")
 
+    # A first-convolution weight another node reads too: that convolution's dequantization gets a padded copy,
+    # the other reader keeps the 3-channel original, and the outputs (its own included) stay the same
+    m = onnx.load(str(u8))
+    dq = next(n for n in m.graph.node if n.op_type == "DequantizeLinear" and n.input[0] == "images")
+    conv = next(n for n in m.graph.node if dq.output[0] in n.input and n.op_type == "Conv")
+    wdq = next(n for n in m.graph.node if n.output[0] == conv.input[1])
+    m.graph.node.append(helper.make_node("Identity", [wdq.input[0]], ["w_seen"], name="also_reads_the_weight"))
+    m.graph.output.append(helper.make_tensor_value_info("w_seen", TensorProto.INT8, [None, None, None, None]))
+    onnx.save(m, str(tmp / "shared_w.onnx"))
+    out = Q.channels_last_input(tmp / "shared_w.onnx", tmp / "shared_w_last.onnx")   # checked end to end
+    g = onnx.load(str(out)).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    wdq2 = next(n for n in g.node if n.name == wdq.name)
+    assert wdq2.input[0] == wdq.output[0] + "_padded_weight" and inits[wdq2.input[0]].shape[1] == 4
+    assert inits[wdq.input[0]].shape[1] == 3
+
     # A Shape of the dequantized input is fine when it does not read the channel count (the batch size)
     for attrs, ok in (({"start": 0, "end": 1}, True), ({}, False), ({"start": -3}, False), ({"start": 2}, True)):
         m = onnx.load(str(u8))

@@ -41,6 +41,7 @@ from edgevision.errors import InvalidArgumentError
 
 from ..errors import QuantizationError
 from .common import _atomic_save, _check_loads, _load, _model_path, _out_path
+from .graph import _consumers, _producers
 
 
 def _metadata(model: Any) -> tuple[Any, dict[str, Any]]:
@@ -247,11 +248,11 @@ def channels_last_input(model: str | os.PathLike, out: str | os.PathLike | None 
     if nhwc and not pad:
         raise InvalidArgumentError("channels: the input is NHWC with 3 channels already; channels=3 changes nothing")
     inits = {i.name: i for i in g.initializer}
-    producers = {o: n for n in g.node for o in n.output}
+    producers, users = _producers(g), _consumers(g)   # the graph as it is before the rewrite
     outputs = {o.name for o in g.output}
 
     def consumers(x: str) -> list[Any]:
-        return [n for n in g.node if x in n.input]
+        return users.get(x, [])
 
     def per_tensor(n: Any) -> bool:
         return len(n.input) >= 2 and n.input[1] in inits and numpy_helper.to_array(inits[n.input[1]]).size == 1 \
@@ -305,8 +306,8 @@ def channels_last_input(model: str | os.PathLike, out: str | os.PathLike | None 
         zp = numpy_helper.to_array(inits[wdq.input[2]]) if len(wdq.input) > 2 and wdq.input[2] else np.zeros((), w.dtype)
         fill = np.broadcast_to(zp.reshape(-1, 1, 1, 1) if zp.size > 1 else zp, (w.shape[0], pad) + w.shape[2:])
         padded = np.concatenate([w, fill.astype(w.dtype)], axis=1)
-        if sum(wdq.input[0] in n.input for n in g.node) > 1:  # shared elsewhere: pad a copy
-            new = wdq.input[0] + "_padded"
+        if len(consumers(wdq.input[0])) > 1:  # shared elsewhere: this dequantization gets a padded copy of its own
+            new = wdq.output[0] + "_padded_weight"
             g.initializer.append(numpy_helper.from_array(padded, new))
             wdq.input[0] = new
         else:
