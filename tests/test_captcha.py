@@ -537,3 +537,44 @@ def test_the_benchmark_records_the_crop_search(tmp_path: Path) -> None:
         md = to_markdown(res)
         assert f"ms per challenge ({crops} crops, times the views' count, in batches of 16)" in md
         assert ("crop search +-0.125" in md) == bool(search)
+
+
+def test_an_ensemble_of_exports_is_bundled_with_its_int8_chosen_on_validation(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # training.siamese.ensemble averages exports trained apart into one graph, quantizes it with each calibration
+    # method and keeps the one validation scores best. Two copies of the bundled export average to the bundled
+    # embedding; the real icons and the validation scores are stand-ins here (no ../shared).
+    import training.siamese as S
+    from edgevision.config import ModelConfig
+
+    bundled = Path(edgevision.__file__).parent / "models" / MODELS[0]
+    crops = [figure_crop(i, 3 + i, size=64) for i in range(16)]
+    scores = {"fp32": 0.9, "minmax": 0.8, "percentile": 0.95, "entropy": 0.85}
+    seen: list[str] = []
+
+    def fake_validation(path: Path, icons: object, val_ids: list[str]) -> dict[str, float]:
+        method = next((k for k in scores if k in Path(path).name), "fp32")
+        seen.append(Path(path).name)
+        return {"real_val": scores[method], "synth_val": scores[method]}
+
+    monkeypatch.setattr(S, "_matcher_validation", fake_validation)
+    monkeypatch.setattr("calibration.captcha_real.load_icon_set", lambda real=None: None)
+    monkeypatch.setattr(S, "split_train_val", lambda icons: (["a"], ["b"]))
+    monkeypatch.setattr(S, "calibration_crops", lambda icons, train_ids: crops)
+    out = tmp_path / "models"
+    res = S.ensemble([bundled, bundled], out_dir=out, work=tmp_path / "work")
+    assert res["int8_method"] == "percentile" and set(res["variants"]) == {"fp32", "int8 minmax", "int8 percentile",
+                                                                          "int8 entropy"}
+    assert set(res["alone"]) == {"member0", "member1"} and seen[:2] == ["member0.onnx", "member1.onnx"]
+    cfg = ModelConfig.read(str(out / "siamese_icons.onnx"))
+    assert cfg.name == "siamese_icons" and len(cfg.to_dict()["ensemble"]["members"]) == 2
+    x = [figure_crop(40 + i, i, size=64) for i in range(3)]
+    np.testing.assert_allclose(SiameseMatcher(out / "siamese_icons.onnx", views="none").embed(x),
+                               SiameseMatcher(bundled, views="none").embed(x), atol=1e-5)
+    q = SiameseMatcher(out / "siamese_icons_int8.onnx", views="none")
+    assert q.predictor.config.input_channels == 4 and res["input_rewrites"][0]["channels_last_input"] is True
+    assert np.all(np.sum(q.embed(x) * SiameseMatcher(bundled, views="none").embed(x), axis=1) > 0.9)
+    with pytest.raises(InvalidArgumentError, match="members"):
+        S.ensemble([bundled], out_dir=out)
+    with pytest.raises(InvalidArgumentError, match="neither an .onnx export nor a run folder"):
+        S.ensemble([bundled, tmp_path / "nothing"], out_dir=out)
