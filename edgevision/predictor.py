@@ -68,8 +68,10 @@ def _metadata_layer(custom: dict[str, str], path: str) -> dict[str, Any]:
     return metadata_layer(custom, path) or {}
 
 
-def _inferred_defaults(runner: Runner) -> dict[str, Any]:
-    """What the model's own input signature says: name, dtype, layout and (static) size."""
+def _inferred_defaults(runner: Runner, zero_channels: int = 0) -> dict[str, Any]:
+    """What the model's own input signature says: name, dtype, layout, (static) size and channels. The
+    tensor's channels count ``zero_channels`` channels the kernel writes as 0 (``preprocess.zero_channels``
+    of the metadata): with one, a 4-channel input is 3 colour channels, not BGRA."""
     if len(runner.inputs) != 1:
         raise InvalidArgumentError(
             f"model: {runner.path} has {len(runner.inputs)} inputs {[t.name for t in runner.inputs]}; "
@@ -85,6 +87,8 @@ def _inferred_defaults(runner: Runner) -> dict[str, Any]:
         out["input"]["layout"] = layout
         h, w = (t.fixed(2), t.fixed(3)) if layout == "NCHW" else (t.fixed(1), t.fixed(2))
         c = c1 if layout == "NCHW" else c3
+        if c is not None:
+            c -= zero_channels
         pre: dict[str, Any] = {}
         if h and w:
             pre["size"] = [h, w]
@@ -167,14 +171,10 @@ class Predictor:
         # Layers, lowest first: what the model's input signature says, its (possibly
         # partial) edgevision metadata, then `config`, then keyword overrides.
         custom = self.runner.metadata  # the backend's string metadata: no session, any Runner
-        inferred, meta = _inferred_defaults(self.runner), _metadata_layer(custom, self.path)
-        # The tensor's channels count the kernel's zero channels (preprocess.zero_channels, 0 or 1): with a
-        # zero channel, a 4-channel input is 3 colour channels, not BGRA.
+        meta = _metadata_layer(custom, self.path)
         pre_meta = meta.get("preprocess")
-        if isinstance(pre_meta, dict) and pre_meta.get("zero_channels") == 1 \
-                and (inferred.get("preprocess") or {}).get("channels") == 4:
-            inferred["preprocess"]["channels"] = 3
-        base = deep_merge(inferred, meta)
+        zero = 1 if isinstance(pre_meta, dict) and pre_meta.get("zero_channels") == 1 else 0
+        base = deep_merge(_inferred_defaults(self.runner, zero), meta)
         self.config = resolve_config(base, config, overrides, source=self.path, model_metadata=custom)
         self._check_against_model()
         self._size, self._pre = self.config.preprocess_kwargs()
