@@ -818,7 +818,7 @@ of the training distribution (augmented train icons, procedural crops, slot crop
 identities). Each calibration method was scored on the validation set (1-of-5 trials over the
 {len(d["validation_identities"])} validation identities, which are train identities kept out of training; 300
 validation challenges); the best one ({best}) is bundled, with its input rewritten by
-`calibration.quantize.optimize_input` (the same outputs bit for bit: {", ".join(k for k, on in dict(input_rewrites[0]).items() if on) or "none"}{"; " + "; ".join(input_rewrites[1]) if input_rewrites[1] else ""}):
+`calibration.quantize.optimize_input` (the same outputs bit for bit: {", ".join(input_rewrites[0]) or "none"}{"; " + "; ".join(input_rewrites[1]) if input_rewrites[1] else ""}):
 
 | variant | validation real 1-of-5 | validation synthetic |
 |---|---|---|

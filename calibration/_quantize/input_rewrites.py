@@ -357,9 +357,9 @@ def optimize_input(model: str | os.PathLike, *, uint8: bool = True, channels_las
     check (:class:`QuantizationError`) is raised: it means a bug, not a model shape.
 
     Returns:
-        ``({"uint8_input": bool, "channels_last_input": bool}, notes)``: which steps were applied
-        (the keys of the model's ``quantization`` metadata section that say so), and why the others
-        were not.
+        ``(applied, notes)``: ``applied`` holds ``True`` under the name of each step applied
+        (``"uint8_input"``, ``"channels_last_input"``: the keys of the model's ``quantization`` metadata
+        section that say so) and nothing for the others; ``notes`` say why a step asked for was not applied.
     """
     path = _model_path(model)
     tmp = path.with_name(path.stem + ".input.tmp.onnx")
